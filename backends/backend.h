@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The backend contract. Each backend exports one const struct backend_ops, listed in
+ * the registry (backends/registry.c). Backends do not wait: find_device returns -EAGAIN
+ * until the device is there, and attach/ waits on udev with a deadline.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+#include "lib/sys.h"
+
+/* Host-level settings for every backend (agent config), read-only for backends. */
+struct backend_host_config {
+	char iscsi_initiator_name[224]; /* "" = read /etc/iscsi/initiatorname.iscsi */
+	char nvme_hostnqn[224];         /* "" = read /etc/nvme/hostnqn */
+	char file_dir[4096];            /* where the file backend keeps files without `path` */
+};
+
+/* What the backend gives attach/ to run with. */
+struct backend_ctx {
+	const struct sys *sys;
+	const struct backend_host_config *host;
+	int timeout_ms; /* budget for one blocking call (login, probe, helper program) */
+};
+
+/* Identity of a block device, learnt from the array (probe) or from the kernel. */
+struct backend_identity {
+	char wwid[256];     /* e.g. "naa.6001405..." / "t10...." / "uuid...." ("" unknown) */
+	uint64_t size_bytes; /* 0 = unknown */
+};
+
+/* The device found for an attachment. */
+struct backend_device {
+	char sysname[64]; /* kernel name: "sdb", "loop3", "nvme0n1" */
+	char devnode[96]; /* "/dev/sdb" (under sys->dev_root when faked) */
+	unsigned major, minor;
+};
+
+/*
+ * An attachment in progress or live. cfg is the backend's parsed options (its own type);
+ * objs is a JSON object where the backend records the kernel objects it created (session,
+ * H:C:T:L, loop device, ...) so that a restarted agent can undo them: attach/ persists it.
+ */
+struct backend_attachment {
+	const struct backend_ops *ops;
+	void *cfg;
+	json_t *objs;
+};
+
+struct backend_ops {
+	const char *name;
+	/* Option keys this backend accepts in Create (NULL-terminated); the generic keys are
+	 * handled by attach/. Keys listed in secret_keys are redacted everywhere. */
+	const char *const *keys;
+	const char *const *secret_keys;
+	/* Pure: parse and validate the backend's options from the Create opts object,
+	 * adding every problem to el. Returns 0 and *ret_cfg, or -EINVAL (el filled). */
+	int (*parse)(const json_t *opts, void **ret_cfg, struct errlist *el);
+	void (*free_cfg)(void *cfg);
+	/* The device identity this volume claims, for dedupe across volume ids
+	 * ("iscsi:<iqn>:<lun>", "file:<path>"). */
+	int (*describe)(const void *cfg, char *buf, size_t n);
+	/* Optional pre-flight against the array, before touching the kernel: checks the
+	 * target/LUN exists and learns its identity. May block up to ctx->timeout_ms. */
+	int (*probe)(const struct backend_ctx *ctx, struct backend_attachment *a,
+		     struct backend_identity *ret, struct errbuf *e);
+	/* Make the kernel see the device (login + scan, losetup, ...). Records what it
+	 * created in a->objs as it goes, so a failure part way can be undone by disconnect. */
+	int (*connect)(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e);
+	/* Non-blocking: 0 and *ret when the device is present, -EAGAIN while not yet. */
+	int (*find_device)(const struct backend_ctx *ctx, struct backend_attachment *a,
+			   struct backend_device *ret, struct errbuf *e);
+	/* Identity of the kernel device (WWID from sysfs, size). */
+	int (*identify)(const struct backend_ctx *ctx, struct backend_attachment *a,
+			const struct backend_device *dev, struct backend_identity *ret,
+			struct errbuf *e);
+	/* Undo connect; idempotent: 0 when already gone. Uses a->objs, so it works on a
+	 * record restored after a crash. */
+	int (*disconnect)(const struct backend_ctx *ctx, struct backend_attachment *a,
+			  struct errbuf *e);
+};
+
+extern const struct backend_ops be_file_ops;
+extern const struct backend_ops be_iscsi_ops;
+
+/* The registry: NULL-terminated list of every backend. */
+extern const struct backend_ops *const backend_registry[];
+const struct backend_ops *backend_find(const char *name);

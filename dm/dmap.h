@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * device-mapper for attachd: devices it owns are named "attachd-<key>" with DM UUID
+ * "ATTACHD-<key>" (multipathd ignores non-"mpath-" UUIDs). Wraps libdevmapper with udev
+ * sync bounded by a deadline: dm_udev_wait() (no timeout) is never called.
+ * Functions return 0 or a negative errno and may block up to their deadline.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+#define DMAP_NAME_PREFIX "attachd-"
+#define DMAP_UUID_PREFIX "ATTACHD-"
+
+struct dmap_target {
+	uint64_t start, len; /* 512-byte sectors */
+	char type[32];       /* "linear", "error", "multipath" */
+	char params[1024];
+};
+
+/* --- pure helpers (unit tested) --- */
+/* "0 <sectors> linear <maj:min> 0" as one target. size must be a multiple of 512. */
+int dmap_table_linear(uint64_t size_bytes, unsigned major, unsigned minor, struct dmap_target *ret);
+/* Multipath table over n paths ("maj:min" each), round-robin in one group, queue_if_no_path
+ * off (fail fast, attachd's checker reinstates). */
+int dmap_table_multipath(uint64_t size_bytes, const char *const *paths, size_t n,
+			 struct dmap_target *ret);
+/* Device name/uuid for a volume key; refuses keys with characters dm or udev mangle. */
+int dmap_name_for(const char *key, char *ret_name, size_t n);
+int dmap_uuid_for(const char *key, char *ret_uuid, size_t n);
+/* Parse one line of DM_DEVICE_TABLE output ("0 2048 linear 8:16 0"). */
+int dmap_parse_table_line(const char *line, struct dmap_target *ret);
+
+/* --- kernel (libdevmapper) --- */
+struct dmap_info {
+	int exists;
+	unsigned major, minor;
+	int open_count;
+	int suspended;
+	char uuid[160];
+	uint64_t size_bytes;
+};
+
+/* Are libdevmapper and the dm driver usable? 0 if so. */
+int dmap_init(struct errbuf *e);
+/* Create name with uuid and the given targets, active, and wait for udev (node + links) up
+ * to timeout_ms. On failure nothing is left behind. -EEXIST if name exists with another
+ * table or uuid; 0 if it exists with the same uuid and table (idempotent). */
+int dmap_create(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
+		int timeout_ms, struct errbuf *e);
+/* Remove; 0 if absent. -EBUSY if open (unless deferred). Retries briefly while udev
+ * holds it open, within timeout_ms. */
+int dmap_remove(const char *name, int timeout_ms, struct errbuf *e);
+/* Replace the live table with "error" (reload + resume noflush, skip lockfs): stuck I/O
+ * fails instead of hanging. */
+int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e);
+int dmap_get_info(const char *name, struct dmap_info *ret);
+/* Live table; *ret_t malloc'ed, owned by the caller. */
+int dmap_get_table(const char *name, struct dmap_target **ret_t, size_t *ret_n);
+/* Names of every dm device whose UUID starts with DMAP_UUID_PREFIX. *ret is a
+ * NULL-terminated malloc'ed array of malloc'ed strings. */
+int dmap_list_owned(char ***ret);

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "exec.h"
+#include "fileio.h"
+#include "macro.h"
+#include "sys.h"
+
+char *sys_path(char *buf, size_t n, const char *root, const char *path)
+{
+	int r = snprintf(buf, n, "%s%s", root ? root : "", path);
+
+	return r < 0 || (size_t)r >= n ? NULL : buf;
+}
+
+static int real_read_file(const struct sys *s _unused_, const char *path, char **ret, size_t max)
+{
+	return read_full_file(path, ret, NULL, max);
+}
+
+static int real_write_file(const struct sys *s _unused_, const char *path, const char *data)
+{
+	return write_string_file(path, data);
+}
+
+static int real_run(const struct sys *s _unused_, char *const argv[], int timeout_ms,
+		    struct sys_run_result *ret)
+{
+	return exec_run(argv, timeout_ms, &ret->status, &ret->out);
+}
+
+static int real_mount(const struct sys *s _unused_, const char *src, const char *target,
+		      const char *fstype, unsigned long flags, const char *data)
+{
+	return mount(src, target, fstype, flags, data) < 0 ? negative_errno() : 0;
+}
+
+static int real_umount(const struct sys *s _unused_, const char *target, int flags)
+{
+	return umount2(target, flags) < 0 ? negative_errno() : 0;
+}
+
+static int real_mkdir_p(const struct sys *s _unused_, const char *path, mode_t mode)
+{
+	return mkdir_p(path, mode);
+}
+
+static int real_rmdir(const struct sys *s _unused_, const char *path)
+{
+	return rmdir(path) < 0 ? negative_errno() : 0;
+}
+
+const struct sys_ops sys_real_ops = {
+	.read_file = real_read_file,
+	.write_file = real_write_file,
+	.run = real_run,
+	.mount = real_mount,
+	.umount = real_umount,
+	.mkdir_p = real_mkdir_p,
+	.rmdir = real_rmdir,
+};
+
+void sys_init_real(struct sys *s)
+{
+	*s = (struct sys){
+		.sysfs_root = "",
+		.dev_root = "",
+		.proc_root = "",
+		.etc_root = "",
+		.ops = &sys_real_ops,
+	};
+}
+
+int sys_read_sysfs(const struct sys *s, const char *path, char **ret)
+{
+	char p[4096];
+
+	if (!sys_path(p, sizeof(p), s->sysfs_root, path))
+		return -ENAMETOOLONG;
+	return s->ops->read_file(s, p, ret, 1 << 20);
+}
+
+int sys_write_sysfs(const struct sys *s, const char *path, const char *data)
+{
+	char p[4096];
+
+	if (!sys_path(p, sizeof(p), s->sysfs_root, path))
+		return -ENAMETOOLONG;
+	return s->ops->write_file(s, p, data);
+}
+
+int sys_read_attr(const struct sys *s, const char *path, char *buf, size_t n)
+{
+	_cleanup_free_ char *v = NULL;
+	size_t l;
+	int r;
+
+	r = sys_read_sysfs(s, path, &v);
+	if (r < 0)
+		return r;
+	l = strlen(v);
+	while (l > 0 && (v[l - 1] == '\n' || v[l - 1] == ' ' || v[l - 1] == '\t'))
+		v[--l] = 0;
+	if (l >= n)
+		return -ENOBUFS;
+	memcpy(buf, v, l + 1);
+	return 0;
+}
+
+int sys_run(const struct sys *s, char *const argv[], int timeout_ms, char **ret_out)
+{
+	struct sys_run_result res = { 0 };
+	int r;
+
+	r = s->ops->run(s, argv, timeout_ms, &res);
+	if (r < 0) {
+		free(res.out);
+		return r;
+	}
+	if (ret_out)
+		*ret_out = res.out;
+	else
+		free(res.out);
+	return res.status;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The kernel seam. Everything that touches the kernel or runs a helper program goes
+ * through a struct sys carried in a context: sysfs/dev/proc/etc roots that tests point at
+ * fixture trees, and a small table of operations that tests replace with fakes.
+ * No --wrap, no LD_PRELOAD.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct sys;
+
+/* Result of running a helper program. */
+struct sys_run_result {
+	int status;  /* exit status 0-255, or 128+signal when killed */
+	char *out;   /* stdout+stderr, NUL-terminated, owned by the caller (free()) */
+};
+
+struct sys_ops {
+	/* Read a whole (small) file into a NUL-terminated buffer. -ENOENT when absent. */
+	int (*read_file)(const struct sys *s, const char *path, char **ret, size_t max);
+	/* Write data to an existing file (sysfs attribute style: open, one write, close). */
+	int (*write_file)(const struct sys *s, const char *path, const char *data);
+	/* Run argv[0] (absolute path or looked up in PATH) without a shell, waiting at most
+	 * timeout_ms (then SIGKILL to its process group). Returns 0 and fills *ret when it ran,
+	 * whatever its exit status; negative errno when it could not be started or timed out
+	 * (-ETIMEDOUT). */
+	int (*run)(const struct sys *s, char *const argv[], int timeout_ms, struct sys_run_result *ret);
+	int (*mount)(const struct sys *s, const char *src, const char *target, const char *fstype,
+		     unsigned long flags, const char *data);
+	int (*umount)(const struct sys *s, const char *target, int flags);
+	/* Create a directory and its parents (mode for the leaf). 0 if it exists. */
+	int (*mkdir_p)(const struct sys *s, const char *path, mode_t mode);
+	int (*rmdir)(const struct sys *s, const char *path);
+};
+
+struct sys {
+	const char *sysfs_root; /* "" for the real system, or a fixture tree prefix */
+	const char *dev_root;
+	const char *proc_root;
+	const char *etc_root;
+	const struct sys_ops *ops;
+	void *userdata; /* for fakes */
+};
+
+/* The real kernel: empty roots and libc implementations. */
+extern const struct sys_ops sys_real_ops;
+void sys_init_real(struct sys *s);
+
+/* Build "<root><path>" into buf. Returns buf, or NULL if it does not fit. */
+char *sys_path(char *buf, size_t n, const char *root, const char *path);
+
+/* Convenience wrappers that prefix the right root and call the ops. */
+int sys_read_sysfs(const struct sys *s, const char *path, char **ret);
+int sys_write_sysfs(const struct sys *s, const char *path, const char *data);
+/* Read a sysfs attribute and strip the trailing newline/whitespace. */
+int sys_read_attr(const struct sys *s, const char *path, char *buf, size_t n);
+
+/* Run argv with a timeout; returns exit status (>= 0) or a negative errno. The combined
+ * output, when ret_out is non-NULL, is handed to the caller. */
+int sys_run(const struct sys *s, char *const argv[], int timeout_ms, char **ret_out);

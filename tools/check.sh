@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make check`: install what is missing, build, run unit (plain and ASan/UBSan), host
+# integration and real-kernel (VM) tiers. Prints one "N passed, N failed" line per tier
+# and a total; exits non-zero if any tier failed.
+set -u
+cd "$(dirname "$0")/.."
+tools/setup-deps.sh || { echo "check: installing dependencies failed"; exit 1; }
+jobs=$(nproc)
+make -s -j"$jobs" all tests || { echo "check: build failed"; echo "total: 0 passed, 1 failed"; exit 1; }
+
+log=build/check; mkdir -p "$log"
+rc=0
+run_tier() {
+	local name=$1; shift
+	echo "=== tier: $name"
+	"$@" 2>&1 | tee "$log/$name.log"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+}
+run_tier unit make -s --no-print-directory check-unit
+run_tier unit-asan make -s -j"$jobs" --no-print-directory check-asan
+run_tier host make -s --no-print-directory check-host
+run_tier vm make -s --no-print-directory check-vm
+
+tp=0 tf=0
+for f in "$log"/{unit,unit-asan,host,vm}.log; do
+	line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$f" | tail -1)
+	if [ -z "$line" ]; then
+		echo "check: $(basename "$f" .log) printed no result line"; tf=$((tf + 1)); rc=1; continue
+	fi
+	p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line"); fl=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+	tp=$((tp + p)); tf=$((tf + fl))
+done
+echo "=== summary"
+grep -hE '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log"/{unit,unit-asan,host,vm}.log
+echo "total: $tp passed, $tf failed"
+exit $rc
