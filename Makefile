@@ -18,12 +18,13 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now
 LIBS := $(PKG_LIBS) -lpthread
 
 # Variant: `make SAN=1` builds into build/asan with ASan+UBSan (used for the unit tests).
+BIN ?= bin
 ifeq ($(SAN),1)
-B := build/asan
+B ?= build/asan
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 else
-B := build/rel
+B ?= build/rel
 CFLAGS += $(HARDEN)
 endif
 
@@ -43,7 +44,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 HOST_BINS := $(patsubst tests/host/%.c,$(B)/tests/host/%,$(HOST_SRCS))
 
 .PHONY: all check check-unit check-asan check-host check-vm layers format clean deps demo tests
-all: bin/attachd bin/attachctl layers
+all: $(ATTACHD) $(ATTACHCTL) layers
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -60,8 +61,8 @@ ifeq ($(SAN),1)
 ATTACHD := $(B)/attachd
 ATTACHCTL := $(B)/attachctl
 else
-ATTACHD := bin/attachd
-ATTACHCTL := bin/attachctl
+ATTACHD := $(BIN)/attachd
+ATTACHCTL := $(BIN)/attachctl
 endif
 
 $(ATTACHD): $(call obj,agent/main.c) $(B)/libagent.a $(B)/libcore.a
