@@ -121,3 +121,6 @@ int attach_unbind(struct attach_env *env, struct attach_volume *v, const char *c
 /* Path a container's bind mount lives at. */
 int attach_container_path(const struct attach_env *env, const char *key, const char *container,
 			  char *ret, size_t n);
+
+/* Defaults for the real host: real kernel seam, 30 s connect, 30 s device, 300 s mkfs. */
+void attach_env_init(struct attach_env *env, const char *mount_root);

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* attach/-private helpers. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "attach/attach.h"
+
+/* Value coercion shared by option parsers: JSON natives or strings. 0 or -EINVAL. */
+int attach_json_bool(const json_t *v, int *ret);
+int attach_json_uint(const json_t *v, uint64_t max, uint64_t *ret);
+
+/* mount_options: split a validated comma list into MS_* flags and a data string. */
+int attach_mount_options_split(const char *opts, unsigned long *ret_flags, char *ret_data, size_t n);
+/* Validate a comma list against the allow-list; adds problems to el. */
+int attach_mount_options_check(const char *opts, struct errlist *el);
+
+/* One entry of /proc/self/mountinfo. */
+struct attach_mnt {
+	unsigned major, minor;
+	char root[512];
+	char target[4096];
+	char fstype[32];
+	char source[512];
+	int readonly; /* per-mount "ro" */
+};
+/* Find the last (topmost) mount at target in mountinfo text. 0, -ENOENT, -EINVAL. */
+int attach_mountinfo_find(const char *text, const char *target, struct attach_mnt *ret);
+int attach_mountinfo_read(const struct sys *s, char **ret_text);
+
+/* Steps the pipeline runs, given how far a volume got. Pure: used by the pipeline and
+ * tested on its own. Returns the number of steps written to out (at most n). */
+size_t attach_plan_up(enum attach_step reached, int has_probe, enum attach_step *out, size_t n);
+size_t attach_plan_down(enum attach_step reached, enum attach_step *out, size_t n);
+
+/* Waiting for block devices: a udev monitor armed before the action. */
+struct attach_devwait;
+int attach_devwait_open(struct attach_env *env, struct attach_devwait **ret);
+/* Wait until some block uevent arrives or the deadline (CLOCK_MONOTONIC ms) passes.
+ * 0 when something arrived (caller re-checks sysfs), -ETIMEDOUT at the deadline. */
+int attach_devwait_next(struct attach_devwait *w, int64_t deadline_ms);
+/* Has udev finished processing dev (rules ran, links exist)? 1/0; 1 when udev is not
+ * running (nothing to wait for). */
+int attach_devwait_is_initialized(struct attach_devwait *w, const struct backend_device *dev);
+struct attach_devwait *attach_devwait_free(struct attach_devwait *w);
+
+int64_t attach_now_ms(void);
+int64_t attach_now_us(void);
+
+/* Filesystem helpers (fs.c). */
+enum attach_probe_result {
+	PROBE_BLANK = 1, /* nothing found: safe to format */
+	PROBE_FOUND = 0, /* a signature: *what names it */
+};
+/* libblkid safe probe with superblocks and partitions: returns PROBE_BLANK, PROBE_FOUND with
+ * what ("ext4", "xfs", "dos partition table", "LVM2_member", ...), or a negative errno
+ * (never format then). */
+int attach_fs_probe(const char *devnode, char *what, size_t n, struct errbuf *e);
+int attach_fs_mkfs(const struct sys *s, const char *fs, const char *devnode, int timeout_ms,
+		   struct errbuf *e);

@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The attach pipeline and its exact reverse. Each step records its duration; each undo
+ * is idempotent (0 when its object is already gone) so that failures part way, and a
+ * restarted agent replaying a record, always converge to "nothing left".
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "attach/internal.h"
+#include "backends/file/file.h"
+#include "dm/dmap.h"
+
+int attach_volume_init(struct attach_volume *v, const char *key, struct attach_opts *opts)
+{
+	int r;
+
+	if (!attach_key_is_valid(key))
+		return -EINVAL;
+	memset(v, 0, sizeof(*v));
+	snprintf(v->key, sizeof(v->key), "%s", key);
+	r = dmap_name_for(key, v->dm_name, sizeof(v->dm_name));
+	if (r < 0)
+		return r;
+	v->opts = *opts;
+	opts->be_cfg = NULL;
+	v->att.ops = v->opts.be;
+	v->att.cfg = v->opts.be_cfg;
+	v->att.objs = json_object();
+	if (!v->att.objs)
+		return -ENOMEM;
+	snprintf(v->dm_devnode, sizeof(v->dm_devnode), "/dev/mapper/%s", v->dm_name);
+	return 0;
+}
+
+void attach_volume_done(struct attach_volume *v)
+{
+	attach_opts_done(&v->opts);
+	v->att.cfg = NULL;
+	json_decref(v->att.objs);
+	v->att.objs = NULL;
+}
+
+int attach_container_path(const struct attach_env *env, const char *key, const char *container,
+			  char *ret, size_t n)
+{
+	int r;
+
+	if (!attach_key_is_valid(key) || !attach_key_is_valid(container))
+		return -EINVAL;
+	r = snprintf(ret, n, "%s/%s/%s", env->mount_root, key, container);
+	return r < 0 || (size_t)r >= n ? -ENAMETOOLONG : 0;
+}
+
+static void record(struct attach_volume *v, enum attach_step s, int64_t t0, int r)
+{
+	if (v->n_timings >= ATTACH_MAX_STEPS)
+		return;
+	v->timings[v->n_timings++] = (struct attach_timing){
+		.step = s,
+		.usec = attach_now_us() - t0,
+		.result = r,
+	};
+}
+
+static struct backend_ctx be_ctx(const struct attach_env *env, int timeout_ms)
+{
+	return (struct backend_ctx){ .sys = &env->sys, .host = &env->host, .timeout_ms = timeout_ms };
+}
+
+static int is_mounted(const struct sys *s, const char *path, struct attach_mnt *ret)
+{
+	_cleanup_free_ char *text = NULL;
+	struct attach_mnt m;
+	int r;
+
+	r = attach_mountinfo_read(s, &text);
+	if (r < 0)
+		return r;
+	r = attach_mountinfo_find(text, path, &m);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (ret)
+		*ret = m;
+	return 1;
+}
+
+static int step_await(struct attach_env *env, struct attach_volume *v, struct attach_devwait *w,
+		      struct errbuf *e)
+{
+	struct backend_ctx ctx = be_ctx(env, env->device_timeout_ms);
+	int64_t deadline = attach_now_ms() + env->device_timeout_ms;
+	struct backend_device dev;
+	int r;
+
+	for (;;) {
+		r = v->opts.be->find_device(&ctx, &v->att, &dev, e);
+		if (r == 0 && (!w || attach_devwait_is_initialized(w, &dev))) {
+			v->dev = dev;
+			return 0;
+		}
+		if (r < 0 && r != -EAGAIN)
+			return r;
+		r = w ? attach_devwait_next(w, deadline) : -ETIMEDOUT;
+		if (r == -ETIMEDOUT)
+			return errbuf_set(e, r,
+					  "the kernel did not present the %s device within %d s",
+					  v->opts.be->name, env->device_timeout_ms / 1000);
+		if (r < 0)
+			return errbuf_set(e, r, "waiting for udev events failed: %s", strerror(-r));
+	}
+}
+
+static int step_verify(struct attach_env *env, struct attach_volume *v,
+		       const struct backend_identity *expect, struct errbuf *e)
+{
+	struct backend_ctx ctx = be_ctx(env, env->connect_timeout_ms);
+	struct backend_identity got = { 0 };
+	int r;
+
+	r = v->opts.be->identify(&ctx, &v->att, &v->dev, &got, e);
+	if (r < 0)
+		return r;
+	if (expect->wwid[0] && got.wwid[0] && strcmp(expect->wwid, got.wwid))
+		return errbuf_set(e, -EMEDIUMTYPE,
+				  "%s has WWID %s but the array reported %s for this volume; "
+				  "refusing to use a device that is not the expected LUN",
+				  v->dev.devnode, got.wwid, expect->wwid);
+	if (expect->size_bytes && got.size_bytes && expect->size_bytes != got.size_bytes)
+		return errbuf_set(e, -EMEDIUMTYPE,
+				  "%s is %llu bytes but the array reported %llu for this volume",
+				  v->dev.devnode, (unsigned long long)got.size_bytes,
+				  (unsigned long long)expect->size_bytes);
+	if (got.size_bytes == 0 || got.size_bytes % 512)
+		return errbuf_set(e, -EMEDIUMTYPE, "%s reports an unusable size (%llu bytes)",
+				  v->dev.devnode, (unsigned long long)got.size_bytes);
+	v->ident = got;
+	return 0;
+}
+
+static int step_dm(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
+{
+	struct dmap_target t;
+	char uuid[160];
+	int r;
+
+	r = dmap_uuid_for(v->key, uuid, sizeof(uuid));
+	if (r < 0)
+		return errbuf_set(e, r, "volume key %s cannot be used as a dm uuid", v->key);
+	r = dmap_table_linear(v->ident.size_bytes, v->dev.major, v->dev.minor, &t);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot build a dm table for %s", v->dev.devnode);
+	return dmap_create(v->dm_name, uuid, &t, 1, env->device_timeout_ms, e);
+}
+
+static int step_probe(struct attach_volume *v, int *need_mkfs, struct errbuf *e)
+{
+	char what[128] = "";
+	int r;
+
+	r = attach_fs_probe(v->dm_devnode, what, sizeof(what), e);
+	if (r < 0)
+		return r;
+	snprintf(v->fs_found, sizeof(v->fs_found), "%s", r == PROBE_BLANK ? "" : what);
+	if (r == PROBE_FOUND) {
+		if (!strcmp(what, v->opts.fs)) {
+			*need_mkfs = 0;
+			return 0;
+		}
+		return errbuf_set(e, -EMEDIUMTYPE,
+				  "the volume already holds %s (expected %s or a blank device); "
+				  "attachd never formats a device that carries data, so it was left "
+				  "untouched%s%s",
+				  what, v->opts.fs,
+				  !strcmp(what, "ext4") || !strcmp(what, "xfs") ? "; set fs=" : "",
+				  !strcmp(what, "ext4") || !strcmp(what, "xfs") ? what : "");
+	}
+	if (v->opts.format_never)
+		return errbuf_set(e, -EMEDIUMTYPE,
+				  "the volume is blank and format=never: create a filesystem on it "
+				  "or use format=auto");
+	if (v->opts.readonly)
+		return errbuf_set(e, -EMEDIUMTYPE,
+				  "the volume is blank and readonly was requested: it cannot be "
+				  "formatted read-only; attach it read-write once first");
+	*need_mkfs = 1;
+	return 0;
+}
+
+static int step_mkfs(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
+{
+	char what[128];
+	int r;
+
+	r = attach_fs_mkfs(&env->sys, v->opts.fs, v->dm_devnode, env->mkfs_timeout_ms, e);
+	if (r < 0)
+		return r;
+	v->formatted = 1;
+	r = attach_fs_probe(v->dm_devnode, what, sizeof(what), e);
+	if (r < 0)
+		return r;
+	if (r != PROBE_FOUND || strcmp(what, v->opts.fs))
+		return errbuf_set(e, -EIO, "mkfs.%s reported success but %s does not hold %s",
+				  v->opts.fs, v->dm_devnode, v->opts.fs);
+	snprintf(v->fs_found, sizeof(v->fs_found), "%s", what);
+	return 0;
+}
+
+static int mount_flags(const struct attach_volume *v, unsigned long *flags, char *data, size_t n)
+{
+	int r = attach_mount_options_split(v->opts.mount_options, flags, data, n);
+
+	if (r < 0)
+		return r;
+	*flags |= MS_NOSUID | MS_NODEV | (v->opts.readonly ? MS_RDONLY : 0);
+	return 0;
+}
+
+static int step_mount(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
+{
+	const struct sys *s = &env->sys;
+	unsigned long flags = 0;
+	char data[256];
+	int r;
+
+	r = is_mounted(s, v->staging, NULL);
+	if (r > 0)
+		return 0;
+	r = s->ops->mkdir_p(s, v->staging, 0700);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot create %s: %s", v->staging, strerror(-r));
+	r = mount_flags(v, &flags, data, sizeof(data));
+	if (r < 0)
+		return errbuf_set(e, r, "invalid mount options '%s'", v->opts.mount_options);
+	r = s->ops->mount(s, v->dm_devnode, v->staging, v->opts.fs, flags, data[0] ? data : NULL);
+	if (r < 0)
+		return errbuf_set(e, r, "mounting %s (%s) on %s failed: %s", v->dm_devnode, v->opts.fs,
+				  v->staging, strerror(-r));
+	return 0;
+}
+
+static int run_up_step(struct attach_env *env, struct attach_volume *v, enum attach_step step,
+		       struct attach_devwait **w, struct backend_identity *expect, int *need_mkfs,
+		       struct errbuf *e)
+{
+	struct backend_ctx ctx = be_ctx(env, env->connect_timeout_ms);
+	int r;
+
+	switch (step) {
+	case STEP_PLAN:
+		return v->opts.be->probe(&ctx, &v->att, expect, e);
+	case STEP_CONNECT:
+		/* Arm the monitor before the action so no uevent can slip past. */
+		r = attach_devwait_open(env, w);
+		if (r < 0)
+			*w = NULL; /* no netlink: find_device still checks sysfs once */
+		return v->opts.be->connect(&ctx, &v->att, e);
+	case STEP_AWAIT:
+		return step_await(env, v, *w, e);
+	case STEP_VERIFY:
+		return step_verify(env, v, expect, e);
+	case STEP_DM:
+		return step_dm(env, v, e);
+	case STEP_PROBE:
+		return step_probe(v, need_mkfs, e);
+	case STEP_MKFS:
+		return *need_mkfs ? step_mkfs(env, v, e) : 0;
+	case STEP_MOUNT:
+		return step_mount(env, v, e);
+	default:
+		return -EINVAL;
+	}
+}
+
+static int undo_umount(struct attach_env *env, struct attach_volume *v, int force, struct errbuf *e)
+{
+	const struct sys *s = &env->sys;
+	int r;
+
+	r = is_mounted(s, v->staging, NULL);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot read the mount table: %s", strerror(-r));
+	if (r > 0) {
+		r = s->ops->umount(s, v->staging, force ? MNT_DETACH : 0);
+		if (r < 0)
+			return errbuf_set(e, r, "unmounting %s failed: %s%s", v->staging, strerror(-r),
+					  r == -EBUSY ? " (still in use; detach --force unmounts lazily)"
+						      : "");
+	}
+	r = s->ops->rmdir(s, v->staging);
+	if (r < 0 && r != -ENOENT)
+		return errbuf_set(e, r, "cannot remove %s: %s", v->staging, strerror(-r));
+	return 0;
+}
+
+static int undo_dm(struct attach_env *env, struct attach_volume *v, int force, struct errbuf *e)
+{
+	if (force) {
+		struct errbuf ignore;
+
+		/* Fail stuck I/O instead of hanging in remove (best effort: it may be gone). */
+		(void)dmap_error_swap(v->dm_name, env->device_timeout_ms, &ignore);
+	}
+	return dmap_remove(v->dm_name, env->device_timeout_ms, e);
+}
+
+static int run_down(struct attach_env *env, struct attach_volume *v, enum attach_step from,
+		    int force, struct errbuf *e)
+{
+	enum attach_step steps[8];
+	size_t n = attach_plan_down(from, steps, ELEMENTSOF(steps));
+	struct backend_ctx ctx = be_ctx(env, env->connect_timeout_ms);
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t t0 = attach_now_us();
+		int r;
+
+		switch (steps[i]) {
+		case STEP_UMOUNT:
+			r = undo_umount(env, v, force, e);
+			break;
+		case STEP_DM_REMOVE:
+			r = undo_dm(env, v, force, e);
+			break;
+		case STEP_DISCONNECT:
+			r = v->opts.be->disconnect(&ctx, &v->att, e);
+			break;
+		default:
+			r = -EINVAL;
+		}
+		record(v, steps[i], t0, r);
+		if (r < 0) {
+			/* Stop: never tear down a layer under one that is still in use. */
+			v->reached = steps[i] == STEP_UMOUNT ? STEP_MOUNT
+				     : steps[i] == STEP_DM_REMOVE ? STEP_DM
+								  : STEP_CONNECT;
+			return errbuf_prefix(e, r, "%s", attach_step_name(steps[i]));
+		}
+		v->reached = steps[i] == STEP_UMOUNT ? STEP_DM
+			     : steps[i] == STEP_DM_REMOVE ? STEP_CONNECT
+							  : STEP_NONE;
+	}
+	v->reached = STEP_NONE;
+	return 0;
+}
+
+static int prepare(struct attach_env *env, struct attach_volume *v)
+{
+	int r;
+
+	r = snprintf(v->staging, sizeof(v->staging), "%s/.staging/%s", env->mount_root, v->key);
+	if (r < 0 || (size_t)r >= sizeof(v->staging))
+		return -ENAMETOOLONG;
+	if (v->opts.be == &be_file_ops)
+		return be_file_set_default_path(v->opts.be_cfg, env->host.file_dir, v->key);
+	return 0;
+}
+
+int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
+{
+	enum attach_step steps[12];
+	struct attach_devwait *w = NULL;
+	struct backend_identity expect = { 0 };
+	int need_mkfs = 0, r = 0;
+	size_t n;
+
+	v->n_timings = 0;
+	v->formatted = 0;
+	r = prepare(env, v);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot plan the attach of %s", v->key);
+	n = attach_plan_up(v->reached, v->opts.be->probe != NULL, steps, ELEMENTSOF(steps));
+	for (size_t i = 0; i < n; i++) {
+		int64_t t0 = attach_now_us();
+
+		r = run_up_step(env, v, steps[i], &w, &expect, &need_mkfs, e);
+		if (steps[i] != STEP_MKFS || need_mkfs)
+			record(v, steps[i], t0, r);
+		if (r < 0) {
+			struct errbuf undo = { { 0 } };
+
+			errbuf_prefix(e, r, "%s", attach_step_name(steps[i]));
+			w = attach_devwait_free(w);
+			/* Roll back everything the failed step may have started. */
+			if (run_down(env, v, steps[i], 0, &undo) < 0) {
+				struct errbuf first = *e;
+
+				errbuf_set(e, r, "%.500s (and rolling back failed: %.400s)",
+					   first.msg, undo.msg);
+			}
+			return r;
+		}
+		v->reached = steps[i];
+	}
+	attach_devwait_free(w);
+	return 0;
+}
+
+int attach_volume_down(struct attach_env *env, struct attach_volume *v, int force, struct errbuf *e)
+{
+	int r;
+
+	v->n_timings = 0;
+	r = prepare(env, v);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot plan the detach of %s", v->key);
+	/* From the top: every undo is idempotent, so a partial record is safe to replay. */
+	return run_down(env, v, v->reached == STEP_NONE ? STEP_NONE : STEP_MOUNT, force, e);
+}
+
+static int bind_is_live(const struct sys *s, const char *path, const struct attach_mnt *staging)
+{
+	struct attach_mnt m;
+	struct stat st;
+	int r = is_mounted(s, path, &m);
+
+	if (r <= 0)
+		return r;
+	/* Same filesystem as the staging mount and still answering: live. Otherwise it is
+	 * stale (e.g. left over from an earlier attach of another device). */
+	if (m.major != staging->major || m.minor != staging->minor)
+		return -ESTALE;
+	if (stat(path, &st) < 0)
+		return -ESTALE;
+	return 1;
+}
+
+int attach_bind(struct attach_env *env, struct attach_volume *v, const char *container,
+		char *ret_path, size_t n, struct errbuf *e)
+{
+	const struct sys *s = &env->sys;
+	struct attach_mnt staging;
+	unsigned long flags = 0;
+	char path[4096], data[256];
+	int64_t t0 = attach_now_us();
+	int r;
+
+	r = attach_container_path(env, v->key, container, path, sizeof(path));
+	if (r < 0)
+		return errbuf_set(e, r, "invalid container name '%s'", container);
+	r = prepare(env, v);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot plan the bind of %s", v->key);
+	r = is_mounted(s, v->staging, &staging);
+	if (r <= 0)
+		return errbuf_set(e, r < 0 ? r : -ENOENT, "volume %s is not staged at %s", v->key,
+				  v->staging);
+	r = bind_is_live(s, path, &staging);
+	if (r == 1)
+		goto done;
+	if (r == -ESTALE) {
+		r = s->ops->umount(s, path, MNT_DETACH);
+		if (r < 0 && r != -EINVAL)
+			return errbuf_set(e, r, "cannot clear the stale mount at %s: %s", path,
+					  strerror(-r));
+	}
+	r = s->ops->mkdir_p(s, path, 0755);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot create %s: %s", path, strerror(-r));
+	r = s->ops->mount(s, v->staging, path, NULL, MS_BIND, NULL);
+	if (r < 0)
+		return errbuf_set(e, r, "bind-mounting %s on %s failed: %s", v->staging, path,
+				  strerror(-r));
+	/* A bind mount ignores flags on creation: apply nosuid,nodev(,ro) with a remount. */
+	r = mount_flags(v, &flags, data, sizeof(data));
+	if (r == 0)
+		r = s->ops->mount(s, NULL, path, NULL, MS_BIND | MS_REMOUNT | flags, NULL);
+	if (r < 0) {
+		s->ops->umount(s, path, MNT_DETACH);
+		return errbuf_set(e, r, "setting mount flags on %s failed: %s", path, strerror(-r));
+	}
+done:
+	record(v, STEP_BIND, t0, 0);
+	if (ret_path)
+		snprintf(ret_path, n, "%s", path);
+	return 0;
+}
+
+int attach_unbind(struct attach_env *env, struct attach_volume *v, const char *container,
+		  struct errbuf *e)
+{
+	const struct sys *s = &env->sys;
+	char path[4096], dir[4096];
+	int64_t t0 = attach_now_us();
+	int r;
+
+	r = attach_container_path(env, v->key, container, path, sizeof(path));
+	if (r < 0)
+		return errbuf_set(e, r, "invalid container name '%s'", container);
+	r = is_mounted(s, path, NULL);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot read the mount table: %s", strerror(-r));
+	if (r > 0) {
+		r = s->ops->umount(s, path, 0);
+		/* Like CF's own drivers (umount -l): a container's open files must not make its
+		 * teardown fail. */
+		if (r == -EBUSY)
+			r = s->ops->umount(s, path, MNT_DETACH);
+		if (r < 0)
+			return errbuf_set(e, r, "unmounting %s failed: %s", path, strerror(-r));
+	}
+	r = s->ops->rmdir(s, path);
+	if (r < 0 && r != -ENOENT)
+		return errbuf_set(e, r, "cannot remove %s: %s", path, strerror(-r));
+	snprintf(dir, sizeof(dir), "%s/%s", env->mount_root, v->key);
+	(void)s->ops->rmdir(s, dir); /* only succeeds once the last container is gone */
+	record(v, STEP_UNBIND, t0, 0);
+	return 0;
+}
+
+void attach_env_init(struct attach_env *env, const char *mount_root)
+{
+	memset(env, 0, sizeof(*env));
+	sys_init_real(&env->sys);
+	snprintf(env->mount_root, sizeof(env->mount_root), "%s", mount_root);
+	env->connect_timeout_ms = 30000;
+	env->device_timeout_ms = 30000;
+	env->mkfs_timeout_ms = 300000;
+}
