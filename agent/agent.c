@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/http.h"
+#include "agent/log.h"
+#include "agent/volman.h"
+#include "lib/fileio.h"
+#include "lib/macro.h"
+
+/* Deadlines for one pipeline run. Older Diego cells cancel a Mount after 10 s; a login or a
+ * device that takes longer than this is broken, and the error is more useful than a hang. */
+#define AGENT_CONNECT_TIMEOUT_MS 15000
+#define AGENT_DEVICE_TIMEOUT_MS 15000
+#define AGENT_MKFS_TIMEOUT_MS 120000
+
+struct agent {
+	struct agent_config cfg;
+	char host[256];
+	unsigned want_port;
+	struct attach_env env;
+	const struct agent_driver_ops *ops;
+	struct agent_volumes *vols;
+	struct agent_http *http;
+	char spec_path[AGENT_PATH_MAX + AGENT_DRIVER_NAME_MAX + 8];
+	int spec_written;
+};
+
+int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops,
+	      struct agent **ret, struct errbuf *e)
+{
+	struct agent *a;
+	int r;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	a->cfg = *cfg;
+	a->ops = ops;
+	if (agent_listen_parse(cfg->listen, a->host, sizeof(a->host), &a->want_port) < 0) {
+		free(a);
+		return errbuf_set(e, -EINVAL, "listen: '%s' is not HOST:PORT", cfg->listen);
+	}
+	r = snprintf(a->spec_path, sizeof(a->spec_path), "%s/%s.json", cfg->driver_dir,
+		     cfg->driver_name);
+	if (r < 0 || (size_t)r >= sizeof(a->spec_path)) {
+		free(a);
+		return errbuf_set(e, -ENAMETOOLONG, "driver_dir: path too long");
+	}
+
+	sys_init_real(&a->env.sys);
+	snprintf(a->env.host.iscsi_initiator_name, sizeof(a->env.host.iscsi_initiator_name), "%s",
+		 cfg->iscsi_initiator_name);
+	snprintf(a->env.host.nvme_hostnqn, sizeof(a->env.host.nvme_hostnqn), "%s",
+		 cfg->nvme_hostnqn);
+	snprintf(a->env.host.file_dir, sizeof(a->env.host.file_dir), "%s", cfg->file_dir);
+	snprintf(a->env.mount_root, sizeof(a->env.mount_root), "%s", cfg->mount_root);
+	a->env.connect_timeout_ms = AGENT_CONNECT_TIMEOUT_MS;
+	a->env.device_timeout_ms = AGENT_DEVICE_TIMEOUT_MS;
+	a->env.mkfs_timeout_ms = AGENT_MKFS_TIMEOUT_MS;
+
+	a->vols = agent_volumes_new(&a->env, a->ops);
+	if (!a->vols) {
+		free(a);
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	}
+	*ret = a;
+	return 0;
+}
+
+struct attach_env *agent_env(struct agent *a)
+{
+	return &a->env;
+}
+
+struct agent_volumes *agent_volumes(struct agent *a)
+{
+	return a->vols;
+}
+
+unsigned agent_port(const struct agent *a)
+{
+	return a->http ? agent_http_port(a->http) : 0;
+}
+
+const char *agent_spec_path(const struct agent *a)
+{
+	return a->spec_path;
+}
+
+char *agent_spec_json(const char *driver_name, const char *listen_host, unsigned port)
+{
+	char addr[300];
+	const char *h = listen_host;
+	json_t *spec;
+	char *text;
+
+	/* Volman dials Addr from this host: "any" is not an address it can dial. */
+	if (streq(h, "0.0.0.0") || !*h)
+		h = "127.0.0.1";
+	else if (streq(h, "::"))
+		h = "::1";
+	if (strchr(h, ':'))
+		snprintf(addr, sizeof(addr), "http://[%s]:%u", h, port);
+	else
+		snprintf(addr, sizeof(addr), "http://%s:%u", h, port);
+	spec = json_pack("{s:s,s:s,s:n,s:b}", "Name", driver_name, "Addr", addr, "TLSConfig",
+			 "UniqueVolumeIds", 1);
+	if (!spec)
+		return NULL;
+	text = json_dumps(spec, JSON_COMPACT);
+	json_decref(spec);
+	return text;
+}
+
+static char *handle(void *userdata, const char *method, const char *url, const char *body,
+		    size_t len)
+{
+	struct agent *a = userdata;
+
+	return agent_volman_handle(a->vols, method, url, body, len);
+}
+
+static int write_spec(struct agent *a, struct errbuf *e)
+{
+	_cleanup_free_ char *text = agent_spec_json(a->cfg.driver_name, a->host, agent_port(a));
+	int r;
+
+	if (!text)
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	r = mkdir_p(a->cfg.driver_dir, 0755);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot create driver_dir %s: %s", a->cfg.driver_dir,
+				  strerror(-r));
+	/* 0644: the rep reads it as vcap through a read-only BPM mount. */
+	r = write_file_atomic(a->spec_path, text, strlen(text), 0644);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot write driver spec %s: %s", a->spec_path,
+				  strerror(-r));
+	a->spec_written = 1;
+	return 0;
+}
+
+int agent_start(struct agent *a, struct errbuf *e)
+{
+	struct agent_http_options o = {
+		.host = a->host,
+		.port = a->want_port,
+	};
+	char addr[300];
+	int r;
+
+	r = agent_http_start(&o, handle, a, &a->http, e);
+	if (r < 0)
+		return r;
+	/* Only now: a spec file before the listener makes Volman's Activate fail and drop
+	 * the driver for a whole 30 s discovery round. */
+	r = write_spec(a, e);
+	if (r < 0) {
+		a->http = agent_http_stop(a->http);
+		return r;
+	}
+	snprintf(addr, sizeof(addr), strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host,
+		 agent_port(a));
+	agent_log(AGENT_LOG_INFO, "attachd.driver-server.started",
+		  json_pack("{s:s,s:s,s:s}", "address", addr, "spec", a->spec_path, "mount_root",
+			    a->cfg.mount_root));
+	return 0;
+}
+
+void agent_stop(struct agent *a)
+{
+	if (!a)
+		return;
+	if (a->spec_written) {
+		if (unlink(a->spec_path) < 0 && errno != ENOENT)
+			agent_log(AGENT_LOG_ERROR, "attachd.driver-server.spec-remove-failed",
+				  json_pack("{s:s,s:s}", "spec", a->spec_path, "error",
+					    strerror(errno)));
+		a->spec_written = 0;
+	}
+	if (a->http) {
+		a->http = agent_http_stop(a->http);
+		agent_log(AGENT_LOG_INFO, "attachd.driver-server.stopped", NULL);
+	}
+}
+
+struct agent *agent_free(struct agent *a)
+{
+	if (!a)
+		return NULL;
+	agent_stop(a);
+	agent_volumes_free(a->vols);
+	free(a);
+	return NULL;
+}

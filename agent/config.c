@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/config.h"
+#include "lib/fileio.h"
+#include "lib/macro.h"
+
+void agent_config_init(struct agent_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen, sizeof(c->listen), "%s", AGENT_DEFAULT_LISTEN);
+	snprintf(c->admin_socket, sizeof(c->admin_socket), "%s", AGENT_DEFAULT_ADMIN_SOCKET);
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", AGENT_DEFAULT_STATE_DIR);
+	snprintf(c->mount_root, sizeof(c->mount_root), "%s", AGENT_DEFAULT_MOUNT_ROOT);
+	snprintf(c->driver_dir, sizeof(c->driver_dir), "%s", AGENT_DEFAULT_DRIVER_DIR);
+	snprintf(c->driver_name, sizeof(c->driver_name), "%s", AGENT_DEFAULT_DRIVER_NAME);
+	snprintf(c->scaleio.drv_cfg, sizeof(c->scaleio.drv_cfg), "%s", AGENT_DEFAULT_DRV_CFG);
+}
+
+/* ---- the config file ---- */
+
+enum field_type { F_STR, F_BOOL, F_OBJ };
+
+struct field {
+	const char *name;
+	enum field_type type;
+	size_t off;  /* into struct agent_config */
+	size_t size; /* F_STR: buffer size */
+	const struct field *sub; /* F_OBJ: NULL-name-terminated */
+};
+
+#define STR(n, member)                                                                             \
+	{                                                                                          \
+		n, F_STR, offsetof(struct agent_config, member),                                   \
+			sizeof(((struct agent_config *)0)->member), NULL                           \
+	}
+#define BOOL(n, member)                                                                            \
+	{                                                                                          \
+		n, F_BOOL, offsetof(struct agent_config, member), sizeof(int), NULL                \
+	}
+#define OBJ(n, table)                                                                              \
+	{                                                                                          \
+		n, F_OBJ, 0, 0, table                                                              \
+	}
+
+static const struct field tls_fields[] = {
+	STR("ca_file", tls.ca_file),
+	STR("cert_file", tls.cert_file),
+	STR("key_file", tls.key_file),
+	{ NULL, F_STR, 0, 0, NULL },
+};
+static const struct field iscsi_fields[] = {
+	STR("initiator_name", iscsi_initiator_name),
+	{ NULL, F_STR, 0, 0, NULL },
+};
+static const struct field nvme_fields[] = {
+	STR("hostnqn", nvme_hostnqn),
+	{ NULL, F_STR, 0, 0, NULL },
+};
+static const struct field scaleio_fields[] = {
+	STR("gateway", scaleio.gateway),
+	STR("username", scaleio.username),
+	STR("password_file", scaleio.password_file),
+	STR("ca_file", scaleio.ca_file),
+	BOOL("insecure_skip_verify", scaleio.insecure_skip_verify),
+	STR("sdc_guid", scaleio.sdc_guid),
+	STR("drv_cfg", scaleio.drv_cfg),
+	{ NULL, F_STR, 0, 0, NULL },
+};
+static const struct field file_fields[] = {
+	STR("dir", file_dir),
+	{ NULL, F_STR, 0, 0, NULL },
+};
+static const struct field top_fields[] = {
+	STR("listen", listen),
+	STR("admin_socket", admin_socket),
+	STR("state_dir", state_dir),
+	STR("mount_root", mount_root),
+	STR("driver_dir", driver_dir),
+	STR("driver_name", driver_name),
+	OBJ("tls", tls_fields),
+	OBJ("iscsi", iscsi_fields),
+	OBJ("nvme", nvme_fields),
+	OBJ("scaleio", scaleio_fields),
+	OBJ("file", file_fields),
+	{ NULL, F_STR, 0, 0, NULL },
+};
+
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	default:
+		return "null";
+	}
+}
+
+static void apply_object(struct agent_config *c, const json_t *obj, const struct field *table,
+			 const char *prefix, const char *origin, struct errlist *el)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)obj, key, v)
+	{
+		const struct field *f = NULL;
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s%s%.64s", prefix, *prefix ? "." : "", key);
+		for (size_t i = 0; table[i].name; i++)
+			if (streq(table[i].name, key))
+				f = &table[i];
+		if (!f) {
+			errlist_add(el, "%s: unknown key '%s'", origin, path);
+			continue;
+		}
+		switch (f->type) {
+		case F_STR: {
+			const char *s = json_string_value(v);
+			char *dst = (char *)c + f->off;
+
+			if (!s) {
+				errlist_add(el, "%s: '%s' must be a string, not %s", origin, path,
+					    type_name(v));
+				break;
+			}
+			if (strlen(s) >= f->size) {
+				errlist_add(el, "%s: '%s' is too long (at most %zu characters)", origin,
+					    path, f->size - 1);
+				break;
+			}
+			memcpy(dst, s, strlen(s) + 1);
+			break;
+		}
+		case F_BOOL:
+			if (!json_is_boolean(v)) {
+				errlist_add(el, "%s: '%s' must be true or false, not %s", origin, path,
+					    type_name(v));
+				break;
+			}
+			*(int *)((char *)c + f->off) = json_is_true(v);
+			break;
+		case F_OBJ:
+			/* null reads as "section absent", the way YAML-to-JSON templating emits it. */
+			if (json_is_null(v))
+				break;
+			if (!json_is_object(v)) {
+				errlist_add(el, "%s: '%s' must be an object, not %s", origin, path,
+					    type_name(v));
+				break;
+			}
+			apply_object(c, v, f->sub, path, origin, el);
+			break;
+		}
+	}
+}
+
+int agent_config_apply_json(struct agent_config *c, const json_t *root, const char *origin,
+			    struct errlist *el)
+{
+	unsigned before = el->n;
+
+	if (!json_is_object(root)) {
+		errlist_add(el, "%s: must be a JSON object, not %s", origin, type_name(root));
+		return -EINVAL;
+	}
+	apply_object(c, root, top_fields, "", origin, el);
+	return el->n > before ? -EINVAL : 0;
+}
+
+int agent_config_load_file(struct agent_config *c, const char *path, struct errlist *el)
+{
+	_cleanup_free_ char *text = NULL;
+	json_error_t jerr;
+	json_t *root;
+	size_t len;
+	int r;
+
+	r = read_full_file(path, &text, &len, AGENT_CONFIG_FILE_MAX);
+	if (r == -EFBIG) {
+		errlist_add(el, "config %s: larger than %d bytes", path, AGENT_CONFIG_FILE_MAX);
+		return -EINVAL;
+	}
+	if (r < 0) {
+		errlist_add(el, "config %s: cannot read: %s", path, strerror(-r));
+		return -EINVAL;
+	}
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		errlist_add(el, "config %s: invalid JSON at line %d column %d: %s", path, jerr.line,
+			    jerr.column, jerr.text);
+		return -EINVAL;
+	}
+	{
+		char origin[AGENT_PATH_MAX + 8];
+
+		snprintf(origin, sizeof(origin), "config %s", path);
+		r = agent_config_apply_json(c, root, origin, el);
+	}
+	json_decref(root);
+	return r;
+}
+
+/* ---- validation ---- */
+
+int agent_listen_parse(const char *listen, char *host, size_t n, unsigned *ret_port)
+{
+	const char *colon, *h = listen, *port;
+	size_t hlen;
+	unsigned long p = 0;
+
+	if (!listen || !*listen)
+		return -EINVAL;
+	if (*listen == '[') {
+		const char *close = strchr(listen, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		h = listen + 1;
+		hlen = (size_t)(close - h);
+		port = close + 2;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon || strchr(listen, ':') != colon) /* bare IPv6 needs brackets */
+			return -EINVAL;
+		hlen = (size_t)(colon - listen);
+		port = colon + 1;
+	}
+	if (hlen == 0 || hlen >= n || !*port || strlen(port) > 5)
+		return -EINVAL;
+	for (const char *q = port; *q; q++) {
+		if (*q < '0' || *q > '9')
+			return -EINVAL;
+		p = p * 10 + (unsigned long)(*q - '0');
+	}
+	if (p > 65535)
+		return -EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = 0;
+	*ret_port = (unsigned)p;
+	return 0;
+}
+
+int agent_host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (streq(host, "localhost"))
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
+
+int agent_config_has_tls(const struct agent_config *c)
+{
+	return c->tls.ca_file[0] || c->tls.cert_file[0] || c->tls.key_file[0];
+}
+
+static void check_abs_path(const char *what, const char *p, int optional, struct errlist *el)
+{
+	if (!*p) {
+		if (!optional)
+			errlist_add(el, "%s: must not be empty", what);
+		return;
+	}
+	if (p[0] != '/') {
+		errlist_add(el, "%s: '%.256s' must be an absolute path", what, p);
+		return;
+	}
+	/* ".." would let a config point the agent's rm/rmdir outside the tree it owns. */
+	for (const char *q = p; (q = strstr(q, "..")); q += 2)
+		if ((q == p || q[-1] == '/') && (q[2] == '/' || q[2] == 0)) {
+			errlist_add(el, "%s: '%.256s' must not contain '..'", what, p);
+			return;
+		}
+}
+
+static void check_dir(const char *what, const char *p, struct errlist *el)
+{
+	check_abs_path(what, p, 0, el);
+	if (streq(p, "/"))
+		errlist_add(el, "%s: must not be /", what);
+}
+
+int agent_config_validate(const struct agent_config *c, struct errlist *el)
+{
+	unsigned before = el->n;
+	char host[256];
+	unsigned port;
+
+	if (agent_listen_parse(c->listen, host, sizeof(host), &port) < 0)
+		errlist_add(el,
+			    "listen: '%.256s' is not HOST:PORT (e.g. 127.0.0.1:7610, [::1]:7610; port "
+			    "0-65535)",
+			    c->listen);
+	else if (!agent_host_is_loopback(host) && !agent_config_has_tls(c))
+		errlist_add(el,
+			    "listen: %s is not a loopback address; off loopback the Volman API needs "
+			    "mutual TLS (tls.ca_file, tls.cert_file, tls.key_file)%s",
+			    c->listen,
+			    AGENT_HAVE_TLS ? "" : ", which this build does not support yet: listen on "
+						  "127.0.0.1");
+	if (agent_config_has_tls(c)) {
+		if (!AGENT_HAVE_TLS)
+			errlist_add(el, "tls: TLS on the Volman listener is not supported by this "
+					"build yet; remove the tls section and listen on 127.0.0.1");
+		if (!c->tls.ca_file[0] || !c->tls.cert_file[0] || !c->tls.key_file[0])
+			errlist_add(el, "tls: ca_file, cert_file and key_file are all required "
+					"(mutual TLS)");
+		check_abs_path("tls.ca_file", c->tls.ca_file, 1, el);
+		check_abs_path("tls.cert_file", c->tls.cert_file, 1, el);
+		check_abs_path("tls.key_file", c->tls.key_file, 1, el);
+	}
+	check_abs_path("admin_socket", c->admin_socket, 0, el);
+	check_dir("state_dir", c->state_dir, el);
+	check_dir("mount_root", c->mount_root, el);
+	check_dir("driver_dir", c->driver_dir, el);
+	check_abs_path("file.dir", c->file_dir, 1, el);
+
+	/* Volman keys its registry on the spec file's base name: keep it a plain file name. */
+	if (!c->driver_name[0])
+		errlist_add(el, "driver_name: must not be empty");
+	else {
+		int bad = c->driver_name[0] == '.';
+
+		for (const char *q = c->driver_name; *q; q++)
+			if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+			      (*q >= '0' && *q <= '9') || *q == '.' || *q == '_' || *q == '-'))
+				bad = 1;
+		if (bad)
+			errlist_add(el,
+				    "driver_name: '%.64s' must use only A-Z a-z 0-9 . _ - and not "
+				    "start with '.'",
+				    c->driver_name);
+	}
+	if (c->iscsi_initiator_name[0] && !startswith(c->iscsi_initiator_name, "iqn.") &&
+	    !startswith(c->iscsi_initiator_name, "eui.") &&
+	    !startswith(c->iscsi_initiator_name, "naa."))
+		errlist_add(el, "iscsi.initiator_name: '%.223s' must start with iqn., eui. or naa.",
+			    c->iscsi_initiator_name);
+	if (c->nvme_hostnqn[0] && !startswith(c->nvme_hostnqn, "nqn."))
+		errlist_add(el, "nvme.hostnqn: '%.223s' must start with nqn.", c->nvme_hostnqn);
+	if (c->scaleio.gateway[0] || c->scaleio.username[0] || c->scaleio.password_file[0]) {
+		if (!startswith(c->scaleio.gateway, "https://") &&
+		    !startswith(c->scaleio.gateway, "http://"))
+			errlist_add(el, "scaleio.gateway: must be an http:// or https:// URL");
+		if (!c->scaleio.username[0])
+			errlist_add(el, "scaleio.username: required with scaleio.gateway");
+		if (!c->scaleio.password_file[0])
+			errlist_add(el, "scaleio.password_file: required with scaleio.gateway");
+	}
+	check_abs_path("scaleio.password_file", c->scaleio.password_file, 1, el);
+	check_abs_path("scaleio.ca_file", c->scaleio.ca_file, 1, el);
+	check_abs_path("scaleio.drv_cfg", c->scaleio.drv_cfg, 0, el);
+	return el->n > before ? -EINVAL : 0;
+}
+
+/* ---- the command line ---- */
+
+enum {
+	OPT_LISTEN = 0x100,
+	OPT_ADMIN_SOCKET,
+	OPT_STATE_DIR,
+	OPT_MOUNT_ROOT,
+	OPT_DRIVER_DIR,
+	OPT_DRIVER_NAME,
+	OPT_CONFIG,
+};
+
+static const struct option long_options[] = {
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "mount-root", required_argument, NULL, OPT_MOUNT_ROOT },
+	{ "driver-dir", required_argument, NULL, OPT_DRIVER_DIR },
+	{ "driver-name", required_argument, NULL, OPT_DRIVER_NAME },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+void agent_config_usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"Usage: %s [FLAGS]\n"
+		"attachd: attaches block volumes for Cloud Foundry's Volman (volume driver API).\n"
+		"\n"
+		"  --listen HOST:PORT     Volman API address (default %s; loopback only\n"
+		"                         unless mutual TLS is configured)\n"
+		"  --admin-socket PATH    attachctl's unix socket (default %s)\n"
+		"  --state-dir DIR        durable volume records (default %s)\n"
+		"  --mount-root DIR       mount points handed to containers (default %s)\n"
+		"  --driver-dir DIR       where <driver-name>.json is written (default %s)\n"
+		"  --driver-name NAME     volume driver name (default %s)\n"
+		"  --config FILE          JSON config: the flag names with _ for -, plus tls,\n"
+		"                         iscsi, nvme, scaleio and file sections; flags win\n"
+		"  -h, --help             this text\n"
+		"\n"
+		"Logs go to stdout, one JSON object per line. Exit status: 0 after SIGTERM/SIGINT,\n"
+		"1 on a runtime failure, 2 on a usage or configuration error.\n",
+		prog, AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_ADMIN_SOCKET, AGENT_DEFAULT_STATE_DIR,
+		AGENT_DEFAULT_MOUNT_ROOT, AGENT_DEFAULT_DRIVER_DIR, AGENT_DEFAULT_DRIVER_NAME);
+}
+
+static void set_flag(char *dst, size_t n, const char *flag, const char *v, struct errlist *el)
+{
+	if (!v)
+		return;
+	if (!*v) {
+		errlist_add(el, "--%s: must not be empty", flag);
+		return;
+	}
+	if (strlen(v) >= n) {
+		errlist_add(el, "--%s: too long (at most %zu characters)", flag, n - 1);
+		return;
+	}
+	memcpy(dst, v, strlen(v) + 1);
+}
+
+int agent_config_parse_args(int argc, char *argv[], struct agent_config *ret, struct errlist *el)
+{
+	const char *flags[OPT_CONFIG - OPT_LISTEN + 1] = { 0 };
+	const char *config = NULL;
+	struct agent_config c;
+	unsigned before = el->n;
+	int opt;
+
+	/* getopt keeps state in globals: start over for every call (tests call us often). */
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			return AGENT_CONFIG_HELP;
+		case OPT_CONFIG:
+			config = optarg;
+			break;
+		case ':':
+			errlist_add(el, "%s: needs a value", argv[optind - 1]);
+			break;
+		case '?':
+			if (optopt)
+				errlist_add(el, "unknown flag '-%c'", optopt);
+			else
+				errlist_add(el, "unknown flag '%s'", argv[optind - 1]);
+			break;
+		default:
+			flags[opt - OPT_LISTEN] = optarg;
+			break;
+		}
+	}
+	for (int i = optind; i < argc; i++)
+		errlist_add(el, "unexpected argument '%s'", argv[i]);
+	if (el->n > before)
+		return -EINVAL;
+
+	agent_config_init(&c);
+	if (config) {
+		if (!*config) {
+			errlist_add(el, "--config: must not be empty");
+			return -EINVAL;
+		}
+		if (agent_config_load_file(&c, config, el) < 0)
+			return -EINVAL;
+	}
+	set_flag(c.listen, sizeof(c.listen), "listen", flags[OPT_LISTEN - OPT_LISTEN], el);
+	set_flag(c.admin_socket, sizeof(c.admin_socket), "admin-socket",
+		 flags[OPT_ADMIN_SOCKET - OPT_LISTEN], el);
+	set_flag(c.state_dir, sizeof(c.state_dir), "state-dir", flags[OPT_STATE_DIR - OPT_LISTEN],
+		 el);
+	set_flag(c.mount_root, sizeof(c.mount_root), "mount-root",
+		 flags[OPT_MOUNT_ROOT - OPT_LISTEN], el);
+	set_flag(c.driver_dir, sizeof(c.driver_dir), "driver-dir",
+		 flags[OPT_DRIVER_DIR - OPT_LISTEN], el);
+	set_flag(c.driver_name, sizeof(c.driver_name), "driver-name",
+		 flags[OPT_DRIVER_NAME - OPT_LISTEN], el);
+	if (el->n > before)
+		return -EINVAL;
+	if (agent_config_validate(&c, el) < 0)
+		return -EINVAL;
+	memcpy(ret, &c, sizeof(c));
+	return 0;
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * attachd's configuration: defaults, the JSON config file (--config) and the flags, which
+ * override the file. Everything here is pure (no I/O except reading the config file) so
+ * every error path is unit-tested. Messages name the flag or key at fault.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "lib/err.h"
+
+#define AGENT_PATH_MAX 4096
+/* sockaddr_un.sun_path is 108 bytes including the NUL. */
+#define AGENT_SOCKET_PATH_MAX 107
+#define AGENT_DRIVER_NAME_MAX 64
+/* Config files are small; refuse anything bigger rather than parse a wrong file. */
+#define AGENT_CONFIG_FILE_MAX (1024 * 1024)
+
+#define AGENT_DEFAULT_LISTEN "127.0.0.1:7610"
+#define AGENT_DEFAULT_ADMIN_SOCKET "/var/vcap/sys/run/attachd/attachd.sock"
+#define AGENT_DEFAULT_STATE_DIR "/var/vcap/data/attachd/state"
+#define AGENT_DEFAULT_MOUNT_ROOT "/var/vcap/data/volumes/attachd"
+#define AGENT_DEFAULT_DRIVER_DIR "/var/vcap/data/voldrivers"
+#define AGENT_DEFAULT_DRIVER_NAME "attachd"
+#define AGENT_DEFAULT_DRV_CFG "/opt/emc/scaleio/sdc/bin/drv_cfg"
+
+/* Mutual TLS on the Volman listener: server cert/key and the CA client certs must chain to. */
+struct agent_tls_config {
+	char ca_file[AGENT_PATH_MAX];
+	char cert_file[AGENT_PATH_MAX];
+	char key_file[AGENT_PATH_MAX];
+};
+
+struct agent_scaleio_config {
+	char gateway[1024]; /* https://gateway[:port] */
+	char username[256];
+	char password_file[AGENT_PATH_MAX];
+	char ca_file[AGENT_PATH_MAX];
+	int insecure_skip_verify;
+	char sdc_guid[64];              /* "" = ask drv_cfg --query_guid */
+	char drv_cfg[AGENT_PATH_MAX];
+};
+
+struct agent_config {
+	char listen[256]; /* HOST:PORT, port 0 = any free port (tests) */
+	char admin_socket[AGENT_SOCKET_PATH_MAX + 1];
+	char state_dir[AGENT_PATH_MAX];
+	char mount_root[AGENT_PATH_MAX];
+	char driver_dir[AGENT_PATH_MAX];
+	char driver_name[AGENT_DRIVER_NAME_MAX + 1];
+	struct agent_tls_config tls;
+	char iscsi_initiator_name[224]; /* "" = /etc/iscsi/initiatorname.iscsi */
+	char nvme_hostnqn[224];         /* "" = /etc/nvme/hostnqn */
+	struct agent_scaleio_config scaleio;
+	char file_dir[AGENT_PATH_MAX]; /* "" = the file backend's default */
+};
+
+/* Whether this build can serve TLS on the Volman listener (it cannot yet: verifying client
+ * certificates with libmicrohttpd needs gnutls linked in). */
+#define AGENT_HAVE_TLS 0
+
+/* Fill c with the built-in defaults. */
+void agent_config_init(struct agent_config *c);
+
+/*
+ * Apply one config object (the --config file's content) over c. Every problem (unknown
+ * key, wrong type, value too long) is added to el, prefixed with origin (e.g. the file
+ * name). Keys present are applied even when others are bad; the caller discards c then.
+ * Returns 0 or -EINVAL.
+ */
+int agent_config_apply_json(struct agent_config *c, const json_t *root, const char *origin,
+			    struct errlist *el);
+
+/* Read path (at most AGENT_CONFIG_FILE_MAX bytes), parse it and apply it over c. */
+int agent_config_load_file(struct agent_config *c, const char *path, struct errlist *el);
+
+/* Check the merged configuration as a whole (paths absolute, listen address, TLS rules,
+ * names). Every problem goes to el. Returns 0 or -EINVAL. */
+int agent_config_validate(const struct agent_config *c, struct errlist *el);
+
+/*
+ * Split "HOST:PORT" ("[v6]:PORT" for IPv6). Host without brackets into host (size n),
+ * port 0-65535. Returns 0 or -EINVAL.
+ */
+int agent_listen_parse(const char *listen, char *host, size_t n, unsigned *ret_port);
+/* 1 if host is a loopback literal (127.0.0.0/8, ::1) or "localhost", else 0. */
+int agent_host_is_loopback(const char *host);
+/* 1 if the TLS block is set at all (any of its three files). */
+int agent_config_has_tls(const struct agent_config *c);
+
+#define AGENT_CONFIG_HELP 1
+/*
+ * Parse attachd's command line into *ret: defaults, then --config FILE, then the other
+ * flags on top. Returns 0, AGENT_CONFIG_HELP (--help seen: print usage, exit 0) or
+ * -EINVAL with every problem in el (print it, exit 2). Uses getopt_long: not thread-safe.
+ */
+int agent_config_parse_args(int argc, char *argv[], struct agent_config *ret, struct errlist *el);
+void agent_config_usage(FILE *f, const char *prog);

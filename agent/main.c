@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* attachd: parse the configuration, serve Volman until SIGTERM/SIGINT. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "agent/log.h"
+#include "lib/macro.h"
+
+int main(int argc, char *argv[])
+{
+	struct agent_config cfg;
+	struct errlist el = { .n = 0 };
+	struct errbuf e = { { 0 } };
+	struct agent *a = NULL;
+	sigset_t mask;
+	int r, sig = 0;
+
+	r = agent_config_parse_args(argc, argv, &cfg, &el);
+	if (r == AGENT_CONFIG_HELP) {
+		agent_config_usage(stdout, "attachd");
+		return 0;
+	}
+	if (r < 0) {
+		fprintf(stderr, "attachd: %s\n", el.n ? el.msg : "invalid arguments");
+		fprintf(stderr, "Try 'attachd --help'.\n");
+		return 2;
+	}
+
+	/* Block the stop signals before any thread starts so every thread inherits the
+	 * mask and sigwait() below is the only place they are taken. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	/* A Volman that hangs up mid-answer must not kill the agent. */
+	signal(SIGPIPE, SIG_IGN);
+
+	r = agent_new(&cfg, &agent_driver_ops_real, &a, &e);
+	if (r >= 0)
+		r = agent_start(a, &e);
+	if (r < 0) {
+		agent_log(AGENT_LOG_FATAL, "attachd.start.failed",
+			  json_pack("{s:o}", "error", agent_json_string(e.msg)));
+		fprintf(stderr, "attachd: %s\n", e.msg[0] ? e.msg : strerror(-r));
+		agent_free(a);
+		return 1;
+	}
+
+	while (sigwait(&mask, &sig) != 0)
+		;
+	agent_log(AGENT_LOG_INFO, "attachd.stopping",
+		  json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+	agent_free(a);
+	agent_log(AGENT_LOG_INFO, "attachd.stopped", NULL);
+	return 0;
+}

@@ -1,0 +1,583 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/log.h"
+#include "agent/volumes.h"
+#include "lib/macro.h"
+
+/* One wire name that has the volume mounted. */
+struct agent_mount {
+	char name[AGENT_NAME_MAX + 1];
+	char container[ATTACH_KEY_MAX + 1];
+	char path[4096];
+	unsigned count;
+};
+
+struct agent_volume {
+	char key[ATTACH_KEY_MAX + 1];
+	unsigned nref; /* registry lock */
+	pthread_mutex_t op_lock;
+	pthread_mutex_t data_lock;
+	/* Written with op_lock and data_lock held; read with either. */
+	int removed;
+	int attached;
+	json_t *opts;       /* as created (raw, may hold secrets: never logged as is) */
+	char identity[512]; /* the backend's description of the device, for dedupe */
+	struct agent_mount *mounts;
+	size_t n_mounts;
+	/* op_lock only: the pipeline's view of the volume. */
+	struct attach_volume av;
+};
+
+struct agent_volumes {
+	pthread_mutex_t lock;
+	struct agent_volume **vols;
+	size_t n, cap;
+	struct attach_env *env;
+	const struct agent_driver_ops *ops;
+};
+
+struct agent_volumes *agent_volumes_new(struct attach_env *env, const struct agent_driver_ops *ops)
+{
+	struct agent_volumes *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	pthread_mutex_init(&r->lock, NULL);
+	r->env = env;
+	r->ops = ops;
+	return r;
+}
+
+static void volume_free(struct agent_volume *v)
+{
+	if (!v)
+		return;
+	attach_volume_done(&v->av);
+	json_decref(v->opts);
+	free(v->mounts);
+	pthread_mutex_destroy(&v->op_lock);
+	pthread_mutex_destroy(&v->data_lock);
+	free(v);
+}
+
+struct agent_volumes *agent_volumes_free(struct agent_volumes *r)
+{
+	if (!r)
+		return NULL;
+	for (size_t i = 0; i < r->n; i++)
+		volume_free(r->vols[i]);
+	free(r->vols);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+	return NULL;
+}
+
+/* Registry lock held. */
+static struct agent_volume *find_locked(struct agent_volumes *r, const char *key)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (streq(r->vols[i]->key, key))
+			return r->vols[i];
+	return NULL;
+}
+
+/* A referenced volume, or NULL. The reference keeps it allocated after a Remove. */
+static struct agent_volume *volume_get(struct agent_volumes *r, const char *key)
+{
+	struct agent_volume *v;
+
+	pthread_mutex_lock(&r->lock);
+	v = find_locked(r, key);
+	if (v)
+		v->nref++;
+	pthread_mutex_unlock(&r->lock);
+	return v;
+}
+
+static void volume_put(struct agent_volumes *r, struct agent_volume *v)
+{
+	int last;
+
+	if (!v)
+		return;
+	pthread_mutex_lock(&r->lock);
+	last = --v->nref == 0;
+	pthread_mutex_unlock(&r->lock);
+	/* Only removed volumes are unlisted, so the last reference of a listed one is the
+	 * registry's own and never dropped here. */
+	if (last)
+		volume_free(v);
+}
+
+/* Take the operation lock of a live volume: NULL (reference dropped) if it was removed
+ * meanwhile. */
+static struct agent_volume *volume_lock(struct agent_volumes *r, const char *key)
+{
+	struct agent_volume *v = volume_get(r, key);
+
+	if (!v)
+		return NULL;
+	pthread_mutex_lock(&v->op_lock);
+	if (v->removed) {
+		pthread_mutex_unlock(&v->op_lock);
+		volume_put(r, v);
+		return NULL;
+	}
+	return v;
+}
+
+static void volume_unlock(struct agent_volumes *r, struct agent_volume *v)
+{
+	pthread_mutex_unlock(&v->op_lock);
+	volume_put(r, v);
+}
+
+static void describe(const struct attach_opts *o, char *buf, size_t n)
+{
+	buf[0] = 0;
+	if (o->be && o->be->describe && o->be->describe(o->be_cfg, buf, n) < 0)
+		buf[0] = 0;
+}
+
+/* Registry lock held: another volume claiming the same device, or NULL. */
+static struct agent_volume *same_device_locked(struct agent_volumes *r, const char *key,
+					       const char *identity)
+{
+	if (!identity[0])
+		return NULL;
+	for (size_t i = 0; i < r->n; i++) {
+		struct agent_volume *o = r->vols[i];
+		int same;
+
+		if (streq(o->key, key))
+			continue;
+		pthread_mutex_lock(&o->data_lock);
+		same = streq(o->identity, identity);
+		pthread_mutex_unlock(&o->data_lock);
+		if (same)
+			return o;
+	}
+	return NULL;
+}
+
+static int insert_locked(struct agent_volumes *r, struct agent_volume *v)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct agent_volume **nv = realloc(r->vols, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		r->vols = nv;
+		r->cap = cap;
+	}
+	r->vols[r->n++] = v;
+	v->nref = 1; /* the registry's */
+	return 0;
+}
+
+static void unlist(struct agent_volumes *r, struct agent_volume *v)
+{
+	int listed = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n; i++)
+		if (r->vols[i] == v) {
+			r->vols[i] = r->vols[--r->n];
+			listed = 1;
+			break;
+		}
+	pthread_mutex_unlock(&r->lock);
+	if (listed)
+		volume_put(r, v);
+}
+
+/*
+ * Insert a new volume for n->key. Consumes o except on -EAGAIN (the key appeared meanwhile:
+ * the caller retries as an update). attach_volume_init only fills memory, so it runs under
+ * the registry lock, which makes check-and-insert atomic.
+ */
+static int create_new(struct agent_volumes *r, const struct agent_name *n,
+		      struct attach_opts *o, const json_t *opts, const char *identity,
+		      struct errbuf *e)
+{
+	struct agent_volume *v = calloc(1, sizeof(*v)), *other;
+	int rc;
+
+	if (!v) {
+		attach_opts_done(o);
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&v->op_lock, NULL);
+	pthread_mutex_init(&v->data_lock, NULL);
+	snprintf(v->key, sizeof(v->key), "%s", n->key);
+	snprintf(v->identity, sizeof(v->identity), "%s", identity);
+	v->opts = json_deep_copy(opts ? opts : json_null());
+	if (!v->opts) {
+		attach_opts_done(o);
+		volume_free(v);
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	}
+
+	pthread_mutex_lock(&r->lock);
+	if (find_locked(r, n->key)) {
+		pthread_mutex_unlock(&r->lock);
+		volume_free(v);
+		return -EAGAIN;
+	}
+	other = same_device_locked(r, n->key, identity);
+	if (other) {
+		rc = errbuf_set(e, -EEXIST,
+				"volume '%s' refers to the same device as volume '%s' (%s); one "
+				"device cannot be mounted through two volumes",
+				n->key, other->key, identity);
+		pthread_mutex_unlock(&r->lock);
+		attach_opts_done(o);
+		volume_free(v);
+		return rc;
+	}
+	rc = attach_volume_init(&v->av, n->key, o);
+	if (rc < 0) {
+		pthread_mutex_unlock(&r->lock);
+		attach_opts_done(o); /* whichever of o and v->av holds the cfg frees it */
+		volume_free(v);
+		return errbuf_set(e, rc, "cannot set up volume '%s': %s", n->key, strerror(-rc));
+	}
+	rc = insert_locked(r, v);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0) {
+		volume_free(v);
+		return errbuf_set(e, rc, "out of memory");
+	}
+	return 0;
+}
+
+int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, const char *name,
+			 const json_t *opts, struct errbuf *e)
+{
+	struct attach_opts o;
+	struct errlist el = { .n = 0 };
+	char identity[512];
+	int rc;
+
+	if (attach_opts_parse(opts, &o, &el) < 0)
+		return errbuf_set(e, -EINVAL, "invalid options for volume '%s': %s", n->key,
+				  el.n ? el.msg : "rejected");
+	describe(&o, identity, sizeof(identity));
+
+	for (int tries = 0; tries < 8; tries++) {
+		struct agent_volume *v = volume_lock(r, n->key), *other;
+
+		if (!v) {
+			rc = create_new(r, n, &o, opts, identity, e);
+			if (rc == -EAGAIN)
+				continue;
+			return rc;
+		}
+		if (json_equal(v->opts, opts ? opts : json_null())) {
+			volume_unlock(r, v);
+			attach_opts_done(&o);
+			return 0;
+		}
+		if (v->attached || v->n_mounts > 0) {
+			volume_unlock(r, v);
+			attach_opts_done(&o);
+			return errbuf_set(e, -EBUSY,
+					  "volume '%s' is mounted with different options; unmount it "
+					  "everywhere before changing them",
+					  n->key);
+		}
+		pthread_mutex_lock(&r->lock);
+		other = same_device_locked(r, n->key, identity);
+		if (other) {
+			rc = errbuf_set(e, -EEXIST,
+					"volume '%s' refers to the same device as volume '%s' (%s); "
+					"one device cannot be mounted through two volumes",
+					n->key, other->key, identity);
+			pthread_mutex_unlock(&r->lock);
+			volume_unlock(r, v);
+			attach_opts_done(&o);
+			return rc;
+		}
+		pthread_mutex_unlock(&r->lock);
+
+		{
+			struct attach_volume nav;
+			json_t *copy = json_deep_copy(opts ? opts : json_null());
+
+			memset(&nav, 0, sizeof(nav));
+			rc = copy ? attach_volume_init(&nav, n->key, &o) : -ENOMEM;
+			if (rc < 0) {
+				json_decref(copy);
+				attach_opts_done(&o);
+				attach_volume_done(&nav);
+				volume_unlock(r, v);
+				return errbuf_set(e, rc, "cannot set up volume '%s': %s", n->key,
+						  strerror(-rc));
+			}
+			pthread_mutex_lock(&v->data_lock);
+			attach_volume_done(&v->av);
+			v->av = nav;
+			json_decref(v->opts);
+			v->opts = copy;
+			snprintf(v->identity, sizeof(v->identity), "%s", identity);
+			pthread_mutex_unlock(&v->data_lock);
+		}
+		volume_unlock(r, v);
+		return 0;
+	}
+	attach_opts_done(&o);
+	return errbuf_set(e, -EAGAIN, "volume '%s' is being created and removed concurrently",
+			  n->key);
+}
+
+static struct agent_mount *find_mount(struct agent_volume *v, const char *name)
+{
+	for (size_t i = 0; i < v->n_mounts; i++)
+		if (streq(v->mounts[i].name, name))
+			return &v->mounts[i];
+	return NULL;
+}
+
+static unsigned container_users(const struct agent_volume *v, const char *container)
+{
+	unsigned users = 0;
+
+	for (size_t i = 0; i < v->n_mounts; i++)
+		if (streq(v->mounts[i].container, container))
+			users++;
+	return users;
+}
+
+int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, const char *name,
+			char *ret_path, size_t len, struct errbuf *e)
+{
+	struct agent_volume *v = volume_lock(r, n->key);
+	struct agent_mount *m, *nm;
+	char path[4096];
+	int rc;
+
+	if (!v)
+		return errbuf_set(e, -ENOENT, "Volume '%s' must be created before being mounted",
+				  name);
+	if (!v->attached) {
+		rc = r->ops->up(r->env, &v->av, e);
+		if (rc < 0) {
+			errbuf_prefix(e, rc, "attaching volume '%s' failed", n->key);
+			goto out;
+		}
+		pthread_mutex_lock(&v->data_lock);
+		v->attached = 1;
+		pthread_mutex_unlock(&v->data_lock);
+	}
+	/* Always bind, even for a name already counted: attach_bind is idempotent and
+	 * repairs a bind mount that went stale, which is what a re-Mount should do. */
+	rc = r->ops->bind(r->env, &v->av, n->container, path, sizeof(path), e);
+	if (rc < 0) {
+		errbuf_prefix(e, rc, "mounting volume '%s' for container '%s' failed", n->key,
+			      n->container);
+		/* Nothing else uses the attachment: do not leave it behind. */
+		if (v->n_mounts == 0) {
+			struct errbuf e2 = { { 0 } };
+			int r2 = r->ops->down(r->env, &v->av, 0, &e2);
+
+			if (r2 < 0)
+				agent_log(AGENT_LOG_ERROR, "attachd.mount.rollback-failed",
+					  json_pack("{s:s,s:o}", "volume", n->key, "error",
+						    agent_json_string(e2.msg)));
+			else {
+				pthread_mutex_lock(&v->data_lock);
+				v->attached = 0;
+				pthread_mutex_unlock(&v->data_lock);
+			}
+		}
+		goto out;
+	}
+	if (strlen(path) >= len) {
+		rc = errbuf_set(e, -ENAMETOOLONG, "mount point too long");
+		goto out;
+	}
+
+	pthread_mutex_lock(&v->data_lock);
+	m = find_mount(v, name);
+	if (m)
+		m->count++;
+	else {
+		nm = realloc(v->mounts, (v->n_mounts + 1) * sizeof(*nm));
+		if (!nm) {
+			pthread_mutex_unlock(&v->data_lock);
+			rc = errbuf_set(e, -ENOMEM, "out of memory");
+			goto out;
+		}
+		v->mounts = nm;
+		m = &v->mounts[v->n_mounts++];
+		memset(m, 0, sizeof(*m));
+		snprintf(m->name, sizeof(m->name), "%s", name);
+		snprintf(m->container, sizeof(m->container), "%s", n->container);
+		m->count = 1;
+	}
+	snprintf(m->path, sizeof(m->path), "%s", path);
+	pthread_mutex_unlock(&v->data_lock);
+	snprintf(ret_path, len, "%s", path);
+	rc = 0;
+out:
+	volume_unlock(r, v);
+	return rc;
+}
+
+int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, const char *name,
+			  struct errbuf *e)
+{
+	struct agent_volume *v = volume_lock(r, n->key);
+	struct agent_mount *m;
+	int rc = 0;
+
+	if (!v)
+		return errbuf_set(e, -ENOENT, "Volume '%s' not found", name);
+	m = find_mount(v, name);
+	if (!m) {
+		rc = errbuf_set(e, -ENOENT, "Volume '%s' not found (not mounted)", name);
+		goto out;
+	}
+	if (m->count > 1) {
+		pthread_mutex_lock(&v->data_lock);
+		m->count--;
+		pthread_mutex_unlock(&v->data_lock);
+		goto out;
+	}
+	if (container_users(v, m->container) == 1) {
+		rc = r->ops->unbind(r->env, &v->av, m->container, e);
+		if (rc < 0) {
+			errbuf_prefix(e, rc, "unmounting volume '%s' for container '%s' failed",
+				      n->key, m->container);
+			goto out;
+		}
+	}
+	pthread_mutex_lock(&v->data_lock);
+	*m = v->mounts[--v->n_mounts];
+	pthread_mutex_unlock(&v->data_lock);
+	if (v->n_mounts == 0 && v->attached) {
+		rc = r->ops->down(r->env, &v->av, 0, e);
+		if (rc < 0) {
+			/* The name is gone either way (its container is unbound); the volume
+			 * stays attached for attachctl or the next Mount to deal with. */
+			errbuf_prefix(e, rc, "detaching volume '%s' failed", n->key);
+			goto out;
+		}
+		pthread_mutex_lock(&v->data_lock);
+		v->attached = 0;
+		pthread_mutex_unlock(&v->data_lock);
+	}
+out:
+	volume_unlock(r, v);
+	return rc;
+}
+
+int agent_volumes_remove(struct agent_volumes *r, const struct agent_name *n, const char *name,
+			 struct errbuf *e)
+{
+	struct agent_volume *v = volume_lock(r, n->key);
+	int rc;
+
+	if (!v)
+		return errbuf_set(e, -ENOENT, "Volume '%s' not found", name);
+	if (v->n_mounts > 0) {
+		rc = errbuf_set(e, -EBUSY, "volume '%s' is in use (%zu mounted name%s)", n->key,
+				v->n_mounts, v->n_mounts == 1 ? "" : "s");
+		volume_unlock(r, v);
+		return rc;
+	}
+	if (v->attached) {
+		rc = r->ops->down(r->env, &v->av, 0, e);
+		if (rc < 0) {
+			errbuf_prefix(e, rc, "detaching volume '%s' failed", n->key);
+			volume_unlock(r, v);
+			return rc;
+		}
+		pthread_mutex_lock(&v->data_lock);
+		v->attached = 0;
+		pthread_mutex_unlock(&v->data_lock);
+	}
+	pthread_mutex_lock(&v->data_lock);
+	v->removed = 1;
+	pthread_mutex_unlock(&v->data_lock);
+	unlist(r, v);
+	volume_unlock(r, v);
+	return 0;
+}
+
+int agent_volumes_get(struct agent_volumes *r, const struct agent_name *n, const char *name,
+		      struct agent_mount_info *ret, struct errbuf *e)
+{
+	struct agent_volume *v = volume_get(r, n->key);
+	struct agent_mount_info info;
+	const struct agent_mount *m;
+
+	if (!v)
+		return errbuf_set(e, -ENOENT, "Volume '%s' not found", name);
+	memset(&info, 0, sizeof(info));
+	snprintf(info.name, sizeof(info.name), "%s", name);
+	pthread_mutex_lock(&v->data_lock);
+	m = v->removed ? NULL : find_mount(v, name);
+	if (m) {
+		snprintf(info.mountpoint, sizeof(info.mountpoint), "%s", m->path);
+		info.count = m->count;
+	}
+	pthread_mutex_unlock(&v->data_lock);
+	volume_put(r, v);
+	*ret = info;
+	return 0;
+}
+
+static int info_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct agent_mount_info *)a)->name,
+		      ((const struct agent_mount_info *)b)->name);
+}
+
+int agent_volumes_list(struct agent_volumes *r, struct agent_mount_info **ret, size_t *ret_n)
+{
+	struct agent_mount_info *out = NULL;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n; i++) {
+		struct agent_volume *v = r->vols[i];
+
+		pthread_mutex_lock(&v->data_lock);
+		for (size_t j = 0; j < v->n_mounts; j++) {
+			const struct agent_mount *m = &v->mounts[j];
+
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 8;
+				struct agent_mount_info *no = realloc(out, nc * sizeof(*no));
+
+				if (!no) {
+					pthread_mutex_unlock(&v->data_lock);
+					pthread_mutex_unlock(&r->lock);
+					free(out);
+					return -ENOMEM;
+				}
+				out = no;
+				cap = nc;
+			}
+			memset(&out[n], 0, sizeof(out[n]));
+			snprintf(out[n].name, sizeof(out[n].name), "%s", m->name);
+			snprintf(out[n].mountpoint, sizeof(out[n].mountpoint), "%s", m->path);
+			out[n].count = m->count;
+			n++;
+		}
+		pthread_mutex_unlock(&v->data_lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (n > 1)
+		qsort(out, n, sizeof(*out), info_cmp);
+	*ret = out;
+	*ret_n = n;
+	return 0;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The volume registry: volume definitions (from Create), who has each volume mounted
+ * (one entry per wire name, with its mount count) and the per-volume locking.
+ *
+ * Locking: a short registry lock guards the table and reference counts only. Each volume
+ * has an operation lock, held across a whole Create/Mount/Unmount/Remove (which may block
+ * in the kernel for seconds), so operations on one volume are serialised while different
+ * volumes proceed in parallel; and a data lock, held only while copying or changing its
+ * fields, so List/Get/Path never wait behind a slow attach. Order: registry -> data; the
+ * operation lock is never taken with the registry lock held.
+ *
+ * The registry is in memory; durable records are the next step and hook in here.
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "agent/names.h"
+#include "attach/attach.h"
+#include "lib/err.h"
+
+/*
+ * The pipeline as the agent calls it. Defaults: agent_driver_ops_real (attach_volume_up,
+ * attach_volume_down, attach_bind, attach_unbind). Host tests pass fakes that make
+ * directories instead of devices. Same contracts as the attach_* functions.
+ */
+struct agent_driver_ops {
+	int (*up)(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
+	int (*down)(struct attach_env *env, struct attach_volume *v, int force, struct errbuf *e);
+	int (*bind)(struct attach_env *env, struct attach_volume *v, const char *container,
+		    char *ret_path, size_t n, struct errbuf *e);
+	int (*unbind)(struct attach_env *env, struct attach_volume *v, const char *container,
+		      struct errbuf *e);
+};
+extern const struct agent_driver_ops agent_driver_ops_real;
+
+struct agent_volumes;
+
+/* env and ops are borrowed and must outlive the registry. NULL on ENOMEM. */
+struct agent_volumes *agent_volumes_new(struct attach_env *env, const struct agent_driver_ops *ops);
+/* Forgets every definition; does not detach anything (volumes stay attached for a restarted
+ * agent to adopt). No request may be running. Returns NULL. */
+struct agent_volumes *agent_volumes_free(struct agent_volumes *r);
+
+/*
+ * Create: validate opts (NULL = JSON null) and store the definition under the name's volume
+ * key. Idempotent for identical opts (Volman sends Create before every Mount). Different
+ * opts replace the definition while the volume is not attached, else -EBUSY. A second key
+ * claiming the same device as an existing volume is refused (-EEXIST). On -EINVAL, e holds
+ * every problem ("invalid options for volume 'k': a; b"). May block behind an operation on
+ * the same volume.
+ */
+int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, const char *name,
+			 const json_t *opts, struct errbuf *e);
+
+/*
+ * Mount: attach the volume if this host does not have it yet (ops->up), bind it for the
+ * name's container (ops->bind: idempotent, repairs a stale bind) and count the name once
+ * more. ret_path (size n) gets the container's mount point. -ENOENT if the volume was never
+ * created. Blocks for the attach.
+ */
+int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, const char *name,
+			char *ret_path, size_t len, struct errbuf *e);
+
+/*
+ * Unmount: count the name once less; at zero unbind its container (when no other name
+ * uses it) and, when no container is left, detach the volume (ops->down). -ENOENT with
+ * "Volume '<name>' not found" for a name that is not mounted. If the unbind fails the
+ * count is kept, so List still shows the name and a later Unmount can retry.
+ */
+int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, const char *name,
+			  struct errbuf *e);
+
+/* Remove the definition; -EBUSY while any name has it mounted, -ENOENT if unknown. Detaches
+ * a volume left attached without containers. */
+int agent_volumes_remove(struct agent_volumes *r, const struct agent_name *n, const char *name,
+			 struct errbuf *e);
+
+/* One wire name's view. */
+struct agent_mount_info {
+	char name[AGENT_NAME_MAX + 1];
+	char mountpoint[4096]; /* "" when the name is not mounted */
+	unsigned count;
+};
+
+/* Get/Path: the name's entry. A created volume with the name not mounted gives count 0 and
+ * an empty mountpoint; -ENOENT if the volume key is unknown. Never waits for operations. */
+int agent_volumes_get(struct agent_volumes *r, const struct agent_name *n, const char *name,
+		      struct agent_mount_info *ret, struct errbuf *e);
+
+/* List: every mounted name (count > 0), as Volman sent it, sorted by name. *ret is
+ * malloc'ed (free()), *ret_n its length. Never waits for operations. */
+int agent_volumes_list(struct agent_volumes *r, struct agent_mount_info **ret, size_t *ret_n);
