@@ -1,0 +1,697 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * device-mapper over libdevmapper, with udev sync bounded by deadlines.
+ *
+ * libdm is not thread-safe (a global stack of pending /dev node operations, cached udev
+ * state, one log function), so every libdm call runs under dmap_lock(); waits for udev
+ * happen outside it. libdm's messages never reach stderr: they are captured per thread
+ * and appended to the errbuf detail of the failing call.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libdevmapper.h>
+#include <libudev.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dm/internal.h"
+#include "lib/fileio.h"
+
+/* libdm's log levels (libdm/misc/dm-logging.h); higher bits are flags. */
+#define DMLOG_LEVEL_MASK 0x7
+#define DMLOG_ERR 3
+
+/* A busy device is retried this often: nothing signals "udev closed it". */
+#define REMOVE_RETRY_MS 50
+
+static _Thread_local char dmlog_buf[512];
+static pthread_once_t dmlog_once = PTHREAD_ONCE_INIT;
+static int dm_ready; /* under dmap_lock() */
+
+static void dmlog_capture(int level, const char *file, int line, int dm_errno_or_class,
+			  const char *f, ...) __attribute__((format(printf, 5, 6)));
+static void dmlog_capture(int level, const char *file _unused_, int line _unused_,
+			  int dm_errno_or_class _unused_, const char *f, ...)
+{
+	size_t used = strlen(dmlog_buf);
+	va_list ap;
+
+	if ((level & DMLOG_LEVEL_MASK) > DMLOG_ERR)
+		return;
+	/* Keep every error of the current call: libdm often follows the specific one
+	 * ("reload ioctl on x failed: Invalid argument") with a generic one. */
+	if (used > 0 && used + 3 < sizeof(dmlog_buf)) {
+		memcpy(dmlog_buf + used, "; ", 3);
+		used += 2;
+	}
+	if (used + 1 >= sizeof(dmlog_buf))
+		return;
+	va_start(ap, f);
+	vsnprintf(dmlog_buf + used, sizeof(dmlog_buf) - used, f, ap);
+	va_end(ap);
+}
+
+static void dmlog_setup(void)
+{
+	dm_log_with_errno_init(dmlog_capture);
+}
+
+static void dmlog_reset(void)
+{
+	dmlog_buf[0] = 0;
+}
+
+/* " (libdm: ...)" or "" for message tails. */
+static const char *dmlog_tail(char *buf, size_t n)
+{
+	if (!dmlog_buf[0])
+		return "";
+	snprintf(buf, n, " (libdm: %s)", dmlog_buf);
+	return buf;
+}
+
+static void taskp(struct dm_task **t)
+{
+	if (*t)
+		dm_task_destroy(*t);
+}
+#define _cleanup_task_ _cleanup_(taskp)
+
+static int task_errno(struct dm_task *t)
+{
+	int err = dm_task_get_errno(t);
+
+	return err > 0 ? -err : -EIO;
+}
+
+static int dm_is_present(void)
+{
+	_cleanup_free_ char *misc = NULL;
+
+	if (access("/dev/mapper/control", F_OK) == 0)
+		return 1;
+	if (read_full_file("/proc/misc", &misc, NULL, 1 << 16) < 0)
+		return 0;
+	return dmap_misc_has_dm(misc);
+}
+
+int dmap_init(struct errbuf *e)
+{
+	char ver[64], tail[600];
+	int r = 0;
+
+	pthread_once(&dmlog_once, dmlog_setup);
+	dmap_lock();
+	if (dm_ready)
+		goto out;
+	/*
+	 * Look before libdm does: without the driver it would mkdir /dev/mapper and mknod a
+	 * control node on the host. Not cached when absent: preflight may load dm-mod later.
+	 */
+	if (!dm_is_present()) {
+		r = errbuf_set(e, -ENODEV,
+			       "device-mapper not available: load dm-mod (no device-mapper in "
+			       "/proc/misc and no /dev/mapper/control)");
+		goto out;
+	}
+	dmlog_reset();
+	if (!dm_driver_version(ver, sizeof(ver))) {
+		r = errbuf_set(e, -ENODEV, "device-mapper not available: load dm-mod%s",
+			       dmlog_tail(tail, sizeof(tail)));
+		dm_lib_release();
+		goto out;
+	}
+	/* Keep /dev/mapper/control open between calls (multipath-tools does the same). */
+	dm_hold_control_dev(1);
+	/* libdm still turns sync off by itself when udevd is not running. */
+	dm_udev_set_sync_support(1);
+	dm_ready = 1;
+out:
+	dmap_unlock();
+	return r;
+}
+
+/* Is udevd there right now? libdm decides once per process; udevd may have stopped or
+ * started since (a VM booting, an SRE restarting it). Call without the lock held. */
+static int udev_is_active_now(void)
+{
+	struct udev *u = udev_new();
+	struct udev_queue *q = u ? udev_queue_new(u) : NULL;
+	int active = q ? udev_queue_get_udev_is_active(q) : 0;
+
+	if (q)
+		udev_queue_unref(q);
+	if (u)
+		udev_unref(u);
+	return active;
+}
+
+/* Caller holds the lock. */
+static int use_cookie(int udev_active)
+{
+	return udev_active && dm_udev_get_sync_support();
+}
+
+static int check_name(const char *name, struct errbuf *e)
+{
+	if (!name || !name[0] || strlen(name) > DMAP_NAME_MAX || strchr(name, '/'))
+		return errbuf_set(e, -EINVAL, "invalid dm device name '%.160s'", name ? name : "");
+	return 0;
+}
+
+static int64_t deadline_after(int timeout_ms)
+{
+	return dmap_now_us() + (int64_t)timeout_ms * 1000;
+}
+
+/* INFO by name; fills info (exists 0 when absent) and the uuid. Caller holds the lock. */
+static int info_locked(const char *name, struct dm_info *ret, char *uuid, size_t n)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+	const char *u;
+
+	t = dm_task_create(DM_DEVICE_INFO);
+	if (!t)
+		return -ENOMEM;
+	if (!dm_task_set_name(t, name))
+		return -EINVAL;
+	if (!dm_task_run(t))
+		return task_errno(t);
+	if (!dm_task_get_info(t, ret))
+		return -EIO;
+	if (uuid) {
+		u = ret->exists ? dm_task_get_uuid(t) : NULL;
+		snprintf(uuid, n, "%s", u ? u : "");
+	}
+	return 0;
+}
+
+/* TABLE by name; *ret_t malloc'ed. Caller holds the lock. */
+static int table_locked(const char *name, struct dmap_target **ret_t, size_t *ret_n)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+	_cleanup_free_ struct dmap_target *v = NULL;
+	size_t n = 0, cap = 0;
+	void *next = NULL;
+
+	t = dm_task_create(DM_DEVICE_TABLE);
+	if (!t)
+		return -ENOMEM;
+	if (!dm_task_set_name(t, name))
+		return -EINVAL;
+	if (!dm_task_run(t))
+		return task_errno(t);
+	do {
+		uint64_t start = 0, len = 0;
+		char *type = NULL, *params = NULL;
+
+		next = dm_get_next_target(t, next, &start, &len, &type, &params);
+		if (!type)
+			break; /* no live table */
+		if (n == cap) {
+			struct dmap_target *nv;
+
+			cap = cap ? cap * 2 : 4;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv)
+				return -ENOMEM;
+			v = nv;
+		}
+		memset(&v[n], 0, sizeof(v[n]));
+		v[n].start = start;
+		v[n].len = len;
+		if (strlen(type) >= sizeof(v[n].type) ||
+		    strlen(params ? params : "") >= sizeof(v[n].params))
+			return -E2BIG;
+		snprintf(v[n].type, sizeof(v[n].type), "%s", type);
+		snprintf(v[n].params, sizeof(v[n].params), "%s", params ? params : "");
+		n++;
+	} while (next);
+	*ret_t = TAKE_PTR(v);
+	*ret_n = n;
+	return 0;
+}
+
+/*
+ * REMOVE once, without a cookie: used to clean up after our own failed or timed-out
+ * create, where waiting on udev again could take another whole deadline. libdm then
+ * removes the /dev/mapper node itself. Caller holds the lock.
+ */
+static int remove_nocookie_locked(const char *name)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+	int r = 0;
+
+	t = dm_task_create(DM_DEVICE_REMOVE);
+	if (!t)
+		return -ENOMEM;
+	if (!dm_task_set_name(t, name))
+		return -EINVAL;
+	if (!dm_task_run(t)) {
+		r = task_errno(t);
+		if (r == -ENXIO)
+			r = 0;
+	}
+	dm_task_update_nodes();
+	return r;
+}
+
+/* Best-effort removal of a device we just made, retrying briefly if udev has it open. */
+static void cleanup_created(const char *name, const char *uuid)
+{
+	char have[160] = "";
+	struct dm_info info = { 0 };
+
+	for (int i = 0; i < 20; i++) {
+		int r;
+
+		dmap_lock();
+		r = info_locked(name, &info, have, sizeof(have));
+		/* Only ever remove what carries our uuid: never somebody else's device. */
+		if (r == 0 && info.exists && streq(have, uuid))
+			r = remove_nocookie_locked(name);
+		dmap_unlock();
+		if (r != -EBUSY)
+			return;
+		poll(NULL, 0, REMOVE_RETRY_MS);
+	}
+}
+
+/*
+ * Run t with a udev cookie when udevd is there (else libdm's own node handling) and wait
+ * for udev up to deadline. *ret_run is the ioctl's result (0 or negative errno); the
+ * return value is the wait's (0 or -ETIMEDOUT, with the detail in *wait_err).
+ */
+static int run_with_cookie(struct dm_task *t, const char *name, int64_t deadline, int *ret_run,
+			   struct errbuf *wait_err)
+{
+	struct dmap_sync sync = { 0 };
+	uint32_t cookie = 0;
+	int udev = udev_is_active_now(), r = 0, run_ok;
+	char what[200];
+
+	if (udev)
+		dmap_sync_begin(&sync); /* before the ioctl, so its uevent cannot be missed */
+	dmap_lock();
+	dmlog_reset();
+	if (use_cookie(udev)) {
+		/* udev makes the node and links; libdm must not race it with its own. */
+		if (!dm_task_set_cookie(t, &cookie, DM_UDEV_DISABLE_LIBRARY_FALLBACK))
+			cookie = 0;
+	}
+	run_ok = dm_task_run(t);
+	if (!cookie)
+		dm_task_update_nodes(); /* fallback: libdm makes /dev/mapper/<name> now */
+	dmap_unlock();
+	*ret_run = run_ok ? 0 : task_errno(t);
+	/* Wait even when the run failed: libdm completes the cookie for a failed ioctl, and
+	 * the semaphore is only destroyed by a wait. */
+	snprintf(what, sizeof(what), "dm device %s", name);
+	if (cookie)
+		r = dmap_sync_wait(&sync, cookie, deadline, what, wait_err);
+	dmap_sync_end(&sync);
+	return r;
+}
+
+static int exists_check(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
+			const struct dm_info *info, const char *have_uuid, struct errbuf *e)
+{
+	_cleanup_free_ struct dmap_target *live = NULL;
+	size_t nlive = 0;
+	int r;
+
+	if (!streq(have_uuid, uuid))
+		return errbuf_set(e, -EEXIST, "dm device %s already exists with uuid '%s', not %s",
+				  name, have_uuid, uuid);
+	dmap_lock();
+	r = table_locked(name, &live, &nlive);
+	dmap_unlock();
+	if (r < 0)
+		return errbuf_set(e, r, "cannot read the table of existing dm device %s: %s", name,
+				  strerror(-r));
+	if (!dmap_targets_equivalent(t, n, live, nlive)) {
+		char want[160] = "", got[160] = "";
+
+		(void)dmap_target_format(&t[0], want, sizeof(want));
+		if (nlive)
+			(void)dmap_target_format(&live[0], got, sizeof(got));
+		return errbuf_set(e, -EEXIST,
+				  "dm device %s already exists with another table ('%s', want '%s')",
+				  name, nlive ? got : "none", want);
+	}
+	if (info->suspended)
+		return errbuf_set(e, -EBUSY, "dm device %s exists but is suspended", name);
+	return 0;
+}
+
+int dmap_create(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
+		int timeout_ms, struct errbuf *e)
+{
+	_cleanup_task_ struct dm_task *task = NULL;
+	struct dm_info info = { 0 };
+	struct errbuf werr = { { 0 } };
+	char have_uuid[160] = "", tail[600];
+	int64_t deadline = deadline_after(timeout_ms);
+	int r, run;
+
+	r = check_name(name, e);
+	if (r < 0)
+		return r;
+	if (!uuid || !uuid[0] || strlen(uuid) > DMAP_UUID_MAX)
+		return errbuf_set(e, -EINVAL, "invalid dm uuid for %s", name);
+	if (timeout_ms <= 0)
+		return errbuf_set(e, -EINVAL, "dm create %s: timeout must be positive", name);
+	r = dmap_targets_check(t, n, e);
+	if (r < 0)
+		return r;
+	r = dmap_init(e);
+	if (r < 0)
+		return r;
+
+	dmap_lock();
+	r = info_locked(name, &info, have_uuid, sizeof(have_uuid));
+	dmap_unlock();
+	if (r < 0)
+		return errbuf_set(e, r, "cannot query dm device %s: %s", name, strerror(-r));
+	if (info.exists) {
+		/* Our own uuid with no live table: a create that crashed between the create
+		 * and load ioctls. Nothing can be using it; replace it. */
+		if (streq(have_uuid, uuid) && !info.live_table && !info.inactive_table)
+			cleanup_created(name, uuid);
+		else
+			return exists_check(name, uuid, t, n, &info, have_uuid, e);
+	}
+
+	task = dm_task_create(DM_DEVICE_CREATE);
+	if (!task)
+		return -ENOMEM;
+	if (!dm_task_set_name(task, name) || !dm_task_set_uuid(task, uuid))
+		return errbuf_set(e, -EINVAL, "libdm refused name %s or uuid %s", name, uuid);
+	for (size_t i = 0; i < n; i++)
+		if (!dm_task_add_target(task, t[i].start, t[i].len, t[i].type, t[i].params))
+			return -ENOMEM;
+	/* CREATE with a table is create + load + resume in libdm; the resume's "change"
+	 * uevent carries the cookie. */
+	r = run_with_cookie(task, name, deadline, &run, &werr);
+	if (run < 0) {
+		const char *tl = dmlog_tail(tail, sizeof(tail));
+		char line[200] = "";
+
+		(void)dmap_target_format(&t[0], line, sizeof(line));
+		/* libdm reverts a failed load itself; make sure, then say why. */
+		cleanup_created(name, uuid);
+		if (run == -EBUSY)
+			return errbuf_set(e, -EEXIST,
+					  "cannot create dm device %s: name or uuid %s already in use%s",
+					  name, uuid, tl);
+		return errbuf_set(e, run, "cannot create dm device %s ('%s'%s): %s%s", name, line,
+				  n > 1 ? ", ..." : "", strerror(-run), tl);
+	}
+	if (r < 0) {
+		/* The kernel device exists but udev never finished with it: no /dev/mapper link
+		 * we can rely on. Honour "nothing left behind". */
+		cleanup_created(name, uuid);
+		return errbuf_set(e, r, "creating %s (removed again): %s", name, werr.msg);
+	}
+	return 0;
+}
+
+int dmap_remove(const char *name, int timeout_ms, struct errbuf *e)
+{
+	int64_t deadline = deadline_after(timeout_ms);
+	struct errbuf werr = { { 0 } };
+	char tail[600];
+	int r;
+
+	r = check_name(name, e);
+	if (r < 0)
+		return r;
+	r = dmap_init(e);
+	if (r < 0)
+		return r;
+	for (;;) {
+		_cleanup_task_ struct dm_task *t = NULL;
+		struct dm_info info = { 0 };
+		int run;
+
+		dmap_lock();
+		r = info_locked(name, &info, NULL, 0);
+		dmap_unlock();
+		if (r < 0)
+			return errbuf_set(e, r, "cannot query dm device %s: %s", name, strerror(-r));
+		if (!info.exists)
+			return 0;
+
+		t = dm_task_create(DM_DEVICE_REMOVE);
+		if (!t)
+			return -ENOMEM;
+		if (!dm_task_set_name(t, name))
+			return -EINVAL;
+		/* A udev timeout is ignored: the kernel device is gone, udev being late with
+		 * the /dev/mapper link is no reason to fail an undo step (and a retry would
+		 * find nothing to remove). */
+		(void)run_with_cookie(t, name, deadline, &run, &werr);
+		if (run == 0 || run == -ENXIO)
+			return 0;
+		if (run != -EBUSY)
+			return errbuf_set(e, run, "cannot remove dm device %s: %s%s", name,
+					  strerror(-run), dmlog_tail(tail, sizeof(tail)));
+		/* Busy: udev's blkid or a watch may hold it for a moment; anything longer is
+		 * a real user (mount, holder device, open file). */
+		if (dmap_now_us() + REMOVE_RETRY_MS * 1000 > deadline) {
+			dmap_lock();
+			r = info_locked(name, &info, NULL, 0);
+			dmap_unlock();
+			return errbuf_set(e, -EBUSY,
+					  "dm device %s is in use (open count %d); unmount it or stop "
+					  "what holds it",
+					  name, r == 0 ? info.open_count : -1);
+		}
+		poll(NULL, 0, REMOVE_RETRY_MS);
+	}
+}
+
+/* Make stuck I/O in a multipath map fail: a queueing map never completes a suspend. */
+static void multipath_fail_if_no_path(const char *name)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+
+	t = dm_task_create(DM_DEVICE_TARGET_MSG);
+	if (!t)
+		return;
+	if (dm_task_set_name(t, name) && dm_task_set_sector(t, 0) &&
+	    dm_task_set_message(t, "fail_if_no_path"))
+		(void)dm_task_run(t);
+}
+
+int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
+{
+	_cleanup_task_ struct dm_task *reload = NULL, *resume = NULL;
+	_cleanup_free_ struct dmap_target *live = NULL;
+	int64_t deadline = deadline_after(timeout_ms);
+	struct errbuf werr = { { 0 } };
+	struct dm_info info = { 0 };
+	uint64_t bytes = 0;
+	size_t nlive = 0;
+	char tail[600];
+	const char *tl = "";
+	int r, run;
+
+	r = check_name(name, e);
+	if (r < 0)
+		return r;
+	r = dmap_init(e);
+	if (r < 0)
+		return r;
+	dmap_lock();
+	dmlog_reset();
+	r = info_locked(name, &info, NULL, 0);
+	if (r == 0 && info.exists)
+		r = table_locked(name, &live, &nlive);
+	dmap_unlock();
+	if (r < 0)
+		return errbuf_set(e, r, "cannot read dm device %s: %s", name, strerror(-r));
+	if (!info.exists)
+		return 0; /* nothing can be stuck on a device that is gone */
+	if (nlive == 0)
+		return errbuf_set(e, -ENXIO, "dm device %s has no live table to replace", name);
+	if (nlive == 1 && streq(live[0].type, "error") && !info.suspended)
+		return 0;
+	r = dmap_targets_size(live, nlive, &bytes);
+	if (r < 0)
+		return errbuf_set(e, r, "dm device %s: table size overflows", name);
+
+	dmap_lock();
+	dmlog_reset();
+	for (size_t i = 0; i < nlive; i++)
+		if (streq(live[i].type, "multipath")) {
+			multipath_fail_if_no_path(name);
+			break;
+		}
+	reload = dm_task_create(DM_DEVICE_RELOAD);
+	r = !reload ? -ENOMEM
+	    : !dm_task_set_name(reload, name) ? -EINVAL
+	    : !dm_task_add_target(reload, 0, bytes / 512, "error", "") ? -ENOMEM
+	    : !dm_task_run(reload) ? task_errno(reload)
+				   : 0;
+	if (r < 0)
+		tl = dmlog_tail(tail, sizeof(tail));
+	dmap_unlock();
+	if (r < 0)
+		return errbuf_set(e, r, "cannot load an error table into %s: %s%s", name,
+				  strerror(-r), tl);
+
+	resume = dm_task_create(DM_DEVICE_RESUME);
+	if (!resume || !dm_task_set_name(resume, name))
+		return -ENOMEM;
+	/* noflush: queued I/O is not waited for (it would never finish); skip_lockfs: a
+	 * filesystem on a dead device cannot be frozen either (dmsetup wipe_table --force). */
+	if (!dm_task_no_flush(resume) || !dm_task_skip_lockfs(resume))
+		return -ENOMEM;
+	/* A udev timeout is ignored: the swap is done in the kernel, a late udev only
+	 * delays links nobody needs on a dying device. */
+	(void)run_with_cookie(resume, name, deadline, &run, &werr);
+	if (run < 0) {
+		_cleanup_task_ struct dm_task *clear = NULL;
+
+		tl = dmlog_tail(tail, sizeof(tail));
+		dmap_lock();
+		/* Drop the inactive error table so a later resume cannot swap it in. */
+		clear = dm_task_create(DM_DEVICE_CLEAR);
+		if (clear && dm_task_set_name(clear, name))
+			(void)dm_task_run(clear);
+		dmap_unlock();
+		return errbuf_set(e, run, "cannot resume %s with the error table: %s%s", name,
+				  strerror(-run), tl);
+	}
+	return 0;
+}
+
+int dmap_get_info(const char *name, struct dmap_info *ret)
+{
+	_cleanup_free_ struct dmap_target *live = NULL;
+	struct dmap_info out = { 0 };
+	struct dm_info info = { 0 };
+	size_t nlive = 0;
+	int r;
+
+	r = check_name(name, NULL);
+	if (r < 0)
+		return r;
+	r = dmap_init(NULL);
+	if (r < 0)
+		return r;
+	dmap_lock();
+	dmlog_reset();
+	r = info_locked(name, &info, out.uuid, sizeof(out.uuid));
+	if (r == 0 && info.exists && info.live_table)
+		r = table_locked(name, &live, &nlive);
+	dmap_unlock();
+	if (r == -ENXIO) { /* removed between the two ioctls */
+		info.exists = 0;
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	if (info.exists) {
+		out.exists = 1;
+		out.major = info.major;
+		out.minor = info.minor;
+		out.open_count = info.open_count;
+		out.suspended = info.suspended;
+		r = dmap_targets_size(live, nlive, &out.size_bytes);
+		if (r < 0)
+			return r;
+	} else
+		out.uuid[0] = 0;
+	*ret = out;
+	return 0;
+}
+
+int dmap_get_table(const char *name, struct dmap_target **ret_t, size_t *ret_n)
+{
+	int r;
+
+	r = check_name(name, NULL);
+	if (r < 0)
+		return r;
+	r = dmap_init(NULL);
+	if (r < 0)
+		return r;
+	dmap_lock();
+	dmlog_reset();
+	r = table_locked(name, ret_t, ret_n);
+	dmap_unlock();
+	return r;
+}
+
+static void strvp(char ***p)
+{
+	if (*p)
+		for (char **s = *p; *s; s++)
+			free(*s);
+	free(*p);
+}
+
+int dmap_list_owned(char ***ret)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+	_cleanup_(strvp) char **v = NULL;
+	size_t n = 0, cap = 0;
+	struct dm_names *names;
+	unsigned next = 0;
+	int r;
+
+	r = dmap_init(NULL);
+	if (r < 0)
+		return r;
+	dmap_lock();
+	dmlog_reset();
+	t = dm_task_create(DM_DEVICE_LIST);
+	r = !t ? -ENOMEM : !dm_task_run(t) ? task_errno(t) : 0;
+	names = r == 0 ? dm_task_get_names(t) : NULL;
+	v = calloc(1, sizeof(char *));
+	if (!v)
+		r = -ENOMEM;
+	if (r == 0 && names && names->dev) {
+		do {
+			struct dm_info info;
+			char uuid[160];
+
+			names = (struct dm_names *)((char *)names + next);
+			next = names->next;
+			/* Per device: the LIST reply only carries uuids on kernels >= 5.13.
+			 * A device removed since the LIST just drops out. */
+			if (info_locked(names->name, &info, uuid, sizeof(uuid)) < 0 ||
+			    !info.exists || !startswith(uuid, DMAP_UUID_PREFIX))
+				continue;
+			if (n + 1 >= cap) {
+				char **nv;
+
+				cap = cap ? cap * 2 : 8;
+				nv = realloc(v, (cap + 1) * sizeof(char *));
+				if (!nv) {
+					r = -ENOMEM;
+					break;
+				}
+				v = nv;
+			}
+			v[n] = strdup(names->name);
+			if (!v[n]) {
+				r = -ENOMEM;
+				break;
+			}
+			v[++n] = NULL;
+		} while (next);
+	}
+	dmap_unlock();
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(v);
+	return 0;
+}

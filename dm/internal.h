@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dm/ private helpers: pure functions shared by table.c and dmap.c and tested by
+ * tests/unit/test_dmap.c, plus the bounded udev wait (udevsync.c).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dm/dmap.h"
+#include "lib/err.h"
+
+/* Kernel limits (linux/dm-ioctl.h DM_NAME_LEN 128, DM_UUID_LEN 129, both with the NUL). */
+#define DMAP_NAME_MAX 127
+#define DMAP_UUID_MAX 128
+/* More paths than this in one multipath map is a planning mistake, not a topology. */
+#define DMAP_MULTIPATH_MAX_PATHS 32
+
+/* Key rules: 1..n chars of [A-Za-z0-9._-], not "." or "..". 1 if valid. */
+int dmap_key_is_valid(const char *key);
+
+/* "maj:min" with decimal numbers, major > 0. 1 if valid; fills the numbers when non-NULL. */
+int dmap_devno_parse(const char *s, unsigned *ret_major, unsigned *ret_minor);
+
+/* Check a target list: n >= 1, contiguous from sector 0, no zero lengths, NUL-terminated
+ * type (non-empty) and params. 0, or -EINVAL with a reason in e. */
+int dmap_targets_check(const struct dmap_target *t, size_t n, struct errbuf *e);
+
+/* Sum of the target lengths in bytes; -EOVERFLOW when it does not fit. */
+int dmap_targets_size(const struct dmap_target *t, size_t n, uint64_t *ret_bytes);
+
+/*
+ * Is the live table `have` the one we would have loaded (`want`)? The kernel echoes
+ * tables in its own canonical form, so this compares start/len/type exactly and the
+ * params with collapsed whitespace, except for multipath where only the path devices
+ * (maj:min, in order) are compared: the kernel adds features and the name of a hardware
+ * handler it attached by itself ("1 retain_attached_hw_handler", "1 alua").
+ */
+int dmap_targets_equivalent(const struct dmap_target *want, size_t nw,
+			    const struct dmap_target *have, size_t nh);
+
+/* One line as dmsetup prints it: "0 2048 linear 8:16 0". -ENOBUFS if it does not fit. */
+int dmap_target_format(const struct dmap_target *t, char *buf, size_t n);
+
+/* Does this /proc/misc text list the device-mapper control device? */
+int dmap_misc_has_dm(const char *proc_misc);
+
+/* --- udevsync.c: waiting for a dm udev cookie with a deadline --- */
+
+/* Monotonic clock in microseconds. */
+int64_t dmap_now_us(void);
+
+struct udev;
+struct udev_monitor;
+struct dmap_sync {
+	struct udev *udev;
+	struct udev_monitor *mon; /* NULL: no monitor, fall back to short sleeps */
+};
+
+/* Start listening for block uevents *before* the dm ioctl so none is missed. Never fails:
+ * without a monitor the wait degrades to polling the cookie. */
+void dmap_sync_begin(struct dmap_sync *s);
+void dmap_sync_end(struct dmap_sync *s);
+
+/*
+ * Wait until udev has processed the event behind cookie (its rules ran
+ * `dmsetup udevcomplete`), at most until deadline_us. Never blocks in semop: the cookie is
+ * checked with dm_udev_wait_immediate() each time a uevent arrives (and every 250 ms as a
+ * safety net). On the deadline the cookie is completed and released by us, so its SysV
+ * semaphore never leaks, and -ETIMEDOUT is returned with e naming the device.
+ * cookie 0 (no udev sync) returns 0 at once. lock/unlock serialise libdevmapper calls.
+ */
+int dmap_sync_wait(struct dmap_sync *s, uint32_t cookie, int64_t deadline_us, const char *what,
+		   struct errbuf *e);
+
+/* The libdevmapper lock (libdm keeps global state: node-op stack, cookie cache). */
+void dmap_lock(void);
+void dmap_unlock(void);
