@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/fileio.h"
+#include "tests/lib/fakedriver.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fakedriver_state st;
+/* Volumes with a call in flight (by address). */
+static const void *busy[64];
+static int in_flight;
+
+void fakedriver_reset(void)
+{
+	pthread_mutex_lock(&lock);
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_unlock(&lock);
+}
+
+struct fakedriver_state fakedriver_get(void)
+{
+	struct fakedriver_state s;
+
+	pthread_mutex_lock(&lock);
+	s = st;
+	pthread_mutex_unlock(&lock);
+	return s;
+}
+
+void fakedriver_set(int fail_up, int fail_bind, int fail_unbind, int fail_down, int delay_ms)
+{
+	pthread_mutex_lock(&lock);
+	st.fail_up = fail_up;
+	st.fail_bind = fail_bind;
+	st.fail_unbind = fail_unbind;
+	st.fail_down = fail_down;
+	st.delay_ms = delay_ms;
+	pthread_mutex_unlock(&lock);
+}
+
+/* Enter a call for v: count it, flag overlaps, return the failure to inject. */
+static int enter(const struct attach_volume *v, int *counter, int fail, int *ret_delay)
+{
+	int r;
+
+	pthread_mutex_lock(&lock);
+	(*counter)++;
+	for (size_t i = 0; i < sizeof(busy) / sizeof(busy[0]); i++)
+		if (busy[i] == v)
+			st.overlaps++;
+	for (size_t i = 0; i < sizeof(busy) / sizeof(busy[0]); i++)
+		if (!busy[i]) {
+			busy[i] = v;
+			break;
+		}
+	if (++in_flight > st.max_parallel)
+		st.max_parallel = in_flight;
+	r = fail;
+	*ret_delay = st.delay_ms;
+	pthread_mutex_unlock(&lock);
+	if (*ret_delay > 0) {
+		struct timespec ts = { .tv_sec = *ret_delay / 1000,
+				       .tv_nsec = (long)(*ret_delay % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return r;
+}
+
+static void leave(const struct attach_volume *v)
+{
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < sizeof(busy) / sizeof(busy[0]); i++)
+		if (busy[i] == v) {
+			busy[i] = NULL;
+			break;
+		}
+	in_flight--;
+	pthread_mutex_unlock(&lock);
+}
+
+static int fake_up(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
+{
+	char path[4200];
+	int delay, r = enter(v, &st.up, st.fail_up, &delay);
+
+	if (r < 0) {
+		errbuf_set(e, r, "fake: LUN 3 not found on iqn.2026-01.test:t1; target reports LUNs 0,1");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/.staging/%s", env->mount_root, v->key);
+	r = mkdir_p(path, 0755);
+	if (r < 0)
+		errbuf_set(e, r, "fake: mkdir %s: %s", path, strerror(-r));
+	else {
+		snprintf(v->staging, sizeof(v->staging), "%s", path);
+		v->reached = STEP_MOUNT;
+	}
+out:
+	leave(v);
+	return r;
+}
+
+static int fake_down(struct attach_env *env, struct attach_volume *v, int force, struct errbuf *e)
+{
+	char path[4200];
+	int delay, r = enter(v, &st.down, st.fail_down, &delay);
+
+	if (r < 0) {
+		errbuf_set(e, r, "fake: device busy");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/.staging/%s", env->mount_root, v->key);
+	if (rmdir(path) < 0 && errno != ENOENT)
+		r = errbuf_set(e, -errno, "fake: rmdir %s: %s", path, strerror(errno));
+	else
+		v->reached = STEP_NONE;
+out:
+	leave(v);
+	return r;
+}
+
+static int fake_bind(struct attach_env *env, struct attach_volume *v, const char *container,
+		     char *ret_path, size_t n, struct errbuf *e)
+{
+	char path[4200];
+	int delay, r = enter(v, &st.bind, st.fail_bind, &delay);
+
+	if (r < 0) {
+		errbuf_set(e, r, "fake: bind mount failed");
+		goto out;
+	}
+	if (v->reached != STEP_MOUNT) {
+		r = errbuf_set(e, -ENOENT, "fake: volume %s is not staged", v->key);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s/%s", env->mount_root, v->key, container);
+	r = mkdir_p(path, 0755);
+	if (r < 0)
+		errbuf_set(e, r, "fake: mkdir %s: %s", path, strerror(-r));
+	else
+		snprintf(ret_path, n, "%s", path);
+out:
+	leave(v);
+	return r;
+}
+
+static int fake_unbind(struct attach_env *env, struct attach_volume *v, const char *container,
+		       struct errbuf *e)
+{
+	char path[4200];
+	int delay, r = enter(v, &st.unbind, st.fail_unbind, &delay);
+
+	if (r < 0) {
+		errbuf_set(e, r, "fake: target is busy");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s/%s", env->mount_root, v->key, container);
+	if (rmdir(path) < 0 && errno != ENOENT)
+		r = errbuf_set(e, -errno, "fake: rmdir %s: %s", path, strerror(errno));
+	else {
+		snprintf(path, sizeof(path), "%s/%s", env->mount_root, v->key);
+		(void)rmdir(path); /* the volume's directory goes with its last container */
+	}
+out:
+	leave(v);
+	return r;
+}
+
+const struct agent_driver_ops fakedriver_ops = {
+	.up = fake_up,
+	.down = fake_down,
+	.bind = fake_bind,
+	.unbind = fake_unbind,
+};

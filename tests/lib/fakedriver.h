@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fake pipeline for agent tests: up/down make and remove <mount_root>/.staging/<key>,
+ * bind/unbind make and remove <mount_root>/<key>/<container> (directories instead of
+ * devices and mounts). Counts calls, can be told to fail or to take time, and records it
+ * when two calls for one volume overlap (the agent must serialise them).
+ */
+#pragma once
+
+#include "agent/volumes.h"
+
+struct fakedriver_state {
+	int up, down, bind, unbind; /* calls so far */
+	int overlaps;               /* calls for one volume that ran at the same time */
+	int max_parallel;           /* most calls in flight at once (any volumes) */
+	int fail_up, fail_bind, fail_unbind, fail_down; /* negative errno to return, 0 = work */
+	int delay_ms;                                   /* every call sleeps this long */
+};
+
+extern const struct agent_driver_ops fakedriver_ops;
+
+/* Zero the counters and failure switches. */
+void fakedriver_reset(void);
+/* A snapshot of the counters (taken under the fake's lock). */
+struct fakedriver_state fakedriver_get(void);
+/* Set failures/delay (the counters are left alone). */
+void fakedriver_set(int fail_up, int fail_bind, int fail_unbind, int fail_down, int delay_ms);

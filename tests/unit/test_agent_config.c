@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* agent/config.c: defaults, flags, the config file and every error path. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/config.h"
+
+#define ARGV(...) ((char *[]){ "attachd", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "attachd", __VA_ARGS__ }) / sizeof(char *)))
+
+static int parse(int argc, char **argv, struct agent_config *c, struct errlist *el)
+{
+	memset(el, 0, sizeof(*el));
+	return agent_config_parse_args(argc, argv, c, el);
+}
+
+/* Run with args; expect -EINVAL and every needle in the message. */
+#define EXPECT_ERR(needle, ...)                                                                    \
+	do {                                                                                       \
+		struct agent_config c_;                                                            \
+		struct errlist el_;                                                                \
+		assert_int_equal(parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), &c_, &el_), -EINVAL); \
+		if (!strstr(el_.msg, needle))                                                      \
+			fail_msg("'%s' not in '%s'", needle, el_.msg);                             \
+	} while (0)
+
+static char tmpdir[] = "/tmp/test_agent_config.XXXXXX";
+
+static char *write_tmp(const char *name, const char *content)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+	return path;
+}
+
+static void test_defaults(void **state)
+{
+	struct agent_config c;
+
+	assert_int_equal(agent_config_parse_args(1, (char *[]){ "attachd", NULL }, &c,
+						 &(struct errlist){ .n = 0 }),
+			 0);
+	assert_string_equal(c.listen, "127.0.0.1:7610");
+	assert_string_equal(c.admin_socket, "/var/vcap/sys/run/attachd/attachd.sock");
+	assert_string_equal(c.state_dir, "/var/vcap/data/attachd/state");
+	assert_string_equal(c.mount_root, "/var/vcap/data/volumes/attachd");
+	assert_string_equal(c.driver_dir, "/var/vcap/data/voldrivers");
+	assert_string_equal(c.driver_name, "attachd");
+	assert_string_equal(c.scaleio.drv_cfg, "/opt/emc/scaleio/sdc/bin/drv_cfg");
+	assert_false(agent_config_has_tls(&c));
+}
+
+static void test_flags(void **state)
+{
+	struct agent_config c;
+	struct errlist el;
+
+	assert_int_equal(parse(ARGC("--listen", "127.0.0.1:0", "--admin-socket=/run/a.sock",
+				    "--state-dir", "/s", "--mount-root", "/m", "--driver-dir",
+				    "/d", "--driver-name", "blk-1.x"),
+			       ARGV("--listen", "127.0.0.1:0", "--admin-socket=/run/a.sock",
+				    "--state-dir", "/s", "--mount-root", "/m", "--driver-dir",
+				    "/d", "--driver-name", "blk-1.x"),
+			       &c, &el),
+			 0);
+	assert_string_equal(c.listen, "127.0.0.1:0");
+	assert_string_equal(c.admin_socket, "/run/a.sock");
+	assert_string_equal(c.state_dir, "/s");
+	assert_string_equal(c.mount_root, "/m");
+	assert_string_equal(c.driver_dir, "/d");
+	assert_string_equal(c.driver_name, "blk-1.x");
+}
+
+static void test_help(void **state)
+{
+	struct agent_config c;
+	struct errlist el;
+
+	assert_int_equal(parse(ARGC("--help"), ARGV("--help"), &c, &el), AGENT_CONFIG_HELP);
+	assert_int_equal(parse(ARGC("-h"), ARGV("-h"), &c, &el), AGENT_CONFIG_HELP);
+	/* Help wins over other flags, even bad ones. */
+	assert_int_equal(parse(ARGC("--listen", "x", "--help"), ARGV("--listen", "x", "--help"),
+			       &c, &el),
+			 AGENT_CONFIG_HELP);
+}
+
+static void test_flag_errors(void **state)
+{
+	EXPECT_ERR("unknown flag '--bogus'", "--bogus");
+	EXPECT_ERR("unknown flag '-x'", "-x");
+	EXPECT_ERR("--listen: needs a value", "--listen");
+	EXPECT_ERR("unexpected argument 'extra'", "extra");
+	EXPECT_ERR("--state-dir: must not be empty", "--state-dir", "");
+	EXPECT_ERR("--config: must not be empty", "--config", "");
+	EXPECT_ERR("listen: 'nonsense' is not HOST:PORT", "--listen", "nonsense");
+	EXPECT_ERR("listen: '127.0.0.1:99999' is not HOST:PORT", "--listen", "127.0.0.1:99999");
+	EXPECT_ERR("listen: '127.0.0.1:' is not HOST:PORT", "--listen", "127.0.0.1:");
+	EXPECT_ERR("listen: ':7610' is not HOST:PORT", "--listen", ":7610");
+	EXPECT_ERR("listen: '127.0.0.1:7a' is not HOST:PORT", "--listen", "127.0.0.1:7a");
+	EXPECT_ERR("listen: '::1:7610' is not HOST:PORT", "--listen", "::1:7610");
+	EXPECT_ERR("not a loopback address", "--listen", "10.0.0.5:7610");
+	EXPECT_ERR("not a loopback address", "--listen", "0.0.0.0:7610");
+	EXPECT_ERR("mutual TLS", "--listen", "[2001:db8::1]:7610");
+	EXPECT_ERR("state_dir: 'relative/dir' must be an absolute path", "--state-dir",
+		   "relative/dir");
+	EXPECT_ERR("mount_root: '/a/../b' must not contain '..'", "--mount-root", "/a/../b");
+	EXPECT_ERR("mount_root: must not be /", "--mount-root", "/");
+	EXPECT_ERR("driver_dir: 'x' must be an absolute path", "--driver-dir", "x");
+	EXPECT_ERR("admin_socket: 'sock' must be an absolute path", "--admin-socket", "sock");
+	EXPECT_ERR("--admin-socket: too long",
+		   "--admin-socket",
+		   "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock");
+	EXPECT_ERR("driver_name: 'a/b' must use only", "--driver-name", "a/b");
+	EXPECT_ERR("driver_name: '.hidden' must use only", "--driver-name", ".hidden");
+	/* Several problems: all of them in one message. */
+	EXPECT_ERR("state_dir: 'a' must be an absolute path; mount_root: 'b' must be an absolute",
+		   "--state-dir", "a", "--mount-root", "b");
+}
+
+static void test_listen_parse(void **state)
+{
+	char host[64];
+	unsigned port;
+
+	assert_int_equal(agent_listen_parse("127.0.0.1:7610", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 7610);
+	assert_int_equal(agent_listen_parse("[::1]:0", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 0);
+	assert_int_equal(agent_listen_parse("localhost:65535", host, sizeof(host), &port), 0);
+	assert_int_equal(port, 65535);
+	assert_int_equal(agent_listen_parse("[::1]7610", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(agent_listen_parse("[::1", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(agent_listen_parse("", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(agent_listen_parse("h:123456", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(agent_listen_parse("averyveryverylonghostname:1", host, 8, &port), -EINVAL);
+
+	assert_true(agent_host_is_loopback("127.0.0.1"));
+	assert_true(agent_host_is_loopback("127.1.2.3"));
+	assert_true(agent_host_is_loopback("::1"));
+	assert_true(agent_host_is_loopback("localhost"));
+	assert_false(agent_host_is_loopback("0.0.0.0"));
+	assert_false(agent_host_is_loopback("::"));
+	assert_false(agent_host_is_loopback("10.1.1.1"));
+	assert_false(agent_host_is_loopback("example.com"));
+}
+
+static void test_file(void **state)
+{
+	struct agent_config c;
+	struct errlist el;
+	char *p = write_tmp("good.json",
+				  "{\"listen\":\"127.0.0.1:7777\",\"admin_socket\":\"/run/x.sock\","
+				  "\"state_dir\":\"/st\",\"mount_root\":\"/mr\",\"driver_dir\":\"/dd\","
+				  "\"driver_name\":\"fromfile\","
+				  "\"iscsi\":{\"initiator_name\":\"iqn.2026-01.host:a\"},"
+				  "\"nvme\":{\"hostnqn\":\"nqn.2014-08.org.nvmexpress:uuid:1\"},"
+				  "\"scaleio\":{\"gateway\":\"https://gw:443\",\"username\":\"admin\","
+				  "\"password_file\":\"/etc/pw\",\"ca_file\":\"/etc/ca.pem\","
+				  "\"insecure_skip_verify\":true,\"sdc_guid\":\"ABC\","
+				  "\"drv_cfg\":\"/bin/drv_cfg\"},"
+				  "\"file\":{\"dir\":\"/files\"},\"tls\":null}");
+
+	assert_int_equal(parse(ARGC("--config", p), ARGV("--config", p), &c, &el), 0);
+	assert_string_equal(c.listen, "127.0.0.1:7777");
+	assert_string_equal(c.admin_socket, "/run/x.sock");
+	assert_string_equal(c.state_dir, "/st");
+	assert_string_equal(c.driver_name, "fromfile");
+	assert_string_equal(c.iscsi_initiator_name, "iqn.2026-01.host:a");
+	assert_string_equal(c.nvme_hostnqn, "nqn.2014-08.org.nvmexpress:uuid:1");
+	assert_string_equal(c.scaleio.gateway, "https://gw:443");
+	assert_string_equal(c.scaleio.password_file, "/etc/pw");
+	assert_int_equal(c.scaleio.insecure_skip_verify, 1);
+	assert_string_equal(c.scaleio.sdc_guid, "ABC");
+	assert_string_equal(c.scaleio.drv_cfg, "/bin/drv_cfg");
+	assert_string_equal(c.file_dir, "/files");
+
+	/* Flags override the file, wherever they appear. */
+	assert_int_equal(parse(ARGC("--driver-name", "flag", "--config", p, "--state-dir", "/f"),
+			       ARGV("--driver-name", "flag", "--config", p, "--state-dir", "/f"),
+			       &c, &el),
+			 0);
+	assert_string_equal(c.driver_name, "flag");
+	assert_string_equal(c.state_dir, "/f");
+	assert_string_equal(c.mount_root, "/mr");
+}
+
+static void test_file_errors(void **state)
+{
+	char *p;
+
+	EXPECT_ERR("config /nonexistent/attachd.json: cannot read: No such file", "--config",
+		   "/nonexistent/attachd.json");
+	p = write_tmp("syntax.json", "{\"listen\": }");
+	EXPECT_ERR("invalid JSON at line 1", "--config", p);
+	p = write_tmp("array.json", "[1]");
+	EXPECT_ERR("must be a JSON object, not an array", "--config", p);
+	p = write_tmp("dup.json", "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}");
+	EXPECT_ERR("duplicate object key", "--config", p);
+	p = write_tmp("unknown.json", "{\"listen\":\"127.0.0.1:1\",\"bogus\":1}");
+	EXPECT_ERR("unknown key 'bogus'", "--config", p);
+	p = write_tmp("unknown2.json", "{\"tls\":{\"ca\":\"/x\"}}");
+	EXPECT_ERR("unknown key 'tls.ca'", "--config", p);
+	p = write_tmp("unknown3.json", "{\"scaleio\":{\"gateway\":\"https://g\",\"pass\":\"x\"}}");
+	EXPECT_ERR("unknown key 'scaleio.pass'", "--config", p);
+	p = write_tmp("type1.json", "{\"listen\":7610}");
+	EXPECT_ERR("'listen' must be a string, not a number", "--config", p);
+	p = write_tmp("type2.json", "{\"iscsi\":\"iqn.x\"}");
+	EXPECT_ERR("'iscsi' must be an object, not a string", "--config", p);
+	p = write_tmp("type3.json", "{\"scaleio\":{\"insecure_skip_verify\":\"yes\"}}");
+	EXPECT_ERR("'scaleio.insecure_skip_verify' must be true or false, not a string", "--config",
+		   p);
+	p = write_tmp("type4.json", "{\"state_dir\":null}");
+	EXPECT_ERR("'state_dir' must be a string, not null", "--config", p);
+	p = write_tmp("long.json", "{\"driver_name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}");
+	EXPECT_ERR("'driver_name' is too long (at most 64 characters)", "--config", p);
+	/* Every problem at once. */
+	p = write_tmp("many.json", "{\"a\":1,\"b\":2,\"listen\":false}");
+	EXPECT_ERR("unknown key 'a'", "--config", p);
+	EXPECT_ERR("unknown key 'b'", "--config", p);
+	EXPECT_ERR("'listen' must be a string, not a boolean", "--config", p);
+	/* Validation of file values. */
+	p = write_tmp("tls.json", "{\"tls\":{\"ca_file\":\"/ca\"}}");
+	EXPECT_ERR("tls: ca_file, cert_file and key_file are all required", "--config", p);
+	EXPECT_ERR("tls: TLS on the Volman listener is not supported by this build", "--config", p);
+	p = write_tmp("iscsi.json", "{\"iscsi\":{\"initiator_name\":\"host-a\"}}");
+	EXPECT_ERR("iscsi.initiator_name: 'host-a' must start with iqn.", "--config", p);
+	p = write_tmp("nvme.json", "{\"nvme\":{\"hostnqn\":\"host\"}}");
+	EXPECT_ERR("nvme.hostnqn: 'host' must start with nqn.", "--config", p);
+	p = write_tmp("sio.json", "{\"scaleio\":{\"gateway\":\"gw:443\"}}");
+	EXPECT_ERR("scaleio.gateway: must be an http:// or https:// URL", "--config", p);
+	EXPECT_ERR("scaleio.username: required", "--config", p);
+	EXPECT_ERR("scaleio.password_file: required", "--config", p);
+	p = write_tmp("file.json", "{\"file\":{\"dir\":\"rel\"}}");
+	EXPECT_ERR("file.dir: 'rel' must be an absolute path", "--config", p);
+	/* A bad file value is reported even if a flag would override it? No: flags win, and
+	 * then the merged value is valid. */
+	p = write_tmp("override.json", "{\"state_dir\":\"rel\"}");
+	{
+		struct agent_config c;
+		struct errlist el;
+
+		assert_int_equal(parse(ARGC("--config", p, "--state-dir", "/abs"),
+				       ARGV("--config", p, "--state-dir", "/abs"), &c, &el),
+				 0);
+		assert_string_equal(c.state_dir, "/abs");
+	}
+}
+
+static void test_apply_json_direct(void **state)
+{
+	struct agent_config c;
+	struct errlist el = { .n = 0 };
+	json_t *j = json_pack("{s:s}", "listen", "[::1]:1");
+
+	agent_config_init(&c);
+	assert_int_equal(agent_config_apply_json(&c, j, "test", &el), 0);
+	assert_string_equal(c.listen, "[::1]:1");
+	assert_int_equal(agent_config_validate(&c, &el), 0);
+	json_decref(j);
+	j = json_string("x");
+	assert_int_equal(agent_config_apply_json(&c, j, "test", &el), -EINVAL);
+	assert_non_null(strstr(el.msg, "test: must be a JSON object, not a string"));
+	json_decref(j);
+}
+
+static int setup(void **state)
+{
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_help),		 cmocka_unit_test(test_flag_errors),
+		cmocka_unit_test(test_listen_parse),	 cmocka_unit_test(test_file),
+		cmocka_unit_test(test_file_errors),	 cmocka_unit_test(test_apply_json_direct),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
