@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * iscsi backend internals, shared by the files of backends/iscsi/ and by its unit tests.
+ *
+ *   options.c   parse/validate the Create options (pure), describe, free
+ *   scsi.c      pure decoders: REPORT LUNS, READ CAPACITY, VPD 0x83 -> kernel-style WWID,
+ *               libiscsi error strings, WWID normalisation
+ *   probe.c     pre-flight through libiscsi (async API in our own poll loop, deadline)
+ *   iscsiadm.c  the kernel initiator's node DB and login/logout through iscsiadm
+ *   lock.c      process-wide node-DB mutex and per-(portal, target) mutexes
+ *   sysfs.c     sessions, SCSI hosts and devices as the kernel shows them
+ *   iscsi.c     the ops table: connect / find_device / identify / disconnect, objs record
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "backends/backend.h"
+#include "lib/err.h"
+#include "lib/sys.h"
+
+#define BE_ISCSI_MAX_PORTALS 8
+#define BE_ISCSI_NAME_MAX 223 /* RFC 3720 §3.2.6.1: iSCSI names are at most 223 bytes */
+#define BE_ISCSI_HOST_MAX 253 /* DNS name limit; also fits any IPv6 literal */
+#define BE_ISCSI_CHAP_MAX 255
+#define BE_ISCSI_LUN_MAX 16383 /* 14-bit flat space addressing */
+#define BE_ISCSI_DEFAULT_PORT 3260
+/* "[" host "]:" port: room for any portal we format */
+#define BE_ISCSI_PORTAL_STR_MAX (BE_ISCSI_HOST_MAX + 10)
+
+struct be_iscsi_portal {
+	char host[BE_ISCSI_HOST_MAX + 1]; /* IPv4, hostname, or IPv6 without brackets */
+	unsigned port;
+	int is_ipv6;
+};
+
+struct be_iscsi_cfg {
+	struct be_iscsi_portal portals[BE_ISCSI_MAX_PORTALS];
+	unsigned n_portals;
+	char iqn[BE_ISCSI_NAME_MAX + 1];
+	unsigned lun;
+	char wwid[256]; /* normalised (see be_iscsi_wwid_normalize), "" = not given */
+	char chap_user[BE_ISCSI_CHAP_MAX + 1];
+	char chap_secret[BE_ISCSI_CHAP_MAX + 1]; /* never copied into errbuf/objs */
+};
+
+/* ---- options.c ---- */
+int be_iscsi_parse(const json_t *opts, void **ret_cfg, struct errlist *el);
+void be_iscsi_free_cfg(void *cfg);
+int be_iscsi_describe(const void *cfg, char *buf, size_t n);
+/* "host[:port]" / "[v6][:port]" -> portal. On -EINVAL, why (may be NULL) says what is wrong. */
+int be_iscsi_portal_parse(const char *s, struct be_iscsi_portal *ret, char *why, size_t n);
+/* "host:port", "[v6]:port": the form iscsiadm -p and libiscsi take. */
+int be_iscsi_portal_format(const struct be_iscsi_portal *p, char *buf, size_t n);
+/* iqn.YYYY-MM.reverse.domain[:suffix], eui.<16 hex>, naa.<16|32 hex>. */
+int be_iscsi_name_is_valid(const char *s);
+
+/* ---- scsi.c (pure) ---- */
+struct be_iscsi_lun {
+	unsigned number;     /* LUN as the array numbers it (address method bits removed) */
+	unsigned kernel_lun; /* first level as Linux scsilun_to_int() sees it: the L in H:C:T:L */
+};
+/* Decode REPORT LUNS parameter data. Fills at most max entries; *ret_n the count filled,
+ * *ret_needed the allocation length the whole list needs (to re-issue when larger). */
+int be_iscsi_report_luns_parse(const uint8_t *d, size_t len, struct be_iscsi_lun *luns, size_t max,
+			       size_t *ret_n, size_t *ret_needed);
+/* The kernel LUN for a LUN number when the array's encoding is not known: peripheral
+ * addressing below 256, flat space addressing above (SAM-5 recommendation). */
+unsigned be_iscsi_kernel_lun(unsigned number);
+/* READ CAPACITY(16)/(10) parameter data -> size in bytes. -EINVAL when too short. */
+int be_iscsi_readcap16_size(const uint8_t *d, size_t len, uint64_t *ret_bytes);
+int be_iscsi_readcap10_size(const uint8_t *d, size_t len, uint64_t *ret_bytes);
+/* VPD page 0x83 -> the string Linux shows in /sys/block/sdX/device/wwid (same designator
+ * choice and formatting as the kernel's scsi_vpd_lun_id()), then normalised.
+ * -ENODATA when no designator for the logical unit qualifies. */
+int be_iscsi_vpd83_wwid(const uint8_t *d, size_t len, char *buf, size_t n);
+/* Normalise a WWID for comparison: cut at the first NUL (SCSI name strings are NUL-padded
+ * in sysfs), strip trailing whitespace (T10 ids are space-padded and sysfs adds "\n"),
+ * lower-case the hex of naa./eui. ids, and map udev's numeric form ("3<hex>" -> "naa.",
+ * "2<hex>" -> "eui."). -EINVAL when the result is empty or too long. */
+int be_iscsi_wwid_normalize(const char *in, char *buf, size_t n);
+/* Is this (already normalised) WWID one of the forms a user may give? */
+int be_iscsi_wwid_is_valid(const char *w);
+
+/* What a libiscsi error string says: the errno of a failed TCP connect (0 if none) and the
+ * iSCSI login status class/detail as (class << 8 | detail) (-1 if none). */
+void be_iscsi_libiscsi_error_parse(const char *msg, int *ret_errno, int *ret_login_status);
+
+/* Comma list of LUN numbers ("0,1,2"; "none" when empty), truncated with "..." */
+void be_iscsi_format_luns(const struct be_iscsi_lun *luns, size_t n, char *buf, size_t len);
+
+/* ---- probe.c ---- */
+int be_iscsi_probe(const struct backend_ctx *ctx, struct backend_attachment *a,
+		   struct backend_identity *ret, struct errbuf *e);
+/* InitiatorName from host config or <etc_root>/etc/iscsi/initiatorname.iscsi. */
+int be_iscsi_initiator_name(const struct backend_ctx *ctx, char *buf, size_t n, struct errbuf *e);
+/* Parse the text of initiatorname.iscsi. -ENOENT when there is no InitiatorName= line. */
+int be_iscsi_initiator_name_parse(const char *text, char *buf, size_t n);
+
+/* ---- lock.c ---- */
+/* Serialises iscsiadm calls that write the node DB (open-iscsi's own lock is a link()
+ * spin lock that corrupts records under parallel writers). */
+void be_iscsi_db_lock(void);
+void be_iscsi_db_unlock(void);
+/* Serialises connect/disconnect per (portal, target): a detach's "last LUN gone ->
+ * logout" decision must not interleave with another volume's login+scan. Blocks. */
+struct be_iscsi_target_lock;
+struct be_iscsi_target_lock *be_iscsi_target_lock(const char *portal, const char *iqn);
+void be_iscsi_target_unlock(struct be_iscsi_target_lock *l);
+
+/* ---- iscsiadm.c ---- */
+/* Exit codes from open-iscsi's include/iscsi_err.h that change what we do. */
+enum {
+	BE_ISCSIADM_ERR_LOGIN = 5,
+	BE_ISCSIADM_ERR_IDBM = 6,
+	BE_ISCSIADM_ERR_TRANS_TIMEOUT = 8,
+	BE_ISCSIADM_ERR_SESS_EXISTS = 15,
+	BE_ISCSIADM_ERR_ISCSID_COMM = 18,
+	BE_ISCSIADM_ERR_FATAL_LOGIN = 19,
+	BE_ISCSIADM_ERR_ISCSID_NOTCONN = 20,
+	BE_ISCSIADM_ERR_NO_OBJS_FOUND = 21,
+	BE_ISCSIADM_ERR_LOGIN_AUTH_FAILED = 24,
+};
+/* What we set on node records we log in with (derived from the call budget). */
+struct be_iscsi_node_tuning {
+	unsigned login_timeout_s;
+	unsigned login_retry_max;
+	unsigned replacement_timeout_s;
+};
+void be_iscsi_node_tuning_for(int timeout_ms, struct be_iscsi_node_tuning *ret);
+/* 1 if the node record (portal, iqn) exists, 0 if not, negative errno. */
+int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			 struct errbuf *e);
+/* -o new. Caller holds the DB lock. */
+int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			 struct errbuf *e);
+/* -o update for startup/scan/timeouts and CHAP. Caller holds the DB lock. */
+int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
+			    const struct be_iscsi_cfg *cfg, struct errbuf *e);
+/* --login; exit 15 (session exists) is success. */
+int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			struct errbuf *e);
+/* --logout; exit 21 (no session) is success. */
+int be_iscsi_node_logout(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			 struct errbuf *e);
+/* -o delete; exit 21 (no record) is success. Caller holds the DB lock. */
+int be_iscsi_node_delete(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			 struct errbuf *e);
+
+/* ---- sysfs.c ---- */
+/* The kernel session logged in to iqn at addr:port (addr numeric, compared as addresses).
+ * Lowest session number wins. -ENOENT when none. */
+int be_iscsi_sysfs_find_session(const struct sys *s, const char *iqn, const char *addr,
+				unsigned port, unsigned *ret_session);
+/* SCSI host number of a session (the hostH directory it hangs under). */
+int be_iscsi_sysfs_session_host(const struct sys *s, unsigned session, unsigned *ret_host);
+/* The session's SCSI target id (iscsi_tcp uses 0; read from the target_id attribute). */
+int be_iscsi_sysfs_session_target_id(const struct sys *s, unsigned session, unsigned *ret_id);
+/* Number of SCSI devices (H:C:T:L) the kernel has on this session. */
+int be_iscsi_sysfs_session_count_devices(const struct sys *s, unsigned session, unsigned *ret_n);
+/* 1 if /sys/class/scsi_device/<hctl> exists, 0 if not. */
+int be_iscsi_sysfs_hctl_exists(const struct sys *s, const char *hctl);
+/* Block device name of a SCSI device: -ENOENT no such SCSI device, -EAGAIN the SCSI
+ * device exists but its disk is not registered yet. */
+int be_iscsi_sysfs_hctl_block(const struct sys *s, const char *hctl, char *buf, size_t n);
+int be_iscsi_sysfs_block_devnum(const struct sys *s, const char *name, unsigned *ret_major,
+				unsigned *ret_minor);
+/* WWID (normalised; "" when the device has none) and size of /sys/block/<name>. */
+int be_iscsi_sysfs_block_identity(const struct sys *s, const char *name,
+				  struct backend_identity *ret);
+/* Write "1" to the SCSI device's delete attribute. 0 when it is gone (or was already). */
+int be_iscsi_sysfs_delete_device(const struct sys *s, const char *hctl);
+/* Targeted scan of one LUN on a host: writes "C T L" to scsi_host/hostH/scan. */
+int be_iscsi_sysfs_scan(const struct sys *s, unsigned host, unsigned channel, unsigned target,
+			unsigned lun);
+
+/* ---- iscsi.c ---- */
+int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
+		     struct errbuf *e);
+int be_iscsi_find_device(const struct backend_ctx *ctx, struct backend_attachment *a,
+			 struct backend_device *ret, struct errbuf *e);
+int be_iscsi_identify(const struct backend_ctx *ctx, struct backend_attachment *a,
+		      const struct backend_device *dev, struct backend_identity *ret,
+		      struct errbuf *e);
+int be_iscsi_disconnect(const struct backend_ctx *ctx, struct backend_attachment *a,
+			struct errbuf *e);

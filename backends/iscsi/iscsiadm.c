@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The kernel initiator through open-iscsi's iscsiadm: node records we own, login,
+ * logout. Only exact (target, portal) records are touched; SendTargets discovery through
+ * iscsiadm is never run here because it rewrites records (os-brick, xapi-project/sm #799).
+ * Exit codes follow open-iscsi's include/iscsi_err.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "lib/macro.h"
+
+#define ISCSIADM "iscsiadm"
+#define DEFAULT_TIMEOUT_MS 30000
+
+/* I/O queues this long while a session recovers before it fails up to dm/the fs: short
+ * enough that a dead target does not hang a detach for iscsid.conf's 120 s, long enough
+ * to ride out a switch failover. */
+#define REPLACEMENT_TIMEOUT_S 30
+
+static int call_timeout(const struct backend_ctx *ctx)
+{
+	return ctx->timeout_ms > 0 ? ctx->timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
+void be_iscsi_node_tuning_for(int timeout_ms, struct be_iscsi_node_tuning *ret)
+{
+	unsigned budget_s = (unsigned)((timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS) / 1000);
+	unsigned t = budget_s / 3;
+
+	/* Two login attempts (first + 1 retry) must fit in the caller's budget with room
+	 * for iscsiadm itself; iscsid.conf's 8 x 15 s = 120 s per dead portal never does. */
+	if (t < 2)
+		t = 2;
+	if (t > 15)
+		t = 15;
+	*ret = (struct be_iscsi_node_tuning){
+		.login_timeout_s = t,
+		.login_retry_max = 1,
+		.replacement_timeout_s = REPLACEMENT_TIMEOUT_S,
+	};
+}
+
+/* Last non-empty line of iscsiadm's output, with the secret (if any) blanked out. */
+static void output_tail(const char *out, const char *secret, char *buf, size_t n)
+{
+	const char *end, *start;
+	char *hit;
+
+	buf[0] = 0;
+	if (!out || n == 0)
+		return;
+	end = out + strlen(out);
+	while (end > out && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\r'))
+		end--;
+	start = end;
+	while (start > out && start[-1] != '\n')
+		start--;
+	snprintf(buf, n, "%.*s", (int)(end - start), start);
+	if (secret && *secret)
+		while ((hit = strstr(buf, secret)))
+			memset(hit, '*', strlen(secret));
+}
+
+/* Runs iscsiadm; returns its exit status (>= 0) with the output's last line in tail, or
+ * a negative errno with e set when it could not run. */
+static int run(const struct backend_ctx *ctx, char *const argv[], const char *what,
+	       const char *secret, char *tail, size_t n, struct errbuf *e)
+{
+	_cleanup_free_ char *out = NULL;
+	int r;
+
+	r = sys_run(ctx->sys, argv, call_timeout(ctx), &out);
+	if (r == -ENOENT)
+		return errbuf_set(e, r, "iscsiadm not found: install open-iscsi (attachctl preflight "
+					"lists what is missing)");
+	if (r == -ETIMEDOUT)
+		return errbuf_set(e, r, "iscsiadm %s did not finish within %d s; is iscsid stuck?",
+				  what, call_timeout(ctx) / 1000);
+	if (r < 0)
+		return errbuf_set(e, r, "could not run iscsiadm %s: %s", what, strerror(-r));
+	output_tail(out, secret, tail, n);
+	return r;
+}
+
+/* Errors every iscsiadm mode shares. */
+static int common_error(int status, const char *what, const char *iqn, const char *portal,
+			const char *tail, struct errbuf *e)
+{
+	switch (status) {
+	case BE_ISCSIADM_ERR_ISCSID_NOTCONN:
+	case BE_ISCSIADM_ERR_ISCSID_COMM:
+		return errbuf_set(e, -ENOTCONN,
+				  "iscsid is not running (iscsiadm exit %d): start it "
+				  "(systemctl start iscsid) and retry",
+				  status);
+	case BE_ISCSIADM_ERR_IDBM:
+		return errbuf_set(e, -EIO,
+				  "iSCSI node database failure during %s of %s at %s (iscsiadm exit 6: "
+				  "%s); check /etc/iscsi/nodes for a stale lock or broken record",
+				  what, iqn, portal, tail);
+	default:
+		return errbuf_set(e, -EIO, "iscsiadm %s of %s at %s failed (exit %d: %s)", what, iqn,
+				  portal, status, tail);
+	}
+}
+
+int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			 struct errbuf *e)
+{
+	char *argv[] = { ISCSIADM, "-m", "node", "-T", (char *)iqn, "-p", (char *)portal, NULL };
+	char tail[256];
+	int r;
+
+	r = run(ctx, argv, "node lookup", NULL, tail, sizeof(tail), e);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return 1;
+	if (r == BE_ISCSIADM_ERR_NO_OBJS_FOUND)
+		return 0;
+	return common_error(r, "node lookup", iqn, portal, tail, e);
+}
+
+int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			 struct errbuf *e)
+{
+	char *argv[] = { ISCSIADM, "-m", "node", "-o", "new", "-T", (char *)iqn, "-p",
+			 (char *)portal, NULL };
+	char tail[256];
+	int r;
+
+	r = run(ctx, argv, "node creation", NULL, tail, sizeof(tail), e);
+	if (r <= 0)
+		return r;
+	return common_error(r, "node creation", iqn, portal, tail, e);
+}
+
+static int update(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+		  const char *name, const char *value, const char *secret, struct errbuf *e)
+{
+	char *argv[] = { ISCSIADM, "-m", "node", "-T", (char *)iqn, "-p", (char *)portal,
+			 "-o", "update", "-n", (char *)name, "-v", (char *)value, NULL };
+	char what[128], tail[256];
+	int r;
+
+	/* The setting's name only: the value may be the CHAP secret. */
+	snprintf(what, sizeof(what), "update of %s", name);
+	r = run(ctx, argv, what, secret, tail, sizeof(tail), e);
+	if (r <= 0)
+		return r;
+	return common_error(r, what, iqn, portal, tail, e);
+}
+
+int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
+			    const struct be_iscsi_cfg *cfg, struct errbuf *e)
+{
+	struct be_iscsi_node_tuning t;
+	char login_to[16], retry[16], repl[16];
+	const char *secret = cfg->chap_secret[0] ? cfg->chap_secret : NULL;
+	struct {
+		const char *name, *value;
+	} set[] = {
+		/* Never log back in on its own after a reboot: the volume may be attached
+		 * elsewhere by then (kubernetes #21305). */
+		{ "node.startup", "manual" },
+		/* Only the LUNs we scan get a device (kubernetes PR #63176). */
+		{ "node.session.scan", "manual" },
+		{ "node.conn[0].timeo.login_timeout", login_to },
+		{ "node.session.initial_login_retry_max", retry },
+		{ "node.session.timeo.replacement_timeout", repl },
+		/* CHAP last; when no CHAP is given the record keeps iscsid.conf's default. */
+		{ "node.session.auth.authmethod", "CHAP" },
+		{ "node.session.auth.username", cfg->chap_user },
+		{ "node.session.auth.password", cfg->chap_secret },
+	};
+	size_t n = cfg->chap_user[0] ? ELEMENTSOF(set) : ELEMENTSOF(set) - 3;
+	int r;
+
+	be_iscsi_node_tuning_for(ctx->timeout_ms, &t);
+	snprintf(login_to, sizeof(login_to), "%u", t.login_timeout_s);
+	snprintf(retry, sizeof(retry), "%u", t.login_retry_max);
+	snprintf(repl, sizeof(repl), "%u", t.replacement_timeout_s);
+
+	for (size_t i = 0; i < n; i++) {
+		r = update(ctx, portal, cfg->iqn, set[i].name, set[i].value, secret, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			struct errbuf *e)
+{
+	char *argv[] = { ISCSIADM, "-m", "node", "-T", (char *)iqn, "-p", (char *)portal,
+			 "--login", NULL };
+	char tail[256];
+	int r;
+
+	r = run(ctx, argv, "login", NULL, tail, sizeof(tail), e);
+	if (r < 0)
+		return r;
+	switch (r) {
+	case 0:
+	case BE_ISCSIADM_ERR_SESS_EXISTS:
+		/* 15: a session is already there (another caller or tpgt duplicates, vdsm #259) */
+		return 0;
+	case BE_ISCSIADM_ERR_LOGIN_AUTH_FAILED:
+		return errbuf_set(e, -EACCES,
+				  "the target rejected the CHAP credentials logging in to %s at %s: "
+				  "check chap_user and chap_secret against the target's account",
+				  iqn, portal);
+	case BE_ISCSIADM_ERR_FATAL_LOGIN:
+		return errbuf_set(e, -EPERM,
+				  "login to %s at %s was refused for good (iscsiadm exit 19: %s): "
+				  "check the IQN, and that the target's ACL allows this host's "
+				  "initiator name",
+				  iqn, portal, tail);
+	case BE_ISCSIADM_ERR_TRANS_TIMEOUT:
+		return errbuf_set(e, -ETIMEDOUT,
+				  "login to %s at %s timed out (iscsiadm exit 8: %s): check that the "
+				  "portal is reachable from this host",
+				  iqn, portal, tail);
+	case BE_ISCSIADM_ERR_LOGIN:
+		return errbuf_set(e, -ECONNREFUSED,
+				  "login to %s at %s failed (iscsiadm exit 5: %s): check that the "
+				  "portal is reachable and serves this target",
+				  iqn, portal, tail);
+	default:
+		return common_error(r, "login", iqn, portal, tail, e);
+	}
+}
+
+int be_iscsi_node_logout(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			 struct errbuf *e)
+{
+	char *argv[] = { ISCSIADM, "-m", "node", "-T", (char *)iqn, "-p", (char *)portal,
+			 "--logout", NULL };
+	char tail[256];
+	int r;
+
+	r = run(ctx, argv, "logout", NULL, tail, sizeof(tail), e);
+	if (r < 0)
+		return r;
+	if (r == 0 || r == BE_ISCSIADM_ERR_NO_OBJS_FOUND)
+		return 0; /* 21: no such session, already logged out */
+	return common_error(r, "logout", iqn, portal, tail, e);
+}
+
+int be_iscsi_node_delete(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			 struct errbuf *e)
+{
+	char *argv[] = { ISCSIADM, "-m", "node", "-o", "delete", "-T", (char *)iqn, "-p",
+			 (char *)portal, NULL };
+	char tail[256];
+	int r;
+
+	r = run(ctx, argv, "node deletion", NULL, tail, sizeof(tail), e);
+	if (r < 0)
+		return r;
+	if (r == 0 || r == BE_ISCSIADM_ERR_NO_OBJS_FOUND)
+		return 0; /* 21: no such record */
+	return common_error(r, "node deletion", iqn, portal, tail, e);
+}
