@@ -309,11 +309,7 @@ char *agent_volman_handle(struct agent_volumes *r, const char *method, const cha
 				method ? method : "");
 	else {
 		rc = decode_request(&q, rt, body, len, &e);
-		if (rc < 0) {
-			snprintf(msg, sizeof(msg), "attachd.%s.bad-request", rt->op);
-			agent_log(AGENT_LOG_ERROR, msg,
-				  json_pack("{s:o}", "error", agent_json_string(e.msg)));
-		} else
+		if (rc >= 0)
 			rc = rt->fn(&q, &e);
 	}
 
