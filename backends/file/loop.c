@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Loop devices: the real ioctls, allocation with retry and fallback, sysfs lookups. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "backends/file/internal.h"
+
+/* Another allocator (losetup, a second agent thread, systemd) can take the device
+ * LOOP_CTL_GET_FREE returned before our configure lands; it is a race, not a shortage. */
+#define ATTACH_TRIES 16
+
+static int real_get_free(void *ud _unused_, const struct sys *s)
+{
+	_cleanup_close_ int fd = -EBADF;
+	char p[4096];
+	int nr;
+
+	if (!sys_path(p, sizeof(p), s->dev_root, "/dev/loop-control"))
+		return -ENAMETOOLONG;
+	fd = open(p, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	nr = ioctl(fd, LOOP_CTL_GET_FREE);
+	return nr < 0 ? negative_errno() : nr;
+}
+
+static int real_open_dev(void *ud _unused_, const struct sys *s, unsigned nr)
+{
+	char name[32], p[4096];
+	int fd;
+
+	snprintf(name, sizeof(name), "/dev/loop%u", nr);
+	if (!sys_path(p, sizeof(p), s->dev_root, name))
+		return -ENAMETOOLONG;
+	fd = open(p, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	return fd < 0 ? negative_errno() : fd;
+}
+
+static int real_configure(void *ud _unused_, int loop_fd, const struct loop_config *c)
+{
+	return ioctl(loop_fd, LOOP_CONFIGURE, c) < 0 ? negative_errno() : 0;
+}
+
+static int real_set_fd(void *ud _unused_, int loop_fd, int file_fd)
+{
+	return ioctl(loop_fd, LOOP_SET_FD, file_fd) < 0 ? negative_errno() : 0;
+}
+
+static int real_set_status(void *ud _unused_, int loop_fd, const struct loop_info64 *i)
+{
+	return ioctl(loop_fd, LOOP_SET_STATUS64, i) < 0 ? negative_errno() : 0;
+}
+
+static int real_clr_fd(void *ud _unused_, int loop_fd)
+{
+	return ioctl(loop_fd, LOOP_CLR_FD, 0) < 0 ? negative_errno() : 0;
+}
+
+const struct be_file_loop_ops be_file_loop_real = {
+	.get_free = real_get_free,
+	.open_dev = real_open_dev,
+	.configure = real_configure,
+	.set_fd = real_set_fd,
+	.set_status = real_set_status,
+	.clr_fd = real_clr_fd,
+};
+
+int be_file_loop_name_parse(const char *name, unsigned *ret_nr)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	if (!startswith(name, "loop"))
+		return -EINVAL;
+	p = name + 4;
+	if (!*p || strlen(p) > 7 || (p[0] == '0' && p[1]))
+		return -EINVAL;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	*ret_nr = (unsigned)v;
+	return 0;
+}
+
+int be_file_loop_backing(const struct sys *s, unsigned nr, char *ret, size_t n)
+{
+	char attr[64];
+	int r;
+
+	snprintf(attr, sizeof(attr), "/sys/block/loop%u/loop/backing_file", nr);
+	r = sys_read_attr(s, attr, ret, n);
+	/* The loop/ directory exists only while a file is bound. */
+	if (r == -ENOENT || r == -ENXIO || r == -ENODEV)
+		return -ENOENT;
+	return r;
+}
+
+int be_file_loop_find(const struct sys *s, const char *path, unsigned *ret_nr)
+{
+	char dir[4096], backing[BE_FILE_PATH_MAX + 16];
+	DIR *d;
+	struct dirent *de;
+	int found = -ENOENT;
+
+	if (!sys_path(dir, sizeof(dir), s->sysfs_root, "/sys/block"))
+		return -ENAMETOOLONG;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? -ENOENT : negative_errno();
+	while ((de = readdir(d))) {
+		unsigned nr;
+
+		if (be_file_loop_name_parse(de->d_name, &nr) < 0)
+			continue;
+		if (be_file_loop_backing(s, nr, backing, sizeof(backing)) < 0)
+			continue;
+		/* Exact match only: a deleted file shows as "<path> (deleted)" and must not
+		 * be mistaken for the new file at the same path. */
+		if (streq(backing, path)) {
+			*ret_nr = nr;
+			found = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static void set_name(__u8 *dst, const char *path)
+{
+	size_t l = strlen(path);
+
+	/* lo_file_name is 64 bytes: keep the tail, which names the file (the head is the
+	 * same directory for every volume); backing_file in sysfs has the whole path. */
+	if (l > LO_NAME_SIZE - 1)
+		path += l - (LO_NAME_SIZE - 1);
+	memset(dst, 0, LO_NAME_SIZE);
+	memcpy(dst, path, strlen(path));
+}
+
+/* One device: 0, -EBUSY (someone else bound it first: try another), or an error. */
+static int bind_one(const struct be_file_loop_ops *ops, void *ud, int loop_fd, int file_fd,
+		    const char *path)
+{
+	struct loop_config c = { 0 };
+	struct loop_info64 info = { 0 };
+	int r;
+
+	c.fd = (__u32)file_fd;
+	/* Direct I/O: no second copy of every block in the page cache under the filesystem
+	 * mounted on top. No autoclear: the device must outlive an agent restart. No
+	 * partscan: partitions inside a volume are not ours to expose. */
+	c.info.lo_flags = LO_FLAGS_DIRECT_IO;
+	set_name(c.info.lo_file_name, path);
+	r = ops->configure(ud, loop_fd, &c);
+	if (r == -EINVAL) {
+		/* Some kernels refuse direct I/O when the backing filesystem cannot do it. */
+		c.info.lo_flags = 0;
+		r = ops->configure(ud, loop_fd, &c);
+	}
+	if (r != -EINVAL && r != -ENOTTY)
+		return r;
+
+	/* No LOOP_CONFIGURE (kernel < 5.8): the two-step way, undone if step two fails. */
+	r = ops->set_fd(ud, loop_fd, file_fd);
+	if (r < 0)
+		return r;
+	set_name(info.lo_file_name, path);
+	r = ops->set_status(ud, loop_fd, &info);
+	if (r < 0) {
+		(void)ops->clr_fd(ud, loop_fd);
+		return r == -EBUSY ? -EIO : r; /* not a lost race: do not retry elsewhere */
+	}
+	return 0;
+}
+
+int be_file_loop_attach(const struct be_file_loop_ops *ops, void *ud, const struct sys *s,
+			int file_fd, const char *path, unsigned *ret_nr, struct errbuf *e)
+{
+	for (int i = 0; i < ATTACH_TRIES; i++) {
+		_cleanup_close_ int lfd = -EBADF;
+		int nr, r;
+
+		nr = ops->get_free(ud, s);
+		if (nr < 0)
+			return errbuf_set(e, nr, "no free loop device (LOOP_CTL_GET_FREE: %s)%s",
+					  strerror(-nr),
+					  nr == -ENOENT ? "; is the loop module loaded?" : "");
+		lfd = ops->open_dev(ud, s, (unsigned)nr);
+		if (lfd == -ENOENT || lfd == -ENXIO)
+			continue; /* removed again by another LOOP_CTL_REMOVE user */
+		if (lfd < 0)
+			return errbuf_set(e, lfd, "cannot open /dev/loop%d: %s", nr, strerror(-lfd));
+		r = bind_one(ops, ud, lfd, file_fd, path);
+		if (r == -EBUSY)
+			continue;
+		if (r < 0)
+			return errbuf_set(e, r, "cannot bind %s to loop%d: %s", path, nr,
+					  strerror(-r));
+		*ret_nr = (unsigned)nr;
+		return 0;
+	}
+	return errbuf_set(e, -EBUSY,
+			  "could not get a loop device for %s: another allocator took the free "
+			  "one %d times in a row",
+			  path, ATTACH_TRIES);
+}
