@@ -256,15 +256,20 @@ static void add_portal_list(struct be_iscsi_cfg *c, const char *key, const char 
 			    struct errlist *el, int *bad)
 {
 	_cleanup_free_ char *copy = strdup(text);
-	char *save = NULL;
-	int any = 0;
+	char *rest = copy, *tok;
 
 	if (!copy) {
 		errlist_add(el, "'%s': out of memory", key);
 		*bad = 1;
 		return;
 	}
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	if (!*copy) {
+		errlist_add(el, "'%s' is empty; give at least one host:port", key);
+		*bad = 1;
+		return;
+	}
+	/* strsep, not strtok: "a,,b" must be reported, not silently read as "a,b". */
+	while ((tok = strsep(&rest, ","))) {
 		char *end;
 
 		while (isspace((unsigned char)*tok))
@@ -279,11 +284,6 @@ static void add_portal_list(struct be_iscsi_cfg *c, const char *key, const char 
 			continue;
 		}
 		add_portal(c, key, tok, el, bad);
-		any = 1;
-	}
-	if (!any && !*bad) {
-		errlist_add(el, "'%s' is empty; give at least one host:port", key);
-		*bad = 1;
 	}
 }
 

@@ -336,6 +336,10 @@ void be_iscsi_libiscsi_error_parse(const char *msg, int *ret_errno, int *ret_log
 		*ret_login_status = last_paren_number(p);
 		return;
 	}
+	if (strstr(msg, "POLLHUP")) {
+		*ret_errno = ECONNRESET; /* "iscsi_service: POLLHUP, socket error." */
+		return;
+	}
 	/* socket.c: "socket error Connection refused(111) while connecting.",
 	 * "Connect failed with errno : Network is unreachable(101)" */
 	if ((p = strstr(msg, "socket error")) || (p = strstr(msg, "Connect failed"))) {
@@ -349,8 +353,6 @@ void be_iscsi_libiscsi_error_parse(const char *msg, int *ret_errno, int *ret_log
 			*ret_errno = 0;
 		return;
 	}
-	if (strstr(msg, "POLLHUP"))
-		*ret_errno = ECONNRESET;
 }
 
 void be_iscsi_format_luns(const struct be_iscsi_lun *luns, size_t n, char *buf, size_t len)
