@@ -206,9 +206,11 @@ int agent_http_start(const struct agent_http_options *o, agent_http_handler h, v
 	}
 	s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 					MHD_USE_POLL | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				0, NULL, NULL, on_request, s,
+				/* First, or MHD logs to stderr until it sees it. */
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+				MHD_OPTION_LISTEN_SOCKET, fd,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				MHD_OPTION_CONNECTION_LIMIT,
 				(unsigned)(o->max_connections ? o->max_connections : 256),
 				/* Idle keep-alive connections: Go's client drops them at 90 s. */

@@ -329,15 +329,15 @@ char *agent_volman_handle(struct agent_volumes *r, const char *method, const cha
 		}
 	} else {
 		json_t *mp = json_object_get(q.resp, "Mountpoint");
+		json_t *data = json_pack("{s:I}", "duration_ms", (json_int_t)(now_ms() - t0));
 
 		json_object_set_new(q.resp, "Err", json_string(""));
+		if (data && q.name)
+			json_object_set_new(data, "name", agent_json_string(q.name));
+		if (data && json_string_length(mp) > 0)
+			json_object_set(data, "mountpoint", mp);
 		snprintf(msg, sizeof(msg), "attachd.%s.finish", rt->op);
-		agent_log(rt->quiet ? AGENT_LOG_DEBUG : AGENT_LOG_INFO, msg,
-			  rt->needs_name
-				  ? json_pack("{s:o,s:O?,s:I}", "name", agent_json_string(q.name),
-					      "mountpoint", mp, "duration_ms",
-					      (json_int_t)(now_ms() - t0))
-				  : json_pack("{s:I}", "duration_ms", (json_int_t)(now_ms() - t0)));
+		agent_log(rt->quiet ? AGENT_LOG_DEBUG : AGENT_LOG_INFO, msg, data);
 	}
 	json_decref(q.body);
 	return dump(q.resp);
