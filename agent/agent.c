@@ -149,8 +149,8 @@ static int write_spec(struct agent *a, struct errbuf *e)
 int agent_start(struct agent *a, struct errbuf *e)
 {
 	struct agent_http_options o = {
-		.host = a->host,
-		.port = a->want_port,
+	    .host = a->host,
+	    .port = a->want_port,
 	};
 	char addr[300];
 	int r;
@@ -179,9 +179,9 @@ void agent_stop(struct agent *a)
 		return;
 	if (a->spec_written) {
 		if (unlink(a->spec_path) < 0 && errno != ENOENT)
-			agent_log(AGENT_LOG_ERROR, "attachd.driver-server.spec-remove-failed",
-				  json_pack("{s:s,s:s}", "spec", a->spec_path, "error",
-					    strerror(errno)));
+			agent_log(
+			    AGENT_LOG_ERROR, "attachd.driver-server.spec-remove-failed",
+			    json_pack("{s:s,s:s}", "spec", a->spec_path, "error", strerror(errno)));
 		a->spec_written = 0;
 	}
 	if (a->http) {

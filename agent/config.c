@@ -29,15 +29,15 @@ enum field_type { F_STR, F_BOOL, F_OBJ };
 struct field {
 	const char *name;
 	enum field_type type;
-	size_t off;  /* into struct agent_config */
-	size_t size; /* F_STR: buffer size */
+	size_t off;		 /* into struct agent_config */
+	size_t size;		 /* F_STR: buffer size */
 	const struct field *sub; /* F_OBJ: NULL-name-terminated */
 };
 
 #define STR(n, member)                                                                             \
 	{                                                                                          \
 		n, F_STR, offsetof(struct agent_config, member),                                   \
-			sizeof(((struct agent_config *)0)->member), NULL                           \
+		    sizeof(((struct agent_config *)0)->member), NULL                               \
 	}
 #define BOOL(n, member)                                                                            \
 	{                                                                                          \
@@ -49,46 +49,40 @@ struct field {
 	}
 
 static const struct field tls_fields[] = {
-	STR("ca_file", tls.ca_file),
-	STR("cert_file", tls.cert_file),
-	STR("key_file", tls.key_file),
-	{ NULL, F_STR, 0, 0, NULL },
+    STR("ca_file", tls.ca_file),
+    STR("cert_file", tls.cert_file),
+    STR("key_file", tls.key_file),
+    {NULL, F_STR, 0, 0, NULL},
 };
 static const struct field iscsi_fields[] = {
-	STR("initiator_name", iscsi_initiator_name),
-	{ NULL, F_STR, 0, 0, NULL },
+    STR("initiator_name", iscsi_initiator_name),
+    {NULL, F_STR, 0, 0, NULL},
 };
 static const struct field nvme_fields[] = {
-	STR("hostnqn", nvme_hostnqn),
-	{ NULL, F_STR, 0, 0, NULL },
+    STR("hostnqn", nvme_hostnqn),
+    {NULL, F_STR, 0, 0, NULL},
 };
 static const struct field scaleio_fields[] = {
-	STR("gateway", scaleio.gateway),
-	STR("username", scaleio.username),
-	STR("password_file", scaleio.password_file),
-	STR("ca_file", scaleio.ca_file),
-	BOOL("insecure_skip_verify", scaleio.insecure_skip_verify),
-	STR("sdc_guid", scaleio.sdc_guid),
-	STR("drv_cfg", scaleio.drv_cfg),
-	{ NULL, F_STR, 0, 0, NULL },
+    STR("gateway", scaleio.gateway),
+    STR("username", scaleio.username),
+    STR("password_file", scaleio.password_file),
+    STR("ca_file", scaleio.ca_file),
+    BOOL("insecure_skip_verify", scaleio.insecure_skip_verify),
+    STR("sdc_guid", scaleio.sdc_guid),
+    STR("drv_cfg", scaleio.drv_cfg),
+    {NULL, F_STR, 0, 0, NULL},
 };
 static const struct field file_fields[] = {
-	STR("dir", file_dir),
-	{ NULL, F_STR, 0, 0, NULL },
+    STR("dir", file_dir),
+    {NULL, F_STR, 0, 0, NULL},
 };
 static const struct field top_fields[] = {
-	STR("listen", listen),
-	STR("admin_socket", admin_socket),
-	STR("state_dir", state_dir),
-	STR("mount_root", mount_root),
-	STR("driver_dir", driver_dir),
-	STR("driver_name", driver_name),
-	OBJ("tls", tls_fields),
-	OBJ("iscsi", iscsi_fields),
-	OBJ("nvme", nvme_fields),
-	OBJ("scaleio", scaleio_fields),
-	OBJ("file", file_fields),
-	{ NULL, F_STR, 0, 0, NULL },
+    STR("listen", listen),	   STR("admin_socket", admin_socket),
+    STR("state_dir", state_dir),   STR("mount_root", mount_root),
+    STR("driver_dir", driver_dir), STR("driver_name", driver_name),
+    OBJ("tls", tls_fields),	   OBJ("iscsi", iscsi_fields),
+    OBJ("nvme", nvme_fields),	   OBJ("scaleio", scaleio_fields),
+    OBJ("file", file_fields),	   {NULL, F_STR, 0, 0, NULL},
 };
 
 static const char *type_name(const json_t *v)
@@ -141,8 +135,8 @@ static void apply_object(struct agent_config *c, const json_t *obj, const struct
 				break;
 			}
 			if (strlen(s) >= f->size) {
-				errlist_add(el, "%s: '%s' is too long (at most %zu characters)", origin,
-					    path, f->size - 1);
+				errlist_add(el, "%s: '%s' is too long (at most %zu characters)",
+					    origin, path, f->size - 1);
 				break;
 			}
 			memcpy(dst, s, strlen(s) + 1);
@@ -150,14 +144,15 @@ static void apply_object(struct agent_config *c, const json_t *obj, const struct
 		}
 		case F_BOOL:
 			if (!json_is_boolean(v)) {
-				errlist_add(el, "%s: '%s' must be true or false, not %s", origin, path,
-					    type_name(v));
+				errlist_add(el, "%s: '%s' must be true or false, not %s", origin,
+					    path, type_name(v));
 				break;
 			}
 			*(int *)((char *)c + f->off) = json_is_true(v);
 			break;
 		case F_OBJ:
-			/* null reads as "section absent", the way YAML-to-JSON templating emits it. */
+			/* null reads as "section absent", the way YAML-to-JSON templating emits it.
+			 */
 			if (json_is_null(v))
 				break;
 			if (!json_is_object(v)) {
@@ -309,21 +304,25 @@ int agent_config_validate(const struct agent_config *c, struct errlist *el)
 	unsigned port;
 
 	if (agent_listen_parse(c->listen, host, sizeof(host), &port) < 0)
-		errlist_add(el,
-			    "listen: '%.256s' is not HOST:PORT (e.g. 127.0.0.1:7610, [::1]:7610; port "
-			    "0-65535)",
-			    c->listen);
+		errlist_add(
+		    el,
+		    "listen: '%.256s' is not HOST:PORT (e.g. 127.0.0.1:7610, [::1]:7610; port "
+		    "0-65535)",
+		    c->listen);
 	else if (!agent_host_is_loopback(host) && !agent_config_has_tls(c))
-		errlist_add(el,
-			    "listen: %s is not a loopback address; off loopback the Volman API needs "
-			    "mutual TLS (tls.ca_file, tls.cert_file, tls.key_file)%s",
-			    c->listen,
-			    AGENT_HAVE_TLS ? "" : ", which this build does not support yet: listen on "
-						  "127.0.0.1");
+		errlist_add(
+		    el,
+		    "listen: %s is not a loopback address; off loopback the Volman API needs "
+		    "mutual TLS (tls.ca_file, tls.cert_file, tls.key_file)%s",
+		    c->listen,
+		    AGENT_HAVE_TLS ? ""
+				   : ", which this build does not support yet: listen on "
+				     "127.0.0.1");
 	if (agent_config_has_tls(c)) {
 		if (!AGENT_HAVE_TLS)
-			errlist_add(el, "tls: TLS on the Volman listener is not supported by this "
-					"build yet; remove the tls section and listen on 127.0.0.1");
+			errlist_add(el,
+				    "tls: TLS on the Volman listener is not supported by this "
+				    "build yet; remove the tls section and listen on 127.0.0.1");
 		if (!c->tls.ca_file[0] || !c->tls.cert_file[0] || !c->tls.key_file[0])
 			errlist_add(el, "tls: ca_file, cert_file and key_file are all required "
 					"(mutual TLS)");
@@ -388,38 +387,39 @@ enum {
 };
 
 static const struct option long_options[] = {
-	{ "listen", required_argument, NULL, OPT_LISTEN },
-	{ "admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET },
-	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
-	{ "mount-root", required_argument, NULL, OPT_MOUNT_ROOT },
-	{ "driver-dir", required_argument, NULL, OPT_DRIVER_DIR },
-	{ "driver-name", required_argument, NULL, OPT_DRIVER_NAME },
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"mount-root", required_argument, NULL, OPT_MOUNT_ROOT},
+    {"driver-dir", required_argument, NULL, OPT_DRIVER_DIR},
+    {"driver-name", required_argument, NULL, OPT_DRIVER_NAME},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 void agent_config_usage(FILE *f, const char *prog)
 {
-	fprintf(f,
-		"Usage: %s [FLAGS]\n"
-		"attachd: attaches block volumes for Cloud Foundry's Volman (volume driver API).\n"
-		"\n"
-		"  --listen HOST:PORT     Volman API address (default %s; loopback only\n"
-		"                         unless mutual TLS is configured)\n"
-		"  --admin-socket PATH    attachctl's unix socket (default %s)\n"
-		"  --state-dir DIR        durable volume records (default %s)\n"
-		"  --mount-root DIR       mount points handed to containers (default %s)\n"
-		"  --driver-dir DIR       where <driver-name>.json is written (default %s)\n"
-		"  --driver-name NAME     volume driver name (default %s)\n"
-		"  --config FILE          JSON config: the flag names with _ for -, plus tls,\n"
-		"                         iscsi, nvme, scaleio and file sections; flags win\n"
-		"  -h, --help             this text\n"
-		"\n"
-		"Logs go to stdout, one JSON object per line. Exit status: 0 after SIGTERM/SIGINT,\n"
-		"1 on a runtime failure, 2 on a usage or configuration error.\n",
-		prog, AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_ADMIN_SOCKET, AGENT_DEFAULT_STATE_DIR,
-		AGENT_DEFAULT_MOUNT_ROOT, AGENT_DEFAULT_DRIVER_DIR, AGENT_DEFAULT_DRIVER_NAME);
+	fprintf(
+	    f,
+	    "Usage: %s [FLAGS]\n"
+	    "attachd: attaches block volumes for Cloud Foundry's Volman (volume driver API).\n"
+	    "\n"
+	    "  --listen HOST:PORT     Volman API address (default %s; loopback only\n"
+	    "                         unless mutual TLS is configured)\n"
+	    "  --admin-socket PATH    attachctl's unix socket (default %s)\n"
+	    "  --state-dir DIR        durable volume records (default %s)\n"
+	    "  --mount-root DIR       mount points handed to containers (default %s)\n"
+	    "  --driver-dir DIR       where <driver-name>.json is written (default %s)\n"
+	    "  --driver-name NAME     volume driver name (default %s)\n"
+	    "  --config FILE          JSON config: the flag names with _ for -, plus tls,\n"
+	    "                         iscsi, nvme, scaleio and file sections; flags win\n"
+	    "  -h, --help             this text\n"
+	    "\n"
+	    "Logs go to stdout, one JSON object per line. Exit status: 0 after SIGTERM/SIGINT,\n"
+	    "1 on a runtime failure, 2 on a usage or configuration error.\n",
+	    prog, AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_ADMIN_SOCKET, AGENT_DEFAULT_STATE_DIR,
+	    AGENT_DEFAULT_MOUNT_ROOT, AGENT_DEFAULT_DRIVER_DIR, AGENT_DEFAULT_DRIVER_NAME);
 }
 
 static void set_flag(char *dst, size_t n, const char *flag, const char *v, struct errlist *el)
@@ -439,7 +439,7 @@ static void set_flag(char *dst, size_t n, const char *flag, const char *v, struc
 
 int agent_config_parse_args(int argc, char *argv[], struct agent_config *ret, struct errlist *el)
 {
-	const char *flags[OPT_CONFIG - OPT_LISTEN + 1] = { 0 };
+	const char *flags[OPT_CONFIG - OPT_LISTEN + 1] = {0};
 	const char *config = NULL;
 	struct agent_config c;
 	unsigned before = el->n;

@@ -39,7 +39,7 @@ struct agent_scaleio_config {
 	char password_file[AGENT_PATH_MAX];
 	char ca_file[AGENT_PATH_MAX];
 	int insecure_skip_verify;
-	char sdc_guid[64];              /* "" = ask drv_cfg --query_guid */
+	char sdc_guid[64]; /* "" = ask drv_cfg --query_guid */
 	char drv_cfg[AGENT_PATH_MAX];
 };
 
@@ -52,7 +52,7 @@ struct agent_config {
 	char driver_name[AGENT_DRIVER_NAME_MAX + 1];
 	struct agent_tls_config tls;
 	char iscsi_initiator_name[224]; /* "" = /etc/iscsi/initiatorname.iscsi */
-	char nvme_hostnqn[224];         /* "" = /etc/nvme/hostnqn */
+	char nvme_hostnqn[224];		/* "" = /etc/nvme/hostnqn */
 	struct agent_scaleio_config scaleio;
 	char file_dir[AGENT_PATH_MAX]; /* "" = the file backend's default */
 };

@@ -4,8 +4,8 @@
 #include "agent/volumes.h"
 
 const struct agent_driver_ops agent_driver_ops_real = {
-	.up = attach_volume_up,
-	.down = attach_volume_down,
-	.bind = attach_bind,
-	.unbind = attach_unbind,
+    .up = attach_volume_up,
+    .down = attach_volume_down,
+    .bind = attach_bind,
+    .unbind = attach_unbind,
 };

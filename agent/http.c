@@ -67,8 +67,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct req *q = *con_cls;
 
 	if (!q) {
-		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *cl =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 		/* Refuse a declared oversized body before reading it; MHD then closes the
 		 * connection instead of draining the rest. */
@@ -141,11 +141,13 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static int listen_socket(const struct agent_http_options *o, int *ret_fd, unsigned *ret_port,
 			 struct errbuf *e)
 {
-	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-	}, *res = NULL;
+	struct addrinfo hints =
+			    {
+				.ai_family = AF_UNSPEC,
+				.ai_socktype = SOCK_STREAM,
+				.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+			    },
+			*res = NULL;
 	char port[8];
 	int r, err = -EADDRNOTAVAIL;
 
@@ -176,9 +178,8 @@ static int listen_socket(const struct agent_http_options *o, int *ret_fd, unsign
 			err = negative_errno();
 			continue;
 		}
-		*ret_port = ntohs(ss.ss_family == AF_INET6
-					  ? ((struct sockaddr_in6 *)&ss)->sin6_port
-					  : ((struct sockaddr_in *)&ss)->sin_port);
+		*ret_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
 		*ret_fd = TAKE_FD(fd);
 		freeaddrinfo(res);
 		return 0;
@@ -205,12 +206,11 @@ int agent_http_start(const struct agent_http_options *o, agent_http_handler h, v
 		return r;
 	}
 	s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-					MHD_USE_POLL | MHD_USE_ERROR_LOG,
+				    MHD_USE_POLL | MHD_USE_ERROR_LOG,
 				0, NULL, NULL, on_request, s,
 				/* First, or MHD logs to stderr until it sees it. */
-				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-				MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET,
+				fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				MHD_OPTION_CONNECTION_LIMIT,
 				(unsigned)(o->max_connections ? o->max_connections : 256),
 				/* Idle keep-alive connections: Go's client drops them at 90 s. */

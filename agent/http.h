@@ -20,9 +20,9 @@ typedef char *(*agent_http_handler)(void *userdata, const char *method, const ch
 				    const char *body, size_t len);
 
 struct agent_http_options {
-	const char *host; /* numeric address or "localhost" */
-	unsigned port;    /* 0 = a free port, see agent_http_port() */
-	size_t max_body;  /* 0 = AGENT_HTTP_MAX_BODY */
+	const char *host;	  /* numeric address or "localhost" */
+	unsigned port;		  /* 0 = a free port, see agent_http_port() */
+	size_t max_body;	  /* 0 = AGENT_HTTP_MAX_BODY */
 	unsigned max_connections; /* 0 = 256 */
 };
 

@@ -43,8 +43,7 @@ void agent_log_set_level(enum agent_log_level min)
 
 int agent_log_key_is_secret(const char *key)
 {
-	static const char *const words[] = { "password", "passwd", "secret", "token",
-					     "credential" };
+	static const char *const words[] = {"password", "passwd", "secret", "token", "credential"};
 	size_t klen;
 
 	if (!key)
@@ -164,8 +163,8 @@ json_t *agent_json_string(const char *s)
 	return j;
 }
 
-char *agent_log_format(const struct timespec *ts, enum agent_log_level level,
-		       const char *message, const json_t *data)
+char *agent_log_format(const struct timespec *ts, enum agent_log_level level, const char *message,
+		       const json_t *data)
 {
 	char stamp[64];
 	struct tm tm;

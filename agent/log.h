@@ -38,8 +38,8 @@ void agent_log(enum agent_log_level level, const char *message, json_t *data);
 
 /* The line agent_log would write (with its '\n'), as a malloc'ed string; NULL on ENOMEM.
  * Pure: for tests. data is not stolen. */
-char *agent_log_format(const struct timespec *ts, enum agent_log_level level,
-		       const char *message, const json_t *data);
+char *agent_log_format(const struct timespec *ts, enum agent_log_level level, const char *message,
+		       const json_t *data);
 
 /* 1 if a data key names a secret: contains password/passwd/secret/token/credential
  * (case-insensitive), e.g. chap_secret, password_file is NOT a secret (it is a path). */

@@ -12,8 +12,8 @@
 int main(int argc, char *argv[])
 {
 	struct agent_config cfg;
-	struct errlist el = { .n = 0 };
-	struct errbuf e = { { 0 } };
+	struct errlist el = {.n = 0};
+	struct errbuf e = {{0}};
 	struct agent *a = NULL;
 	sigset_t mask;
 	int r, sig = 0;

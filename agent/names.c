@@ -25,8 +25,8 @@ static void quote(const char *s, char *buf, size_t n)
 	buf[o] = 0;
 }
 
-static int check_part(const char *name, const char *part, size_t len, const char *what,
-		      char *ret, struct errbuf *e)
+static int check_part(const char *name, const char *part, size_t len, const char *what, char *ret,
+		      struct errbuf *e)
 {
 	char q[96];
 
@@ -34,8 +34,9 @@ static int check_part(const char *name, const char *part, size_t len, const char
 	if (len == 0)
 		return errbuf_set(e, -EINVAL, "invalid volume name '%s': empty %s", q, what);
 	if (len > ATTACH_KEY_MAX)
-		return errbuf_set(e, -EINVAL, "invalid volume name '%s': %s longer than %d characters",
-				  q, what, ATTACH_KEY_MAX);
+		return errbuf_set(e, -EINVAL,
+				  "invalid volume name '%s': %s longer than %d characters", q, what,
+				  ATTACH_KEY_MAX);
 	for (size_t i = 0; i < len; i++) {
 		char c = part[i];
 
@@ -44,14 +45,15 @@ static int check_part(const char *name, const char *part, size_t len, const char
 					  q, c == '/' ? "'/'" : "'\\'");
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '.' || c == '=' || c == '-'))
-			return errbuf_set(e, -EINVAL,
-					  "invalid volume name '%s': character \\x%02x is not allowed "
-					  "(use A-Z a-z 0-9 . = - and one _)",
-					  q, (unsigned char)c);
+			return errbuf_set(
+			    e, -EINVAL,
+			    "invalid volume name '%s': character \\x%02x is not allowed "
+			    "(use A-Z a-z 0-9 . = - and one _)",
+			    q, (unsigned char)c);
 	}
 	if (part[0] == '.')
-		return errbuf_set(e, -EINVAL, "invalid volume name '%s': %s must not start with '.'",
-				  q, what);
+		return errbuf_set(e, -EINVAL,
+				  "invalid volume name '%s': %s must not start with '.'", q, what);
 	if (memmem(part, len, "..", 2))
 		return errbuf_set(e, -EINVAL, "invalid volume name '%s': '..' is not allowed", q);
 	for (size_t i = 0; i < len; i++)
@@ -64,7 +66,7 @@ static int check_part(const char *name, const char *part, size_t len, const char
 
 int agent_name_decode(const char *name, struct agent_name *ret, struct errbuf *e)
 {
-	struct agent_name n = { .unique = 0 };
+	struct agent_name n = {.unique = 0};
 	const char *sep;
 	char q[96];
 	int r;
@@ -77,10 +79,11 @@ int agent_name_decode(const char *name, struct agent_name *ret, struct errbuf *e
 				  q, AGENT_NAME_MAX);
 	sep = strchr(name, '_');
 	if (sep && strchr(sep + 1, '_'))
-		return errbuf_set(e, -EINVAL,
-				  "invalid volume name '%s': more than one '_' (expected "
-				  "<volume_id>_<container_guid> with '_' inside a part written as '=')",
-				  q);
+		return errbuf_set(
+		    e, -EINVAL,
+		    "invalid volume name '%s': more than one '_' (expected "
+		    "<volume_id>_<container_guid> with '_' inside a part written as '=')",
+		    q);
 	if (!sep) {
 		r = check_part(name, name, strlen(name), "volume id", n.key, e);
 		if (r < 0)

@@ -18,9 +18,9 @@
 #define AGENT_NAME_MAX (2 * ATTACH_KEY_MAX + 1)
 
 struct agent_name {
-	char key[ATTACH_KEY_MAX + 1];       /* decoded volume id: the volume key */
+	char key[ATTACH_KEY_MAX + 1];	    /* decoded volume id: the volume key */
 	char container[ATTACH_KEY_MAX + 1]; /* decoded container guid, or AGENT_SHARED_CONTAINER */
-	int unique;                         /* 1 if name carried a container part */
+	int unique;			    /* 1 if name carried a container part */
 };
 
 /*

@@ -11,8 +11,8 @@
 
 struct request {
 	struct agent_volumes *r;
-	const char *op;  /* "mount", for log messages */
-	json_t *body;    /* parsed object, or NULL for an empty body */
+	const char *op; /* "mount", for log messages */
+	json_t *body;	/* parsed object, or NULL for an empty body */
 	const char *name;
 	struct agent_name n;
 	json_t *resp; /* built by the handler; "Err" is added last */
@@ -27,7 +27,7 @@ struct route {
 	json_t *(*shape)(void); /* the response's fields with empty values */
 	int needs_name;
 	int safe_errors; /* wrap Err as SafeError (app-facing) */
-	int quiet;       /* polled calls: log at debug */
+	int quiet;	 /* polled calls: log at debug */
 };
 
 static json_t *shape_err_only(void)
@@ -161,23 +161,22 @@ static int h_list(struct request *q, struct errbuf *e)
 	if (r < 0)
 		return errbuf_set(e, r, "cannot list volumes: %s", strerror(-r));
 	for (size_t i = 0; i < n; i++)
-		if (json_array_append_new(arr, volume_info(infos[i].name, infos[i].mountpoint,
-							   infos[i].count)) < 0)
+		if (json_array_append_new(
+			arr, volume_info(infos[i].name, infos[i].mountpoint, infos[i].count)) < 0)
 			return errbuf_set(e, -ENOMEM, "out of memory");
 	return 0;
 }
 
 static const struct route routes[] = {
-	{ "/Plugin.Activate", "activate", h_activate, shape_activate, 0, 0, 1 },
-	{ "/VolumeDriver.Create", "create", h_create, shape_err_only, 1, 0, 0 },
-	{ "/VolumeDriver.Mount", "mount", h_mount, shape_mountpoint, 1, 1, 0 },
-	{ "/VolumeDriver.Unmount", "unmount", h_unmount, shape_err_only, 1, 0, 0 },
-	{ "/VolumeDriver.List", "list", h_list, shape_list, 0, 0, 1 },
-	{ "/VolumeDriver.Get", "get", h_get, shape_get, 1, 0, 1 },
-	{ "/VolumeDriver.Path", "path", h_path, shape_mountpoint, 1, 0, 1 },
-	{ "/VolumeDriver.Remove", "remove", h_remove, shape_err_only, 1, 0, 0 },
-	{ "/VolumeDriver.Capabilities", "capabilities", h_capabilities, shape_capabilities, 0, 0,
-	  1 },
+    {"/Plugin.Activate", "activate", h_activate, shape_activate, 0, 0, 1},
+    {"/VolumeDriver.Create", "create", h_create, shape_err_only, 1, 0, 0},
+    {"/VolumeDriver.Mount", "mount", h_mount, shape_mountpoint, 1, 1, 0},
+    {"/VolumeDriver.Unmount", "unmount", h_unmount, shape_err_only, 1, 0, 0},
+    {"/VolumeDriver.List", "list", h_list, shape_list, 0, 0, 1},
+    {"/VolumeDriver.Get", "get", h_get, shape_get, 1, 0, 1},
+    {"/VolumeDriver.Path", "path", h_path, shape_mountpoint, 1, 0, 1},
+    {"/VolumeDriver.Remove", "remove", h_remove, shape_err_only, 1, 0, 0},
+    {"/VolumeDriver.Capabilities", "capabilities", h_capabilities, shape_capabilities, 0, 0, 1},
 };
 
 static const char *json_type_name(const json_t *v)
@@ -218,8 +217,8 @@ static json_t *field(json_t *obj, const char *name)
 }
 
 /* Parse the body and the Name. e says what is wrong; the state is untouched. */
-static int decode_request(struct request *q, const struct route *rt, const char *body,
-			  size_t len, struct errbuf *e)
+static int decode_request(struct request *q, const struct route *rt, const char *body, size_t len,
+			  struct errbuf *e)
 {
 	json_error_t jerr;
 	json_t *name;
@@ -231,8 +230,9 @@ static int decode_request(struct request *q, const struct route *rt, const char 
 				  rt->path);
 	q->body = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	if (!q->body)
-		return errbuf_set(e, -EINVAL, "malformed JSON request body: %s (line %d, column %d)",
-				  jerr.text, jerr.line, jerr.column);
+		return errbuf_set(e, -EINVAL,
+				  "malformed JSON request body: %s (line %d, column %d)", jerr.text,
+				  jerr.line, jerr.column);
 	if (!json_is_object(q->body))
 		return errbuf_set(e, -EINVAL, "request body must be a JSON object, not %s",
 				  json_type_name(q->body));
@@ -280,8 +280,8 @@ char *agent_volman_handle(struct agent_volumes *r, const char *method, const cha
 			  const char *body, size_t len)
 {
 	const struct route *rt = NULL;
-	struct request q = { .r = r };
-	struct errbuf e = { { 0 } };
+	struct request q = {.r = r};
+	struct errbuf e = {{0}};
 	int64_t t0 = now_ms();
 	char msg[64];
 	int rc;
@@ -292,7 +292,8 @@ char *agent_volman_handle(struct agent_volumes *r, const char *method, const cha
 	if (!rt) {
 		char err[ERRBUF_MAX];
 
-		snprintf(err, sizeof(err), "unknown call '%.200s'; attachd serves POST " AGENT_VOLMAN_ROUTES,
+		snprintf(err, sizeof(err),
+			 "unknown call '%.200s'; attachd serves POST " AGENT_VOLMAN_ROUTES,
 			 url ? url : "");
 		agent_log(AGENT_LOG_INFO, "attachd.request.unknown-call",
 			  json_pack("{s:o,s:o}", "method", agent_json_string(method), "url",

@@ -12,8 +12,8 @@
 
 /* Routes Volman calls (POST). Bodies may be empty for Activate, List, Capabilities. */
 #define AGENT_VOLMAN_ROUTES                                                                        \
-	"/Plugin.Activate, /VolumeDriver.Create, /VolumeDriver.Mount, /VolumeDriver.Unmount, "    \
-	"/VolumeDriver.List, /VolumeDriver.Get, /VolumeDriver.Path, /VolumeDriver.Remove, "       \
+	"/Plugin.Activate, /VolumeDriver.Create, /VolumeDriver.Mount, /VolumeDriver.Unmount, "     \
+	"/VolumeDriver.List, /VolumeDriver.Get, /VolumeDriver.Path, /VolumeDriver.Remove, "        \
 	"/VolumeDriver.Capabilities"
 
 /*

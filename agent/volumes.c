@@ -25,7 +25,7 @@ struct agent_volume {
 	/* Written with op_lock and data_lock held; read with either. */
 	int removed;
 	int attached;
-	json_t *opts;       /* as created (raw, may hold secrets: never logged as is) */
+	json_t *opts;	    /* as created (raw, may hold secrets: never logged as is) */
 	char identity[512]; /* the backend's description of the device, for dedupe */
 	struct agent_mount *mounts;
 	size_t n_mounts;
@@ -202,9 +202,8 @@ static void unlist(struct agent_volumes *r, struct agent_volume *v)
  * the caller retries as an update). attach_volume_init only fills memory, so it runs under
  * the registry lock, which makes check-and-insert atomic.
  */
-static int create_new(struct agent_volumes *r, const struct agent_name *n,
-		      struct attach_opts *o, const json_t *opts, const char *identity,
-		      struct errbuf *e)
+static int create_new(struct agent_volumes *r, const struct agent_name *n, struct attach_opts *o,
+		      const json_t *opts, const char *identity, struct errbuf *e)
 {
 	struct agent_volume *v = calloc(1, sizeof(*v)), *other;
 	int rc;
@@ -261,7 +260,7 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 			 const json_t *opts, struct errbuf *e)
 {
 	struct attach_opts o;
-	struct errlist el = { .n = 0 };
+	struct errlist el = {.n = 0};
 	char identity[512];
 	int rc;
 
@@ -287,18 +286,20 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 		if (v->attached || v->n_mounts > 0) {
 			volume_unlock(r, v);
 			attach_opts_done(&o);
-			return errbuf_set(e, -EBUSY,
-					  "volume '%s' is mounted with different options; unmount it "
-					  "everywhere before changing them",
-					  n->key);
+			return errbuf_set(
+			    e, -EBUSY,
+			    "volume '%s' is mounted with different options; unmount it "
+			    "everywhere before changing them",
+			    n->key);
 		}
 		pthread_mutex_lock(&r->lock);
 		other = same_device_locked(r, n->key, identity);
 		if (other) {
-			rc = errbuf_set(e, -EEXIST,
-					"volume '%s' refers to the same device as volume '%s' (%s); "
-					"one device cannot be mounted through two volumes",
-					n->key, other->key, identity);
+			rc =
+			    errbuf_set(e, -EEXIST,
+				       "volume '%s' refers to the same device as volume '%s' (%s); "
+				       "one device cannot be mounted through two volumes",
+				       n->key, other->key, identity);
 			pthread_mutex_unlock(&r->lock);
 			volume_unlock(r, v);
 			attach_opts_done(&o);
@@ -383,7 +384,7 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 			      n->container);
 		/* Nothing else uses the attachment: do not leave it behind. */
 		if (v->n_mounts == 0) {
-			struct errbuf e2 = { { 0 } };
+			struct errbuf e2 = {{0}};
 			int r2 = r->ops->down(r->env, &v->av, 0, &e2);
 
 			if (r2 < 0)

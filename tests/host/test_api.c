@@ -136,8 +136,8 @@ static int is_dir(const char *p)
 static int start_agent(const char *driver_dir, const char *name, struct agent **ret)
 {
 	struct agent_config cfg;
-	struct errlist el = { .n = 0 };
-	struct errbuf e = { { 0 } };
+	struct errlist el = {.n = 0};
+	struct errbuf e = {{0}};
 	int r;
 
 	agent_config_init(&cfg);
@@ -244,8 +244,8 @@ static void test_activate_headerless(void **state)
 
 	j = call_ok("/VolumeDriver.Capabilities", NULL);
 	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(j, "Capabilities"), "Scope")),
-		"local");
+	    json_string_value(json_object_get(json_object_get(j, "Capabilities"), "Scope")),
+	    "local");
 	json_decref(j);
 }
 
@@ -308,7 +308,7 @@ static void test_volman_sequence(void **state)
 /* Rep start: List, then Unmount every listed name (volman-protocol.md §3.4). */
 static void test_purge(void **state)
 {
-	const char *names[] = { "pa_c1", "pa_c2", "pb_c1", "plain" };
+	const char *names[] = {"pa_c1", "pa_c2", "pb_c1", "plain"};
 	json_t *v, *e;
 	size_t i;
 
@@ -378,7 +378,7 @@ static void test_concurrent_container_mounts(void **state)
 
 	fakedriver_set(0, 0, 0, 0, 30); /* every pipeline call takes 30 ms: races show */
 	for (int i = 0; i < 8; i++) {
-		w[i] = (struct worker){ .i = i };
+		w[i] = (struct worker){.i = i};
 		pthread_create(&w[i].t, NULL, mount_worker, &w[i]);
 	}
 	for (int i = 0; i < 8; i++) {
@@ -440,7 +440,7 @@ static void test_volumes_in_parallel(void **state)
 	fakedriver_set(0, 0, 0, 0, 400);
 	t0 = now_ms();
 	for (int i = 0; i < 4; i++) {
-		w[i] = (struct worker){ .i = i };
+		w[i] = (struct worker){.i = i};
 		pthread_create(&w[i].t, NULL, par_worker, &w[i]);
 	}
 	usleep(100 * 1000);
@@ -506,7 +506,8 @@ static void test_bad_requests_change_nothing(void **state)
 		   "unknown option 'colour'");
 	expect_err("/VolumeDriver.Create", create_body("x", "{\"backend\":\"file\",\"size\":true}"),
 		   "size");
-	expect_err("/VolumeDriver.Create", create_body("x", "null"), "invalid options for volume 'x'");
+	expect_err("/VolumeDriver.Create", create_body("x", "null"),
+		   "invalid options for volume 'x'");
 	expect_err("/VolumeDriver.Create", create_body("../../etc", OPTS), "'/' is not allowed");
 	expect_err("/VolumeDriver.Create", create_body("..", OPTS), "invalid volume name");
 	expect_err("/VolumeDriver.Create", create_body("a\\\\b", OPTS), "is not allowed");
@@ -617,17 +618,17 @@ static void test_stop_removes_spec_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_spec_file_and_started_log, each),
-		cmocka_unit_test_setup(test_activate_headerless, each),
-		cmocka_unit_test_setup(test_keepalive_many_calls, each),
-		cmocka_unit_test_setup(test_volman_sequence, each),
-		cmocka_unit_test_setup(test_purge, each),
-		cmocka_unit_test_setup(test_concurrent_container_mounts, each),
-		cmocka_unit_test_setup(test_volumes_in_parallel, each),
-		cmocka_unit_test_setup(test_two_containers_first_unmount_keeps_second, each),
-		cmocka_unit_test_setup(test_bad_requests_change_nothing, each),
-		cmocka_unit_test_setup(test_safe_error_over_http, each),
-		cmocka_unit_test_setup(test_stop_removes_spec_file, each),
+	    cmocka_unit_test_setup(test_spec_file_and_started_log, each),
+	    cmocka_unit_test_setup(test_activate_headerless, each),
+	    cmocka_unit_test_setup(test_keepalive_many_calls, each),
+	    cmocka_unit_test_setup(test_volman_sequence, each),
+	    cmocka_unit_test_setup(test_purge, each),
+	    cmocka_unit_test_setup(test_concurrent_container_mounts, each),
+	    cmocka_unit_test_setup(test_volumes_in_parallel, each),
+	    cmocka_unit_test_setup(test_two_containers_first_unmount_keeps_second, each),
+	    cmocka_unit_test_setup(test_bad_requests_change_nothing, each),
+	    cmocka_unit_test_setup(test_safe_error_over_http, each),
+	    cmocka_unit_test_setup(test_stop_removes_spec_file, each),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

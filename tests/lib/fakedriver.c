@@ -65,8 +65,8 @@ static int enter(const struct attach_volume *v, int *counter, int fail, int *ret
 	*ret_delay = st.delay_ms;
 	pthread_mutex_unlock(&lock);
 	if (*ret_delay > 0) {
-		struct timespec ts = { .tv_sec = *ret_delay / 1000,
-				       .tv_nsec = (long)(*ret_delay % 1000) * 1000000L };
+		struct timespec ts = {.tv_sec = *ret_delay / 1000,
+				      .tv_nsec = (long)(*ret_delay % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
 	}
 	return r;
@@ -90,7 +90,8 @@ static int fake_up(struct attach_env *env, struct attach_volume *v, struct errbu
 	int delay, r = enter(v, &st.up, st.fail_up, &delay);
 
 	if (r < 0) {
-		errbuf_set(e, r, "fake: LUN 3 not found on iqn.2026-01.test:t1; target reports LUNs 0,1");
+		errbuf_set(e, r,
+			   "fake: LUN 3 not found on iqn.2026-01.test:t1; target reports LUNs 0,1");
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/.staging/%s", env->mount_root, v->key);
@@ -173,8 +174,8 @@ out:
 }
 
 const struct agent_driver_ops fakedriver_ops = {
-	.up = fake_up,
-	.down = fake_down,
-	.bind = fake_bind,
-	.unbind = fake_unbind,
+    .up = fake_up,
+    .down = fake_down,
+    .bind = fake_bind,
+    .unbind = fake_unbind,
 };

@@ -11,10 +11,10 @@
 
 struct fakedriver_state {
 	int up, down, bind, unbind; /* calls so far */
-	int overlaps;               /* calls for one volume that ran at the same time */
-	int max_parallel;           /* most calls in flight at once (any volumes) */
+	int overlaps;		    /* calls for one volume that ran at the same time */
+	int max_parallel;	    /* most calls in flight at once (any volumes) */
 	int fail_up, fail_bind, fail_unbind, fail_down; /* negative errno to return, 0 = work */
-	int delay_ms;                                   /* every call sleeps this long */
+	int delay_ms;					/* every call sleeps this long */
 };
 
 extern const struct agent_driver_ops fakedriver_ops;

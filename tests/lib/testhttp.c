@@ -22,8 +22,8 @@ struct testhttp_conn {
 
 int testhttp_connect(unsigned port, struct testhttp_conn **ret)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	struct timeval tv = { .tv_sec = 60 };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct timeval tv = {.tv_sec = 60};
 	struct testhttp_conn *c;
 	int fd, one = 1;
 
@@ -131,7 +131,7 @@ static int read_body(struct testhttp_conn *c, char *dst, size_t n)
 
 static int read_response(struct testhttp_conn *c, struct testhttp_response *ret)
 {
-	struct testhttp_response r = { 0 };
+	struct testhttp_response r = {0};
 	char *end, *line, *save = NULL;
 	size_t hlen, clen = 0;
 	int chunked = 0, rc;

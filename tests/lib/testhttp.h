@@ -15,7 +15,7 @@ struct testhttp_response {
 	char content_type[128];
 	int has_content_length;
 	int conn_close; /* server said Connection: close */
-	char *body;     /* NUL-terminated, malloc'ed */
+	char *body;	/* NUL-terminated, malloc'ed */
 	size_t len;
 };
 

@@ -14,8 +14,8 @@
 
 #include "agent/config.h"
 
-#define ARGV(...) ((char *[]){ "attachd", __VA_ARGS__, NULL })
-#define ARGC(...) ((int)(sizeof((char *[]){ "attachd", __VA_ARGS__ }) / sizeof(char *)))
+#define ARGV(...) ((char *[]){"attachd", __VA_ARGS__, NULL})
+#define ARGC(...) ((int)(sizeof((char *[]){"attachd", __VA_ARGS__}) / sizeof(char *)))
 
 static int parse(int argc, char **argv, struct agent_config *c, struct errlist *el)
 {
@@ -52,9 +52,9 @@ static void test_defaults(void **state)
 {
 	struct agent_config c;
 
-	assert_int_equal(agent_config_parse_args(1, (char *[]){ "attachd", NULL }, &c,
-						 &(struct errlist){ .n = 0 }),
-			 0);
+	assert_int_equal(
+	    agent_config_parse_args(1, (char *[]){"attachd", NULL}, &c, &(struct errlist){.n = 0}),
+	    0);
 	assert_string_equal(c.listen, "127.0.0.1:7610");
 	assert_string_equal(c.admin_socket, "/var/vcap/sys/run/attachd/attachd.sock");
 	assert_string_equal(c.state_dir, "/var/vcap/data/attachd/state");
@@ -70,14 +70,13 @@ static void test_flags(void **state)
 	struct agent_config c;
 	struct errlist el;
 
-	assert_int_equal(parse(ARGC("--listen", "127.0.0.1:0", "--admin-socket=/run/a.sock",
-				    "--state-dir", "/s", "--mount-root", "/m", "--driver-dir",
-				    "/d", "--driver-name", "blk-1.x"),
-			       ARGV("--listen", "127.0.0.1:0", "--admin-socket=/run/a.sock",
-				    "--state-dir", "/s", "--mount-root", "/m", "--driver-dir",
-				    "/d", "--driver-name", "blk-1.x"),
-			       &c, &el),
-			 0);
+	assert_int_equal(
+	    parse(ARGC("--listen", "127.0.0.1:0", "--admin-socket=/run/a.sock", "--state-dir", "/s",
+		       "--mount-root", "/m", "--driver-dir", "/d", "--driver-name", "blk-1.x"),
+		  ARGV("--listen", "127.0.0.1:0", "--admin-socket=/run/a.sock", "--state-dir", "/s",
+		       "--mount-root", "/m", "--driver-dir", "/d", "--driver-name", "blk-1.x"),
+		  &c, &el),
+	    0);
 	assert_string_equal(c.listen, "127.0.0.1:0");
 	assert_string_equal(c.admin_socket, "/run/a.sock");
 	assert_string_equal(c.state_dir, "/s");
@@ -94,9 +93,9 @@ static void test_help(void **state)
 	assert_int_equal(parse(ARGC("--help"), ARGV("--help"), &c, &el), AGENT_CONFIG_HELP);
 	assert_int_equal(parse(ARGC("-h"), ARGV("-h"), &c, &el), AGENT_CONFIG_HELP);
 	/* Help wins over other flags, even bad ones. */
-	assert_int_equal(parse(ARGC("--listen", "x", "--help"), ARGV("--listen", "x", "--help"),
-			       &c, &el),
-			 AGENT_CONFIG_HELP);
+	assert_int_equal(
+	    parse(ARGC("--listen", "x", "--help"), ARGV("--listen", "x", "--help"), &c, &el),
+	    AGENT_CONFIG_HELP);
 }
 
 static void test_flag_errors(void **state)
@@ -122,10 +121,10 @@ static void test_flag_errors(void **state)
 	EXPECT_ERR("mount_root: must not be /", "--mount-root", "/");
 	EXPECT_ERR("driver_dir: 'x' must be an absolute path", "--driver-dir", "x");
 	EXPECT_ERR("admin_socket: 'sock' must be an absolute path", "--admin-socket", "sock");
-	EXPECT_ERR("--admin-socket: too long",
-		   "--admin-socket",
-		   "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock");
+	EXPECT_ERR(
+	    "--admin-socket: too long", "--admin-socket",
+	    "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock");
 	EXPECT_ERR("driver_name: 'a/b' must use only", "--driver-name", "a/b");
 	EXPECT_ERR("driver_name: '.hidden' must use only", "--driver-name", ".hidden");
 	/* Several problems: all of them in one message. */
@@ -150,7 +149,8 @@ static void test_listen_parse(void **state)
 	assert_int_equal(agent_listen_parse("[::1", host, sizeof(host), &port), -EINVAL);
 	assert_int_equal(agent_listen_parse("", host, sizeof(host), &port), -EINVAL);
 	assert_int_equal(agent_listen_parse("h:123456", host, sizeof(host), &port), -EINVAL);
-	assert_int_equal(agent_listen_parse("averyveryverylonghostname:1", host, 8, &port), -EINVAL);
+	assert_int_equal(agent_listen_parse("averyveryverylonghostname:1", host, 8, &port),
+			 -EINVAL);
 
 	assert_true(agent_host_is_loopback("127.0.0.1"));
 	assert_true(agent_host_is_loopback("127.1.2.3"));
@@ -167,16 +167,16 @@ static void test_file(void **state)
 	struct agent_config c;
 	struct errlist el;
 	char *p = write_tmp("good.json",
-				  "{\"listen\":\"127.0.0.1:7777\",\"admin_socket\":\"/run/x.sock\","
-				  "\"state_dir\":\"/st\",\"mount_root\":\"/mr\",\"driver_dir\":\"/dd\","
-				  "\"driver_name\":\"fromfile\","
-				  "\"iscsi\":{\"initiator_name\":\"iqn.2026-01.host:a\"},"
-				  "\"nvme\":{\"hostnqn\":\"nqn.2014-08.org.nvmexpress:uuid:1\"},"
-				  "\"scaleio\":{\"gateway\":\"https://gw:443\",\"username\":\"admin\","
-				  "\"password_file\":\"/etc/pw\",\"ca_file\":\"/etc/ca.pem\","
-				  "\"insecure_skip_verify\":true,\"sdc_guid\":\"ABC\","
-				  "\"drv_cfg\":\"/bin/drv_cfg\"},"
-				  "\"file\":{\"dir\":\"/files\"},\"tls\":null}");
+			    "{\"listen\":\"127.0.0.1:7777\",\"admin_socket\":\"/run/x.sock\","
+			    "\"state_dir\":\"/st\",\"mount_root\":\"/mr\",\"driver_dir\":\"/dd\","
+			    "\"driver_name\":\"fromfile\","
+			    "\"iscsi\":{\"initiator_name\":\"iqn.2026-01.host:a\"},"
+			    "\"nvme\":{\"hostnqn\":\"nqn.2014-08.org.nvmexpress:uuid:1\"},"
+			    "\"scaleio\":{\"gateway\":\"https://gw:443\",\"username\":\"admin\","
+			    "\"password_file\":\"/etc/pw\",\"ca_file\":\"/etc/ca.pem\","
+			    "\"insecure_skip_verify\":true,\"sdc_guid\":\"ABC\","
+			    "\"drv_cfg\":\"/bin/drv_cfg\"},"
+			    "\"file\":{\"dir\":\"/files\"},\"tls\":null}");
 
 	assert_int_equal(parse(ARGC("--config", p), ARGV("--config", p), &c, &el), 0);
 	assert_string_equal(c.listen, "127.0.0.1:7777");
@@ -229,8 +229,9 @@ static void test_file_errors(void **state)
 		   p);
 	p = write_tmp("type4.json", "{\"state_dir\":null}");
 	EXPECT_ERR("'state_dir' must be a string, not null", "--config", p);
-	p = write_tmp("long.json", "{\"driver_name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-				   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}");
+	p = write_tmp("long.json",
+		      "{\"driver_name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}");
 	EXPECT_ERR("'driver_name' is too long (at most 64 characters)", "--config", p);
 	/* Every problem at once. */
 	p = write_tmp("many.json", "{\"a\":1,\"b\":2,\"listen\":false}");
@@ -268,7 +269,7 @@ static void test_file_errors(void **state)
 static void test_apply_json_direct(void **state)
 {
 	struct agent_config c;
-	struct errlist el = { .n = 0 };
+	struct errlist el = {.n = 0};
 	json_t *j = json_pack("{s:s}", "listen", "[::1]:1");
 
 	agent_config_init(&c);
@@ -298,10 +299,10 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_flags),
-		cmocka_unit_test(test_help),		 cmocka_unit_test(test_flag_errors),
-		cmocka_unit_test(test_listen_parse),	 cmocka_unit_test(test_file),
-		cmocka_unit_test(test_file_errors),	 cmocka_unit_test(test_apply_json_direct),
+	    cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_flags),
+	    cmocka_unit_test(test_help),	 cmocka_unit_test(test_flag_errors),
+	    cmocka_unit_test(test_listen_parse), cmocka_unit_test(test_file),
+	    cmocka_unit_test(test_file_errors),	 cmocka_unit_test(test_apply_json_direct),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -32,7 +32,7 @@ static json_t *parse_line(const char *line)
 
 static void test_shape(void **state)
 {
-	struct timespec ts = { .tv_sec = 1795792567, .tv_nsec = 123456789 };
+	struct timespec ts = {.tv_sec = 1795792567, .tv_nsec = 123456789};
 	json_t *data = json_pack("{s:s,s:i}", "volume", "v1", "n", 3);
 	char *line = agent_log_format(&ts, AGENT_LOG_INFO, "attachd.mount.start", data);
 	json_t *j = parse_line(line);
@@ -90,10 +90,10 @@ static void test_secret_keys(void **state)
 
 static void test_redaction(void **state)
 {
-	struct timespec ts = { .tv_sec = 0 };
-	json_t *data = json_pack("{s:s,s:{s:s,s:s,s:[{s:s}]},s:i}", "volume", "v1", "opts",
-				 "chap_user", "u", "chap_secret", "hunter2", "list", "token",
-				 "abc123", "password", 42);
+	struct timespec ts = {.tv_sec = 0};
+	json_t *data =
+	    json_pack("{s:s,s:{s:s,s:s,s:[{s:s}]},s:i}", "volume", "v1", "opts", "chap_user", "u",
+		      "chap_secret", "hunter2", "list", "token", "abc123", "password", 42);
 	char *line = agent_log_format(&ts, AGENT_LOG_INFO, "attachd.create.start", data);
 	json_t *j = parse_line(line), *d = json_object_get(j, "data");
 
@@ -101,18 +101,18 @@ static void test_redaction(void **state)
 	assert_null(strstr(line, "abc123"));
 	assert_string_equal(json_string_value(json_object_get(d, "password")), "REDACTED");
 	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(d, "opts"), "chap_secret")),
-		"REDACTED");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(d, "opts"), "chap_user")),
-			    "u");
-	assert_string_equal(json_string_value(json_object_get(
-				    json_array_get(json_object_get(json_object_get(d, "opts"), "list"), 0),
-				    "token")),
-			    "REDACTED");
+	    json_string_value(json_object_get(json_object_get(d, "opts"), "chap_secret")),
+	    "REDACTED");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(d, "opts"), "chap_user")), "u");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+		json_array_get(json_object_get(json_object_get(d, "opts"), "list"), 0), "token")),
+	    "REDACTED");
 	/* The caller's object is not modified. */
 	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(data, "opts"), "chap_secret")),
-		"hunter2");
+	    json_string_value(json_object_get(json_object_get(data, "opts"), "chap_secret")),
+	    "hunter2");
 	json_decref(j);
 	json_decref(data);
 	free(line);
@@ -138,9 +138,10 @@ static int pipe_fds[2];
 static void *writer(void *arg)
 {
 	for (int i = 0; i < 200; i++)
-		agent_log(AGENT_LOG_INFO, "attachd.test.line",
-			  json_pack("{s:i,s:i,s:s}", "thread", (int)(intptr_t)arg, "i", i, "pad",
-				    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+		agent_log(
+		    AGENT_LOG_INFO, "attachd.test.line",
+		    json_pack("{s:i,s:i,s:s}", "thread", (int)(intptr_t)arg, "i", i, "pad",
+			      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
 	return NULL;
 }
 
@@ -219,10 +220,10 @@ static void test_debug_level(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_shape),	    cmocka_unit_test(test_levels),
-		cmocka_unit_test(test_secret_keys), cmocka_unit_test(test_redaction),
-		cmocka_unit_test(test_bad_utf8),    cmocka_unit_test(test_concurrent_lines),
-		cmocka_unit_test(test_debug_level),
+	    cmocka_unit_test(test_shape),	cmocka_unit_test(test_levels),
+	    cmocka_unit_test(test_secret_keys), cmocka_unit_test(test_redaction),
+	    cmocka_unit_test(test_bad_utf8),	cmocka_unit_test(test_concurrent_lines),
+	    cmocka_unit_test(test_debug_level),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,7 +15,7 @@
 static void ok(const char *name, const char *key, const char *container, int unique)
 {
 	struct agent_name n;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 
 	if (agent_name_decode(name, &n, &e) < 0)
 		fail_msg("'%s' refused: %s", name, e.msg);
@@ -27,7 +27,7 @@ static void ok(const char *name, const char *key, const char *container, int uni
 static void bad(const char *name, const char *needle)
 {
 	struct agent_name n;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 
 	memset(&n, 0x5a, sizeof(n));
 	assert_int_equal(agent_name_decode(name, &n, &e), -EINVAL);
@@ -85,7 +85,7 @@ static void test_bad(void **state)
 static void test_message_is_printable(void **state)
 {
 	struct agent_name n;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 
 	assert_int_equal(agent_name_decode("bad\x01name\x7f", &n, &e), -EINVAL);
 	for (const char *p = e.msg; *p; p++)
@@ -96,10 +96,10 @@ static void test_message_is_printable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unique),
-		cmocka_unit_test(test_plain),
-		cmocka_unit_test(test_bad),
-		cmocka_unit_test(test_message_is_printable),
+	    cmocka_unit_test(test_unique),
+	    cmocka_unit_test(test_plain),
+	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_message_is_printable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

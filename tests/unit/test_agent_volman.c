@@ -32,7 +32,8 @@ static int logfd = -1;
 
 static json_t *call(const char *url, const char *body)
 {
-	char *text = agent_volman_handle(reg, "POST", url, body ? body : "", body ? strlen(body) : 0);
+	char *text =
+	    agent_volman_handle(reg, "POST", url, body ? body : "", body ? strlen(body) : 0);
 	json_error_t jerr;
 	json_t *j;
 
@@ -187,9 +188,9 @@ static void test_activate_and_static_shapes(void **state)
 	json_decref(call_ok("/Plugin.Activate", "not json at all"));
 
 	j = call_ok("/VolumeDriver.Capabilities", NULL);
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(j, "Capabilities"), "Scope")),
-			    "local");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "Capabilities"), "Scope")),
+	    "local");
 	json_decref(j);
 
 	j = call_ok("/VolumeDriver.List", NULL);
@@ -443,8 +444,8 @@ static void test_same_device_refused(void **state)
 {
 	char opts[600];
 
-	snprintf(opts, sizeof(opts), "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"%s/one.img\"}",
-		 root);
+	snprintf(opts, sizeof(opts),
+		 "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"%s/one.img\"}", root);
 	create("first", opts);
 	{
 		char body[800];
@@ -458,19 +459,21 @@ static void test_same_device_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_activate_and_static_shapes, each_setup, each_teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_call_and_method, each_setup, each_teardown),
-		cmocka_unit_test_setup_teardown(test_bad_requests, each_setup, each_teardown),
-		cmocka_unit_test_setup_teardown(test_create_reports_every_problem, each_setup,
-						each_teardown),
-		cmocka_unit_test_setup_teardown(test_secrets_not_logged, each_setup, each_teardown),
-		cmocka_unit_test_setup_teardown(test_mount_unmount_unique, each_setup, each_teardown),
-		cmocka_unit_test_setup_teardown(test_plain_name_refcount, each_setup, each_teardown),
-		cmocka_unit_test_setup_teardown(test_mount_failures_are_safe_errors, each_setup,
-						each_teardown),
-		cmocka_unit_test_setup_teardown(test_unbind_failure_keeps_the_name, each_setup,
-						each_teardown),
-		cmocka_unit_test_setup_teardown(test_same_device_refused, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_activate_and_static_shapes, each_setup,
+					    each_teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_call_and_method, each_setup,
+					    each_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_requests, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_create_reports_every_problem, each_setup,
+					    each_teardown),
+	    cmocka_unit_test_setup_teardown(test_secrets_not_logged, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_mount_unmount_unique, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_name_refcount, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_mount_failures_are_safe_errors, each_setup,
+					    each_teardown),
+	    cmocka_unit_test_setup_teardown(test_unbind_failure_keeps_the_name, each_setup,
+					    each_teardown),
+	    cmocka_unit_test_setup_teardown(test_same_device_refused, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
