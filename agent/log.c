@@ -36,9 +36,7 @@ void agent_log_set_fd(int fd)
 
 void agent_log_set_level(enum agent_log_level min)
 {
-	pthread_mutex_lock(&log_lock);
-	log_min = min;
-	pthread_mutex_unlock(&log_lock);
+	__atomic_store_n(&log_min, min, __ATOMIC_RELAXED);
 }
 
 int agent_log_key_is_secret(const char *key)
@@ -227,7 +225,7 @@ void agent_log(enum agent_log_level level, const char *message, json_t *data)
 	char *line;
 	size_t len, off = 0;
 
-	if (level < log_min) {
+	if (level < __atomic_load_n(&log_min, __ATOMIC_RELAXED)) {
 		json_decref(data);
 		return;
 	}

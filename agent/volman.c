@@ -9,6 +9,9 @@
 #include "agent/volman.h"
 #include "lib/macro.h"
 
+/* Older Volman clients give up on a Mount after 10 s. */
+#define AGENT_MOUNT_SLOW_MS 8000
+
 struct request {
 	struct agent_volumes *r;
 	const char *op; /* "mount", for log messages */
@@ -339,6 +342,13 @@ char *agent_volman_handle(struct agent_volumes *r, const char *method, const cha
 			json_object_set(data, "mountpoint", mp);
 		snprintf(msg, sizeof(msg), "attachd.%s.finish", rt->op);
 		agent_log(rt->quiet ? AGENT_LOG_DEBUG : AGENT_LOG_INFO, msg, data);
+		/* Diego cells before 2024-05 cancel a Mount after 10 s; say so before it bites
+		 * (the CF reference drivers warn at 8 s too). */
+		if (rt->fn == h_mount && now_ms() - t0 > AGENT_MOUNT_SLOW_MS)
+			agent_log(AGENT_LOG_INFO, "attachd.mount.duration-too-high",
+				  json_pack("{s:o,s:I,s:i}", "name", agent_json_string(q.name),
+					    "duration_ms", (json_int_t)(now_ms() - t0), "limit_ms",
+					    AGENT_MOUNT_SLOW_MS));
 	}
 	json_decref(q.body);
 	return dump(q.resp);
