@@ -21,6 +21,8 @@
 
 #define ATTACH_KEY_MAX 128
 #define ATTACH_MAX_STEPS 16
+/* Where file-backend volumes without a `path` live: BOSH's persistent disk. */
+#define ATTACH_DEFAULT_FILE_DIR "/var/vcap/store/attachd/files"
 
 /* Parsed Create options (generic part + the backend's own cfg). */
 struct attach_opts {

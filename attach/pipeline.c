@@ -358,7 +358,10 @@ static int prepare(struct attach_env *env, struct attach_volume *v)
 	if (r < 0 || (size_t)r >= sizeof(v->staging))
 		return -ENAMETOOLONG;
 	if (v->opts.be == &be_file_ops)
-		return be_file_set_default_path(v->opts.be_cfg, env->host.file_dir, v->key);
+		return be_file_set_default_path(v->opts.be_cfg,
+						env->host.file_dir[0] ? env->host.file_dir
+								      : ATTACH_DEFAULT_FILE_DIR,
+						v->key);
 	return 0;
 }
 

@@ -1,0 +1,54 @@
+#!/bin/bash
+# Wrong IQN, missing LUN, unreachable portal and bad CHAP each fail with an Err naming the
+# problem, within 30 s, leaving no session, node record, dm device or mount behind. The
+# CHAP secret never appears in the agent's log or replies.
+# timeout: 300
+set -eu -o pipefail
+. "$REPO/tests/vm/lib.sh"
+
+iqn=iqn.2025-01.io.attachd.test:errors
+lio_target_create "$iqn" --lun 0:64M --lun 1:64M --chap alice s3cret-alice-42 --acl
+on_exit "lio_target_delete $iqn"
+start_attachd
+on_exit stop_attachd
+
+attempt() { # NAME OPTS EXPECT...: Create+Mount must fail naming EXPECT within 30 s
+	local name=$1 o=$2 out t0 ms
+	shift 2
+	t0=$(date +%s%N)
+	out=$(volman VolumeDriver.Create "{\"Name\":\"$name\",\"Opts\":$o}")
+	if [[ $out == *'"Err":""'* ]]; then
+		out=$(volman VolumeDriver.Mount "{\"Name\":\"$name\"}")
+	fi
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	info "$name: ${ms} ms: $out"
+	assert_not_contains "$out" '"Err":""' "$name must fail"
+	for e in "$@"; do assert_contains "$out" "$e" "$name error"; done
+	assert_not_contains "$out" "s3cret" "$name reply"
+	[ "$ms" -lt 30000 ] || fail "$name took ${ms} ms (limit 30 s)"
+	check_no_leftovers
+}
+
+good='"backend":"iscsi","portal":"127.0.0.1:3260","chap_user":"alice","chap_secret":"s3cret-alice-42"'
+attempt wrongiqn_a "{$good,\"iqn\":\"iqn.2025-01.io.attachd.test:nosuch\",\"lun\":0}" "iqn.2025-01.io.attachd.test:nosuch"
+attempt nolun_a "{$good,\"iqn\":\"$iqn\",\"lun\":7}" "LUN 7"
+attempt noportal_a "{\"backend\":\"iscsi\",\"portal\":\"127.0.0.1:3999\",\"iqn\":\"$iqn\",\"lun\":0}" "127.0.0.1:3999"
+attempt badchap_a "{\"backend\":\"iscsi\",\"portal\":\"127.0.0.1:3260\",\"iqn\":\"$iqn\",\"lun\":0,\"chap_user\":\"alice\",\"chap_secret\":\"wrong-secret-1\"}" "CHAP"
+attempt nochap_a "{\"backend\":\"iscsi\",\"portal\":\"127.0.0.1:3260\",\"iqn\":\"$iqn\",\"lun\":0}" "auth"
+
+# Invalid options are refused at Create, all problems in one message, nothing touched.
+out=$(volman VolumeDriver.Create '{"Name":"bad_a","Opts":{"backend":"iscsi","iqn":"not-an-iqn","lun":"x","colour":1}}')
+info "bad options: $out"
+assert_contains "$out" "iqn" "bad iqn named"
+assert_contains "$out" "lun" "bad lun named"
+assert_contains "$out" "colour" "unknown key named"
+
+# The good credentials work, and the secret stays out of the log.
+out=$(volman VolumeDriver.Create "{\"Name\":\"chapok_a\",\"Opts\":{$good,\"iqn\":\"$iqn\",\"lun\":1}}")
+assert_contains "$out" '"Err":""' "Create with CHAP"
+out=$(volman VolumeDriver.Mount '{"Name":"chapok_a"}')
+assert_contains "$out" '"Err":""' "Mount with CHAP"
+assert_contains "$(volman VolumeDriver.Unmount '{"Name":"chapok_a"}')" '"Err":""' "Unmount with CHAP"
+stop_attachd
+if grep -q "s3cret-alice-42" "$ARTIFACTS/attachd.log"; then fail "CHAP secret found in the agent log"; fi
+check_no_leftovers
