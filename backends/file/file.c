@@ -108,7 +108,8 @@ static int format_size(uint64_t b, char *buf, size_t n)
 static int create_sized(const char *path, uint64_t size, int *ret_fd)
 {
 	_cleanup_free_ char *dir = strdup(path);
-	_cleanup_close_ int fd = -EBADF;
+	_cleanup_close_ int fd = -EBADF, named = -EBADF;
+	struct stat tmp, st;
 	char proc[64];
 	char *slash;
 
@@ -142,7 +143,16 @@ static int create_sized(const char *path, uint64_t size, int *ret_fd)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
 		return negative_errno();
-	*ret_fd = TAKE_FD(fd);
+	/* Reopen by name: the loop driver reports the path of the fd it was given, and the
+	 * O_TMPFILE fd's is "<dir>/#<inode> (deleted)" forever, which nobody could match. */
+	if (fstat(fd, &tmp) < 0)
+		return negative_errno();
+	named = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (named < 0)
+		return negative_errno();
+	if (fstat(named, &st) < 0 || st.st_ino != tmp.st_ino || st.st_dev != tmp.st_dev)
+		return -EEXIST; /* replaced under us: treat like any existing file */
+	*ret_fd = TAKE_FD(named);
 	return 0;
 }
 

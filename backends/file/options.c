@@ -214,7 +214,8 @@ static int parse_path(const json_t *v, char *ret, size_t n, struct errlist *el)
 		errlist_add(el, "path: must not start or end with a space");
 		return -EINVAL;
 	}
-	if (s[len - 1] == '/') {
+	if (s[len - 1] == '/' || streq(s, ".") ||
+	    (len >= 2 && s[len - 1] == '.' && s[len - 2] == '/')) {
 		errlist_add(el, "path: '%.200s' names a directory; give a file name", s);
 		return -EINVAL;
 	}
