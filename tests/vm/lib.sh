@@ -1,0 +1,773 @@
+# shellcheck shell=bash
+# Helpers for the VM tier's scenarios (tests/vm/scenarios/*.sh) and for the guest runner.
+# Source it:  . "$REPO/tests/vm/lib.sh"
+#
+# Environment given to every scenario by the runner:
+#   REPO       the repository root as seen in the guest (same path as on the host)
+#   ARTIFACTS  writable per-scenario directory on the host share (build/vm/out/artifacts/NAME);
+#              copied to build/vm/fail/NAME/ when the scenario fails
+#   SCRATCH    a fresh tmpfs, unmounted (with everything under it) after the scenario
+#   VM_SCENARIO  the scenario's name
+#
+# Sections: assertions, waiting, LIO iSCSI targets, nvmet targets, iSCSI initiator helpers,
+# attachd + Volman, leftover listing/teardown (also used by the runner between scenarios).
+# Functions print what went wrong on stderr; `fail` exits the scenario.
+
+: "${REPO:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${SCRATCH:=/tmp}"
+: "${ARTIFACTS:=/tmp}"
+
+VM_CONFIGFS=/sys/kernel/config
+VM_LIO=$VM_CONFIGFS/target
+VM_NVMET=$VM_CONFIGFS/nvmet
+
+# On a non-zero exit that did not come through `fail` (e.g. a command failing under
+# `set -e`), say which command failed last, as "FAIL: FILE:LINE: exit status N: COMMAND",
+# so the runner can show why. Scenarios register their own exit actions with on_exit
+# instead of replacing the EXIT trap.
+_vm_failed=0 _vm_last_err='' _vm_last_rc='' _vm_on_exit=()
+_vm_err() {
+	_vm_last_rc=$1 _vm_last_err="${BASH_SOURCE[1]##*/}:$2: $3 (exit status $1)"
+}
+_vm_exit() {
+	local rc=$? i
+	for ((i = ${#_vm_on_exit[@]} - 1; i >= 0; i--)); do
+		eval "${_vm_on_exit[i]}" || echo "on_exit: '${_vm_on_exit[i]}' failed" >&2
+	done
+	if [ $rc != 0 ] && [ $rc != 77 ] && [ $_vm_failed = 0 ]; then
+		if [ "$_vm_last_rc" = $rc ]; then
+			echo "FAIL: $_vm_last_err" >&2
+		else
+			echo "FAIL: exit status $rc" >&2
+		fi
+	fi
+	exit $rc
+}
+# Not for the guest runner (VM_LIB_NO_TRAPS=1) nor an interactive shell.
+if [ -z "${VM_LIB_NO_TRAPS:-}" ] && [[ $- != *i* ]]; then
+	set -E
+	trap '_vm_err $? "$LINENO" "$BASH_COMMAND"' ERR
+	trap _vm_exit EXIT
+fi
+
+# on_exit CMD: run CMD (eval'd) when the scenario exits, last registered first.
+on_exit() {
+	_vm_on_exit+=("$1")
+}
+
+## ---------------------------------------------------------------- assertions
+
+
+# fail MSG...: print "FAIL: MSG" and exit the scenario with status 1.
+fail() {
+	echo "FAIL: $*" >&2
+	_vm_failed=1
+	[[ $- == *i* ]] && return 1 # interactive (run.sh --shell): do not end the shell
+	exit 1
+}
+
+# skip REASON...: end the scenario as skipped (exit 77); the reason is shown by run.sh.
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+# info MSG...: a progress line in the scenario log, with the guest's uptime.
+info() {
+	local up
+	read -r up _ </proc/uptime
+	echo "[$up] $*"
+}
+
+# assert_eq ACTUAL EXPECTED [WHAT]
+assert_eq() {
+	[ "$1" = "$2" ] && return 0
+	fail "${3:-values differ}: expected '$2', got '$1'"
+}
+
+# assert_contains HAYSTACK NEEDLE [WHAT]
+assert_contains() {
+	case $1 in *"$2"*) return 0 ;; esac
+	fail "${3:-text} does not contain '$2'; it is: $(printf '%s' "$1" | head -c 2000)"
+}
+
+# assert_not_contains HAYSTACK NEEDLE [WHAT]
+assert_not_contains() {
+	case $1 in *"$2"*) fail "${3:-text} contains '$2'; it is: $(printf '%s' "$1" | head -c 2000)" ;; esac
+	return 0
+}
+
+## ---------------------------------------------------------------- waiting
+
+# wait_until SECONDS WHAT CMD [ARGS...]: poll CMD (every 0.1 s) until it succeeds.
+# Returns 1 with a message naming WHAT after SECONDS.
+wait_until() {
+	local secs=$1 what=$2 deadline
+	shift 2
+	deadline=$(($(date +%s%N) + secs * 1000000000))
+	until "$@"; do
+		if [ "$(date +%s%N)" -ge "$deadline" ]; then
+			echo "timed out after ${secs}s waiting for $what" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# wait_for_path PATH [SECONDS=30]: wait until PATH exists (a device node, a symlink...).
+wait_for_path() {
+	wait_until "${2:-30}" "$1 to exist" test -e "$1"
+}
+
+## ---------------------------------------------------------------- sizes and names
+
+# vm_bytes SIZE: 64M -> 67108864 (IEC suffixes K M G T; plain numbers are bytes).
+vm_bytes() {
+	numfmt --from=iec "$1" 2>/dev/null || {
+		echo "bad size '$1' (use e.g. 64M, 1G, or bytes)" >&2
+		return 1
+	}
+}
+
+# vm_tag TEXT: a short stable identifier derived from TEXT (for configfs names, files).
+vm_tag() {
+	printf '%s' "$1" | md5sum | cut -c1-10
+}
+
+## ---------------------------------------------------------------- LIO iSCSI targets
+
+# lio_lun_file IQN LUN: the backing file of LUN LUN of target IQN (fileio on tmpfs, under
+# $SCRATCH/lio). Deterministic, so a test may create and fill it before lio_target_create,
+# which then keeps its content (growing it to the LUN's size if it is smaller).
+lio_lun_file() {
+	echo "$SCRATCH/lio/$(vm_tag "$1")/lun$2.img"
+}
+
+# lio_lun_serial IQN LUN: the VPD 0x80 unit serial lio_target_create gives that LUN.
+# (LIO derives the VPD 0x83 NAA identifier, i.e. the WWID, from it.)
+lio_lun_serial() {
+	local h
+	h=$(printf '%s/%s' "$1" "$2" | md5sum | cut -c1-32)
+	echo "${h:0:8}-${h:8:4}-${h:12:4}-${h:16:4}-${h:20:12}"
+}
+
+# The guest's iSCSI initiator name (from /etc/iscsi/initiatorname.iscsi).
+vm_initiator_name() {
+	sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi
+}
+
+# lio_target_create IQN [--lun N:SIZE]... [--portal IP:PORT]... [--chap USER SECRET]
+#                   [--mutual-chap USER SECRET] [--acl [INITIATOR_IQN]] [--readonly]
+# Creates a LIO iSCSI target (one TPG, tpgt_1) through configfs:
+#  - each --lun N:SIZE is a fileio backstore on the file `lio_lun_file IQN N` (sparse),
+#    with a deterministic unit serial (lio_lun_serial); default: one LUN 0 of 64M;
+#  - each --portal is a network portal (default 127.0.0.1:3260; any 127.x.y.z works);
+#  - without --acl the TPG is in demo mode (generate_node_acls=1, any initiator, writable);
+#    --acl adds an ACL for INITIATOR_IQN (default: this guest's initiator name) mapping every
+#    LUN, and switches demo mode off;
+#  - --chap sets CHAP (on the ACL with --acl, else on the TPG) and turns authentication on;
+#    --mutual-chap adds the target's credentials for mutual CHAP.
+lio_target_create() {
+	local iqn=$1
+	shift
+	local luns=() portals=() chap_user='' chap_secret='' mchap_user='' mchap_secret='' acl='' ro=0
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--lun) luns+=("$2"); shift 2 ;;
+		--portal) portals+=("$2"); shift 2 ;;
+		--chap) chap_user=$2 chap_secret=$3; shift 3 ;;
+		--mutual-chap) mchap_user=$2 mchap_secret=$3; shift 3 ;;
+		--acl)
+			if [ $# -ge 2 ] && [ "${2#--}" = "$2" ]; then acl=$2; shift 2; else acl=$(vm_initiator_name); shift; fi ;;
+		--readonly) ro=1; shift ;;
+		*) echo "lio_target_create: unknown argument '$1'" >&2; return 2 ;;
+		esac
+	done
+	[ ${#luns[@]} -gt 0 ] || luns=(0:64M)
+	[ ${#portals[@]} -gt 0 ] || portals=(127.0.0.1:3260)
+	# the iSCSI fabric registers on its first mkdir
+	[ -d "$VM_LIO/iscsi" ] || mkdir "$VM_LIO/iscsi" ||
+		{ echo "lio_target_create: cannot create $VM_LIO/iscsi (iscsi_target_mod not loaded?)" >&2; return 1; }
+	local tpg=$VM_LIO/iscsi/$iqn/tpgt_1 hba=$VM_LIO/core/fileio_0 spec n size bytes file bs
+	if [ -e "$VM_LIO/iscsi/$iqn" ]; then
+		echo "lio_target_create: target $iqn already exists" >&2
+		return 1
+	fi
+	mkdir -p "$tpg" || return 1
+	for spec in "${luns[@]}"; do
+		n=${spec%%:*} size=${spec#*:}
+		[ "$n" != "$spec" ] || { echo "lio_target_create: --lun wants N:SIZE, got '$spec'" >&2; return 2; }
+		bytes=$(vm_bytes "$size") || return 2
+		file=$(lio_lun_file "$iqn" "$n")
+		mkdir -p "${file%/*}"
+		if [ ! -e "$file" ] || [ "$(stat -c %s "$file")" -lt "$bytes" ]; then
+			truncate -s "$bytes" "$file" || return 1
+		fi
+		bs=$hba/$(vm_tag "$iqn")_$n
+		mkdir -p "$bs" || return 1
+		echo "fd_dev_name=$file,fd_dev_size=$bytes" >"$bs/control" || return 1
+		lio_lun_serial "$iqn" "$n" >"$bs/wwn/vpd_unit_serial" || return 1
+		echo 1 >"$bs/enable" || { echo "lio_target_create: enabling backstore $bs failed" >&2; return 1; }
+		mkdir "$tpg/lun/lun_$n" || return 1
+		ln -s "$bs" "$tpg/lun/lun_$n/$(vm_tag "$iqn")_$n" || return 1
+	done
+	for spec in "${portals[@]}"; do
+		mkdir "$tpg/np/$spec" || { echo "lio_target_create: cannot create portal $spec" >&2; return 1; }
+	done
+	if [ -n "$acl" ]; then
+		local a=$tpg/acls/$acl
+		echo 0 >"$tpg/attrib/generate_node_acls"
+		mkdir -p "$a" || return 1
+		for spec in "${luns[@]}"; do
+			n=${spec%%:*}
+			mkdir "$a/lun_$n" || return 1
+			ln -s "$tpg/lun/lun_$n" "$a/lun_$n/map" || return 1
+			echo "$ro" >"$a/lun_$n/write_protect"
+		done
+		if [ -n "$chap_user" ]; then
+			echo -n "$chap_user" >"$a/auth/userid"
+			echo -n "$chap_secret" >"$a/auth/password"
+		fi
+		if [ -n "$mchap_user" ]; then
+			echo -n "$mchap_user" >"$a/auth/userid_mutual"
+			echo -n "$mchap_secret" >"$a/auth/password_mutual"
+		fi
+	else
+		echo 1 >"$tpg/attrib/generate_node_acls"
+		echo 1 >"$tpg/attrib/cache_dynamic_acls"
+		echo "$ro" >"$tpg/attrib/demo_mode_write_protect"
+		if [ -n "$chap_user" ]; then
+			echo -n "$chap_user" >"$tpg/auth/userid"
+			echo -n "$chap_secret" >"$tpg/auth/password"
+		fi
+		if [ -n "$mchap_user" ]; then
+			echo -n "$mchap_user" >"$tpg/auth/userid_mutual"
+			echo -n "$mchap_secret" >"$tpg/auth/password_mutual"
+		fi
+	fi
+	if [ -n "$chap_user" ]; then
+		echo 1 >"$tpg/attrib/authentication"
+	else
+		echo 0 >"$tpg/attrib/authentication"
+	fi
+	echo 1 >"$tpg/enable" || { echo "lio_target_create: enabling $tpg failed" >&2; return 1; }
+}
+
+# lio_tpg_delete TPGDIR: remove one TPG and everything in it (mapped LUNs, ACLs, LUNs,
+# portals). Idempotent.
+lio_tpg_delete() {
+	local tpg=$1 d l
+	[ -d "$tpg" ] || return 0
+	[ -e "$tpg/enable" ] && echo 0 >"$tpg/enable" 2>/dev/null
+	for d in "$tpg"/acls/*/; do
+		[ -d "$d" ] || continue
+		for l in "$d"lun_*/; do
+			[ -d "$l" ] || continue
+			find "$l" -maxdepth 1 -type l -delete
+			rmdir "$l"
+		done
+		rmdir "$d"
+	done
+	for d in "$tpg"/lun/lun_*/; do
+		[ -d "$d" ] || continue
+		find "$d" -maxdepth 1 -type l -delete
+		rmdir "$d"
+	done
+	for d in "$tpg"/np/*/; do
+		[ -d "$d" ] && rmdir "$d"
+	done
+	rmdir "$tpg"
+}
+
+# lio_target_delete IQN: remove the target and the backstores lio_target_create made for it.
+# The backing files stay (they vanish with $SCRATCH), so a test can re-create the target
+# over the same data. Idempotent.
+lio_target_delete() {
+	local iqn=$1 w=$VM_LIO/iscsi/$1 t bs rc=0
+	if [ -d "$w" ]; then
+		for t in "$w"/tpgt_*/; do
+			[ -d "$t" ] && { lio_tpg_delete "${t%/}" || rc=1; }
+		done
+		rmdir "$w" || rc=1
+	fi
+	for bs in "$VM_LIO"/core/fileio_0/"$(vm_tag "$iqn")"_*/; do
+		[ -d "$bs" ] && { rmdir "$bs" || rc=1; }
+	done
+	return $rc
+}
+
+## ---------------------------------------------------------------- nvmet (NVMe/TCP target)
+
+# nvmet_ns_file NQN NSID: the backing file of namespace NSID of subsystem NQN.
+nvmet_ns_file() {
+	echo "$SCRATCH/nvmet/$(vm_tag "$1")/ns$2.img"
+}
+
+# nvmet_subsys_create NQN [--ns NSID:SIZE[:UUID]]... [--port IP:PORT]... [--host HOSTNQN]...
+# Creates an nvmet subsystem with file-backed namespaces (buffered_io=1: tmpfs has no
+# O_DIRECT), exported on NVMe/TCP ports (default 127.0.0.1:4420; a port with the same
+# address is shared with other subsystems). Without --host any host may connect.
+# Default: one namespace 1 of 64M. Backing files keep existing content (see lio_lun_file).
+nvmet_subsys_create() {
+	local nqn=$1
+	shift
+	local nss=() ports=() hosts=() spec
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--ns) nss+=("$2"); shift 2 ;;
+		--port) ports+=("$2"); shift 2 ;;
+		--host) hosts+=("$2"); shift 2 ;;
+		*) echo "nvmet_subsys_create: unknown argument '$1'" >&2; return 2 ;;
+		esac
+	done
+	[ ${#nss[@]} -gt 0 ] || nss=(1:64M)
+	[ ${#ports[@]} -gt 0 ] || ports=(127.0.0.1:4420)
+	[ -d "$VM_NVMET" ] || { echo "nvmet_subsys_create: $VM_NVMET missing (nvmet not loaded?)" >&2; return 1; }
+	local s=$VM_NVMET/subsystems/$nqn nsid size uuid bytes file rest h p
+	[ ! -e "$s" ] || { echo "nvmet_subsys_create: subsystem $nqn already exists" >&2; return 1; }
+	mkdir "$s" || return 1
+	if [ ${#hosts[@]} -eq 0 ]; then
+		echo 1 >"$s/attr_allow_any_host"
+	else
+		echo 0 >"$s/attr_allow_any_host"
+		for h in "${hosts[@]}"; do
+			[ -d "$VM_NVMET/hosts/$h" ] || mkdir "$VM_NVMET/hosts/$h" || return 1
+			ln -s "$VM_NVMET/hosts/$h" "$s/allowed_hosts/$h" || return 1
+		done
+	fi
+	for spec in "${nss[@]}"; do
+		nsid=${spec%%:*} rest=${spec#*:}
+		[ "$nsid" != "$spec" ] || { echo "nvmet_subsys_create: --ns wants NSID:SIZE[:UUID], got '$spec'" >&2; return 2; }
+		size=${rest%%:*} uuid=
+		[ "$size" = "$rest" ] || uuid=${rest#*:}
+		bytes=$(vm_bytes "$size") || return 2
+		file=$(nvmet_ns_file "$nqn" "$nsid")
+		mkdir -p "${file%/*}"
+		if [ ! -e "$file" ] || [ "$(stat -c %s "$file")" -lt "$bytes" ]; then
+			truncate -s "$bytes" "$file" || return 1
+		fi
+		mkdir "$s/namespaces/$nsid" || return 1
+		echo -n "$file" >"$s/namespaces/$nsid/device_path" || return 1
+		echo 1 >"$s/namespaces/$nsid/buffered_io" || return 1
+		if [ -n "$uuid" ]; then
+			echo "$uuid" >"$s/namespaces/$nsid/device_uuid" || return 1
+		fi
+		echo 1 >"$s/namespaces/$nsid/enable" || { echo "nvmet_subsys_create: enabling namespace $nsid failed" >&2; return 1; }
+	done
+	for spec in "${ports[@]}"; do
+		p=$(nvmet_port_get "$spec") || return 1
+		ln -s "$s" "$VM_NVMET/ports/$p/subsystems/$nqn" || return 1
+	done
+}
+
+# nvmet_port_get IP:PORT: print the id of the nvmet TCP port with that address, creating it.
+nvmet_port_get() {
+	local addr=${1%:*} svc=${1##*:} d id=1
+	for d in "$VM_NVMET"/ports/*/; do
+		[ -d "$d" ] || continue
+		if [ "$(<"$d/addr_traddr")" = "$addr" ] && [ "$(<"$d/addr_trsvcid")" = "$svc" ]; then
+			basename "$d"
+			return 0
+		fi
+	done
+	while [ -e "$VM_NVMET/ports/$id" ]; do id=$((id + 1)); done
+	d=$VM_NVMET/ports/$id
+	mkdir "$d" || return 1
+	echo tcp >"$d/addr_trtype" && echo ipv4 >"$d/addr_adrfam" &&
+		echo "$addr" >"$d/addr_traddr" && echo "$svc" >"$d/addr_trsvcid" || return 1
+	echo "$id"
+}
+
+# nvmet_subsys_delete NQN: unexport and remove the subsystem; ports left without any
+# subsystem are removed too. Idempotent.
+nvmet_subsys_delete() {
+	local nqn=$1 s=$VM_NVMET/subsystems/$1 p ns h rc=0
+	for p in "$VM_NVMET"/ports/*/; do
+		[ -d "$p" ] || continue
+		[ -L "$p/subsystems/$nqn" ] && { rm "$p/subsystems/$nqn" || rc=1; }
+		if [ -z "$(ls -A "$p/subsystems")" ] && [ -z "$(ls -A "$p/referrals" 2>/dev/null)" ]; then
+			rmdir "$p" || rc=1
+		fi
+	done
+	if [ -d "$s" ]; then
+		for h in "$s"/allowed_hosts/*; do
+			[ -L "$h" ] && rm "$h"
+		done
+		for ns in "$s"/namespaces/*/; do
+			[ -d "$ns" ] || continue
+			echo 0 >"$ns/enable"
+			rmdir "$ns" || rc=1
+		done
+		rmdir "$s" || rc=1
+	fi
+	return $rc
+}
+
+## ---------------------------------------------------------------- initiator helpers
+
+# iscsi_by_path PORTAL IQN LUN: the udev by-path link for that LUN.
+iscsi_by_path() {
+	echo "/dev/disk/by-path/ip-$1-iscsi-$2-lun-$3"
+}
+
+# iscsi_wait_disk PORTAL IQN LUN [SECONDS=30]: wait for udev's by-path link of an iSCSI LUN
+# and print the kernel device it points to (e.g. /dev/sdb).
+iscsi_wait_disk() {
+	local link
+	link=$(iscsi_by_path "$1" "$2" "$3")
+	wait_for_path "$link" "${4:-30}" || return 1
+	readlink -f "$link"
+}
+
+## ---------------------------------------------------------------- attachd and Volman
+
+ATTACHD_PID=
+ATTACHD_LISTEN=127.0.0.1:7610
+ATTACHD_ADMIN_SOCKET=
+ATTACHD_DRIVER_FILE=
+
+# start_attachd [ARGS...]: run $ATTACHD_BIN (default $REPO/bin/attachd) with ARGS, logging to
+# $ARTIFACTS/attachd.log, and wait (ATTACHD_START_TIMEOUT, default 30 s) until it has
+# written <driver-dir>/<driver-name>.json. Defaults are added for flags not given:
+# --state-dir $SCRATCH/state --mount-root $SCRATCH/mnt --driver-dir $SCRATCH/drivers.
+# Sets ATTACHD_PID, ATTACHD_LISTEN (for volman), ATTACHD_ADMIN_SOCKET, ATTACHD_DRIVER_FILE.
+start_attachd() {
+	local bin=${ATTACHD_BIN:-$REPO/bin/attachd} args=("$@") driver_dir='' name=attachd
+	local have_state=0 have_mnt=0 i a
+	[ -x "$bin" ] || fail "attachd binary $bin is missing (run make)"
+	[ -z "$ATTACHD_PID" ] || fail "start_attachd: attachd already running (pid $ATTACHD_PID)"
+	ATTACHD_LISTEN=127.0.0.1:7610 ATTACHD_ADMIN_SOCKET=
+	for ((i = 0; i < ${#args[@]}; i++)); do
+		a=${args[i]}
+		case $a in
+		--listen | --driver-dir | --driver-name | --admin-socket | --state-dir | --mount-root)
+			set -- "$a" "${args[i + 1]:-}"
+			i=$((i + 1)) ;;
+		--*=*) set -- "${a%%=*}" "${a#*=}" ;;
+		*) continue ;;
+		esac
+		case $1 in
+		--listen) ATTACHD_LISTEN=$2 ;;
+		--driver-dir) driver_dir=$2 ;;
+		--driver-name) name=$2 ;;
+		--admin-socket) ATTACHD_ADMIN_SOCKET=$2 ;;
+		--state-dir) have_state=1 ;;
+		--mount-root) have_mnt=1 ;;
+		esac
+	done
+	[ $have_state = 1 ] || args+=(--state-dir "$SCRATCH/state")
+	[ $have_mnt = 1 ] || args+=(--mount-root "$SCRATCH/mnt")
+	[ -n "$driver_dir" ] || { driver_dir=$SCRATCH/drivers; args+=(--driver-dir "$driver_dir"); }
+	mkdir -p "$driver_dir"
+	ATTACHD_DRIVER_FILE=$driver_dir/$name.json
+	echo "=== start_attachd: $bin ${args[*]}" >>"$ARTIFACTS/attachd.log"
+	"$bin" "${args[@]}" >>"$ARTIFACTS/attachd.log" 2>&1 &
+	ATTACHD_PID=$!
+	local deadline=$(($(date +%s) + ${ATTACHD_START_TIMEOUT:-30}))
+	until [ -e "$ATTACHD_DRIVER_FILE" ]; do
+		if ! kill -0 "$ATTACHD_PID" 2>/dev/null; then
+			wait "$ATTACHD_PID"
+			local rc=$?
+			ATTACHD_PID=
+			tail -20 "$ARTIFACTS/attachd.log" >&2
+			fail "attachd exited (status $rc) before writing $ATTACHD_DRIVER_FILE"
+		fi
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			tail -20 "$ARTIFACTS/attachd.log" >&2
+			fail "attachd did not write $ATTACHD_DRIVER_FILE within ${ATTACHD_START_TIMEOUT:-30}s"
+		fi
+		sleep 0.1
+	done
+	info "attachd running (pid $ATTACHD_PID, listen $ATTACHD_LISTEN)"
+}
+
+# stop_attachd [SIGNAL=TERM] [SECONDS=30]: signal attachd and wait for it to exit. Returns its
+# exit status; if it does not exit in time it is killed and stop_attachd fails the scenario.
+stop_attachd() {
+	local sig=${1:-TERM} secs=${2:-30} rc
+	[ -n "$ATTACHD_PID" ] || return 0
+	kill "-$sig" "$ATTACHD_PID" 2>/dev/null
+	local deadline=$(($(date +%s) + secs))
+	while kill -0 "$ATTACHD_PID" 2>/dev/null; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			kill -KILL "$ATTACHD_PID" 2>/dev/null
+			wait "$ATTACHD_PID" 2>/dev/null
+			ATTACHD_PID=
+			fail "attachd did not exit within ${secs}s of SIG$sig (killed)"
+		fi
+		sleep 0.1
+	done
+	wait "$ATTACHD_PID"
+	rc=$?
+	ATTACHD_PID=
+	echo "=== stop_attachd: exit status $rc" >>"$ARTIFACTS/attachd.log"
+	return $rc
+}
+
+# volman CALL [JSON]: POST JSON to http://$ATTACHD_LISTEN/CALL the way Volman does (no
+# Content-Type, empty body allowed) and print the response body. Fails if the HTTP request
+# itself fails (connection refused, timeout: VOLMAN_TIMEOUT, default 120 s).
+volman() {
+	curl -sS --max-time "${VOLMAN_TIMEOUT:-120}" -X POST --data-binary "${2-}" -H 'Content-Type:' \
+		"http://$ATTACHD_LISTEN/$1"
+}
+
+# attachctl ARGS...: run $REPO/bin/attachctl against the agent start_attachd started.
+attachctl() {
+	local bin=${ATTACHCTL_BIN:-$REPO/bin/attachctl}
+	if [ -n "$ATTACHD_ADMIN_SOCKET" ]; then
+		"$bin" --admin-socket "$ATTACHD_ADMIN_SOCKET" "$@"
+	else
+		"$bin" "$@"
+	fi
+}
+
+## ---------------------------------------------------------------- leftovers
+
+# vm_objects: list the kernel objects tests create, one per line, "KIND<TAB>ID<TAB>WHAT".
+# KIND: mount dm loop iscsi-session iscsi-node iscsi-discovery nvme-ctrl nvmet-subsys
+# nvmet-port nvmet-host lio-target lio-backstore lio-discovery-auth.
+# IDs are stable while the object lives, so two listings can be compared.
+vm_objects() {
+	local l d f t id a b c
+	# No forks in here: it runs twice per scenario, and a fork costs milliseconds under TCG.
+	# mounts: mount id, mount point, fstype and source (mountinfo's octal escapes kept)
+	while read -r id _ _ _ t _ l; do
+		l=" $l"
+		l=${l#* - }
+		printf 'mount\t%s\t%s (%s)\n' "$id" "$t" "${l% *}"
+	done </proc/self/mountinfo
+	for d in /sys/class/block/dm-*; do
+		[ -e "$d/dm/name" ] || continue
+		_vm_rd a "$d/dm/name"
+		_vm_rd b "$d/dm/uuid"
+		printf 'dm\t%s\t%s uuid=%s\n' "$a" "${d##*/}" "$b"
+	done
+	for d in /sys/class/block/loop*; do
+		[ -e "$d/loop/backing_file" ] || continue
+		_vm_rd a "$d/loop/backing_file"
+		printf 'loop\t/dev/%s\t%s\n' "${d##*/}" "$a"
+	done
+	for d in /sys/class/iscsi_session/session*; do
+		[ -e "$d" ] || continue
+		_vm_rd a "$d/targetname"
+		printf 'iscsi-session\t%s\t%s\n' "${d##*/session}" "$a"
+	done
+	for d in /etc/iscsi/nodes/*/*; do
+		[ -e "$d" ] || continue
+		t=${d#/etc/iscsi/nodes/}
+		printf 'iscsi-node\t%s\t%s\n' "$t" "$t"
+	done
+	for d in /etc/iscsi/send_targets/*; do
+		[ -e "$d" ] || continue
+		printf 'iscsi-discovery\t%s\t%s\n' "${d##*/}" "${d##*/}"
+	done
+	for d in /sys/class/nvme/nvme*; do
+		[ -e "$d" ] || continue
+		_vm_rd a "$d/transport"
+		_vm_rd b "$d/subsysnqn"
+		_vm_rd c "$d/address"
+		printf 'nvme-ctrl\t%s\t%s %s %s\n' "${d##*/}" "$a" "$b" "$c"
+	done
+	if [ -d "$VM_NVMET" ]; then
+		for d in "$VM_NVMET"/subsystems/*; do
+			[ -d "$d" ] && printf 'nvmet-subsys\t%s\t%s\n' "${d##*/}" "${d##*/}"
+		done
+		for d in "$VM_NVMET"/ports/*; do
+			[ -d "$d" ] || continue
+			_vm_rd a "$d/addr_traddr"
+			_vm_rd b "$d/addr_trsvcid"
+			printf 'nvmet-port\t%s\t%s:%s\n' "${d##*/}" "$a" "$b"
+		done
+		for d in "$VM_NVMET"/hosts/*; do
+			[ -d "$d" ] && printf 'nvmet-host\t%s\t%s\n' "${d##*/}" "${d##*/}"
+		done
+	fi
+	if [ -d "$VM_LIO" ]; then
+		for f in "$VM_LIO"/*/; do
+			f=${f%/}
+			case ${f##*/} in core) continue ;; esac
+			for d in "$f"/*/; do
+				d=${d%/}
+				case ${d##*/} in discovery_auth | "*") continue ;; esac
+				printf 'lio-target\t%s/%s\t%s target %s\n' "${f##*/}" "${d##*/}" "${f##*/}" "${d##*/}"
+			done
+		done
+		for d in "$VM_LIO"/core/*/*/; do
+			d=${d%/}
+			case $d in "$VM_LIO"/core/alua/*) continue ;; esac
+			[ -e "$d/udev_path" ] || continue
+			a=
+			while read -r l; do
+				case $l in *"File: "*) l=${l#*File: } a=${l%% *} ;; esac
+			done <"$d/info"
+			printf 'lio-backstore\t%s\t%s\n' "${d#"$VM_LIO"/core/}" "$a"
+		done
+		f=$VM_LIO/iscsi/discovery_auth/enforce_discovery_auth
+		if [ -e "$f" ] && _vm_rd a "$f" && [ "$a" != 0 ]; then
+			printf 'lio-discovery-auth\tenforce\tenforce_discovery_auth=1\n'
+		fi
+	fi
+	return 0
+}
+
+# _vm_rd VAR FILE: VAR = FILE's first line ("" if unreadable), without a fork.
+_vm_rd() {
+	local _l=
+	{ IFS= read -r _l <"$2" || true; } 2>/dev/null
+	printf -v "$1" '%s' "$_l"
+	return 0
+}
+
+# vm_objects_new BASELINE_FILE: the objects listed now and not in BASELINE_FILE.
+vm_objects_new() {
+	local now
+	now=$(vm_objects)
+	[ -n "$now" ] || return 0
+	grep -vxF -f "$1" <<<"$now" || true
+}
+
+# vm_mounts_under ROOT: mount points at or below ROOT, deepest (most recent) first.
+vm_mounts_under() {
+	local root=${1%/} mp
+	awk '{print $5}' /proc/self/mountinfo | tac | while read -r mp; do
+		mp=$(printf '%b' "${mp//\\/\\0}")
+		case $mp in "$root" | "$root"/*) echo "$mp" ;; esac
+	done
+}
+
+# check_no_leftovers [--keep-dm NAME]... [--keep-loop DEV]... [ROOT=$SCRATCH]
+# Fails unless the guest is clean: no dm devices (attachd-* or any other not kept), no loop
+# devices (not kept), no iSCSI sessions, node records or discovery records, no NVMe
+# controllers, no mounts at or below ROOT. Prints every leftover, then fails the scenario.
+check_no_leftovers() {
+	local keep_dm=() keep_loop=() root=$SCRATCH left=() k kind id what skipit
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--keep-dm) keep_dm+=("$2"); shift 2 ;;
+		--keep-loop) keep_loop+=("$2"); shift 2 ;;
+		*) root=$1; shift ;;
+		esac
+	done
+	while IFS=$'\t' read -r kind id what; do
+		skipit=0
+		case $kind in
+		dm) for k in "${keep_dm[@]}"; do [ "$k" = "$id" ] && skipit=1; done ;;
+		loop) for k in "${keep_loop[@]}"; do [ "$k" = "$id" ] && skipit=1; done ;;
+		iscsi-session | iscsi-node | iscsi-discovery | nvme-ctrl) ;;
+		*) skipit=1 ;;
+		esac
+		[ $skipit = 1 ] || { left+=("$kind $id"); echo "leftover: $kind $id: $what" >&2; }
+	done < <(vm_objects)
+	while read -r k; do
+		[ -n "$k" ] && [ "$k" != "${SCRATCH%/}" ] || continue
+		left+=("mount $k")
+		echo "leftover: mount $k" >&2
+	done < <(vm_mounts_under "$root")
+	[ ${#left[@]} -eq 0 ] && return 0
+	local all
+	all=$(printf '%s, ' "${left[@]}")
+	fail "check_no_leftovers: ${#left[@]} leftover(s): ${all%, }"
+}
+
+# vm_teardown BASELINE_FILE: remove every object listed now but not in BASELINE_FILE (a
+# vm_objects listing taken earlier), in dependency order, each step bounded in time.
+# Prints "leak: KIND ID: WHAT" for each such object and "cleanup failed: ..." for each one
+# still present afterwards. Returns 0 if nothing leaked, 1 if something leaked but was
+# cleaned, 2 if something could not be removed.
+vm_teardown() {
+	local base=$1 new kind id what pass n rc=0 d
+	new=$(vm_objects_new "$base")
+	[ -n "$new" ] || return 0
+	while IFS=$'\t' read -r kind id what; do
+		echo "leak: $kind $id: $what"
+	done <<<"$new"
+	rc=1
+	_td() { timeout -k 5 "${VM_TEARDOWN_STEP_TIMEOUT:-30}" "$@" >/dev/null 2>&1; }
+	# 1. mounts, most recent first (their mount points come from mountinfo, unescaped)
+	local ids
+	ids=$(awk -F'\t' '$1=="mount"{print $2}' <<<"$new")
+	if [ -n "$ids" ]; then
+		awk '{print $1, $5}' /proc/self/mountinfo | tac | while read -r id d; do
+			grep -qx "$id" <<<"$ids" || continue
+			d=$(printf '%b' "${d//\\/\\0}")
+			_td umount "$d" || _td umount -l "$d"
+		done
+	fi
+	# 2. dm devices: several passes (stacked devices), then force
+	for pass in 1 2 3 4 5; do
+		n=0
+		for d in $(vm_objects_new "$base" | awk -F'\t' '$1=="dm"{print $2}'); do
+			n=$((n + 1))
+			if [ $pass -lt 5 ]; then _td dmsetup remove "$d"; else _td dmsetup remove --force "$d"; fi
+		done
+		[ $n -gt 0 ] || break
+	done
+	# 3. NVMe host controllers (before their targets, or delete waits for reconnects)
+	for d in $(vm_objects_new "$base" | awk -F'\t' '$1=="nvme-ctrl"{print $2}'); do
+		[ -e "/sys/class/nvme/$d/delete_controller" ] && echo 1 2>/dev/null >"/sys/class/nvme/$d/delete_controller"
+	done
+	# 4. iSCSI sessions, node and discovery records
+	for d in $(vm_objects_new "$base" | awk -F'\t' '$1=="iscsi-session"{print $2}'); do
+		_td iscsiadm -m session -r "$d" -u
+	done
+	if vm_objects_new "$base" | grep -q '^iscsi-\(node\|discovery\)'; then
+		_td iscsiadm -m node -o delete
+		_td iscsiadm -m discoverydb -o delete
+		if ! vm_objects | grep -q '^iscsi-session'; then
+			rm -rf /etc/iscsi/nodes/* /etc/iscsi/send_targets/*
+		fi
+	fi
+	# 5. loop devices
+	for d in $(vm_objects_new "$base" | awk -F'\t' '$1=="loop"{print $2}'); do
+		_td losetup -d "$d"
+	done
+	# 6. nvmet
+	if [ -d "$VM_NVMET" ]; then
+		for d in "$VM_NVMET"/subsystems/*/; do
+			[ -d "$d" ] && nvmet_subsys_delete "$(basename "$d")" 2>/dev/null
+		done
+		for d in "$VM_NVMET"/ports/*/; do
+			[ -d "$d" ] || continue
+			find "$d/subsystems" "$d/referrals" -mindepth 1 -maxdepth 1 -type l -delete 2>/dev/null
+			rmdir "$d"/referrals/* 2>/dev/null
+			rmdir "$d" 2>/dev/null
+		done
+		for d in "$VM_NVMET"/hosts/*/; do
+			[ -d "$d" ] && rmdir "$d" 2>/dev/null
+		done
+	fi
+	# 7. LIO: fabric targets, then backstores and their HBAs
+	if [ -d "$VM_LIO" ]; then
+		local f t
+		for f in "$VM_LIO"/*/; do
+			case $(basename "$f") in core) continue ;; esac
+			for d in "$f"*/; do
+				case $(basename "$d") in discovery_auth) continue ;; esac
+				for t in "$d"tpgt_*/; do
+					[ -d "$t" ] && lio_tpg_delete "${t%/}" 2>/dev/null
+				done
+				rmdir "$d" 2>/dev/null
+			done
+		done
+		for d in "$VM_LIO"/core/*/*/; do
+			case $d in "$VM_LIO"/core/alua/*) continue ;; esac
+			[ -e "$d/udev_path" ] && rmdir "$d" 2>/dev/null
+		done
+		for d in "$VM_LIO"/core/*/; do
+			case $(basename "$d") in alua) continue ;; esac
+			rmdir "$d" 2>/dev/null
+		done
+		d=$VM_LIO/iscsi/discovery_auth
+		[ -e "$d/enforce_discovery_auth" ] && echo 0 >"$d/enforce_discovery_auth" 2>/dev/null
+	fi
+	unset -f _td
+	new=$(vm_objects_new "$base")
+	if [ -n "$new" ]; then
+		while IFS=$'\t' read -r kind id what; do
+			echo "cleanup failed: $kind $id: $what"
+		done <<<"$new"
+		rc=2
+	fi
+	return $rc
+}
