@@ -138,7 +138,7 @@ int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, cons
 /* -o update for startup/scan/timeouts and CHAP. Caller holds the DB lock. */
 int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 			    const struct be_iscsi_cfg *cfg, struct errbuf *e);
-/* --login; exit 15 (session exists) is success. */
+/* --login. 0 logged in, 1 a session already existed (exit 15), or a negative errno. */
 int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			struct errbuf *e);
 /* --logout; exit 21 (no session) is success. */

@@ -127,7 +127,7 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 	const struct sys *s = ctx->sys;
 	unsigned sid, host, tid;
 	char hctl[64];
-	int r;
+	int r, fresh;
 
 	r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, &sid);
 	if (r == -ENOENT) {
@@ -149,6 +149,7 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 		r = be_iscsi_node_login(ctx, portal, c->iqn, e);
 		if (r < 0)
 			return r;
+		fresh = r == 0;
 		r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, &sid);
 		if (r == -ENOENT)
 			return errbuf_set(e, -EIO,
@@ -158,7 +159,8 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 		if (r < 0)
 			return errbuf_set(e, r, "reading iSCSI sessions from sysfs failed: %s",
 					  strerror(-r));
-		json_object_set_new(path, "session_created", json_true());
+		if (fresh)
+			json_object_set_new(path, "session_created", json_true());
 	} else if (r < 0) {
 		return errbuf_set(e, r, "reading iSCSI sessions from sysfs failed: %s",
 				  strerror(-r));

@@ -205,9 +205,10 @@ int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const
 		return r;
 	switch (r) {
 	case 0:
+		return 0;
 	case BE_ISCSIADM_ERR_SESS_EXISTS:
 		/* 15: a session is already there (another caller or tpgt duplicates, vdsm #259) */
-		return 0;
+		return 1;
 	case BE_ISCSIADM_ERR_LOGIN_AUTH_FAILED:
 		return errbuf_set(e, -EACCES,
 				  "the target rejected the CHAP credentials logging in to %s at %s: "
