@@ -31,6 +31,9 @@
 struct op {
 	int done;
 	int status;
+	/* libiscsi's error text as it was when the op failed: iscsi_service() overwrites it
+	 * right after the callback ("Can not reconnect right now") */
+	char err[256];
 };
 
 struct probe {
@@ -51,13 +54,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void op_cb(struct iscsi_context *iscsi _unused_, int status, void *data _unused_,
-		  void *priv)
+static void op_cb(struct iscsi_context *iscsi, int status, void *data _unused_, void *priv)
 {
 	struct op *op = priv;
 
 	op->done = 1;
 	op->status = status;
+	if (status != SCSI_STATUS_GOOD && !op->err[0])
+		snprintf(op->err, sizeof(op->err), "%s", iscsi_get_error(iscsi) ?: "");
 }
 
 /* Serve the context until the current op completes or the deadline passes. */
@@ -158,7 +162,7 @@ static int cmd_error(struct probe *p, int r, struct scsi_task *t, const char *wh
 				  p->cfg->iqn, p->portal, what);
 	if (r < 0)
 		return errbuf_set(e, r, "%s at %s: %s failed: %s", p->cfg->iqn, p->portal, what,
-				  iscsi_get_error(p->iscsi));
+				  p->op.err[0] ? p->op.err : iscsi_get_error(p->iscsi));
 	if (t && r == SCSI_STATUS_CHECK_CONDITION)
 		return errbuf_set(e, -EIO, "%s at %s: %s on LUN %u failed: %s (asc/ascq 0x%04x)",
 				  p->cfg->iqn, p->portal, what, p->cfg->lun,
@@ -170,7 +174,7 @@ static int cmd_error(struct probe *p, int r, struct scsi_task *t, const char *wh
 /* Which error a failed connect+login is, in words a user can act on. */
 static int login_error(struct probe *p, int r, struct errbuf *e)
 {
-	const char *msg = iscsi_get_error(p->iscsi);
+	const char *msg = p->op.err[0] ? p->op.err : iscsi_get_error(p->iscsi);
 	const struct be_iscsi_cfg *c = p->cfg;
 	int err, status;
 

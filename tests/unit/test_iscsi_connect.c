@@ -1,0 +1,805 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * iscsi backend connect / find_device / identify / disconnect against a fake kernel: a
+ * copy of the fixture tree (tests/fixtures/iscsi/sysfs) that a fake sys_ops.write_file
+ * (scan, delete) and a fake sys_ops.run (iscsiadm: node DB, login, logout) change the way
+ * the kernel and open-iscsi would, through tests/fixtures/iscsi/fake-kernel.sh. Asserts
+ * the exact iscsiadm calls and sysfs writes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backends/iscsi/internal.h"
+#include "lib/macro.h"
+
+#define SECRET "Sup3r-S3cret!"
+#define T1 "iqn.2003-01.org.example:t1"
+#define T2 "iqn.2003-01.org.example:t2"
+#define T9 "iqn.2003-01.org.example:t9"
+
+static char srcdir[PATH_MAX];
+static char fixture[PATH_MAX];
+
+/* Tests run from the repository root; SRCDIR points elsewhere when they do not. */
+static int find_srcdir(void)
+{
+	const char *s = getenv("SRCDIR");
+
+	snprintf(srcdir, sizeof(srcdir), "%s", s && *s ? s : ".");
+	snprintf(fixture, sizeof(fixture), "%s/tests/fixtures/iscsi/sysfs", srcdir);
+	if (access(fixture, F_OK) == 0)
+		return 0;
+	fprintf(stderr, "fixture %s missing: run from the repository root or set SRCDIR\n",
+		fixture);
+	return -1;
+}
+
+/* ---------------------------------------------------------------- the fake kernel */
+
+struct fsession {
+	char iqn[224], addr[64];
+	unsigned port, host, sid;
+};
+
+struct fake {
+	char root[PATH_MAX];
+	struct sys sys;
+	struct backend_host_config host;
+	struct backend_ctx ctx;
+	char calls[32768]; /* iscsiadm argv[1..], one call per line */
+	char writes[4096]; /* sysfs writes "path=data" relative to the root */
+	char nodes[16][300];
+	unsigned n_nodes;
+	struct fsession sess[16];
+	unsigned n_sess, next_host, next_sid;
+	char next_disk;
+	unsigned luns[8], n_luns;         /* LUNs the fake target has */
+	unsigned noblock[8], n_noblock;   /* ... whose disk the kernel never registers */
+	char wwid[128];
+	/* injected behaviour */
+	int run_errno;
+	int show_exit, login_exit, logout_exit, delete_exit, password_exit;
+	char login_fail_portal[64]; /* login_exit only for this portal ("" = all) */
+};
+
+static void sh(struct fake *f, const char *fmt, ...) _printf_(2, 3);
+static void sh(struct fake *f, const char *fmt, ...)
+{
+	char args[1024], cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/iscsi/fake-kernel.sh '%s' %s", srcdir,
+		 f->root, args);
+	if (system(cmd) != 0)
+		fail_msg("fake kernel failed: %s", cmd);
+}
+
+static void split_portal(const char *portal, char *addr, size_t n, unsigned *port)
+{
+	const char *colon = strrchr(portal, ':');
+
+	if (portal[0] == '[')
+		snprintf(addr, n, "%.*s", (int)(strchr(portal, ']') - portal - 1), portal + 1);
+	else
+		snprintf(addr, n, "%.*s", (int)(colon - portal), portal);
+	*port = (unsigned)atoi(colon + 1);
+}
+
+static struct fsession *fsession_find(struct fake *f, const char *iqn, const char *addr,
+				      unsigned port)
+{
+	for (unsigned i = 0; i < f->n_sess; i++)
+		if (streq(f->sess[i].iqn, iqn) && streq(f->sess[i].addr, addr) &&
+		    f->sess[i].port == port)
+			return &f->sess[i];
+	return NULL;
+}
+
+static int node_index(struct fake *f, const char *key)
+{
+	for (unsigned i = 0; i < f->n_nodes; i++)
+		if (streq(f->nodes[i], key))
+			return (int)i;
+	return -1;
+}
+
+static const char *arg_after(char *const argv[], const char *flag)
+{
+	for (size_t i = 0; argv[i]; i++)
+		if (streq(argv[i], flag) && argv[i + 1])
+			return argv[i + 1];
+	return NULL;
+}
+
+static int has_arg(char *const argv[], const char *flag)
+{
+	for (size_t i = 0; argv[i]; i++)
+		if (streq(argv[i], flag))
+			return 1;
+	return 0;
+}
+
+static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
+		    struct sys_run_result *ret)
+{
+	struct fake *f = s->userdata;
+	const char *iqn = arg_after(argv, "-T"), *portal = arg_after(argv, "-p");
+	const char *op = arg_after(argv, "-o"), *name = arg_after(argv, "-n");
+	char key[300], addr[64], out[256] = "";
+	unsigned port = 0;
+	int st = 0, idx;
+
+	assert_true(timeout_ms > 0);
+	assert_string_equal(argv[0], "iscsiadm");
+	for (size_t i = 1; argv[i]; i++) {
+		strcat(f->calls, argv[i]);
+		strcat(f->calls, argv[i + 1] ? " " : "\n");
+	}
+	if (f->run_errno)
+		return f->run_errno;
+	assert_non_null(iqn);
+	assert_non_null(portal);
+	snprintf(key, sizeof(key), "%s|%s", iqn, portal);
+	split_portal(portal, addr, sizeof(addr), &port);
+	idx = node_index(f, key);
+
+	if (has_arg(argv, "--login")) {
+		struct fsession *x = fsession_find(f, iqn, addr, port);
+
+		if (f->login_exit && f->login_exit != 15 &&
+		    (!f->login_fail_portal[0] || streq(f->login_fail_portal, portal))) {
+			st = f->login_exit;
+			snprintf(out, sizeof(out), "iscsiadm: Could not login to [iface: default, "
+						   "target: %s, portal: %s].\n",
+				 iqn, portal);
+		} else if (x || f->login_exit == 15) {
+			st = 15;
+		}
+		if (!x && (st == 0 || st == 15)) {
+			x = &f->sess[f->n_sess++];
+			snprintf(x->iqn, sizeof(x->iqn), "%s", iqn);
+			snprintf(x->addr, sizeof(x->addr), "%s", addr);
+			x->port = port;
+			x->host = f->next_host++;
+			x->sid = f->next_sid++;
+			sh(f, "host %u", x->host);
+			sh(f, "session %u %u 0 %s %s %u", x->host, x->sid, iqn, addr, port);
+		}
+	} else if (has_arg(argv, "--logout")) {
+		struct fsession *x = fsession_find(f, iqn, addr, port);
+
+		if (f->logout_exit) {
+			st = f->logout_exit;
+		} else if (!x) {
+			st = 21;
+		} else {
+			sh(f, "rmsession %u %u", x->host, x->sid);
+			*x = f->sess[--f->n_sess];
+		}
+	} else if (op && streq(op, "new")) {
+		if (idx < 0)
+			snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s", key);
+	} else if (op && streq(op, "update")) {
+		st = idx < 0 ? 21 : 0;
+		if (name && streq(name, "node.session.auth.password") && f->password_exit) {
+			st = f->password_exit;
+			snprintf(out, sizeof(out), "iscsiadm: Cannot modify node.session.auth.password=%s\n",
+				 arg_after(argv, "-v"));
+		}
+	} else if (op && streq(op, "delete")) {
+		if (f->delete_exit)
+			st = f->delete_exit;
+		else if (idx < 0)
+			st = 21;
+		else
+			memmove(f->nodes[idx], f->nodes[--f->n_nodes], sizeof(f->nodes[0]));
+	} else {
+		st = f->show_exit ? f->show_exit : idx < 0 ? 21 : 0;
+	}
+	ret->status = st;
+	ret->out = strdup(out);
+	return 0;
+}
+
+static int fake_write(const struct sys *s, const char *path, const char *data)
+{
+	struct fake *f = s->userdata;
+	const char *rel = path + strlen(f->root);
+	char hctl[64];
+	unsigned h, c, t, l;
+
+	assert_true(startswith(path, f->root));
+	snprintf(f->writes + strlen(f->writes), sizeof(f->writes) - strlen(f->writes), "%s=%s\n",
+		 rel, data);
+	if (access(path, F_OK) < 0)
+		return -ENOENT;
+	if (sscanf(rel, "/sys/class/scsi_host/host%u/scan", &h) == 1) {
+		const struct fsession *x = NULL;
+
+		assert_int_equal(sscanf(data, "%u %u %u", &c, &t, &l), 3);
+		for (unsigned i = 0; i < f->n_sess; i++)
+			if (f->sess[i].host == h)
+				x = &f->sess[i];
+		assert_non_null(x);
+		for (unsigned i = 0; i < f->n_luns; i++)
+			if (f->luns[i] == l) {
+				char disk = f->next_disk++;
+
+				sh(f, "device %u %u %u sd%c 8:%d 2048 '%s'", h, x->sid, l, disk,
+				   (disk - 'a') * 16, f->wwid);
+			}
+		for (unsigned i = 0; i < f->n_noblock; i++)
+			if (f->noblock[i] == l)
+				sh(f, "device %u %u %u", h, x->sid, l);
+		return 0;
+	}
+	if (sscanf(rel, "/sys/class/scsi_device/%63[0-9:]/device/delete", hctl) == 1) {
+		assert_string_equal(data, "1");
+		sh(f, "rmdevice %s", hctl);
+		return 0;
+	}
+	fail_msg("unexpected sysfs write %s", rel);
+	return -EIO;
+}
+
+static const struct sys_ops *fake_ops(void)
+{
+	static struct sys_ops ops;
+
+	ops = sys_real_ops;
+	ops.run = fake_run;
+	ops.write_file = fake_write;
+	return &ops;
+}
+
+static int fake_setup(void **state)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	char cmd[PATH_MAX * 3];
+
+	assert_non_null(f);
+	snprintf(f->root, sizeof(f->root), "/tmp/attachd-iscsi-XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	snprintf(cmd, sizeof(cmd), "cp -a '%s'/. '%s'", fixture, f->root);
+	assert_int_equal(system(cmd), 0);
+	sys_init_real(&f->sys);
+	f->sys.sysfs_root = f->root;
+	f->sys.etc_root = f->root;
+	f->sys.dev_root = "/fakedev";
+	f->sys.ops = fake_ops();
+	f->sys.userdata = f;
+	f->ctx = (struct backend_ctx){ .sys = &f->sys, .host = &f->host, .timeout_ms = 30000 };
+	/* what the fixture holds */
+	f->sess[0] = (struct fsession){ T1, "10.0.0.5", 3260, 2, 1 };
+	f->sess[1] = (struct fsession){ T2, "fd00::5", 3260, 3, 4 };
+	f->sess[2] = (struct fsession){ T1, "10.0.0.6", 3260, 5, 7 };
+	f->n_sess = 3;
+	f->next_host = 10;
+	f->next_sid = 20;
+	f->next_disk = 'd';
+	snprintf(f->wwid, sizeof(f->wwid), "naa.60014059999999999999999999999999");
+	*state = f;
+	return 0;
+}
+
+static int fake_teardown(void **state)
+{
+	struct fake *f = *state;
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", f->root);
+	free(f);
+	return 0;
+}
+
+static struct be_iscsi_cfg *cfg_new(const char *json)
+{
+	json_t *j = json_loads(json, 0, NULL);
+	struct errlist el = { .len = 0 };
+	void *cfg = NULL;
+
+	assert_non_null(j);
+	if (be_iscsi_parse(j, &cfg, &el) < 0)
+		fail_msg("bad test options: %s", el.msg);
+	json_decref(j);
+	return cfg;
+}
+
+static void att_init(struct backend_attachment *a, const char *json)
+{
+	*a = (struct backend_attachment){ .ops = &be_iscsi_ops, .cfg = cfg_new(json),
+					  .objs = json_object() };
+}
+
+static void att_done(struct backend_attachment *a)
+{
+	be_iscsi_free_cfg(a->cfg);
+	json_decref(a->objs);
+}
+
+static json_t *path0(struct backend_attachment *a)
+{
+	return json_array_get(json_object_get(a->objs, "paths"), 0);
+}
+
+static size_t n_paths(struct backend_attachment *a)
+{
+	return json_array_size(json_object_get(a->objs, "paths"));
+}
+
+static void assert_path(json_t *p, const char *portal, const char *iqn, int session, int host,
+			const char *hctl, int node_created, int session_created)
+{
+	assert_non_null(p);
+	assert_string_equal(json_string_value(json_object_get(p, "portal")), portal);
+	assert_string_equal(json_string_value(json_object_get(p, "iqn")), iqn);
+	if (session < 0)
+		assert_true(json_is_null(json_object_get(p, "session")));
+	else
+		assert_int_equal(json_integer_value(json_object_get(p, "session")), session);
+	if (host < 0)
+		assert_true(json_is_null(json_object_get(p, "host")));
+	else
+		assert_int_equal(json_integer_value(json_object_get(p, "host")), host);
+	if (hctl)
+		assert_string_equal(json_string_value(json_object_get(p, "hctl")), hctl);
+	else
+		assert_true(json_is_null(json_object_get(p, "hctl")));
+	assert_int_equal(json_is_true(json_object_get(p, "node_created")), node_created);
+	assert_int_equal(json_is_true(json_object_get(p, "session_created")), session_created);
+}
+
+#define NODE(iqn, p) "-m node -T " iqn " -p " p
+#define UPD(iqn, p, n, v) NODE(iqn, p) " -o update -n " n " -v " v "\n"
+#define CONFIGURE(iqn, p)                                                                         \
+	UPD(iqn, p, "node.startup", "manual")                                                     \
+	UPD(iqn, p, "node.session.scan", "manual")                                                \
+	UPD(iqn, p, "node.conn[0].timeo.login_timeout", "10")                                     \
+	UPD(iqn, p, "node.session.initial_login_retry_max", "1")                                  \
+	UPD(iqn, p, "node.session.timeo.replacement_timeout", "30")
+#define CHAP(iqn, p)                                                                              \
+	UPD(iqn, p, "node.session.auth.authmethod", "CHAP")                                       \
+	UPD(iqn, p, "node.session.auth.username", "alice")                                        \
+	UPD(iqn, p, "node.session.auth.password", SECRET)
+
+/* A new target: node record created, configured, login, targeted scan; detach undoes all. */
+static void test_connect_new_session_and_detach(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_device dev;
+	struct backend_identity id;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":3,"
+		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
+	f->luns[f->n_luns++] = 3;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") "\n"
+				      "-m node -o new -T " T9 " -p 10.0.0.9:3260\n"
+				      CONFIGURE(T9, "10.0.0.9:3260")
+				      CHAP(T9, "10.0.0.9:3260")
+				      NODE(T9, "10.0.0.9:3260") " --login\n");
+	assert_string_equal(f->writes, "/sys/class/scsi_host/host10/scan=0 0 3\n");
+	assert_int_equal(n_paths(&a), 1);
+	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:3", 1, 1);
+	assert_int_equal(json_integer_value(json_object_get(a.objs, "scsi_lun")), 3);
+
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
+	assert_string_equal(dev.sysname, "sdd");
+	assert_string_equal(dev.devnode, "/fakedev/dev/sdd");
+	assert_int_equal(dev.major, 8);
+	assert_int_equal(dev.minor, 48);
+	assert_int_equal(be_iscsi_ops.identify(&f->ctx, &a, &dev, &id, &e), 0);
+	assert_string_equal(id.wwid, "naa.60014059999999999999999999999999");
+	assert_int_equal(id.size_bytes, 2048 * 512);
+
+	f->calls[0] = f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/scsi_device/10:0:0:3/device/delete=1\n");
+	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") " --logout\n"
+				      "-m node -o delete -T " T9 " -p 10.0.0.9:3260\n");
+	assert_int_equal(n_paths(&a), 0);
+	assert_int_equal(f->n_nodes, 0);
+	assert_null(fsession_find(f, T9, "10.0.0.9", 3260));
+
+	/* Idempotent: nothing left, nothing done */
+	f->calls[0] = f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, "");
+	assert_string_equal(f->writes, "");
+	assert_null(strstr(e.msg, SECRET));
+	att_done(&a);
+}
+
+/* A session to the target exists: reuse it (no iscsiadm at all); detaching our LUN while
+ * other LUNs remain on the session leaves the session and its record alone. */
+static void test_reuse_session_other_luns_remain(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_device dev;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portal\":\"10.0.0.5:3260\",\"iqn\":\"" T1 "\",\"lun\":5}");
+	f->luns[f->n_luns++] = 5;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, "");
+	assert_string_equal(f->writes, "/sys/class/scsi_host/host2/scan=0 0 5\n");
+	assert_path(path0(&a), "10.0.0.5:3260", T1, 1, 2, "2:0:0:5", 0, 0);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
+	assert_string_equal(dev.sysname, "sdd");
+
+	f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/scsi_device/2:0:0:5/device/delete=1\n");
+	assert_string_equal(f->calls, ""); /* 2:0:0:1 and 2:0:0:2 still use session1 */
+	assert_non_null(fsession_find(f, T1, "10.0.0.5", 3260));
+	assert_int_equal(n_paths(&a), 0);
+	att_done(&a);
+}
+
+/* Last LUN on a session we did not create: log it out (kernel truth), but the node record
+ * is not ours, so it stays. */
+static void test_last_lun_logs_out_foreign_session(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portal\":\"[fd00::5]\",\"iqn\":\"" T2 "\",\"lun\":0}");
+	f->luns[f->n_luns++] = 0;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_path(path0(&a), "[fd00::5]:3260", T2, 4, 3, "3:0:0:0", 0, 0);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, NODE(T2, "[fd00::5]:3260") " --logout\n");
+	assert_null(fsession_find(f, T2, "fd00::5", 3260));
+	att_done(&a);
+}
+
+/* Exit 15 (session exists) is success, and the session is not ours; exit 21 on logout and
+ * on delete is success. */
+static void test_exit_15_and_21(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	f->luns[f->n_luns++] = 1;
+	f->login_exit = 15;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:1", 1, 0);
+
+	f->calls[0] = 0;
+	f->logout_exit = 21; /* e.g. iscsid already dropped it */
+	f->delete_exit = 21;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") " --logout\n"
+				      "-m node -o delete -T " T9 " -p 10.0.0.9:3260\n");
+	assert_int_equal(n_paths(&a), 0);
+	att_done(&a);
+}
+
+/* An existing record (an admin's) is configured but not created, so never deleted. */
+static void test_existing_record_not_deleted(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = { "" };
+
+	snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s|%s", T9, "10.0.0.9:3260");
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	f->luns[f->n_luns++] = 1;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") "\n"
+				      CONFIGURE(T9, "10.0.0.9:3260")
+				      NODE(T9, "10.0.0.9:3260") " --login\n");
+	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:1", 0, 1);
+	f->calls[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") " --logout\n");
+	assert_int_equal(f->n_nodes, 1);
+	att_done(&a);
+}
+
+/* CHAP rejected: a clear error without the secret, and the record we made is removed at
+ * once (nothing left for detach). */
+static void test_login_auth_failure(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1,"
+		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
+	f->login_exit = 24;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -EACCES);
+	assert_non_null(strstr(e.msg, "CHAP"));
+	assert_non_null(strstr(e.msg, T9));
+	assert_null(strstr(e.msg, SECRET));
+	assert_non_null(strstr(f->calls, NODE(T9, "10.0.0.9:3260") " --login\n"
+					 "-m node -o delete -T " T9 " -p 10.0.0.9:3260\n"));
+	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(n_paths(&a), 0);
+	f->calls[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, "");
+	att_done(&a);
+}
+
+static void test_login_errors(void **state)
+{
+	static const struct {
+		int exit_code, r;
+		const char *needle;
+	} cases[] = {
+		{ 19, -EPERM, "ACL" },
+		{ 8, -ETIMEDOUT, "timed out" },
+		{ 5, -ECONNREFUSED, "reachable" },
+		{ 20, -ENOTCONN, "iscsid is not running" },
+		{ 6, -EIO, "database" },
+		{ 99, -EIO, "exit 99" },
+	};
+	struct fake *f = *state;
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct backend_attachment a;
+		struct errbuf e = { "" };
+
+		att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+		f->login_exit = cases[i].exit_code;
+		assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), cases[i].r);
+		if (!strstr(e.msg, cases[i].needle))
+			fail_msg("exit %d: '%s' not in: %s", cases[i].exit_code, cases[i].needle,
+				 e.msg);
+		assert_int_equal(f->n_nodes, 0);
+		att_done(&a);
+	}
+}
+
+static void test_iscsiadm_missing_or_iscsid_down(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	f->run_errno = -ENOENT;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ENOENT);
+	assert_non_null(strstr(e.msg, "install open-iscsi"));
+	f->run_errno = -ETIMEDOUT;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ETIMEDOUT);
+	assert_non_null(strstr(e.msg, "did not finish"));
+	f->run_errno = 0;
+	f->show_exit = 20;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ENOTCONN);
+	assert_non_null(strstr(e.msg, "systemctl start iscsid"));
+	att_done(&a);
+}
+
+/* The secret never reaches errbuf, even when iscsiadm echoes it. */
+static void test_secret_redacted_from_iscsiadm_output(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1,"
+		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
+	f->password_exit = 7;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -EIO);
+	assert_non_null(strstr(e.msg, "node.session.auth.password"));
+	assert_non_null(strstr(e.msg, "*************"));
+	assert_null(strstr(e.msg, SECRET));
+	{
+		char *dump = json_dumps(a.objs, 0);
+
+		assert_non_null(dump);
+		assert_null(strstr(dump, SECRET));
+		free(dump);
+	}
+	att_done(&a);
+}
+
+/* Two portals, one fails: the attachment uses the other; the failed one is cleaned up. */
+static void test_multipath_partial_and_total_failure(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_device dev;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portals\":[\"10.0.0.10\",\"10.0.0.9\"],\"iqn\":\"" T9 "\",\"lun\":2}");
+	f->luns[f->n_luns++] = 2;
+	f->login_exit = 8;
+	snprintf(f->login_fail_portal, sizeof(f->login_fail_portal), "10.0.0.10:3260");
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(n_paths(&a), 1);
+	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:2", 1, 1);
+	assert_int_equal(f->n_nodes, 1); /* 10.0.0.10's record was removed */
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_nodes, 0);
+	att_done(&a);
+
+	att_init(&a, "{\"portals\":[\"10.0.0.10\",\"10.0.0.11\"],\"iqn\":\"" T9 "\",\"lun\":2}");
+	f->login_fail_portal[0] = 0;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ETIMEDOUT);
+	assert_non_null(strstr(e.msg, "10.0.0.10:3260"));
+	assert_non_null(strstr(e.msg, "10.0.0.11:3260"));
+	assert_int_equal(n_paths(&a), 0);
+	assert_int_equal(f->n_nodes, 0);
+	att_done(&a);
+}
+
+/* find_device waits while the disk is not registered and says what it waits for. */
+static void test_find_device_eagain(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_device dev;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portal\":\"10.0.0.5\",\"iqn\":\"" T1 "\",\"lun\":6}");
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), -ENODEV);
+	f->noblock[f->n_noblock++] = 6;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), -EAGAIN);
+	assert_non_null(strstr(e.msg, "2:0:0:6"));
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	att_done(&a);
+
+	/* a LUN the target does not have: the scan finds nothing, find_device keeps waiting
+	 * (the probe is what fails fast on that) */
+	att_init(&a, "{\"portal\":\"10.0.0.5\",\"iqn\":\"" T1 "\",\"lun\":7}");
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), -EAGAIN);
+	f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	/* the write reached a device that never existed: ENOENT counts as gone */
+	assert_string_equal(f->writes, "/sys/class/scsi_device/2:0:0:7/device/delete=1\n");
+	att_done(&a);
+}
+
+/* identify refuses a device whose WWID is not the one the volume was created with. */
+static void test_identify_wwid_check(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_device dev = { .sysname = "sdb", .devnode = "/fakedev/dev/sdb" };
+	struct backend_identity id;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portal\":\"10.0.0.5\",\"iqn\":\"" T1 "\",\"lun\":1,"
+		     "\"wwid\":\"36001405ABCDEF0123456789ABCDEF012\"}");
+	assert_int_equal(be_iscsi_ops.identify(&f->ctx, &a, &dev, &id, &e), 0);
+	assert_string_equal(id.wwid, "naa.6001405abcdef0123456789abcdef012");
+	snprintf(dev.sysname, sizeof(dev.sysname), "sdc");
+	assert_int_equal(be_iscsi_ops.identify(&f->ctx, &a, &dev, &id, &e), -EMEDIUMTYPE);
+	assert_non_null(strstr(e.msg, "t10.IET"));
+	assert_non_null(strstr(e.msg, "refusing"));
+	att_done(&a);
+}
+
+/* After a crash, disconnect runs from the persisted objs alone. */
+static void test_disconnect_from_persisted_objs(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	json_decref(a.objs);
+	/* login never happened (crash after -o new), plus entries we cannot have written */
+	snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s|%s", T9, "10.0.0.9:3260");
+	a.objs = json_loads("{\"scsi_lun\":1,\"paths\":["
+			    "{\"portal\":\"10.0.0.9:3260\",\"iqn\":\"" T9 "\",\"session\":null,"
+			    "\"host\":null,\"hctl\":null,\"node_created\":true,"
+			    "\"session_created\":false},"
+			    "{\"portal\":42},{\"iqn\":\"x\"},"
+			    "{\"portal\":\"10.0.0.5:3260\",\"iqn\":\"" T1 "\",\"session\":1,"
+			    "\"host\":2,\"hctl\":\"2:0:0:1\",\"node_created\":false,"
+			    "\"session_created\":false}]}",
+			    0, NULL);
+	assert_non_null(a.objs);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, "-m node -o delete -T " T9 " -p 10.0.0.9:3260\n");
+	/* 2:0:0:1 deleted; session1 keeps 2:0:0:2, so it stays logged in */
+	assert_string_equal(f->writes, "/sys/class/scsi_device/2:0:0:1/device/delete=1\n");
+	assert_non_null(fsession_find(f, T1, "10.0.0.5", 3260));
+	assert_int_equal(n_paths(&a), 0);
+	att_done(&a);
+
+	/* no objs at all: nothing was connected */
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	json_decref(a.objs);
+	a.objs = NULL;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	att_done(&a);
+}
+
+/* A failed undo keeps its entry (to retry) and the others still run. */
+static void test_disconnect_failure_keeps_entry(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = { "" };
+
+	att_init(&a, "{\"portals\":[\"10.0.0.9\",\"10.0.0.12\"],\"iqn\":\"" T9 "\",\"lun\":1}");
+	f->luns[f->n_luns++] = 1;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(n_paths(&a), 2);
+	f->logout_exit = 6;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), -EIO);
+	assert_non_null(strstr(e.msg, "logout"));
+	assert_int_equal(n_paths(&a), 2);
+	f->logout_exit = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_int_equal(n_paths(&a), 0);
+	assert_int_equal(f->n_nodes, 0);
+	att_done(&a);
+}
+
+static void test_node_tuning(void **state)
+{
+	struct be_iscsi_node_tuning t;
+
+	be_iscsi_node_tuning_for(30000, &t);
+	assert_int_equal(t.login_timeout_s, 10);
+	assert_int_equal(t.login_retry_max, 1);
+	assert_int_equal(t.replacement_timeout_s, 30);
+	be_iscsi_node_tuning_for(1000, &t);
+	assert_int_equal(t.login_timeout_s, 2);
+	be_iscsi_node_tuning_for(600000, &t);
+	assert_int_equal(t.login_timeout_s, 15);
+	be_iscsi_node_tuning_for(0, &t);
+	assert_int_equal(t.login_timeout_s, 10);
+}
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_connect_new_session_and_detach, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_reuse_session_other_luns_remain, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_last_lun_logs_out_foreign_session, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_exit_15_and_21, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_existing_record_not_deleted, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_login_auth_failure, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_login_errors, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_iscsiadm_missing_or_iscsid_down, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_secret_redacted_from_iscsiadm_output,
+						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_multipath_partial_and_total_failure, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_find_device_eagain, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_identify_wwid_check, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_from_persisted_objs, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_failure_keeps_entry, fake_setup,
+						fake_teardown),
+		cmocka_unit_test(test_node_tuning),
+	};
+
+	if (find_srcdir() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
