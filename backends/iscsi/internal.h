@@ -157,6 +157,8 @@ int be_iscsi_sysfs_find_session(const struct sys *s, const char *iqn, const char
 int be_iscsi_sysfs_session_host(const struct sys *s, unsigned session, unsigned *ret_host);
 /* The session's SCSI target id (iscsi_tcp uses 0; read from the target_id attribute). */
 int be_iscsi_sysfs_session_target_id(const struct sys *s, unsigned session, unsigned *ret_id);
+/* "LOGGED_IN", "FAILED", "FREE" (iscsi_session_state_name()). */
+int be_iscsi_sysfs_session_state(const struct sys *s, unsigned session, char *buf, size_t n);
 /* Number of SCSI devices (H:C:T:L) the kernel has on this session. */
 int be_iscsi_sysfs_session_count_devices(const struct sys *s, unsigned session, unsigned *ret_n);
 /* 1 if /sys/class/scsi_device/<hctl> exists, 0 if not. */

@@ -126,7 +126,7 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 {
 	const struct sys *s = ctx->sys;
 	unsigned sid, host, tid;
-	char hctl[64];
+	char hctl[64], state[32];
 	int r, fresh;
 
 	r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, &sid);
@@ -166,6 +166,15 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 				  strerror(-r));
 	}
 	json_object_set_new(path, "session", json_integer(sid));
+
+	/* The kernel skips the scan of a session that is not logged in (it is recovering
+	 * from a lost connection): no device would ever come, so say so now. */
+	r = be_iscsi_sysfs_session_state(s, sid, state, sizeof(state));
+	if (r >= 0 && !streq(state, "LOGGED_IN"))
+		return errbuf_set(e, -EHOSTDOWN,
+				  "iSCSI session %u to %s at %s is %s (the connection to the target "
+				  "is lost and being recovered); check the network path to the array",
+				  sid, c->iqn, portal, state);
 
 	r = be_iscsi_sysfs_session_host(s, sid, &host);
 	if (r < 0)

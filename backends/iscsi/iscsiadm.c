@@ -160,29 +160,36 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 	struct be_iscsi_node_tuning t;
 	char login_to[16], retry[16], repl[16];
 	const char *secret = cfg->chap_secret[0] ? cfg->chap_secret : NULL;
+	const char *iname = ctx->host ? ctx->host->iscsi_initiator_name : "";
 	struct {
 		const char *name, *value;
-	} set[] = {
-		/* Never log back in on its own after a reboot: the volume may be attached
-		 * elsewhere by then (kubernetes #21305). */
-		{ "node.startup", "manual" },
-		/* Only the LUNs we scan get a device (kubernetes PR #63176). */
-		{ "node.session.scan", "manual" },
-		{ "node.conn[0].timeo.login_timeout", login_to },
-		{ "node.session.initial_login_retry_max", retry },
-		{ "node.session.timeo.replacement_timeout", repl },
-		/* CHAP last; when no CHAP is given the record keeps iscsid.conf's default. */
-		{ "node.session.auth.authmethod", "CHAP" },
-		{ "node.session.auth.username", cfg->chap_user },
-		{ "node.session.auth.password", cfg->chap_secret },
-	};
-	size_t n = cfg->chap_user[0] ? ELEMENTSOF(set) : ELEMENTSOF(set) - 3;
+	} set[9];
+	size_t n = 0;
 	int r;
 
 	be_iscsi_node_tuning_for(ctx->timeout_ms, &t);
 	snprintf(login_to, sizeof(login_to), "%u", t.login_timeout_s);
 	snprintf(retry, sizeof(retry), "%u", t.login_retry_max);
 	snprintf(repl, sizeof(repl), "%u", t.replacement_timeout_s);
+
+	/* Never log back in on its own after a reboot: the volume may be attached elsewhere
+	 * by then (kubernetes #21305). */
+	set[n++] = (typeof(set[0])){ "node.startup", "manual" };
+	/* Only the LUNs we scan get a device (kubernetes PR #63176). */
+	set[n++] = (typeof(set[0])){ "node.session.scan", "manual" };
+	set[n++] = (typeof(set[0])){ "node.conn[0].timeo.login_timeout", login_to };
+	set[n++] = (typeof(set[0])){ "node.session.initial_login_retry_max", retry };
+	set[n++] = (typeof(set[0])){ "node.session.timeo.replacement_timeout", repl };
+	/* The agent's configured initiator name, so the kernel session presents the same
+	 * name the probe did (target ACLs); else iscsid's initiatorname.iscsi applies. */
+	if (iname[0])
+		set[n++] = (typeof(set[0])){ "iface.initiatorname", iname };
+	/* Without CHAP options the record keeps iscsid.conf's auth settings. */
+	if (cfg->chap_user[0]) {
+		set[n++] = (typeof(set[0])){ "node.session.auth.authmethod", "CHAP" };
+		set[n++] = (typeof(set[0])){ "node.session.auth.username", cfg->chap_user };
+		set[n++] = (typeof(set[0])){ "node.session.auth.password", cfg->chap_secret };
+	}
 
 	for (size_t i = 0; i < n; i++) {
 		r = update(ctx, portal, cfg->iqn, set[i].name, set[i].value, secret, e);

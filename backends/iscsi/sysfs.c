@@ -261,6 +261,14 @@ int be_iscsi_sysfs_session_target_id(const struct sys *s, unsigned session, unsi
 	return 0;
 }
 
+int be_iscsi_sysfs_session_state(const struct sys *s, unsigned session, char *buf, size_t n)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/class/iscsi_session/session%u/state", session);
+	return sys_read_attr(s, path, buf, n);
+}
+
 static int is_hctl(const char *name)
 {
 	unsigned h, c, t;

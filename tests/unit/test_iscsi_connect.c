@@ -495,6 +495,53 @@ static void test_exit_15_and_21(void **state)
 	att_done(&a);
 }
 
+/* A session in recovery gets no scan: fail now rather than wait for a device. */
+static void test_reuse_failed_session(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = { "" };
+	char path[PATH_MAX];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/sys/class/iscsi_session/session7/state", f->root);
+	fp = fopen(path, "we");
+	assert_non_null(fp);
+	fputs("FAILED\n", fp);
+	fclose(fp);
+	att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T1 "\",\"lun\":4}");
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -EHOSTDOWN);
+	assert_non_null(strstr(e.msg, "session 7"));
+	assert_non_null(strstr(e.msg, "FAILED"));
+	assert_string_equal(f->writes, "");
+	/* its device 5:0:0:1 keeps the session: no logout */
+	assert_string_equal(f->calls, "");
+	assert_int_equal(n_paths(&a), 0);
+	att_done(&a);
+}
+
+/* The agent's initiator name goes into the record, so the kernel uses the probe's name. */
+static void test_configured_initiator_name(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = { "" };
+
+	snprintf(f->host.iscsi_initiator_name, sizeof(f->host.iscsi_initiator_name),
+		 "iqn.2000-01.org.example:host7");
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	f->luns[f->n_luns++] = 1;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") "\n"
+				      "-m node -o new -T " T9 " -p 10.0.0.9:3260\n"
+				      CONFIGURE(T9, "10.0.0.9:3260")
+				      UPD(T9, "10.0.0.9:3260", "iface.initiatorname",
+					  "iqn.2000-01.org.example:host7")
+				      NODE(T9, "10.0.0.9:3260") " --login\n");
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	att_done(&a);
+}
+
 /* An existing record (an admin's) is configured but not created, so never deleted. */
 static void test_existing_record_not_deleted(void **state)
 {
@@ -780,6 +827,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_last_lun_logs_out_foreign_session, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_exit_15_and_21, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_reuse_failed_session, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_configured_initiator_name, fake_setup,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_existing_record_not_deleted, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_login_auth_failure, fake_setup, fake_teardown),
