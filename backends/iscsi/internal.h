@@ -178,8 +178,7 @@ int be_iscsi_sysfs_scan(const struct sys *s, unsigned host, unsigned channel, un
 			unsigned lun);
 
 /* ---- iscsi.c ---- */
-int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
-		     struct errbuf *e);
+int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e);
 int be_iscsi_find_device(const struct backend_ctx *ctx, struct backend_attachment *a,
 			 struct backend_device *ret, struct errbuf *e);
 int be_iscsi_identify(const struct backend_ctx *ctx, struct backend_attachment *a,

@@ -24,9 +24,9 @@
 #include "lib/macro.h"
 
 static const char *const iscsi_keys[] = {
-	"portals", "portal", "iqn", "lun", "wwid", "chap_user", "chap_secret", NULL,
+    "portals", "portal", "iqn", "lun", "wwid", "chap_user", "chap_secret", NULL,
 };
-static const char *const iscsi_secret_keys[] = { "chap_secret", NULL };
+static const char *const iscsi_secret_keys[] = {"chap_secret", NULL};
 
 static json_t *objs_paths(struct backend_attachment *a)
 {
@@ -86,7 +86,7 @@ static json_t *path_new(json_t *paths, const char *portal, const char *iqn)
  * address needs no DNS when a restarted agent detaches. */
 static int resolve(const struct be_iscsi_portal *p, struct be_iscsi_portal *ret, struct errbuf *e)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
 	struct addrinfo *res = NULL;
 	struct be_iscsi_portal out = *p;
 	int r;
@@ -97,9 +97,10 @@ static int resolve(const struct be_iscsi_portal *p, struct be_iscsi_portal *ret,
 		r = getaddrinfo(p->host, NULL, &hints, &res);
 	}
 	if (r != 0 || !res)
-		return errbuf_set(e, -EHOSTUNREACH,
-				  "cannot resolve portal host %s (%s): use an IP address or fix DNS",
-				  p->host, gai_strerror(r));
+		return errbuf_set(
+		    e, -EHOSTUNREACH,
+		    "cannot resolve portal host %s (%s): use an IP address or fix DNS", p->host,
+		    gai_strerror(r));
 	r = getnameinfo(res->ai_addr, res->ai_addrlen, out.host, sizeof(out.host), NULL, 0,
 			NI_NUMERICHOST);
 	out.is_ipv6 = res->ai_family == AF_INET6;
@@ -152,10 +153,11 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 		fresh = r == 0;
 		r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, &sid);
 		if (r == -ENOENT)
-			return errbuf_set(e, -EIO,
-					  "iscsiadm logged in to %s at %s but the kernel shows no such "
-					  "session in /sys/class/iscsi_session",
-					  c->iqn, portal);
+			return errbuf_set(
+			    e, -EIO,
+			    "iscsiadm logged in to %s at %s but the kernel shows no such "
+			    "session in /sys/class/iscsi_session",
+			    c->iqn, portal);
 		if (r < 0)
 			return errbuf_set(e, r, "reading iSCSI sessions from sysfs failed: %s",
 					  strerror(-r));
@@ -171,14 +173,16 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 	 * from a lost connection): no device would ever come, so say so now. */
 	r = be_iscsi_sysfs_session_state(s, sid, state, sizeof(state));
 	if (r >= 0 && !streq(state, "LOGGED_IN"))
-		return errbuf_set(e, -EHOSTDOWN,
-				  "iSCSI session %u to %s at %s is %s (the connection to the target "
-				  "is lost and being recovered); check the network path to the array",
-				  sid, c->iqn, portal, state);
+		return errbuf_set(
+		    e, -EHOSTDOWN,
+		    "iSCSI session %u to %s at %s is %s (the connection to the target "
+		    "is lost and being recovered); check the network path to the array",
+		    sid, c->iqn, portal, state);
 
 	r = be_iscsi_sysfs_session_host(s, sid, &host);
 	if (r < 0)
-		return errbuf_set(e, r, "cannot find the SCSI host of iSCSI session %u (%s at %s): %s",
+		return errbuf_set(e, r,
+				  "cannot find the SCSI host of iSCSI session %u (%s at %s): %s",
 				  sid, c->iqn, portal, strerror(-r));
 	json_object_set_new(path, "host", json_integer(host));
 	r = be_iscsi_sysfs_session_target_id(s, sid, &tid);
@@ -253,8 +257,7 @@ out:
 	return r;
 }
 
-int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
-		     struct errbuf *e)
+int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e)
 {
 	const struct be_iscsi_cfg *c = a->cfg;
 	json_t *paths = objs_paths(a);
@@ -271,7 +274,7 @@ int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a
 		struct be_iscsi_target_lock *lk;
 		struct be_iscsi_portal pt;
 		char portal[BE_ISCSI_PORTAL_STR_MAX];
-		struct errbuf pe = { "" };
+		struct errbuf pe = {""};
 		json_t *path;
 		int r;
 
@@ -332,7 +335,7 @@ int be_iscsi_find_device(const struct backend_ctx *ctx, struct backend_attachmen
 	json_array_foreach(paths, i, p)
 	{
 		const char *hctl = json_string_value(json_object_get(p, "hctl"));
-		struct backend_device dev = { 0 };
+		struct backend_device dev = {0};
 		char path[sizeof(dev.devnode)];
 		int r;
 
@@ -343,8 +346,8 @@ int be_iscsi_find_device(const struct backend_ctx *ctx, struct backend_attachmen
 		if (r == -ENOENT || r == -EAGAIN)
 			continue;
 		if (r < 0)
-			return errbuf_set(e, r, "looking up the disk of SCSI device %s failed: %s", hctl,
-					  strerror(-r));
+			return errbuf_set(e, r, "looking up the disk of SCSI device %s failed: %s",
+					  hctl, strerror(-r));
 		r = be_iscsi_sysfs_block_devnum(ctx->sys, dev.sysname, &dev.major, &dev.minor);
 		if (r == -ENOENT)
 			continue; /* registered a moment ago, attributes not there yet */
@@ -380,7 +383,8 @@ int be_iscsi_identify(const struct backend_ctx *ctx, struct backend_attachment *
 		return errbuf_set(e, -EMEDIUMTYPE,
 				  "%s (%s LUN %u) has WWID %s, not the %s this volume was created "
 				  "with: refusing to use it; check 'lun' and 'wwid'",
-				  dev->devnode, c->iqn, c->lun, id.wwid[0] ? id.wwid : "(none)", c->wwid);
+				  dev->devnode, c->iqn, c->lun, id.wwid[0] ? id.wwid : "(none)",
+				  c->wwid);
 	*ret = id;
 	return 0;
 }
@@ -396,7 +400,7 @@ int be_iscsi_disconnect(const struct backend_ctx *ctx, struct backend_attachment
 		return 0; /* nothing was ever connected */
 	/* Every path, even after a failure: each one left connected is a leak. */
 	while (i < json_array_size(paths)) {
-		struct errbuf pe = { "" };
+		struct errbuf pe = {""};
 		int r = disconnect_path(ctx, json_array_get(paths, i), &pe);
 
 		if (r == 0) {
@@ -413,15 +417,15 @@ int be_iscsi_disconnect(const struct backend_ctx *ctx, struct backend_attachment
 }
 
 const struct backend_ops be_iscsi_ops = {
-	.name = "iscsi",
-	.keys = iscsi_keys,
-	.secret_keys = iscsi_secret_keys,
-	.parse = be_iscsi_parse,
-	.free_cfg = be_iscsi_free_cfg,
-	.describe = be_iscsi_describe,
-	.probe = be_iscsi_probe,
-	.connect = be_iscsi_connect,
-	.find_device = be_iscsi_find_device,
-	.identify = be_iscsi_identify,
-	.disconnect = be_iscsi_disconnect,
+    .name = "iscsi",
+    .keys = iscsi_keys,
+    .secret_keys = iscsi_secret_keys,
+    .parse = be_iscsi_parse,
+    .free_cfg = be_iscsi_free_cfg,
+    .describe = be_iscsi_describe,
+    .probe = be_iscsi_probe,
+    .connect = be_iscsi_connect,
+    .find_device = be_iscsi_find_device,
+    .identify = be_iscsi_identify,
+    .disconnect = be_iscsi_disconnect,
 };

@@ -37,9 +37,9 @@ void be_iscsi_node_tuning_for(int timeout_ms, struct be_iscsi_node_tuning *ret)
 	if (t > 15)
 		t = 15;
 	*ret = (struct be_iscsi_node_tuning){
-		.login_timeout_s = t,
-		.login_retry_max = 1,
-		.replacement_timeout_s = REPLACEMENT_TIMEOUT_S,
+	    .login_timeout_s = t,
+	    .login_retry_max = 1,
+	    .replacement_timeout_s = REPLACEMENT_TIMEOUT_S,
 	};
 }
 
@@ -74,8 +74,9 @@ static int run(const struct backend_ctx *ctx, char *const argv[], const char *wh
 
 	r = sys_run(ctx->sys, argv, call_timeout(ctx), &out);
 	if (r == -ENOENT)
-		return errbuf_set(e, r, "iscsiadm not found: install open-iscsi (attachctl preflight "
-					"lists what is missing)");
+		return errbuf_set(e, r,
+				  "iscsiadm not found: install open-iscsi (attachctl preflight "
+				  "lists what is missing)");
 	if (r == -ETIMEDOUT)
 		return errbuf_set(e, r, "iscsiadm %s did not finish within %d s; is iscsid stuck?",
 				  what, call_timeout(ctx) / 1000);
@@ -97,20 +98,21 @@ static int common_error(int status, const char *what, const char *iqn, const cha
 				  "(systemctl start iscsid) and retry",
 				  status);
 	case BE_ISCSIADM_ERR_IDBM:
-		return errbuf_set(e, -EIO,
-				  "iSCSI node database failure during %s of %s at %s (iscsiadm exit 6: "
-				  "%s); check /etc/iscsi/nodes for a stale lock or broken record",
-				  what, iqn, portal, tail);
+		return errbuf_set(
+		    e, -EIO,
+		    "iSCSI node database failure during %s of %s at %s (iscsiadm exit 6: "
+		    "%s); check /etc/iscsi/nodes for a stale lock or broken record",
+		    what, iqn, portal, tail);
 	default:
-		return errbuf_set(e, -EIO, "iscsiadm %s of %s at %s failed (exit %d: %s)", what, iqn,
-				  portal, status, tail);
+		return errbuf_set(e, -EIO, "iscsiadm %s of %s at %s failed (exit %d: %s)", what,
+				  iqn, portal, status, tail);
 	}
 }
 
 int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = { ISCSIADM, "-m", "node", "-T", (char *)iqn, "-p", (char *)portal, NULL };
+	char *argv[] = {ISCSIADM, "-m", "node", "-T", (char *)iqn, "-p", (char *)portal, NULL};
 	char tail[256];
 	int r;
 
@@ -127,8 +129,8 @@ int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, cons
 int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = { ISCSIADM, "-m", "node", "-o", "new", "-T", (char *)iqn, "-p",
-			 (char *)portal, NULL };
+	char *argv[] = {ISCSIADM, "-m",	       "node", "-o",	       "new",
+			"-T",	  (char *)iqn, "-p",   (char *)portal, NULL};
 	char tail[256];
 	int r;
 
@@ -141,8 +143,9 @@ int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, cons
 static int update(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 		  const char *name, const char *value, const char *secret, struct errbuf *e)
 {
-	char *argv[] = { ISCSIADM, "-m", "node", "-T", (char *)iqn, "-p", (char *)portal,
-			 "-o", "update", "-n", (char *)name, "-v", (char *)value, NULL };
+	char *argv[] = {ISCSIADM,     "-m",	      "node",	     "-T",     (char *)iqn,
+			"-p",	      (char *)portal, "-o",	     "update", "-n",
+			(char *)name, "-v",	      (char *)value, NULL};
 	char what[128], tail[256];
 	int r;
 
@@ -174,21 +177,21 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 
 	/* Never log back in on its own after a reboot: the volume may be attached elsewhere
 	 * by then (kubernetes #21305). */
-	set[n++] = (typeof(set[0])){ "node.startup", "manual" };
+	set[n++] = (typeof(set[0])){"node.startup", "manual"};
 	/* Only the LUNs we scan get a device (kubernetes PR #63176). */
-	set[n++] = (typeof(set[0])){ "node.session.scan", "manual" };
-	set[n++] = (typeof(set[0])){ "node.conn[0].timeo.login_timeout", login_to };
-	set[n++] = (typeof(set[0])){ "node.session.initial_login_retry_max", retry };
-	set[n++] = (typeof(set[0])){ "node.session.timeo.replacement_timeout", repl };
+	set[n++] = (typeof(set[0])){"node.session.scan", "manual"};
+	set[n++] = (typeof(set[0])){"node.conn[0].timeo.login_timeout", login_to};
+	set[n++] = (typeof(set[0])){"node.session.initial_login_retry_max", retry};
+	set[n++] = (typeof(set[0])){"node.session.timeo.replacement_timeout", repl};
 	/* The agent's configured initiator name, so the kernel session presents the same
 	 * name the probe did (target ACLs); else iscsid's initiatorname.iscsi applies. */
 	if (iname[0])
-		set[n++] = (typeof(set[0])){ "iface.initiatorname", iname };
+		set[n++] = (typeof(set[0])){"iface.initiatorname", iname};
 	/* Without CHAP options the record keeps iscsid.conf's auth settings. */
 	if (cfg->chap_user[0]) {
-		set[n++] = (typeof(set[0])){ "node.session.auth.authmethod", "CHAP" };
-		set[n++] = (typeof(set[0])){ "node.session.auth.username", cfg->chap_user };
-		set[n++] = (typeof(set[0])){ "node.session.auth.password", cfg->chap_secret };
+		set[n++] = (typeof(set[0])){"node.session.auth.authmethod", "CHAP"};
+		set[n++] = (typeof(set[0])){"node.session.auth.username", cfg->chap_user};
+		set[n++] = (typeof(set[0])){"node.session.auth.password", cfg->chap_secret};
 	}
 
 	for (size_t i = 0; i < n; i++) {
@@ -202,8 +205,8 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			struct errbuf *e)
 {
-	char *argv[] = { ISCSIADM, "-m", "node", "-T", (char *)iqn, "-p", (char *)portal,
-			 "--login", NULL };
+	char *argv[] = {ISCSIADM, "-m",		  "node",    "-T", (char *)iqn,
+			"-p",	  (char *)portal, "--login", NULL};
 	char tail[256];
 	int r;
 
@@ -217,10 +220,11 @@ int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const
 		/* 15: a session is already there (another caller or tpgt duplicates, vdsm #259) */
 		return 1;
 	case BE_ISCSIADM_ERR_LOGIN_AUTH_FAILED:
-		return errbuf_set(e, -EACCES,
-				  "the target rejected the CHAP credentials logging in to %s at %s: "
-				  "check chap_user and chap_secret against the target's account",
-				  iqn, portal);
+		return errbuf_set(
+		    e, -EACCES,
+		    "the target rejected the CHAP credentials logging in to %s at %s: "
+		    "check chap_user and chap_secret against the target's account",
+		    iqn, portal);
 	case BE_ISCSIADM_ERR_FATAL_LOGIN:
 		return errbuf_set(e, -EPERM,
 				  "login to %s at %s was refused for good (iscsiadm exit 19: %s): "
@@ -228,10 +232,11 @@ int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const
 				  "initiator name",
 				  iqn, portal, tail);
 	case BE_ISCSIADM_ERR_TRANS_TIMEOUT:
-		return errbuf_set(e, -ETIMEDOUT,
-				  "login to %s at %s timed out (iscsiadm exit 8: %s): check that the "
-				  "portal is reachable from this host",
-				  iqn, portal, tail);
+		return errbuf_set(
+		    e, -ETIMEDOUT,
+		    "login to %s at %s timed out (iscsiadm exit 8: %s): check that the "
+		    "portal is reachable from this host",
+		    iqn, portal, tail);
 	case BE_ISCSIADM_ERR_LOGIN:
 		return errbuf_set(e, -ECONNREFUSED,
 				  "login to %s at %s failed (iscsiadm exit 5: %s): check that the "
@@ -245,8 +250,8 @@ int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const
 int be_iscsi_node_logout(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = { ISCSIADM, "-m", "node", "-T", (char *)iqn, "-p", (char *)portal,
-			 "--logout", NULL };
+	char *argv[] = {ISCSIADM, "-m",		  "node",     "-T", (char *)iqn,
+			"-p",	  (char *)portal, "--logout", NULL};
 	char tail[256];
 	int r;
 
@@ -261,8 +266,8 @@ int be_iscsi_node_logout(const struct backend_ctx *ctx, const char *portal, cons
 int be_iscsi_node_delete(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = { ISCSIADM, "-m", "node", "-o", "delete", "-T", (char *)iqn, "-p",
-			 (char *)portal, NULL };
+	char *argv[] = {ISCSIADM, "-m",	       "node", "-o",	       "delete",
+			"-T",	  (char *)iqn, "-p",   (char *)portal, NULL};
 	char tail[256];
 	int r;
 

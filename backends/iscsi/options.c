@@ -77,7 +77,7 @@ static int why_set(char *why, size_t n, const char *msg)
 
 int be_iscsi_portal_parse(const char *s, struct be_iscsi_portal *ret, char *why, size_t n)
 {
-	struct be_iscsi_portal p = { .port = BE_ISCSI_DEFAULT_PORT };
+	struct be_iscsi_portal p = {.port = BE_ISCSI_DEFAULT_PORT};
 	const char *host, *port = NULL;
 	size_t hlen;
 
@@ -88,7 +88,8 @@ int be_iscsi_portal_parse(const char *s, struct be_iscsi_portal *ret, char *why,
 		unsigned char a6[16];
 
 		if (!close)
-			return why_set(why, n, "has '[' without ']' (write IPv6 as [fd00::1]:3260)");
+			return why_set(why, n,
+				       "has '[' without ']' (write IPv6 as [fd00::1]:3260)");
 		host = s + 1;
 		hlen = (size_t)(close - host);
 		if (close[1] == ':')
@@ -126,8 +127,8 @@ int be_iscsi_portal_parse(const char *s, struct be_iscsi_portal *ret, char *why,
 			if (inet_pton(AF_INET, p.host, &a4) != 1)
 				return why_set(why, n, "has an invalid IPv4 address");
 		} else if (!hostname_is_valid(p.host)) {
-			return why_set(why, n,
-				       "has an invalid host name (letters, digits, '-' and '.' only)");
+			return why_set(
+			    why, n, "has an invalid host name (letters, digits, '-' and '.' only)");
 		}
 	}
 	if (port && parse_port(port, &p.port) < 0)
@@ -278,7 +279,8 @@ static void add_portal_list(struct be_iscsi_cfg *c, const char *key, const char 
 		while (end > tok && isspace((unsigned char)end[-1]))
 			*--end = 0;
 		if (!*tok) {
-			errlist_add(el, "'%s' has an empty entry; separate portals with single commas",
+			errlist_add(el,
+				    "'%s' has an empty entry; separate portals with single commas",
 				    key);
 			*bad = 1;
 			continue;
@@ -287,8 +289,7 @@ static void add_portal_list(struct be_iscsi_cfg *c, const char *key, const char 
 	}
 }
 
-static void parse_portals(const json_t *opts, struct be_iscsi_cfg *c, struct errlist *el,
-			  int *bad)
+static void parse_portals(const json_t *opts, struct be_iscsi_cfg *c, struct errlist *el, int *bad)
 {
 	const json_t *many = json_object_get(opts, "portals");
 	const json_t *one = json_object_get(opts, "portal");
@@ -407,11 +408,13 @@ static void parse_chap(const json_t *opts, struct be_iscsi_cfg *c, struct errlis
 	if (p) {
 		/* Never quote the value back. */
 		if (!json_is_string(p) || !chap_text_is_valid(json_string_value(p))) {
-			errlist_add(el, "'chap_secret' must be a string of 1-%d printable characters",
+			errlist_add(el,
+				    "'chap_secret' must be a string of 1-%d printable characters",
 				    BE_ISCSI_CHAP_MAX);
 			*bad = 1;
 		} else {
-			snprintf(c->chap_secret, sizeof(c->chap_secret), "%s", json_string_value(p));
+			snprintf(c->chap_secret, sizeof(c->chap_secret), "%s",
+				 json_string_value(p));
 		}
 	}
 }
@@ -438,12 +441,14 @@ int be_iscsi_parse(const json_t *opts, void **ret_cfg, struct errlist *el)
 		bad = 1;
 	} else if (!json_is_string(v) || !be_iscsi_name_is_valid(json_string_value(v))) {
 		if (json_is_string(v))
-			errlist_add(el, "'iqn' \"%.80s\" is not an iSCSI name: write "
-					"iqn.YYYY-MM.reverse.domain[:name] (e.g. "
-					"iqn.2003-01.org.example:vol1) or eui.<16 hex digits>",
+			errlist_add(el,
+				    "'iqn' \"%.80s\" is not an iSCSI name: write "
+				    "iqn.YYYY-MM.reverse.domain[:name] (e.g. "
+				    "iqn.2003-01.org.example:vol1) or eui.<16 hex digits>",
 				    json_string_value(v));
 		else
-			errlist_add(el, "'iqn' must be a string, e.g. iqn.2003-01.org.example:vol1");
+			errlist_add(el,
+				    "'iqn' must be a string, e.g. iqn.2003-01.org.example:vol1");
 		bad = 1;
 	} else {
 		snprintf(c->iqn, sizeof(c->iqn), "%s", json_string_value(v));
@@ -456,9 +461,10 @@ int be_iscsi_parse(const json_t *opts, void **ret_cfg, struct errlist *el)
 		if (!json_is_string(v) ||
 		    be_iscsi_wwid_normalize(json_string_value(v), c->wwid, sizeof(c->wwid)) < 0 ||
 		    !be_iscsi_wwid_is_valid(c->wwid)) {
-			errlist_add(el, "'wwid' must be the LUN's WWID as Linux shows it in "
-					"/sys/block/sdX/device/wwid (naa.<hex>, eui.<hex>, t10.<text>) "
-					"or udev's form (3<hex> for NAA)");
+			errlist_add(el,
+				    "'wwid' must be the LUN's WWID as Linux shows it in "
+				    "/sys/block/sdX/device/wwid (naa.<hex>, eui.<hex>, t10.<text>) "
+				    "or udev's form (3<hex> for NAA)");
 			c->wwid[0] = 0;
 			bad = 1;
 		}

@@ -110,15 +110,32 @@ static int append_escaped(char *buf, size_t n, size_t *pos, const uint8_t *s, si
 			const char *esc = NULL;
 
 			switch (c) {
-			case '\n': esc = "\\n"; break;
-			case '\r': esc = "\\r"; break;
-			case '\t': esc = "\\t"; break;
-			case '\v': esc = "\\v"; break;
-			case '\f': esc = "\\f"; break;
-			case '\a': esc = "\\a"; break;
-			case 0x1b: esc = "\\e"; break;
-			case 0: esc = "\\0"; break;
-			default: break;
+			case '\n':
+				esc = "\\n";
+				break;
+			case '\r':
+				esc = "\\r";
+				break;
+			case '\t':
+				esc = "\\t";
+				break;
+			case '\v':
+				esc = "\\v";
+				break;
+			case '\f':
+				esc = "\\f";
+				break;
+			case '\a':
+				esc = "\\a";
+				break;
+			case 0x1b:
+				esc = "\\e";
+				break;
+			case 0:
+				esc = "\\0";
+				break;
+			default:
+				break;
 			}
 			if (esc)
 				snprintf(tmp, sizeof(tmp), "%s", esc);
@@ -159,18 +176,27 @@ static int designator_prio(const uint8_t *d)
 		return 9; /* SCSI name string */
 	case 3:
 		switch (d[4] >> 4) {
-		case 6: return 8; /* NAA IEEE Registered Extended */
-		case 5: return 5; /* NAA IEEE Registered */
-		case 4: return 4;
-		case 3: return 1; /* NAA locally assigned */
-		default: return 0;
+		case 6:
+			return 8; /* NAA IEEE Registered Extended */
+		case 5:
+			return 5; /* NAA IEEE Registered */
+		case 4:
+			return 4;
+		case 3:
+			return 1; /* NAA locally assigned */
+		default:
+			return 0;
 		}
 	case 2:
 		switch (d[3]) {
-		case 16: return 7; /* EUI-64 based, 16 bytes */
-		case 12: return 6;
-		case 8: return 3;
-		default: return 0;
+		case 16:
+			return 7; /* EUI-64 based, 16 bytes */
+		case 12:
+			return 6;
+		case 8:
+			return 3;
+		default:
+			return 0;
 		}
 	case 1:
 		return 1; /* T10 vendor id */
@@ -290,7 +316,8 @@ int be_iscsi_wwid_normalize(const char *in, char *buf, size_t n)
 		if (ok) {
 			char conv[64];
 
-			snprintf(conv, sizeof(conv), "%s%s", tmp[0] == '3' ? "naa." : "eui.", tmp + 1);
+			snprintf(conv, sizeof(conv), "%s%s", tmp[0] == '3' ? "naa." : "eui.",
+				 tmp + 1);
 			snprintf(tmp, sizeof(tmp), "%s", conv);
 			len = strlen(tmp);
 		}
@@ -347,7 +374,8 @@ void be_iscsi_libiscsi_error_parse(const char *msg, int *ret_errno, int *ret_log
 		const char *stop = strstr(p, " while");
 		size_t l = stop ? (size_t)(stop - p) : strlen(p);
 
-		snprintf(head, sizeof(head), "%.*s", (int)(l < sizeof(head) ? l : sizeof(head) - 1), p);
+		snprintf(head, sizeof(head), "%.*s", (int)(l < sizeof(head) ? l : sizeof(head) - 1),
+			 p);
 		*ret_errno = last_paren_number(head);
 		if (*ret_errno < 0)
 			*ret_errno = 0;
@@ -368,7 +396,8 @@ void be_iscsi_format_luns(const struct be_iscsi_lun *luns, size_t n, char *buf, 
 	}
 	for (size_t i = 0; i < n; i++) {
 		char item[16];
-		size_t l = (size_t)snprintf(item, sizeof(item), "%s%u", i ? "," : "", luns[i].number);
+		size_t l =
+		    (size_t)snprintf(item, sizeof(item), "%s%u", i ? "," : "", luns[i].number);
 
 		if (pos + l + 4 >= len) {
 			snprintf(buf + pos, len - pos, ",...");

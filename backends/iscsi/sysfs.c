@@ -133,7 +133,7 @@ static int conn_cb(const char *name, void *ud)
 	    sys_read_attr(m->s, path, addr, sizeof(addr)) < 0)
 		return 0;
 	if (fmt_path(path, sizeof(path), "/sys/class/iscsi_connection/%s/persistent_port", name) <
-		    0 ||
+		0 ||
 	    sys_read_attr(m->s, path, port, sizeof(port)) < 0)
 		return 0;
 	if (sscanf(port, "%u", &p) != 1)
@@ -157,7 +157,7 @@ static int session_cb(const char *name, void *ud)
 {
 	struct session_match *m = ud;
 	char path[512], target[BE_ISCSI_NAME_MAX + 2];
-	struct conn_match c = { .s = m->s, .addr = m->addr, .port = m->port };
+	struct conn_match c = {.s = m->s, .addr = m->addr, .port = m->port};
 	unsigned n;
 
 	if (parse_numbered(name, "session", &n) < 0)
@@ -178,7 +178,7 @@ static int session_cb(const char *name, void *ud)
 int be_iscsi_sysfs_find_session(const struct sys *s, const char *iqn, const char *addr,
 				unsigned port, unsigned *ret_session)
 {
-	struct session_match m = { .s = s, .iqn = iqn, .addr = addr, .port = port };
+	struct session_match m = {.s = s, .iqn = iqn, .addr = addr, .port = port};
 	int r;
 
 	r = for_each_entry(s, "/sys/class/iscsi_session", session_cb, &m);
@@ -221,10 +221,10 @@ static int host_cb(const char *name, void *ud)
 
 int be_iscsi_sysfs_session_host(const struct sys *s, unsigned session, unsigned *ret_host)
 {
-	static const char *const classes[] = { "iscsi_host", "scsi_host" };
+	static const char *const classes[] = {"iscsi_host", "scsi_host"};
 
 	for (size_t i = 0; i < ELEMENTSOF(classes); i++) {
-		struct host_match m = { .s = s, .class = classes[i], .session = session };
+		struct host_match m = {.s = s, .class = classes[i], .session = session};
 		char path[64];
 		int r;
 
@@ -301,8 +301,8 @@ static int count_target_cb(const char *name, void *ud)
 
 	if (!startswith(name, "target"))
 		return 0;
-	if (fmt_path(path, sizeof(path), "/sys/class/iscsi_session/session%u/device/%s",
-		     c->session, name) < 0)
+	if (fmt_path(path, sizeof(path), "/sys/class/iscsi_session/session%u/device/%s", c->session,
+		     name) < 0)
 		return 0;
 	r = for_each_entry(c->s, path, count_lun_cb, c);
 	/* A target directory can vanish while we walk it (its last LUN being removed). */
@@ -311,7 +311,7 @@ static int count_target_cb(const char *name, void *ud)
 
 int be_iscsi_sysfs_session_count_devices(const struct sys *s, unsigned session, unsigned *ret_n)
 {
-	struct count_ctx c = { .s = s, .session = session };
+	struct count_ctx c = {.s = s, .session = session};
 	char path[128];
 	int r;
 
@@ -346,7 +346,7 @@ static int first_name_cb(const char *name, void *ud)
 
 int be_iscsi_sysfs_hctl_block(const struct sys *s, const char *hctl, char *buf, size_t n)
 {
-	struct first_name f = { "" };
+	struct first_name f = {""};
 	char path[160];
 	int r;
 
@@ -393,7 +393,7 @@ int be_iscsi_sysfs_block_devnum(const struct sys *s, const char *name, unsigned 
 int be_iscsi_sysfs_block_identity(const struct sys *s, const char *name,
 				  struct backend_identity *ret)
 {
-	struct backend_identity id = { 0 };
+	struct backend_identity id = {0};
 	_cleanup_free_ char *raw = NULL;
 	char path[128], v[32];
 	unsigned long long sectors;

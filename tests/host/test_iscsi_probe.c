@@ -59,7 +59,7 @@ static int64_t now_ms(void)
 
 static void pause_ms(long ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
 
 	nanosleep(&ts, NULL);
 }
@@ -193,12 +193,12 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define NEED_TGTD()                                                                               \
-	do {                                                                                      \
-		if (skip_reason) {                                                                \
-			print_message("SKIP: %s\n", skip_reason);                                 \
-			skip();                                                                   \
-		}                                                                                 \
+#define NEED_TGTD()                                                                                \
+	do {                                                                                       \
+		if (skip_reason) {                                                                 \
+			print_message("SKIP: %s\n", skip_reason);                                  \
+			skip();                                                                    \
+		}                                                                                  \
 	} while (0)
 
 struct run {
@@ -216,7 +216,7 @@ struct run {
 static void probe(struct run *x, const char *json, int timeout_ms, const char *initiator)
 {
 	json_t *j = json_loads(json, 0, NULL);
-	struct errlist el = { .len = 0 };
+	struct errlist el = {.len = 0};
 	void *cfg = NULL;
 	int64_t t0;
 
@@ -228,8 +228,8 @@ static void probe(struct run *x, const char *json, int timeout_ms, const char *i
 	sys_init_real(&x->sys);
 	snprintf(x->host.iscsi_initiator_name, sizeof(x->host.iscsi_initiator_name), "%s",
 		 initiator ? initiator : INITIATOR);
-	x->ctx = (struct backend_ctx){ .sys = &x->sys, .host = &x->host, .timeout_ms = timeout_ms };
-	x->a = (struct backend_attachment){ .ops = &be_iscsi_ops, .cfg = cfg, .objs = json_object() };
+	x->ctx = (struct backend_ctx){.sys = &x->sys, .host = &x->host, .timeout_ms = timeout_ms};
+	x->a = (struct backend_attachment){.ops = &be_iscsi_ops, .cfg = cfg, .objs = json_object()};
 	t0 = now_ms();
 	x->r = be_iscsi_ops.probe(&x->ctx, &x->a, &x->id, &x->e);
 	x->ms = now_ms() - t0;
@@ -264,7 +264,7 @@ static void tgtd_naa(const char *scsi_id, char *buf, size_t n)
 	uint8_t d[16];
 
 	for (const char *p = scsi_id; *p; p++) {
-		char s[2] = { *p, 0 };
+		char s[2] = {*p, 0};
 
 		b = b << 4 | a >> 60;
 		a = a << 4 | strtoul(s, NULL, 16);
@@ -294,7 +294,8 @@ static void test_probe_plain(void **state)
 	run_done(&x);
 
 	/* LUN 2, LUN as a string, default scsi_id: still an NAA id, 32 MiB */
-	probe(&x, "{\"portals\":[\"" PORTAL "\"],\"iqn\":\"" PLAIN "\",\"lun\":\"2\"}", 10000, NULL);
+	probe(&x, "{\"portals\":[\"" PORTAL "\"],\"iqn\":\"" PLAIN "\",\"lun\":\"2\"}", 10000,
+	      NULL);
 	assert_int_equal(x.r, 0);
 	assert_int_equal(x.id.size_bytes, 32 << 20);
 	assert_true(startswith(x.id.wwid, "naa.6"));
@@ -306,7 +307,8 @@ static void test_probe_plain(void **state)
 		char json[512];
 
 		snprintf(json, sizeof(json),
-			 "{\"portal\":\"" PORTAL "\",\"iqn\":\"" PLAIN "\",\"lun\":1,\"wwid\":\"3%s\"}",
+			 "{\"portal\":\"" PORTAL "\",\"iqn\":\"" PLAIN
+			 "\",\"lun\":1,\"wwid\":\"3%s\"}",
 			 naa + 4);
 		probe(&x, json, 10000, NULL);
 		assert_int_equal(x.r, 0);
@@ -319,8 +321,9 @@ static void test_wrong_iqn(void **state)
 	struct run x;
 
 	NEED_TGTD();
-	probe(&x, "{\"portal\":\"" PORTAL "\",\"iqn\":\"iqn.2024-01.org.attachd.test:nope\","
-		  "\"lun\":1}",
+	probe(&x,
+	      "{\"portal\":\"" PORTAL "\",\"iqn\":\"iqn.2024-01.org.attachd.test:nope\","
+	      "\"lun\":1}",
 	      10000, NULL);
 	assert_int_equal(x.r, -ENOENT);
 	expect_msg(&x, "iqn.2024-01.org.attachd.test:nope not found at " PORTAL);
@@ -348,8 +351,9 @@ static void test_wwid_mismatch(void **state)
 	struct run x;
 
 	NEED_TGTD();
-	probe(&x, "{\"portal\":\"" PORTAL "\",\"iqn\":\"" PLAIN "\",\"lun\":1,"
-		  "\"wwid\":\"naa.6001405aaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+	probe(&x,
+	      "{\"portal\":\"" PORTAL "\",\"iqn\":\"" PLAIN "\",\"lun\":1,"
+	      "\"wwid\":\"naa.6001405aaaaaaaaaaaaaaaaaaaaaaaaa\"}",
 	      10000, NULL);
 	assert_int_equal(x.r, -EMEDIUMTYPE);
 	expect_msg(&x, "naa.6001405aaaaaaaaaaaaaaaaaaaaaaaaa");
@@ -362,15 +366,17 @@ static void test_chap(void **state)
 	struct run x;
 
 	NEED_TGTD();
-	probe(&x, "{\"portal\":\"" PORTAL "\",\"iqn\":\"" CHAPT "\",\"lun\":1,"
-		  "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}",
+	probe(&x,
+	      "{\"portal\":\"" PORTAL "\",\"iqn\":\"" CHAPT "\",\"lun\":1,"
+	      "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}",
 	      10000, NULL);
 	assert_int_equal(x.r, 0);
 	assert_int_equal(x.id.size_bytes, 16 << 20);
 	run_done(&x);
 
-	probe(&x, "{\"portal\":\"" PORTAL "\",\"iqn\":\"" CHAPT "\",\"lun\":1,"
-		  "\"chap_user\":\"alice\",\"chap_secret\":\"wrong-secret-1\"}",
+	probe(&x,
+	      "{\"portal\":\"" PORTAL "\",\"iqn\":\"" CHAPT "\",\"lun\":1,"
+	      "\"chap_user\":\"alice\",\"chap_secret\":\"wrong-secret-1\"}",
 	      10000, NULL);
 	assert_int_equal(x.r, -EACCES);
 	expect_msg(&x, "rejected the CHAP credentials of user 'alice'");
@@ -401,7 +407,7 @@ static void test_acl(void **state)
 /* A free port on 127.0.0.1, closed again: connecting there is refused. */
 static unsigned free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
 	socklen_t sl = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -444,7 +450,7 @@ static void test_refused_and_failover(void **state)
  */
 static void test_black_hole_and_silent_target(void **state)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
 	socklen_t sl = sizeof(sa);
 	int lfd, fillers[3];
 	char json[512];
@@ -462,14 +468,16 @@ static void test_black_hole_and_silent_target(void **state)
 	}
 	pause_ms(100); /* let the first filler's handshake complete and fill the queue */
 
-	snprintf(json, sizeof(json), "{\"portal\":\"127.0.0.1:%u\",\"iqn\":\"" PLAIN "\",\"lun\":1}",
+	snprintf(json, sizeof(json),
+		 "{\"portal\":\"127.0.0.1:%u\",\"iqn\":\"" PLAIN "\",\"lun\":1}",
 		 ntohs(sa.sin_port));
 	probe(&x, json, 1500, NULL);
 	assert_int_equal(x.r, -ETIMEDOUT);
 	assert_true(x.ms >= 1400 && x.ms < 3000); /* the deadline, not TCP's 2 minutes */
 	expect_msg(&x, "127.0.0.1:");
 	if (!strstr(x.e.msg, "TCP connect timed out"))
-		print_message("note: the accept queue trick did not black-hole here: %s\n", x.e.msg);
+		print_message("note: the accept queue trick did not black-hole here: %s\n",
+			      x.e.msg);
 	run_done(&x);
 	for (int i = 0; i < 3; i++)
 		close(fillers[i]);
@@ -481,7 +489,8 @@ static void test_black_hole_and_silent_target(void **state)
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
 	assert_int_equal(listen(lfd, 16), 0);
-	snprintf(json, sizeof(json), "{\"portal\":\"127.0.0.1:%u\",\"iqn\":\"" PLAIN "\",\"lun\":1}",
+	snprintf(json, sizeof(json),
+		 "{\"portal\":\"127.0.0.1:%u\",\"iqn\":\"" PLAIN "\",\"lun\":1}",
 		 ntohs(sa.sin_port));
 	probe(&x, json, 1500, NULL);
 	assert_int_equal(x.r, -ETIMEDOUT);
@@ -504,8 +513,9 @@ static void test_initiator_name_required(void **state)
 	struct run x;
 
 	/* no host setting and an etc root without initiatorname.iscsi */
-	json_t *j = json_loads("{\"portal\":\"" PORTAL "\",\"iqn\":\"" PLAIN "\",\"lun\":1}", 0, NULL);
-	struct errlist el = { .len = 0 };
+	json_t *j =
+	    json_loads("{\"portal\":\"" PORTAL "\",\"iqn\":\"" PLAIN "\",\"lun\":1}", 0, NULL);
+	struct errlist el = {.len = 0};
 	void *cfg = NULL;
 
 	assert_int_equal(be_iscsi_ops.parse(j, &cfg, &el), 0);
@@ -513,8 +523,8 @@ static void test_initiator_name_required(void **state)
 	memset(&x, 0, sizeof(x));
 	sys_init_real(&x.sys);
 	x.sys.etc_root = "/nonexistent-attachd-root";
-	x.ctx = (struct backend_ctx){ .sys = &x.sys, .host = &x.host, .timeout_ms = 1000 };
-	x.a = (struct backend_attachment){ .ops = &be_iscsi_ops, .cfg = cfg };
+	x.ctx = (struct backend_ctx){.sys = &x.sys, .host = &x.host, .timeout_ms = 1000};
+	x.a = (struct backend_attachment){.ops = &be_iscsi_ops, .cfg = cfg};
 	assert_int_equal(be_iscsi_ops.probe(&x.ctx, &x.a, &x.id, &x.e), -ENOENT);
 	expect_msg(&x, "initiator_name");
 	be_iscsi_ops.free_cfg(cfg);
@@ -523,15 +533,15 @@ static void test_initiator_name_required(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_probe_plain),
-		cmocka_unit_test(test_wrong_iqn),
-		cmocka_unit_test(test_missing_lun_and_not_a_disk),
-		cmocka_unit_test(test_wwid_mismatch),
-		cmocka_unit_test(test_chap),
-		cmocka_unit_test(test_acl),
-		cmocka_unit_test(test_refused_and_failover),
-		cmocka_unit_test(test_black_hole_and_silent_target),
-		cmocka_unit_test(test_initiator_name_required),
+	    cmocka_unit_test(test_probe_plain),
+	    cmocka_unit_test(test_wrong_iqn),
+	    cmocka_unit_test(test_missing_lun_and_not_a_disk),
+	    cmocka_unit_test(test_wwid_mismatch),
+	    cmocka_unit_test(test_chap),
+	    cmocka_unit_test(test_acl),
+	    cmocka_unit_test(test_refused_and_failover),
+	    cmocka_unit_test(test_black_hole_and_silent_target),
+	    cmocka_unit_test(test_initiator_name_required),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -62,8 +62,8 @@ struct fake {
 	struct fsession sess[16];
 	unsigned n_sess, next_host, next_sid;
 	char next_disk;
-	unsigned luns[8], n_luns;         /* LUNs the fake target has */
-	unsigned noblock[8], n_noblock;   /* ... whose disk the kernel never registers */
+	unsigned luns[8], n_luns;	/* LUNs the fake target has */
+	unsigned noblock[8], n_noblock; /* ... whose disk the kernel never registers */
 	char wwid[128];
 	/* injected behaviour */
 	int run_errno;
@@ -161,8 +161,9 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 		if (f->login_exit && f->login_exit != 15 &&
 		    (!f->login_fail_portal[0] || streq(f->login_fail_portal, portal))) {
 			st = f->login_exit;
-			snprintf(out, sizeof(out), "iscsiadm: Could not login to [iface: default, "
-						   "target: %s, portal: %s].\n",
+			snprintf(out, sizeof(out),
+				 "iscsiadm: Could not login to [iface: default, "
+				 "target: %s, portal: %s].\n",
 				 iqn, portal);
 		} else if (x || f->login_exit == 15) {
 			st = 15;
@@ -195,7 +196,8 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 		st = idx < 0 ? 21 : 0;
 		if (name && streq(name, "node.session.auth.password") && f->password_exit) {
 			st = f->password_exit;
-			snprintf(out, sizeof(out), "iscsiadm: Cannot modify node.session.auth.password=%s\n",
+			snprintf(out, sizeof(out),
+				 "iscsiadm: Cannot modify node.session.auth.password=%s\n",
 				 arg_after(argv, "-v"));
 		}
 	} else if (op && streq(op, "delete")) {
@@ -280,11 +282,11 @@ static int fake_setup(void **state)
 	f->sys.dev_root = "/fakedev";
 	f->sys.ops = fake_ops();
 	f->sys.userdata = f;
-	f->ctx = (struct backend_ctx){ .sys = &f->sys, .host = &f->host, .timeout_ms = 30000 };
+	f->ctx = (struct backend_ctx){.sys = &f->sys, .host = &f->host, .timeout_ms = 30000};
 	/* what the fixture holds */
-	f->sess[0] = (struct fsession){ T1, "10.0.0.5", 3260, 2, 1 };
-	f->sess[1] = (struct fsession){ T2, "fd00::5", 3260, 3, 4 };
-	f->sess[2] = (struct fsession){ T1, "10.0.0.6", 3260, 5, 7 };
+	f->sess[0] = (struct fsession){T1, "10.0.0.5", 3260, 2, 1};
+	f->sess[1] = (struct fsession){T2, "fd00::5", 3260, 3, 4};
+	f->sess[2] = (struct fsession){T1, "10.0.0.6", 3260, 5, 7};
 	f->n_sess = 3;
 	f->next_host = 10;
 	f->next_sid = 20;
@@ -309,7 +311,7 @@ static int fake_teardown(void **state)
 static struct be_iscsi_cfg *cfg_new(const char *json)
 {
 	json_t *j = json_loads(json, 0, NULL);
-	struct errlist el = { .len = 0 };
+	struct errlist el = {.len = 0};
 	void *cfg = NULL;
 
 	assert_non_null(j);
@@ -321,8 +323,8 @@ static struct be_iscsi_cfg *cfg_new(const char *json)
 
 static void att_init(struct backend_attachment *a, const char *json)
 {
-	*a = (struct backend_attachment){ .ops = &be_iscsi_ops, .cfg = cfg_new(json),
-					  .objs = json_object() };
+	*a = (struct backend_attachment){
+	    .ops = &be_iscsi_ops, .cfg = cfg_new(json), .objs = json_object()};
 }
 
 static void att_done(struct backend_attachment *a)
@@ -365,15 +367,15 @@ static void assert_path(json_t *p, const char *portal, const char *iqn, int sess
 
 #define NODE(iqn, p) "-m node -T " iqn " -p " p
 #define UPD(iqn, p, n, v) NODE(iqn, p) " -o update -n " n " -v " v "\n"
-#define CONFIGURE(iqn, p)                                                                         \
-	UPD(iqn, p, "node.startup", "manual")                                                     \
-	UPD(iqn, p, "node.session.scan", "manual")                                                \
-	UPD(iqn, p, "node.conn[0].timeo.login_timeout", "10")                                     \
-	UPD(iqn, p, "node.session.initial_login_retry_max", "1")                                  \
+#define CONFIGURE(iqn, p)                                                                          \
+	UPD(iqn, p, "node.startup", "manual")                                                      \
+	UPD(iqn, p, "node.session.scan", "manual")                                                 \
+	UPD(iqn, p, "node.conn[0].timeo.login_timeout", "10")                                      \
+	UPD(iqn, p, "node.session.initial_login_retry_max", "1")                                   \
 	UPD(iqn, p, "node.session.timeo.replacement_timeout", "30")
-#define CHAP(iqn, p)                                                                              \
-	UPD(iqn, p, "node.session.auth.authmethod", "CHAP")                                       \
-	UPD(iqn, p, "node.session.auth.username", "alice")                                        \
+#define CHAP(iqn, p)                                                                               \
+	UPD(iqn, p, "node.session.auth.authmethod", "CHAP")                                        \
+	UPD(iqn, p, "node.session.auth.username", "alice")                                         \
 	UPD(iqn, p, "node.session.auth.password", SECRET)
 
 /* A new target: node record created, configured, login, targeted scan; detach undoes all. */
@@ -383,17 +385,18 @@ static void test_connect_new_session_and_detach(void **state)
 	struct backend_attachment a;
 	struct backend_device dev;
 	struct backend_identity id;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":3,"
 		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
 	f->luns[f->n_luns++] = 3;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") "\n"
-				      "-m node -o new -T " T9 " -p 10.0.0.9:3260\n"
-				      CONFIGURE(T9, "10.0.0.9:3260")
-				      CHAP(T9, "10.0.0.9:3260")
-				      NODE(T9, "10.0.0.9:3260") " --login\n");
+	assert_string_equal(
+	    f->calls, NODE(T9, "10.0.0.9:3260") "\n"
+						"-m node -o new -T " T9
+						" -p 10.0.0.9:3260\n" CONFIGURE(T9, "10.0.0.9:3260")
+						    CHAP(T9, "10.0.0.9:3260")
+							NODE(T9, "10.0.0.9:3260") " --login\n");
 	assert_string_equal(f->writes, "/sys/class/scsi_host/host10/scan=0 0 3\n");
 	assert_int_equal(n_paths(&a), 1);
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:3", 1, 1);
@@ -412,7 +415,8 @@ static void test_connect_new_session_and_detach(void **state)
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->writes, "/sys/class/scsi_device/10:0:0:3/device/delete=1\n");
 	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") " --logout\n"
-				      "-m node -o delete -T " T9 " -p 10.0.0.9:3260\n");
+								"-m node -o delete -T " T9
+								" -p 10.0.0.9:3260\n");
 	assert_int_equal(n_paths(&a), 0);
 	assert_int_equal(f->n_nodes, 0);
 	assert_null(fsession_find(f, T9, "10.0.0.9", 3260));
@@ -433,7 +437,7 @@ static void test_reuse_session_other_luns_remain(void **state)
 	struct fake *f = *state;
 	struct backend_attachment a;
 	struct backend_device dev;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"10.0.0.5:3260\",\"iqn\":\"" T1 "\",\"lun\":5}");
 	f->luns[f->n_luns++] = 5;
@@ -459,7 +463,7 @@ static void test_last_lun_logs_out_foreign_session(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"[fd00::5]\",\"iqn\":\"" T2 "\",\"lun\":0}");
 	f->luns[f->n_luns++] = 0;
@@ -477,7 +481,7 @@ static void test_exit_15_and_21(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	f->luns[f->n_luns++] = 1;
@@ -490,7 +494,8 @@ static void test_exit_15_and_21(void **state)
 	f->delete_exit = 21;
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") " --logout\n"
-				      "-m node -o delete -T " T9 " -p 10.0.0.9:3260\n");
+								"-m node -o delete -T " T9
+								" -p 10.0.0.9:3260\n");
 	assert_int_equal(n_paths(&a), 0);
 	att_done(&a);
 }
@@ -500,7 +505,7 @@ static void test_reuse_failed_session(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 	char path[PATH_MAX];
 	FILE *fp;
 
@@ -525,19 +530,20 @@ static void test_configured_initiator_name(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	snprintf(f->host.iscsi_initiator_name, sizeof(f->host.iscsi_initiator_name),
 		 "iqn.2000-01.org.example:host7");
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	f->luns[f->n_luns++] = 1;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") "\n"
-				      "-m node -o new -T " T9 " -p 10.0.0.9:3260\n"
-				      CONFIGURE(T9, "10.0.0.9:3260")
-				      UPD(T9, "10.0.0.9:3260", "iface.initiatorname",
-					  "iqn.2000-01.org.example:host7")
-				      NODE(T9, "10.0.0.9:3260") " --login\n");
+	assert_string_equal(
+	    f->calls, NODE(T9, "10.0.0.9:3260") "\n"
+						"-m node -o new -T " T9
+						" -p 10.0.0.9:3260\n" CONFIGURE(T9, "10.0.0.9:3260")
+						    UPD(T9, "10.0.0.9:3260", "iface.initiatorname",
+							"iqn.2000-01.org.example:host7")
+							NODE(T9, "10.0.0.9:3260") " --login\n");
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	att_done(&a);
 }
@@ -547,15 +553,14 @@ static void test_existing_record_not_deleted(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s|%s", T9, "10.0.0.9:3260");
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	f->luns[f->n_luns++] = 1;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") "\n"
-				      CONFIGURE(T9, "10.0.0.9:3260")
-				      NODE(T9, "10.0.0.9:3260") " --login\n");
+	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") "\n" CONFIGURE(T9, "10.0.0.9:3260")
+					  NODE(T9, "10.0.0.9:3260") " --login\n");
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:1", 0, 1);
 	f->calls[0] = 0;
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
@@ -570,7 +575,7 @@ static void test_login_auth_failure(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1,"
 		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
@@ -580,7 +585,8 @@ static void test_login_auth_failure(void **state)
 	assert_non_null(strstr(e.msg, T9));
 	assert_null(strstr(e.msg, SECRET));
 	assert_non_null(strstr(f->calls, NODE(T9, "10.0.0.9:3260") " --login\n"
-					 "-m node -o delete -T " T9 " -p 10.0.0.9:3260\n"));
+								   "-m node -o delete -T " T9
+								   " -p 10.0.0.9:3260\n"));
 	assert_int_equal(f->n_nodes, 0);
 	assert_int_equal(n_paths(&a), 0);
 	f->calls[0] = 0;
@@ -595,18 +601,18 @@ static void test_login_errors(void **state)
 		int exit_code, r;
 		const char *needle;
 	} cases[] = {
-		{ 19, -EPERM, "ACL" },
-		{ 8, -ETIMEDOUT, "timed out" },
-		{ 5, -ECONNREFUSED, "reachable" },
-		{ 20, -ENOTCONN, "iscsid is not running" },
-		{ 6, -EIO, "database" },
-		{ 99, -EIO, "exit 99" },
+	    {19, -EPERM, "ACL"},
+	    {8, -ETIMEDOUT, "timed out"},
+	    {5, -ECONNREFUSED, "reachable"},
+	    {20, -ENOTCONN, "iscsid is not running"},
+	    {6, -EIO, "database"},
+	    {99, -EIO, "exit 99"},
 	};
 	struct fake *f = *state;
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		struct backend_attachment a;
-		struct errbuf e = { "" };
+		struct errbuf e = {""};
 
 		att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 		f->login_exit = cases[i].exit_code;
@@ -623,7 +629,7 @@ static void test_iscsiadm_missing_or_iscsid_down(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	f->run_errno = -ENOENT;
@@ -644,7 +650,7 @@ static void test_secret_redacted_from_iscsiadm_output(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1,"
 		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
@@ -669,7 +675,7 @@ static void test_multipath_partial_and_total_failure(void **state)
 	struct fake *f = *state;
 	struct backend_attachment a;
 	struct backend_device dev;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portals\":[\"10.0.0.10\",\"10.0.0.9\"],\"iqn\":\"" T9 "\",\"lun\":2}");
 	f->luns[f->n_luns++] = 2;
@@ -700,7 +706,7 @@ static void test_find_device_eagain(void **state)
 	struct fake *f = *state;
 	struct backend_attachment a;
 	struct backend_device dev;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"10.0.0.5\",\"iqn\":\"" T1 "\",\"lun\":6}");
 	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), -ENODEV);
@@ -728,9 +734,9 @@ static void test_identify_wwid_check(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct backend_device dev = { .sysname = "sdb", .devnode = "/fakedev/dev/sdb" };
+	struct backend_device dev = {.sysname = "sdb", .devnode = "/fakedev/dev/sdb"};
 	struct backend_identity id;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"10.0.0.5\",\"iqn\":\"" T1 "\",\"lun\":1,"
 		     "\"wwid\":\"36001405ABCDEF0123456789ABCDEF012\"}");
@@ -748,7 +754,7 @@ static void test_disconnect_from_persisted_objs(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	json_decref(a.objs);
@@ -785,7 +791,7 @@ static void test_disconnect_failure_keeps_entry(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
-	struct errbuf e = { "" };
+	struct errbuf e = {""};
 
 	att_init(&a, "{\"portals\":[\"10.0.0.9\",\"10.0.0.12\"],\"iqn\":\"" T9 "\",\"lun\":1}");
 	f->luns[f->n_luns++] = 1;
@@ -820,33 +826,33 @@ static void test_node_tuning(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_connect_new_session_and_detach, fake_setup,
-						fake_teardown),
-		cmocka_unit_test_setup_teardown(test_reuse_session_other_luns_remain, fake_setup,
-						fake_teardown),
-		cmocka_unit_test_setup_teardown(test_last_lun_logs_out_foreign_session, fake_setup,
-						fake_teardown),
-		cmocka_unit_test_setup_teardown(test_exit_15_and_21, fake_setup, fake_teardown),
-		cmocka_unit_test_setup_teardown(test_reuse_failed_session, fake_setup, fake_teardown),
-		cmocka_unit_test_setup_teardown(test_configured_initiator_name, fake_setup,
-						fake_teardown),
-		cmocka_unit_test_setup_teardown(test_existing_record_not_deleted, fake_setup,
-						fake_teardown),
-		cmocka_unit_test_setup_teardown(test_login_auth_failure, fake_setup, fake_teardown),
-		cmocka_unit_test_setup_teardown(test_login_errors, fake_setup, fake_teardown),
-		cmocka_unit_test_setup_teardown(test_iscsiadm_missing_or_iscsid_down, fake_setup,
-						fake_teardown),
-		cmocka_unit_test_setup_teardown(test_secret_redacted_from_iscsiadm_output,
-						fake_setup, fake_teardown),
-		cmocka_unit_test_setup_teardown(test_multipath_partial_and_total_failure, fake_setup,
-						fake_teardown),
-		cmocka_unit_test_setup_teardown(test_find_device_eagain, fake_setup, fake_teardown),
-		cmocka_unit_test_setup_teardown(test_identify_wwid_check, fake_setup, fake_teardown),
-		cmocka_unit_test_setup_teardown(test_disconnect_from_persisted_objs, fake_setup,
-						fake_teardown),
-		cmocka_unit_test_setup_teardown(test_disconnect_failure_keeps_entry, fake_setup,
-						fake_teardown),
-		cmocka_unit_test(test_node_tuning),
+	    cmocka_unit_test_setup_teardown(test_connect_new_session_and_detach, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_reuse_session_other_luns_remain, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_last_lun_logs_out_foreign_session, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_exit_15_and_21, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_reuse_failed_session, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_configured_initiator_name, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_existing_record_not_deleted, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_login_auth_failure, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_login_errors, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_iscsiadm_missing_or_iscsid_down, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_secret_redacted_from_iscsiadm_output, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_multipath_partial_and_total_failure, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_find_device_eagain, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_identify_wwid_check, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_from_persisted_objs, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_failure_keeps_entry, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test(test_node_tuning),
 	};
 
 	if (find_srcdir() < 0)

@@ -157,7 +157,8 @@ static void test_bad_portals(void **state)
 	expect_bad("{\"portals\":42" OK_REST, 1, "must be a list", NULL);
 	expect_bad("{\"portals\":[42]" OK_REST, 1, "entry 0 must be a string", NULL);
 	expect_bad("{\"portal\":[\"1.2.3.4\"]" OK_REST, 1, "'portal' must be a string", NULL);
-	expect_bad("{\"portal\":\"1.2.3.4\",\"portals\":[\"1.2.3.5\"]" OK_REST, 1, "not both", NULL);
+	expect_bad("{\"portal\":\"1.2.3.4\",\"portals\":[\"1.2.3.5\"]" OK_REST, 1, "not both",
+		   NULL);
 	expect_bad("{\"portals\":\"a:1,,b:2\"" OK_REST, 1, "empty entry", NULL);
 	expect_bad("{\"portal\":\":3260\"" OK_REST, 1, "no host", NULL);
 	expect_bad("{\"portal\":\"1.2.3.4:65536\"" OK_REST, 1, "invalid port", NULL);
@@ -236,7 +237,8 @@ static void test_wwid_forms(void **state)
 	assert_int_equal(parse(P "\"wwid\":\"NAA.600140511111111122222222AAAAAAAA\"}", &c, &el), 0);
 	assert_string_equal(c->wwid, "naa.600140511111111122222222aaaaaaaa");
 	be_iscsi_ops.free_cfg(c);
-	assert_int_equal(parse(P "\"wwid\":\"t10.IET     VIRTUAL-DISK    beaf11\\n\"}", &c, &el), 0);
+	assert_int_equal(parse(P "\"wwid\":\"t10.IET     VIRTUAL-DISK    beaf11\\n\"}", &c, &el),
+			 0);
 	assert_string_equal(c->wwid, "t10.IET     VIRTUAL-DISK    beaf11");
 	be_iscsi_ops.free_cfg(c);
 	assert_int_equal(parse(P "\"wwid\":\"20123456789abcdef\"}", &c, &el), 0);
@@ -284,8 +286,8 @@ static void test_names_and_portals_pure(void **state)
 
 static void test_keys_and_secrets_listed(void **state)
 {
-	const char *const want[] = { "portals", "portal", "iqn", "lun", "wwid", "chap_user",
-				     "chap_secret" };
+	const char *const want[] = {"portals", "portal",    "iqn",	  "lun",
+				    "wwid",    "chap_user", "chap_secret"};
 	size_t n = 0;
 
 	assert_string_equal(be_iscsi_ops.name, "iscsi");
@@ -307,16 +309,16 @@ static void test_keys_and_secrets_listed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full_valid),
-		cmocka_unit_test(test_portal_forms),
-		cmocka_unit_test(test_everything_missing),
-		cmocka_unit_test(test_all_problems_at_once),
-		cmocka_unit_test(test_bad_portals),
-		cmocka_unit_test(test_bad_iqn_and_lun),
-		cmocka_unit_test(test_chap),
-		cmocka_unit_test(test_wwid_forms),
-		cmocka_unit_test(test_names_and_portals_pure),
-		cmocka_unit_test(test_keys_and_secrets_listed),
+	    cmocka_unit_test(test_full_valid),
+	    cmocka_unit_test(test_portal_forms),
+	    cmocka_unit_test(test_everything_missing),
+	    cmocka_unit_test(test_all_problems_at_once),
+	    cmocka_unit_test(test_bad_portals),
+	    cmocka_unit_test(test_bad_iqn_and_lun),
+	    cmocka_unit_test(test_chap),
+	    cmocka_unit_test(test_wwid_forms),
+	    cmocka_unit_test(test_names_and_portals_pure),
+	    cmocka_unit_test(test_keys_and_secrets_listed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,8 +27,7 @@ static void page_init(struct page *p)
 }
 
 /* code_set 1 = binary, 2 = ASCII, 3 = UTF-8; assoc 0 = LU, 1 = target port */
-static void add_desig(struct page *p, int code_set, int assoc, int type, const void *id,
-		      size_t n)
+static void add_desig(struct page *p, int code_set, int assoc, int type, const void *id, size_t n)
 {
 	uint8_t *d = p->b + p->len;
 
@@ -41,12 +40,12 @@ static void add_desig(struct page *p, int code_set, int assoc, int type, const v
 	p->b[3] = (uint8_t)(p->len - 4);
 }
 
-static const uint8_t naa6[16] = { 0x60, 0x01, 0x40, 0x5a, 0xbc, 0xde, 0xf0, 0x12,
-				  0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12 };
-static const uint8_t naa5[8] = { 0x50, 0x01, 0x40, 0x5a, 0xbc, 0xde, 0xf0, 0x12 };
-static const uint8_t naa3[8] = { 0x30, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77 };
-static const uint8_t eui8[8] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77 };
-static const uint8_t eui16[16] = { 0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+static const uint8_t naa6[16] = {0x60, 0x01, 0x40, 0x5a, 0xbc, 0xde, 0xf0, 0x12,
+				 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12};
+static const uint8_t naa5[8] = {0x50, 0x01, 0x40, 0x5a, 0xbc, 0xde, 0xf0, 0x12};
+static const uint8_t naa3[8] = {0x30, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77};
+static const uint8_t eui8[8] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77};
+static const uint8_t eui16[16] = {0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
 static void expect_wwid(const struct page *p, const char *want)
 {
@@ -174,17 +173,17 @@ static void test_vpd83_errors(void **state)
 
 static void test_report_luns(void **state)
 {
-	uint8_t d[8 + 8 * 6] = { 0 };
+	uint8_t d[8 + 8 * 6] = {0};
 	struct be_iscsi_lun l[8];
 	size_t n, needed;
 	char list[64];
 
 	d[3] = 8 * 6;
-	d[8 + 8 * 1 + 1] = 1;                               /* LUN 1 (peripheral) */
-	d[8 + 8 * 2 + 0] = 0x41, d[8 + 8 * 2 + 1] = 0x2c;   /* 300, flat space */
-	d[8 + 8 * 3 + 0] = 0x01, d[8 + 8 * 3 + 1] = 0x2c;   /* 300 as LIO writes it */
-	d[8 + 8 * 4 + 1] = 7, d[8 + 8 * 4 + 2] = 0x40;      /* two levels: skipped */
-	d[8 + 8 * 5 + 0] = 0x7f, d[8 + 8 * 5 + 1] = 0xff;   /* 16383 flat */
+	d[8 + 8 * 1 + 1] = 1;				  /* LUN 1 (peripheral) */
+	d[8 + 8 * 2 + 0] = 0x41, d[8 + 8 * 2 + 1] = 0x2c; /* 300, flat space */
+	d[8 + 8 * 3 + 0] = 0x01, d[8 + 8 * 3 + 1] = 0x2c; /* 300 as LIO writes it */
+	d[8 + 8 * 4 + 1] = 7, d[8 + 8 * 4 + 2] = 0x40;	  /* two levels: skipped */
+	d[8 + 8 * 5 + 0] = 0x7f, d[8 + 8 * 5 + 1] = 0xff; /* 16383 flat */
 	assert_int_equal(be_iscsi_report_luns_parse(d, sizeof(d), l, 8, &n, &needed), 0);
 	assert_int_equal(n, 5);
 	assert_int_equal(needed, sizeof(d));
@@ -220,11 +219,11 @@ static void test_report_luns(void **state)
 
 static void test_readcap(void **state)
 {
-	uint8_t rc16[32] = { 0 }, rc10[8] = { 0 };
+	uint8_t rc16[32] = {0}, rc10[8] = {0};
 	uint64_t sz;
 
 	rc16[6] = 0xff, rc16[7] = 0xff; /* last LBA 65535 */
-	rc16[10] = 0x02;                /* 512-byte blocks */
+	rc16[10] = 0x02;		/* 512-byte blocks */
 	assert_int_equal(be_iscsi_readcap16_size(rc16, sizeof(rc16), &sz), 0);
 	assert_int_equal(sz, 65536ull * 512);
 	rc16[10] = 0x10; /* 4096 */
@@ -253,7 +252,7 @@ static void test_libiscsi_errors(void **state)
 	assert_int_equal(st, 0x0203);
 	assert_int_equal(err, 0);
 	be_iscsi_libiscsi_error_parse(
-		"Failed to log in to target. Status: Authentication failure(513)", &err, &st);
+	    "Failed to log in to target. Status: Authentication failure(513)", &err, &st);
 	assert_int_equal(st, 0x0201);
 	be_iscsi_libiscsi_error_parse("Failed to log in to target. Status: Target moved "
 				      "(unknown)(256)",
@@ -284,12 +283,10 @@ static void test_wwid_normalize(void **state)
 {
 	char w[64];
 
-	assert_int_equal(be_iscsi_wwid_normalize("naa.6001405ABC0123456789ABCDEF0123\n", w,
-						 sizeof(w)),
-			 0);
+	assert_int_equal(
+	    be_iscsi_wwid_normalize("naa.6001405ABC0123456789ABCDEF0123\n", w, sizeof(w)), 0);
 	assert_string_equal(w, "naa.6001405abc0123456789abcdef0123");
-	assert_int_equal(be_iscsi_wwid_normalize("36001405ABC0123456789abcdef012345", w,
-						 sizeof(w)),
+	assert_int_equal(be_iscsi_wwid_normalize("36001405ABC0123456789abcdef012345", w, sizeof(w)),
 			 0);
 	assert_string_equal(w, "naa.6001405abc0123456789abcdef012345");
 	assert_int_equal(be_iscsi_wwid_normalize("2AABBCCDDEEFF0011", w, sizeof(w)), 0);
@@ -320,34 +317,31 @@ static void test_initiator_name_parse(void **state)
 {
 	char n[64];
 
-	assert_int_equal(be_iscsi_initiator_name_parse("## DO NOT EDIT\n#InitiatorName=iqn.x:no\n"
-						       "  InitiatorName=iqn.1993-08.org.debian:01:ab "
-						       "\n",
-						       n, sizeof(n)),
-			 0);
+	assert_int_equal(
+	    be_iscsi_initiator_name_parse("## DO NOT EDIT\n#InitiatorName=iqn.x:no\n"
+					  "  InitiatorName=iqn.1993-08.org.debian:01:ab "
+					  "\n",
+					  n, sizeof(n)),
+	    0);
 	assert_string_equal(n, "iqn.1993-08.org.debian:01:ab");
 	assert_int_equal(be_iscsi_initiator_name_parse("InitiatorName=iqn.a:b", n, sizeof(n)), 0);
 	assert_string_equal(n, "iqn.a:b");
 	assert_int_equal(be_iscsi_initiator_name_parse("InitiatorName=\n", n, sizeof(n)), -ENOENT);
 	assert_int_equal(be_iscsi_initiator_name_parse("# nothing\n", n, sizeof(n)), -ENOENT);
 	assert_int_equal(be_iscsi_initiator_name_parse("", n, sizeof(n)), -ENOENT);
-	assert_int_equal(be_iscsi_initiator_name_parse("InitiatorName=iqn.1993-08.org.debian:01:ab",
-						       n, 8),
-			 -ENOBUFS);
+	assert_int_equal(
+	    be_iscsi_initiator_name_parse("InitiatorName=iqn.1993-08.org.debian:01:ab", n, 8),
+	    -ENOBUFS);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vpd83_tgtd_like),
-		cmocka_unit_test(test_vpd83_priorities),
-		cmocka_unit_test(test_vpd83_t10_format),
-		cmocka_unit_test(test_vpd83_errors),
-		cmocka_unit_test(test_report_luns),
-		cmocka_unit_test(test_readcap),
-		cmocka_unit_test(test_libiscsi_errors),
-		cmocka_unit_test(test_wwid_normalize),
-		cmocka_unit_test(test_initiator_name_parse),
+	    cmocka_unit_test(test_vpd83_tgtd_like),	 cmocka_unit_test(test_vpd83_priorities),
+	    cmocka_unit_test(test_vpd83_t10_format),	 cmocka_unit_test(test_vpd83_errors),
+	    cmocka_unit_test(test_report_luns),		 cmocka_unit_test(test_readcap),
+	    cmocka_unit_test(test_libiscsi_errors),	 cmocka_unit_test(test_wwid_normalize),
+	    cmocka_unit_test(test_initiator_name_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -135,9 +135,9 @@ static void test_device_lookup(void **state)
 static void test_initiator_name(void **state)
 {
 	struct sys s = fixture_sys();
-	struct backend_host_config host = { .iscsi_initiator_name = "" };
-	struct backend_ctx ctx = { .sys = &s, .host = &host, .timeout_ms = 1000 };
-	struct errbuf e = { "" };
+	struct backend_host_config host = {.iscsi_initiator_name = ""};
+	struct backend_ctx ctx = {.sys = &s, .host = &host, .timeout_ms = 1000};
+	struct errbuf e = {""};
 	char n[224];
 
 	assert_int_equal(be_iscsi_initiator_name(&ctx, n, sizeof(n), &e), 0);
@@ -193,11 +193,11 @@ static void test_target_lock_excludes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_find_session),
-		cmocka_unit_test(test_session_host_and_devices),
-		cmocka_unit_test(test_device_lookup),
-		cmocka_unit_test(test_initiator_name),
-		cmocka_unit_test(test_target_lock_excludes),
+	    cmocka_unit_test(test_find_session),
+	    cmocka_unit_test(test_session_host_and_devices),
+	    cmocka_unit_test(test_device_lookup),
+	    cmocka_unit_test(test_initiator_name),
+	    cmocka_unit_test(test_target_lock_excludes),
 	};
 
 	if (find_srcdir() < 0)
