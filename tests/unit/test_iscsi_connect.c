@@ -391,12 +391,14 @@ static void test_connect_new_session_and_detach(void **state)
 		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
 	f->luns[f->n_luns++] = 3;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
-	assert_string_equal(
-	    f->calls, NODE(T9, "10.0.0.9:3260") "\n"
-						"-m node -o new -T " T9
-						" -p 10.0.0.9:3260\n" CONFIGURE(T9, "10.0.0.9:3260")
-						    CHAP(T9, "10.0.0.9:3260")
-							NODE(T9, "10.0.0.9:3260") " --login\n");
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		NODE(T9, "10.0.0.9:3260") "\n"
+		"-m node -o new -T " T9 " -p 10.0.0.9:3260\n"
+		CONFIGURE(T9, "10.0.0.9:3260")
+		CHAP(T9, "10.0.0.9:3260")
+		NODE(T9, "10.0.0.9:3260") " --login\n");
+	/* clang-format on */
 	assert_string_equal(f->writes, "/sys/class/scsi_host/host10/scan=0 0 3\n");
 	assert_int_equal(n_paths(&a), 1);
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:3", 1, 1);
@@ -414,9 +416,11 @@ static void test_connect_new_session_and_detach(void **state)
 	f->calls[0] = f->writes[0] = 0;
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->writes, "/sys/class/scsi_device/10:0:0:3/device/delete=1\n");
-	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") " --logout\n"
-								"-m node -o delete -T " T9
-								" -p 10.0.0.9:3260\n");
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		NODE(T9, "10.0.0.9:3260") " --logout\n"
+		"-m node -o delete -T " T9 " -p 10.0.0.9:3260\n");
+	/* clang-format on */
 	assert_int_equal(n_paths(&a), 0);
 	assert_int_equal(f->n_nodes, 0);
 	assert_null(fsession_find(f, T9, "10.0.0.9", 3260));
@@ -493,9 +497,11 @@ static void test_exit_15_and_21(void **state)
 	f->logout_exit = 21; /* e.g. iscsid already dropped it */
 	f->delete_exit = 21;
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") " --logout\n"
-								"-m node -o delete -T " T9
-								" -p 10.0.0.9:3260\n");
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		NODE(T9, "10.0.0.9:3260") " --logout\n"
+		"-m node -o delete -T " T9 " -p 10.0.0.9:3260\n");
+	/* clang-format on */
 	assert_int_equal(n_paths(&a), 0);
 	att_done(&a);
 }
@@ -537,13 +543,14 @@ static void test_configured_initiator_name(void **state)
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	f->luns[f->n_luns++] = 1;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
-	assert_string_equal(
-	    f->calls, NODE(T9, "10.0.0.9:3260") "\n"
-						"-m node -o new -T " T9
-						" -p 10.0.0.9:3260\n" CONFIGURE(T9, "10.0.0.9:3260")
-						    UPD(T9, "10.0.0.9:3260", "iface.initiatorname",
-							"iqn.2000-01.org.example:host7")
-							NODE(T9, "10.0.0.9:3260") " --login\n");
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		NODE(T9, "10.0.0.9:3260") "\n"
+		"-m node -o new -T " T9 " -p 10.0.0.9:3260\n"
+		CONFIGURE(T9, "10.0.0.9:3260")
+		UPD(T9, "10.0.0.9:3260", "iface.initiatorname", "iqn.2000-01.org.example:host7")
+		NODE(T9, "10.0.0.9:3260") " --login\n");
+	/* clang-format on */
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	att_done(&a);
 }
@@ -559,8 +566,12 @@ static void test_existing_record_not_deleted(void **state)
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	f->luns[f->n_luns++] = 1;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") "\n" CONFIGURE(T9, "10.0.0.9:3260")
-					  NODE(T9, "10.0.0.9:3260") " --login\n");
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		NODE(T9, "10.0.0.9:3260") "\n"
+		CONFIGURE(T9, "10.0.0.9:3260")
+		NODE(T9, "10.0.0.9:3260") " --login\n");
+	/* clang-format on */
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:1", 0, 1);
 	f->calls[0] = 0;
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
@@ -584,9 +595,11 @@ static void test_login_auth_failure(void **state)
 	assert_non_null(strstr(e.msg, "CHAP"));
 	assert_non_null(strstr(e.msg, T9));
 	assert_null(strstr(e.msg, SECRET));
-	assert_non_null(strstr(f->calls, NODE(T9, "10.0.0.9:3260") " --login\n"
-								   "-m node -o delete -T " T9
-								   " -p 10.0.0.9:3260\n"));
+	/* clang-format off */
+	assert_non_null(strstr(f->calls,
+		NODE(T9, "10.0.0.9:3260") " --login\n"
+		"-m node -o delete -T " T9 " -p 10.0.0.9:3260\n"));
+	/* clang-format on */
 	assert_int_equal(f->n_nodes, 0);
 	assert_int_equal(n_paths(&a), 0);
 	f->calls[0] = 0;
