@@ -43,6 +43,14 @@ TESTLIB_OBJS := $(call obj,$(TESTLIB_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 HOST_BINS := $(patsubst tests/host/%.c,$(B)/tests/host/%,$(HOST_SRCS))
 
+ifeq ($(SAN),1)
+ATTACHD := $(B)/attachd
+ATTACHCTL := $(B)/attachctl
+else
+ATTACHD := $(BIN)/attachd
+ATTACHCTL := $(BIN)/attachctl
+endif
+
 .PHONY: all check check-unit check-asan check-host check-vm layers format clean deps demo tests
 all: $(ATTACHD) $(ATTACHCTL) layers
 
@@ -57,13 +65,6 @@ $(B)/libagent.a: $(AGENT_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-ifeq ($(SAN),1)
-ATTACHD := $(B)/attachd
-ATTACHCTL := $(B)/attachctl
-else
-ATTACHD := $(BIN)/attachd
-ATTACHCTL := $(BIN)/attachctl
-endif
 
 $(ATTACHD): $(call obj,agent/main.c) $(B)/libagent.a $(B)/libcore.a
 	@mkdir -p $(dir $@)
