@@ -102,8 +102,8 @@ log "udevd up"
 
 start_iscsid() {
 	iscsid -f >>"$OUT/daemons/iscsid.log" 2>&1 &
-	local i
-	for i in $(seq 100); do
+	local _
+	for _ in $(seq 100); do
 		# 21 = ISCSI_ERR_NO_OBJS_FOUND ("No active sessions"): iscsid answered.
 		iscsiadm -m session >/dev/null 2>&1
 		case $? in 0 | 21) return 0 ;; esac
@@ -118,13 +118,21 @@ daemons_ok() {
 	pgrep -x systemd-udevd >/dev/null || { echo "systemd-udevd is not running"; return 1; }
 }
 
-# shellcheck source=tests/vm/lib.sh
+# shellcheck source=lib.sh
 VM_LIB_NO_TRAPS=1 . "$REPO/tests/vm/lib.sh"
 vm_objects >/run/vm/state/boot-objects
 log "setup done"
 : >"$OUT/booted"
 
+# Variables the host passed through (ATTACHD_BIN...), for the scenarios.
+if [ -s "$OUT/env" ]; then
+	# shellcheck disable=SC1091
+	. "$OUT/env"
+	log "from the host: $(sed 's/^export //' "$OUT/env" | paste -sd' ' -)"
+fi
+
 now_ns() { date +%s%N; }
+cg_empty() { [ -z "$(<"$1/cgroup.procs")" ]; }
 
 # run_one NAME TIMEOUT PATH: run a scenario, check/clean leftovers, write results/NAME.result
 run_one() {
@@ -164,17 +172,27 @@ run_one() {
 	fi
 
 	# Leftover processes: anything still in the scenario's cgroup (attachd, a daemon...).
+	# One stuck in D state on a dead device dies only once the teardown fails its I/O.
+	local p td0
+	td0=$(now_ns)
 	procs=$(cat "$cg/cgroup.procs")
 	if [ -n "$procs" ]; then
-		local p
 		for p in $procs; do
 			echo "leak: process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-200)"
 		done >>"$art/leaks.txt"
 		echo 1 >"$cg/cgroup.kill"
-		wait_until 10 "scenario processes to die" test -z "$(cat "$cg/cgroup.procs")" 2>>"$art/leaks.txt"
+		wait_until 3 "scenario processes to die" cg_empty "$cg" 2>/dev/null
+	fi
+	vm_teardown "$base" >>"$art/leaks.txt" 2>&1
+	if [ -n "$(cat "$cg/cgroup.procs")" ]; then
+		echo 1 >"$cg/cgroup.kill"
+		if ! wait_until 20 "scenario processes to die" cg_empty "$cg" 2>/dev/null; then
+			for p in $(<"$cg/cgroup.procs"); do
+				echo "cleanup failed: process $p unkillable: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-200)"
+			done >>"$art/leaks.txt"
+		fi
 	fi
 	rmdir "$cg" 2>/dev/null
-	vm_teardown "$base" >>"$art/leaks.txt" 2>&1
 	umount "$scratch" 2>/dev/null || umount -l "$scratch" 2>/dev/null ||
 		echo "cleanup failed: cannot unmount $scratch" >>"$art/leaks.txt"
 	rmdir "$scratch" 2>/dev/null
@@ -185,6 +203,11 @@ run_one() {
 		pgrep -x systemd-udevd >/dev/null || /lib/systemd/systemd-udevd --daemon >>"$OUT/daemons/udevd.log" 2>&1
 	fi
 	dmesg | tail -n +"$((dmesg0 + 1))" >"$art/dmesg.txt"
+	log "scenario $name: cleanup took $((($(now_ns) - td0) / 1000000)) ms"
+	if grep -q '^cleanup failed' "$art/leaks.txt" 2>/dev/null; then
+		# Not clean any more: the host boots a fresh VM for the remaining scenarios.
+		echo "$name left objects the teardown could not remove" >/run/vm/state/dirty
+	fi
 	if [ -s "$art/leaks.txt" ]; then
 		local nl
 		nl=$(grep -c '^leak: ' "$art/leaks.txt")
@@ -203,6 +226,11 @@ run_one() {
 while IFS=$'\t' read -r name tmo path; do
 	[ -n "$name" ] || continue
 	run_one "$name" "$tmo" "$path"
+	if [ -e /run/vm/state/dirty ]; then
+		log "rebooting: $(cat /run/vm/state/dirty)"
+		cp /run/vm/state/dirty "$OUT/dirty"
+		poweroff_now
+	fi
 done <"$OUT/plan.tsv"
 log "all scenarios done"
 : >"$OUT/done"

@@ -683,46 +683,85 @@ vm_teardown() {
 		echo "leak: $kind $id: $what"
 	done <<<"$new"
 	rc=1
-	_td() { timeout -k 5 "${VM_TEARDOWN_STEP_TIMEOUT:-30}" "$@" >/dev/null 2>&1; }
-	# 1. mounts, most recent first (their mount points come from mountinfo, unescaped)
-	local ids
-	ids=$(awk -F'\t' '$1=="mount"{print $2}' <<<"$new")
-	if [ -n "$ids" ]; then
-		awk '{print $1, $5}' /proc/self/mountinfo | tac | while read -r id d; do
+	_td() { timeout -k 2 "$1" "${@:2}" >/dev/null 2>&1; } # SECS CMD...: bounded, quiet
+	# shellcheck disable=SC2016 # $1 and $2 are the inner shell's
+	_td_write() { _td "$1" bash -c 'echo "$2" >"$1"' _ "$2" "$3"; } # SECS FILE VALUE
+	_td_new() { vm_objects_new "$base" | awk -F'\t' -v k="$1" '$1 == k {print $2}'; }
+	_td_umount() { # SECS [-l]: unmount the new mounts, most recent first
+		local ids id mp
+		ids=$(_td_new mount)
+		[ -n "$ids" ] || return 0
+		awk '{print $1, $5}' /proc/self/mountinfo | tac | while read -r id mp; do
 			grep -qx "$id" <<<"$ids" || continue
-			d=$(printf '%b' "${d//\\/\\0}")
-			_td umount "$d" || _td umount -l "$d"
+			mp=$(printf '%b' "${mp//\\/\\0}")
+			_td "$1" umount ${2:+"$2"} "$mp"
 		done
+	}
+	# 1. multipath maps must fail I/O, not queue it forever, once their paths go
+	for d in $(_td_new dm); do
+		dmsetup table "$d" 2>/dev/null | grep -q ' multipath ' && _td 5 dmsetup message "$d" 0 fail_if_no_path
+	done
+	# 2. Unmount, politely, unless a path is dead: then step 3 first, or umount would wait
+	#    for I/O queued on a session in recovery (replacement_timeout, 120 s).
+	local st dead=0 pids=()
+	for d in $(_td_new iscsi-session); do
+		_vm_rd st "/sys/class/iscsi_session/session$d/state"
+		[ "$st" = LOGGED_IN ] || dead=1
+	done
+	for d in $(_td_new nvme-ctrl); do
+		_vm_rd st "/sys/class/nvme/$d/state"
+		[ "$st" = live ] || dead=1
+	done
+	[ $dead = 1 ] || _td_umount 10
+	# 3. Still mounted: take the initiator side down so stuck I/O fails (in parallel: a
+	#    logout from a dead session waits for its logout_timeout, 15 s), error the dm
+	#    tables, unmount again, lazily at last.
+	if [ -n "$(_td_new mount)" ]; then
+		for d in $(_td_new iscsi-session); do
+			_td 60 iscsiadm -m session -r "$d" -u &
+			pids+=($!)
+		done
+		for d in $(_td_new nvme-ctrl); do
+			_td_write 30 "/sys/class/nvme/$d/delete_controller" 1 &
+			pids+=($!)
+		done
+		[ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+		for d in $(_td_new dm); do
+			_td 10 dmsetup wipe_table --noflush "$d"
+		done
+		_td_umount 10
+		_td_umount 5 -l
 	fi
-	# 2. dm devices: several passes (stacked devices), then force
+	# 4. dm devices: several passes (stacked devices), then force
 	for pass in 1 2 3 4 5; do
 		n=0
-		for d in $(vm_objects_new "$base" | awk -F'\t' '$1=="dm"{print $2}'); do
+		for d in $(_td_new dm); do
 			n=$((n + 1))
-			if [ $pass -lt 5 ]; then _td dmsetup remove "$d"; else _td dmsetup remove --force "$d"; fi
+			# --retry: udev's blkid may hold a just-closed device open for a moment
+			if [ $pass -lt 5 ]; then _td 10 dmsetup remove --retry "$d"; else _td 10 dmsetup remove --force --retry "$d"; fi
 		done
 		[ $n -gt 0 ] || break
 	done
-	# 3. NVMe host controllers (before their targets, or delete waits for reconnects)
-	for d in $(vm_objects_new "$base" | awk -F'\t' '$1=="nvme-ctrl"{print $2}'); do
-		[ -e "/sys/class/nvme/$d/delete_controller" ] && echo 1 2>/dev/null >"/sys/class/nvme/$d/delete_controller"
+	# 5. NVMe host controllers (before their targets, or delete waits for reconnects)
+	for d in $(_td_new nvme-ctrl); do
+		_td_write 20 "/sys/class/nvme/$d/delete_controller" 1
 	done
-	# 4. iSCSI sessions, node and discovery records
-	for d in $(vm_objects_new "$base" | awk -F'\t' '$1=="iscsi-session"{print $2}'); do
-		_td iscsiadm -m session -r "$d" -u
+	# 6. iSCSI sessions, node and discovery records
+	for d in $(_td_new iscsi-session); do
+		_td 30 iscsiadm -m session -r "$d" -u
 	done
 	if vm_objects_new "$base" | grep -q '^iscsi-\(node\|discovery\)'; then
-		_td iscsiadm -m node -o delete
-		_td iscsiadm -m discoverydb -o delete
+		_td 30 iscsiadm -m node -o delete
+		_td 30 iscsiadm -m discoverydb -o delete
 		if ! vm_objects | grep -q '^iscsi-session'; then
 			rm -rf /etc/iscsi/nodes/* /etc/iscsi/send_targets/*
 		fi
 	fi
-	# 5. loop devices
-	for d in $(vm_objects_new "$base" | awk -F'\t' '$1=="loop"{print $2}'); do
-		_td losetup -d "$d"
+	# 7. loop devices
+	for d in $(_td_new loop); do
+		_td 10 losetup -d "$d"
 	done
-	# 6. nvmet
+	# 8. nvmet
 	if [ -d "$VM_NVMET" ]; then
 		for d in "$VM_NVMET"/subsystems/*/; do
 			[ -d "$d" ] && nvmet_subsys_delete "$(basename "$d")" 2>/dev/null
@@ -737,7 +776,7 @@ vm_teardown() {
 			[ -d "$d" ] && rmdir "$d" 2>/dev/null
 		done
 	fi
-	# 7. LIO: fabric targets, then backstores and their HBAs
+	# 9. LIO: fabric targets, then backstores and their HBAs
 	if [ -d "$VM_LIO" ]; then
 		local f t
 		for f in "$VM_LIO"/*/; do
@@ -761,7 +800,7 @@ vm_teardown() {
 		d=$VM_LIO/iscsi/discovery_auth
 		[ -e "$d/enforce_discovery_auth" ] && echo 0 >"$d/enforce_discovery_auth" 2>/dev/null
 	fi
-	unset -f _td
+	unset -f _td _td_write _td_new _td_umount
 	new=$(vm_objects_new "$base")
 	if [ -n "$new" ]; then
 		while IFS=$'\t' read -r kind id what; do

@@ -25,12 +25,16 @@
 # The console goes to build/vm/out/console-BOOT.log. For every failed scenario all of it is
 # copied to build/vm/fail/NAME/. If the VM dies or hangs during a scenario (the host kills
 # it after the scenario's timeout + VM_HANG_GRACE), that scenario fails and a new VM runs
-# the rest. If the VM does not boot, every planned scenario fails with the reason.
+# the rest; likewise when a teardown could not remove everything. If the VM does not boot,
+# every planned scenario fails with the reason.
 #
 # Prints "vm: PASS|FAIL|SKIP NAME (SECONDS s)[: reason]" per scenario and finally
 # "vm: N passed, N failed". Exit status 0 only if no scenario failed.
 # Knobs (environment): VM_TIMEOUT (whole run, default 2400 s), VM_BOOT_TIMEOUT (180 s),
-# VM_HANG_GRACE (180 s), VM_MEM (2048 MiB), VM_SMP (2), VM_MAX_BOOTS (4).
+# VM_HANG_GRACE (180 s), VM_MEM (2048 MiB), VM_SMP (2), VM_MAX_CRASHES (3: VMs that may die
+# or hang in a scenario before the rest are given up).
+# Host variables named ATTACHD_*, ATTACHCTL_*, VOLMAN_* and VMTEST_* are passed to the
+# scenarios (e.g. ATTACHD_BIN=$PWD/build/x/attachd tests/vm/run.sh 10).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 REPO=$PWD
@@ -43,7 +47,7 @@ VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-180}
 VM_HANG_GRACE=${VM_HANG_GRACE:-180}
 VM_MEM=${VM_MEM:-2048}
 VM_SMP=${VM_SMP:-2}
-VM_MAX_BOOTS=${VM_MAX_BOOTS:-4}
+VM_MAX_CRASHES=${VM_MAX_CRASHES:-3}
 
 say() { echo "vm: $*"; }
 die() {
@@ -158,6 +162,11 @@ build_initramfs || die "building the initramfs failed"
 ## ------------------------------------------------------------ run
 rm -rf "$OUT" "$VM/fail"
 mkdir -p "$OUT/results"
+# Host variables handed to the scenarios (e.g. ATTACHD_BIN=/path/to/other/attachd).
+: >"$OUT/env"
+for v in $(compgen -v | grep -E '^(ATTACHD_|ATTACHCTL_|VOLMAN_|VMTEST_)'); do
+	printf 'export %s=%q\n' "$v" "${!v}" >>"$OUT/env"
+done
 declare -A tmo_of=() reported=()
 for n in "${names[@]}"; do tmo_of[$n]=$(scenario_timeout "$SCEN_DIR/$n.sh"); done
 passed=0 failed=0 skipped=0
@@ -195,7 +204,7 @@ report() { # NAME STATUS MS REASON BOOT
 	[ ${#why} -le 400 ] || why="${why:0:400}..."
 	say "$st $n (${secs}s)${why:+: $why}"
 	if [ "$st" = FAIL ]; then
-		say "  logs: build/vm/fail/$n/ (scenario.log, console.log, guest.log, dmesg.txt, leaks.txt)"
+		say "  logs: build/vm/fail/$n/ ($(cd "$VM/fail/$n" && ls | paste -sd' ' -))"
 		[ -f "$OUT/artifacts/$n/scenario.log" ] && tail -15 "$OUT/artifacts/$n/scenario.log" | sed 's/^/      /'
 	fi
 }
@@ -217,14 +226,14 @@ on_signal() {
 }
 trap on_signal INT TERM
 
-boot=0
+boot=0 crashes=0
 while :; do
 	remaining=()
 	for n in "${names[@]}"; do [ -n "${reported[$n]:-}" ] || remaining+=("$n"); done
 	[ ${#remaining[@]} -gt 0 ] || [ $shell = 1 ] || break
 	boot=$((boot + 1))
 	write_plan "${remaining[@]}"
-	rm -f "$OUT/booted" "$OUT/done" "$OUT/setup-failed" "$OUT/guest.log"
+	rm -f "$OUT/booted" "$OUT/done" "$OUT/setup-failed" "$OUT/dirty" "$OUT/guest.log"
 	console=$OUT/console-$boot.log
 	append="console=ttyS0 panic=-1 loglevel=4 vm_guest=$REPO/tests/vm/guest.sh"
 	[ $shell = 1 ] && append="$append vm_shell=1"
@@ -294,16 +303,21 @@ while :; do
 		for n in "${left[@]}"; do report "$n" FAIL 0 "not run: $why" "$boot"; done
 		break
 	fi
+	if [ -e "$OUT/dirty" ] && [ -z "$killed" ]; then
+		say "restarting the VM for the remaining scenarios: $(cat "$OUT/dirty")"
+		continue
+	fi
 	# The scenario that was running when the VM died or was killed fails; the rest get a new VM.
+	crashes=$((crashes + 1))
 	cur=
 	for n in "${left[@]}"; do [ -f "$OUT/results/$n.start" ] && cur=$n; done
 	if [ -n "$cur" ]; then
 		ms=$((($(date +%s%N) - $(cat "$OUT/results/$cur.start")) / 1000000))
 		report "$cur" FAIL "$ms" "${killed:-"the VM died during the scenario (qemu exit status $qemu_rc)"}; see console.log" "$boot"
 	fi
-	if [ -n "$killed" ] && [ $((($(date +%s)) - t_start)) -ge "$VM_TIMEOUT" ] || [ $boot -ge "$VM_MAX_BOOTS" ]; then
+	if [ -n "$killed" ] && [ $((($(date +%s)) - t_start)) -ge "$VM_TIMEOUT" ] || [ $crashes -ge "$VM_MAX_CRASHES" ]; then
 		for n in "${left[@]}"; do
-			[ -n "${reported[$n]:-}" ] || report "$n" FAIL 0 "not run: ${killed:-"VM_MAX_BOOTS=$VM_MAX_BOOTS reached"}" "$boot"
+			[ -n "${reported[$n]:-}" ] || report "$n" FAIL 0 "not run: ${killed:-"the VM died $crashes times (VM_MAX_CRASHES)"}" "$boot"
 		done
 		break
 	fi
