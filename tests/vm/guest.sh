@@ -87,6 +87,8 @@ ip link set lo up || setup_failed "cannot bring lo up"
 # /etc is the overlay's: writable, starts as the host's. Clean iSCSI/NVMe identity and DBs.
 mkdir -p /etc/iscsi /etc/nvme
 rm -rf /etc/iscsi/nodes /etc/iscsi/send_targets /etc/iscsi/ifaces /var/lib/iscsi
+# the record directories iscsiadm would create on first use, so creating them is no change
+mkdir -p /etc/iscsi/{nodes,send_targets,ifaces,static,isns,slp,fw}
 echo "InitiatorName=iqn.2025-01.io.attachd:vm-guest" >/etc/iscsi/initiatorname.iscsi
 # iscsiadm would run this to start iscsid if it were not running; we start it ourselves.
 sed -i 's|^iscsid.startup = .*|iscsid.startup = /bin/true|' /etc/iscsi/iscsid.conf
@@ -121,6 +123,10 @@ daemons_ok() {
 # shellcheck source=lib.sh
 VM_LIB_NO_TRAPS=1 . "$REPO/tests/vm/lib.sh"
 vm_objects >/run/vm/state/boot-objects
+# /etc/iscsi (but its node DB, which the teardown handles) and /etc/nvme as every scenario
+# should find them; restored after each one.
+mkdir -p /run/vm/state/etc
+cp -a /etc/iscsi /etc/nvme /run/vm/state/etc/
 log "setup done"
 : >"$OUT/booted"
 
@@ -193,6 +199,14 @@ run_one() {
 		fi
 	fi
 	rmdir "$cg" 2>/dev/null
+	local e changed
+	for e in iscsi nvme; do
+		changed=$(diff -rq -x nodes -x send_targets "/run/vm/state/etc/$e" "/etc/$e" 2>&1)
+		[ -n "$changed" ] || continue
+		printf '%s\n' "$changed" >>"$art/etc-restored.txt"
+		find "/etc/$e" -mindepth 1 -maxdepth 1 ! -name nodes ! -name send_targets -exec rm -rf {} +
+		cp -a "/run/vm/state/etc/$e/." "/etc/$e/"
+	done
 	umount "$scratch" 2>/dev/null || umount -l "$scratch" 2>/dev/null ||
 		echo "cleanup failed: cannot unmount $scratch" >>"$art/leaks.txt"
 	rmdir "$scratch" 2>/dev/null
