@@ -82,6 +82,8 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup || setup_failed "cannot mount cgroup2"
 mkdir -p /sys/fs/cgroup/vm
 
 hostname attachd-vm
+# all sysrq functions: the host sends alt-sysrq-w (blocked tasks) before killing a hung VM
+echo 1 >/proc/sys/kernel/sysrq
 ip link set lo up || setup_failed "cannot bring lo up"
 
 # /etc is the overlay's: writable, starts as the host's. Clean iSCSI/NVMe identity and DBs.

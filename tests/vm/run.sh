@@ -167,7 +167,7 @@ mkdir -p "$OUT/results"
 for v in $(compgen -v | grep -E '^(ATTACHD_|ATTACHCTL_|VOLMAN_|VMTEST_)'); do
 	printf 'export %s=%q\n' "$v" "${!v}" >>"$OUT/env"
 done
-declare -A tmo_of=() reported=()
+declare -A tmo_of=() reported=() seen_start=()
 for n in "${names[@]}"; do tmo_of[$n]=$(scenario_timeout "$SCEN_DIR/$n.sh"); done
 passed=0 failed=0 skipped=0
 t_start=$(date +%s)
@@ -204,7 +204,7 @@ report() { # NAME STATUS MS REASON BOOT
 	[ ${#why} -le 400 ] || why="${why:0:400}..."
 	say "$st $n (${secs}s)${why:+: $why}"
 	if [ "$st" = FAIL ]; then
-		say "  logs: build/vm/fail/$n/ ($(cd "$VM/fail/$n" && ls | paste -sd' ' -))"
+		say "  logs: build/vm/fail/$n/ ($(find "$VM/fail/$n" -mindepth 1 -maxdepth 1 -printf "%f\n" | sort | paste -sd" " -))"
 		[ -f "$OUT/artifacts/$n/scenario.log" ] && tail -15 "$OUT/artifacts/$n/scenario.log" | sed 's/^/      /'
 	fi
 }
@@ -216,6 +216,21 @@ collect() { # BOOT: report every result file not reported yet
 		report "$n" "$(field status "$OUT/results/$n.result")" "$(field ms "$OUT/results/$n.result")" \
 			"$(field reason "$OUT/results/$n.result")" "$1"
 	done
+}
+
+# hmp CMD: one qemu human monitor command (e.g. a sysrq key) through the monitor socket.
+hmp() {
+	local py=python3
+	[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+	timeout 10 "$py" - "$OUT/monitor.sock" "$1" <<'PY' >/dev/null 2>&1
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+time.sleep(0.3)
+s.sendall(sys.argv[2].encode() + b"\n")
+time.sleep(0.5)
+s.close()
+PY
 }
 
 qemu_pid=
@@ -244,7 +259,8 @@ while :; do
 		-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
 		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
 		-fsdev "local,id=vmout,path=$OUT,security_model=none"
-		-device virtio-9p-pci,fsdev=vmout,mount_tag=vmout)
+		-device virtio-9p-pci,fsdev=vmout,mount_tag=vmout
+		-monitor "unix:$OUT/monitor.sock,server=on,wait=off")
 	if [ $shell = 1 ]; then
 		say "boot with a shell on this terminal (exit the shell to power off)"
 		"${qemu[@]}" -serial mon:stdio
@@ -266,14 +282,19 @@ while :; do
 		else
 			for n in "${remaining[@]}"; do
 				[ -z "${reported[$n]:-}" ] && [ -f "$OUT/results/$n.start" ] || continue
-				started=$(($(cat "$OUT/results/$n.start") / 1000000000))
-				# the guest clock is set from the host's at boot; allow for drift in the grace
-				if [ $((now - started)) -ge $((tmo_of[$n] + VM_HANG_GRACE)) ]; then
+				# host time when the start was first seen: no trust in the guest's clock
+				[ -n "${seen_start[$n]:-}" ] || seen_start[$n]=$now
+				if [ $((now - seen_start[$n])) -ge $((tmo_of[$n] + VM_HANG_GRACE)) ]; then
 					killed="the VM was still in $n ${VM_HANG_GRACE}s after its ${tmo_of[$n]}s timeout"
 				fi
 			done
 		fi
 		if [ -n "$killed" ]; then
+			if [ -e "$OUT/booted" ]; then
+				# blocked tasks' stacks into the console log, for the post-mortem
+				hmp 'sendkey alt-sysrq-w'
+				sleep 3
+			fi
 			say "killing qemu: $killed"
 			kill "$qemu_pid" 2>/dev/null
 			sleep 2
