@@ -1,22 +1,27 @@
 #!/bin/bash
-# Harness smoke test (keep it): a LIO iSCSI target with two LUNs, open-iscsi discovery and
-# login, udev's by-path links, a dm linear map over one LUN, mkfs.ext4, mount, write and
-# read back, then a full teardown and check_no_leftovers.
+# Harness smoke test (keep it): a LIO iSCSI target with two LUNs on two portals (127.0.0.1
+# and 127.0.0.2: the whole 127/8 is local), open-iscsi discovery and login through both
+# (two paths to each LUN, same WWID), udev's by-path links, a dm linear map over one LUN,
+# mkfs.ext4, mount, write and read back, then a full teardown and check_no_leftovers.
 # timeout: 180
 set -eu -o pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "$REPO/tests/vm/lib.sh"
 
 iqn=iqn.2025-01.io.attachd.test:smoke-iscsi
-portal=127.0.0.1:3260
+portal=127.0.0.1:3260 portal2=127.0.0.2:3260
 
-lio_target_create "$iqn" --lun 0:64M --lun 1:32M --portal "$portal"
+lio_target_create "$iqn" --lun 0:64M --lun 1:32M --portal "$portal" --portal "$portal2"
 info "target created"
 
 out=$(iscsiadm -m discovery -t sendtargets -p "$portal")
 assert_contains "$out" "$portal,1 $iqn" "sendtargets discovery"
-iscsiadm -m node -T "$iqn" -p "$portal" -o update -n node.startup -v manual
-iscsiadm -m node -T "$iqn" -p "$portal" --login
-info "logged in"
+assert_contains "$out" "$portal2,1 $iqn" "sendtargets discovery"
+for p in "$portal" "$portal2"; do
+	iscsiadm -m node -T "$iqn" -p "$p" -o update -n node.startup -v manual
+	iscsiadm -m node -T "$iqn" -p "$p" --login
+done
+info "logged in through both portals"
 
 d0=$(iscsi_wait_disk "$portal" "$iqn" 0)
 d1=$(iscsi_wait_disk "$portal" "$iqn" 1)
@@ -25,7 +30,13 @@ assert_eq "$(blockdev --getsize64 "$d0")" $((64 << 20)) "LUN 0 size"
 assert_eq "$(blockdev --getsize64 "$d1")" $((32 << 20)) "LUN 1 size"
 serial=$(tr -dc '[:print:]' <"/sys/block/${d0#/dev/}/device/vpd_pg80")
 assert_contains "$serial" "$(lio_lun_serial "$iqn" 0)" "LUN 0 unit serial (VPD 0x80)"
-info "LUN 0 wwid: $(cat "/sys/block/${d0#/dev/}/device/wwid")"
+wwid=$(cat "/sys/block/${d0#/dev/}/device/wwid")
+info "LUN 0 wwid: $wwid"
+d0b=$(iscsi_wait_disk "$portal2" "$iqn" 0)
+[ "$d0b" != "$d0" ] || fail "one disk for two paths"
+assert_eq "$(cat "/sys/block/${d0b#/dev/}/device/wwid")" "$wwid" "WWID of LUN 0 through $portal2"
+iscsiadm -m node -T "$iqn" -p "$portal2" --logout
+wait_until 30 "$d0b to go away" test ! -e "$d0b"
 
 dmsetup create smoke-linear --table "0 $(blockdev --getsz "$d0") linear $d0 0"
 wait_for_path /dev/mapper/smoke-linear
@@ -45,7 +56,7 @@ info "filesystem written and read back"
 
 dmsetup remove smoke-linear
 iscsiadm -m node -T "$iqn" -p "$portal" --logout
-iscsiadm -m node -T "$iqn" -p "$portal" -o delete
+iscsiadm -m node -T "$iqn" -o delete
 iscsiadm -m discoverydb -t sendtargets -p "$portal" -o delete
 # what the initiator wrote went through LIO into the backing file
 assert_eq "$(blkid -p -o value -s TYPE "$(lio_lun_file "$iqn" 0)")" ext4 "filesystem on the backing file"

@@ -4,6 +4,7 @@
 # (matched by uuid and nsid), I/O, disconnect through delete_controller, check_no_leftovers.
 # timeout: 180
 set -eu -o pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "$REPO/tests/vm/lib.sh"
 
 nqn=nqn.2025-01.io.attachd.test:smoke-nvme

@@ -4,6 +4,7 @@
 # credentials and one with a wrong secret are refused, the right credentials log in.
 # timeout: 240
 set -eu -o pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "$REPO/tests/vm/lib.sh"
 
 portal=127.0.0.1:3260
