@@ -129,7 +129,11 @@ struct be_iscsi_node_tuning {
 	unsigned replacement_timeout_s;
 };
 void be_iscsi_node_tuning_for(int timeout_ms, struct be_iscsi_node_tuning *ret);
-/* 1 if the node record (portal, iqn) exists, 0 if not, negative errno. */
+/* The open-iscsi iface our node records use; see iscsiadm.c. */
+#define BE_ISCSI_IFACE "attachd"
+/* Create (or keep) iface BE_ISCSI_IFACE (tcp, defaults). Caller holds the DB lock. */
+int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e);
+/* 1 if our node record (iqn, portal, BE_ISCSI_IFACE) exists, 0 if not, negative errno. */
 int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e);
 /* -o new. Caller holds the DB lock. */
@@ -141,7 +145,8 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 /* --login. 0 logged in, 1 a session already existed (exit 15), or a negative errno. */
 int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			struct errbuf *e);
-/* --logout; exit 21 (no session) is success. */
+/* --logout of our record's sessions; exit 21 (none) is success. An admin's session on
+ * another iface is not ours to end and stays. */
 int be_iscsi_node_logout(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e);
 /* -o delete; exit 21 (no record) is success. Caller holds the DB lock. */
@@ -150,7 +155,7 @@ int be_iscsi_node_delete(const struct backend_ctx *ctx, const char *portal, cons
 
 /* ---- sysfs.c ---- */
 /* The kernel session logged in to iqn at addr:port (addr numeric, compared as addresses).
- * Lowest session number wins. -ENOENT when none. */
+ * One on iface BE_ISCSI_IFACE first, then the lowest session number. -ENOENT when none. */
 int be_iscsi_sysfs_find_session(const struct sys *s, const char *iqn, const char *addr,
 				unsigned port, unsigned *ret_session);
 /* SCSI host number of a session (the hostH directory it hangs under). */

@@ -11,8 +11,10 @@
  *     "paths": [ { "portal": "10.0.0.5:3260", "iqn": "iqn...",
  *                  "session": 3 | null, "host": 4 | null, "hctl": "4:0:0:1" | null,
  *                  "node_created": bool, "session_created": bool } ] }
- * A path entry is removed once disconnect has undone it, so replaying disconnect later
- * never deletes a node record someone else has created since.
+ * node_created/session_created say whether this volume created them (informational: the
+ * session goes when the kernel shows no SCSI device left on it, and every node record on
+ * iface "attachd" is ours to delete then). A path entry is removed once disconnect has
+ * undone it, so replaying disconnect later does nothing.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -65,11 +67,6 @@ static int path_uint(const json_t *p, const char *key, unsigned *ret)
 		return -ENOENT;
 	*ret = (unsigned)json_integer_value(v);
 	return 0;
-}
-
-static int path_bool(const json_t *p, const char *key)
-{
-	return json_is_true(json_object_get(p, key));
 }
 
 static json_t *path_new(json_t *paths, const char *portal, const char *iqn)
@@ -135,12 +132,14 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 		be_iscsi_db_lock();
 		r = be_iscsi_node_exists(ctx, portal, c->iqn, e);
 		if (r == 0) {
-			r = be_iscsi_node_create(ctx, portal, c->iqn, e);
+			r = be_iscsi_iface_ensure(ctx, e);
+			if (r == 0)
+				r = be_iscsi_node_create(ctx, portal, c->iqn, e);
 			if (r == 0)
 				json_object_set_new(path, "node_created", json_true());
 		}
-		/* An existing record (ours from before, or an admin's) gets our settings too:
-		 * manual startup and scan are what the rest of this file relies on. */
+		/* A record left from before (ours by its iface) gets this volume's settings:
+		 * CHAP may differ, and manual startup and scan are what this file relies on. */
 		if (r >= 0)
 			r = be_iscsi_node_configure(ctx, portal, c, e);
 		be_iscsi_db_unlock();
@@ -246,12 +245,11 @@ static int disconnect_path(const struct backend_ctx *ctx, const json_t *path, st
 		errbuf_set(e, r, "reading iSCSI sessions from sysfs failed: %s", strerror(-r));
 		goto out;
 	}
-	r = 0;
-	if (path_bool(path, "node_created")) {
-		be_iscsi_db_lock();
-		r = be_iscsi_node_delete(ctx, portal, iqn, e);
-		be_iscsi_db_unlock();
-	}
+	/* No device left and no session of ours: our record goes, whichever volume made it
+	 * (node_created only tells whether this one did). */
+	be_iscsi_db_lock();
+	r = be_iscsi_node_delete(ctx, portal, iqn, e);
+	be_iscsi_db_unlock();
 out:
 	be_iscsi_target_unlock(lk);
 	return r;

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The kernel initiator through open-iscsi's iscsiadm: node records we own, login,
- * logout. Only exact (target, portal) records are touched; SendTargets discovery through
- * iscsiadm is never run here because it rewrites records (os-brick, xapi-project/sm #799).
- * Exit codes follow open-iscsi's include/iscsi_err.h.
+ * logout. Our records hang off our own iface, BE_ISCSI_IFACE: a record (target, portal,
+ * "attachd") is attachd's by construction, whichever volume made it, so the detach of the
+ * last LUN can delete it, and an admin's records (iface "default") are never read, changed
+ * or deleted. SendTargets discovery through iscsiadm is never run here because it
+ * rewrites records (os-brick, xapi-project/sm #799). Exit codes follow open-iscsi's
+ * include/iscsi_err.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +16,9 @@
 #include "lib/macro.h"
 
 #define ISCSIADM "iscsiadm"
+/* argv head of every node-mode call: the exact (target, portal, iface) record */
+#define NODE_ARGV(iqn, portal)                                                                     \
+	ISCSIADM, "-m", "node", "-T", (char *)(iqn), "-p", (char *)(portal), "-I", BE_ISCSI_IFACE
 #define DEFAULT_TIMEOUT_MS 30000
 
 /* I/O queues this long while a session recovers before it fails up to dm/the fs: short
@@ -109,10 +115,26 @@ static int common_error(int status, const char *what, const char *iqn, const cha
 	}
 }
 
+int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e)
+{
+	char *argv[] = {ISCSIADM, "-m", "iface", "-I", BE_ISCSI_IFACE, "-o", "new", NULL};
+	char tail[256];
+	int r;
+
+	/* Writes the iface with defaults (transport tcp); 15 = it exists and a session uses
+	 * it, which is as good. */
+	r = run(ctx, argv, "iface creation", NULL, tail, sizeof(tail), e);
+	if (r == 0 || r == BE_ISCSIADM_ERR_SESS_EXISTS)
+		return 0;
+	if (r < 0)
+		return r;
+	return common_error(r, "creation of iface " BE_ISCSI_IFACE, "(all targets)", "-", tail, e);
+}
+
 int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = {ISCSIADM, "-m", "node", "-T", (char *)iqn, "-p", (char *)portal, NULL};
+	char *argv[] = {NODE_ARGV(iqn, portal), NULL};
 	char tail[256];
 	int r;
 
@@ -129,8 +151,7 @@ int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, cons
 int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = {ISCSIADM, "-m",	       "node", "-o",	       "new",
-			"-T",	  (char *)iqn, "-p",   (char *)portal, NULL};
+	char *argv[] = {NODE_ARGV(iqn, portal), "-o", "new", NULL};
 	char tail[256];
 	int r;
 
@@ -143,9 +164,8 @@ int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, cons
 static int update(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 		  const char *name, const char *value, const char *secret, struct errbuf *e)
 {
-	char *argv[] = {ISCSIADM,     "-m",	      "node",	     "-T",     (char *)iqn,
-			"-p",	      (char *)portal, "-o",	     "update", "-n",
-			(char *)name, "-v",	      (char *)value, NULL};
+	char *argv[] = {NODE_ARGV(iqn, portal), "-o", "update",	     "-n",
+			(char *)name,		"-v", (char *)value, NULL};
 	char what[128], tail[256];
 	int r;
 
@@ -205,8 +225,7 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			struct errbuf *e)
 {
-	char *argv[] = {ISCSIADM, "-m",		  "node",    "-T", (char *)iqn,
-			"-p",	  (char *)portal, "--login", NULL};
+	char *argv[] = {NODE_ARGV(iqn, portal), "--login", NULL};
 	char tail[256];
 	int r;
 
@@ -250,8 +269,7 @@ int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const
 int be_iscsi_node_logout(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = {ISCSIADM, "-m",		  "node",     "-T", (char *)iqn,
-			"-p",	  (char *)portal, "--logout", NULL};
+	char *argv[] = {NODE_ARGV(iqn, portal), "--logout", NULL};
 	char tail[256];
 	int r;
 
@@ -266,8 +284,7 @@ int be_iscsi_node_logout(const struct backend_ctx *ctx, const char *portal, cons
 int be_iscsi_node_delete(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = {ISCSIADM, "-m",	       "node", "-o",	       "delete",
-			"-T",	  (char *)iqn, "-p",   (char *)portal, NULL};
+	char *argv[] = {NODE_ARGV(iqn, portal), "-o", "delete", NULL};
 	char tail[256];
 	int r;
 

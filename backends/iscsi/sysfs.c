@@ -4,7 +4,7 @@
  * sys->sysfs_root so tests can point it at a fixture tree. Layout (Linux 6.1,
  * drivers/scsi/scsi_transport_iscsi.c; iscsi_tcp makes one SCSI host per session):
  *
- *   /sys/class/iscsi_session/sessionN/{targetname,target_id,state}
+ *   /sys/class/iscsi_session/sessionN/{targetname,target_id,state,ifacename}
  *   /sys/class/iscsi_session/sessionN/device -> .../hostH/sessionN
  *   /sys/class/iscsi_connection/connectionN:0/{persistent_address,persistent_port}
  *   /sys/class/iscsi_host/hostH/device/sessionN
@@ -149,20 +149,19 @@ struct session_match {
 	const struct sys *s;
 	const char *iqn, *addr;
 	unsigned port;
-	int found;
+	int found, best_ours;
 	unsigned best;
 };
 
 static int session_cb(const char *name, void *ud)
 {
 	struct session_match *m = ud;
-	char path[512], target[BE_ISCSI_NAME_MAX + 2];
+	char path[512], target[BE_ISCSI_NAME_MAX + 2], iface[64];
 	struct conn_match c = {.s = m->s, .addr = m->addr, .port = m->port};
 	unsigned n;
+	int ours;
 
 	if (parse_numbered(name, "session", &n) < 0)
-		return 0;
-	if (m->found && n > m->best)
 		return 0;
 	if (fmt_path(path, sizeof(path), "/sys/class/iscsi_session/%s/targetname", name) < 0 ||
 	    sys_read_attr(m->s, path, target, sizeof(target)) < 0 || !streq(target, m->iqn))
@@ -170,8 +169,15 @@ static int session_cb(const char *name, void *ud)
 	c.session = n;
 	if (for_each_entry(m->s, "/sys/class/iscsi_connection", conn_cb, &c) < 0 || !c.found)
 		return 0;
+	/* Should an admin's session (another iface) and ours both exist, use ours, so that
+	 * attach, the device count and our logout all agree on one session. */
+	snprintf(path, sizeof(path), "/sys/class/iscsi_session/%s/ifacename", name);
+	ours = sys_read_attr(m->s, path, iface, sizeof(iface)) >= 0 && streq(iface, BE_ISCSI_IFACE);
+	if (m->found && (m->best_ours > ours || (m->best_ours == ours && m->best < n)))
+		return 0;
 	m->found = 1;
 	m->best = n;
+	m->best_ours = ours;
 	return 0;
 }
 

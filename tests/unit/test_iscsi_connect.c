@@ -48,6 +48,7 @@ static int find_srcdir(void)
 struct fsession {
 	char iqn[224], addr[64];
 	unsigned port, host, sid;
+	char iface[32]; /* the node record's iface it was logged in with */
 };
 
 struct fake {
@@ -55,10 +56,15 @@ struct fake {
 	struct sys sys;
 	struct backend_host_config host;
 	struct backend_ctx ctx;
-	char calls[32768]; /* iscsiadm argv[1..], one call per line */
-	char writes[4096]; /* sysfs writes "path=data" relative to the root */
-	char nodes[16][300];
+	char calls[32768];   /* iscsiadm argv[1..], one call per line */
+	char writes[4096];   /* sysfs writes "path=data" relative to the root */
+	char nodes[16][300]; /* "iqn|portal|iface" */
 	unsigned n_nodes;
+	unsigned iface_made; /* -m iface -o new calls */
+	/* The fakes run under the backend's locks: they must not longjmp out of it (cmocka's
+	 * assert_* would leave a mutex held and hang the next test). Problems go here and the
+	 * teardown fails the test. */
+	char bug[1024];
 	struct fsession sess[16];
 	unsigned n_sess, next_host, next_sid;
 	char next_disk;
@@ -70,6 +76,24 @@ struct fake {
 	int show_exit, login_exit, logout_exit, delete_exit, password_exit;
 	char login_fail_portal[64]; /* login_exit only for this portal ("" = all) */
 };
+
+static void fake_bug(struct fake *f, const char *fmt, ...) _printf_(2, 3);
+static void fake_bug(struct fake *f, const char *fmt, ...)
+{
+	size_t l = strlen(f->bug);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(f->bug + l, sizeof(f->bug) - l, fmt, ap);
+	va_end(ap);
+	l = strlen(f->bug);
+	snprintf(f->bug + l, sizeof(f->bug) - l, "\n");
+}
+#define FAKE_CHECK(f, cond)                                                                        \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			fake_bug(f, "%s:%d: %s", __FILE__, __LINE__, #cond);                       \
+	} while (0)
 
 static void sh(struct fake *f, const char *fmt, ...) _printf_(2, 3);
 static void sh(struct fake *f, const char *fmt, ...)
@@ -83,7 +107,7 @@ static void sh(struct fake *f, const char *fmt, ...)
 	snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/iscsi/fake-kernel.sh '%s' %s", srcdir,
 		 f->root, args);
 	if (system(cmd) != 0)
-		fail_msg("fake kernel failed: %s", cmd);
+		fake_bug(f, "fake kernel failed: %s", cmd);
 }
 
 static void split_portal(const char *portal, char *addr, size_t n, unsigned *port)
@@ -105,6 +129,22 @@ static struct fsession *fsession_find(struct fake *f, const char *iqn, const cha
 		    f->sess[i].port == port)
 			return &f->sess[i];
 	return NULL;
+}
+
+/* The session iscsiadm --logout of record (iqn, portal, iface) would end. */
+static struct fsession *fsession_of_record(struct fake *f, const char *iqn, const char *addr,
+					   unsigned port, const char *iface)
+{
+	for (unsigned i = 0; i < f->n_sess; i++)
+		if (streq(f->sess[i].iqn, iqn) && streq(f->sess[i].addr, addr) &&
+		    f->sess[i].port == port && streq(f->sess[i].iface, iface))
+			return &f->sess[i];
+	return NULL;
+}
+
+static void add_node(struct fake *f, const char *iqn, const char *portal, const char *iface)
+{
+	snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s|%s|%s", iqn, portal, iface);
 }
 
 static int node_index(struct fake *f, const char *key)
@@ -137,21 +177,32 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 	struct fake *f = s->userdata;
 	const char *iqn = arg_after(argv, "-T"), *portal = arg_after(argv, "-p");
 	const char *op = arg_after(argv, "-o"), *name = arg_after(argv, "-n");
+	const char *iface = arg_after(argv, "-I") ? arg_after(argv, "-I") : "default";
 	char key[300], addr[64], out[256] = "";
 	unsigned port = 0;
 	int st = 0, idx;
 
-	assert_true(timeout_ms > 0);
-	assert_string_equal(argv[0], "iscsiadm");
+	FAKE_CHECK(f, timeout_ms > 0);
+	FAKE_CHECK(f, streq(argv[0], "iscsiadm"));
 	for (size_t i = 1; argv[i]; i++) {
 		strcat(f->calls, argv[i]);
 		strcat(f->calls, argv[i + 1] ? " " : "\n");
 	}
 	if (f->run_errno)
 		return f->run_errno;
-	assert_non_null(iqn);
-	assert_non_null(portal);
-	snprintf(key, sizeof(key), "%s|%s", iqn, portal);
+	if (streq(arg_after(argv, "-m"), "iface")) {
+		FAKE_CHECK(f, streq(iface, BE_ISCSI_IFACE));
+		FAKE_CHECK(f, streq(op, "new"));
+		f->iface_made++;
+		ret->status = 0;
+		ret->out = strdup("New interface attachd added\n");
+		return 0;
+	}
+	if (!iqn || !portal) {
+		fake_bug(f, "iscsiadm call without -T/-p");
+		return -EINVAL;
+	}
+	snprintf(key, sizeof(key), "%s|%s|%s", iqn, portal, iface);
 	split_portal(portal, addr, sizeof(addr), &port);
 	idx = node_index(f, key);
 
@@ -175,11 +226,13 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 			x->port = port;
 			x->host = f->next_host++;
 			x->sid = f->next_sid++;
+			snprintf(x->iface, sizeof(x->iface), "%s", iface);
 			sh(f, "host %u", x->host);
-			sh(f, "session %u %u 0 %s %s %u", x->host, x->sid, iqn, addr, port);
+			sh(f, "session %u %u 0 %s %s %u %s", x->host, x->sid, iqn, addr, port,
+			   iface);
 		}
 	} else if (has_arg(argv, "--logout")) {
-		struct fsession *x = fsession_find(f, iqn, addr, port);
+		struct fsession *x = fsession_of_record(f, iqn, addr, port, iface);
 
 		if (f->logout_exit) {
 			st = f->logout_exit;
@@ -190,6 +243,8 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 			*x = f->sess[--f->n_sess];
 		}
 	} else if (op && streq(op, "new")) {
+		/* iscsiadm reads the iface's file to make the record */
+		FAKE_CHECK(f, streq(iface, "default") || f->iface_made > 0);
 		if (idx < 0)
 			snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s", key);
 	} else if (op && streq(op, "update")) {
@@ -222,7 +277,10 @@ static int fake_write(const struct sys *s, const char *path, const char *data)
 	char hctl[64];
 	unsigned h, c, t, l;
 
-	assert_true(startswith(path, f->root));
+	if (!startswith(path, f->root)) {
+		fake_bug(f, "write outside the fake root: %s", path);
+		return -EINVAL;
+	}
 	snprintf(f->writes + strlen(f->writes), sizeof(f->writes) - strlen(f->writes), "%s=%s\n",
 		 rel, data);
 	if (access(path, F_OK) < 0)
@@ -230,11 +288,17 @@ static int fake_write(const struct sys *s, const char *path, const char *data)
 	if (sscanf(rel, "/sys/class/scsi_host/host%u/scan", &h) == 1) {
 		const struct fsession *x = NULL;
 
-		assert_int_equal(sscanf(data, "%u %u %u", &c, &t, &l), 3);
+		if (sscanf(data, "%u %u %u", &c, &t, &l) != 3) {
+			fake_bug(f, "bad scan string '%s'", data);
+			return -EINVAL;
+		}
 		for (unsigned i = 0; i < f->n_sess; i++)
 			if (f->sess[i].host == h)
 				x = &f->sess[i];
-		assert_non_null(x);
+		if (!x) {
+			fake_bug(f, "scan of host%u, which has no session", h);
+			return -EINVAL;
+		}
 		for (unsigned i = 0; i < f->n_luns; i++)
 			if (f->luns[i] == l) {
 				char disk = f->next_disk++;
@@ -248,11 +312,11 @@ static int fake_write(const struct sys *s, const char *path, const char *data)
 		return 0;
 	}
 	if (sscanf(rel, "/sys/class/scsi_device/%63[0-9:]/device/delete", hctl) == 1) {
-		assert_string_equal(data, "1");
+		FAKE_CHECK(f, streq(data, "1"));
 		sh(f, "rmdevice %s", hctl);
 		return 0;
 	}
-	fail_msg("unexpected sysfs write %s", rel);
+	fake_bug(f, "unexpected sysfs write %s", rel);
 	return -EIO;
 }
 
@@ -284,9 +348,9 @@ static int fake_setup(void **state)
 	f->sys.userdata = f;
 	f->ctx = (struct backend_ctx){.sys = &f->sys, .host = &f->host, .timeout_ms = 30000};
 	/* what the fixture holds */
-	f->sess[0] = (struct fsession){T1, "10.0.0.5", 3260, 2, 1};
-	f->sess[1] = (struct fsession){T2, "fd00::5", 3260, 3, 4};
-	f->sess[2] = (struct fsession){T1, "10.0.0.6", 3260, 5, 7};
+	f->sess[0] = (struct fsession){T1, "10.0.0.5", 3260, 2, 1, "default"};
+	f->sess[1] = (struct fsession){T2, "fd00::5", 3260, 3, 4, "default"};
+	f->sess[2] = (struct fsession){T1, "10.0.0.6", 3260, 5, 7, "attachd"};
 	f->n_sess = 3;
 	f->next_host = 10;
 	f->next_sid = 20;
@@ -300,12 +364,16 @@ static int fake_teardown(void **state)
 {
 	struct fake *f = *state;
 	char cmd[PATH_MAX + 16];
+	int bad = f->bug[0] != 0;
+
+	if (bad)
+		print_error("fake kernel/iscsiadm saw a problem:\n%s", f->bug);
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", f->root);
 	free(f);
-	return 0;
+	return bad ? -1 : 0;
 }
 
 static struct be_iscsi_cfg *cfg_new(const char *json)
@@ -365,7 +433,10 @@ static void assert_path(json_t *p, const char *portal, const char *iqn, int sess
 	assert_int_equal(json_is_true(json_object_get(p, "session_created")), session_created);
 }
 
-#define NODE(iqn, p) "-m node -T " iqn " -p " p
+#define NODE(iqn, p) "-m node -T " iqn " -p " p " -I attachd"
+#define IFACE "-m iface -I attachd -o new\n"
+#define NEW(iqn, p) NODE(iqn, p) " -o new\n"
+#define DEL(iqn, p) NODE(iqn, p) " -o delete\n"
 #define UPD(iqn, p, n, v) NODE(iqn, p) " -o update -n " n " -v " v "\n"
 #define CONFIGURE(iqn, p)                                                                          \
 	UPD(iqn, p, "node.startup", "manual")                                                      \
@@ -394,7 +465,7 @@ static void test_connect_new_session_and_detach(void **state)
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		NODE(T9, "10.0.0.9:3260") "\n"
-		"-m node -o new -T " T9 " -p 10.0.0.9:3260\n"
+		IFACE NEW(T9, "10.0.0.9:3260")
 		CONFIGURE(T9, "10.0.0.9:3260")
 		CHAP(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
@@ -419,7 +490,7 @@ static void test_connect_new_session_and_detach(void **state)
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		NODE(T9, "10.0.0.9:3260") " --logout\n"
-		"-m node -o delete -T " T9 " -p 10.0.0.9:3260\n");
+		DEL(T9, "10.0.0.9:3260"));
 	/* clang-format on */
 	assert_int_equal(n_paths(&a), 0);
 	assert_int_equal(f->n_nodes, 0);
@@ -461,9 +532,9 @@ static void test_reuse_session_other_luns_remain(void **state)
 	att_done(&a);
 }
 
-/* Last LUN on a session we did not create: log it out (kernel truth), but the node record
- * is not ours, so it stays. */
-static void test_last_lun_logs_out_foreign_session(void **state)
+/* Last LUN on an admin's session (another iface): our record is deleted, but the session
+ * is not ours to end (logout of our record finds none: 21). */
+static void test_last_lun_leaves_foreign_session(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
@@ -472,10 +543,33 @@ static void test_last_lun_logs_out_foreign_session(void **state)
 	att_init(&a, "{\"portal\":\"[fd00::5]\",\"iqn\":\"" T2 "\",\"lun\":0}");
 	f->luns[f->n_luns++] = 0;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, "");
 	assert_path(path0(&a), "[fd00::5]:3260", T2, 4, 3, "3:0:0:0", 0, 0);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, NODE(T2, "[fd00::5]:3260") " --logout\n");
-	assert_null(fsession_find(f, T2, "fd00::5", 3260));
+	assert_string_equal(f->writes, "/sys/class/scsi_host/host3/scan=0 0 0\n"
+				       "/sys/class/scsi_device/3:0:0:0/device/delete=1\n");
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		NODE(T2, "[fd00::5]:3260") " --logout\n"
+		DEL(T2, "[fd00::5]:3260"));
+	/* clang-format on */
+	assert_non_null(fsession_find(f, T2, "fd00::5", 3260));
+	att_done(&a);
+
+	/* Our own session with no device left (session7 has one: delete it first) goes. */
+	att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T1 "\",\"lun\":1}");
+	json_decref(a.objs);
+	a.objs = json_loads("{\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\","
+			    "\"hctl\":\"5:0:0:1\"}]}",
+			    0, NULL);
+	f->calls[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		NODE(T1, "10.0.0.6:3260") " --logout\n"
+		DEL(T1, "10.0.0.6:3260"));
+	/* clang-format on */
+	assert_null(fsession_find(f, T1, "10.0.0.6", 3260));
 	att_done(&a);
 }
 
@@ -500,7 +594,7 @@ static void test_exit_15_and_21(void **state)
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		NODE(T9, "10.0.0.9:3260") " --logout\n"
-		"-m node -o delete -T " T9 " -p 10.0.0.9:3260\n");
+		DEL(T9, "10.0.0.9:3260"));
 	/* clang-format on */
 	assert_int_equal(n_paths(&a), 0);
 	att_done(&a);
@@ -546,7 +640,7 @@ static void test_configured_initiator_name(void **state)
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		NODE(T9, "10.0.0.9:3260") "\n"
-		"-m node -o new -T " T9 " -p 10.0.0.9:3260\n"
+		IFACE NEW(T9, "10.0.0.9:3260")
 		CONFIGURE(T9, "10.0.0.9:3260")
 		UPD(T9, "10.0.0.9:3260", "iface.initiatorname", "iqn.2000-01.org.example:host7")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
@@ -555,16 +649,46 @@ static void test_configured_initiator_name(void **state)
 	att_done(&a);
 }
 
-/* An existing record (an admin's) is configured but not created, so never deleted. */
-static void test_existing_record_not_deleted(void **state)
+/* An admin's record for the same target and portal (iface default) is never touched: we
+ * make our own on iface attachd, and delete only that. */
+static void test_admin_record_untouched(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
 	struct errbuf e = {""};
 
-	snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s|%s", T9, "10.0.0.9:3260");
+	add_node(f, T9, "10.0.0.9:3260", "default");
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	f->luns[f->n_luns++] = 1;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		NODE(T9, "10.0.0.9:3260") "\n"
+		IFACE NEW(T9, "10.0.0.9:3260")
+		CONFIGURE(T9, "10.0.0.9:3260")
+		NODE(T9, "10.0.0.9:3260") " --login\n");
+	/* clang-format on */
+	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:1", 1, 1);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_nodes, 1);
+	assert_string_equal(f->nodes[0], T9 "|10.0.0.9:3260|default");
+	att_done(&a);
+}
+
+/* Two volumes on one target, detached in the order they came: the session and our record
+ * go with the last LUN, although the volume that made them left first. A record of ours
+ * left from before is reused (configured, not created). */
+static void test_shared_session_first_in_first_out(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a, b;
+	struct errbuf e = {""};
+
+	add_node(f, T9, "10.0.0.9:3260", BE_ISCSI_IFACE);
+	f->luns[f->n_luns++] = 1;
+	f->luns[f->n_luns++] = 2;
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	att_init(&b, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":2}");
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
@@ -574,10 +698,22 @@ static void test_existing_record_not_deleted(void **state)
 	/* clang-format on */
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:1", 0, 1);
 	f->calls[0] = 0;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &b, &e), 0);
+	assert_string_equal(f->calls, "");
+	assert_path(path0(&b), "10.0.0.9:3260", T9, 20, 10, "10:0:0:2", 0, 0);
+
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, NODE(T9, "10.0.0.9:3260") " --logout\n");
-	assert_int_equal(f->n_nodes, 1);
+	assert_string_equal(f->calls, ""); /* LUN 2 still on the session */
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &b, &e), 0);
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		NODE(T9, "10.0.0.9:3260") " --logout\n"
+		DEL(T9, "10.0.0.9:3260"));
+	/* clang-format on */
+	assert_int_equal(f->n_nodes, 0);
+	assert_null(fsession_find(f, T9, "10.0.0.9", 3260));
 	att_done(&a);
+	att_done(&b);
 }
 
 /* CHAP rejected: a clear error without the secret, and the record we made is removed at
@@ -598,7 +734,7 @@ static void test_login_auth_failure(void **state)
 	/* clang-format off */
 	assert_non_null(strstr(f->calls,
 		NODE(T9, "10.0.0.9:3260") " --login\n"
-		"-m node -o delete -T " T9 " -p 10.0.0.9:3260\n"));
+		DEL(T9, "10.0.0.9:3260")));
 	/* clang-format on */
 	assert_int_equal(f->n_nodes, 0);
 	assert_int_equal(n_paths(&a), 0);
@@ -772,7 +908,7 @@ static void test_disconnect_from_persisted_objs(void **state)
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	json_decref(a.objs);
 	/* login never happened (crash after -o new), plus entries we cannot have written */
-	snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s|%s", T9, "10.0.0.9:3260");
+	add_node(f, T9, "10.0.0.9:3260", BE_ISCSI_IFACE);
 	a.objs = json_loads("{\"scsi_lun\":1,\"paths\":["
 			    "{\"portal\":\"10.0.0.9:3260\",\"iqn\":\"" T9 "\",\"session\":null,"
 			    "\"host\":null,\"hctl\":null,\"node_created\":true,"
@@ -784,7 +920,7 @@ static void test_disconnect_from_persisted_objs(void **state)
 			    0, NULL);
 	assert_non_null(a.objs);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, "-m node -o delete -T " T9 " -p 10.0.0.9:3260\n");
+	assert_string_equal(f->calls, DEL(T9, "10.0.0.9:3260"));
 	/* 2:0:0:1 deleted; session1 keeps 2:0:0:2, so it stays logged in */
 	assert_string_equal(f->writes, "/sys/class/scsi_device/2:0:0:1/device/delete=1\n");
 	assert_non_null(fsession_find(f, T1, "10.0.0.5", 3260));
@@ -836,35 +972,28 @@ static void test_node_tuning(void **state)
 	be_iscsi_node_tuning_for(0, &t);
 	assert_int_equal(t.login_timeout_s, 10);
 }
+#define FAKE_TEST(t) cmocka_unit_test_setup_teardown(t, fake_setup, fake_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_connect_new_session_and_detach, fake_setup,
-					    fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_reuse_session_other_luns_remain, fake_setup,
-					    fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_last_lun_logs_out_foreign_session, fake_setup,
-					    fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_exit_15_and_21, fake_setup, fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_reuse_failed_session, fake_setup, fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_configured_initiator_name, fake_setup,
-					    fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_existing_record_not_deleted, fake_setup,
-					    fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_login_auth_failure, fake_setup, fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_login_errors, fake_setup, fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_iscsiadm_missing_or_iscsid_down, fake_setup,
-					    fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_secret_redacted_from_iscsiadm_output, fake_setup,
-					    fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_multipath_partial_and_total_failure, fake_setup,
-					    fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_find_device_eagain, fake_setup, fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_identify_wwid_check, fake_setup, fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_disconnect_from_persisted_objs, fake_setup,
-					    fake_teardown),
-	    cmocka_unit_test_setup_teardown(test_disconnect_failure_keeps_entry, fake_setup,
-					    fake_teardown),
+	    FAKE_TEST(test_connect_new_session_and_detach),
+	    FAKE_TEST(test_reuse_session_other_luns_remain),
+	    FAKE_TEST(test_last_lun_leaves_foreign_session),
+	    FAKE_TEST(test_exit_15_and_21),
+	    FAKE_TEST(test_reuse_failed_session),
+	    FAKE_TEST(test_configured_initiator_name),
+	    FAKE_TEST(test_admin_record_untouched),
+	    FAKE_TEST(test_shared_session_first_in_first_out),
+	    FAKE_TEST(test_login_auth_failure),
+	    FAKE_TEST(test_login_errors),
+	    FAKE_TEST(test_iscsiadm_missing_or_iscsid_down),
+	    FAKE_TEST(test_secret_redacted_from_iscsiadm_output),
+	    FAKE_TEST(test_multipath_partial_and_total_failure),
+	    FAKE_TEST(test_find_device_eagain),
+	    FAKE_TEST(test_identify_wwid_check),
+	    FAKE_TEST(test_disconnect_from_persisted_objs),
+	    FAKE_TEST(test_disconnect_failure_keeps_entry),
 	    cmocka_unit_test(test_node_tuning),
 	};
 

@@ -77,6 +77,32 @@ static void test_find_session(void **state)
 	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, &sid), -ENOENT);
 }
 
+/* Sessions of attachd's iface win over others for the same target and portal. */
+static void test_find_session_prefers_ours(void **state)
+{
+	struct sys s = fixture_sys();
+	char root[] = "/tmp/attachd-iscsi-XXXXXX", cmd[1024];
+	unsigned sid = 0;
+
+	assert_non_null(mkdtemp(root));
+	snprintf(cmd, sizeof(cmd),
+		 "cp -a '%s'/. %s && K='%s/tests/fixtures/iscsi/fake-kernel.sh' && "
+		 "$K %s host 8 && $K %s session 8 3 0 " T1 " 10.0.0.5 3260 default && "
+		 "$K %s host 6 && $K %s session 6 9 0 " T1 " 10.0.0.5 3260 attachd",
+		 fixture, root, srcdir, root, root, root, root);
+	assert_int_equal(system(cmd), 0);
+	s.sysfs_root = root;
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, &sid), 0);
+	assert_int_equal(sid, 9);
+	snprintf(cmd, sizeof(cmd), "'%s/tests/fixtures/iscsi/fake-kernel.sh' %s rmsession 6 9",
+		 srcdir, root);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, &sid), 0);
+	assert_int_equal(sid, 1); /* lowest of the others */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_session_host_and_devices(void **state)
 {
 	struct sys s = fixture_sys();
@@ -190,10 +216,12 @@ static void test_target_lock_excludes(void **state)
 	be_iscsi_db_lock();
 	be_iscsi_db_unlock();
 }
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_find_session),
+	    cmocka_unit_test(test_find_session_prefers_ours),
 	    cmocka_unit_test(test_session_host_and_devices),
 	    cmocka_unit_test(test_device_lookup),
 	    cmocka_unit_test(test_initiator_name),
