@@ -54,6 +54,8 @@ setup_failed() {
 	poweroff_now
 }
 log "guest up, kernel $(uname -r), repo $REPO"
+# shellcheck source=lib.sh
+VM_LIB_NO_TRAPS=1 . "$REPO/tests/vm/lib.sh"
 
 # Modules: the unpacked Debian kernel's tree (depmod already run) becomes /lib/modules/<ver>.
 kver=$(uname -r)
@@ -98,32 +100,19 @@ echo "nqn.2014-08.org.nvmexpress:uuid:$(cat /proc/sys/kernel/random/uuid)" >/etc
 cat /proc/sys/kernel/random/uuid >/etc/nvme/hostid
 
 # udev: the daemon, then one coldplug so /dev/disk/* exist for what is already there.
-/lib/systemd/systemd-udevd --daemon >>"$OUT/daemons/udevd.log" 2>&1 || setup_failed "systemd-udevd did not start"
+vm_udevd_start >>"$LOG" 2>&1 || setup_failed "systemd-udevd did not start (see daemons/udevd.log)"
 # Block devices only: a full coldplug makes udev load kvm, floppy, ata... for nothing.
 udevadm trigger --action=add --subsystem-match=block >>"$LOG" 2>&1
 udevadm settle --timeout=120 >>"$LOG" 2>&1 || log "warning: udevadm settle timed out"
 log "udevd up"
 
-start_iscsid() {
-	iscsid -f >>"$OUT/daemons/iscsid.log" 2>&1 &
-	local _
-	for _ in $(seq 100); do
-		# 21 = ISCSI_ERR_NO_OBJS_FOUND ("No active sessions"): iscsid answered.
-		iscsiadm -m session >/dev/null 2>&1
-		case $? in 0 | 21) return 0 ;; esac
-		sleep 0.1
-	done
-	return 1
-}
-start_iscsid || setup_failed "iscsid did not start (see daemons/iscsid.log)"
+vm_iscsid_start >>"$LOG" 2>&1 || setup_failed "iscsid did not start (see daemons/iscsid.log)"
 
 daemons_ok() {
 	pgrep -x iscsid >/dev/null || { echo "iscsid is not running"; return 1; }
 	pgrep -x systemd-udevd >/dev/null || { echo "systemd-udevd is not running"; return 1; }
 }
 
-# shellcheck source=lib.sh
-VM_LIB_NO_TRAPS=1 . "$REPO/tests/vm/lib.sh"
 vm_objects >/run/vm/state/boot-objects
 # /etc/iscsi (but its node DB, which the teardown handles) and /etc/nvme as every scenario
 # should find them; restored after each one.
@@ -214,9 +203,9 @@ run_one() {
 	rmdir "$scratch" 2>/dev/null
 	local dres
 	if ! dres=$(daemons_ok); then
-		echo "leak: $dres (died during the scenario; restarted)" >>"$art/leaks.txt"
-		pgrep -x iscsid >/dev/null || start_iscsid
-		pgrep -x systemd-udevd >/dev/null || /lib/systemd/systemd-udevd --daemon >>"$OUT/daemons/udevd.log" 2>&1
+		echo "leak: $dres (died or was stopped during the scenario, restarted)" >>"$art/leaks.txt"
+		vm_iscsid_start >>"$LOG" 2>&1
+		vm_udevd_start >>"$LOG" 2>&1
 	fi
 	dmesg | tail -n +"$((dmesg0 + 1))" >"$art/dmesg.txt"
 	log "scenario $name: cleanup took $((($(now_ns) - td0) / 1000000)) ms"

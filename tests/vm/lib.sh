@@ -419,6 +419,51 @@ iscsi_wait_disk() {
 	readlink -f "$link"
 }
 
+## ---------------------------------------------------------------- guest daemons
+
+# iscsid and systemd-udevd run for the whole VM. A scenario may stop them (to test the
+# agent without them) but must start them again: the runner counts a dead daemon as a
+# leak. Started here, they run outside the scenario's cgroup, so they survive its cleanup.
+VM_DAEMON_LOGS=/run/vm/out/daemons
+
+_vm_outside() { # CMD...: run CMD in the root cgroup and its own session, in the background
+	(
+		echo "$BASHPID" >/sys/fs/cgroup/cgroup.procs 2>/dev/null
+		exec setsid "$@" </dev/null
+	) &
+}
+_vm_iscsid_answers() {
+	iscsiadm -m session >/dev/null 2>&1
+	case $? in 0 | 21) return 0 ;; esac # 21: no sessions, but iscsid answered
+	return 1
+}
+_vm_udevd_answers() { udevadm control --ping >/dev/null 2>&1; }
+_vm_not_running() { ! pgrep -x "$1" >/dev/null; }
+
+# vm_iscsid_start / vm_iscsid_stop: (re)start iscsid and wait until it answers / stop it.
+vm_iscsid_start() {
+	pgrep -x iscsid >/dev/null && return 0
+	mkdir -p "$VM_DAEMON_LOGS"
+	_vm_outside iscsid -f >>"$VM_DAEMON_LOGS/iscsid.log" 2>&1
+	wait_until 10 "iscsid to answer" _vm_iscsid_answers
+}
+vm_iscsid_stop() {
+	pkill -x iscsid
+	wait_until 10 "iscsid to exit" _vm_not_running iscsid
+}
+
+# vm_udevd_start / vm_udevd_stop: (re)start systemd-udevd / stop it (udevadm control --exit).
+vm_udevd_start() {
+	pgrep -x systemd-udevd >/dev/null && return 0
+	mkdir -p "$VM_DAEMON_LOGS"
+	_vm_outside /lib/systemd/systemd-udevd >>"$VM_DAEMON_LOGS/udevd.log" 2>&1
+	wait_until 10 "udevd to answer" _vm_udevd_answers
+}
+vm_udevd_stop() {
+	udevadm control --exit
+	wait_until 10 "systemd-udevd to exit" _vm_not_running systemd-udevd
+}
+
 ## ---------------------------------------------------------------- attachd and Volman
 
 ATTACHD_PID=
