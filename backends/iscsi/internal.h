@@ -131,7 +131,8 @@ struct be_iscsi_node_tuning {
 void be_iscsi_node_tuning_for(int timeout_ms, struct be_iscsi_node_tuning *ret);
 /* The open-iscsi iface our node records use; see iscsiadm.c. */
 #define BE_ISCSI_IFACE "attachd"
-/* Create (or keep) iface BE_ISCSI_IFACE (tcp, defaults). Caller holds the DB lock. */
+/* Create (or keep) iface BE_ISCSI_IFACE (tcp, defaults) with the agent's initiator name if
+ * one is configured. Before any node-mode call naming it. Caller holds the DB lock. */
 int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e);
 /* 1 if our node record (iqn, portal, BE_ISCSI_IFACE) exists, 0 if not, negative errno. */
 int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,

@@ -130,11 +130,11 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 	r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, &sid);
 	if (r == -ENOENT) {
 		be_iscsi_db_lock();
-		r = be_iscsi_node_exists(ctx, portal, c->iqn, e);
+		r = be_iscsi_iface_ensure(ctx, e);
+		if (r == 0)
+			r = be_iscsi_node_exists(ctx, portal, c->iqn, e);
 		if (r == 0) {
-			r = be_iscsi_iface_ensure(ctx, e);
-			if (r == 0)
-				r = be_iscsi_node_create(ctx, portal, c->iqn, e);
+			r = be_iscsi_node_create(ctx, portal, c->iqn, e);
 			if (r == 0)
 				json_object_set_new(path, "node_created", json_true());
 		}
@@ -211,7 +211,7 @@ static int disconnect_path(const struct backend_ctx *ctx, const json_t *path, st
 	struct be_iscsi_target_lock *lk;
 	struct be_iscsi_portal pt;
 	unsigned sid, n = 0;
-	int r;
+	int r, have_session;
 
 	if (!portal || !iqn || be_iscsi_portal_parse(portal, &pt, NULL, 0) < 0)
 		return 0; /* not a record we could have written: nothing we can undo */
@@ -226,6 +226,7 @@ static int disconnect_path(const struct backend_ctx *ctx, const json_t *path, st
 		}
 	}
 	r = be_iscsi_sysfs_find_session(s, iqn, pt.host, pt.port, &sid);
+	have_session = r == 0;
 	if (r == 0) {
 		/* Kernel truth, not a refcount of ours: other volumes' LUNs on this session. */
 		r = be_iscsi_sysfs_session_count_devices(s, sid, &n);
@@ -238,12 +239,21 @@ static int disconnect_path(const struct backend_ctx *ctx, const json_t *path, st
 			r = 0; /* still in use: leave the session and its record */
 			goto out;
 		}
-		r = be_iscsi_node_logout(ctx, portal, iqn, e);
-		if (r < 0)
-			goto out;
 	} else if (r != -ENOENT) {
 		errbuf_set(e, r, "reading iSCSI sessions from sysfs failed: %s", strerror(-r));
 		goto out;
+	}
+	/* iscsiadm refuses any call naming an iface whose file is gone (exit 3), e.g. after a
+	 * reboot wiped /etc/iscsi/ifaces: bring it back first. */
+	be_iscsi_db_lock();
+	r = be_iscsi_iface_ensure(ctx, e);
+	be_iscsi_db_unlock();
+	if (r < 0)
+		goto out;
+	if (have_session) {
+		r = be_iscsi_node_logout(ctx, portal, iqn, e);
+		if (r < 0)
+			goto out;
 	}
 	/* No device left and no session of ours: our record goes, whichever volume made it
 	 * (node_created only tells whether this one did). */

@@ -117,18 +117,32 @@ static int common_error(int status, const char *what, const char *iqn, const cha
 
 int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e)
 {
-	char *argv[] = {ISCSIADM, "-m", "iface", "-I", BE_ISCSI_IFACE, "-o", "new", NULL};
+	const char *iname = ctx->host ? ctx->host->iscsi_initiator_name : "";
+	char *create[] = {ISCSIADM, "-m", "iface", "-I", BE_ISCSI_IFACE, "-o", "new", NULL};
+	char *name[] = {ISCSIADM, "-m",		  "iface",
+			"-I",	  BE_ISCSI_IFACE, "-o",
+			"update", "-n",		  "iface.initiatorname",
+			"-v",	  (char *)iname,  NULL};
 	char tail[256];
 	int r;
 
-	/* Writes the iface with defaults (transport tcp); 15 = it exists and a session uses
-	 * it, which is as good. */
-	r = run(ctx, argv, "iface creation", NULL, tail, sizeof(tail), e);
-	if (r == 0 || r == BE_ISCSIADM_ERR_SESS_EXISTS)
-		return 0;
-	if (r < 0)
-		return r;
-	return common_error(r, "creation of iface " BE_ISCSI_IFACE, "(all targets)", "-", tail, e);
+	/* Node-mode calls naming a missing iface fail with exit 3 ("Could not read iface
+	 * info"), so it comes first. This rewrites it with defaults (transport tcp) unless a
+	 * session uses it (15), which is as good. */
+	r = run(ctx, create, "iface creation", NULL, tail, sizeof(tail), e);
+	if (r > 0 && r != BE_ISCSIADM_ERR_SESS_EXISTS)
+		return common_error(r, "creation of iface " BE_ISCSI_IFACE, "all targets", "-",
+				    tail, e);
+	if (r < 0 || !iname[0])
+		return r < 0 ? r : 0;
+	/* The agent's initiator name, so the kernel presents the name the probe did (target
+	 * ACLs); node records copy it when made. open-iscsi takes it only in iface mode.
+	 * Without it, iscsid's initiatorname.iscsi applies. */
+	r = run(ctx, name, "update of iface.initiatorname", NULL, tail, sizeof(tail), e);
+	if (r > 0 && r != BE_ISCSIADM_ERR_SESS_EXISTS)
+		return common_error(r, "update of iface.initiatorname", "all targets", "-", tail,
+				    e);
+	return r < 0 ? r : 0;
 }
 
 int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,
@@ -183,10 +197,9 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 	struct be_iscsi_node_tuning t;
 	char login_to[16], retry[16], repl[16];
 	const char *secret = cfg->chap_secret[0] ? cfg->chap_secret : NULL;
-	const char *iname = ctx->host ? ctx->host->iscsi_initiator_name : "";
 	struct {
 		const char *name, *value;
-	} set[9];
+	} set[8];
 	size_t n = 0;
 	int r;
 
@@ -203,10 +216,6 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 	set[n++] = (typeof(set[0])){"node.conn[0].timeo.login_timeout", login_to};
 	set[n++] = (typeof(set[0])){"node.session.initial_login_retry_max", retry};
 	set[n++] = (typeof(set[0])){"node.session.timeo.replacement_timeout", repl};
-	/* The agent's configured initiator name, so the kernel session presents the same
-	 * name the probe did (target ACLs); else iscsid's initiatorname.iscsi applies. */
-	if (iname[0])
-		set[n++] = (typeof(set[0])){"iface.initiatorname", iname};
 	/* Without CHAP options the record keeps iscsid.conf's auth settings. */
 	if (cfg->chap_user[0]) {
 		set[n++] = (typeof(set[0])){"node.session.auth.authmethod", "CHAP"};

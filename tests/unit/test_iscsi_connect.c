@@ -192,7 +192,9 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 		return f->run_errno;
 	if (streq(arg_after(argv, "-m"), "iface")) {
 		FAKE_CHECK(f, streq(iface, BE_ISCSI_IFACE));
-		FAKE_CHECK(f, streq(op, "new"));
+		FAKE_CHECK(f, streq(op, "new") ||
+				  (streq(op, "update") && streq(name, "iface.initiatorname")));
+		FAKE_CHECK(f, streq(op, "new") || f->iface_made > 0);
 		f->iface_made++;
 		ret->status = 0;
 		ret->out = strdup("New interface attachd added\n");
@@ -201,6 +203,11 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 	if (!iqn || !portal) {
 		fake_bug(f, "iscsiadm call without -T/-p");
 		return -EINVAL;
+	}
+	if (!streq(iface, "default") && !f->iface_made) {
+		ret->status = 3; /* what iscsiadm 2.1.8 does: "Could not read iface info" */
+		ret->out = strdup("iscsiadm: Could not read iface info for attachd.\n");
+		return 0;
 	}
 	snprintf(key, sizeof(key), "%s|%s|%s", iqn, portal, iface);
 	split_portal(portal, addr, sizeof(addr), &port);
@@ -464,8 +471,9 @@ static void test_connect_new_session_and_detach(void **state)
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
+		IFACE
 		NODE(T9, "10.0.0.9:3260") "\n"
-		IFACE NEW(T9, "10.0.0.9:3260")
+		NEW(T9, "10.0.0.9:3260")
 		CONFIGURE(T9, "10.0.0.9:3260")
 		CHAP(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
@@ -489,6 +497,7 @@ static void test_connect_new_session_and_detach(void **state)
 	assert_string_equal(f->writes, "/sys/class/scsi_device/10:0:0:3/device/delete=1\n");
 	/* clang-format off */
 	assert_string_equal(f->calls,
+		IFACE
 		NODE(T9, "10.0.0.9:3260") " --logout\n"
 		DEL(T9, "10.0.0.9:3260"));
 	/* clang-format on */
@@ -550,6 +559,7 @@ static void test_last_lun_leaves_foreign_session(void **state)
 				       "/sys/class/scsi_device/3:0:0:0/device/delete=1\n");
 	/* clang-format off */
 	assert_string_equal(f->calls,
+		IFACE
 		NODE(T2, "[fd00::5]:3260") " --logout\n"
 		DEL(T2, "[fd00::5]:3260"));
 	/* clang-format on */
@@ -566,6 +576,7 @@ static void test_last_lun_leaves_foreign_session(void **state)
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
+		IFACE
 		NODE(T1, "10.0.0.6:3260") " --logout\n"
 		DEL(T1, "10.0.0.6:3260"));
 	/* clang-format on */
@@ -593,6 +604,7 @@ static void test_exit_15_and_21(void **state)
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
+		IFACE
 		NODE(T9, "10.0.0.9:3260") " --logout\n"
 		DEL(T9, "10.0.0.9:3260"));
 	/* clang-format on */
@@ -639,10 +651,11 @@ static void test_configured_initiator_name(void **state)
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
+		IFACE
+		"-m iface -I attachd -o update -n iface.initiatorname -v iqn.2000-01.org.example:host7\n"
 		NODE(T9, "10.0.0.9:3260") "\n"
-		IFACE NEW(T9, "10.0.0.9:3260")
+		NEW(T9, "10.0.0.9:3260")
 		CONFIGURE(T9, "10.0.0.9:3260")
-		UPD(T9, "10.0.0.9:3260", "iface.initiatorname", "iqn.2000-01.org.example:host7")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
@@ -663,8 +676,9 @@ static void test_admin_record_untouched(void **state)
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
+		IFACE
 		NODE(T9, "10.0.0.9:3260") "\n"
-		IFACE NEW(T9, "10.0.0.9:3260")
+		NEW(T9, "10.0.0.9:3260")
 		CONFIGURE(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
@@ -692,6 +706,7 @@ static void test_shared_session_first_in_first_out(void **state)
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
+		IFACE
 		NODE(T9, "10.0.0.9:3260") "\n"
 		CONFIGURE(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
@@ -707,6 +722,7 @@ static void test_shared_session_first_in_first_out(void **state)
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &b, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
+		IFACE
 		NODE(T9, "10.0.0.9:3260") " --logout\n"
 		DEL(T9, "10.0.0.9:3260"));
 	/* clang-format on */
@@ -734,6 +750,7 @@ static void test_login_auth_failure(void **state)
 	/* clang-format off */
 	assert_non_null(strstr(f->calls,
 		NODE(T9, "10.0.0.9:3260") " --login\n"
+		IFACE
 		DEL(T9, "10.0.0.9:3260")));
 	/* clang-format on */
 	assert_int_equal(f->n_nodes, 0);
@@ -920,7 +937,7 @@ static void test_disconnect_from_persisted_objs(void **state)
 			    0, NULL);
 	assert_non_null(a.objs);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, DEL(T9, "10.0.0.9:3260"));
+	assert_string_equal(f->calls, IFACE DEL(T9, "10.0.0.9:3260"));
 	/* 2:0:0:1 deleted; session1 keeps 2:0:0:2, so it stays logged in */
 	assert_string_equal(f->writes, "/sys/class/scsi_device/2:0:0:1/device/delete=1\n");
 	assert_non_null(fsession_find(f, T1, "10.0.0.5", 3260));
