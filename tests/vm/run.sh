@@ -2,7 +2,7 @@
 # Real-kernel (VM) test tier: `make check-vm`, or directly:
 #
 #   tests/vm/run.sh                      every scenario in tests/vm/scenarios/*.sh (sorted)
-#   tests/vm/run.sh 01-smoke-nvme 'smoke-*' chap
+#   tests/vm/run.sh 01-smoke-nvme '0[12]*' chap
 #                                        a subset: names (with or without .sh), globs, or a
 #                                        word contained in the names
 #   tests/vm/run.sh --list [NAME...]     the (selected) scenarios and their timeouts
@@ -21,7 +21,7 @@
 # Host <-> guest: build/vm/out is a second, writable 9p share. The host writes plan.tsv
 # (name, timeout, path); the guest writes booted, results/NAME.start, results/NAME.result
 # (status, rc, ms, reason), artifacts/NAME/ (scenario.log, leaks.txt, dmesg.txt, whatever
-# the scenario put in $ARTIFACTS, e.g. attachd.log), guest.log, daemons/*.log, done.
+# the scenario put in $ARTIFACTS, e.g. attachd.log), guest-BOOT.log, daemons/*.log, done.
 # The console goes to build/vm/out/console-BOOT.log. For every failed scenario all of it is
 # copied to build/vm/fail/NAME/. If the VM dies or hangs during a scenario (the host kills
 # it after the scenario's timeout + VM_HANG_GRACE), that scenario fails and a new VM runs
@@ -85,8 +85,10 @@ else
 		p=$(basename "$p" .sh) hit=0 arg=$p
 		for pass in exact substring; do
 			# a plain word that is no scenario's name selects the names containing it
-			[ $pass = exact ] || [ $hit = 0 ] && [[ $p != *[][*?]* ]] || break
-			[ $pass = exact ] || p="*$p*"
+			if [ $pass = substring ]; then
+				[ $hit = 0 ] && [[ $p != *[][*?]* ]] || break
+				p="*$p*"
+			fi
 			for n in "${all[@]}"; do
 				# shellcheck disable=SC2053 # the pattern is a glob on purpose
 				if [[ $n == $p ]]; then
