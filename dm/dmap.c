@@ -191,6 +191,29 @@ static int info_locked(const char *name, struct dm_info *ret, char *uuid, size_t
 	return 0;
 }
 
+/* The name of the device with this uuid: 0 and ret, -ENOENT if none. Caller holds the lock. */
+static int name_by_uuid_locked(const char *uuid, char *ret, size_t n)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+	struct dm_info info = { 0 };
+	const char *name;
+
+	t = dm_task_create(DM_DEVICE_INFO);
+	if (!t)
+		return -ENOMEM;
+	if (!dm_task_set_uuid(t, uuid))
+		return -EINVAL;
+	if (!dm_task_run(t))
+		return task_errno(t);
+	if (!dm_task_get_info(t, &info))
+		return -EIO;
+	if (!info.exists)
+		return -ENOENT;
+	name = dm_task_get_name(t);
+	snprintf(ret, n, "%s", name ? name : "?");
+	return 0;
+}
+
 /* TABLE by name; *ret_t malloc'ed. Caller holds the lock. */
 static int table_locked(const char *name, struct dmap_target **ret_t, size_t *ret_n)
 {
@@ -400,11 +423,22 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 	r = run_with_cookie(task, name, deadline, &run, &werr);
 	if (run < 0) {
 		const char *tl = dmlog_tail(tail, sizeof(tail));
-		char line[200] = "";
+		char line[200] = "", other[160] = "";
+		int q;
 
 		(void)dmap_target_format(&t[0], line, sizeof(line));
 		/* libdm reverts a failed load itself; make sure, then say why. */
 		cleanup_created(name, uuid);
+		/* libdm (1.02.185) loses the create ioctl's errno (EBUSY for a uuid in use):
+		 * ask the kernel instead. */
+		dmap_lock();
+		q = name_by_uuid_locked(uuid, other, sizeof(other));
+		dmap_unlock();
+		if (q == 0)
+			return errbuf_set(e, -EEXIST,
+					  "cannot create dm device %s: uuid %s is already used by dm "
+					  "device %s",
+					  name, uuid, other);
 		if (run == -EBUSY)
 			return errbuf_set(e, -EEXIST,
 					  "cannot create dm device %s: name or uuid %s already in use%s",

@@ -24,6 +24,10 @@ struct be_file_loop_ops {
 	int (*set_fd)(void *ud, int loop_fd, int file_fd);                     /* LOOP_SET_FD */
 	int (*set_status)(void *ud, int loop_fd, const struct loop_info64 *i); /* LOOP_SET_STATUS64 */
 	int (*clr_fd)(void *ud, int loop_fd);                                  /* LOOP_CLR_FD */
+	/* Can the backing file do O_DIRECT for real? 1 yes, 0 no. Some kernels let the loop
+	 * driver accept direct I/O on a file that then fails every request (overlayfs over
+	 * tmpfs on 6.1: endless I/O errors), so ask before asking the kernel. */
+	int (*file_dio_ok)(void *ud, const char *path);
 };
 extern const struct be_file_loop_ops be_file_loop_real;
 
@@ -53,7 +57,8 @@ int be_file_loop_backing(const struct sys *s, unsigned nr, char *ret, size_t n);
 
 /* Attach file_fd (whose path is path) to a free loop device. Retries when another
  * allocator takes the device first; falls back to LOOP_SET_FD + LOOP_SET_STATUS64 on
- * kernels without LOOP_CONFIGURE; asks for direct I/O and drops it if refused. */
+ * kernels without LOOP_CONFIGURE; asks for direct I/O when file_dio_ok says the file can
+ * do it, and drops it if the kernel refuses. */
 int be_file_loop_attach(const struct be_file_loop_ops *ops, void *ud, const struct sys *s,
 			int file_fd, const char *path, unsigned *ret_nr, struct errbuf *e);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -61,6 +62,24 @@ static int real_clr_fd(void *ud _unused_, int loop_fd)
 	return ioctl(loop_fd, LOOP_CLR_FD, 0) < 0 ? negative_errno() : 0;
 }
 
+static int real_file_dio_ok(void *ud _unused_, const char *path)
+{
+	_cleanup_close_ int fd = -EBADF;
+	void *buf = NULL;
+	ssize_t k;
+
+	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	/* The open alone is not proof (some filesystems only fail the I/O): read one
+	 * aligned block, which every data file here has (>= 16 MiB). */
+	if (posix_memalign(&buf, 4096, 4096) != 0)
+		return 0;
+	k = pread(fd, buf, 4096, 0);
+	free(buf);
+	return k == 4096;
+}
+
 const struct be_file_loop_ops be_file_loop_real = {
 	.get_free = real_get_free,
 	.open_dev = real_open_dev,
@@ -68,6 +87,7 @@ const struct be_file_loop_ops be_file_loop_real = {
 	.set_fd = real_set_fd,
 	.set_status = real_set_status,
 	.clr_fd = real_clr_fd,
+	.file_dio_ok = real_file_dio_ok,
 };
 
 int be_file_loop_name_parse(const char *name, unsigned *ret_nr)
@@ -147,7 +167,7 @@ static void set_name(__u8 *dst, const char *path)
 
 /* One device: 0, -EBUSY (someone else bound it first: try another), or an error. */
 static int bind_one(const struct be_file_loop_ops *ops, void *ud, int loop_fd, int file_fd,
-		    const char *path)
+		    const char *path, int dio)
 {
 	struct loop_config c = { 0 };
 	struct loop_info64 info = { 0 };
@@ -157,10 +177,10 @@ static int bind_one(const struct be_file_loop_ops *ops, void *ud, int loop_fd, i
 	/* Direct I/O: no second copy of every block in the page cache under the filesystem
 	 * mounted on top. No autoclear: the device must outlive an agent restart. No
 	 * partscan: partitions inside a volume are not ours to expose. */
-	c.info.lo_flags = LO_FLAGS_DIRECT_IO;
+	c.info.lo_flags = dio ? LO_FLAGS_DIRECT_IO : 0;
 	set_name(c.info.lo_file_name, path);
 	r = ops->configure(ud, loop_fd, &c);
-	if (r == -EINVAL) {
+	if (r == -EINVAL && dio) {
 		/* Some kernels refuse direct I/O when the backing filesystem cannot do it. */
 		c.info.lo_flags = 0;
 		r = ops->configure(ud, loop_fd, &c);
@@ -184,6 +204,8 @@ static int bind_one(const struct be_file_loop_ops *ops, void *ud, int loop_fd, i
 int be_file_loop_attach(const struct be_file_loop_ops *ops, void *ud, const struct sys *s,
 			int file_fd, const char *path, unsigned *ret_nr, struct errbuf *e)
 {
+	int dio = ops->file_dio_ok ? ops->file_dio_ok(ud, path) > 0 : 0;
+
 	for (int i = 0; i < ATTACH_TRIES; i++) {
 		_cleanup_close_ int lfd = -EBADF;
 		int nr, r;
@@ -198,7 +220,7 @@ int be_file_loop_attach(const struct be_file_loop_ops *ops, void *ud, const stru
 			continue; /* removed again by another LOOP_CTL_REMOVE user */
 		if (lfd < 0)
 			return errbuf_set(e, lfd, "cannot open /dev/loop%d: %s", nr, strerror(-lfd));
-		r = bind_one(ops, ud, lfd, file_fd, path);
+		r = bind_one(ops, ud, lfd, file_fd, path, dio);
 		if (r == -EBUSY)
 			continue;
 		if (r < 0)

@@ -37,6 +37,7 @@ struct fake {
 	int get_free_err;
 	int set_status_err;
 	int clr_keeps_bound; /* another opener: CLR_FD only sets autoclear */
+	int no_dio;          /* the backing file cannot do O_DIRECT */
 	unsigned n_get_free, n_configure, n_set_fd, n_set_status, n_clr;
 	unsigned last_flags;
 	char last_name[LO_NAME_SIZE];
@@ -184,6 +185,12 @@ static int fake_clr_fd(void *ud, int loop_fd)
 	return 0;
 }
 
+static int fake_file_dio_ok(void *ud, const char *path)
+{
+	assert_int_equal(access(path, F_OK), 0);
+	return !F.no_dio;
+}
+
 static const struct be_file_loop_ops fake_ops = {
 	.get_free = fake_get_free,
 	.open_dev = fake_open_dev,
@@ -191,6 +198,7 @@ static const struct be_file_loop_ops fake_ops = {
 	.set_fd = fake_set_fd,
 	.set_status = fake_set_status,
 	.clr_fd = fake_clr_fd,
+	.file_dio_ok = fake_file_dio_ok,
 };
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -373,6 +381,18 @@ static void test_direct_io_refused(void **state)
 	assert_int_equal(F.n_configure, 2);
 	assert_int_equal(F.last_flags, 0);
 	assert_int_equal(F.n_set_fd, 0);
+	att_done(&a);
+}
+
+static void test_no_direct_io_when_file_cannot(void **state)
+{
+	struct backend_attachment a = att_for(cfg_for("{\"size\":\"64M\"}", "v"));
+	struct errbuf e = { { 0 } };
+
+	F.no_dio = 1;
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), 0);
+	assert_int_equal(F.n_configure, 1);
+	assert_int_equal(F.last_flags, 0);
 	att_done(&a);
 }
 
@@ -672,6 +692,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_allocation_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allocation_gives_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_io_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_direct_io_when_file_cannot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_legacy_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_legacy_status_failure_leaves_nothing, setup,
 						teardown),

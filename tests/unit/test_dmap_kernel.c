@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dm/ against a real device-mapper: create (with udev sync), idempotency, info/table,
+ * list_owned, remove (busy, absent), error_swap, failed create leaving nothing, and the
+ * udev cookie released on a deadline. Needs root, dm-mod and a loop device: it skips on
+ * the host (no device-mapper there) and is meant for the VM tier, e.g.
+ *   $REPO/build/rel/tests/unit/test_dmap_kernel
+ * with udevd running (the VM's guest.sh starts it).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libdevmapper.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "dm/dmap.h"
+#include "dm/internal.h"
+#include "lib/exec.h"
+
+#define TMO 10000
+
+static struct {
+	int ok;
+	char why[256];
+	char file[128];
+	char loopdev[64];
+	unsigned major, minor;
+	char name[64], uuid[64], other[64];
+} K;
+
+static int run(char *const argv[], char **out)
+{
+	int status = -1, r;
+
+	r = exec_run(argv, 30000, &status, out);
+	return r < 0 ? r : status;
+}
+
+static int group_setup(void **state)
+{
+	struct errbuf e = { { 0 } };
+	_cleanup_free_ char *out = NULL;
+	struct stat st;
+	int fd;
+
+	snprintf(K.name, sizeof(K.name), "attachd-dmaptest%d", (int)getpid());
+	snprintf(K.uuid, sizeof(K.uuid), "ATTACHD-dmaptest%d", (int)getpid());
+	snprintf(K.other, sizeof(K.other), "dmaptest-foreign%d", (int)getpid());
+	if (geteuid() != 0) {
+		snprintf(K.why, sizeof(K.why), "needs root");
+		return 0;
+	}
+	if (dmap_init(&e) < 0) {
+		snprintf(K.why, sizeof(K.why), "%s", e.msg);
+		return 0;
+	}
+	snprintf(K.file, sizeof(K.file), "/tmp/dmaptest.%d.img", (int)getpid());
+	fd = open(K.file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, 32 << 20) < 0)
+		return -1;
+	close(fd);
+	{
+		char *argv[] = { "losetup", "--find", "--show", K.file, NULL };
+
+		if (run(argv, &out) != 0)
+			return -1;
+	}
+	out[strcspn(out, "\n")] = 0;
+	snprintf(K.loopdev, sizeof(K.loopdev), "%s", out);
+	if (stat(K.loopdev, &st) < 0)
+		return -1;
+	K.major = major(st.st_rdev);
+	K.minor = minor(st.st_rdev);
+	K.ok = 1;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	if (K.loopdev[0]) {
+		char *argv[] = { "losetup", "-d", K.loopdev, NULL };
+
+		(void)dmap_remove(K.name, TMO, NULL);
+		(void)run(argv, NULL);
+	}
+	if (K.file[0])
+		unlink(K.file);
+	return 0;
+}
+
+#define REQUIRE_DM()                                                                               \
+	do {                                                                                       \
+		if (!K.ok) {                                                                       \
+			print_message("skipped: %s\n", K.why);                                     \
+			skip();                                                                    \
+			return;                                                                    \
+		}                                                                                  \
+	} while (0)
+
+static void must(int r, const struct errbuf *e)
+{
+	if (r < 0)
+		fail_msg("failed %d (%s): %s", r, strerror(-r), e->msg);
+}
+
+static void linear(struct dmap_target *t, uint64_t bytes)
+{
+	assert_int_equal(dmap_table_linear(bytes, K.major, K.minor, t), 0);
+}
+
+static int owned(const char *name)
+{
+	char **v = NULL;
+	int found = 0;
+
+	assert_int_equal(dmap_list_owned(&v), 0);
+	for (char **p = v; *p; p++) {
+		found |= streq(*p, name);
+		free(*p);
+	}
+	free(v);
+	return found;
+}
+
+static void test_create_info_idempotent_remove(void **state)
+{
+	struct errbuf e = { { 0 } };
+	struct dmap_target t, t2, *live = NULL;
+	struct dmap_info info;
+	char node[128];
+	size_t n = 0;
+
+	REQUIRE_DM();
+	linear(&t, 32 << 20);
+	must(dmap_create(K.name, K.uuid, &t, 1, TMO, &e), &e);
+	/* udev sync: the /dev/mapper link exists when create returns */
+	snprintf(node, sizeof(node), "/dev/mapper/%s", K.name);
+	assert_int_equal(access(node, F_OK), 0);
+
+	assert_int_equal(dmap_get_info(K.name, &info), 0);
+	assert_true(info.exists);
+	assert_string_equal(info.uuid, K.uuid);
+	assert_int_equal(info.size_bytes, 32 << 20);
+	assert_int_equal(info.open_count, 0);
+	assert_false(info.suspended);
+	assert_int_equal(dmap_get_table(K.name, &live, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(dmap_targets_equivalent(&t, 1, live, n));
+	free(live);
+	assert_true(owned(K.name));
+
+	/* idempotent with the same uuid + table; refused otherwise */
+	must(dmap_create(K.name, K.uuid, &t, 1, TMO, &e), &e);
+	linear(&t2, 16 << 20);
+	assert_int_equal(dmap_create(K.name, K.uuid, &t2, 1, TMO, &e), -EEXIST);
+	assert_non_null(strstr(e.msg, "another table"));
+	assert_int_equal(dmap_create(K.name, "ATTACHD-someoneelse", &t, 1, TMO, &e), -EEXIST);
+	/* the same uuid under another name: the kernel says EBUSY, we say EEXIST */
+	assert_int_equal(dmap_create("attachd-dmaptest-dup", K.uuid, &t, 1, TMO, &e), -EEXIST);
+	assert_non_null(strstr(e.msg, K.name));
+	assert_int_equal(dmap_get_info("attachd-dmaptest-dup", &info), 0);
+	assert_false(info.exists);
+
+	must(dmap_remove(K.name, TMO, &e), &e);
+	assert_int_equal(dmap_get_info(K.name, &info), 0);
+	assert_false(info.exists);
+	assert_int_equal(access(node, F_OK), -1);
+	assert_false(owned(K.name));
+	must(dmap_remove(K.name, TMO, &e), &e); /* absent: 0 */
+}
+
+static void test_remove_busy(void **state)
+{
+	struct errbuf e = { { 0 } };
+	struct dmap_target t;
+	char node[128];
+	int fd;
+
+	REQUIRE_DM();
+	linear(&t, 32 << 20);
+	must(dmap_create(K.name, K.uuid, &t, 1, TMO, &e), &e);
+	snprintf(node, sizeof(node), "/dev/mapper/%s", K.name);
+	fd = open(node, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(dmap_remove(K.name, 300, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "open count 1"));
+	close(fd);
+	must(dmap_remove(K.name, TMO, &e), &e);
+}
+
+static void test_error_swap(void **state)
+{
+	struct errbuf e = { { 0 } };
+	struct dmap_target t, *live = NULL;
+	struct dmap_info info;
+	char node[128];
+	void *buf = NULL;
+	size_t n = 0;
+	int fd;
+
+	REQUIRE_DM();
+	linear(&t, 32 << 20);
+	must(dmap_create(K.name, K.uuid, &t, 1, TMO, &e), &e);
+	must(dmap_error_swap(K.name, TMO, &e), &e);
+	assert_int_equal(dmap_get_table(K.name, &live, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(live[0].type, "error");
+	assert_int_equal(live[0].len, (32 << 20) / 512);
+	free(live);
+	assert_int_equal(dmap_get_info(K.name, &info), 0);
+	assert_false(info.suspended);
+	snprintf(node, sizeof(node), "/dev/mapper/%s", K.name);
+	/* O_DIRECT: the page cache must not answer for the dead device */
+	assert_int_equal(posix_memalign(&buf, 4096, 4096), 0);
+	fd = open(node, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, 4096, 0), -1);
+	assert_int_equal(errno, EIO);
+	close(fd);
+	free(buf);
+	must(dmap_error_swap(K.name, TMO, &e), &e);      /* already error: 0 */
+	must(dmap_remove(K.name, TMO, &e), &e);
+	must(dmap_error_swap(K.name, TMO, &e), &e);      /* absent: 0 */
+}
+
+static void test_failed_create_leaves_nothing(void **state)
+{
+	struct errbuf e = { { 0 } };
+	struct dmap_target t;
+	struct dmap_info info;
+	int r;
+
+	REQUIRE_DM();
+	/* Larger than the loop device: the kernel refuses the load after the create. */
+	linear(&t, 64 << 20);
+	r = dmap_create(K.name, K.uuid, &t, 1, TMO, &e);
+	assert_true(r < 0);
+	print_message("expected failure: %s\n", e.msg);
+	assert_non_null(strstr(e.msg, K.name));
+	assert_int_equal(dmap_get_info(K.name, &info), 0);
+	assert_false(info.exists);
+	/* a target type that does not exist */
+	linear(&t, 32 << 20);
+	snprintf(t.type, sizeof(t.type), "nosuchtarget");
+	assert_true(dmap_create(K.name, K.uuid, &t, 1, TMO, &e) < 0);
+	assert_int_equal(dmap_get_info(K.name, &info), 0);
+	assert_false(info.exists);
+}
+
+static void test_list_owned_ignores_foreign(void **state)
+{
+	struct errbuf e = { { 0 } };
+	struct dmap_target t;
+	char table[128];
+
+	REQUIRE_DM();
+	snprintf(table, sizeof(table), "0 8 linear %u:%u 0", K.major, K.minor);
+	{
+		char *argv[] = { "dmsetup", "create", K.other, "--uuid", "mpath-foreign",
+				 "--table", table, NULL };
+
+		assert_int_equal(run(argv, NULL), 0);
+	}
+	linear(&t, 32 << 20);
+	must(dmap_create(K.name, K.uuid, &t, 1, TMO, &e), &e);
+	assert_true(owned(K.name));
+	assert_false(owned(K.other));
+	must(dmap_remove(K.name, TMO, &e), &e);
+	must(dmap_remove(K.other, TMO, &e), &e);
+}
+
+/* A cookie udev never completes: the deadline wait must time out and destroy the
+ * semaphore (no leak), instead of blocking like dm_udev_wait(). */
+static void test_cookie_released_on_deadline(void **state)
+{
+	struct errbuf e = { { 0 } };
+	struct dmap_sync s = { 0 };
+	uint32_t cookie = 0;
+	int64_t t0;
+
+	REQUIRE_DM();
+	dmap_lock();
+	assert_int_equal(dm_udev_create_cookie(&cookie), 1);
+	dmap_unlock();
+	if (!cookie) {
+		print_message("skipped: udev sync not in use (udevd not running?)\n");
+		skip();
+		return;
+	}
+	{
+		/* what a dm task with this cookie does: +1 for udev to take back */
+		int semid = semget((key_t)cookie, 1, 0);
+		struct sembuf up = { 0, 1, 0 };
+
+		assert_true(semid >= 0);
+		assert_int_equal(semop(semid, &up, 1), 0);
+	}
+	dmap_sync_begin(&s);
+	t0 = dmap_now_us();
+	assert_int_equal(dmap_sync_wait(&s, cookie, t0 + 300 * 1000, "dm device test", &e),
+			 -ETIMEDOUT);
+	dmap_sync_end(&s);
+	assert_true(dmap_now_us() - t0 < 2 * 1000 * 1000);
+	assert_non_null(strstr(e.msg, "dm device test"));
+	assert_int_equal(semget((key_t)cookie, 1, 0), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_info_idempotent_remove),
+		cmocka_unit_test(test_remove_busy),
+		cmocka_unit_test(test_error_swap),
+		cmocka_unit_test(test_failed_create_leaves_nothing),
+		cmocka_unit_test(test_list_owned_ignores_foreign),
+		cmocka_unit_test(test_cookie_released_on_deadline),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
