@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/log.h"
+#include "agent/trace.h"
 #include "agent/volumes.h"
 #include "lib/macro.h"
 
@@ -25,6 +26,7 @@ struct agent_volume {
 	/* Written with op_lock and data_lock held; read with either. */
 	int removed;
 	int attached;
+	int attaching; /* set under the registry lock too: closes the dedupe race */
 	json_t *opts;	    /* as created (raw, may hold secrets: never logged as is) */
 	char identity[512]; /* the backend's description of the device, for dedupe */
 	struct agent_mount *mounts;
@@ -40,6 +42,32 @@ struct agent_volumes {
 	struct attach_env *env;
 	const struct agent_driver_ops *ops;
 };
+
+/* Run the pipeline and log what it did, step by step, whatever the outcome. */
+static int logged_up(struct agent_volumes *r, struct agent_volume *v, struct errbuf *e)
+{
+	int rc = r->ops->up(r->env, &v->av, e);
+	json_t *t = agent_trace_json(&v->av);
+
+	if (t && rc < 0)
+		json_object_set_new(t, "error", agent_json_string(e->msg));
+	agent_log(rc < 0 ? AGENT_LOG_ERROR : AGENT_LOG_INFO,
+		  rc < 0 ? "attachd.attach.failed" : "attachd.attach.finish", t);
+	return rc;
+}
+
+static int logged_down(struct agent_volumes *r, struct agent_volume *v, int force,
+		       struct errbuf *e)
+{
+	int rc = r->ops->down(r->env, &v->av, force, e);
+	json_t *t = agent_trace_json(&v->av);
+
+	if (t && rc < 0)
+		json_object_set_new(t, "error", agent_json_string(e->msg));
+	agent_log(rc < 0 ? AGENT_LOG_ERROR : AGENT_LOG_INFO,
+		  rc < 0 ? "attachd.detach.failed" : "attachd.detach.finish", t);
+	return rc;
+}
 
 struct agent_volumes *agent_volumes_new(struct attach_env *env, const struct agent_driver_ops *ops)
 {
@@ -144,7 +172,9 @@ static void describe(const struct attach_opts *o, char *buf, size_t n)
 		buf[0] = 0;
 }
 
-/* Registry lock held: another volume claiming the same device, or NULL. */
+/* Registry lock held: another attached (or attaching) volume on the same device, or NULL.
+ * Volumes that are only created do not count: Volman never calls Remove, so definitions
+ * of volumes that failed or went away would otherwise block their device forever. */
 static struct agent_volume *same_device_locked(struct agent_volumes *r, const char *key,
 					       const char *identity)
 {
@@ -157,7 +187,7 @@ static struct agent_volume *same_device_locked(struct agent_volumes *r, const ch
 		if (streq(o->key, key))
 			continue;
 		pthread_mutex_lock(&o->data_lock);
-		same = streq(o->identity, identity);
+		same = streq(o->identity, identity) && (o->attached || o->attaching);
 		pthread_mutex_unlock(&o->data_lock);
 		if (same)
 			return o;
@@ -367,7 +397,28 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 		return errbuf_set(e, -ENOENT, "Volume '%s' must be created before being mounted",
 				  name);
 	if (!v->attached) {
-		rc = r->ops->up(r->env, &v->av, e);
+		struct agent_volume *other;
+
+		pthread_mutex_lock(&r->lock);
+		other = same_device_locked(r, n->key, v->identity);
+		if (!other) {
+			pthread_mutex_lock(&v->data_lock);
+			v->attaching = 1;
+			pthread_mutex_unlock(&v->data_lock);
+		}
+		pthread_mutex_unlock(&r->lock);
+		if (other) {
+			rc = errbuf_set(e, -EEXIST,
+					"volume '%s' refers to the same device as volume '%s' (%s), "
+					"which is attached; one device is never mounted through two "
+					"volumes",
+					n->key, other->key, v->identity);
+			goto out;
+		}
+		rc = logged_up(r, v, e);
+		pthread_mutex_lock(&v->data_lock);
+		v->attaching = 0;
+		pthread_mutex_unlock(&v->data_lock);
 		if (rc < 0) {
 			errbuf_prefix(e, rc, "attaching volume '%s' failed", n->key);
 			goto out;
@@ -385,7 +436,7 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 		/* Nothing else uses the attachment: do not leave it behind. */
 		if (v->n_mounts == 0) {
 			struct errbuf e2 = {{0}};
-			int r2 = r->ops->down(r->env, &v->av, 0, &e2);
+			int r2 = logged_down(r, v, 0, &e2);
 
 			if (r2 < 0)
 				agent_log(AGENT_LOG_ERROR, "attachd.mount.rollback-failed",
@@ -463,7 +514,7 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
 	*m = v->mounts[--v->n_mounts];
 	pthread_mutex_unlock(&v->data_lock);
 	if (v->n_mounts == 0 && v->attached) {
-		rc = r->ops->down(r->env, &v->av, 0, e);
+		rc = logged_down(r, v, 0, e);
 		if (rc < 0) {
 			/* The name is gone either way (its container is unbound); the volume
 			 * stays attached for attachctl or the next Mount to deal with. */
@@ -494,7 +545,7 @@ int agent_volumes_remove(struct agent_volumes *r, const struct agent_name *n, co
 		return rc;
 	}
 	if (v->attached) {
-		rc = r->ops->down(r->env, &v->av, 0, e);
+		rc = logged_down(r, v, 0, e);
 		if (rc < 0) {
 			errbuf_prefix(e, rc, "detaching volume '%s' failed", n->key);
 			volume_unlock(r, v);

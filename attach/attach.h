@@ -46,7 +46,7 @@ void attach_opts_done(struct attach_opts *o);
 json_t *attach_opts_redacted(const json_t *opts);
 
 /* Volume keys become dm names, directory names and state file names: [A-Za-z0-9._-],
- * 1..ATTACH_KEY_MAX, not "." or "..". */
+ * 1..ATTACH_KEY_MAX, not starting with '.'. */
 int attach_key_is_valid(const char *key);
 
 enum attach_step {

@@ -167,7 +167,8 @@ int attach_key_is_valid(const char *key)
 	if (!key)
 		return 0;
 	len = strlen(key);
-	if (len == 0 || len > ATTACH_KEY_MAX || !strcmp(key, ".") || !strcmp(key, ".."))
+	/* No leading '.': keys are directory names next to <mount_root>/.staging. */
+	if (len == 0 || len > ATTACH_KEY_MAX || key[0] == '.')
 		return 0;
 	for (const char *p = key; *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')

@@ -5,8 +5,9 @@ set -u
 tier=$1; shift
 passed=0 failed=0
 for t in "$@"; do
-	out=$(CMOCKA_MESSAGE_OUTPUT=stdout "$t" 2>&1); rc=$?
-	printf '%s\n' "$out" | grep -E '^\[  (FAILED|  OK  |PASSED|  ERROR)|^\[ (RUN|FAILED) ' | grep -v '^\[ RUN' | grep -v '\[       OK \]' || true
+	out=$(CMOCKA_MESSAGE_OUTPUT=stdout timeout -k 5 "${CMOCKA_TIMEOUT:-300}" "$t" 2>&1); rc=$?
+	[ $rc = 124 ] && out+=$'\n'"(killed after ${CMOCKA_TIMEOUT:-300} s)"
+	printf '%s\n' "$out" | grep -E '^\[  (FAILED|  ERROR)|^\[  FAILED  \]' || true
 	p=$(printf '%s\n' "$out" | sed -nE 's/^\[  PASSED  \] ([0-9]+) test.*/\1/p' | tail -1)
 	f=$(printf '%s\n' "$out" | sed -nE 's/^\[  FAILED  \] ([0-9]+) test\(s\), listed below.*/\1/p' | tail -1)
 	if [ -z "$p" ]; then

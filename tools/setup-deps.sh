@@ -10,7 +10,7 @@ pkgs=(
 	libiscsi-dev libiscsi-bin libdevmapper-dev libudev-dev libblkid-dev
 	libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
 	qemu-system-x86 busybox-static cpio kmod udev dmsetup
-	open-iscsi tgt nvme-cli e2fsprogs xfsprogs util-linux
+	open-iscsi tgt nvme-cli e2fsprogs xfsprogs util-linux fdisk
 	curl python3 iproute2
 )
 

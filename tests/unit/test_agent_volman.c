@@ -446,14 +446,27 @@ static void test_same_device_refused(void **state)
 
 	snprintf(opts, sizeof(opts),
 		 "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"%s/one.img\"}", root);
+	char *mp;
+
 	create("first", opts);
+	/* Only created, not attached: a second definition of the device is no conflict
+	 * (Volman never calls Remove, so stale definitions must not block a device). */
+	create("second_c", opts);
+	mp = mount("first");
 	{
 		char body[800];
 
-		snprintf(body, sizeof(body), "{\"Name\":\"second_c\",\"Opts\":%s}", opts);
+		snprintf(body, sizeof(body), "{\"Name\":\"third_c\",\"Opts\":%s}", opts);
 		expect_err("/VolumeDriver.Create", body, "same device as volume 'first'");
 	}
+	/* Defined earlier, mounted while 'first' holds the device: refused at Mount. */
+	expect_err("/VolumeDriver.Mount", "{\"Name\":\"second_c\"}", "same device as volume 'first'");
 	create("first_c9", opts); /* the same key again is fine */
+	unmount("first");
+	free(mp);
+	mp = mount("second_c");
+	unmount("second_c");
+	free(mp);
 }
 
 int main(void)

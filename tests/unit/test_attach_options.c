@@ -163,6 +163,7 @@ static void test_key_validation(void **state)
 	assert_false(attach_key_is_valid(""));
 	assert_false(attach_key_is_valid(".."));
 	assert_false(attach_key_is_valid("."));
+	assert_false(attach_key_is_valid(".staging"));
 	assert_false(attach_key_is_valid("a/b"));
 	assert_false(attach_key_is_valid("a\\b"));
 	assert_false(attach_key_is_valid("a b"));

@@ -15,7 +15,7 @@ on_exit stop_attachd
 
 out=$(volman Plugin.Activate)
 assert_contains "$out" '"Implements":["VolumeDriver"]' "Activate"
-assert_contains "$(cat "$ATTACHD_DRIVER_FILE")" '"UniqueVolumeIds": true' "driver spec"
+assert_contains "$(cat "$ATTACHD_DRIVER_FILE")" '"UniqueVolumeIds":true' "driver spec"
 
 create='{"Name":"vol=1_app-1","Opts":{"backend":"file","size":"64M"}}'
 out=$(volman VolumeDriver.Create "$create")
