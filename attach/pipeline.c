@@ -410,6 +410,7 @@ int attach_volume_down(struct attach_env *env, struct attach_volume *v, int forc
 	int r;
 
 	v->n_timings = 0;
+	v->formatted = 0;
 	r = prepare(env, v);
 	if (r < 0)
 		return errbuf_set(e, r, "cannot plan the detach of %s", v->key);

@@ -317,6 +317,40 @@ static void test_cookie_released_on_deadline(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+/*
+ * udev that never finishes in time. Opt-in: the VM scenario installs a udev rule that
+ * delays the device named $DMAP_TEST_SLOW_NAME and sets the variable, e.g. in
+ * /run/udev/rules.d/90-dmap-slow.rules (after 55-dm.rules sets DM_NAME, before
+ * 95-dm-notify.rules adds its udevcomplete):
+ *   ENV{DM_NAME}=="attachd-dmaptest-slow", RUN+="/bin/sleep 4"
+ * create must give up on its deadline with -ETIMEDOUT naming the device, release the
+ * cookie (no SysV semaphore left, see `ipcs -s`) and remove the device.
+ */
+static void test_create_udev_timeout(void **state)
+{
+	const char *slow = getenv("DMAP_TEST_SLOW_NAME");
+	struct errbuf e = { { 0 } };
+	struct dmap_target t;
+	struct dmap_info info;
+	int64_t t0;
+
+	REQUIRE_DM();
+	if (!slow) {
+		print_message("skipped: DMAP_TEST_SLOW_NAME not set\n");
+		skip();
+		return;
+	}
+	linear(&t, 32 << 20);
+	t0 = dmap_now_us();
+	assert_int_equal(dmap_create(slow, "ATTACHD-dmaptest-slow", &t, 1, 1000, &e), -ETIMEDOUT);
+	print_message("expected timeout: %s\n", e.msg);
+	assert_true(dmap_now_us() - t0 < 4 * 1000 * 1000);
+	assert_non_null(strstr(e.msg, slow));
+	assert_non_null(strstr(e.msg, "removed again"));
+	assert_int_equal(dmap_get_info(slow, &info), 0);
+	assert_false(info.exists);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_failed_create_leaves_nothing),
 		cmocka_unit_test(test_list_owned_ignores_foreign),
 		cmocka_unit_test(test_cookie_released_on_deadline),
+		cmocka_unit_test(test_create_udev_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
