@@ -258,6 +258,31 @@ static void test_failed_create_leaves_nothing(void **state)
 	assert_false(info.exists);
 }
 
+/* A multipath map built by dmap_table_multipath loads, is recognised as the same map
+ * in the kernel's own echo of it (idempotent create), and can be error-swapped. */
+static void test_multipath(void **state)
+{
+	struct errbuf e = { { 0 } };
+	struct dmap_target t, *live = NULL;
+	char path[32];
+	const char *paths[1] = { path };
+	size_t n = 0;
+
+	REQUIRE_DM();
+	snprintf(path, sizeof(path), "%u:%u", K.major, K.minor);
+	assert_int_equal(dmap_table_multipath(32 << 20, paths, 1, &t), 0);
+	must(dmap_create(K.name, K.uuid, &t, 1, TMO, &e), &e);
+	assert_int_equal(dmap_get_table(K.name, &live, &n), 0);
+	assert_int_equal(n, 1);
+	print_message("kernel echo: %s\n", live[0].params);
+	assert_string_equal(live[0].type, "multipath");
+	assert_true(dmap_targets_equivalent(&t, 1, live, n));
+	free(live);
+	must(dmap_create(K.name, K.uuid, &t, 1, TMO, &e), &e);
+	must(dmap_error_swap(K.name, TMO, &e), &e);
+	must(dmap_remove(K.name, TMO, &e), &e);
+}
+
 static void test_list_owned_ignores_foreign(void **state)
 {
 	struct errbuf e = { { 0 } };
@@ -358,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_remove_busy),
 		cmocka_unit_test(test_error_swap),
 		cmocka_unit_test(test_failed_create_leaves_nothing),
+		cmocka_unit_test(test_multipath),
 		cmocka_unit_test(test_list_owned_ignores_foreign),
 		cmocka_unit_test(test_cookie_released_on_deadline),
 		cmocka_unit_test(test_create_udev_timeout),
