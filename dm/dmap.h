@@ -24,14 +24,18 @@ struct dmap_target {
 /* --- pure helpers (unit tested) --- */
 /* "0 <sectors> linear <maj:min> 0" as one target. size must be a multiple of 512. */
 int dmap_table_linear(uint64_t size_bytes, unsigned major, unsigned minor, struct dmap_target *ret);
-/* Multipath table over n paths ("maj:min" each), round-robin in one group, queue_if_no_path
- * off (fail fast, attachd's checker reinstates). */
+/* Multipath table over n paths ("maj:min" each, distinct; 1..32, -E2BIG above),
+ * round-robin in one group, queue_if_no_path off (fail fast, attachd's checker reinstates). */
 int dmap_table_multipath(uint64_t size_bytes, const char *const *paths, size_t n,
 			 struct dmap_target *ret);
-/* Device name/uuid for a volume key; refuses keys with characters dm or udev mangle. */
+/* Device name/uuid for a volume key; refuses keys with characters dm or udev mangle
+ * (-EINVAL: allowed are [A-Za-z0-9._-], not "." or ".."). -ENAMETOOLONG past the kernel's
+ * limits: names 127 chars (keys up to 119), uuids 128 (keys up to 120). -ENOBUFS if n is
+ * too small. */
 int dmap_name_for(const char *key, char *ret_name, size_t n);
 int dmap_uuid_for(const char *key, char *ret_uuid, size_t n);
-/* Parse one line of DM_DEVICE_TABLE output ("0 2048 linear 8:16 0"). */
+/* Parse one line of DM_DEVICE_TABLE output ("0 2048 linear 8:16 0"). -EINVAL when
+ * malformed (or len 0), -E2BIG when type or params do not fit. */
 int dmap_parse_table_line(const char *line, struct dmap_target *ret);
 
 /* --- kernel (libdevmapper) --- */
@@ -44,21 +48,33 @@ struct dmap_info {
 	uint64_t size_bytes;
 };
 
-/* Are libdevmapper and the dm driver usable? 0 if so. */
+/* Are libdevmapper and the dm driver usable? 0 if so; -ENODEV with "device-mapper not
+ * available: load dm-mod" when the kernel has no dm (then libdm is never touched, so no
+ * /dev/mapper is created on such a host). Every call below runs it first (cheap once it
+ * succeeded). Thread-safe: libdm calls are serialised inside dm/. libdm never prints: its
+ * errors are appended to e's detail. */
 int dmap_init(struct errbuf *e);
 /* Create name with uuid and the given targets, active, and wait for udev (node + links) up
- * to timeout_ms. On failure nothing is left behind. -EEXIST if name exists with another
- * table or uuid; 0 if it exists with the same uuid and table (idempotent). */
+ * to timeout_ms (> 0). On failure nothing is left behind. -EEXIST if name exists with another
+ * table or uuid, or the uuid is used by another device; 0 if it exists with the same uuid
+ * and table (idempotent; multipath compared by its path devices); -EBUSY if it exists but is
+ * suspended. A table-less device with our uuid (a create interrupted by a crash) is replaced.
+ * -ETIMEDOUT (device removed again, udev cookie released) when udev is too slow. Without
+ * udevd, libdm makes the /dev/mapper node itself. */
 int dmap_create(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
 		int timeout_ms, struct errbuf *e);
-/* Remove; 0 if absent. -EBUSY if open (unless deferred). Retries briefly while udev
- * holds it open, within timeout_ms. */
+/* Remove; 0 if absent. Retries while something (udev's probe) holds it open, within
+ * timeout_ms; then -EBUSY naming the open count. Once the kernel device is gone, a slow udev
+ * is not an error. */
 int dmap_remove(const char *name, int timeout_ms, struct errbuf *e);
-/* Replace the live table with "error" (reload + resume noflush, skip lockfs): stuck I/O
- * fails instead of hanging. */
+/* Replace the live table with "error" (reload + resume noflush, skip lockfs; a multipath map
+ * is first told fail_if_no_path): stuck I/O fails instead of hanging. 0 if the device is
+ * absent or already an unsuspended error map. */
 int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e);
+/* 0 with ret->exists = 0 when absent. size_bytes is the live table's size. */
 int dmap_get_info(const char *name, struct dmap_info *ret);
-/* Live table; *ret_t malloc'ed, owned by the caller. */
+/* Live table; *ret_t malloc'ed, owned by the caller (n = 0 without a live table); -ENXIO
+ * if absent. */
 int dmap_get_table(const char *name, struct dmap_target **ret_t, size_t *ret_n);
 /* Names of every dm device whose UUID starts with DMAP_UUID_PREFIX. *ret is a
  * NULL-terminated malloc'ed array of malloc'ed strings. */
