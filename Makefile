@@ -96,7 +96,7 @@ check-host: tests
 check-vm: all
 	@tests/vm/run.sh
 
-demo: all
+demo:
 	@tools/demo.sh
 
 deps:
