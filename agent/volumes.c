@@ -8,43 +8,11 @@
 #include "agent/log.h"
 #include "agent/trace.h"
 #include "agent/volumes.h"
+#include "agent/volumes_internal.h"
 #include "lib/macro.h"
 
-/* One wire name that has the volume mounted. */
-struct agent_mount {
-	char name[AGENT_NAME_MAX + 1];
-	char container[ATTACH_KEY_MAX + 1];
-	char path[4096];
-	unsigned count;
-};
-
-struct agent_volume {
-	char key[ATTACH_KEY_MAX + 1];
-	unsigned nref; /* registry lock */
-	pthread_mutex_t op_lock;
-	pthread_mutex_t data_lock;
-	/* Written with op_lock and data_lock held; read with either. */
-	int removed;
-	int attached;
-	int attaching; /* set under the registry lock too: closes the dedupe race */
-	json_t *opts;	    /* as created (raw, may hold secrets: never logged as is) */
-	char identity[512]; /* the backend's description of the device, for dedupe */
-	struct agent_mount *mounts;
-	size_t n_mounts;
-	/* op_lock only: the pipeline's view of the volume. */
-	struct attach_volume av;
-};
-
-struct agent_volumes {
-	pthread_mutex_t lock;
-	struct agent_volume **vols;
-	size_t n, cap;
-	struct attach_env *env;
-	const struct agent_driver_ops *ops;
-};
-
 /* Run the pipeline and log what it did, step by step, whatever the outcome. */
-static int logged_up(struct agent_volumes *r, struct agent_volume *v, struct errbuf *e)
+int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errbuf *e)
 {
 	int rc = r->ops->up(r->env, &v->av, e);
 	json_t *t = agent_trace_json(&v->av);
@@ -56,7 +24,7 @@ static int logged_up(struct agent_volumes *r, struct agent_volume *v, struct err
 	return rc;
 }
 
-static int logged_down(struct agent_volumes *r, struct agent_volume *v, int force,
+int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force,
 		       struct errbuf *e)
 {
 	int rc = r->ops->down(r->env, &v->av, force, e);
@@ -144,7 +112,7 @@ static void volume_put(struct agent_volumes *r, struct agent_volume *v)
 
 /* Take the operation lock of a live volume: NULL (reference dropped) if it was removed
  * meanwhile. */
-static struct agent_volume *volume_lock(struct agent_volumes *r, const char *key)
+struct agent_volume *agent_volume_lock(struct agent_volumes *r, const char *key)
 {
 	struct agent_volume *v = volume_get(r, key);
 
@@ -159,7 +127,7 @@ static struct agent_volume *volume_lock(struct agent_volumes *r, const char *key
 	return v;
 }
 
-static void volume_unlock(struct agent_volumes *r, struct agent_volume *v)
+void agent_volume_unlock(struct agent_volumes *r, struct agent_volume *v)
 {
 	pthread_mutex_unlock(&v->op_lock);
 	volume_put(r, v);
@@ -300,7 +268,7 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 	describe(&o, identity, sizeof(identity));
 
 	for (int tries = 0; tries < 8; tries++) {
-		struct agent_volume *v = volume_lock(r, n->key), *other;
+		struct agent_volume *v = agent_volume_lock(r, n->key), *other;
 
 		if (!v) {
 			rc = create_new(r, n, &o, opts, identity, e);
@@ -309,12 +277,12 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 			return rc;
 		}
 		if (json_equal(v->opts, opts ? opts : json_null())) {
-			volume_unlock(r, v);
+			agent_volume_unlock(r, v);
 			attach_opts_done(&o);
 			return 0;
 		}
 		if (v->attached || v->n_mounts > 0) {
-			volume_unlock(r, v);
+			agent_volume_unlock(r, v);
 			attach_opts_done(&o);
 			return errbuf_set(
 			    e, -EBUSY,
@@ -331,7 +299,7 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 				       "one device cannot be mounted through two volumes",
 				       n->key, other->key, identity);
 			pthread_mutex_unlock(&r->lock);
-			volume_unlock(r, v);
+			agent_volume_unlock(r, v);
 			attach_opts_done(&o);
 			return rc;
 		}
@@ -347,7 +315,7 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 				json_decref(copy);
 				attach_opts_done(&o);
 				attach_volume_done(&nav);
-				volume_unlock(r, v);
+				agent_volume_unlock(r, v);
 				return errbuf_set(e, rc, "cannot set up volume '%s': %s", n->key,
 						  strerror(-rc));
 			}
@@ -359,7 +327,7 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 			snprintf(v->identity, sizeof(v->identity), "%s", identity);
 			pthread_mutex_unlock(&v->data_lock);
 		}
-		volume_unlock(r, v);
+		agent_volume_unlock(r, v);
 		return 0;
 	}
 	attach_opts_done(&o);
@@ -367,7 +335,7 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 			  n->key);
 }
 
-static struct agent_mount *find_mount(struct agent_volume *v, const char *name)
+struct agent_mount *agent_volume_find_mount(struct agent_volume *v, const char *name)
 {
 	for (size_t i = 0; i < v->n_mounts; i++)
 		if (streq(v->mounts[i].name, name))
@@ -375,7 +343,7 @@ static struct agent_mount *find_mount(struct agent_volume *v, const char *name)
 	return NULL;
 }
 
-static unsigned container_users(const struct agent_volume *v, const char *container)
+unsigned agent_volume_container_users(const struct agent_volume *v, const char *container)
 {
 	unsigned users = 0;
 
@@ -388,7 +356,7 @@ static unsigned container_users(const struct agent_volume *v, const char *contai
 int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, const char *name,
 			char *ret_path, size_t len, struct errbuf *e)
 {
-	struct agent_volume *v = volume_lock(r, n->key);
+	struct agent_volume *v = agent_volume_lock(r, n->key);
 	struct agent_mount *m, *nm;
 	char path[4096];
 	int rc;
@@ -415,7 +383,7 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 					n->key, other->key, v->identity);
 			goto out;
 		}
-		rc = logged_up(r, v, e);
+		rc = agent_volume_up(r, v, e);
 		pthread_mutex_lock(&v->data_lock);
 		v->attaching = 0;
 		pthread_mutex_unlock(&v->data_lock);
@@ -436,7 +404,7 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 		/* Nothing else uses the attachment: do not leave it behind. */
 		if (v->n_mounts == 0) {
 			struct errbuf e2 = {{0}};
-			int r2 = logged_down(r, v, 0, &e2);
+			int r2 = agent_volume_down(r, v, 0, &e2);
 
 			if (r2 < 0)
 				agent_log(AGENT_LOG_ERROR, "attachd.mount.rollback-failed",
@@ -456,7 +424,7 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 	}
 
 	pthread_mutex_lock(&v->data_lock);
-	m = find_mount(v, name);
+	m = agent_volume_find_mount(v, name);
 	if (m)
 		m->count++;
 	else {
@@ -478,20 +446,20 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 	snprintf(ret_path, len, "%s", path);
 	rc = 0;
 out:
-	volume_unlock(r, v);
+	agent_volume_unlock(r, v);
 	return rc;
 }
 
 int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, const char *name,
 			  struct errbuf *e)
 {
-	struct agent_volume *v = volume_lock(r, n->key);
+	struct agent_volume *v = agent_volume_lock(r, n->key);
 	struct agent_mount *m;
 	int rc = 0;
 
 	if (!v)
 		return errbuf_set(e, -ENOENT, "Volume '%s' not found", name);
-	m = find_mount(v, name);
+	m = agent_volume_find_mount(v, name);
 	if (!m) {
 		rc = errbuf_set(e, -ENOENT, "Volume '%s' not found (not mounted)", name);
 		goto out;
@@ -502,7 +470,7 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
 		pthread_mutex_unlock(&v->data_lock);
 		goto out;
 	}
-	if (container_users(v, m->container) == 1) {
+	if (agent_volume_container_users(v, m->container) == 1) {
 		rc = r->ops->unbind(r->env, &v->av, m->container, e);
 		if (rc < 0) {
 			errbuf_prefix(e, rc, "unmounting volume '%s' for container '%s' failed",
@@ -514,7 +482,7 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
 	*m = v->mounts[--v->n_mounts];
 	pthread_mutex_unlock(&v->data_lock);
 	if (v->n_mounts == 0 && v->attached) {
-		rc = logged_down(r, v, 0, e);
+		rc = agent_volume_down(r, v, 0, e);
 		if (rc < 0) {
 			/* The name is gone either way (its container is unbound); the volume
 			 * stays attached for attachctl or the next Mount to deal with. */
@@ -526,14 +494,14 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
 		pthread_mutex_unlock(&v->data_lock);
 	}
 out:
-	volume_unlock(r, v);
+	agent_volume_unlock(r, v);
 	return rc;
 }
 
 int agent_volumes_remove(struct agent_volumes *r, const struct agent_name *n, const char *name,
 			 struct errbuf *e)
 {
-	struct agent_volume *v = volume_lock(r, n->key);
+	struct agent_volume *v = agent_volume_lock(r, n->key);
 	int rc;
 
 	if (!v)
@@ -541,14 +509,14 @@ int agent_volumes_remove(struct agent_volumes *r, const struct agent_name *n, co
 	if (v->n_mounts > 0) {
 		rc = errbuf_set(e, -EBUSY, "volume '%s' is in use (%zu mounted name%s)", n->key,
 				v->n_mounts, v->n_mounts == 1 ? "" : "s");
-		volume_unlock(r, v);
+		agent_volume_unlock(r, v);
 		return rc;
 	}
 	if (v->attached) {
-		rc = logged_down(r, v, 0, e);
+		rc = agent_volume_down(r, v, 0, e);
 		if (rc < 0) {
 			errbuf_prefix(e, rc, "detaching volume '%s' failed", n->key);
-			volume_unlock(r, v);
+			agent_volume_unlock(r, v);
 			return rc;
 		}
 		pthread_mutex_lock(&v->data_lock);
@@ -559,7 +527,7 @@ int agent_volumes_remove(struct agent_volumes *r, const struct agent_name *n, co
 	v->removed = 1;
 	pthread_mutex_unlock(&v->data_lock);
 	unlist(r, v);
-	volume_unlock(r, v);
+	agent_volume_unlock(r, v);
 	return 0;
 }
 
@@ -575,7 +543,7 @@ int agent_volumes_get(struct agent_volumes *r, const struct agent_name *n, const
 	memset(&info, 0, sizeof(info));
 	snprintf(info.name, sizeof(info.name), "%s", name);
 	pthread_mutex_lock(&v->data_lock);
-	m = v->removed ? NULL : find_mount(v, name);
+	m = v->removed ? NULL : agent_volume_find_mount(v, name);
 	if (m) {
 		snprintf(info.mountpoint, sizeof(info.mountpoint), "%s", m->path);
 		info.count = m->count;

@@ -19,7 +19,7 @@
 #include "lib/err.h"
 #include "lib/sys.h"
 
-#define ATTACH_KEY_MAX 128
+#define ATTACH_KEY_MAX 119 /* "attachd-" + key fits a dm name (127) */
 #define ATTACH_MAX_STEPS 16
 /* Where file-backend volumes without a `path` live: BOSH's persistent disk. */
 #define ATTACH_DEFAULT_FILE_DIR "/var/vcap/store/attachd/files"

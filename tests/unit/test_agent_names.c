@@ -77,8 +77,8 @@ static void test_bad(void **state)
 	bad("a:b", "is not allowed");
 	memset(longpart, 'x', ATTACH_KEY_MAX + 1);
 	longpart[ATTACH_KEY_MAX + 1] = 0;
-	bad(longpart, "longer than 128 characters");
-	longpart[ATTACH_KEY_MAX] = 0; /* exactly 128: fine */
+	bad(longpart, "longer than 119 characters");
+	longpart[ATTACH_KEY_MAX] = 0; /* exactly ATTACH_KEY_MAX: fine */
 	ok(longpart, longpart, AGENT_SHARED_CONTAINER, 0);
 }
 
