@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/jsonx.h"
 #include "agent/config.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
@@ -85,25 +86,6 @@ static const struct field top_fields[] = {
     OBJ("file", file_fields),	   {NULL, F_STR, 0, 0, NULL},
 };
 
-static const char *type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	default:
-		return "null";
-	}
-}
 
 static void apply_object(struct agent_config *c, const json_t *obj, const struct field *table,
 			 const char *prefix, const char *origin, struct errlist *el)
@@ -131,7 +113,7 @@ static void apply_object(struct agent_config *c, const json_t *obj, const struct
 
 			if (!s) {
 				errlist_add(el, "%s: '%s' must be a string, not %s", origin, path,
-					    type_name(v));
+					    jsonx_type_name(v));
 				break;
 			}
 			if (strlen(s) >= f->size) {
@@ -145,7 +127,7 @@ static void apply_object(struct agent_config *c, const json_t *obj, const struct
 		case F_BOOL:
 			if (!json_is_boolean(v)) {
 				errlist_add(el, "%s: '%s' must be true or false, not %s", origin,
-					    path, type_name(v));
+					    path, jsonx_type_name(v));
 				break;
 			}
 			*(int *)((char *)c + f->off) = json_is_true(v);
@@ -157,7 +139,7 @@ static void apply_object(struct agent_config *c, const json_t *obj, const struct
 				break;
 			if (!json_is_object(v)) {
 				errlist_add(el, "%s: '%s' must be an object, not %s", origin, path,
-					    type_name(v));
+					    jsonx_type_name(v));
 				break;
 			}
 			apply_object(c, v, f->sub, path, origin, el);
@@ -172,7 +154,7 @@ int agent_config_apply_json(struct agent_config *c, const json_t *root, const ch
 	unsigned before = el->n;
 
 	if (!json_is_object(root)) {
-		errlist_add(el, "%s: must be a JSON object, not %s", origin, type_name(root));
+		errlist_add(el, "%s: must be a JSON object, not %s", origin, jsonx_type_name(root));
 		return -EINVAL;
 	}
 	apply_object(c, root, top_fields, "", origin, el);

@@ -5,6 +5,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/jsonx.h"
 #include "agent/log.h"
 #include "agent/volman.h"
 #include "lib/macro.h"
@@ -182,25 +183,6 @@ static const struct route routes[] = {
     {"/VolumeDriver.Capabilities", "capabilities", h_capabilities, shape_capabilities, 0, 0, 1},
 };
 
-static const char *json_type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	default:
-		return "null";
-	}
-}
 
 /* Go's encoding/json matches field names case-insensitively; so do we, preferring the
  * exact spelling. */
@@ -238,13 +220,13 @@ static int decode_request(struct request *q, const struct route *rt, const char 
 				  jerr.line, jerr.column);
 	if (!json_is_object(q->body))
 		return errbuf_set(e, -EINVAL, "request body must be a JSON object, not %s",
-				  json_type_name(q->body));
+				  jsonx_type_name(q->body));
 	name = field(q->body, "Name");
 	if (!name)
 		return errbuf_set(e, -EINVAL, "missing volume name ('Name')");
 	if (!json_is_string(name))
 		return errbuf_set(e, -EINVAL, "'Name' must be a string, not %s",
-				  json_type_name(name));
+				  jsonx_type_name(name));
 	q->name = json_string_value(name);
 	if (strlen(q->name) != json_string_length(name))
 		return errbuf_set(e, -EINVAL, "invalid volume name: contains a NUL character");
