@@ -51,7 +51,7 @@ ATTACHD := $(BIN)/attachd
 ATTACHCTL := $(BIN)/attachctl
 endif
 
-.PHONY: all check check-unit check-asan check-host check-vm layers format clean deps demo tests
+.PHONY: all check check-unit check-asan check-host check-vm layers format clean deps demo bench tests
 all: $(ATTACHD) $(ATTACHCTL) layers
 
 $(B)/obj/%.o: %.c
@@ -98,6 +98,9 @@ check-vm: all
 
 demo:
 	@tools/demo.sh
+
+bench:
+	@tools/bench.sh
 
 deps:
 	@tools/setup-deps.sh
