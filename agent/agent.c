@@ -9,6 +9,7 @@
 #include "agent/agent.h"
 #include "agent/http.h"
 #include "agent/log.h"
+#include "agent/state.h"
 #include "agent/volman.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
@@ -29,6 +30,8 @@ struct agent {
 	struct agent_http *http;
 	char spec_path[AGENT_PATH_MAX + AGENT_DRIVER_NAME_MAX + 8];
 	int spec_written;
+	struct agent_test_settings test;
+	struct agent_state *state;
 };
 
 int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops,
@@ -71,6 +74,11 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	}
 	*ret = a;
 	return 0;
+}
+
+void agent_set_test_settings(struct agent *a, const struct agent_test_settings *t)
+{
+	a->test = *t;
 }
 
 struct attach_env *agent_env(struct agent *a)
@@ -155,6 +163,19 @@ int agent_start(struct agent *a, struct errbuf *e)
 	char addr[300];
 	int r;
 
+	/* Records first: what a previous run left must match the kernel before Volman (whose
+	 * start-up purge lists and unmounts) gets an answer. */
+	if (!a->state) {
+		r = agent_state_open(a->cfg.state_dir, &a->env.sys,
+				     a->test.boot_id_file[0] ? a->test.boot_id_file : NULL,
+				     &a->state, e);
+		if (r < 0)
+			return r;
+		agent_volumes_set_state(a->vols, a->state, &a->test);
+		r = agent_volumes_recover(a->vols, e);
+		if (r < 0)
+			return r;
+	}
 	r = agent_http_start(&o, handle, a, &a->http, e);
 	if (r < 0)
 		return r;
@@ -196,6 +217,7 @@ struct agent *agent_free(struct agent *a)
 		return NULL;
 	agent_stop(a);
 	agent_volumes_free(a->vols);
+	agent_state_free(a->state);
 	free(a);
 	return NULL;
 }

@@ -22,13 +22,19 @@ struct agent;
 int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops,
 	      struct agent **ret, struct errbuf *e);
 
+struct agent_test_settings;
+/* Test-only settings (crash points, boot ID file; see agent/state.h), copied; call before
+ * agent_start(). */
+void agent_set_test_settings(struct agent *a, const struct agent_test_settings *t);
+
 /* The pipeline environment (sys seam, host settings, mount root, deadlines). Tests may
  * change it before agent_start(). */
 struct attach_env *agent_env(struct agent *a);
 struct agent_volumes *agent_volumes(struct agent *a);
 
 /*
- * Listen on cfg->listen, then write <driver_dir>/<driver_name>.json (atomically, 0644) and
+ * Open the state directory (0700) and recover the volumes its records describe
+ * (agent_volumes_recover), then listen on cfg->listen, then write <driver_dir>/<driver_name>.json (atomically, 0644) and
  * log attachd.driver-server.started with the address. On failure nothing is left behind.
  */
 int agent_start(struct agent *a, struct errbuf *e);

@@ -8,4 +8,5 @@ const struct agent_driver_ops agent_driver_ops_real = {
     .down = attach_volume_down,
     .bind = attach_bind,
     .unbind = attach_unbind,
+    .rollback = attach_volume_rollback,
 };

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
 #include "agent/log.h"
+#include "agent/state.h"
 #include "lib/macro.h"
 
 int main(int argc, char *argv[])
@@ -15,6 +17,7 @@ int main(int argc, char *argv[])
 	struct errlist el = {.n = 0};
 	struct errbuf e = {{0}};
 	struct agent *a = NULL;
+	struct agent_test_settings test;
 	sigset_t mask;
 	int r, sig = 0;
 
@@ -29,6 +32,13 @@ int main(int argc, char *argv[])
 		return 2;
 	}
 
+	r = agent_test_settings_parse(getenv("ATTACHD_TEST_FAULTS"), getenv("ATTACHD_TEST_CRASH_AT"),
+				      getenv("ATTACHD_TEST_BOOT_ID_FILE"), &test, &e);
+	if (r < 0) {
+		fprintf(stderr, "attachd: %s\n", e.msg);
+		return 2;
+	}
+
 	/* Block the stop signals before any thread starts so every thread inherits the
 	 * mask and sigwait() below is the only place they are taken. */
 	sigemptyset(&mask);
@@ -39,8 +49,10 @@ int main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 
 	r = agent_new(&cfg, &agent_driver_ops_real, &a, &e);
-	if (r >= 0)
+	if (r >= 0) {
+		agent_set_test_settings(a, &test);
 		r = agent_start(a, &e);
+	}
 	if (r < 0) {
 		agent_log(AGENT_LOG_FATAL, "attachd.start.failed",
 			  json_pack("{s:o}", "error", agent_json_string(e.msg)));

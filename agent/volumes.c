@@ -14,8 +14,18 @@
 /* Run the pipeline and log what it did, step by step, whatever the outcome. */
 int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errbuf *e)
 {
-	int rc = r->ops->up(r->env, &v->av, e);
-	json_t *t = agent_trace_json(&v->av);
+	int rc;
+	json_t *t;
+
+	v->op = AGENT_OP_ATTACH;
+	rc = r->ops->up(r->env, &v->av, e);
+	v->op = AGENT_OP_IDLE;
+	/* Rolled back completely: nothing left to record. */
+	if (rc < 0 && v->av.reached == STEP_NONE && v->av.doing == STEP_NONE && v->n_mounts == 0)
+		agent_volume_forget(r, v);
+	else
+		agent_volume_save(r, v, NULL);
+	t = agent_trace_json(&v->av);
 
 	if (t && rc < 0)
 		json_object_set_new(t, "error", agent_json_string(e->msg));
@@ -27,8 +37,18 @@ int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errb
 int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force,
 		       struct errbuf *e)
 {
-	int rc = r->ops->down(r->env, &v->av, force, e);
-	json_t *t = agent_trace_json(&v->av);
+	int rc;
+	json_t *t;
+
+	v->op = AGENT_OP_DETACH;
+	agent_volume_save(r, v, NULL);
+	rc = r->ops->down(r->env, &v->av, force, e);
+	v->op = AGENT_OP_IDLE;
+	if (rc == 0 && v->n_mounts == 0)
+		agent_volume_forget(r, v);
+	else
+		agent_volume_save(r, v, NULL);
+	t = agent_trace_json(&v->av);
 
 	if (t && rc < 0)
 		json_object_set_new(t, "error", agent_json_string(e->msg));
@@ -254,6 +274,49 @@ static int create_new(struct agent_volumes *r, const struct agent_name *n, struc
 	return 0;
 }
 
+int agent_volume_restore(struct agent_volumes *r, const char *key, const json_t *opts,
+			 struct agent_volume **ret, struct errbuf *e)
+{
+	struct agent_volume *v;
+	struct attach_opts o;
+	struct errlist el = {.n = 0};
+	char identity[512];
+	int rc;
+
+	if (attach_opts_parse(opts, &o, &el) < 0)
+		return errbuf_set(e, -EINVAL, "the recorded options of volume '%s' are invalid: %s",
+				  key, el.n ? el.msg : "rejected");
+	describe(&o, identity, sizeof(identity));
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		attach_opts_done(&o);
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&v->op_lock, NULL);
+	pthread_mutex_init(&v->data_lock, NULL);
+	snprintf(v->key, sizeof(v->key), "%s", key);
+	snprintf(v->identity, sizeof(v->identity), "%s", identity);
+	v->opts = json_deep_copy(opts);
+	rc = v->opts ? attach_volume_init(&v->av, key, &o) : -ENOMEM;
+	attach_opts_done(&o);
+	if (rc < 0) {
+		volume_free(v);
+		return errbuf_set(e, rc, "cannot set up volume '%s': %s", key, strerror(-rc));
+	}
+	pthread_mutex_lock(&r->lock);
+	rc = find_locked(r, key) ? -EEXIST : insert_locked(r, v);
+	if (rc == 0)
+		v->nref++; /* the caller's, dropped by agent_volume_unlock */
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0) {
+		volume_free(v);
+		return errbuf_set(e, rc, "cannot register volume '%s': %s", key, strerror(-rc));
+	}
+	pthread_mutex_lock(&v->op_lock);
+	*ret = v;
+	return 0;
+}
+
 int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, const char *name,
 			 const json_t *opts, struct errbuf *e)
 {
@@ -395,9 +458,28 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 		v->attached = 1;
 		pthread_mutex_unlock(&v->data_lock);
 	}
+	/* Recorded before the bind exists: a container's destroy Unmounts every name it asked
+	 * for, so a restarted agent must know the name even if the bind never happened. */
+	{
+		struct agent_mount pending = {.count = 1};
+
+		snprintf(pending.name, sizeof(pending.name), "%s", name);
+		snprintf(pending.container, sizeof(pending.container), "%s", n->container);
+		(void)attach_container_path(r->env, n->key, n->container, pending.path,
+					    sizeof(pending.path));
+		rc = agent_volume_save(r, v, &pending);
+		if (rc < 0) {
+			errbuf_set(e, rc, "cannot record the mount of volume '%s': %s", n->key,
+				   strerror(-rc));
+			goto bind_failed;
+		}
+	}
+	agent_test_crash_point(r->test, STEP_BIND, 0);
 	/* Always bind, even for a name already counted: attach_bind is idempotent and
 	 * repairs a bind mount that went stale, which is what a re-Mount should do. */
 	rc = r->ops->bind(r->env, &v->av, n->container, path, sizeof(path), e);
+	agent_test_crash_point(r->test, STEP_BIND, 1);
+bind_failed:
 	if (rc < 0) {
 		errbuf_prefix(e, rc, "mounting volume '%s' for container '%s' failed", n->key,
 			      n->container);
@@ -415,7 +497,8 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 				v->attached = 0;
 				pthread_mutex_unlock(&v->data_lock);
 			}
-		}
+		} else
+			agent_volume_save(r, v, NULL);
 		goto out;
 	}
 	if (strlen(path) >= len) {
@@ -443,6 +526,7 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 	}
 	snprintf(m->path, sizeof(m->path), "%s", path);
 	pthread_mutex_unlock(&v->data_lock);
+	agent_volume_save(r, v, NULL);
 	snprintf(ret_path, len, "%s", path);
 	rc = 0;
 out:
@@ -468,10 +552,13 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
 		pthread_mutex_lock(&v->data_lock);
 		m->count--;
 		pthread_mutex_unlock(&v->data_lock);
+		agent_volume_save(r, v, NULL);
 		goto out;
 	}
 	if (agent_volume_container_users(v, m->container) == 1) {
+		agent_test_crash_point(r->test, STEP_UNBIND, 0);
 		rc = r->ops->unbind(r->env, &v->av, m->container, e);
+		agent_test_crash_point(r->test, STEP_UNBIND, 1);
 		if (rc < 0) {
 			errbuf_prefix(e, rc, "unmounting volume '%s' for container '%s' failed",
 				      n->key, m->container);
@@ -481,6 +568,10 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
 	pthread_mutex_lock(&v->data_lock);
 	*m = v->mounts[--v->n_mounts];
 	pthread_mutex_unlock(&v->data_lock);
+	if (v->n_mounts > 0)
+		agent_volume_save(r, v, NULL);
+	else if (!v->attached)
+		agent_volume_forget(r, v);
 	if (v->n_mounts == 0 && v->attached) {
 		rc = agent_volume_down(r, v, 0, e);
 		if (rc < 0) {

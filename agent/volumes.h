@@ -10,7 +10,8 @@
  * fields, so List/Get/Path never wait behind a slow attach. Order: registry -> data; the
  * operation lock is never taken with the registry lock held.
  *
- * The registry is in memory; durable records are the next step and hook in here.
+ * With a state store attached (agent_volumes_set_state), every change is written to the
+ * volume's record (agent/state.h) and agent_volumes_recover() rebuilds the registry at start.
  */
 #pragma once
 
@@ -32,6 +33,9 @@ struct agent_driver_ops {
 		    char *ret_path, size_t n, struct errbuf *e);
 	int (*unbind)(struct attach_env *env, struct attach_volume *v, const char *container,
 		      struct errbuf *e);
+	/* Optional (NULL: down with force=0): undo a half-done attach restored from a record
+	 * (attach_volume_rollback). */
+	int (*rollback)(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
 };
 extern const struct agent_driver_ops agent_driver_ops_real;
 
@@ -76,6 +80,21 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
  * a volume left attached without containers. */
 int agent_volumes_remove(struct agent_volumes *r, const struct agent_name *n, const char *name,
 			 struct errbuf *e);
+
+struct agent_state;
+struct agent_test_settings;
+/* Persist to st from now on (borrowed; NULL: in memory only) and run the test crash points
+ * in t (borrowed; NULL: none). Sets env->step_hook. Call before any request. */
+void agent_volumes_set_state(struct agent_volumes *r, struct agent_state *st,
+			     const struct agent_test_settings *t);
+/*
+ * At start, before serving: read every record, compare it with the kernel (staging and
+ * container mounts in mountinfo) and adopt, finish or undo it (agent_recovery_decide); then
+ * remove attachd-owned dm devices that no record claims and nothing holds open. Logs each
+ * decision. Returns 0, or a negative errno only when the state directory cannot be read
+ * (records that cannot be recovered are logged and kept for the next start).
+ */
+int agent_volumes_recover(struct agent_volumes *r, struct errbuf *e);
 
 /* One wire name's view. */
 struct agent_mount_info {

@@ -75,6 +75,19 @@ struct attach_timing {
 	int result; /* 0 or negative errno */
 };
 
+struct attach_env;
+struct attach_volume;
+
+/*
+ * env->step_hook is called around every step of attach_volume_up/_down (and rollbacks):
+ * done=0 after v->doing was set to step and before the step is attempted; done=1 after it
+ * completed (v->reached updated, v->doing back to STEP_NONE). The agent persists its record
+ * here (so a crash inside a step leaves a record saying the step may have started) and runs
+ * its test crash points. A negative return before an attach step aborts the attach (rolled
+ * back as a failure of that step); it is ignored in the reverse direction (a stale record
+ * that claims more than exists is safe: every undo is idempotent).
+ */
+
 /* Deadlines (ms) and host settings shared by every volume. */
 struct attach_env {
 	struct sys sys;
@@ -85,6 +98,10 @@ struct attach_env {
 	int mkfs_timeout_ms;
 	/* Test seam for the udev wait: NULL = libudev monitor. */
 	void *udev; /* struct udev *, owned by the caller */
+	/* See above; NULL: none. */
+	int (*step_hook)(struct attach_env *env, struct attach_volume *v, enum attach_step step,
+			 int done);
+	void *hook_userdata;
 };
 
 /* One volume on this host. */
@@ -93,6 +110,7 @@ struct attach_volume {
 	struct attach_opts opts;
 	struct backend_attachment att; /* att.objs records kernel objects */
 	enum attach_step reached;      /* last step completed (STEP_MOUNT = staged) */
+	enum attach_step doing;        /* step started and not completed (STEP_NONE: none) */
 	char dm_name[160];
 	char dm_devnode[192];
 	char staging[4096];
@@ -114,12 +132,35 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 /* Undo everything (unmount staging, dm remove, disconnect). Idempotent. Container bind
  * mounts must be gone already (force=1 lazily unmounts and error-swaps first). */
 int attach_volume_down(struct attach_env *env, struct attach_volume *v, int force, struct errbuf *e);
+/* Roll back a half-done attach restored from a record: when the record says connect may have
+ * started (v->doing == STEP_CONNECT), the backend's objects may be missing from att.objs (a
+ * crash between the kernel action and the record write), so connect is replayed first
+ * (idempotent: it finds the session/loop device and records it; its failure is ignored),
+ * then everything is undone as attach_volume_down(force=0) does. */
+int attach_volume_rollback(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
+
+/*
+ * Records (record.c). attach_volume_to_json: the pipeline state of v as a JSON object
+ * {"reached","doing","objs","dm_name","dm_device","staging","device":{..},"identity":{..},
+ * "fs","formatted"} (no options, no secrets: the agent stores those). NULL on ENOMEM.
+ * attach_volume_from_json: restore that state into v, already set up by attach_volume_init
+ * with the same key and options. -EINVAL with e set when the object is malformed or belongs
+ * to another volume (dm name differs). Pure.
+ */
+json_t *attach_volume_to_json(const struct attach_volume *v);
+int attach_volume_from_json(const json_t *j, struct attach_volume *v, struct errbuf *e);
+/* Step by name ("connect", "dm-map", ...; "none" is STEP_NONE); -EINVAL if unknown. */
+int attach_step_from_name(const char *name, enum attach_step *ret);
+
 /* Bind-mount the staging mount for one container; ret_path is <root>/<key>/<container>.
  * Idempotent; repairs a stale bind mount. */
 int attach_bind(struct attach_env *env, struct attach_volume *v, const char *container,
 		char *ret_path, size_t n, struct errbuf *e);
 int attach_unbind(struct attach_env *env, struct attach_volume *v, const char *container,
 		  struct errbuf *e);
+/* 1 if something is mounted at path (per /proc/self/mountinfo through env->sys), 0 if not,
+ * or a negative errno. */
+int attach_path_is_mounted(const struct attach_env *env, const char *path);
 /* Path a container's bind mount lives at. */
 int attach_container_path(const struct attach_env *env, const char *key, const char *container,
 			  char *ret, size_t n);

@@ -91,6 +91,11 @@ static int is_mounted(const struct sys *s, const char *path, struct attach_mnt *
 	return 1;
 }
 
+int attach_path_is_mounted(const struct attach_env *env, const char *path)
+{
+	return is_mounted(&env->sys, path, NULL);
+}
+
 static int step_await(struct attach_env *env, struct attach_volume *v, struct attach_devwait *w,
 		      struct errbuf *e)
 {
@@ -310,6 +315,11 @@ static int undo_dm(struct attach_env *env, struct attach_volume *v, int force, s
 	return dmap_remove(v->dm_name, env->device_timeout_ms, e);
 }
 
+static int hook(struct attach_env *env, struct attach_volume *v, enum attach_step step, int done)
+{
+	return env->step_hook ? env->step_hook(env, v, step, done) : 0;
+}
+
 static int run_down(struct attach_env *env, struct attach_volume *v, enum attach_step from,
 		    int force, struct errbuf *e)
 {
@@ -321,6 +331,8 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 		int64_t t0 = attach_now_us();
 		int r;
 
+		v->doing = steps[i];
+		(void)hook(env, v, steps[i], 0);
 		switch (steps[i]) {
 		case STEP_UMOUNT:
 			r = undo_umount(env, v, force, e);
@@ -340,13 +352,18 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 			v->reached = steps[i] == STEP_UMOUNT ? STEP_MOUNT
 				     : steps[i] == STEP_DM_REMOVE ? STEP_DM
 								  : STEP_CONNECT;
+			v->doing = STEP_NONE;
+			(void)hook(env, v, steps[i], 1);
 			return errbuf_prefix(e, r, "%s", attach_step_name(steps[i]));
 		}
 		v->reached = steps[i] == STEP_UMOUNT ? STEP_DM
 			     : steps[i] == STEP_DM_REMOVE ? STEP_CONNECT
 							  : STEP_NONE;
+		v->doing = STEP_NONE;
+		(void)hook(env, v, steps[i], 1);
 	}
 	v->reached = STEP_NONE;
+	v->doing = STEP_NONE;
 	return 0;
 }
 
@@ -382,9 +399,22 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 	for (size_t i = 0; i < n; i++) {
 		int64_t t0 = attach_now_us();
 
-		r = run_up_step(env, v, steps[i], &w, &expect, &need_mkfs, e);
+		v->doing = steps[i];
+		r = hook(env, v, steps[i], 0);
+		if (r < 0)
+			errbuf_set(e, r, "cannot record the volume's state: %s", strerror(-r));
+		else
+			r = run_up_step(env, v, steps[i], &w, &expect, &need_mkfs, e);
 		if (steps[i] != STEP_MKFS || need_mkfs)
 			record(v, steps[i], t0, r);
+		if (r == 0) {
+			v->reached = steps[i];
+			v->doing = STEP_NONE;
+			r = hook(env, v, steps[i], 1);
+			if (r < 0)
+				errbuf_set(e, r, "cannot record the volume's state: %s",
+					   strerror(-r));
+		}
 		if (r < 0) {
 			struct errbuf undo = { { 0 } };
 
@@ -399,7 +429,6 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 			}
 			return r;
 		}
-		v->reached = steps[i];
 	}
 	attach_devwait_free(w);
 	return 0;
@@ -414,8 +443,28 @@ int attach_volume_down(struct attach_env *env, struct attach_volume *v, int forc
 	r = prepare(env, v);
 	if (r < 0)
 		return errbuf_set(e, r, "cannot plan the detach of %s", v->key);
-	/* From the top: every undo is idempotent, so a partial record is safe to replay. */
-	return run_down(env, v, v->reached == STEP_NONE ? STEP_NONE : STEP_MOUNT, force, e);
+	/* From the top: every undo is idempotent, so a partial record is safe to replay. A
+	 * record can say "connect started" with nothing reached yet (no probe step). */
+	return run_down(env, v,
+			v->reached == STEP_NONE && v->doing == STEP_NONE ? STEP_NONE : STEP_MOUNT,
+			force, e);
+}
+
+int attach_volume_rollback(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
+{
+	int r;
+
+	r = prepare(env, v);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot plan the rollback of %s", v->key);
+	if (v->doing == STEP_CONNECT) {
+		struct backend_ctx ctx = be_ctx(env, env->connect_timeout_ms);
+		struct errbuf ignore;
+
+		/* Learn what the interrupted connect made (it finds rather than remakes). */
+		(void)v->opts.be->connect(&ctx, &v->att, &ignore);
+	}
+	return attach_volume_down(env, v, 0, e);
 }
 
 static int bind_is_live(const struct sys *s, const char *path, const struct attach_mnt *staging)
