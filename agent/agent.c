@@ -62,6 +62,39 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	snprintf(a->env.host.nvme_hostnqn, sizeof(a->env.host.nvme_hostnqn), "%s",
 		 cfg->nvme_hostnqn);
 	snprintf(a->env.host.file_dir, sizeof(a->env.host.file_dir), "%s", cfg->file_dir);
+	{
+		struct backend_scaleio_host *sio = &a->env.host.scaleio;
+		const struct agent_scaleio_config *c = &cfg->scaleio;
+
+		snprintf(sio->gateway, sizeof(sio->gateway), "%s", c->gateway);
+		snprintf(sio->username, sizeof(sio->username), "%s", c->username);
+		snprintf(sio->ca_file, sizeof(sio->ca_file), "%s", c->ca_file);
+		sio->insecure_skip_verify = c->insecure_skip_verify;
+		snprintf(sio->sdc_guid, sizeof(sio->sdc_guid), "%s", c->sdc_guid);
+		snprintf(sio->drv_cfg, sizeof(sio->drv_cfg), "%s", c->drv_cfg);
+		if (c->password_file[0]) {
+			_cleanup_free_ char *pw = NULL;
+			size_t l;
+
+			r = read_full_file(c->password_file, &pw, &l, sizeof(sio->password));
+			if (r < 0) {
+				free(a);
+				return errbuf_set(e, r, "scaleio.password_file: cannot read %s: %s",
+						  c->password_file, strerror(-r));
+			}
+			/* One line; a trailing newline is not part of the password. */
+			while (l > 0 && (pw[l - 1] == '\n' || pw[l - 1] == '\r'))
+				pw[--l] = 0;
+			if (l == 0 || l >= sizeof(sio->password) || strlen(pw) != l) {
+				explicit_bzero(pw, l);
+				free(a);
+				return errbuf_set(e, -EINVAL, "scaleio.password_file: %s must hold the "
+						  "password on one line (1-255 bytes)", c->password_file);
+			}
+			memcpy(sio->password, pw, l + 1);
+			explicit_bzero(pw, l);
+		}
+	}
 	snprintf(a->env.mount_root, sizeof(a->env.mount_root), "%s", cfg->mount_root);
 	a->env.connect_timeout_ms = AGENT_CONNECT_TIMEOUT_MS;
 	a->env.device_timeout_ms = AGENT_DEVICE_TIMEOUT_MS;

@@ -245,7 +245,7 @@ int attach_opts_parse(const json_t *opts, struct attach_opts *ret, struct errlis
 	if (bename) {
 		be = backend_find(bename);
 		if (!be)
-			errlist_add(el, "backend: unknown backend '%.64s' (supported: iscsi, file)",
+			errlist_add(el, "backend: unknown backend '%.64s' (supported: iscsi, nvme, scaleio, file)",
 				    bename);
 	}
 	json_object_foreach((json_t *)opts, key, v)

@@ -12,11 +12,23 @@
 #include "lib/err.h"
 #include "lib/sys.h"
 
+/* The PowerFlex gateway and this host's SDC (agent config "scaleio"). */
+struct backend_scaleio_host {
+	char gateway[1024];       /* "https://gw[:port]", "" = scaleio not configured */
+	char username[256];
+	char password[256];       /* read from password_file by the agent; never logged */
+	char ca_file[4096];       /* "" = the system CA store */
+	int insecure_skip_verify; /* 1 = no TLS peer/host verification (explicit opt-in) */
+	char sdc_guid[64];        /* "" = ask drv_cfg --query_guid */
+	char drv_cfg[4096];       /* path of drv_cfg */
+};
+
 /* Host-level settings for every backend (agent config), read-only for backends. */
 struct backend_host_config {
 	char iscsi_initiator_name[224]; /* "" = read /etc/iscsi/initiatorname.iscsi */
 	char nvme_hostnqn[224];         /* "" = read /etc/nvme/hostnqn */
 	char file_dir[4096];            /* where the file backend keeps files without `path` */
+	struct backend_scaleio_host scaleio;
 };
 
 /* What the backend gives attach/ to run with. */
@@ -85,6 +97,7 @@ struct backend_ops {
 
 extern const struct backend_ops be_file_ops;
 extern const struct backend_ops be_iscsi_ops;
+extern const struct backend_ops be_scaleio_ops;
 
 /* The registry: NULL-terminated list of every backend. */
 extern const struct backend_ops *const backend_registry[];

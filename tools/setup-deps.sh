@@ -11,7 +11,7 @@ pkgs=(
 	libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
 	qemu-system-x86 busybox-static cpio kmod udev dmsetup
 	open-iscsi tgt nvme-cli e2fsprogs xfsprogs util-linux fdisk
-	curl python3 iproute2 jq
+	curl python3 openssl iproute2 jq
 )
 
 missing=()

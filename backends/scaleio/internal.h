@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * scaleio (Dell PowerFlex) backend internals, shared by the files of backends/scaleio/ and
+ * by its unit tests.
+ *
+ *   options.c   Create options (system_id, volume_id): pure parsing and validation
+ *   gwjson.c    pure: gateway URLs and bodies, error bodies and codes, SDC/volume JSON,
+ *               drv_cfg output
+ *   rest.c      the gateway client (libcurl): login, token cache, version header, 401 retry,
+ *               TLS settings, one deadline per operation
+ *   scaleio.c   the ops table: probe / connect / find_device / identify / disconnect
+ *
+ * The gateway password lives only in the host config and in the Authorization header of a
+ * login; it is never written to an errbuf, objs, or a log.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "backends/backend.h"
+#include "lib/err.h"
+#include "lib/sys.h"
+
+#define BE_SIO_ID_LEN 16 /* system, SDC and volume ids: 16 hex digits */
+#define BE_SIO_BY_ID_DIR "/dev/disk/by-id"
+
+struct be_sio_cfg {
+	char system_id[BE_SIO_ID_LEN + 1]; /* lower case */
+	char volume_id[BE_SIO_ID_LEN + 1]; /* lower case */
+	int readonly;			   /* the generic "readonly" option */
+};
+
+/* ---- options.c ---- */
+int be_sio_parse(const json_t *opts, void **ret_cfg, struct errlist *el);
+void be_sio_free_cfg(void *cfg);
+int be_sio_describe(const void *cfg, char *buf, size_t n);
+/* 1 if s is 16 hex digits (either case). */
+int be_sio_id_is_valid(const char *s);
+/* 1 if s is an SDC GUID, 8-4-4-4-12 hex. */
+int be_sio_guid_is_valid(const char *s);
+
+/* ---- gwjson.c (pure) ---- */
+
+/* Error codes the gateway returns with HTTP 500 (3.x and 4.x numbering). */
+enum {
+	BE_SIO_E_VOL_NOT_FOUND = 79,
+	BE_SIO_E_SDC_NOT_FOUND = 80,
+	BE_SIO_E_ALREADY_MAPPED = 81,
+	BE_SIO_E_NOT_MAPPED = 84,
+	BE_SIO_E_MAPPED_ELSEWHERE = 297,
+	BE_SIO_E_NOT_APPROVED = 322,
+	BE_SIO_E_ALREADY_MAPPED_4X = 4037,
+	BE_SIO_E_NOT_MAPPED_4X = 4039,
+};
+int be_sio_code_is_already_mapped(long code);
+int be_sio_code_is_not_mapped(long code);
+
+/* A gateway error body: {"message":..,"httpStatusCode":..,"errorCode":..}. Anything else
+ * (HTML, empty) gives code -1 and the message "" . */
+struct be_sio_gwerr {
+	long code;
+	char message[256];
+};
+void be_sio_gwerr_parse(const char *body, struct be_sio_gwerr *ret);
+
+/* A JSON string body ("\"3.6\"", "\"token\"") -> its value; also accepts a bare token
+ * (some gateways omit the quotes). -EINVAL for an empty or non-string body. */
+int be_sio_json_string_body(const char *body, char *buf, size_t n);
+
+/* "3.6" / "4.0.1" -> major.minor for the version header, and 1 if major >= 4 (Bearer). */
+int be_sio_version_parse(const char *v, char *ret, size_t n, int *ret_bearer);
+
+/* Gateway base URL without trailing slashes + path. -ENAMETOOLONG when it does not fit. */
+int be_sio_url(const char *gateway, const char *path, char *buf, size_t n);
+
+struct be_sio_sdc {
+	char id[BE_SIO_ID_LEN + 1];
+	char name[128];
+	char ip[64];
+	char guid[64];
+	int connected; /* mdmConnectionState == "Connected" (1), "Disconnected" (0), unknown (-1) */
+	int approved;  /* sdcApproved (1/0), unknown (-1) */
+};
+/* Find the SDC with guid (case-insensitive) in a /Sdc/instances array. -ENOENT if absent,
+ * -EINVAL if list is not an array. */
+int be_sio_sdc_find_guid(const json_t *list, const char *guid, struct be_sio_sdc *ret);
+/* The SDC with id in the list (for naming another SDC). -ENOENT if absent. */
+int be_sio_sdc_find_id(const json_t *list, const char *id, struct be_sio_sdc *ret);
+/* "d0f055a700000000 (name 'host2', IP 10.0.0.6)" for messages. */
+void be_sio_sdc_format(const struct be_sio_sdc *s, char *buf, size_t n);
+
+#define BE_SIO_MAX_MAPPINGS 16
+struct be_sio_volume {
+	char id[BE_SIO_ID_LEN + 1];
+	char name[64];
+	uint64_t size_bytes;
+	int all_sdcs; /* mappingToAllSdcsEnabled */
+	unsigned n_mapped;
+	struct {
+		char sdc_id[BE_SIO_ID_LEN + 1];
+		char sdc_ip[64];
+		char sdc_name[128];
+		char access_mode[32];
+	} mapped[BE_SIO_MAX_MAPPINGS];
+};
+/* A Volume object. mappedSdcInfo may be null, [] or missing. -EINVAL when not a volume. */
+int be_sio_volume_parse(const json_t *v, struct be_sio_volume *ret);
+/* 1 if sdc_id is among the volume's mappings. */
+int be_sio_volume_is_mapped_to(const struct be_sio_volume *v, const char *sdc_id);
+/* Index of the first mapping to an SDC other than sdc_id, -1 if none. */
+int be_sio_volume_other_mapping(const struct be_sio_volume *v, const char *sdc_id);
+
+/* Request bodies (malloc'd JSON, all values strings as the gateway wants). */
+char *be_sio_body_map(const char *sdc_id, int readonly);
+char *be_sio_body_unmap(const char *sdc_id);
+
+/* The GUID from `drv_cfg --query_guid` output (first line that is a GUID), upper case.
+ * -ENOENT when none. */
+int be_sio_drv_cfg_guid_parse(const char *out, char *buf, size_t n);
+
+/* ---- rest.c ---- */
+
+/* One gateway operation (probe, connect or disconnect) with one deadline. */
+struct be_sio_client {
+	const struct backend_scaleio_host *host;
+	int64_t deadline_ms; /* CLOCK_MONOTONIC ms */
+	void *curl;	     /* CURL *, reused for the operation (keep-alive) */
+	char token[512];
+	char version[16];
+	int bearer;
+	unsigned logins; /* logins made by this client (tests) */
+};
+
+/* Set up for an operation bounded by timeout_ms. -EINVAL (e filled) when the gateway is
+ * not configured. */
+int be_sio_client_init(struct be_sio_client *c, const struct backend_scaleio_host *host,
+		       int timeout_ms, struct errbuf *e);
+void be_sio_client_done(struct be_sio_client *c);
+
+/*
+ * One REST call: method "GET"/"POST", path "/api/...", body (POST, may be NULL = "{}").
+ * Logs in first when there is no token (process-wide cache per gateway+user), and once
+ * more on a 401. Returns the HTTP status (200..599) with the body in *ret_body (malloc'd,
+ * may be ""), or a negative errno with e saying why (gateway unreachable, timed out, TLS,
+ * bad credentials).
+ */
+int be_sio_call(struct be_sio_client *c, const char *method, const char *path, const char *body,
+		char **ret_body, struct errbuf *e);
+/* be_sio_call + require 200 + parse JSON. On a gateway error, e carries its message and
+ * *ret_code (may be NULL) the errorCode (-1 if none). */
+int be_sio_call_json(struct be_sio_client *c, const char *method, const char *path,
+		     const char *body, json_t **ret, long *ret_code, struct errbuf *e);
+
+/* Forget every cached token (tests). */
+void be_sio_token_cache_clear(void);
