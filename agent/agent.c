@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/admin.h"
 #include "agent/agent.h"
 #include "agent/http.h"
 #include "agent/log.h"
@@ -32,7 +34,99 @@ struct agent {
 	int spec_written;
 	struct agent_test_settings test;
 	struct agent_state *state;
+	struct agent_metrics metrics;
+	struct agent_admin_ctx admin_ctx;
+	struct agent_admin *admin;
+	int draining; /* atomic: set by drain, refuses new Create/Mount */
 };
+
+/* The registry runs the pipeline through these, which count every call and its step
+ * timings for attachctl metrics and pass it on to the agent's ops. env is the agent's own
+ * (a->env), which leads back to the agent. */
+#define AGENT_OF(env) ((struct agent *)((char *)(env)-offsetof(struct agent, env)))
+
+static int metered_up(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
+{
+	struct agent *a = AGENT_OF(env);
+	int r = a->ops->up(env, v, e);
+
+	agent_metrics_record(&a->metrics, AGENT_METRICS_ATTACH, v, 0, r);
+	return r;
+}
+
+static int metered_down(struct attach_env *env, struct attach_volume *v, int force,
+			struct errbuf *e)
+{
+	struct agent *a = AGENT_OF(env);
+	int r = a->ops->down(env, v, force, e);
+
+	agent_metrics_record(&a->metrics, AGENT_METRICS_DETACH, v, 0, r);
+	return r;
+}
+
+static int metered_bind(struct attach_env *env, struct attach_volume *v, const char *container,
+			char *ret_path, size_t n, struct errbuf *e)
+{
+	struct agent *a = AGENT_OF(env);
+	unsigned first = v->n_timings;
+	int r = a->ops->bind(env, v, container, ret_path, n, e);
+
+	agent_metrics_record(&a->metrics, AGENT_METRICS_BIND, v, first, r);
+	return r;
+}
+
+static int metered_unbind(struct attach_env *env, struct attach_volume *v, const char *container,
+			  struct errbuf *e)
+{
+	struct agent *a = AGENT_OF(env);
+	unsigned first = v->n_timings;
+	int r = a->ops->unbind(env, v, container, e);
+
+	agent_metrics_record(&a->metrics, AGENT_METRICS_UNBIND, v, first, r);
+	return r;
+}
+
+static const struct agent_driver_ops metered_ops = {
+    .up = metered_up,
+    .down = metered_down,
+    .bind = metered_bind,
+    .unbind = metered_unbind,
+};
+
+static int remove_spec(struct agent *a)
+{
+	if (!a->spec_written)
+		return 0;
+	a->spec_written = 0;
+	if (unlink(a->spec_path) < 0 && errno != ENOENT) {
+		int r = negative_errno();
+
+		agent_log(AGENT_LOG_ERROR, "attachd.driver-server.spec-remove-failed",
+			  json_pack("{s:s,s:s}", "spec", a->spec_path, "error", strerror(-r)));
+		return r;
+	}
+	return 1;
+}
+
+static int drain_begin(void *userdata, struct errbuf *e)
+{
+	struct agent *a = userdata;
+	int r;
+
+	__atomic_store_n(&a->draining, 1, __ATOMIC_SEQ_CST);
+	r = remove_spec(a);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot remove the driver spec %s: %s", a->spec_path,
+				  strerror(-r));
+	return r;
+}
+
+static int is_draining(void *userdata)
+{
+	struct agent *a = userdata;
+
+	return __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST);
+}
 
 int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops,
 	      struct agent **ret, struct errbuf *e)
@@ -100,7 +194,16 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	a->env.device_timeout_ms = AGENT_DEVICE_TIMEOUT_MS;
 	a->env.mkfs_timeout_ms = AGENT_MKFS_TIMEOUT_MS;
 
-	a->vols = agent_volumes_new(&a->env, a->ops);
+	agent_metrics_init(&a->metrics);
+	a->admin_ctx = (struct agent_admin_ctx){
+	    .metrics = &a->metrics,
+	    .driver_name = a->cfg.driver_name,
+	    .drain_begin = drain_begin,
+	    .is_draining = is_draining,
+	    .userdata = a,
+	};
+	a->vols = agent_volumes_new(&a->env, &metered_ops);
+	a->admin_ctx.vols = a->vols;
 	if (!a->vols) {
 		free(a);
 		return errbuf_set(e, -ENOMEM, "out of memory");
@@ -164,6 +267,12 @@ static char *handle(void *userdata, const char *method, const char *url, const c
 {
 	struct agent *a = userdata;
 
+	/* Draining: the spec file is gone and the volumes are being detached; a Create or
+	 * Mount still in Volman's pipe must not attach them again. */
+	if (is_draining(a) &&
+	    (streq(url, "/VolumeDriver.Mount") || streq(url, "/VolumeDriver.Create")))
+		return agent_volman_error_response("attachd is draining (the cell is shutting "
+						   "down); no new mounts");
 	return agent_volman_handle(a->vols, method, url, body, len);
 }
 
@@ -209,14 +318,28 @@ int agent_start(struct agent *a, struct errbuf *e)
 		if (r < 0)
 			return r;
 	}
+	if (a->cfg.admin_socket[0]) {
+		struct errbuf ae = {{0}};
+
+		/* Not fatal: Volman's containers matter more than attachctl. Without the
+		 * socket, attachctl (and so BOSH drain) reports that it cannot connect. */
+		r = agent_admin_start(a->cfg.admin_socket, &a->admin_ctx, &a->admin, &ae);
+		if (r < 0)
+			agent_log(AGENT_LOG_ERROR, "attachd.admin-server.failed",
+				  json_pack("{s:s,s:o}", "socket", a->cfg.admin_socket, "error",
+					    agent_json_string(ae.msg)));
+	}
 	r = agent_http_start(&o, handle, a, &a->http, e);
-	if (r < 0)
+	if (r < 0) {
+		a->admin = agent_admin_stop(a->admin);
 		return r;
+	}
 	/* Only now: a spec file before the listener makes Volman's Activate fail and drop
 	 * the driver for a whole 30 s discovery round. */
 	r = write_spec(a, e);
 	if (r < 0) {
 		a->http = agent_http_stop(a->http);
+		a->admin = agent_admin_stop(a->admin);
 		return r;
 	}
 	snprintf(addr, sizeof(addr), strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host,
@@ -231,17 +354,12 @@ void agent_stop(struct agent *a)
 {
 	if (!a)
 		return;
-	if (a->spec_written) {
-		if (unlink(a->spec_path) < 0 && errno != ENOENT)
-			agent_log(
-			    AGENT_LOG_ERROR, "attachd.driver-server.spec-remove-failed",
-			    json_pack("{s:s,s:s}", "spec", a->spec_path, "error", strerror(errno)));
-		a->spec_written = 0;
-	}
+	(void)remove_spec(a);
 	if (a->http) {
 		a->http = agent_http_stop(a->http);
 		agent_log(AGENT_LOG_INFO, "attachd.driver-server.stopped", NULL);
 	}
+	a->admin = agent_admin_stop(a->admin);
 }
 
 struct agent *agent_free(struct agent *a)
@@ -250,6 +368,7 @@ struct agent *agent_free(struct agent *a)
 		return NULL;
 	agent_stop(a);
 	agent_volumes_free(a->vols);
+	agent_metrics_done(&a->metrics);
 	agent_state_free(a->state);
 	free(a);
 	return NULL;

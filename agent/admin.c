@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "agent/admin.h"
+#include "agent/log.h"
+#include "agent/volumes_admin.h"
+#include "lib/fileio.h"
+#include "lib/macro.h"
+
+#define ADMIN_MAX_BODY (64 * 1024)
+
+struct agent_admin {
+	struct MHD_Daemon *d;
+	const struct agent_admin_ctx *ctx;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev; /* the socket file we made, so stop never removes another agent's */
+	ino_t ino;
+};
+
+struct req {
+	char *buf;
+	size_t len, cap;
+	int too_large;
+};
+
+int agent_admin_uid_is_allowed(unsigned uid)
+{
+	return uid == 0 || uid == (unsigned)geteuid();
+}
+
+/* ---- calls ---- */
+
+static char *answer(json_t *o)
+{
+	char *text;
+
+	if (!o)
+		return NULL;
+	if (!json_object_get(o, "Err"))
+		json_object_set_new(o, "Err", json_string(""));
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
+}
+
+static char *answer_err(int r, const char *msg)
+{
+	return answer(json_pack("{s:o,s:s}", "Err", agent_json_string(msg), "errno",
+				strerrorname_np(-r) ?: "EIO"));
+}
+
+static const char *arg_name(const json_t *body)
+{
+	return json_string_value(json_object_get(body, "name"));
+}
+
+static char *call_ls(const struct agent_admin_ctx *c, const json_t *body)
+{
+	json_t *l = agent_volumes_admin_list(c->vols);
+
+	return l ? answer(json_pack("{s:o}", "volumes", l)) : NULL;
+}
+
+static char *call_show(const struct agent_admin_ctx *c, const json_t *body)
+{
+	struct errbuf e = {{0}};
+	json_t *v;
+	int r = agent_volumes_admin_show(c->vols, arg_name(body), &v, &e);
+
+	return r < 0 ? answer_err(r, e.msg) : answer(json_pack("{s:o}", "volume", v));
+}
+
+static char *call_trace(const struct agent_admin_ctx *c, const json_t *body)
+{
+	struct errbuf e = {{0}};
+	json_t *t;
+	int r = agent_volumes_admin_trace(c->vols, arg_name(body), &t, &e);
+
+	return r < 0 ? answer_err(r, e.msg) : answer(json_pack("{s:o}", "trace", t));
+}
+
+static char *call_detach(const struct agent_admin_ctx *c, const json_t *body)
+{
+	struct errbuf e = {{0}};
+	const char *name = arg_name(body);
+	int force = json_is_true(json_object_get(body, "force"));
+	int r;
+
+	agent_log(AGENT_LOG_INFO, "attachd.admin.detach.start",
+		  json_pack("{s:o,s:b}", "name", agent_json_string(name ? name : ""), "force",
+			    force));
+	r = agent_volumes_admin_detach(c->vols, name, force, &e);
+	if (r < 0) {
+		agent_log(AGENT_LOG_ERROR, "attachd.admin.detach.failed",
+			  json_pack("{s:o,s:o}", "name", agent_json_string(name ? name : ""),
+				    "error", agent_json_string(e.msg)));
+		return answer_err(r, e.msg);
+	}
+	return answer(json_pack("{s:o,s:s}", "volume", agent_json_string(name), "result",
+				r > 0 ? "detached" : "not-attached"));
+}
+
+static char *call_drain(const struct agent_admin_ctx *c, const json_t *body)
+{
+	struct errbuf e = {{0}};
+	unsigned failed = 0;
+	json_t *res, *o;
+	int r;
+
+	agent_log(AGENT_LOG_INFO, "attachd.drain.start", NULL);
+	r = c->drain_begin ? c->drain_begin(c->userdata, &e) : 0;
+	if (r < 0) {
+		agent_log(AGENT_LOG_ERROR, "attachd.drain.failed",
+			  json_pack("{s:o}", "error", agent_json_string(e.msg)));
+		return answer_err(r, e.msg);
+	}
+	res = agent_volumes_admin_drain(c->vols, &failed);
+	if (!res)
+		return NULL;
+	o = json_pack("{s:b,s:o}", "spec_removed", r > 0, "results", res);
+	if (o && failed) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "%u of %zu volume%s could not be detached", failed,
+			 json_array_size(res), json_array_size(res) == 1 ? "" : "s");
+		json_object_set_new(o, "Err", json_string(msg));
+		json_object_set_new(o, "errno", json_string("EIO"));
+	}
+	agent_log(failed ? AGENT_LOG_ERROR : AGENT_LOG_INFO, "attachd.drain.finish",
+		  json_pack("{s:I,s:I}", "volumes", (json_int_t)json_array_size(res), "failed",
+			    (json_int_t)failed));
+	return answer(o);
+}
+
+static char *call_metrics(const struct agent_admin_ctx *c, const json_t *body)
+{
+	json_t *m = c->metrics ? agent_metrics_json(c->metrics) : json_object();
+
+	return m ? answer(json_pack("{s:o}", "metrics", m)) : NULL;
+}
+
+static char *call_ping(const struct agent_admin_ctx *c, const json_t *body)
+{
+	return answer(json_pack("{s:I,s:s,s:b}", "pid", (json_int_t)getpid(), "driver_name",
+				c->driver_name ? c->driver_name : "", "draining",
+				c->is_draining ? c->is_draining(c->userdata) : 0));
+}
+
+static const struct {
+	const char *name;
+	char *(*fn)(const struct agent_admin_ctx *c, const json_t *body);
+	int needs_name;
+} calls[] = {
+    {"ping", call_ping, 0},	  {"ls", call_ls, 0},	      {"show", call_show, 1},
+    {"detach", call_detach, 1}, {"drain", call_drain, 0}, {"trace", call_trace, 1},
+    {"metrics", call_metrics, 0},
+};
+
+char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, const char *url,
+			 const char *body, size_t len)
+{
+	_cleanup_(json_decrefp) json_t *args = NULL;
+	json_error_t je;
+	char msg[256];
+
+	if (!streq(method, "POST") && !streq(method, "GET"))
+		return answer_err(-EINVAL, "use POST");
+	if (!startswith(url, "/v1/"))
+		return answer_err(-ENOENT, "unknown path (calls are POST /v1/<call>)");
+	if (len > 0) {
+		args = json_loadb(body, len, 0, &je);
+		if (!args || !json_is_object(args)) {
+			snprintf(msg, sizeof(msg), "the body must be a JSON object: %s",
+				 args ? "not an object" : je.text);
+			return answer_err(-EINVAL, msg);
+		}
+	} else {
+		args = json_object();
+		if (!args)
+			return NULL;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+		if (!streq(url + 4, calls[i].name))
+			continue;
+		if (calls[i].needs_name && !json_is_string(json_object_get(args, "name"))) {
+			snprintf(msg, sizeof(msg), "%s needs a \"name\" string", calls[i].name);
+			return answer_err(-EINVAL, msg);
+		}
+		return calls[i].fn(c, args);
+	}
+	snprintf(msg, sizeof(msg), "unknown call '%.64s' (ping, ls, show, detach, drain, trace, "
+				   "metrics)",
+		 url + 4);
+	return answer_err(-ENOENT, msg);
+}
+
+/* ---- transport ---- */
+
+static enum MHD_Result send_json(struct MHD_Connection *c, char *text)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (!text)
+		text = strdup("{\"Err\":\"out of memory\",\"errno\":\"ENOMEM\"}");
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* The peer's uid from the kernel (SO_PEERCRED: credentials at connect time). */
+static int peer_uid(struct MHD_Connection *c, unsigned *ret)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct ucred cred;
+	socklen_t l = sizeof(cred);
+
+	if (!ci)
+		return -EBADF;
+	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0)
+		return negative_errno();
+	*ret = (unsigned)cred.uid;
+	return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct agent_admin *s = cls;
+	struct req *q = *con_cls;
+
+	if (!q) {
+		unsigned uid = (unsigned)-1;
+		char msg[256];
+
+		if (peer_uid(c, &uid) < 0 || !agent_admin_uid_is_allowed(uid)) {
+			snprintf(msg, sizeof(msg),
+				 "permission denied: attachd's admin API serves root only (peer "
+				 "uid %d)",
+				 (int)uid);
+			agent_log(AGENT_LOG_ERROR, "attachd.admin.denied",
+				  json_pack("{s:i,s:s}", "uid", (int)uid, "path", url));
+			return send_json(c, answer_err(-EACCES, msg));
+		}
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return MHD_NO;
+		*con_cls = q;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		size_t n = *upload_size;
+
+		*upload_size = 0;
+		if (q->too_large || q->len + n > ADMIN_MAX_BODY) {
+			q->too_large = 1;
+			return MHD_YES;
+		}
+		if (q->len + n > q->cap) {
+			size_t cap = q->cap ? q->cap * 2 : 1024;
+			char *nb;
+
+			while (cap < q->len + n)
+				cap *= 2;
+			nb = realloc(q->buf, cap);
+			if (!nb)
+				return MHD_NO;
+			q->buf = nb;
+			q->cap = cap;
+		}
+		memcpy(q->buf + q->len, upload, n);
+		q->len += n;
+		return MHD_YES;
+	}
+	if (q->too_large)
+		return send_json(c, answer_err(-E2BIG, "request body too large"));
+	return send_json(c, agent_admin_handle(s->ctx, method, url, q->buf ? q->buf : "", q->len));
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct req *q = *con_cls;
+
+	if (q) {
+		free(q->buf);
+		free(q);
+		*con_cls = NULL;
+	}
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = 0;
+	agent_log(AGENT_LOG_ERROR, "attachd.admin.http-error",
+		  json_pack("{s:o}", "error", agent_json_string(msg)));
+}
+
+/* A socket file nobody answers on is a leftover of a killed agent: replace it. A live one
+ * means another agent: refuse. Anything else at path is not ours to delete. */
+static int clear_stale(const struct sockaddr_un *sa, struct errbuf *e)
+{
+	_cleanup_close_ int fd = -EBADF;
+	struct stat st;
+
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : errbuf_set(e, negative_errno(), "admin socket %s: %s",
+							sa->sun_path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return errbuf_set(e, -EEXIST, "admin socket %s: exists and is not a socket",
+				  sa->sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errbuf_set(e, negative_errno(), "socket: %s", strerror(errno));
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return errbuf_set(e, -EADDRINUSE,
+				  "admin socket %s: another attachd is serving it", sa->sun_path);
+	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+		return errbuf_set(e, negative_errno(), "cannot remove stale admin socket %s: %s",
+				  sa->sun_path, strerror(errno));
+	return 0;
+}
+
+static int listen_unix(const char *path, int *ret_fd, struct errbuf *e)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	_cleanup_close_ int fd = -EBADF;
+	char dir[sizeof(sa.sun_path)];
+	char *slash;
+	int r;
+
+	if (!path[0] || path[0] != '/' || strlen(path) >= sizeof(sa.sun_path))
+		return errbuf_set(e, -EINVAL, "admin socket: '%s' must be an absolute path "
+					      "shorter than %zu bytes",
+				  path, sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		r = mkdir_p(dir, 0700);
+		if (r < 0)
+			return errbuf_set(e, r, "cannot create the admin socket's directory %s: %s",
+					  dir, strerror(-r));
+	}
+	r = clear_stale(&sa, e);
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errbuf_set(e, negative_errno(), "socket: %s", strerror(errno));
+	/* Nobody can connect before listen(), so tightening the mode after bind is safe. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return errbuf_set(e, negative_errno(), "cannot bind the admin socket %s: %s",
+				  path, strerror(errno));
+	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+		r = negative_errno();
+		unlink(path);
+		return errbuf_set(e, r, "cannot listen on the admin socket %s: %s", path,
+				  strerror(-r));
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int agent_admin_start(const char *path, const struct agent_admin_ctx *ctx,
+		      struct agent_admin **ret, struct errbuf *e)
+{
+	struct agent_admin *s;
+	int fd = -EBADF, r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	s->ctx = ctx;
+	r = listen_unix(path, &fd, e);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	{
+		struct stat st;
+
+		if (stat(path, &st) == 0) {
+			s->dev = st.st_dev;
+			s->ino = st.st_ino;
+		}
+	}
+	s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+				    MHD_USE_POLL | MHD_USE_ERROR_LOG,
+				0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+				s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+				on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+	if (!s->d) {
+		close(fd);
+		unlink(path);
+		free(s);
+		return errbuf_set(e, -EIO, "cannot serve the admin socket %s", path);
+	}
+	agent_log(AGENT_LOG_INFO, "attachd.admin-server.started",
+		  json_pack("{s:s}", "socket", path));
+	*ret = s;
+	return 0;
+}
+
+struct agent_admin *agent_admin_stop(struct agent_admin *s)
+{
+	struct stat st;
+
+	if (!s)
+		return NULL;
+	MHD_stop_daemon(s->d);
+	if (lstat(s->path, &st) < 0 || st.st_dev != s->dev || st.st_ino != s->ino)
+		; /* gone, or replaced by another agent's: not ours to remove */
+	else if (unlink(s->path) < 0 && errno != ENOENT)
+		agent_log(AGENT_LOG_ERROR, "attachd.admin-server.remove-failed",
+			  json_pack("{s:s,s:s}", "socket", s->path, "error", strerror(errno)));
+	free(s);
+	return NULL;
+}

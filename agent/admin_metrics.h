@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Counters for attachctl metrics: attaches, detaches, binds, unbinds (each with failures)
+ * and, per pipeline step, how often it ran, how often it failed and its total duration.
+ * Fed from the step timings each pipeline call leaves in struct attach_volume. Thread-safe.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "attach/attach.h"
+
+enum agent_metrics_op {
+	AGENT_METRICS_ATTACH,
+	AGENT_METRICS_DETACH,
+	AGENT_METRICS_BIND,
+	AGENT_METRICS_UNBIND,
+	_AGENT_METRICS_OP_MAX,
+};
+
+struct agent_metrics {
+	pthread_mutex_t lock;
+	uint64_t ops[_AGENT_METRICS_OP_MAX];
+	uint64_t op_failures[_AGENT_METRICS_OP_MAX];
+	uint64_t step_count[_STEP_MAX];
+	uint64_t step_failures[_STEP_MAX];
+	int64_t step_usec[_STEP_MAX];
+};
+
+void agent_metrics_init(struct agent_metrics *m);
+void agent_metrics_done(struct agent_metrics *m);
+/*
+ * Count one pipeline call (rc: its result) and the step timings v holds from index
+ * first_timing on (the steps this call recorded).
+ */
+void agent_metrics_record(struct agent_metrics *m, enum agent_metrics_op op,
+			  const struct attach_volume *v, unsigned first_timing, int rc);
+/*
+ * {"attaches","attach_failures","detaches","detach_failures","binds","bind_failures",
+ *  "unbinds","unbind_failures","steps":{"connect":{"count","failures","total_ms"},...}}
+ * Steps that never ran are left out. New reference, NULL on ENOMEM.
+ */
+json_t *agent_metrics_json(struct agent_metrics *m);

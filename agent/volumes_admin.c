@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/log.h"
+#include "agent/names.h"
+#include "agent/trace.h"
+#include "agent/volumes_admin.h"
+#include "agent/volumes_internal.h"
+#include "lib/macro.h"
+
+/* A NAME from attachctl: an exact volume key first (keys may contain '_', which a wire
+ * name would split), else a wire name's key. */
+static int resolve(struct agent_volumes *r, const char *name, char *key, size_t n,
+		   struct errbuf *e)
+{
+	struct agent_name an;
+	int found = 0;
+
+	if (!name || !*name)
+		return errbuf_set(e, -EINVAL, "a volume name is required");
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n && !found; i++)
+		found = streq(r->vols[i]->key, name);
+	pthread_mutex_unlock(&r->lock);
+	if (found) {
+		snprintf(key, n, "%s", name);
+		return 0;
+	}
+	if (agent_name_decode(name, &an, e) < 0 || !an.unique)
+		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	snprintf(key, n, "%s", an.key);
+	return 0;
+}
+
+static json_t *mounts_json(const struct agent_volume *v)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < v->n_mounts; i++) {
+		const struct agent_mount *m = &v->mounts[i];
+
+		json_array_append_new(a, json_pack("{s:o,s:o,s:o,s:i}", "name",
+						   agent_json_string(m->name), "container",
+						   agent_json_string(m->container), "path",
+						   agent_json_string(m->path), "count",
+						   (json_int_t)m->count));
+	}
+	return a;
+}
+
+/*
+ * Registry lock held. The operation lock is only tried, never waited for (which is what
+ * makes taking it under the registry lock safe): the pipeline's fields (device, dm,
+ * staging) are only read while no operation runs. NULL for a removed volume.
+ */
+static json_t *describe_locked(struct agent_volume *v, int with_trace)
+{
+	int have_op = pthread_mutex_trylock(&v->op_lock) == 0;
+	const struct attach_volume *av = &v->av;
+	json_t *o = NULL;
+
+	pthread_mutex_lock(&v->data_lock);
+	if (!v->removed) {
+		int live = have_op && v->attached;
+
+		o = json_pack("{s:o,s:s,s:s,s:b,s:s,s:b,s:o,s:o,s:s,s:s,s:s,s:o,s:o}", "volume",
+			      agent_json_string(v->key), "backend",
+			      av->opts.be ? av->opts.be->name : "", "state",
+			      v->attaching ? "attaching"
+			      : v->attached ? "attached"
+					    : "detached",
+			      "busy", !have_op, "fs", av->opts.fs, "readonly", av->opts.readonly,
+			      "identity", agent_json_string(v->identity), "device",
+			      agent_json_string(live ? av->dev.devnode : ""), "dm",
+			      live ? av->dm_name : "", "dm_devnode", live ? av->dm_devnode : "",
+			      "staging", live ? av->staging : "", "mounts", mounts_json(v),
+			      "options", attach_opts_redacted(v->opts));
+		if (o && with_trace && have_op)
+			json_object_set_new(o, "trace", agent_trace_json(av));
+	}
+	pthread_mutex_unlock(&v->data_lock);
+	if (have_op)
+		pthread_mutex_unlock(&v->op_lock);
+	return o;
+}
+
+static int by_volume(const void *a, const void *b)
+{
+	return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "volume")),
+		      json_string_value(json_object_get(*(json_t *const *)b, "volume")));
+}
+
+json_t *agent_volumes_admin_list(struct agent_volumes *r)
+{
+	json_t **items, *out;
+	size_t n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	items = calloc(r->n + 1, sizeof(*items));
+	for (size_t i = 0; items && i < r->n; i++) {
+		json_t *o = describe_locked(r->vols[i], 0);
+
+		if (o)
+			items[n++] = o;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!items)
+		return NULL;
+	qsort(items, n, sizeof(*items), by_volume);
+	out = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (out)
+			json_array_append(out, items[i]);
+		json_decref(items[i]);
+	}
+	free(items);
+	return out;
+}
+
+int agent_volumes_admin_show(struct agent_volumes *r, const char *name, json_t **ret,
+			     struct errbuf *e)
+{
+	char key[ATTACH_KEY_MAX + 1];
+	json_t *o = NULL;
+	int rc;
+
+	rc = resolve(r, name, key, sizeof(key), e);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n; i++)
+		if (streq(r->vols[i]->key, key)) {
+			o = describe_locked(r->vols[i], 1);
+			break;
+		}
+	pthread_mutex_unlock(&r->lock);
+	if (!o)
+		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	*ret = o;
+	return 0;
+}
+
+int agent_volumes_admin_trace(struct agent_volumes *r, const char *name, json_t **ret,
+			      struct errbuf *e)
+{
+	char key[ATTACH_KEY_MAX + 1];
+	struct agent_volume *v;
+	json_t *t;
+	int rc;
+
+	rc = resolve(r, name, key, sizeof(key), e);
+	if (rc < 0)
+		return rc;
+	v = agent_volume_lock(r, key);
+	if (!v)
+		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	t = agent_trace_json(&v->av);
+	agent_volume_unlock(r, v);
+	if (!t)
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	*ret = t;
+	return 0;
+}
+
+/* Operation lock held: unbind every container of v (each once) and forget the names.
+ * Stops at the first failure, keeping the names of what is still bound. */
+static int unbind_all(struct agent_volumes *r, struct agent_volume *v, struct errbuf *e)
+{
+	while (v->n_mounts > 0) {
+		struct agent_mount *m = &v->mounts[v->n_mounts - 1];
+		char container[sizeof(m->container)];
+		int rc;
+
+		snprintf(container, sizeof(container), "%s", m->container);
+		rc = r->ops->unbind(r->env, &v->av, container, e);
+		if (rc < 0)
+			return errbuf_prefix(e, rc, "unmounting volume '%s' for container '%s' failed",
+					     v->key, container);
+		agent_log(AGENT_LOG_INFO, "attachd.admin.unbound",
+			  json_pack("{s:s,s:s}", "volume", v->key, "container", container));
+		/* Drop every name of that container. */
+		pthread_mutex_lock(&v->data_lock);
+		for (size_t i = 0; i < v->n_mounts;)
+			if (streq(v->mounts[i].container, container))
+				v->mounts[i] = v->mounts[--v->n_mounts];
+			else
+				i++;
+		pthread_mutex_unlock(&v->data_lock);
+		/* Keep the durable record in step, as Unmount does. */
+		if (v->n_mounts > 0 || v->attached)
+			agent_volume_save(r, v, NULL);
+		else
+			agent_volume_forget(r, v);
+	}
+	return 0;
+}
+
+static void set_detached(struct agent_volume *v)
+{
+	pthread_mutex_lock(&v->data_lock);
+	v->attached = 0;
+	pthread_mutex_unlock(&v->data_lock);
+}
+
+int agent_volumes_admin_detach(struct agent_volumes *r, const char *name, int force,
+			       struct errbuf *e)
+{
+	char key[ATTACH_KEY_MAX + 1], names[512] = "";
+	struct agent_volume *v;
+	int rc;
+
+	rc = resolve(r, name, key, sizeof(key), e);
+	if (rc < 0)
+		return rc;
+	v = agent_volume_lock(r, key);
+	if (!v)
+		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	if (v->n_mounts > 0 && !force) {
+		for (size_t i = 0; i < v->n_mounts; i++) {
+			size_t l = strlen(names);
+
+			snprintf(names + l, sizeof(names) - l, "%s%s", i ? ", " : "",
+				 v->mounts[i].name);
+		}
+		rc = errbuf_set(e, -EBUSY,
+				"volume '%s' is still mounted for %zu container name%s (%s); "
+				"unmount %s through Volman first, or use detach --force",
+				key, v->n_mounts, v->n_mounts == 1 ? "" : "s", names,
+				v->n_mounts == 1 ? "it" : "them");
+		goto out;
+	}
+	rc = unbind_all(r, v, e);
+	if (rc < 0)
+		goto out;
+	if (!v->attached) {
+		rc = 0;
+		goto out;
+	}
+	rc = agent_volume_down(r, v, force, e);
+	if (rc < 0) {
+		errbuf_prefix(e, rc, "detaching volume '%s' failed", key);
+		goto out;
+	}
+	set_detached(v);
+	agent_log(AGENT_LOG_INFO, "attachd.admin.detached",
+		  json_pack("{s:s,s:b}", "volume", key, "force", force));
+	rc = 1;
+out:
+	agent_volume_unlock(r, v);
+	return rc;
+}
+
+static json_t *drain_one(struct agent_volumes *r, const char *key, int *ret_failed)
+{
+	struct agent_volume *v = agent_volume_lock(r, key);
+	struct errbuf e = {{0}}, e2 = {{0}};
+	const char *result;
+	int rc;
+
+	*ret_failed = 0;
+	if (!v)
+		return NULL; /* removed meanwhile */
+	rc = unbind_all(r, v, &e);
+	if (rc < 0) {
+		result = "failed";
+	} else if (!v->attached) {
+		result = "not-attached";
+	} else if (agent_volume_down(r, v, 0, &e) >= 0) {
+		set_detached(v);
+		result = "detached";
+	} else if (agent_volume_down(r, v, 1, &e2) >= 0) {
+		/* Containers are gone at drain time: a filesystem still busy is a leftover
+		 * that must not keep the cell from shutting down. */
+		set_detached(v);
+		result = "forced";
+	} else {
+		result = "failed";
+		errbuf_prefix(&e, -EIO, "%.400s; forced: %.400s", e.msg, e2.msg);
+	}
+	agent_volume_unlock(r, v);
+	*ret_failed = streq(result, "failed");
+	agent_log(*ret_failed ? AGENT_LOG_ERROR : AGENT_LOG_INFO, "attachd.drain.volume",
+		  json_pack("{s:s,s:s,s:o}", "volume", key, "result", result, "error",
+			    agent_json_string(e.msg)));
+	return json_pack("{s:s,s:s,s:o}", "volume", key, "result", result, "error",
+			 agent_json_string(e.msg));
+}
+
+json_t *agent_volumes_admin_drain(struct agent_volumes *r, unsigned *ret_failed)
+{
+	char (*keys)[ATTACH_KEY_MAX + 1] = NULL;
+	size_t n = 0;
+	json_t *out = json_array();
+	unsigned failed = 0;
+	int oom = 0;
+
+	if (!out)
+		return NULL;
+	pthread_mutex_lock(&r->lock);
+	if (r->n) {
+		keys = calloc(r->n, sizeof(*keys));
+		oom = !keys;
+	}
+	for (size_t i = 0; keys && i < r->n; i++)
+		snprintf(keys[n++], sizeof(keys[0]), "%s", r->vols[i]->key);
+	pthread_mutex_unlock(&r->lock);
+	if (oom) {
+		json_decref(out);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int f;
+		json_t *o = drain_one(r, keys[i], &f);
+
+		failed += f;
+		if (o)
+			json_array_append_new(out, o);
+	}
+	free(keys);
+	*ret_failed = failed;
+	return out;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * attachctl's parts: argument parsing and output formatting (pure, unit-tested), the admin
+ * socket client, and the commands that need no agent (probe, preflight) or check the
+ * kernel behind it (doctor).
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "agent/config.h"
+#include "lib/err.h"
+
+#define CTL_EXIT_OK 0
+#define CTL_EXIT_FAIL 1
+#define CTL_EXIT_USAGE 2
+
+/* ---- attachctl_args.c ---- */
+struct ctl_args {
+	char socket[AGENT_SOCKET_PATH_MAX + 1];
+	int json;
+	int force;
+	int help;
+	const char *cmd; /* NULL with help */
+	const char *arg; /* NAME or URL, NULL for commands without one */
+};
+/* Parse argv: options anywhere ([--admin-socket PATH] [--json] [--force] [-h|--help]),
+ * then COMMAND [ARG]. 0, or -EINVAL with the problem in e (print it + usage, exit 2). */
+int ctl_parse_args(int argc, char *argv[], struct ctl_args *ret, struct errbuf *e);
+void ctl_usage(FILE *f);
+
+/* ---- attachctl_fmt.c: tables for people ---- */
+#define CTL_TABLE_MAX_COLS 10
+struct ctl_table {
+	unsigned ncols;
+	char *head[CTL_TABLE_MAX_COLS];
+	char **cells; /* nrows * ncols, strdup'ed; "" shown as "-" */
+	size_t nrows;
+};
+/* Columns from a NULL-terminated list of header strings. */
+void ctl_table_init(struct ctl_table *t, const char *const *head);
+/* One row of t->ncols strings (NULL = "-"). 0 or -ENOMEM. */
+int ctl_table_add(struct ctl_table *t, const char *const *cells);
+/* Aligned columns separated by two spaces; the last column is not padded. */
+void ctl_table_print(const struct ctl_table *t, FILE *f);
+void ctl_table_done(struct ctl_table *t);
+
+/* "12.3 ms", "1.52 s" */
+void ctl_fmt_ms(double ms, char *buf, size_t n);
+/* "64.0 MiB" */
+void ctl_fmt_bytes(unsigned long long b, char *buf, size_t n);
+/* Renderers of the admin API's answers (agent/admin.h). */
+void ctl_print_ls(const json_t *volumes, FILE *f);
+void ctl_print_show(const json_t *volume, FILE *f);
+void ctl_print_trace(const json_t *trace, FILE *f);
+void ctl_print_metrics(const json_t *metrics, FILE *f);
+void ctl_print_drain(const json_t *answer, FILE *f);
+
+/* ---- attachctl_client.c ---- */
+/* POST /v1/<call> with body (NULL = none) on the admin socket; *ret is the answer object
+ * (Err == "" or not: the caller reads it). Negative errno with e for transport failures. */
+int ctl_call(const char *socket, const char *call, json_t *body, int timeout_s, json_t **ret,
+	     struct errbuf *e);
+
+/* ---- attachctl_local.c ---- */
+/* Split iscsi://host[:port]/iqn/lun into a Create-style options object {"portal","iqn",
+ * "lun"}. -EINVAL with e on a malformed URL. Pure. */
+int ctl_probe_url_parse(const char *url, json_t **ret, struct errbuf *e);
+int ctl_cmd_probe(const struct ctl_args *a);
+int ctl_cmd_preflight(const struct ctl_args *a);
+int ctl_cmd_doctor(const struct ctl_args *a);
+/* 1 if path is a mount point in /proc/self/mountinfo (octal escapes decoded), 0 if not,
+ * negative errno. */
+int ctl_is_mountpoint(const char *mountinfo_path, const char *path);

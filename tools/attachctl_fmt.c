@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/macro.h"
+#include "tools/attachctl.h"
+
+void ctl_table_init(struct ctl_table *t, const char *const *head)
+{
+	memset(t, 0, sizeof(*t));
+	while (head[t->ncols] && t->ncols < CTL_TABLE_MAX_COLS) {
+		t->head[t->ncols] = strdup(head[t->ncols]);
+		t->ncols++;
+	}
+}
+
+int ctl_table_add(struct ctl_table *t, const char *const *cells)
+{
+	char **nc = realloc(t->cells, (t->nrows + 1) * t->ncols * sizeof(*nc));
+
+	if (!nc)
+		return -ENOMEM;
+	t->cells = nc;
+	for (unsigned c = 0; c < t->ncols; c++) {
+		const char *s = cells[c] && cells[c][0] ? cells[c] : "-";
+
+		nc[t->nrows * t->ncols + c] = strdup(s);
+	}
+	t->nrows++;
+	return 0;
+}
+
+static const char *cell(const struct ctl_table *t, size_t row, unsigned col)
+{
+	const char *s = t->cells[row * t->ncols + col];
+
+	return s ? s : "?";
+}
+
+void ctl_table_print(const struct ctl_table *t, FILE *f)
+{
+	size_t w[CTL_TABLE_MAX_COLS] = {0};
+
+	for (unsigned c = 0; c < t->ncols; c++) {
+		w[c] = strlen(t->head[c] ? t->head[c] : "");
+		for (size_t r = 0; r < t->nrows; r++)
+			if (strlen(cell(t, r, c)) > w[c])
+				w[c] = strlen(cell(t, r, c));
+	}
+	for (size_t r = 0; r <= t->nrows; r++)
+		for (unsigned c = 0; c < t->ncols; c++) {
+			const char *s = r == 0 ? (t->head[c] ? t->head[c] : "") : cell(t, r - 1, c);
+
+			if (c + 1 == t->ncols)
+				fprintf(f, "%s\n", s);
+			else
+				fprintf(f, "%-*s  ", (int)w[c], s);
+		}
+}
+
+void ctl_table_done(struct ctl_table *t)
+{
+	for (unsigned c = 0; c < t->ncols; c++)
+		free(t->head[c]);
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	memset(t, 0, sizeof(*t));
+}
+
+void ctl_fmt_ms(double ms, char *buf, size_t n)
+{
+	if (ms >= 1000.0)
+		snprintf(buf, n, "%.2f s", ms / 1000.0);
+	else
+		snprintf(buf, n, "%.1f ms", ms);
+}
+
+void ctl_fmt_bytes(unsigned long long b, char *buf, size_t n)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)b;
+	size_t u = 0;
+
+	while (v >= 1024.0 && u + 1 < ELEMENTSOF(units)) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, n, "%llu B", b);
+	else
+		snprintf(buf, n, "%.1f %s", v, units[u]);
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+static void state_of(const json_t *v, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s%s", str(v, "state"),
+		 json_is_true(json_object_get(v, "busy")) ? " (busy)" : "");
+}
+
+void ctl_print_ls(const json_t *volumes, FILE *f)
+{
+	static const char *const head[] = {"VOLUME", "BACKEND", "STATE", "FS", "DEVICE",
+					   "DM",     "MOUNTS",  NULL};
+	struct ctl_table t;
+	size_t i;
+	json_t *v;
+
+	ctl_table_init(&t, head);
+	json_array_foreach(volumes, i, v)
+	{
+		char state[48], mounts[16];
+
+		state_of(v, state, sizeof(state));
+		snprintf(mounts, sizeof(mounts), "%zu", json_array_size(json_object_get(v, "mounts")));
+		ctl_table_add(&t, (const char *const[]){str(v, "volume"), str(v, "backend"), state,
+							str(v, "fs"), str(v, "device"), str(v, "dm"),
+							mounts});
+	}
+	if (t.nrows == 0)
+		fprintf(f, "no volumes\n");
+	else
+		ctl_table_print(&t, f);
+	ctl_table_done(&t);
+}
+
+void ctl_print_trace(const json_t *trace, FILE *f)
+{
+	static const char *const head[] = {"STEP", "DURATION", "RESULT", NULL};
+	const json_t *steps = json_object_get(trace, "steps");
+	struct ctl_table t;
+	char total[32];
+	size_t i;
+	json_t *s;
+
+	ctl_fmt_ms(json_number_value(json_object_get(trace, "total_ms")), total, sizeof(total));
+	fprintf(f, "volume %s (%s)", str(trace, "volume"), str(trace, "backend"));
+	if (*str(trace, "dm"))
+		fprintf(f, ", %s on %s", str(trace, "dm"), str(trace, "device"));
+	fprintf(f, "\n");
+	if (json_array_size(steps) == 0) {
+		fprintf(f, "no operation recorded yet\n");
+		return;
+	}
+	ctl_table_init(&t, head);
+	json_array_foreach(steps, i, s)
+	{
+		char d[32];
+
+		ctl_fmt_ms(json_number_value(json_object_get(s, "ms")), d, sizeof(d));
+		ctl_table_add(&t, (const char *const[]){str(s, "step"), d, str(s, "result")});
+	}
+	ctl_table_add(&t, (const char *const[]){"total", total, ""});
+	ctl_table_print(&t, f);
+	ctl_table_done(&t);
+	if (*str(trace, "fs_found") || json_is_true(json_object_get(trace, "formatted")))
+		fprintf(f, "filesystem: %s%s\n",
+			*str(trace, "fs_found") ? str(trace, "fs_found") : "none found",
+			json_is_true(json_object_get(trace, "formatted")) ? " (formatted now)" : "");
+}
+
+void ctl_print_show(const json_t *v, FILE *f)
+{
+	static const char *const head[] = {"NAME", "CONTAINER", "COUNT", "PATH", NULL};
+	const json_t *mounts = json_object_get(v, "mounts"), *m;
+	char state[48], *opts;
+	struct ctl_table t;
+	size_t i;
+
+	state_of(v, state, sizeof(state));
+	fprintf(f, "volume:     %s\n", str(v, "volume"));
+	fprintf(f, "backend:    %s\n", str(v, "backend"));
+	fprintf(f, "state:      %s\n", state);
+	fprintf(f, "identity:   %s\n", *str(v, "identity") ? str(v, "identity") : "-");
+	fprintf(f, "fs:         %s%s\n", str(v, "fs"),
+		json_is_true(json_object_get(v, "readonly")) ? " (read-only)" : "");
+	fprintf(f, "device:     %s\n", *str(v, "device") ? str(v, "device") : "-");
+	fprintf(f, "dm:         %s%s%s\n", *str(v, "dm") ? str(v, "dm") : "-",
+		*str(v, "dm_devnode") ? " " : "", str(v, "dm_devnode"));
+	fprintf(f, "staging:    %s\n", *str(v, "staging") ? str(v, "staging") : "-");
+	opts = json_dumps(json_object_get(v, "options"), JSON_COMPACT | JSON_SORT_KEYS);
+	fprintf(f, "options:    %s\n", opts ? opts : "-");
+	free(opts);
+	fprintf(f, "mounts:     %zu\n", json_array_size(mounts));
+	if (json_array_size(mounts)) {
+		ctl_table_init(&t, head);
+		json_array_foreach(mounts, i, m)
+		{
+			char count[16];
+
+			snprintf(count, sizeof(count), "%lld",
+				 (long long)json_integer_value(json_object_get(m, "count")));
+			ctl_table_add(&t, (const char *const[]){str(m, "name"), str(m, "container"),
+								count, str(m, "path")});
+		}
+		ctl_table_print(&t, f);
+		ctl_table_done(&t);
+	}
+	if (json_object_get(v, "trace")) {
+		fprintf(f, "last operation:\n");
+		ctl_print_trace(json_object_get(v, "trace"), f);
+	}
+}
+
+void ctl_print_metrics(const json_t *m, FILE *f)
+{
+	static const char *const ops[][2] = {{"attaches", "attach_failures"},
+					     {"detaches", "detach_failures"},
+					     {"binds", "bind_failures"},
+					     {"unbinds", "unbind_failures"}};
+	static const char *const head[] = {"STEP", "COUNT", "FAILURES", "TOTAL", "AVERAGE", NULL};
+	const json_t *steps = json_object_get(m, "steps"), *s;
+	struct ctl_table t;
+	const char *k;
+
+	for (size_t i = 0; i < ELEMENTSOF(ops); i++)
+		fprintf(f, "%-9s %lld (%lld failed)\n", ops[i][0],
+			(long long)json_integer_value(json_object_get(m, ops[i][0])),
+			(long long)json_integer_value(json_object_get(m, ops[i][1])));
+	if (json_object_size(steps) == 0)
+		return;
+	fprintf(f, "\n");
+	ctl_table_init(&t, head);
+	json_object_foreach((json_t *)steps, k, s)
+	{
+		long long n = (long long)json_integer_value(json_object_get(s, "count"));
+		double tot = json_number_value(json_object_get(s, "total_ms"));
+		char cnt[24], fails[24], total[32], avg[32];
+
+		snprintf(cnt, sizeof(cnt), "%lld", n);
+		snprintf(fails, sizeof(fails), "%lld",
+			 (long long)json_integer_value(json_object_get(s, "failures")));
+		ctl_fmt_ms(tot, total, sizeof(total));
+		ctl_fmt_ms(n ? tot / (double)n : 0, avg, sizeof(avg));
+		ctl_table_add(&t, (const char *const[]){k, cnt, fails, total, avg});
+	}
+	ctl_table_print(&t, f);
+	ctl_table_done(&t);
+}
+
+void ctl_print_drain(const json_t *answer, FILE *f)
+{
+	static const char *const head[] = {"VOLUME", "RESULT", "ERROR", NULL};
+	const json_t *res = json_object_get(answer, "results"), *r;
+	struct ctl_table t;
+	size_t i;
+
+	fprintf(f, "driver spec: %s\n",
+		json_is_true(json_object_get(answer, "spec_removed")) ? "removed" : "already gone");
+	if (json_array_size(res) == 0) {
+		fprintf(f, "no volumes\n");
+		return;
+	}
+	ctl_table_init(&t, head);
+	json_array_foreach(res, i, r)
+	    ctl_table_add(&t, (const char *const[]){str(r, "volume"), str(r, "result"),
+						    str(r, "error")});
+	ctl_table_print(&t, f);
+	ctl_table_done(&t);
+}
