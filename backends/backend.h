@@ -97,6 +97,7 @@ struct backend_ops {
 
 extern const struct backend_ops be_file_ops;
 extern const struct backend_ops be_iscsi_ops;
+extern const struct backend_ops be_nvme_ops;
 extern const struct backend_ops be_scaleio_ops;
 
 /* The registry: NULL-terminated list of every backend. */

@@ -6,6 +6,7 @@
 const struct backend_ops *const backend_registry[] = {
 	&be_file_ops,
 	&be_iscsi_ops,
+	&be_nvme_ops,
 	&be_scaleio_ops,
 	NULL,
 };

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The nvme backend: NVMe/TCP through the kernel's fabrics driver, no nvme-cli. One
+ * controller per (subsystem, address, port, host NQN) is shared by every namespace behind
+ * it: connect reuses a controller the kernel already has, else creates one through
+ * /dev/nvme-fabrics; the namespace is found by uuid, nguid or nsid among the subsystem's
+ * disks (native multipath: the head disk nvmeXnH); disconnect deletes the controller when
+ * nothing else uses it (no other volume of this agent connected through it, no namespace
+ * of its subsystem held by a dm device or mounted).
+ *
+ * a->objs, written as connect goes (so disconnect works after a crash or a failure part
+ * way):
+ *   { "subnqn": "nqn...", "traddr": "10.0.0.5" (numeric), "trsvcid": 4420,
+ *     "hostnqn": "nqn...", "ctrl": "nvme3" | null, "created": bool }
+ * created says whether this volume's connect made the controller (informational: the
+ * delete decision is the kernel's and the in-process users', whoever created it). With
+ * "ctrl" null (a crash between the connect write and the record) disconnect looks the
+ * controller up by the target.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "internal.h"
+#include "lib/macro.h"
+
+static const char *const nvme_keys[] = {
+    "traddr", "trsvcid", "subnqn", "uuid", "nguid", "nsid", NULL,
+};
+static const char *const nvme_secret_keys[] = {NULL};
+
+/* Numeric address of traddr: the kernel's nvme-tcp only takes addresses, sysfs shows them,
+ * and a record keyed by the address needs no DNS when a restarted agent detaches. */
+static int resolve(const char *host, char *buf, size_t n, struct errbuf *e)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+	struct addrinfo *res = NULL;
+	int r;
+
+	r = getaddrinfo(host, NULL, &hints, &res);
+	if (r != 0) {
+		hints.ai_flags = AI_ADDRCONFIG;
+		r = getaddrinfo(host, NULL, &hints, &res);
+	}
+	if (r != 0 || !res)
+		return errbuf_set(e, -EHOSTUNREACH,
+				  "cannot resolve traddr %s (%s): use an IP address or fix DNS",
+				  host, gai_strerror(r));
+	r = getnameinfo(res->ai_addr, res->ai_addrlen, buf, n, NULL, 0, NI_NUMERICHOST);
+	freeaddrinfo(res);
+	if (r != 0)
+		return errbuf_set(e, -EHOSTUNREACH, "cannot resolve traddr %s", host);
+	return 0;
+}
+
+static int ctrl_parse(const char *name, unsigned *ret)
+{
+	char *end;
+	unsigned long v;
+
+	if (!startswith(name, "nvme") || name[4] < '0' || name[4] > '9')
+		return -EINVAL;
+	v = strtoul(name + 4, &end, 10);
+	if (*end || v > 0x7fffffff)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static int objs_ctrl(const struct backend_attachment *a, unsigned *ret)
+{
+	const char *s = json_string_value(json_object_get(a->objs, "ctrl"));
+
+	return s ? ctrl_parse(s, ret) : -ENOENT;
+}
+
+static void who_of(const struct backend_attachment *a, char *buf, size_t n)
+{
+	buf[0] = 0;
+	if (a->cfg && be_nvme_describe(a->cfg, buf, n) < 0)
+		buf[0] = 0;
+}
+
+int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e)
+{
+	const struct be_nvme_cfg *c = a->cfg;
+	const struct sys *s = ctx->sys;
+	char addr[BE_NVME_HOST_MAX + 1], hostnqn[BE_NVME_NQN_MAX + 1], hostid[64];
+	char opts[1024], reply[128], name[32], who[BE_NVME_NQN_MAX + 48];
+	struct be_nvme_target_lock *lk;
+	unsigned inst;
+	int r, created = 0;
+
+	r = resolve(c->traddr, addr, sizeof(addr), e);
+	if (r < 0)
+		return r;
+	r = be_nvme_host_identity(ctx, hostnqn, sizeof(hostnqn), hostid, sizeof(hostid), e);
+	if (r < 0)
+		return r;
+	if (!a->objs && !(a->objs = json_object()))
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	if (json_object_set_new(a->objs, "subnqn", json_string(c->subnqn)) < 0 ||
+	    json_object_set_new(a->objs, "traddr", json_string(addr)) < 0 ||
+	    json_object_set_new(a->objs, "trsvcid", json_integer(c->trsvcid)) < 0 ||
+	    json_object_set_new(a->objs, "hostnqn", json_string(hostnqn)) < 0)
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	if (!json_object_get(a->objs, "ctrl"))
+		json_object_set_new(a->objs, "ctrl", json_null());
+	if (!json_object_get(a->objs, "created"))
+		json_object_set_new(a->objs, "created", json_false());
+	who_of(a, who, sizeof(who));
+
+	lk = be_nvme_target_lock(c->subnqn, addr, c->trsvcid);
+	r = be_nvme_sysfs_find_ctrl(s, c->subnqn, addr, c->trsvcid, hostnqn, &inst);
+	if (r == -ENOENT) {
+		/* A plain TCP connect first: bounded by our budget, where the kernel's connect
+		 * to a silent address would wait for the TCP SYN retries (minutes). */
+		r = c->fabrics->reach(c->fabrics_ud, addr, c->trsvcid, ctx->timeout_ms);
+		if (r < 0) {
+			be_nvme_connect_error(e, r, c, addr, hostnqn);
+			goto out;
+		}
+		r = be_nvme_fabrics_options(c->subnqn, addr, c->trsvcid, hostnqn, hostid, opts,
+					    sizeof(opts));
+		if (r < 0) {
+			errbuf_set(e, r, "the NVMe connect options do not fit in %zu bytes",
+				   sizeof(opts));
+			goto out;
+		}
+		r = c->fabrics->add_ctrl(c->fabrics_ud, s, opts, reply, sizeof(reply));
+		if (r == -EALREADY) {
+			/* Someone else (nvme-cli, another agent) connected in between: share it. */
+			r = be_nvme_sysfs_find_ctrl(s, c->subnqn, addr, c->trsvcid, hostnqn, &inst);
+			if (r < 0) {
+				errbuf_set(e, -EALREADY,
+					   "the kernel says %s at %s:%u is already connected but "
+					   "shows no such controller in /sys/class/nvme",
+					   c->subnqn, addr, c->trsvcid);
+				r = -EALREADY;
+				goto out;
+			}
+		} else if (r < 0) {
+			be_nvme_connect_error(e, r, c, addr, hostnqn);
+			goto out;
+		} else {
+			r = be_nvme_fabrics_reply_parse(reply, &inst);
+			if (r < 0) {
+				errbuf_set(e, r,
+					   "/dev/nvme-fabrics answered \"%.60s\" without an "
+					   "instance number",
+					   reply);
+				goto out;
+			}
+			created = 1;
+		}
+	} else if (r < 0) {
+		errbuf_set(e, r, "reading NVMe controllers from sysfs failed: %s", strerror(-r));
+		goto out;
+	}
+	snprintf(name, sizeof(name), "nvme%u", inst);
+	json_object_set_new(a->objs, "ctrl", json_string(name));
+	json_object_set_new(a->objs, "created", json_boolean(created));
+	be_nvme_target_user_add(lk, who);
+	r = 0;
+out:
+	be_nvme_target_unlock(lk);
+	return r;
+}
+
+int be_nvme_find_device(const struct backend_ctx *ctx, struct backend_attachment *a,
+			struct backend_device *ret, struct errbuf *e)
+{
+	const struct be_nvme_cfg *c = a->cfg;
+	const struct sys *s = ctx->sys;
+	struct backend_device dev = {0};
+	char state[32] = "", path[sizeof(dev.devnode)], nqn[BE_NVME_NQN_MAX + 2];
+	char p[64];
+	unsigned inst;
+	int r;
+
+	if (objs_ctrl(a, &inst) < 0)
+		return errbuf_set(e, -ENODEV, "%s is not connected (no controller recorded)",
+				  c->subnqn);
+	snprintf(p, sizeof(p), "/sys/class/nvme/nvme%u/subsysnqn", inst);
+	r = sys_read_attr(s, p, nqn, sizeof(nqn));
+	if (r == -ENOENT)
+		return errbuf_set(e, -ENODEV,
+				  "NVMe controller nvme%u (%s at %s:%u) is gone (the target "
+				  "dropped the connection or it was deleted)",
+				  inst, c->subnqn, c->traddr, c->trsvcid);
+	if (r < 0)
+		return errbuf_set(e, r, "reading %s failed: %s", p, strerror(-r));
+	if (!streq(nqn, c->subnqn))
+		return errbuf_set(e, -ENODEV,
+				  "NVMe controller nvme%u now belongs to %s, not %s (it was "
+				  "deleted and its number reused)",
+				  inst, nqn, c->subnqn);
+	r = be_nvme_sysfs_find_ns(s, inst, c, dev.sysname, sizeof(dev.sysname));
+	if (r == -ENOENT) {
+		(void)be_nvme_sysfs_ctrl_state(s, inst, state, sizeof(state));
+		/* Not there yet, or never coming? Ask the target once the controller is live
+		 * (the kernel scans namespaces asynchronously after the connect), so a wrong
+		 * id fails now with what the target has instead of at the device timeout. */
+		if (streq(state, "live") && !json_is_true(json_object_get(a->objs, "ns_offered"))) {
+			char list[256];
+
+			r = be_nvme_target_has_ns(c, s, inst, list, sizeof(list));
+			if (r == 0)
+				return errbuf_set(e, -ENXIO,
+						  "subsystem %s at %s:%u has no namespace with %s "
+						  "%s (it offers namespace IDs: %s)",
+						  c->subnqn, c->traddr, c->trsvcid,
+						  be_nvme_id_kind_name(c->id_kind), c->id, list);
+			if (r > 0)
+				json_object_set_new(a->objs, "ns_offered", json_true());
+		}
+		return errbuf_set(e, -EAGAIN,
+				  "waiting for the namespace with %s %s of %s on nvme%u (%s)",
+				  be_nvme_id_kind_name(c->id_kind), c->id, c->subnqn, inst,
+				  state[0] ? state : "state unknown");
+	}
+	if (r == -ENODEV)
+		return errbuf_set(e, r, "NVMe controller nvme%u (%s) is gone", inst, c->subnqn);
+	if (r < 0)
+		return errbuf_set(e, r, "looking up the namespaces of nvme%u failed: %s", inst,
+				  strerror(-r));
+	r = be_nvme_sysfs_block_devnum(s, dev.sysname, &dev.major, &dev.minor);
+	if (r == -ENOENT)
+		return errbuf_set(e, -EAGAIN, "waiting for %s to be registered", dev.sysname);
+	if (r < 0)
+		return errbuf_set(e, r, "reading /sys/block/%s/dev failed: %s", dev.sysname,
+				  strerror(-r));
+	snprintf(path, sizeof(path), "/dev/%s", dev.sysname);
+	if (!sys_path(dev.devnode, sizeof(dev.devnode), s->dev_root, path))
+		return errbuf_set(e, -ENAMETOOLONG, "device path too long");
+	*ret = dev;
+	return 0;
+}
+
+int be_nvme_identify(const struct backend_ctx *ctx, struct backend_attachment *a,
+		     const struct backend_device *dev, struct backend_identity *ret,
+		     struct errbuf *e)
+{
+	struct backend_identity id;
+	int r;
+
+	r = be_nvme_sysfs_block_identity(ctx->sys, dev->sysname, &id);
+	if (r < 0)
+		return errbuf_set(e, r, "reading the identity of %s from sysfs failed: %s",
+				  dev->sysname, strerror(-r));
+	*ret = id;
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Delete controller nvmeN and wait (bounded) until the kernel has removed it. */
+static int delete_ctrl(const struct backend_ctx *ctx, unsigned inst, const char *subnqn,
+		       struct errbuf *e)
+{
+	const struct sys *s = ctx->sys;
+	int64_t deadline = now_ms() + (ctx->timeout_ms > 0 ? ctx->timeout_ms : 30000);
+	char p[64];
+	int r;
+
+	snprintf(p, sizeof(p), "/sys/class/nvme/nvme%u/delete_controller", inst);
+	r = sys_write_sysfs(s, p, "1");
+	if (r < 0 && r != -ENOENT)
+		return errbuf_set(e, r, "deleting NVMe controller nvme%u (%s) failed: %s", inst,
+				  subnqn, strerror(-r));
+	/* The write returns once the kernel has torn the controller down
+	 * (nvme_delete_ctrl_sync), but the sysfs directory can outlive it by a moment. */
+	while (be_nvme_sysfs_ctrl_exists(s, inst) > 0) {
+		struct timespec ts = {.tv_nsec = 20 * 1000000};
+
+		if (now_ms() >= deadline)
+			return errbuf_set(e, -ETIMEDOUT,
+					  "NVMe controller nvme%u (%s) is still there %d s after "
+					  "delete_controller",
+					  inst, subnqn, ctx->timeout_ms / 1000);
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment *a,
+		       struct errbuf *e)
+{
+	const struct sys *s = ctx->sys;
+	const char *subnqn = json_string_value(json_object_get(a->objs, "subnqn"));
+	const char *traddr = json_string_value(json_object_get(a->objs, "traddr"));
+	const char *hostnqn = json_string_value(json_object_get(a->objs, "hostnqn"));
+	const json_t *port = json_object_get(a->objs, "trsvcid");
+	char who[BE_NVME_NQN_MAX + 48], held[64], nqn[BE_NVME_NQN_MAX + 2], p[64];
+	struct be_nvme_target_lock *lk;
+	unsigned inst, trsvcid;
+	int r = 0;
+
+	if (!subnqn || !traddr || !json_is_integer(port) || json_integer_value(port) < 1 ||
+	    json_integer_value(port) > 65535)
+		return 0; /* connect never got as far as recording the target */
+	trsvcid = (unsigned)json_integer_value(port);
+	who_of(a, who, sizeof(who));
+
+	lk = be_nvme_target_lock(subnqn, traddr, trsvcid);
+	be_nvme_target_user_del(lk, who);
+	if (objs_ctrl(a, &inst) == 0) {
+		/* Only if it is still ours: numbers are reused once a controller goes. */
+		snprintf(p, sizeof(p), "/sys/class/nvme/nvme%u/subsysnqn", inst);
+		if (sys_read_attr(s, p, nqn, sizeof(nqn)) < 0 || !streq(nqn, subnqn))
+			goto out; /* gone */
+	} else {
+		r = be_nvme_sysfs_find_ctrl(s, subnqn, traddr, trsvcid, hostnqn, &inst);
+		if (r == -ENOENT) {
+			r = 0;
+			goto out;
+		}
+		if (r < 0) {
+			errbuf_set(e, r, "reading NVMe controllers from sysfs failed: %s",
+				   strerror(-r));
+			goto out;
+		}
+	}
+	if (be_nvme_target_users_other(lk, who) > 0)
+		goto out; /* another volume connected through it and is on its way up */
+	r = be_nvme_sysfs_ns_in_use(s, inst, held, sizeof(held));
+	if (r < 0) {
+		errbuf_set(e, r, "checking the namespaces of nvme%u failed: %s", inst,
+			   strerror(-r));
+		goto out;
+	}
+	if (r > 0) {
+		r = 0; /* another namespace of the subsystem is in use: keep the controller */
+		goto out;
+	}
+	r = delete_ctrl(ctx, inst, subnqn, e);
+out:
+	be_nvme_target_unlock(lk);
+	return r;
+}
+
+const struct backend_ops be_nvme_ops = {
+    .name = "nvme",
+    .keys = nvme_keys,
+    .secret_keys = nvme_secret_keys,
+    .parse = be_nvme_parse,
+    .free_cfg = be_nvme_free_cfg,
+    .describe = be_nvme_describe,
+    .connect = be_nvme_connect,
+    .find_device = be_nvme_find_device,
+    .identify = be_nvme_identify,
+    .disconnect = be_nvme_disconnect,
+};

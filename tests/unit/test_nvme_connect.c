@@ -1,0 +1,748 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nvme backend connect / find_device / identify / disconnect against a fake kernel: a copy
+ * of the fixture tree (tests/fixtures/nvme/sysfs) that fake fabrics ops (the connect write)
+ * and a fake sys_ops.write_file (delete_controller) change the way the kernel would,
+ * through tests/fixtures/nvme/fake-kernel.sh. Asserts the exact option string written to
+ * /dev/nvme-fabrics, reuse of existing controllers, namespace matching by each id kind,
+ * -EAGAIN until the namespace is there, the errors, and the delete rules.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backends/nvme/internal.h"
+#include "lib/macro.h"
+
+#define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-4333-8444-555555555555"
+#define HOSTID "11111111-2222-4333-8444-555555555555"
+#define S1 "nqn.2024-01.io.example:s1"
+#define S2 "nqn.2024-01.io.example:s2"
+#define S3 "nqn.2024-01.io.example:s3"
+#define S4 "nqn.2024-01.io.example:s4"
+#define U1 "3b0c8d2e-6f4a-4c1e-9d7b-2a5e8f1c0d41"
+#define N1 "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
+static char srcdir[PATH_MAX];
+
+struct fake {
+	char root[PATH_MAX];
+	struct sys sys;
+	struct backend_host_config host;
+	struct backend_ctx ctx;
+	char opts[16][1024]; /* option strings written to /dev/nvme-fabrics */
+	unsigned n_add;
+	char writes[4096]; /* sysfs writes "path=data" relative to the root */
+	/* behaviour of the next connect write */
+	int add_errno, reach_errno;
+	unsigned reach_calls;
+	unsigned new_instance;
+	char new_ns[512];     /* fake-kernel.sh ns ... args to run when it succeeds */
+	int make_on_ealready; /* on -EALREADY, create the controller first (a racing connect) */
+	int delete_sticks;    /* delete_controller leaves the controller there */
+	/* what Identify returns: the target's namespaces (nsid, uuid, nguid; "" = none) */
+	int identify_errno; /* default: -ENOTTY (cannot tell) */
+	unsigned t_n, identify_calls;
+	struct {
+		uint32_t nsid;
+		const char *uuid, *nguid;
+	} t_ns[8];
+	char bug[1024];
+};
+
+static void sh(struct fake *f, const char *fmt, ...) _printf_(2, 3);
+static void sh(struct fake *f, const char *fmt, ...)
+{
+	char args[1024], cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/nvme/fake-kernel.sh '%s' %s", srcdir,
+		 f->root, args);
+	if (system(cmd) != 0)
+		snprintf(f->bug + strlen(f->bug), sizeof(f->bug) - strlen(f->bug),
+			 "fake kernel failed: %s\n", cmd);
+}
+
+static const char *rel(struct fake *f, const char *path)
+{
+	size_t l = strlen(f->root);
+
+	return strncmp(path, f->root, l) == 0 ? path + l : path;
+}
+
+static int fake_write(const struct sys *s, const char *path, const char *data)
+{
+	struct fake *f = s->userdata;
+	const char *r = rel(f, path);
+	unsigned n;
+
+	snprintf(f->writes + strlen(f->writes), sizeof(f->writes) - strlen(f->writes), "%s=%s\n",
+		 r, data);
+	if (sscanf(r, "/sys/class/nvme/nvme%u/delete_controller", &n) == 1) {
+		if (access(path, F_OK) < 0)
+			return -ENOENT;
+		if (!f->delete_sticks)
+			sh(f, "delete %u", n);
+		return 0;
+	}
+	return sys_real_ops.write_file(s, path, data);
+}
+
+static int fake_add_ctrl(void *ud, const struct sys *s, const char *opts, char *reply, size_t n)
+{
+	struct fake *f = ud;
+
+	if (f->n_add < 16)
+		snprintf(f->opts[f->n_add], sizeof(f->opts[0]), "%s", opts);
+	f->n_add++;
+	if (f->add_errno == -EALREADY && f->make_on_ealready)
+		sh(f, "ctrl %u 9 %s", f->new_instance, f->new_ns);
+	if (f->add_errno)
+		return f->add_errno;
+	sh(f, "ctrl %u 9 %s", f->new_instance, f->new_ns);
+	snprintf(reply, n, "instance=%u,cntlid=1\n", f->new_instance);
+	return 0;
+}
+
+static int fake_reach(void *ud, const char *addr, unsigned port, int timeout_ms)
+{
+	struct fake *f = ud;
+
+	f->reach_calls++;
+	if (timeout_ms <= 0)
+		snprintf(f->bug + strlen(f->bug), sizeof(f->bug) - strlen(f->bug),
+			 "reach without a timeout\n");
+	return f->reach_errno;
+}
+
+static void put_desc(uint8_t *d, size_t *off, uint8_t type, const char *u)
+{
+	char hex[33];
+	size_t k = 0;
+
+	if (!u || !*u)
+		return;
+	for (const char *p = u; *p && k < 32; p++)
+		if (*p != '-')
+			hex[k++] = *p;
+	hex[k] = 0;
+	d[*off] = type;
+	d[*off + 1] = 16;
+	for (int i = 0; i < 16; i++) {
+		unsigned v;
+
+		sscanf(hex + 2 * i, "%2x", &v);
+		d[*off + 4 + i] = (uint8_t)v;
+	}
+	*off += 20;
+}
+
+static int fake_identify(void *ud, const struct sys *s, unsigned instance, unsigned cns,
+			 uint32_t nsid, void *buf, size_t len)
+{
+	struct fake *f = ud;
+	uint8_t *d = buf;
+	size_t off = 0;
+
+	f->identify_calls++;
+	if (f->identify_errno)
+		return f->identify_errno;
+	memset(buf, 0, len);
+	if (cns == 2) {
+		for (unsigned i = 0; i < f->t_n; i++)
+			memcpy(d + 4 * i, &f->t_ns[i].nsid, 4); /* little endian host */
+		return 0;
+	}
+	if (cns == 3) {
+		for (unsigned i = 0; i < f->t_n; i++)
+			if (f->t_ns[i].nsid == nsid) {
+				/* an EUI-64 first, to be skipped */
+				d[0] = 1;
+				d[1] = 8;
+				off = 12;
+				put_desc(d, &off, 2, f->t_ns[i].nguid);
+				put_desc(d, &off, 3, f->t_ns[i].uuid);
+				return 0;
+			}
+		return -EIO;
+	}
+	return -EINVAL;
+}
+
+static const struct be_nvme_fabrics_ops fake_fabrics = {
+	.add_ctrl = fake_add_ctrl,
+	.reach = fake_reach,
+	.identify = fake_identify,
+};
+
+static struct sys_ops fake_ops;
+
+static int setup(void **state)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	char cmd[PATH_MAX * 2 + 64];
+	const char *s = getenv("SRCDIR");
+
+	snprintf(srcdir, sizeof(srcdir), "%s", s && *s ? s : ".");
+	assert_non_null(f);
+	snprintf(f->root, sizeof(f->root), "/tmp/attachd-nvme-test.XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	snprintf(cmd, sizeof(cmd), "cp -a '%s/tests/fixtures/nvme/sysfs/.' '%s/'", srcdir, f->root);
+	assert_int_equal(system(cmd), 0);
+	fake_ops = sys_real_ops;
+	fake_ops.write_file = fake_write;
+	f->sys = (struct sys){.sysfs_root = f->root, .dev_root = f->root, .proc_root = f->root,
+			      .etc_root = f->root, .ops = &fake_ops, .userdata = f};
+	f->ctx = (struct backend_ctx){.sys = &f->sys, .host = &f->host, .timeout_ms = 2000};
+	f->new_instance = 7;
+	f->identify_errno = -ENOTTY;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fake *f = *state;
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", f->root);
+	if (f->bug[0]) {
+		fprintf(stderr, "%s", f->bug);
+		free(f);
+		return -1;
+	}
+	free(f);
+	return 0;
+}
+
+/* An attachment for opts (JSON), with the fake fabrics ops. */
+static struct backend_attachment att(struct fake *f, const char *json)
+{
+	struct backend_attachment a = {.ops = &be_nvme_ops};
+	struct errlist el = {0};
+	json_t *j = json_loads(json, 0, NULL);
+
+	assert_non_null(j);
+	if (be_nvme_ops.parse(j, &a.cfg, &el) != 0)
+		fail_msg("parse: %s", el.msg);
+	json_decref(j);
+	be_nvme_cfg_set_fabrics_ops(a.cfg, &fake_fabrics, f);
+	return a;
+}
+
+/* Disconnect (the backend keeps in-process users per target across tests) and free. */
+static void att_done(struct fake *f, struct backend_attachment *a)
+{
+	struct errbuf e;
+
+	(void)be_nvme_ops.disconnect(&f->ctx, a, &e);
+	be_nvme_ops.free_cfg(a->cfg);
+	json_decref(a->objs);
+}
+
+static const char *objs_str(struct backend_attachment *a, const char *k)
+{
+	return json_string_value(json_object_get(a->objs, k));
+}
+
+#define EXPECT_MSG(e, needle)                                                                      \
+	do {                                                                                       \
+		if (!strstr((e).msg, needle))                                                      \
+			fail_msg("'%s' not in: %s", needle, (e).msg);                              \
+	} while (0)
+
+static void test_reuse_live_controller(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"uuid\":\"" U1 "\"}");
+	struct backend_device d;
+	struct backend_identity id;
+	struct errbuf e = {""};
+
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_add, 0);
+	assert_int_equal(f->reach_calls, 0);
+	assert_string_equal(objs_str(&a, "ctrl"), "nvme0");
+	assert_false(json_is_true(json_object_get(a.objs, "created")));
+	assert_string_equal(objs_str(&a, "subnqn"), S1);
+	assert_string_equal(objs_str(&a, "traddr"), "10.0.0.5");
+	assert_int_equal(json_integer_value(json_object_get(a.objs, "trsvcid")), 4420);
+
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), 0);
+	assert_string_equal(d.sysname, "nvme1n1");
+	assert_int_equal(d.major, 259);
+	assert_int_equal(d.minor, 3);
+	assert_true(strstr(d.devnode, "/dev/nvme1n1") != NULL);
+	assert_true(strncmp(d.devnode, f->root, strlen(f->root)) == 0);
+
+	assert_int_equal(be_nvme_ops.identify(&f->ctx, &a, &d, &id, &e), 0);
+	assert_string_equal(id.wwid, "uuid." U1);
+	assert_int_equal(id.size_bytes, 2097152ULL * 512);
+	att_done(f, &a);
+}
+
+static void test_match_each_id_kind(void **state)
+{
+	struct fake *f = *state;
+	struct {
+		const char *json, *want;
+	} cases[] = {
+	    {"{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"nsid\":2}", "nvme1n2"},
+	    {"{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"nguid\":\"" N1 "\"}", "nvme1n1"},
+	    {"{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1
+	     "\",\"nguid\":\"1F2E3D4C-5B6A-7980-A1B2-C3D4E5F60718\"}",
+	     "nvme1n2"},
+	    /* multipath off: the controller's own disk; IPv6 written another way */
+	    {"{\"traddr\":\"fd00:0::7\",\"subnqn\":\"" S4 "\",\"nsid\":5}", "nvme4n1"},
+	    {"{\"traddr\":\"fd00::7\",\"subnqn\":\"" S4
+	     "\",\"uuid\":\"5a5a5a5a-0000-4000-8000-000000000005\"}",
+	     "nvme4n1"},
+	};
+
+	struct backend_attachment a[sizeof(cases) / sizeof(cases[0])];
+
+	/* all connected at once: each one's detach would delete a controller no one uses */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct backend_device d;
+		struct errbuf e = {""};
+
+		a[i] = att(f, cases[i].json);
+		assert_int_equal(be_nvme_ops.connect(&f->ctx, &a[i], &e), 0);
+		assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a[i], &d, &e), 0);
+		assert_string_equal(d.sysname, cases[i].want);
+	}
+	assert_int_equal(f->n_add, 0);
+	assert_string_equal(f->writes, "");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		att_done(f, &a[i]);
+	/* the last user of each controller deleted it */
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme0/delete_controller=1\n"
+				       "/sys/class/nvme/nvme4/delete_controller=1\n");
+}
+
+static void test_new_controller_option_string(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.9\",\"trsvcid\":4430,\"subnqn\":\"" S2
+		   "\",\"uuid\":\"" U1 "\"}");
+	struct backend_device d;
+	struct errbuf e = {""};
+
+	snprintf(f->new_ns, sizeof(f->new_ns), "%s 10.0.0.9 4430 %s live", S2, HOSTNQN);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->reach_calls, 1);
+	assert_int_equal(f->n_add, 1);
+	assert_string_equal(f->opts[0], "nqn=" S2 ",transport=tcp,traddr=10.0.0.9,trsvcid=4430,"
+					"hostnqn=" HOSTNQN ",hostid=" HOSTID
+					",ctrl_loss_tmo=600,reconnect_delay=10,fast_io_fail_tmo=30");
+	assert_string_equal(objs_str(&a, "ctrl"), "nvme7");
+	assert_true(json_is_true(json_object_get(a.objs, "created")));
+	assert_string_equal(objs_str(&a, "hostnqn"), HOSTNQN);
+
+	/* the namespace is not there yet: -EAGAIN with what it waits for */
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), -EAGAIN);
+	EXPECT_MSG(e, "waiting for the namespace with uuid " U1 " of " S2 " on nvme7 (live)");
+	sh(f, "ns 9 7 1 1 131072 259:9 " U1 " 00000000-0000-0000-0000-000000000000 uuid." U1);
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), 0);
+	assert_string_equal(d.sysname, "nvme9n1");
+
+	/* detach: nothing else uses it -> delete_controller, and it is gone */
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme7/delete_controller=1\n");
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 7), 0);
+	/* replay: nothing to do */
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	att_done(f, &a);
+}
+
+static void test_host_identity(void **state)
+{
+	struct fake *f = *state;
+	char nqn[256], id[64], p[PATH_MAX];
+	struct errbuf e = {""};
+
+	/* config wins; a uuid-form NQN gives its own host ID */
+	snprintf(f->host.nvme_hostnqn, sizeof(f->host.nvme_hostnqn),
+		 "nqn.2014-08.org.nvmexpress:uuid:AAAAAAAA-2222-4333-8444-555555555555");
+	assert_int_equal(be_nvme_host_identity(&f->ctx, nqn, sizeof(nqn), id, sizeof(id), &e), 0);
+	assert_string_equal(nqn, f->host.nvme_hostnqn);
+	assert_string_equal(id, "aaaaaaaa-2222-4333-8444-555555555555");
+	/* a non-uuid NQN from config: no host ID (not /etc/nvme/hostid, which pairs with
+	 * /etc/nvme/hostnqn) */
+	snprintf(f->host.nvme_hostnqn, sizeof(f->host.nvme_hostnqn), "nqn.2024-01.io.example:h1");
+	assert_int_equal(be_nvme_host_identity(&f->ctx, nqn, sizeof(nqn), id, sizeof(id), &e), 0);
+	assert_string_equal(id, "");
+	/* bad config */
+	snprintf(f->host.nvme_hostnqn, sizeof(f->host.nvme_hostnqn), "host-1");
+	assert_int_equal(be_nvme_host_identity(&f->ctx, nqn, sizeof(nqn), id, sizeof(id), &e),
+			 -EINVAL);
+	EXPECT_MSG(e, "\"host-1\" is not an NVMe qualified name");
+	/* neither config nor file */
+	f->host.nvme_hostnqn[0] = 0;
+	snprintf(p, sizeof(p), "%s/etc/nvme/hostnqn", f->root);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(be_nvme_host_identity(&f->ctx, nqn, sizeof(nqn), id, sizeof(id), &e),
+			 -ENOKEY);
+	EXPECT_MSG(e, "no NVMe host NQN");
+	EXPECT_MSG(e, "/etc/nvme/hostnqn");
+}
+
+static void test_connect_without_hostnqn(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2 "\",\"nsid\":1}");
+	struct errbuf e = {""};
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/etc/nvme/hostnqn", f->root);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), -ENOKEY);
+	assert_int_equal(f->n_add, 0);
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	att_done(f, &a);
+}
+
+static void test_other_host_not_reused(void **state)
+{
+	struct fake *f = *state;
+	/* nvme3 is S3 at the same address but for another host NQN */
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.7\",\"subnqn\":\"" S3 "\",\"nsid\":1}");
+	struct errbuf e = {""};
+
+	snprintf(f->new_ns, sizeof(f->new_ns), "%s 10.0.0.7 4420 %s live", S3, HOSTNQN);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_add, 1);
+	assert_string_equal(objs_str(&a, "ctrl"), "nvme7");
+	att_done(f, &a);
+}
+
+static void test_deleting_controller_not_reused(void **state)
+{
+	struct fake *f = *state;
+	/* nvme6 is S1 at 10.0.0.6 but being deleted */
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.6\",\"subnqn\":\"" S1 "\",\"nsid\":1}");
+	struct errbuf e = {""};
+
+	snprintf(f->new_ns, sizeof(f->new_ns), "%s 10.0.0.6 4420 %s live", S1, HOSTNQN);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_add, 1);
+	assert_string_equal(objs_str(&a, "ctrl"), "nvme7");
+	att_done(f, &a);
+}
+
+static void test_ealready_reuses(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2 "\",\"nsid\":1}");
+	struct errbuf e = {""};
+
+	f->add_errno = -EALREADY;
+	f->make_on_ealready = 1;
+	f->new_instance = 8;
+	snprintf(f->new_ns, sizeof(f->new_ns), "%s 10.0.0.9 4420 %s live", S2, HOSTNQN);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_string_equal(objs_str(&a, "ctrl"), "nvme8");
+	assert_false(json_is_true(json_object_get(a.objs, "created")));
+	att_done(f, &a);
+
+	/* EALREADY but no such controller to be seen: an error, not a hang */
+	a = att(f, "{\"traddr\":\"10.0.0.10\",\"subnqn\":\"" S2 "\",\"nsid\":1}");
+	f->make_on_ealready = 0;
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), -EALREADY);
+	EXPECT_MSG(e, "already connected");
+	att_done(f, &a);
+}
+
+static void test_connect_errors(void **state)
+{
+	struct fake *f = *state;
+	struct {
+		int reach, add;
+		const char *needle;
+	} cases[] = {
+	    {-ECONNREFUSED, 0, "nothing listening at 10.0.0.9 port 4420 (connection refused)"},
+	    {-ETIMEDOUT, 0, "no answer from 10.0.0.9 port 4420"},
+	    {-EHOSTUNREACH, 0, "cannot reach 10.0.0.9"},
+	    {0, -EIO, "subsystem " S2 " not offered by 10.0.0.9:4420"},
+	    {0, -EINVAL, "subsystem " S2 " not offered by 10.0.0.9:4420"},
+	    {0, -ECONNREFUSED, "nothing listening at 10.0.0.9 port 4420"},
+	    {0, -ENOENT, "modprobe nvme-tcp"},
+	    {0, -EKEYREJECTED, "requires authentication"},
+	    {0, -EBUSY, "connecting to " S2 " at 10.0.0.9:4420 failed"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct backend_attachment a =
+		    att(f, "{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2 "\",\"nsid\":1}");
+		struct errbuf e = {""};
+		unsigned before = f->n_add;
+		int r;
+
+		f->reach_errno = cases[i].reach;
+		f->add_errno = cases[i].add;
+		r = be_nvme_ops.connect(&f->ctx, &a, &e);
+		assert_int_equal(r, cases[i].reach ? cases[i].reach : cases[i].add);
+		EXPECT_MSG(e, cases[i].needle);
+		/* refused before the kernel connect: no connect write at all */
+		assert_int_equal(f->n_add, before + (cases[i].reach ? 0 : 1));
+		assert_null(objs_str(&a, "ctrl"));
+		/* the rollback finds nothing to undo */
+		f->writes[0] = 0;
+		assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+		assert_string_equal(f->writes, "");
+		att_done(f, &a);
+	}
+}
+
+static void test_find_device_controller_gone(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"nsid\":9}");
+	struct backend_device d;
+	struct errbuf e = {""};
+
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), -ENODEV);
+	EXPECT_MSG(e, "not connected");
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), -EAGAIN); /* no nsid 9 */
+	sh(f, "delete 0");
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), -ENODEV);
+	EXPECT_MSG(e, "nvme0");
+	EXPECT_MSG(e, "is gone");
+	/* and its number reused for another subsystem */
+	sh(f, "ctrl 0 11 %s 10.0.0.9 4420 %s live", S2, HOSTNQN);
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), -ENODEV);
+	EXPECT_MSG(e, "now belongs to " S2);
+	/* disconnect leaves the new owner alone */
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	att_done(f, &a);
+}
+
+static void test_disconnect_keeps_when_other_ns_held(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"uuid\":\"" U1 "\"}");
+	struct errbuf e = {""};
+
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	sh(f, "hold nvme1n2 dm-3");
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 0), 1);
+	att_done(f, &a);
+}
+
+static void test_disconnect_keeps_when_other_ns_mounted(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"uuid\":\"" U1 "\"}");
+	struct errbuf e = {""};
+	char p[PATH_MAX];
+	FILE *m;
+
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	snprintf(p, sizeof(p), "%s/proc/self/mountinfo", f->root);
+	m = fopen(p, "a");
+	assert_non_null(m);
+	fprintf(m, "40 22 259:5 / /mnt/x rw,relatime shared:9 - ext4 /dev/nvme1n2 rw\n");
+	fclose(m);
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	att_done(f, &a);
+}
+
+static void test_disconnect_keeps_for_inflight_volume(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"uuid\":\"" U1 "\"}");
+	struct backend_attachment b =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"nsid\":2}");
+	struct errbuf e = {""};
+
+	/* b connected through the same controller and has no dm device yet */
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &b, &e), 0);
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	/* b goes too: the last one deletes the (reused) controller */
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &b, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme0/delete_controller=1\n");
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 0), 0);
+	att_done(f, &a);
+	att_done(f, &b);
+}
+
+static void test_disconnect_bounded_wait(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"fd00::7\",\"subnqn\":\"" S4 "\",\"nsid\":5}");
+	struct errbuf e = {""};
+
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	f->delete_sticks = 1;
+	f->ctx.timeout_ms = 100;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), -ETIMEDOUT);
+	EXPECT_MSG(e, "nvme4");
+	EXPECT_MSG(e, "still there");
+	att_done(f, &a);
+}
+
+static void test_disconnect_restored_record(void **state)
+{
+	struct fake *f = *state;
+	/* A record from before a crash between the connect write and "ctrl": found by target */
+	struct backend_attachment a = {.ops = &be_nvme_ops};
+	struct errbuf e = {""};
+
+	a.objs = json_pack("{s:s, s:s, s:i, s:s, s:n, s:b}", "subnqn", S4, "traddr", "fd00::7",
+			   "trsvcid", 4420, "hostnqn", HOSTNQN, "ctrl", "created", 0);
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme4/delete_controller=1\n");
+	/* nothing recorded at all: nothing to do */
+	json_decref(a.objs);
+	a.objs = NULL;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+}
+
+static void test_namespace_not_offered(void **state)
+{
+	struct fake *f = *state;
+	struct {
+		const char *json;
+		int want;
+	} cases[] = {
+	    {"{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2 "\",\"nsid\":4}", -ENXIO},
+	    {"{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2 "\",\"nsid\":3}", -EAGAIN},
+	    {"{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2 "\",\"uuid\":\"" U1 "\"}", -EAGAIN},
+	    {"{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2
+	     "\",\"uuid\":\"3b0c8d2e-6f4a-4c1e-9d7b-2a5e8f1c0d42\"}",
+	     -ENXIO},
+	    {"{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2 "\",\"nguid\":\"" N1 "\"}", -EAGAIN},
+	    /* a "uuid" that is the NGUID of a namespace without UUID (sysfs shows it so) */
+	    {"{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2
+	     "\",\"uuid\":\"1f2e3d4c-5b6a-7980-a1b2-c3d4e5f60718\"}",
+	     -EAGAIN},
+	    /* but a uuid given as nguid is not an NGUID */
+	    {"{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2 "\",\"nguid\":\"" U1 "\"}", -ENXIO},
+	};
+
+	f->identify_errno = 0;
+	f->t_n = 3;
+	f->t_ns[0].nsid = 1;
+	f->t_ns[0].uuid = U1;
+	f->t_ns[1].nsid = 3;
+	f->t_ns[1].nguid = N1;
+	f->t_ns[2].nsid = 7;
+	f->t_ns[2].nguid = "1f2e3d4c-5b6a-7980-a1b2-c3d4e5f60718";
+	snprintf(f->new_ns, sizeof(f->new_ns), "%s 10.0.0.9 4420 %s live", S2, HOSTNQN);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct backend_attachment a = att(f, cases[i].json);
+		struct backend_device d;
+		struct errbuf e = {""};
+		unsigned calls;
+
+		assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+		assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), cases[i].want);
+		if (cases[i].want == -ENXIO) {
+			EXPECT_MSG(e, "subsystem " S2 " at 10.0.0.9:4420 has no namespace with");
+			EXPECT_MSG(e, "(it offers namespace IDs: 1, 3, 7)");
+		} else {
+			/* offered: asked once, then only sysfs is looked at */
+			calls = f->identify_calls;
+			assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), -EAGAIN);
+			assert_int_equal(f->identify_calls, calls);
+		}
+		att_done(f, &a);
+	}
+	/* cannot tell (old target, I/O error): keep waiting */
+	f->identify_errno = -EIO;
+	{
+		struct backend_attachment a =
+		    att(f, "{\"traddr\":\"10.0.0.9\",\"subnqn\":\"" S2 "\",\"nsid\":4}");
+		struct backend_device d;
+		struct errbuf e = {""};
+
+		assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+		assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), -EAGAIN);
+		att_done(f, &a);
+	}
+}
+
+static void test_sysfs_lookups(void **state)
+{
+	struct fake *f = *state;
+	char held[64] = "";
+	unsigned inst = 99;
+
+	assert_int_equal(be_nvme_sysfs_find_ctrl(&f->sys, S1, "10.0.0.5", 4420, HOSTNQN, &inst), 0);
+	assert_int_equal(inst, 0);
+	assert_int_equal(be_nvme_sysfs_find_ctrl(&f->sys, S1, "10.0.0.5", 4421, HOSTNQN, &inst),
+			 -ENOENT);
+	assert_int_equal(be_nvme_sysfs_find_ctrl(&f->sys, S1, "10.0.0.6", 4420, HOSTNQN, &inst),
+			 -ENOENT); /* deleting */
+	assert_int_equal(be_nvme_sysfs_find_ctrl(&f->sys, S3, "10.0.0.7", 4420, HOSTNQN, &inst),
+			 -ENOENT); /* another host's */
+	/* the PCIe subsystem's disk has a mounted partition */
+	assert_int_equal(be_nvme_sysfs_ns_in_use(&f->sys, 2, held, sizeof(held)), 1);
+	assert_string_equal(held, "nvme0n1p1");
+	assert_int_equal(be_nvme_sysfs_ns_in_use(&f->sys, 0, held, sizeof(held)), 0);
+	assert_int_equal(be_nvme_sysfs_ns_in_use(&f->sys, 42, held, sizeof(held)), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_reuse_live_controller, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_match_each_id_kind, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_new_controller_option_string, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_host_identity, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connect_without_hostnqn, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_host_not_reused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deleting_controller_not_reused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ealready_reuses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_find_device_controller_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_keeps_when_other_ns_held, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_keeps_when_other_ns_mounted, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_keeps_for_inflight_volume, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_bounded_wait, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_restored_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_namespace_not_offered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sysfs_lookups, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
