@@ -97,9 +97,9 @@ static char *call_detach(const struct agent_admin_ctx *c, const json_t *body)
 	int force = json_is_true(json_object_get(body, "force"));
 	int r;
 
-	agent_log(AGENT_LOG_INFO, "attachd.admin.detach.start",
-		  json_pack("{s:o,s:b}", "name", agent_json_string(name ? name : ""), "force",
-			    force));
+	agent_log(
+	    AGENT_LOG_INFO, "attachd.admin.detach.start",
+	    json_pack("{s:o,s:b}", "name", agent_json_string(name ? name : ""), "force", force));
 	r = agent_volumes_admin_detach(c->vols, name, force, &e);
 	if (r < 0) {
 		agent_log(AGENT_LOG_ERROR, "attachd.admin.detach.failed",
@@ -162,8 +162,8 @@ static const struct {
 	char *(*fn)(const struct agent_admin_ctx *c, const json_t *body);
 	int needs_name;
 } calls[] = {
-    {"ping", call_ping, 0},	  {"ls", call_ls, 0},	      {"show", call_show, 1},
-    {"detach", call_detach, 1}, {"drain", call_drain, 0}, {"trace", call_trace, 1},
+    {"ping", call_ping, 0},	  {"ls", call_ls, 0},	    {"show", call_show, 1},
+    {"detach", call_detach, 1},	  {"drain", call_drain, 0}, {"trace", call_trace, 1},
     {"metrics", call_metrics, 0},
 };
 
@@ -199,8 +199,9 @@ char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, co
 		}
 		return calls[i].fn(c, args);
 	}
-	snprintf(msg, sizeof(msg), "unknown call '%.64s' (ping, ls, show, detach, drain, trace, "
-				   "metrics)",
+	snprintf(msg, sizeof(msg),
+		 "unknown call '%.64s' (ping, ls, show, detach, drain, trace, "
+		 "metrics)",
 		 url + 4);
 	return answer_err(-ENOENT, msg);
 }
@@ -331,8 +332,9 @@ static int clear_stale(const struct sockaddr_un *sa, struct errbuf *e)
 	struct stat st;
 
 	if (lstat(sa->sun_path, &st) < 0)
-		return errno == ENOENT ? 0 : errbuf_set(e, negative_errno(), "admin socket %s: %s",
-							sa->sun_path, strerror(errno));
+		return errno == ENOENT ? 0
+				       : errbuf_set(e, negative_errno(), "admin socket %s: %s",
+						    sa->sun_path, strerror(errno));
 	if (!S_ISSOCK(st.st_mode))
 		return errbuf_set(e, -EEXIST, "admin socket %s: exists and is not a socket",
 				  sa->sun_path);
@@ -340,8 +342,8 @@ static int clear_stale(const struct sockaddr_un *sa, struct errbuf *e)
 	if (fd < 0)
 		return errbuf_set(e, negative_errno(), "socket: %s", strerror(errno));
 	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-		return errbuf_set(e, -EADDRINUSE,
-				  "admin socket %s: another attachd is serving it", sa->sun_path);
+		return errbuf_set(e, -EADDRINUSE, "admin socket %s: another attachd is serving it",
+				  sa->sun_path);
 	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
 		return errbuf_set(e, negative_errno(), "cannot remove stale admin socket %s: %s",
 				  sa->sun_path, strerror(errno));
@@ -357,8 +359,9 @@ static int listen_unix(const char *path, int *ret_fd, struct errbuf *e)
 	int r;
 
 	if (!path[0] || path[0] != '/' || strlen(path) >= sizeof(sa.sun_path))
-		return errbuf_set(e, -EINVAL, "admin socket: '%s' must be an absolute path "
-					      "shorter than %zu bytes",
+		return errbuf_set(e, -EINVAL,
+				  "admin socket: '%s' must be an absolute path "
+				  "shorter than %zu bytes",
 				  path, sizeof(sa.sun_path));
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -378,8 +381,8 @@ static int listen_unix(const char *path, int *ret_fd, struct errbuf *e)
 		return errbuf_set(e, negative_errno(), "socket: %s", strerror(errno));
 	/* Nobody can connect before listen(), so tightening the mode after bind is safe. */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return errbuf_set(e, negative_errno(), "cannot bind the admin socket %s: %s",
-				  path, strerror(errno));
+		return errbuf_set(e, negative_errno(), "cannot bind the admin socket %s: %s", path,
+				  strerror(errno));
 	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
 		r = negative_errno();
 		unlink(path);
@@ -390,8 +393,8 @@ static int listen_unix(const char *path, int *ret_fd, struct errbuf *e)
 	return 0;
 }
 
-int agent_admin_start(const char *path, const struct agent_admin_ctx *ctx,
-		      struct agent_admin **ret, struct errbuf *e)
+int agent_admin_start(const char *path, const struct agent_admin_ctx *ctx, struct agent_admin **ret,
+		      struct errbuf *e)
 {
 	struct agent_admin *s;
 	int fd = -EBADF, r;
@@ -414,12 +417,13 @@ int agent_admin_start(const char *path, const struct agent_admin_ctx *ctx,
 			s->ino = st.st_ino;
 		}
 	}
-	s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-				    MHD_USE_POLL | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-				s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-				on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+	s->d =
+	    MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+				 MHD_USE_POLL | MHD_USE_ERROR_LOG,
+			     0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+			     s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+			     on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
 	if (!s->d) {
 		close(fd);
 		unlink(path);

@@ -51,8 +51,8 @@ char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, co
  * on; a live one is -EADDRINUSE), bind, chmod 0600 and serve. ctx is borrowed until
  * agent_admin_stop().
  */
-int agent_admin_start(const char *path, const struct agent_admin_ctx *ctx,
-		      struct agent_admin **ret, struct errbuf *e);
+int agent_admin_start(const char *path, const struct agent_admin_ctx *ctx, struct agent_admin **ret,
+		      struct errbuf *e);
 /* Stop serving (waiting for calls in flight) and remove the socket. NULL-safe; NULL. */
 struct agent_admin *agent_admin_stop(struct agent_admin *s);
 

@@ -59,9 +59,10 @@ json_t *agent_metrics_json(struct agent_metrics *m)
 		if (!m->step_count[s])
 			continue;
 		json_object_set_new(steps, attach_step_name(s),
-				    json_pack("{s:I,s:I,s:f}", "count", (json_int_t)m->step_count[s],
-					      "failures", (json_int_t)m->step_failures[s],
-					      "total_ms", (double)m->step_usec[s] / 1000.0));
+				    json_pack("{s:I,s:I,s:f}", "count",
+					      (json_int_t)m->step_count[s], "failures",
+					      (json_int_t)m->step_failures[s], "total_ms",
+					      (double)m->step_usec[s] / 1000.0));
 	}
 	pthread_mutex_unlock(&m->lock);
 	json_object_set_new(o, "steps", steps);

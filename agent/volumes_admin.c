@@ -14,8 +14,7 @@
 
 /* A NAME from attachctl: an exact volume key first (keys may contain '_', which a wire
  * name would split), else a wire name's key. */
-static int resolve(struct agent_volumes *r, const char *name, char *key, size_t n,
-		   struct errbuf *e)
+static int resolve(struct agent_volumes *r, const char *name, char *key, size_t n, struct errbuf *e)
 {
 	struct agent_name an;
 	int found = 0;
@@ -43,11 +42,10 @@ static json_t *mounts_json(const struct agent_volume *v)
 	for (size_t i = 0; a && i < v->n_mounts; i++) {
 		const struct agent_mount *m = &v->mounts[i];
 
-		json_array_append_new(a, json_pack("{s:o,s:o,s:o,s:i}", "name",
-						   agent_json_string(m->name), "container",
-						   agent_json_string(m->container), "path",
-						   agent_json_string(m->path), "count",
-						   (json_int_t)m->count));
+		json_array_append_new(
+		    a, json_pack("{s:o,s:o,s:o,s:i}", "name", agent_json_string(m->name),
+				 "container", agent_json_string(m->container), "path",
+				 agent_json_string(m->path), "count", (json_int_t)m->count));
 	}
 	return a;
 }
@@ -70,7 +68,7 @@ static json_t *describe_locked(struct agent_volume *v, int with_trace)
 		o = json_pack("{s:o,s:s,s:s,s:b,s:s,s:b,s:o,s:o,s:s,s:s,s:s,s:o,s:o}", "volume",
 			      agent_json_string(v->key), "backend",
 			      av->opts.be ? av->opts.be->name : "", "state",
-			      v->attaching ? "attaching"
+			      v->attaching  ? "attaching"
 			      : v->attached ? "attached"
 					    : "detached",
 			      "busy", !have_op, "fs", av->opts.fs, "readonly", av->opts.readonly,
@@ -178,7 +176,8 @@ static int unbind_all(struct agent_volumes *r, struct agent_volume *v, struct er
 		snprintf(container, sizeof(container), "%s", m->container);
 		rc = r->ops->unbind(r->env, &v->av, container, e);
 		if (rc < 0)
-			return errbuf_prefix(e, rc, "unmounting volume '%s' for container '%s' failed",
+			return errbuf_prefix(e, rc,
+					     "unmounting volume '%s' for container '%s' failed",
 					     v->key, container);
 		agent_log(AGENT_LOG_INFO, "attachd.admin.unbound",
 			  json_pack("{s:s,s:s}", "volume", v->key, "container", container));
@@ -292,7 +291,7 @@ static json_t *drain_one(struct agent_volumes *r, const char *key, int *ret_fail
 
 json_t *agent_volumes_admin_drain(struct agent_volumes *r, unsigned *ret_failed)
 {
-	char (*keys)[ATTACH_KEY_MAX + 1] = NULL;
+	char(*keys)[ATTACH_KEY_MAX + 1] = NULL;
 	size_t n = 0;
 	json_t *out = json_array();
 	unsigned failed = 0;

@@ -9,7 +9,7 @@ static const struct {
 	const char *name;
 	int has_arg; /* 1: NAME/URL required */
 } commands[] = {
-    {"ls", 0},	  {"show", 1},	    {"detach", 1},	{"drain", 0},	  {"trace", 1},
+    {"ls", 0},	    {"show", 1},  {"detach", 1}, {"drain", 0},	   {"trace", 1},
     {"metrics", 0}, {"probe", 1}, {"doctor", 0}, {"preflight", 0}, {"ping", 0},
 };
 
@@ -65,10 +65,11 @@ int ctl_parse_args(int argc, char *argv[], struct ctl_args *ret, struct errbuf *
 			else
 				return errbuf_set(e, -EINVAL, "--admin-socket needs a path");
 			if (val[0] != '/' || strlen(val) > AGENT_SOCKET_PATH_MAX)
-				return errbuf_set(e, -EINVAL,
-						  "--admin-socket: '%s' must be an absolute path of at "
-						  "most %d bytes",
-						  val, AGENT_SOCKET_PATH_MAX);
+				return errbuf_set(
+				    e, -EINVAL,
+				    "--admin-socket: '%s' must be an absolute path of at "
+				    "most %d bytes",
+				    val, AGENT_SOCKET_PATH_MAX);
 			snprintf(a.socket, sizeof(a.socket), "%s", val);
 		} else if (streq(s, "--"))
 			continue;

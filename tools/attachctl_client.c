@@ -39,8 +39,8 @@ static int connect_admin(const char *path, struct errbuf *e)
 	close(fd);
 	return errbuf_set(e, r, "cannot connect to attachd's admin socket %s: %s%s", path,
 			  strerror(-r),
-			  r == -EACCES	     ? " (attachctl must run as root)"
-			  : r == -ENOENT     ? " (is attachd running? --admin-socket sets the path)"
+			  r == -EACCES	 ? " (attachctl must run as root)"
+			  : r == -ENOENT ? " (is attachd running? --admin-socket sets the path)"
 			  : r == -ECONNREFUSED ? " (attachd is not running; the socket is stale)"
 					       : "");
 }

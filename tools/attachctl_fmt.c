@@ -108,8 +108,8 @@ static void state_of(const json_t *v, char *buf, size_t n)
 
 void ctl_print_ls(const json_t *volumes, FILE *f)
 {
-	static const char *const head[] = {"VOLUME", "BACKEND", "STATE", "FS", "DEVICE",
-					   "DM",     "MOUNTS",  NULL};
+	static const char *const head[] = {"VOLUME", "BACKEND", "STATE",  "FS",
+					   "DEVICE", "DM",	"MOUNTS", NULL};
 	struct ctl_table t;
 	size_t i;
 	json_t *v;
@@ -120,10 +120,11 @@ void ctl_print_ls(const json_t *volumes, FILE *f)
 		char state[48], mounts[16];
 
 		state_of(v, state, sizeof(state));
-		snprintf(mounts, sizeof(mounts), "%zu", json_array_size(json_object_get(v, "mounts")));
+		snprintf(mounts, sizeof(mounts), "%zu",
+			 json_array_size(json_object_get(v, "mounts")));
 		ctl_table_add(&t, (const char *const[]){str(v, "volume"), str(v, "backend"), state,
-							str(v, "fs"), str(v, "device"), str(v, "dm"),
-							mounts});
+							str(v, "fs"), str(v, "device"),
+							str(v, "dm"), mounts});
 	}
 	if (t.nrows == 0)
 		fprintf(f, "no volumes\n");
@@ -164,7 +165,8 @@ void ctl_print_trace(const json_t *trace, FILE *f)
 	if (*str(trace, "fs_found") || json_is_true(json_object_get(trace, "formatted")))
 		fprintf(f, "filesystem: %s%s\n",
 			*str(trace, "fs_found") ? str(trace, "fs_found") : "none found",
-			json_is_true(json_object_get(trace, "formatted")) ? " (formatted now)" : "");
+			json_is_true(json_object_get(trace, "formatted")) ? " (formatted now)"
+									  : "");
 }
 
 void ctl_print_show(const json_t *v, FILE *f)
@@ -260,9 +262,8 @@ void ctl_print_drain(const json_t *answer, FILE *f)
 		return;
 	}
 	ctl_table_init(&t, head);
-	json_array_foreach(res, i, r)
-	    ctl_table_add(&t, (const char *const[]){str(r, "volume"), str(r, "result"),
-						    str(r, "error")});
+	json_array_foreach(res, i, r) ctl_table_add(
+	    &t, (const char *const[]){str(r, "volume"), str(r, "result"), str(r, "error")});
 	ctl_table_print(&t, f);
 	ctl_table_done(&t);
 }

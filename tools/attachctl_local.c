@@ -42,8 +42,9 @@ int ctl_probe_url_parse(const char *url, json_t **ret, struct errbuf *e)
 	unsigned long lun;
 
 	if (!startswith(url, "iscsi://"))
-		return errbuf_set(e, -EINVAL, "'%s': only iscsi://HOST[:PORT]/IQN/LUN URLs are "
-					      "supported",
+		return errbuf_set(e, -EINVAL,
+				  "'%s': only iscsi://HOST[:PORT]/IQN/LUN URLs are "
+				  "supported",
 				  url);
 	p = url + strlen("iscsi://");
 	slash = strchr(p, '/');
@@ -101,7 +102,8 @@ int ctl_cmd_probe(const struct ctl_args *a)
 	be_iscsi_ops.free_cfg(cfg);
 	json_decref(att.objs);
 	if (r < 0) {
-		fprintf(stderr, "attachctl: probe %s: %s\n", a->arg, e.msg[0] ? e.msg : strerror(-r));
+		fprintf(stderr, "attachctl: probe %s: %s\n", a->arg,
+			e.msg[0] ? e.msg : strerror(-r));
 		return CTL_EXIT_FAIL;
 	}
 	ctl_fmt_bytes(id.size_bytes, size, sizeof(size));
@@ -141,8 +143,8 @@ static void check_add(struct check *c, const char *what, int ok, const char *fmt
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
 	ctl_table_add(&c->t, (const char *const[]){what, ok ? "ok" : "MISSING", detail});
-	json_array_append_new(c->list,
-			      json_pack("{s:s,s:b,s:s}", "check", what, "ok", ok, "detail", detail));
+	json_array_append_new(
+	    c->list, json_pack("{s:s,s:b,s:s}", "check", what, "ok", ok, "detail", detail));
 	if (!ok)
 		c->failed++;
 }
