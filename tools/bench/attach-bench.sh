@@ -81,11 +81,13 @@ for ((r = 0; r < N; r++)); do
 	for ((i = 0; i < P; i++)); do base_detach "$i" "$SCRATCH/base$i" $((i == P - 1)); done
 	t[base_patt]+="$(ms "$a" "$b") "
 	a=$(now)
-	for ((i = 0; i < P; i++)); do ad_attach "$i" "p$r" & done
-	wait
+	pids=()
+	for ((i = 0; i < P; i++)); do ad_attach "$i" "p$r" & pids+=($!); done
+	for p in "${pids[@]}"; do wait "$p"; done # not a bare wait: attachd is our child too
 	b=$(now)
-	for ((i = 0; i < P; i++)); do ad_detach "$i" "p$r" & done
-	wait
+	pids=()
+	for ((i = 0; i < P; i++)); do ad_detach "$i" "p$r" & pids+=($!); done
+	for p in "${pids[@]}"; do wait "$p"; done
 	t[ad_patt]+="$(ms "$a" "$b") "
 	check_no_leftovers
 	info "round $((r + 1))/$N done"
