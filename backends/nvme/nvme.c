@@ -296,19 +296,37 @@ int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 		       struct errbuf *e)
 {
 	const struct sys *s = ctx->sys;
+	const struct be_nvme_cfg *c = a->cfg;
 	const char *subnqn = json_string_value(json_object_get(a->objs, "subnqn"));
 	const char *traddr = json_string_value(json_object_get(a->objs, "traddr"));
 	const char *hostnqn = json_string_value(json_object_get(a->objs, "hostnqn"));
 	const json_t *port = json_object_get(a->objs, "trsvcid");
 	char who[BE_NVME_NQN_MAX + 48], held[64], nqn[BE_NVME_NQN_MAX + 2], p[64];
+	char addr[BE_NVME_HOST_MAX + 1], hnqn[BE_NVME_NQN_MAX + 1], hid[64];
 	struct be_nvme_target_lock *lk;
 	unsigned inst, trsvcid;
 	int r = 0;
 
-	if (!subnqn || !traddr || !json_is_integer(port) || json_integer_value(port) < 1 ||
-	    json_integer_value(port) > 65535)
+	if (subnqn && traddr && json_is_integer(port) && json_integer_value(port) >= 1 &&
+	    json_integer_value(port) <= 65535) {
+		trsvcid = (unsigned)json_integer_value(port);
+	} else if (c) {
+		struct errbuf ignore;
+
+		/* Nothing recorded: the agent may have died after the kernel connect and before
+		 * it saved objs. Look the controller up by the volume's own target. */
+		if (resolve(c->traddr, addr, sizeof(addr), &ignore) < 0)
+			return 0;
+		subnqn = c->subnqn;
+		traddr = addr;
+		trsvcid = c->trsvcid;
+		hostnqn = be_nvme_host_identity(ctx, hnqn, sizeof(hnqn), hid, sizeof(hid),
+						&ignore) == 0
+			      ? hnqn
+			      : NULL;
+	} else {
 		return 0; /* connect never got as far as recording the target */
-	trsvcid = (unsigned)json_integer_value(port);
+	}
 	who_of(a, who, sizeof(who));
 
 	lk = be_nvme_target_lock(subnqn, traddr, trsvcid);

@@ -628,10 +628,31 @@ static void test_disconnect_restored_record(void **state)
 			   "trsvcid", 4420, "hostnqn", HOSTNQN, "ctrl", "created", 0);
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->writes, "/sys/class/nvme/nvme4/delete_controller=1\n");
-	/* nothing recorded at all: nothing to do */
+	/* nothing recorded at all and no options: nothing to do */
 	json_decref(a.objs);
 	a.objs = NULL;
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+}
+
+static void test_disconnect_without_objs_uses_options(void **state)
+{
+	struct fake *f = *state;
+	/* The agent died after the kernel connect, before saving objs: the volume's own
+	 * target finds the controller. */
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"fd00::7\",\"subnqn\":\"" S4 "\",\"nsid\":5}");
+	struct errbuf e = {""};
+
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme4/delete_controller=1\n");
+	/* but a held namespace still keeps it (nvme1n1 is S1's, on nvme0) */
+	be_nvme_ops.free_cfg(a.cfg);
+	a = att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"nsid\":2}");
+	sh(f, "hold nvme1n1 dm-0");
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	att_done(f, &a);
 }
 
 static void test_namespace_not_offered(void **state)
@@ -740,6 +761,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_bounded_wait, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_restored_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_without_objs_uses_options, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_namespace_not_offered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sysfs_lookups, setup, teardown),
 	};
