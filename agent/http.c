@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -22,6 +23,10 @@ struct agent_http {
 	size_t max_body;
 	unsigned port;
 };
+
+/* A declared oversized body up to this size is read and discarded so that the client gets
+ * the answer; a bigger one is answered at once and the connection closed unread. */
+#define AGENT_HTTP_DRAIN_MAX(max_body) ((unsigned long long)(max_body) / 2 * 3)
 
 /* Per request (not per connection: keep-alive connections carry many). */
 struct req {
@@ -69,14 +74,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!q) {
 		const char *cl =
 		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *expect =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+		unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+		int oversized = declared > s->max_body;
 
-		/* Refuse a declared oversized body before reading it; MHD then closes the
-		 * connection instead of draining the rest. */
-		if (cl && strtoull(cl, NULL, 10) > s->max_body)
+		/* A declared oversized body: refuse it before reading it when the client waits
+		 * for "100 Continue" (it has sent nothing yet) or when it is far too big; MHD
+		 * then closes the connection. Otherwise read and discard it first: a client
+		 * still writing its body when the connection closes on unread data gets a
+		 * reset (EPIPE/ECONNRESET), and whether it sees the reply is a race (Go's
+		 * transport, as Volman uses it, may report the write error instead). */
+		if (oversized && ((expect && !strcasecmp(expect, "100-continue")) ||
+				  declared > AGENT_HTTP_DRAIN_MAX(s->max_body)))
 			return send_json(c, too_large(s));
 		q = calloc(1, sizeof(*q));
 		if (!q)
 			return MHD_NO;
+		q->too_large = oversized;
 		*con_cls = q;
 		return MHD_YES;
 	}
