@@ -175,22 +175,6 @@ int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, cons
 	return common_error(r, "node creation", iqn, portal, tail, e);
 }
 
-static int update(const struct backend_ctx *ctx, const char *portal, const char *iqn,
-		  const char *name, const char *value, const char *secret, struct errbuf *e)
-{
-	char *argv[] = {NODE_ARGV(iqn, portal), "-o", "update",	     "-n",
-			(char *)name,		"-v", (char *)value, NULL};
-	char what[128], tail[256];
-	int r;
-
-	/* The setting's name only: the value may be the CHAP secret. */
-	snprintf(what, sizeof(what), "update of %s", name);
-	r = run(ctx, argv, what, secret, tail, sizeof(tail), e);
-	if (r <= 0)
-		return r;
-	return common_error(r, what, iqn, portal, tail, e);
-}
-
 int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 			    const struct be_iscsi_cfg *cfg, struct errbuf *e)
 {
@@ -223,12 +207,27 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 		set[n++] = (typeof(set[0])){"node.session.auth.password", cfg->chap_secret};
 	}
 
-	for (size_t i = 0; i < n; i++) {
-		r = update(ctx, portal, cfg->iqn, set[i].name, set[i].value, secret, e);
-		if (r < 0)
+	/* One iscsiadm run for every setting (it takes several -n/-v pairs): each run costs a
+	 * process, a DB lock and a record rewrite, and this is on the attach path. */
+	{
+		char *argv[64] = {NODE_ARGV(cfg->iqn, portal), "-o", "update"};
+		char tail[256];
+		size_t k = 0;
+
+		while (argv[k])
+			k++;
+		for (size_t i = 0; i < n; i++) {
+			argv[k++] = "-n";
+			argv[k++] = (char *)set[i].name;
+			argv[k++] = "-v";
+			argv[k++] = (char *)set[i].value;
+		}
+		argv[k] = NULL;
+		r = run(ctx, argv, "update of the node settings", secret, tail, sizeof(tail), e);
+		if (r <= 0)
 			return r;
+		return common_error(r, "update of the node settings", cfg->iqn, portal, tail, e);
 	}
-	return 0;
 }
 
 int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,

@@ -256,11 +256,15 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 			snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s", key);
 	} else if (op && streq(op, "update")) {
 		st = idx < 0 ? 21 : 0;
-		if (name && streq(name, "node.session.auth.password") && f->password_exit) {
+		/* one run carries every setting as -n NAME -v VALUE pairs */
+		for (size_t k = 0; argv[k] && argv[k + 1]; k++) {
+			if (!streq(argv[k], "-n") || !streq(argv[k + 1], "node.session.auth.password") ||
+			    !f->password_exit)
+				continue;
 			st = f->password_exit;
 			snprintf(out, sizeof(out),
 				 "iscsiadm: Cannot modify node.session.auth.password=%s\n",
-				 arg_after(argv, "-v"));
+				 argv[k + 2] && argv[k + 3] ? argv[k + 3] : "");
 		}
 	} else if (op && streq(op, "delete")) {
 		if (f->delete_exit)
@@ -445,16 +449,14 @@ static void assert_path(json_t *p, const char *portal, const char *iqn, int sess
 #define NEW(iqn, p) NODE(iqn, p) " -o new\n"
 #define DEL(iqn, p) NODE(iqn, p) " -o delete\n"
 #define UPD(iqn, p, n, v) NODE(iqn, p) " -o update -n " n " -v " v "\n"
-#define CONFIGURE(iqn, p)                                                                          \
-	UPD(iqn, p, "node.startup", "manual")                                                      \
-	UPD(iqn, p, "node.session.scan", "manual")                                                 \
-	UPD(iqn, p, "node.conn[0].timeo.login_timeout", "10")                                      \
-	UPD(iqn, p, "node.session.initial_login_retry_max", "1")                                   \
-	UPD(iqn, p, "node.session.timeo.replacement_timeout", "30")
-#define CHAP(iqn, p)                                                                               \
-	UPD(iqn, p, "node.session.auth.authmethod", "CHAP")                                        \
-	UPD(iqn, p, "node.session.auth.username", "alice")                                         \
-	UPD(iqn, p, "node.session.auth.password", SECRET)
+#define SETTINGS                                                                                   \
+	" -n node.startup -v manual -n node.session.scan -v manual"                                \
+	" -n node.conn[0].timeo.login_timeout -v 10 -n node.session.initial_login_retry_max -v 1"  \
+	" -n node.session.timeo.replacement_timeout -v 30"
+#define CONFIGURE(iqn, p) NODE(iqn, p) " -o update" SETTINGS "\n"
+#define CONFIGURE_CHAP(iqn, p)                                                                     \
+	NODE(iqn, p) " -o update" SETTINGS " -n node.session.auth.authmethod -v CHAP"              \
+		     " -n node.session.auth.username -v alice -n node.session.auth.password -v " SECRET "\n"
 
 /* A new target: node record created, configured, login, targeted scan; detach undoes all. */
 static void test_connect_new_session_and_detach(void **state)
@@ -474,8 +476,7 @@ static void test_connect_new_session_and_detach(void **state)
 		IFACE
 		NODE(T9, "10.0.0.9:3260") "\n"
 		NEW(T9, "10.0.0.9:3260")
-		CONFIGURE(T9, "10.0.0.9:3260")
-		CHAP(T9, "10.0.0.9:3260")
+		CONFIGURE_CHAP(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
 	assert_string_equal(f->writes, "/sys/class/scsi_host/host10/scan=0 0 3\n");
