@@ -306,6 +306,15 @@ static int login(struct be_sio_client *c, struct errbuf *e)
 	/* The version header is optional (plain application/json works): a gateway that
 	 * cannot say its version is still used. */
 	st = perform(c, "GET", "/api/version", NULL, AUTH_TOKEN, &vbody, e);
+	if (st == 401) {
+		/* A 4.x gateway that wants Bearer even here. */
+		free(vbody);
+		vbody = NULL;
+		c->bearer = 1;
+		st = perform(c, "GET", "/api/version", NULL, AUTH_TOKEN, &vbody, e);
+		if (st != 200)
+			c->bearer = 0;
+	}
 	if (st == 200 && be_sio_json_string_body(vbody, v, sizeof(v)) == 0)
 		(void)be_sio_version_parse(v, c->version, sizeof(c->version), &c->bearer);
 	else if (st < 0 && (st == -ETIMEDOUT || st == -ECONNREFUSED))

@@ -413,8 +413,11 @@ def make_handler(st):
                 if not tok:
                     raise GwError(401, 0, "Unauthorized")
                 return self.send(200, tok)
-            want = "bearer" if st.args.api == 4 else "basic"
-            if kind != want or not st.check_token(secret):
+            # A client learns the API version (hence Basic vs Bearer) from /api/version, so
+            # that one answers either form of a live token.
+            want = ("basic", "bearer") if path == "/api/version" else \
+                ("bearer",) if st.args.api == 4 else ("basic",)
+            if kind not in want or not st.check_token(secret):
                 raise GwError(401, 0, "Unauthorized")
             if path == "/api/logout":
                 with st.lock:

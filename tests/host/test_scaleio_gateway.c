@@ -40,10 +40,16 @@
 #define OTHER_GUID "11111111-2222-3333-4444-555555555555"
 
 static const char *skip_reason;
-static pid_t emu_pid = -1;
 static char dir[] = "/tmp/attachd-pfgw-XXXXXX";
-static char root[256], cafile[256], gateway[128];
-static unsigned port;
+/* Two gateways: API 3.6 (most tests) and API 4.0 (Bearer tokens, 4037/4039 codes). */
+struct emu_inst {
+	const char *api;
+	pid_t pid;
+	unsigned port;
+	char root[256], cafile[256], gateway[128];
+};
+static struct emu_inst insts[2] = {{.api = "3", .pid = -1}, {.api = "4", .pid = -1}};
+static struct emu_inst *cur = &insts[0];
 static struct sys tsys;
 static struct backend_host_config host;
 
@@ -84,9 +90,9 @@ static json_t *emu(const char *path, const char *body)
 	long st = 0;
 	json_t *j = NULL;
 
-	snprintf(url, sizeof(url), "%s%s", gateway, path);
+	snprintf(url, sizeof(url), "%s%s", cur->gateway, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
+	curl_easy_setopt(c, CURLOPT_CAINFO, cur->cafile);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
@@ -132,64 +138,52 @@ static int mappings_of(const char *vol, char *buf, size_t n)
 	return 0;
 }
 
-static int group_setup(void **state)
+static int emu_start(struct emu_inst *in, const char *pwfile)
 {
-	char cmd[1024], pwfile[300], portfile[300], script[] = "tests/emulator/pfgw.py";
+	char sdir[300], portfile[300], script[] = "tests/emulator/pfgw.py";
 	int64_t deadline;
 	FILE *f;
 
-	if (access(script, R_OK) < 0 || system("command -v python3 >/dev/null 2>&1") != 0 ||
-	    system("command -v openssl >/dev/null 2>&1") != 0) {
-		skip_reason = "python3, openssl or tests/emulator/pfgw.py missing";
-		return 0;
-	}
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(root, sizeof(root), "%s/root", dir);
-	snprintf(pwfile, sizeof(pwfile), "%s/password", dir);
-	snprintf(portfile, sizeof(portfile), "%s/port", dir);
-	snprintf(cafile, sizeof(cafile), "%s/state/gw.crt", dir);
-	f = fopen(pwfile, "w");
-	if (!f)
-		return -1;
-	fputs(PASSWORD "\n", f);
-	fclose(f);
-	mkdir(root, 0755);
-	snprintf(cmd, sizeof(cmd), "%s/state", dir);
-	emu_pid = fork();
-	if (emu_pid == 0) {
+	snprintf(in->root, sizeof(in->root), "%s/api%s-root", dir, in->api);
+	snprintf(portfile, sizeof(portfile), "%s/api%s-port", dir, in->api);
+	snprintf(sdir, sizeof(sdir), "%s/api%s-state", dir, in->api);
+	snprintf(in->cafile, sizeof(in->cafile), "%s/gw.crt", sdir);
+	mkdir(in->root, 0755);
+	in->pid = fork();
+	if (in->pid == 0) {
 		char logf[300];
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		snprintf(logf, sizeof(logf), "%s/emu.log", dir);
+		snprintf(logf, sizeof(logf), "%s/api%s-emu.log", dir, in->api);
 		if (!freopen(logf, "w", stderr))
 			_exit(127);
-		execlp("python3", "python3", script, "--state-dir", cmd, "--tls", "--password-file",
-		       pwfile, "--port-file", portfile, "--local-sdc-guid", GUID, "--local-sdc-id",
-		       SDC_ID, "--sdc", "fake", "--fake-root", root, "--device-delay", "0.3",
-		       "--token-idle", "60", (char *)NULL);
+		execlp("python3", "python3", script, "--state-dir", sdir, "--tls", "--api", in->api,
+		       "--password-file", pwfile, "--port-file", portfile, "--local-sdc-guid", GUID,
+		       "--local-sdc-id", SDC_ID, "--sdc", "fake", "--fake-root", in->root,
+		       "--device-delay", "0.3", "--token-idle", "60", (char *)NULL);
 		_exit(127);
 	}
 	deadline = now_ms() + 20000;
 	while (now_ms() < deadline) {
 		f = fopen(portfile, "r");
 		if (f) {
-			if (fscanf(f, "%u", &port) != 1)
-				port = 0;
+			if (fscanf(f, "%u", &in->port) != 1)
+				in->port = 0;
 			fclose(f);
-			if (port)
+			if (in->port)
 				break;
 		}
-		if (waitpid(emu_pid, NULL, WNOHANG) == emu_pid) {
-			emu_pid = -1;
+		if (waitpid(in->pid, NULL, WNOHANG) == in->pid) {
+			in->pid = -1;
 			skip_reason = "the gateway emulator exited at start";
 			return 0;
 		}
 		pause_ms(50);
 	}
-	if (!port)
+	if (!in->port)
 		return -1;
-	snprintf(gateway, sizeof(gateway), "https://127.0.0.1:%u", port);
+	snprintf(in->gateway, sizeof(in->gateway), "https://127.0.0.1:%u", in->port);
+	cur = in;
 	json_decref(
 	    emu("/emu/volume", "{\"id\":\"" VOL1 "\",\"name\":\"vol1\",\"sizeInKb\":65536}"));
 	json_decref(
@@ -199,10 +193,33 @@ static int group_setup(void **state)
 	json_decref(emu("/emu/sdc", "{\"id\":\"" OTHER_ID "\",\"guid\":\"" OTHER_GUID
 				    "\",\"ip\":\"10.0.0.6\",\"name\":\"host2\"}"));
 	json_decref(emu("/emu/map", "{\"volumeId\":\"" VOL2 "\",\"sdcId\":\"" OTHER_ID "\"}"));
+	cur = &insts[0];
+	return 0;
+}
 
+static int group_setup(void **state)
+{
+	char pwfile[300];
+	FILE *f;
+
+	if (access("tests/emulator/pfgw.py", R_OK) < 0 ||
+	    system("command -v python3 >/dev/null 2>&1") != 0 ||
+	    system("command -v openssl >/dev/null 2>&1") != 0) {
+		skip_reason = "python3, openssl or tests/emulator/pfgw.py missing";
+		return 0;
+	}
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(pwfile, sizeof(pwfile), "%s/password", dir);
+	f = fopen(pwfile, "w");
+	if (!f)
+		return -1;
+	fputs(PASSWORD "\n", f);
+	fclose(f);
+	for (size_t i = 0; i < ELEMENTSOF(insts); i++)
+		if (emu_start(&insts[i], pwfile) < 0 || skip_reason)
+			return skip_reason ? 0 : -1;
 	sys_init_real(&tsys);
-	tsys.dev_root = root;
-	tsys.sysfs_root = root;
 	return 0;
 }
 
@@ -210,10 +227,11 @@ static int group_teardown(void **state)
 {
 	char cmd[300];
 
-	if (emu_pid > 0) {
-		kill(emu_pid, SIGKILL);
-		waitpid(emu_pid, NULL, 0);
-	}
+	for (size_t i = 0; i < ELEMENTSOF(insts); i++)
+		if (insts[i].pid > 0) {
+			kill(insts[i].pid, SIGKILL);
+			waitpid(insts[i].pid, NULL, 0);
+		}
 	if (dir[sizeof(dir) - 7] != 'X') {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 		if (system(cmd) != 0)
@@ -226,11 +244,14 @@ static int setup(void **state)
 {
 	if (skip_reason)
 		skip();
+	cur = &insts[0];
+	tsys.dev_root = cur->root;
+	tsys.sysfs_root = cur->root;
 	memset(&host, 0, sizeof(host));
-	snprintf(host.scaleio.gateway, sizeof(host.scaleio.gateway), "%s", gateway);
+	snprintf(host.scaleio.gateway, sizeof(host.scaleio.gateway), "%s", cur->gateway);
 	snprintf(host.scaleio.username, sizeof(host.scaleio.username), "admin");
 	snprintf(host.scaleio.password, sizeof(host.scaleio.password), PASSWORD);
-	snprintf(host.scaleio.ca_file, sizeof(host.scaleio.ca_file), "%s", cafile);
+	snprintf(host.scaleio.ca_file, sizeof(host.scaleio.ca_file), "%s", cur->cafile);
 	snprintf(host.scaleio.sdc_guid, sizeof(host.scaleio.sdc_guid), "%s", GUID);
 	be_sio_token_cache_clear();
 	return 0;
@@ -324,7 +345,7 @@ static void test_attach_detach_cycle(void **state)
 	assert_int_equal(be_scaleio_ops.disconnect(&ctx, &a, &e), 0);
 	mappings_of(VOL1, maps, sizeof(maps));
 	assert_string_equal(maps, "");
-	snprintf(link, sizeof(link), "%s/dev/disk/by-id/emc-vol-" SYS "-" VOL1, root);
+	snprintf(link, sizeof(link), "%s/dev/disk/by-id/emc-vol-" SYS "-" VOL1, cur->root);
 	assert_int_equal(lstat(link, &st), -1);
 	assert_false(json_is_true(json_object_get(a.objs, "mapped_by_us")));
 	/* Idempotent. */
@@ -521,6 +542,81 @@ static void test_sdc_unknown(void **state)
 	att_done(&a);
 }
 
+/* This host's SDC lost its MDMs, then is not approved (restricted mode): clear refusals. */
+static void test_sdc_disconnected_unapproved(void **state)
+{
+	struct backend_ctx ctx = ctx_ms(5000);
+	struct backend_attachment a = att_for(VOL3, 0);
+	struct errbuf e = {{0}};
+	char maps[256];
+
+	json_decref(emu("/emu/sdc", "{\"id\":\"" SDC_ID "\",\"guid\":\"" GUID
+				    "\",\"ip\":\"127.0.0.1\",\"state\":\"Disconnected\"}"));
+	assert_int_equal(be_scaleio_ops.connect(&ctx, &a, &e), -ENOLINK);
+	assert_non_null(strstr(e.msg, "Disconnected"));
+	json_decref(emu("/emu/sdc", "{\"id\":\"" SDC_ID "\",\"guid\":\"" GUID
+				    "\",\"ip\":\"127.0.0.1\",\"approved\":false}"));
+	assert_int_equal(be_scaleio_ops.connect(&ctx, &a, &e), -EACCES);
+	assert_non_null(strstr(e.msg, "not approved"));
+	json_decref(emu("/emu/sdc", "{\"id\":\"" SDC_ID "\",\"guid\":\"" GUID
+				    "\",\"ip\":\"127.0.0.1\",\"name\":\"this-host\"}"));
+	mappings_of(VOL3, maps, sizeof(maps));
+	assert_string_equal(maps, "");
+	assert_int_equal(be_scaleio_ops.disconnect(&ctx, &a, &e), 0);
+	att_done(&a);
+}
+
+/* API 4.x: Bearer tokens (a Basic token is refused), 4037/4039 numbering, same flow. */
+static void test_api4_cycle(void **state)
+{
+	struct backend_ctx ctx = ctx_ms(10000);
+	struct backend_attachment a = att_for(VOL1, 0);
+	struct backend_identity id = {0};
+	struct backend_device dev;
+	struct errbuf e = {{0}};
+	long logins;
+	char maps[256];
+
+	cur = &insts[1];
+	tsys.dev_root = cur->root;
+	tsys.sysfs_root = cur->root;
+	snprintf(host.scaleio.gateway, sizeof(host.scaleio.gateway), "%s", cur->gateway);
+	snprintf(host.scaleio.ca_file, sizeof(host.scaleio.ca_file), "%s", cur->cafile);
+	assert_int_equal(be_scaleio_ops.probe(&ctx, &a, &id, &e), 0);
+	assert_int_equal(be_scaleio_ops.connect(&ctx, &a, &e), 0);
+	assert_int_equal(await_device(&ctx, &a, &dev, &e), 0);
+	logins = counter("logins");
+	json_decref(emu("/emu/expire-tokens", "{}"));
+	assert_int_equal(be_scaleio_ops.disconnect(&ctx, &a, &e), 0);
+	assert_int_equal(counter("logins"), logins + 1);
+	mappings_of(VOL1, maps, sizeof(maps));
+	assert_string_equal(maps, "");
+	/* A replayed unmap of a volume no longer mapped: 4039 counts as done. */
+	json_object_set_new(a.objs, "mapped_by_us", json_true());
+	if (be_scaleio_ops.disconnect(&ctx, &a, &e) != 0)
+		fail_msg("second disconnect: %s", e.msg);
+	no_secret(&e, &a);
+	att_done(&a);
+	cur = &insts[0];
+}
+
+/* 3.x: the same replayed unmap meets code 84. */
+static void test_unmap_replay_84(void **state)
+{
+	struct backend_ctx ctx = ctx_ms(10000);
+	struct backend_attachment a = att_for(VOL3, 0);
+	struct errbuf e = {{0}};
+
+	json_object_set_new(a.objs, "system_id", json_string(SYS));
+	json_object_set_new(a.objs, "volume_id", json_string(VOL3));
+	json_object_set_new(a.objs, "sdc_id", json_string(SDC_ID));
+	json_object_set_new(a.objs, "mapped_by_us", json_true());
+	if (be_scaleio_ops.disconnect(&ctx, &a, &e) != 0)
+		fail_msg("disconnect: %s", e.msg);
+	assert_false(json_is_true(json_object_get(a.objs, "mapped_by_us")));
+	att_done(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +631,9 @@ int main(void)
 	    cmocka_unit_test_setup(test_tls_verification, setup),
 	    cmocka_unit_test_setup(test_guid_from_drv_cfg, setup),
 	    cmocka_unit_test_setup(test_sdc_unknown, setup),
+	    cmocka_unit_test_setup(test_sdc_disconnected_unapproved, setup),
+	    cmocka_unit_test_setup(test_api4_cycle, setup),
+	    cmocka_unit_test_setup(test_unmap_replay_84, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -5,7 +5,8 @@
 # map, mount, write, unmount -> unmapped and the SDC device gone; re-attach keeps the data,
 # also after the gateway's tokens expired (one re-login); a volume mapped to another SDC is
 # refused naming that SDC, its mappings untouched; gateway down or slow -> a clear error
-# within 60 s and nothing left; the gateway password never appears in the agent's log.
+# within 60 s and nothing left; after a kill -9 of attachd the restarted agent adopts the
+# mounted volume and its Unmount unmaps; the gateway password never appears in the agent's log.
 # timeout: 420
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
@@ -134,6 +135,23 @@ n=$(grep -c '"formatted":true' "$ARTIFACTS/attachd.log" || true)
 assert_eq "$n" 1 "attaches that ran mkfs"
 assert_contains "$(volman VolumeDriver.Unmount '{"Name":"sio1_app-2"}')" '"Err":""' "second Unmount"
 assert_eq "$(mappings $VOL1)" "" "VOL1 mappings after the second Unmount"
+check_no_leftovers
+
+# --- attachd killed while the volume is mounted: the restarted agent adopts it (its record
+# says the mapping is ours) and the last Unmount still unmaps, with a fresh login ---
+mp=$(mount_vol sio1_app-6 "$VOL1")
+kill -KILL "$ATTACHD_PID"
+wait "$ATTACHD_PID" 2>/dev/null || true
+ATTACHD_PID=
+rm -f "$ATTACHD_DRIVER_FILE"
+emu /emu/expire-tokens '{}' >/dev/null
+start_attachd --config "$SCRATCH/attachd.json"
+mountpoint -q "$mp" || fail "the mount is gone after the restart"
+assert_eq "$(cat "$mp/data.txt")" "scaleio payload" "data after the restart"
+assert_eq "$(mappings $VOL1)" d0f055a700000000 "VOL1 mappings after the restart"
+assert_contains "$(volman VolumeDriver.Unmount '{"Name":"sio1_app-6"}')" '"Err":""' "Unmount after the restart"
+assert_eq "$(mappings $VOL1)" "" "VOL1 mappings after the Unmount that followed the restart"
+test ! -e "$link" && test ! -L "$link" || fail "$link still there after the Unmount that followed the restart"
 check_no_leftovers
 
 # --- a volume mapped to another SDC is refused, its mappings untouched ---
