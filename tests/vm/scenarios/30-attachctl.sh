@@ -19,6 +19,32 @@ assert_contains "$out" "module dm-mod" "preflight"
 assert_eq "$(attachctl --json preflight | jq -r '.ok')" true "preflight --json ok"
 info "preflight: all good"
 
+# BOSH pre-start: directories (private ones 0700), then preflight
+ATTACHCTL=${ATTACHCTL_BIN:-$REPO/bin/attachctl} ATTACHD_RUN_DIR=$SCRATCH/bosh/run \
+	ATTACHD_LOG_DIR=$SCRATCH/bosh/log ATTACHD_STATE_DIR=$SCRATCH/bosh/state \
+	ATTACHD_MOUNT_ROOT=$SCRATCH/bosh/mnt ATTACHD_DRIVER_DIR=$SCRATCH/bosh/drivers \
+	ATTACHD_FILE_DIR=$SCRATCH/bosh/files "$REPO/tools/bosh/pre-start" >"$SCRATCH/prestart.out" 2>&1 ||
+	fail "BOSH pre-start failed: $(cat "$SCRATCH/prestart.out")"
+assert_eq "$(stat -c %a "$SCRATCH/bosh/run") $(stat -c %a "$SCRATCH/bosh/state")" "700 700" "pre-start dir modes"
+
+# probe: no agent needed; CHAP from the environment, never printed
+url=iscsi://127.0.0.1:3260/$iqn/0
+out=$(ATTACHCTL_CHAP_USER=ctluser ATTACHCTL_CHAP_SECRET=$secret attachctl probe "$url" 2>&1) ||
+	fail "probe $url: $out"
+echo "$out" | tee -a "$SCRATCH/probe.out"
+assert_contains "$out" "64.0 MiB (67108864 bytes)" "probe size"
+assert_contains "$out" "wwid:  naa." "probe wwid"
+js=$(ATTACHCTL_CHAP_USER=ctluser ATTACHCTL_CHAP_SECRET=$secret attachctl --json probe "$url")
+assert_eq "$(jq .size_bytes <<<"$js")" 67108864 "probe --json size"
+rc=0
+out=$(ATTACHCTL_CHAP_USER=ctluser ATTACHCTL_CHAP_SECRET=$secret attachctl probe "iscsi://127.0.0.1:3260/$iqn/7" 2>&1) || rc=$?
+echo "$out" | tee -a "$SCRATCH/probe.out"
+assert_eq "$rc" 1 "probe of a missing LUN: exit status"
+rc=0
+out=$(ATTACHCTL_CHAP_USER=ctluser ATTACHCTL_CHAP_SECRET=wrong-secret-1 attachctl probe "$url" 2>&1) || rc=$?
+echo "$out" | tee -a "$SCRATCH/probe.out"
+assert_eq "$rc" 1 "probe with a wrong CHAP secret: exit status"
+
 mkdir -p "$SCRATCH/etc"
 echo "{\"file\": {\"dir\": \"$SCRATCH/files\"}}" >"$SCRATCH/etc/attachd.json"
 sock=$SCRATCH/run/admin/attachd.sock
@@ -137,7 +163,7 @@ assert_eq "$(jq -r '[.results[].result] | unique | join(",")' <<<"$out")" not-at
 check_no_leftovers
 
 # secrets
-assert_not_contains "$(cat "$ALL_OUT")" "$secret" "attachctl output"
+assert_not_contains "$(cat "$ALL_OUT" "$SCRATCH/probe.out")" "$secret" "attachctl output"
 assert_not_contains "$(cat "$ARTIFACTS/attachd.log")" "$secret" "attachd log"
 
 stop_attachd
