@@ -54,29 +54,23 @@ static int load_mounts(struct agent_volume *v, const json_t *mounts, struct errb
 	return 0;
 }
 
-/* Keep only the mounts that are live (op lock held). Returns how many are. */
-static unsigned keep_live_mounts(struct agent_volumes *r, struct agent_volume *v, int drop)
+/* Drop the recorded mounts that are gone (op lock held): only live ones are adopted. */
+static void keep_live_mounts(struct agent_volumes *r, struct agent_volume *v)
 {
 	size_t w = 0;
 
 	for (size_t i = 0; i < v->n_mounts; i++) {
-		int live = attach_path_is_mounted(r->env, v->mounts[i].path) == 1;
-
-		if (!live && drop) {
-			agent_log(AGENT_LOG_INFO, "attachd.recover.mount-gone",
-				  json_pack("{s:s,s:s,s:s}", "volume", v->key, "name",
-					    v->mounts[i].name, "path", v->mounts[i].path));
+		if (attach_path_is_mounted(r->env, v->mounts[i].path) == 1) {
+			v->mounts[w++] = v->mounts[i];
 			continue;
 		}
-		if (live || !drop)
-			v->mounts[w++] = v->mounts[i];
+		agent_log(AGENT_LOG_INFO, "attachd.recover.mount-gone",
+			  json_pack("{s:s,s:s,s:s}", "volume", v->key, "name", v->mounts[i].name,
+				    "path", v->mounts[i].path));
 	}
-	if (drop) {
-		pthread_mutex_lock(&v->data_lock);
-		v->n_mounts = w;
-		pthread_mutex_unlock(&v->data_lock);
-	}
-	return (unsigned)w;
+	pthread_mutex_lock(&v->data_lock);
+	v->n_mounts = w;
+	pthread_mutex_unlock(&v->data_lock);
 }
 
 static unsigned count_live_mounts(struct agent_volumes *r, struct agent_volume *v)
@@ -120,12 +114,12 @@ static void act(struct agent_volumes *r, struct agent_volume *v, enum agent_reco
 		agent_volume_forget(r, v);
 		return;
 	case AGENT_RECOVER_ADOPT:
-		keep_live_mounts(r, v, 1);
+		keep_live_mounts(r, v);
 		set_attached(v, 1);
 		agent_volume_save(r, v, NULL);
 		return;
 	case AGENT_RECOVER_COMPLETE_UP:
-		keep_live_mounts(r, v, 1);
+		keep_live_mounts(r, v);
 		rc = agent_volume_up(r, v, &e);
 		set_attached(v, 1); /* containers stand on it whatever happened */
 		if (rc < 0)
