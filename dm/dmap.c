@@ -323,8 +323,13 @@ static int run_with_cookie(struct dm_task *t, const char *name, int64_t deadline
 	dmap_lock();
 	dmlog_reset();
 	if (use_cookie(udev)) {
-		/* udev makes the node and links; libdm must not race it with its own. */
-		if (!dm_task_set_cookie(t, &cookie, DM_UDEV_DISABLE_LIBRARY_FALLBACK))
+		/* udev makes the node and links; libdm must not race it with its own. The
+		 * disk and "other" rules (by-id/by-uuid links, blkid, LVM scans) are skipped:
+		 * attachd's devices are private, opened by /dev/mapper name only, and those
+		 * rules cost a udev worker's blkid run on every create. */
+		if (!dm_task_set_cookie(t, &cookie,
+					DM_UDEV_DISABLE_LIBRARY_FALLBACK | DM_UDEV_DISABLE_DISK_RULES_FLAG |
+						DM_UDEV_DISABLE_OTHER_RULES_FLAG))
 			cookie = 0;
 	}
 	run_ok = dm_task_run(t);
