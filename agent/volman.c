@@ -214,10 +214,18 @@ static int decode_request(struct request *q, const struct route *rt, const char 
 		return errbuf_set(e, -EINVAL, "empty request body: %s needs {\"Name\":\"...\"}",
 				  rt->path);
 	q->body = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-	if (!q->body)
+	if (!q->body) {
+		/* jansson quotes the offending token ("... near '\"s3cret'"): that may be a
+		 * CHAP secret cut short or with a bad escape, and this text goes to the log and
+		 * the reply. Keep the reason and the position only. */
+		char *near = strstr(jerr.text, " near ");
+
+		if (near)
+			*near = 0;
 		return errbuf_set(e, -EINVAL,
 				  "malformed JSON request body: %s (line %d, column %d)", jerr.text,
 				  jerr.line, jerr.column);
+	}
 	if (!json_is_object(q->body))
 		return errbuf_set(e, -EINVAL, "request body must be a JSON object, not %s",
 				  jsonx_type_name(q->body));

@@ -49,9 +49,17 @@ for n in '../x' 'a/b' '..' '\\' 'a_b_c' ''; do
 done
 python3 -c 'import sys; sys.stdout.write("{\"Name\":\"big_a\",\"Opts\":{\"pad\":\"" + "x" * (1 << 20) + "\"}}")' >"$tmp/big.json"
 expect_err VolumeDriver.Create "@$tmp/big.json" "too large"
+# jansson quotes the token it choked on: a CHAP secret cut short must not come back
+secret=Zq8-host-s3cr3t
+for b in "{\"Name\":\"c_a\",\"Opts\":{\"backend\":\"iscsi\",\"chap_secret\":\"$secret" \
+	"{\"Name\":\"c_a\",\"Opts\":{\"backend\":\"iscsi\",\"chap_secret\":\"$secret\\q\"}}"; do
+	out=$(call VolumeDriver.Create "$b")
+	case $out in *"$secret"*) fail "the CHAP secret is echoed in: $out" ;; *malformed*) ;; *) fail "not refused: $out" ;; esac
+done
 out=$(call VolumeDriver.List '')
 [ "$out" = '{"Volumes":[],"Err":""}' ] || fail "List after the bad requests: $out"
 kill -TERM "$pid"
 wait "$pid" || fail "attachd exited with status $? on SIGTERM"
 pid=
+if grep -qF -- "$secret" "$tmp/attachd.log"; then fail "the CHAP secret is in the agent log"; fi
 echo "PASS: t_conformance"
