@@ -86,11 +86,21 @@ static int metered_unbind(struct attach_env *env, struct attach_volume *v, const
 	return r;
 }
 
+static int metered_rollback(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
+{
+	struct agent *a = AGENT_OF(env);
+	int r = a->ops->rollback ? a->ops->rollback(env, v, e) : a->ops->down(env, v, 0, e);
+
+	agent_metrics_record(&a->metrics, AGENT_METRICS_DETACH, v, 0, r);
+	return r;
+}
+
 static const struct agent_driver_ops metered_ops = {
     .up = metered_up,
     .down = metered_down,
     .bind = metered_bind,
     .unbind = metered_unbind,
+    .rollback = metered_rollback,
 };
 
 static int remove_spec(struct agent *a)
@@ -314,7 +324,8 @@ int agent_start(struct agent *a, struct errbuf *e)
 		if (r < 0)
 			return r;
 		agent_volumes_set_state(a->vols, a->state, &a->test);
-		r = agent_volumes_recover(a->vols, e);
+		/* Only the real pipeline owns dm devices: fakes must not touch the kernel's. */
+		r = agent_volumes_recover(a->vols, a->ops == &agent_driver_ops_real, e);
 		if (r < 0)
 			return r;
 	}

@@ -252,7 +252,7 @@ static void sweep_orphans(struct agent_volumes *r, char **keys)
 	free(names);
 }
 
-int agent_volumes_recover(struct agent_volumes *r, struct errbuf *e)
+int agent_volumes_recover(struct agent_volumes *r, int sweep_dm, struct errbuf *e)
 {
 	char **keys = NULL;
 	int rc;
@@ -268,8 +268,7 @@ int agent_volumes_recover(struct agent_volumes *r, struct errbuf *e)
 			    agent_state_boot_id(r->state)));
 	for (size_t i = 0; keys[i]; i++)
 		recover_one(r, keys[i]);
-	/* Only the real pipeline owns dm devices; fakes (tests) must not touch the kernel's. */
-	if (r->ops == &agent_driver_ops_real) {
+	if (sweep_dm) {
 		char **left = NULL;
 
 		/* Records that failed to recover still claim their devices. */

@@ -89,12 +89,13 @@ void agent_volumes_set_state(struct agent_volumes *r, struct agent_state *st,
 			     const struct agent_test_settings *t);
 /*
  * At start, before serving: read every record, compare it with the kernel (staging and
- * container mounts in mountinfo) and adopt, finish or undo it (agent_recovery_decide); then
- * remove attachd-owned dm devices that no record claims and nothing holds open. Logs each
+ * container mounts in mountinfo) and adopt, finish or undo it (agent_recovery_decide); then,
+ * with sweep_dm (the real pipeline: fakes must not touch the kernel's devices), remove
+ * attachd-owned dm devices that no record claims and nothing holds open. Logs each
  * decision. Returns 0, or a negative errno only when the state directory cannot be read
  * (records that cannot be recovered are logged and kept for the next start).
  */
-int agent_volumes_recover(struct agent_volumes *r, struct errbuf *e);
+int agent_volumes_recover(struct agent_volumes *r, int sweep_dm, struct errbuf *e);
 
 /* One wire name's view. */
 struct agent_mount_info {

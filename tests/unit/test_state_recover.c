@@ -112,7 +112,7 @@ static void open_agent(struct agentlet *a, int recover)
 	assert_non_null(a->reg);
 	agent_volumes_set_state(a->reg, a->st, NULL);
 	if (recover)
-		assert_int_equal(agent_volumes_recover(a->reg, &e), 0);
+		assert_int_equal(agent_volumes_recover(a->reg, 0, &e), 0);
 }
 
 static void close_agent(struct agentlet *a)
