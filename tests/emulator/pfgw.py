@@ -25,7 +25,8 @@ Control endpoints (no auth, for tests; JSON bodies):
   POST /emu/volume   {"id","name","sizeInKb"}
   POST /emu/map      {"volumeId","sdcId"}       map directly (no rules, no device)
   POST /emu/expire-tokens                        every live token becomes invalid
-  POST /emu/fault    {"slow": seconds, "status": 503 | 0, "html": bool}
+  POST /emu/fault    {"slow": seconds, "status": 503 | 0, "html": bool, "nodevice": bool}
+                     (nodevice: maps succeed but this host's SDC never shows the device)
   GET  /emu/state    everything, plus counters {"logins","unauthorized","requests"}
 State (systems, SDCs, volumes, mappings, devices) is saved in STATE/state.json and reloaded
 at start, so a test can kill the gateway ("unavailable") and start it again; tokens die
@@ -65,7 +66,7 @@ class State:
         self.path = os.path.join(args.state_dir, "state.json")
         self.tokens = {}  # token -> {"created", "used"}
         self.counters = {"logins": 0, "unauthorized": 0, "requests": 0}
-        self.fault = {"slow": 0, "status": 0, "html": False}
+        self.fault = {"slow": 0, "status": 0, "html": False, "nodevice": False}
         self.data = {
             "system": {"id": SYSTEM_ID, "name": "mocksystem", "version": self.version(),
                        "restrictedSdcMode": "None"},
@@ -206,7 +207,7 @@ class State:
             v["mappings"].append({"sdcId": sid, "accessMode": mode, "limitIops": 0,
                                   "limitBwInMbps": 0, "multi": multi})
             self.save()
-            if self.is_local(sid):
+            if self.is_local(sid) and not self.fault.get("nodevice"):
                 self.schedule(self.device_add, v["id"], v["sizeInKb"], mode == "ReadOnly")
 
     def unmap(self, vid, body):
@@ -402,7 +403,8 @@ def make_handler(st):
             if method == "POST" and path == "/emu/fault":
                 with st.lock:
                     st.fault = {"slow": float(b.get("slow", 0)), "status": int(b.get("status", 0)),
-                                "html": bool(b.get("html", False))}
+                                "html": bool(b.get("html", False)),
+                                "nodevice": bool(b.get("nodevice", False))}
                 return self.send(200, st.fault)
             raise GwError(404, 0, "no such control endpoint")
 

@@ -566,6 +566,27 @@ static void test_sdc_disconnected_unapproved(void **state)
 	att_done(&a);
 }
 
+/* Mapped, but this host's SDC never shows the device: find_device stays -EAGAIN (attach/
+ * owns the deadline) and disconnect unmaps without waiting for a link that never came. */
+static void test_device_never_appears(void **state)
+{
+	struct backend_ctx ctx = ctx_ms(5000);
+	struct backend_attachment a = att_for(VOL3, 0);
+	struct backend_device dev;
+	struct errbuf e = {{0}};
+	char maps[256];
+
+	json_decref(emu("/emu/fault", "{\"nodevice\":true}"));
+	assert_int_equal(be_scaleio_ops.connect(&ctx, &a, &e), 0);
+	pause_ms(800);
+	assert_int_equal(be_scaleio_ops.find_device(&ctx, &a, &dev, &e), -EAGAIN);
+	assert_int_equal(be_scaleio_ops.disconnect(&ctx, &a, &e), 0);
+	json_decref(emu("/emu/fault", "{}"));
+	mappings_of(VOL3, maps, sizeof(maps));
+	assert_string_equal(maps, "");
+	att_done(&a);
+}
+
 /* API 4.x: Bearer tokens (a Basic token is refused), 4037/4039 numbering, same flow. */
 static void test_api4_cycle(void **state)
 {
@@ -632,6 +653,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_guid_from_drv_cfg, setup),
 	    cmocka_unit_test_setup(test_sdc_unknown, setup),
 	    cmocka_unit_test_setup(test_sdc_disconnected_unapproved, setup),
+	    cmocka_unit_test_setup(test_device_never_appears, setup),
 	    cmocka_unit_test_setup(test_api4_cycle, setup),
 	    cmocka_unit_test_setup(test_unmap_replay_84, setup),
 	};
