@@ -143,6 +143,14 @@ assert_contains "$out" "detaches  1 (0 failed)" "metrics detaches"
 assert_eq "$(ctl --json metrics | jq '.metrics.steps.connect.count')" 3 "metrics connect count"
 out=$(ctl doctor) || fail "doctor found problems: $out"
 assert_contains "$out" "staging mount" "doctor"
+# a container mount gone behind the agent's back: doctor names it and exits 1
+umount "$smp"
+rc=0
+out=$(ctl doctor) || rc=$?
+echo "$out"
+assert_eq "$rc" 1 "doctor with a missing container mount: exit status"
+assert_contains "$out" "container mount of spare_app-4 at $smp is missing" "doctor"
+assert_contains "$out" "doctor: 1 problem" "doctor summary"
 
 # drain through the BOSH hook: stdout is exactly "0"; the spec file goes; all detached
 drain_out=$(ATTACHCTL=${ATTACHCTL_BIN:-$REPO/bin/attachctl} ATTACHD_ADMIN_SOCKET=$sock \
