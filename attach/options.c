@@ -283,6 +283,21 @@ void attach_opts_done(struct attach_opts *o)
 	o->be_cfg = NULL;
 }
 
+/* A key whose value may be shown: a known option that is not a secret. Anything else
+ * (a misspelt "chap_secert", a key of a future backend) may hold a secret. */
+static int key_is_public(const char *key)
+{
+	if (strstr(key, "secret") || strstr(key, "password") || strstr(key, "token"))
+		return 0;
+	if (key_in(key, generic_keys))
+		return 1;
+	for (size_t i = 0; backend_registry[i]; i++)
+		if (key_in(key, backend_registry[i]->keys) &&
+		    !key_in(key, backend_registry[i]->secret_keys))
+			return 1;
+	return 0;
+}
+
 json_t *attach_opts_redacted(const json_t *opts)
 {
 	json_t *copy;
@@ -290,17 +305,15 @@ json_t *attach_opts_redacted(const json_t *opts)
 	json_t *v;
 
 	if (!opts || !json_is_object(opts))
-		return opts ? json_deep_copy(opts) : json_null();
+		return opts && !json_is_null(opts) ? json_string("REDACTED") : json_null();
 	copy = json_deep_copy(opts);
 	if (!copy)
 		return NULL;
 	json_object_foreach(copy, key, v)
 	{
-		int secret = strstr(key, "secret") || strstr(key, "password") || strstr(key, "token");
-
-		for (size_t i = 0; !secret && backend_registry[i]; i++)
-			secret = key_in(key, backend_registry[i]->secret_keys);
-		if (secret)
+		/* Known keys keep scalar values; nested values are never options we define. */
+		if (!key_is_public(key) || json_is_object(v) ||
+		    (json_is_array(v) && strcmp(key, "portals") != 0))
 			json_object_set_new(copy, key, json_string("REDACTED"));
 	}
 	return copy;

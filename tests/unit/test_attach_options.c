@@ -122,6 +122,18 @@ static void test_redaction(void **state)
 	assert_null(strstr(s, "hunter2"));
 	assert_non_null(strstr(s, "REDACTED"));
 	assert_non_null(strstr(s, "\"chap_user\": \"u\""));
+	assert_non_null(strstr(s, "\"iqn\": \"iqn.2020-01.x:y\""));
+	free(s);
+	json_decref(red);
+	json_decref(j);
+	/* A misspelt or unknown key may hold a secret: its value is never shown. */
+	j = json_pack("{s:s,s:s,s:{s:s},s:[s]}", "backend", "iscsi", "chap_secert", "hunter2",
+		      "nested", "x", "hunter2", "portals", "127.0.0.1:3260");
+	red = attach_opts_redacted(j);
+	s = json_dumps(red, 0);
+	assert_null(strstr(s, "hunter2"));
+	assert_non_null(strstr(s, "\"chap_secert\": \"REDACTED\""));
+	assert_non_null(strstr(s, "127.0.0.1:3260"));
 	free(s);
 	json_decref(red);
 	json_decref(j);
