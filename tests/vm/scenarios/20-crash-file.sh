@@ -6,7 +6,7 @@
 # the data written first is intact, the volume is never formatted again, and records are
 # private (0600 in a 0700 dir) and gone once nothing is attached. Also: the crash-point
 # setting is refused without ATTACHD_TEST_FAULTS=1.
-# timeout: 900
+# timeout: 1500
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 . "$REPO/tests/vm/crash.sh"
