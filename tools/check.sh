@@ -19,6 +19,9 @@ run_tier() {
 run_tier unit make -s --no-print-directory check-unit
 run_tier unit-asan make -s -j"$jobs" --no-print-directory check-asan
 run_tier host make -s --no-print-directory check-host
+# The VM tier boots once and runs every scenario; crash-point loops make it the longest
+# tier (~25 min on 2 cores). Bound it well inside CI's 90 minutes.
+export VM_TIMEOUT=${VM_TIMEOUT:-4200}
 run_tier vm make -s --no-print-directory check-vm
 
 tp=0 tf=0
