@@ -25,7 +25,7 @@ steps() { # the step timings of the last attach/detach of VOLUME, from the agent
 say "Starting attachd (Volman driver API on 127.0.0.1:7610)"
 mkdir -p "$SCRATCH/etc"
 echo "{\"file\": {\"dir\": \"$SCRATCH/files\"}}" >"$SCRATCH/etc/attachd.json"
-start_attachd --config "$SCRATCH/etc/attachd.json"
+start_attachd --config "$SCRATCH/etc/attachd.json" --admin-socket "$SCRATCH/run/attachd.sock"
 on_exit stop_attachd
 show cat "$ATTACHD_DRIVER_FILE"
 call Plugin.Activate
@@ -70,6 +70,9 @@ for kind in file iscsi; do
 	assert_eq "$(md5sum <"$mp/blob")" "$sum" "16 MiB blob after re-attach"
 	echo "  16 MiB blob read back: checksum matches"
 	call VolumeDriver.List
+	say "$kind: what an SRE sees"
+	show attachctl ls
+	show attachctl trace "$vol"
 	call VolumeDriver.Unmount "{\"Name\":\"$name\"}"
 done
 
