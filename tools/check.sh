@@ -20,7 +20,8 @@ run_tier unit make -s --no-print-directory check-unit
 run_tier unit-asan make -s -j"$jobs" --no-print-directory check-asan
 run_tier host make -s --no-print-directory check-host
 # The VM tier boots once and runs every scenario; crash-point loops make it the longest
-# tier (~25 min on 2 cores). Bound it well inside CI's 90 minutes.
+# tier (~10 min on an idle 2-core machine, 2-3x that when shared). Bound it well inside
+# CI's 90 minutes.
 export VM_TIMEOUT=${VM_TIMEOUT:-4200}
 run_tier vm make -s --no-print-directory check-vm
 
