@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -127,4 +128,34 @@ int sys_run(const struct sys *s, char *const argv[], int timeout_ms, char **ret_
 	else
 		free(res.out);
 	return res.status;
+}
+
+static void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+
+int sys_sysfs_for_each(const struct sys *s, const char *path,
+		       int (*cb)(const char *name, void *ud), void *ud)
+{
+	_cleanup_(closedirp) DIR *d = NULL;
+	struct dirent *de;
+	char full[4096];
+
+	if (!sys_path(full, sizeof(full), s->sysfs_root, path))
+		return -ENAMETOOLONG;
+	d = opendir(full);
+	if (!d)
+		return negative_errno();
+	while ((errno = 0, de = readdir(d))) {
+		int r;
+
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		r = cb(de->d_name, ud);
+		if (r)
+			return r;
+	}
+	return errno ? -errno : 0;
 }

@@ -58,6 +58,11 @@ int sys_write_sysfs(const struct sys *s, const char *path, const char *data);
 /* Read a sysfs attribute and strip the trailing newline/whitespace. */
 int sys_read_attr(const struct sys *s, const char *path, char *buf, size_t n);
 
+/* Call cb for each entry of a sysfs directory (under sysfs_root; not "." or ".."). cb
+ * returning non-zero stops the walk and is returned; -ENOENT when the directory is absent. */
+int sys_sysfs_for_each(const struct sys *s, const char *path,
+		       int (*cb)(const char *name, void *ud), void *ud);
+
 /* Run argv with a timeout; returns exit status (>= 0) or a negative errno. The combined
  * output, when ret_out is non-NULL, is handed to the caller. */
 int sys_run(const struct sys *s, char *const argv[], int timeout_ms, char **ret_out);

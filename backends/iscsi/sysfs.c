@@ -49,38 +49,6 @@ static int exists(const struct sys *s, const char *path)
 	return access(full, F_OK) == 0;
 }
 
-static void closedirp(DIR **d)
-{
-	if (*d)
-		closedir(*d);
-}
-
-/* Calls cb for each entry of a sysfs directory (not "." / ".."); cb returning non-zero
- * stops the walk and is returned. -ENOENT when the directory is absent. */
-static int for_each_entry(const struct sys *s, const char *path,
-			  int (*cb)(const char *name, void *ud), void *ud)
-{
-	char full[4096];
-	__attribute__((cleanup(closedirp))) DIR *d = NULL;
-	struct dirent *de;
-
-	if (!sys_path(full, sizeof(full), s->sysfs_root, path))
-		return -ENAMETOOLONG;
-	d = opendir(full);
-	if (!d)
-		return negative_errno();
-	while ((errno = 0, de = readdir(d))) {
-		int r;
-
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		r = cb(de->d_name, ud);
-		if (r)
-			return r;
-	}
-	return errno ? -errno : 0;
-}
-
 /* "prefix<unsigned>" exactly. */
 static int parse_numbered(const char *name, const char *prefix, unsigned *ret)
 {
@@ -167,7 +135,7 @@ static int session_cb(const char *name, void *ud)
 	    sys_read_attr(m->s, path, target, sizeof(target)) < 0 || !streq(target, m->iqn))
 		return 0;
 	c.session = n;
-	if (for_each_entry(m->s, "/sys/class/iscsi_connection", conn_cb, &c) < 0 || !c.found)
+	if (sys_sysfs_for_each(m->s, "/sys/class/iscsi_connection", conn_cb, &c) < 0 || !c.found)
 		return 0;
 	/* Should an admin's session (another iface) and ours both exist, use ours, so that
 	 * attach, the device count and our logout all agree on one session. */
@@ -187,7 +155,7 @@ int be_iscsi_sysfs_find_session(const struct sys *s, const char *iqn, const char
 	struct session_match m = {.s = s, .iqn = iqn, .addr = addr, .port = port};
 	int r;
 
-	r = for_each_entry(s, "/sys/class/iscsi_session", session_cb, &m);
+	r = sys_sysfs_for_each(s, "/sys/class/iscsi_session", session_cb, &m);
 	if (r == -ENOENT)
 		return -ENOENT; /* no iSCSI transport loaded: no sessions */
 	if (r < 0)
@@ -235,7 +203,7 @@ int be_iscsi_sysfs_session_host(const struct sys *s, unsigned session, unsigned 
 		int r;
 
 		snprintf(path, sizeof(path), "/sys/class/%s", classes[i]);
-		r = for_each_entry(s, path, host_cb, &m);
+		r = sys_sysfs_for_each(s, path, host_cb, &m);
 		if (r < 0 && r != -ENOENT)
 			return r;
 		if (m.found) {
@@ -310,7 +278,7 @@ static int count_target_cb(const char *name, void *ud)
 	if (fmt_path(path, sizeof(path), "/sys/class/iscsi_session/session%u/device/%s", c->session,
 		     name) < 0)
 		return 0;
-	r = for_each_entry(c->s, path, count_lun_cb, c);
+	r = sys_sysfs_for_each(c->s, path, count_lun_cb, c);
 	/* A target directory can vanish while we walk it (its last LUN being removed). */
 	return r == -ENOENT || r == -ENOTDIR ? 0 : r;
 }
@@ -322,7 +290,7 @@ int be_iscsi_sysfs_session_count_devices(const struct sys *s, unsigned session, 
 	int r;
 
 	snprintf(path, sizeof(path), "/sys/class/iscsi_session/session%u/device", session);
-	r = for_each_entry(s, path, count_target_cb, &c);
+	r = sys_sysfs_for_each(s, path, count_target_cb, &c);
 	if (r < 0)
 		return r;
 	*ret_n = c.n;
@@ -365,7 +333,7 @@ int be_iscsi_sysfs_hctl_block(const struct sys *s, const char *hctl, char *buf, 
 		return -ENAMETOOLONG;
 	/* sd probes asynchronously (PROBE_PREFER_ASYNCHRONOUS): the SCSI device is there
 	 * when the scan write returns, its disk a little later. */
-	r = for_each_entry(s, path, first_name_cb, &f);
+	r = sys_sysfs_for_each(s, path, first_name_cb, &f);
 	if (r == -ENOENT || (r >= 0 && !f.name[0]))
 		return -EAGAIN;
 	if (r < 0)

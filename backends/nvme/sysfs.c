@@ -29,12 +29,6 @@
 #include "internal.h"
 #include "lib/macro.h"
 
-static void closedirp(DIR **d)
-{
-	if (*d)
-		closedir(*d);
-}
-
 static int exists(const struct sys *s, const char *path)
 {
 	char full[4096];
@@ -42,32 +36,6 @@ static int exists(const struct sys *s, const char *path)
 	if (!sys_path(full, sizeof(full), s->sysfs_root, path))
 		return -ENAMETOOLONG;
 	return access(full, F_OK) == 0;
-}
-
-/* Calls cb for each entry of a sysfs directory (not "." / ".."); cb returning non-zero
- * stops the walk and is returned. -ENOENT when the directory is absent. */
-static int for_each_entry(const struct sys *s, const char *path,
-			  int (*cb)(const char *name, void *ud), void *ud)
-{
-	char full[4096];
-	__attribute__((cleanup(closedirp))) DIR *d = NULL;
-	struct dirent *de;
-
-	if (!sys_path(full, sizeof(full), s->sysfs_root, path))
-		return -ENAMETOOLONG;
-	d = opendir(full);
-	if (!d)
-		return negative_errno();
-	while ((errno = 0, de = readdir(d))) {
-		int r;
-
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		r = cb(de->d_name, ud);
-		if (r)
-			return r;
-	}
-	return 0;
 }
 
 static int attr(const struct sys *s, char *buf, size_t n, const char *fmt, ...) _printf_(4, 5);
@@ -187,7 +155,7 @@ int be_nvme_sysfs_find_ctrl(const struct sys *s, const char *subnqn, const char 
 			      .hostnqn = hostnqn};
 	int r;
 
-	r = for_each_entry(s, "/sys/class/nvme", find_ctrl_cb, &f);
+	r = sys_sysfs_for_each(s, "/sys/class/nvme", find_ctrl_cb, &f);
 	if (r == -ENOENT)
 		return -ENOENT; /* no NVMe driver loaded: no controllers */
 	if (r < 0)
@@ -329,17 +297,17 @@ static int ctrl_namespaces(const struct sys *s, unsigned instance, struct ns_lis
 	if (exists(s, p) <= 0)
 		return -ENODEV;
 	l->n = 0;
-	r = for_each_entry(s, "/sys/class/nvme-subsystem", subsys_of_cb, &so);
+	r = sys_sysfs_for_each(s, "/sys/class/nvme-subsystem", subsys_of_cb, &so);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (so.found[0]) {
 		snprintf(p, sizeof(p), "/sys/class/nvme-subsystem/%s", so.found);
-		r = for_each_entry(s, p, subsys_ns_cb, &c);
+		r = sys_sysfs_for_each(s, p, subsys_ns_cb, &c);
 		if (r < 0 && r != -ENOENT)
 			return r;
 	}
 	snprintf(p, sizeof(p), "/sys/class/nvme/%s", so.ctrl);
-	r = for_each_entry(s, p, ctrl_ns_cb, &c);
+	r = sys_sysfs_for_each(s, p, ctrl_ns_cb, &c);
 	if (r == -ENOENT)
 		return -ENODEV;
 	return r < 0 ? r : 0;
@@ -435,7 +403,7 @@ static int blk_in_use(const struct sys *s, const char *sysdir, const char *mount
 	int r;
 
 	snprintf(p, sizeof(p), "%s/holders", sysdir);
-	r = for_each_entry(s, p, dir_has_entries_cb, NULL);
+	r = sys_sysfs_for_each(s, p, dir_has_entries_cb, NULL);
 	if (r > 0)
 		return 1;
 	snprintf(p, sizeof(p), "%s/dev", sysdir);
@@ -471,7 +439,7 @@ int be_nvme_sysfs_ns_in_use(const struct sys *s, unsigned instance, char *buf, s
 			return 1;
 		}
 		pl->n = 0;
-		(void)for_each_entry(s, p, parts_cb, &pa);
+		(void)sys_sysfs_for_each(s, p, parts_cb, &pa);
 		for (unsigned j = 0; j < pl->n; j++) {
 			char pp[256];
 
