@@ -116,7 +116,7 @@ struct attach_volume {
 	char staging[4096];
 	struct backend_device dev;
 	struct backend_identity ident;
-	char fs_found[32]; /* what the probe found ("ext4", "" for blank) */
+	char fs_found[96]; /* what the probe found ("ext4", "" for blank) */
 	int formatted;     /* we ran mkfs in this attach */
 	struct attach_timing timings[ATTACH_MAX_STEPS];
 	unsigned n_timings;

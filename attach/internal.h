@@ -50,12 +50,29 @@ int64_t attach_now_us(void);
 
 /* Filesystem helpers (fs.c). */
 enum attach_probe_result {
-	PROBE_BLANK = 1, /* nothing found: safe to format */
+	PROBE_BLANK = 1, /* no signature and the first and last MiB are zeroes: safe to format */
 	PROBE_FOUND = 0, /* a signature: *what names it */
+	PROBE_DATA = 2,	 /* no signature but non-zero data: *what says where */
 };
-/* libblkid safe probe with superblocks and partitions: returns PROBE_BLANK, PROBE_FOUND with
- * what ("ext4", "xfs", "dos partition table", "LVM2_member", ...), or a negative errno
- * (never format then). */
+/* libblkid safe probe (superblocks with bad checksums counted as found, partition tables),
+ * then, when it finds nothing, the zero check. Returns PROBE_BLANK; PROBE_FOUND with what
+ * ("ext4", "ext4 (bad checksum)", "dos partition table", "crypto_LUKS", ...); PROBE_DATA with
+ * what ("non-zero data at offset N and no known signature"); or a negative errno with e set
+ * (a read error, a short read, an ambiguous probe: never format then). Blocks on I/O. */
 int attach_fs_probe(const char *devnode, char *what, size_t n, struct errbuf *e);
+/* The zero check alone: 1 when the first and last MiB of devnode (size bytes) read back as
+ * zeroes, 0 with *ret_at = offset of the first non-zero byte, or a negative errno (read
+ * error, short read) with e set. */
+int attach_fs_zero_check(const char *devnode, uint64_t size, uint64_t *ret_at, struct errbuf *e);
+/* -EBUSY with e naming the holder when /sys/dev/block/MAJ:MIN/holders lists anything other
+ * than the dm device named own_dm (our own map; NULL: none allowed). 0 otherwise. */
+int attach_dev_holders_check(const struct sys *s, unsigned major, unsigned minor,
+			     const char *devnode, const char *own_dm, struct errbuf *e);
+/* Right before mkfs: devnode (a block device) has no holders, is not mounted anywhere
+ * (mountinfo major:minor) and can be opened O_EXCL. 0, or -EBUSY/-errno with e set. A regular
+ * file (tests) passes. */
+int attach_fs_check_unused(const struct sys *s, const char *devnode, struct errbuf *e);
+/* 1 if a mount in mountinfo text is of device major:minor, else 0. Pure. */
+int attach_mountinfo_has_dev(const char *text, unsigned major, unsigned minor);
 int attach_fs_mkfs(const struct sys *s, const char *fs, const char *devnode, int timeout_ms,
 		   struct errbuf *e);

@@ -164,27 +164,39 @@ static int step_dm(struct attach_env *env, struct attach_volume *v, struct errbu
 	return dmap_create(v->dm_name, uuid, &t, 1, env->device_timeout_ms, e);
 }
 
+/* What an operator can do about a device that is refused for holding data. */
+#define ZERO_HINT                                                                                  \
+	"; if it truly is a new volume from a pool without zero padding, zero it deliberately "   \
+	"(e.g. `blkdiscard -z %s`) and mount again"
+
 static int step_probe(struct attach_volume *v, int *need_mkfs, struct errbuf *e)
 {
-	char what[128] = "";
+	char what[160] = "";
 	int r;
 
 	r = attach_fs_probe(v->dm_devnode, what, sizeof(what), e);
 	if (r < 0)
 		return r;
 	snprintf(v->fs_found, sizeof(v->fs_found), "%s", r == PROBE_BLANK ? "" : what);
+	if (r == PROBE_FOUND && !strcmp(what, v->opts.fs)) {
+		*need_mkfs = 0;
+		return 0;
+	}
+	if (r == PROBE_DATA)
+		return errbuf_set(e, -EMEDIUMTYPE,
+				  "the volume holds %s; attachd formats only a provably blank device "
+				  "(no signature, first and last MiB all zeroes), so it was left "
+				  "untouched" ZERO_HINT,
+				  what, v->dev.devnode);
 	if (r == PROBE_FOUND) {
-		if (!strcmp(what, v->opts.fs)) {
-			*need_mkfs = 0;
-			return 0;
-		}
+		int fs = !strcmp(what, "ext4") || !strcmp(what, "xfs");
+
 		return errbuf_set(e, -EMEDIUMTYPE,
 				  "the volume already holds %s (expected %s or a blank device); "
 				  "attachd never formats a device that carries data, so it was left "
-				  "untouched%s%s",
-				  what, v->opts.fs,
-				  !strcmp(what, "ext4") || !strcmp(what, "xfs") ? "; set fs=" : "",
-				  !strcmp(what, "ext4") || !strcmp(what, "xfs") ? what : "");
+				  "untouched%s%s" ZERO_HINT,
+				  what, v->opts.fs, fs ? "; set fs=" : "", fs ? what : "",
+				  v->dev.devnode);
 	}
 	if (v->opts.format_never)
 		return errbuf_set(e, -EMEDIUMTYPE,
@@ -200,9 +212,13 @@ static int step_probe(struct attach_volume *v, int *need_mkfs, struct errbuf *e)
 
 static int step_mkfs(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
 {
-	char what[128];
+	char what[160];
 	int r;
 
+	/* mkfs gets -F (ext4): prove right before it that nothing else has the device. */
+	r = attach_fs_check_unused(&env->sys, v->dm_devnode, e);
+	if (r < 0)
+		return r;
 	r = attach_fs_mkfs(&env->sys, v->opts.fs, v->dm_devnode, env->mkfs_timeout_ms, e);
 	if (r < 0)
 		return r;

@@ -122,6 +122,21 @@ int attach_mountinfo_find(const char *text, const char *target, struct attach_mn
 	return 0;
 }
 
+int attach_mountinfo_has_dev(const char *text, unsigned major, unsigned minor)
+{
+	struct attach_mnt m;
+
+	for (const char *p = text; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (len > 0 && parse_line(p, len, &m) == 0 && m.major == major && m.minor == minor)
+			return 1;
+		p = nl ? nl + 1 : NULL;
+	}
+	return 0;
+}
+
 int attach_mountinfo_read(const struct sys *s, char **ret_text)
 {
 	char p[4096];

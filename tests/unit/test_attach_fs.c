@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Format safety on real data (regular files stand in for devices: libblkid and mkfs
- * treat them alike, no root needed): only a blank device may be formatted.
+ * treat them alike, no root needed): only a provably blank device may be formatted (no
+ * signature of any kind, bad checksums included, and the first and last MiB all zeroes).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "attach/internal.h"
@@ -117,6 +119,212 @@ static void test_luks_is_data(void **state)
 	assert_string_equal(what, "crypto_LUKS");
 }
 
+static void resize(const char *path, off_t size)
+{
+	int fd = open(path, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, size), 0);
+	close(fd);
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+	unsigned char b;
+	int fd = open(path, O_RDWR);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 0x5a;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+/* A damaged superblock that e2fsck -b could repair is data, never "nothing found". */
+static void test_ext4_bad_checksum_is_data(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf e = { { 0 } };
+	struct sys s;
+	char what[128] = "";
+
+	sys_init_real(&s);
+	assert_int_equal(attach_fs_mkfs(&s, "ext4", f->path, 60000, &e), 0);
+	/* s_checksum: the last 4 bytes of the superblock at 1024 (metadata_csum is on). */
+	flip_byte(f->path, 1024 + 0x3fc);
+	assert_int_equal(attach_fs_probe(f->path, what, sizeof(what), &e), PROBE_FOUND);
+	assert_string_equal(what, "ext4 (bad checksum)");
+}
+
+static void test_xfs_bad_checksum_is_data(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf e = { { 0 } };
+	struct sys s;
+	char what[128] = "";
+
+	resize(f->path, 320 << 20);
+	sys_init_real(&s);
+	assert_int_equal(attach_fs_mkfs(&s, "xfs", f->path, 60000, &e), 0);
+	/* sb_crc at offset 224 of the v5 superblock. */
+	flip_byte(f->path, 224);
+	assert_int_equal(attach_fs_probe(f->path, what, sizeof(what), &e), PROBE_FOUND);
+	assert_string_equal(what, "xfs (bad checksum)");
+}
+
+static void test_sfdisk_gpt_is_data(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf e = { { 0 } };
+	char cmd[160], what[128] = "";
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "sfdisk -q %s >/dev/null 2>&1", f->path);
+	p = popen(cmd, "w");
+	assert_non_null(p);
+	fputs("label: gpt\n,,L\n", p);
+	assert_int_equal(pclose(p), 0);
+	assert_int_equal(attach_fs_probe(f->path, what, sizeof(what), &e), PROBE_FOUND);
+	assert_string_equal(what, "gpt partition table");
+}
+
+/* Raw data without any signature (a database device, a volume mapped by mistake). */
+static void test_random_bytes_are_data(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf e = { { 0 } };
+	unsigned char buf[65536];
+	uint32_t x = 2463534242u;
+	char what[128] = "";
+
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		buf[i] = (unsigned char)x;
+	}
+	buf[0] = 0; /* the first non-zero byte is then at offset 1 */
+	buf[1] |= 1;
+	write_at(f->path, 0, buf, sizeof(buf));
+	assert_int_equal(attach_fs_probe(f->path, what, sizeof(what), &e), PROBE_DATA);
+	assert_string_equal(what, "non-zero data at offset 1 and no known signature");
+}
+
+static void test_last_mib_only_is_data(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf e = { { 0 } };
+	const char one = 1;
+	char what[128] = "", want[128];
+	off_t at = (64 << 20) - 100;
+
+	write_at(f->path, at, &one, 1);
+	assert_int_equal(attach_fs_probe(f->path, what, sizeof(what), &e), PROBE_DATA);
+	snprintf(want, sizeof(want), "non-zero data at offset %lld and no known signature",
+		 (long long)at);
+	assert_string_equal(what, want);
+}
+
+/* The rule reads the first and last MiB only: data in between does not make it "used". */
+static void test_small_device_whole_read(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf e = { { 0 } };
+	const char one = 1;
+	char what[128] = "";
+
+	resize(f->path, 1536 << 10); /* 1.5 MiB: the two spans overlap */
+	assert_int_equal(attach_fs_probe(f->path, what, sizeof(what), &e), PROBE_BLANK);
+	write_at(f->path, 1 << 20, &one, 1);
+	assert_int_equal(attach_fs_probe(f->path, what, sizeof(what), &e), PROBE_DATA);
+	assert_non_null(strstr(what, "offset 1048576"));
+}
+
+/* A short read (the device is smaller than it claims) is a refusal, never a format. */
+static void test_short_read_is_error(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf e = { { 0 } };
+	uint64_t at = 0;
+
+	assert_int_equal(attach_fs_zero_check(f->path, 128 << 20, &at, &e), -EIO);
+	assert_non_null(strstr(e.msg, "refusing to format"));
+	assert_int_equal(attach_fs_zero_check(f->path, 64 << 20, &at, &e), 1);
+}
+
+static void put(const char *root, const char *rel, const char *content)
+{
+	char p[512], *slash;
+
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	for (slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = 0;
+		(void)mkdir(p, 0755);
+		*slash = '/';
+	}
+	if (content) {
+		FILE *fp = fopen(p, "w");
+
+		assert_non_null(fp);
+		fputs(content, fp);
+		fclose(fp);
+	} else
+		assert_int_equal(mkdir(p, 0755), 0);
+}
+
+static void test_holders(void **state)
+{
+	struct errbuf e = { { 0 } };
+	char root[] = "/tmp/attachd-holders-XXXXXX", cmd[128];
+	struct sys s;
+
+	assert_non_null(mkdtemp(root));
+	sys_init_real(&s);
+	s.sysfs_root = root;
+	/* No holders directory, an empty one: free. */
+	assert_int_equal(attach_dev_holders_check(&s, 7, 0, "/dev/loop0", NULL, &e), 0);
+	put(root, "/sys/dev/block/7:0/holders", NULL);
+	assert_int_equal(attach_dev_holders_check(&s, 7, 0, "/dev/loop0", NULL, &e), 0);
+	/* Our own map holds it: allowed only when named. */
+	put(root, "/sys/dev/block/7:0/holders/dm-3", "");
+	put(root, "/sys/class/block/dm-3/dm/name", "attachd-v1\n");
+	assert_int_equal(attach_dev_holders_check(&s, 7, 0, "/dev/loop0", "attachd-v1", &e), 0);
+	assert_int_equal(attach_dev_holders_check(&s, 7, 0, "/dev/loop0", NULL, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "held by dm-3"));
+	assert_int_equal(attach_dev_holders_check(&s, 7, 0, "/dev/loop0", "attachd-v2", &e),
+			 -EBUSY);
+	/* Somebody else's (an md array): refused even next to ours. */
+	put(root, "/sys/dev/block/7:0/holders/md0", "");
+	assert_int_equal(attach_dev_holders_check(&s, 7, 0, "/dev/loop0", "attachd-v1", &e),
+			 -EBUSY);
+	assert_non_null(strstr(e.msg, "held by md0"));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_mountinfo_has_dev(void **state)
+{
+	const char *mi = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+			 "40 22 253:3 / /var/vcap/data/x rw,nosuid - xfs /dev/mapper/attachd-v rw\n";
+
+	assert_int_equal(attach_mountinfo_has_dev(mi, 253, 3), 1);
+	assert_int_equal(attach_mountinfo_has_dev(mi, 8, 1), 1);
+	assert_int_equal(attach_mountinfo_has_dev(mi, 253, 4), 0);
+	assert_int_equal(attach_mountinfo_has_dev("", 8, 1), 0);
+}
+
+static void test_check_unused_image_file(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf e = { { 0 } };
+	struct sys s;
+
+	sys_init_real(&s);
+	assert_int_equal(attach_fs_check_unused(&s, f->path, &e), 0);
+	assert_true(attach_fs_check_unused(&s, "/nonexistent/dev", &e) < 0);
+	assert_non_null(strstr(e.msg, "/nonexistent/dev"));
+}
+
 static void test_unreadable_is_error(void **state)
 {
 	struct errbuf e = { { 0 } };
@@ -144,6 +352,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xfs_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partition_table_is_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_luks_is_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ext4_bad_checksum_is_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xfs_bad_checksum_is_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sfdisk_gpt_is_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_bytes_are_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_last_mib_only_is_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_device_whole_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_read_is_error, setup, teardown),
+		cmocka_unit_test(test_holders),
+		cmocka_unit_test(test_mountinfo_has_dev),
+		cmocka_unit_test_setup_teardown(test_check_unused_image_file, setup, teardown),
 		cmocka_unit_test(test_unreadable_is_error),
 		cmocka_unit_test(test_mkfs_failure_reported),
 	};
