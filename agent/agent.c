@@ -95,12 +95,20 @@ static int metered_rollback(struct attach_env *env, struct attach_volume *v, str
 	return r;
 }
 
+static int passed_check(struct attach_env *env, struct errbuf *e)
+{
+	struct agent *a = AGENT_OF(env);
+
+	return a->ops->check ? a->ops->check(env, e) : 0;
+}
+
 static const struct agent_driver_ops metered_ops = {
     .up = metered_up,
     .down = metered_down,
     .bind = metered_bind,
     .unbind = metered_unbind,
     .rollback = metered_rollback,
+    .check = passed_check,
 };
 
 static int remove_spec(struct agent *a)
@@ -218,6 +226,7 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 		free(a);
 		return errbuf_set(e, -ENOMEM, "out of memory");
 	}
+	agent_volumes_set_limits(a->vols, cfg->limits.max_pipelines, cfg->limits.lock_wait_s);
 	*ret = a;
 	return 0;
 }
@@ -328,6 +337,17 @@ int agent_start(struct agent *a, struct errbuf *e)
 		r = agent_volumes_recover(a->vols, a->ops == &agent_driver_ops_real, e);
 		if (r < 0)
 			return r;
+	}
+	if (a->ops->check) {
+		struct errbuf ce = {{0}};
+
+		/* Not fatal: volumes already attached still need Unmount and attachctl; Mounts
+		 * that need an attach are answered with this message (checked again then). */
+		r = a->ops->check(&a->env, &ce);
+		if (r != 0)
+			agent_log(r < 0 ? AGENT_LOG_ERROR : AGENT_LOG_INFO,
+				  r < 0 ? "attachd.preflight.missing" : "attachd.preflight.degraded",
+				  json_pack("{s:o}", "error", agent_json_string(ce.msg)));
 	}
 	if (a->cfg.admin_socket[0]) {
 		struct errbuf ae = {{0}};

@@ -21,17 +21,19 @@ void agent_config_init(struct agent_config *c)
 	snprintf(c->driver_dir, sizeof(c->driver_dir), "%s", AGENT_DEFAULT_DRIVER_DIR);
 	snprintf(c->driver_name, sizeof(c->driver_name), "%s", AGENT_DEFAULT_DRIVER_NAME);
 	snprintf(c->scaleio.drv_cfg, sizeof(c->scaleio.drv_cfg), "%s", AGENT_DEFAULT_DRV_CFG);
+	c->limits.max_pipelines = AGENT_DEFAULT_MAX_PIPELINES;
+	c->limits.lock_wait_s = AGENT_DEFAULT_LOCK_WAIT_S;
 }
 
 /* ---- the config file ---- */
 
-enum field_type { F_STR, F_BOOL, F_OBJ };
+enum field_type { F_STR, F_BOOL, F_OBJ, F_UINT };
 
 struct field {
 	const char *name;
 	enum field_type type;
 	size_t off;		 /* into struct agent_config */
-	size_t size;		 /* F_STR: buffer size */
+	size_t size;		 /* F_STR: buffer size; F_UINT: accepted range 1..size */
 	const struct field *sub; /* F_OBJ: NULL-name-terminated */
 };
 
@@ -43,6 +45,10 @@ struct field {
 #define BOOL(n, member)                                                                            \
 	{                                                                                          \
 		n, F_BOOL, offsetof(struct agent_config, member), sizeof(int), NULL                \
+	}
+#define UINT(n, member, hi)                                                                        \
+	{                                                                                          \
+		n, F_UINT, offsetof(struct agent_config, member), hi, NULL                         \
 	}
 #define OBJ(n, table)                                                                              \
 	{                                                                                          \
@@ -77,13 +83,19 @@ static const struct field file_fields[] = {
     STR("dir", file_dir),
     {NULL, F_STR, 0, 0, NULL},
 };
+static const struct field limits_fields[] = {
+    UINT("max_pipelines", limits.max_pipelines, 1024),
+    UINT("lock_wait_s", limits.lock_wait_s, 86400),
+    {NULL, F_STR, 0, 0, NULL},
+};
 static const struct field top_fields[] = {
     STR("listen", listen),	   STR("admin_socket", admin_socket),
     STR("state_dir", state_dir),   STR("mount_root", mount_root),
     STR("driver_dir", driver_dir), STR("driver_name", driver_name),
     OBJ("tls", tls_fields),	   OBJ("iscsi", iscsi_fields),
     OBJ("nvme", nvme_fields),	   OBJ("scaleio", scaleio_fields),
-    OBJ("file", file_fields),	   {NULL, F_STR, 0, 0, NULL},
+    OBJ("file", file_fields),	   OBJ("limits", limits_fields),
+    {NULL, F_STR, 0, 0, NULL},
 };
 
 
@@ -131,6 +143,15 @@ static void apply_object(struct agent_config *c, const json_t *obj, const struct
 				break;
 			}
 			*(int *)((char *)c + f->off) = json_is_true(v);
+			break;
+		case F_UINT:
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > (json_int_t)f->size) {
+				errlist_add(el, "%s: '%s' must be a whole number from 1 to %zu", origin,
+					    path, f->size);
+				break;
+			}
+			*(unsigned *)((char *)c + f->off) = (unsigned)json_integer_value(v);
 			break;
 		case F_OBJ:
 			/* null reads as "section absent", the way YAML-to-JSON templating emits it.

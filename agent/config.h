@@ -43,6 +43,15 @@ struct agent_scaleio_config {
 	char drv_cfg[AGENT_PATH_MAX];
 };
 
+/* Bounded resources: pipelines running at once (the rest queue) and how long a request waits
+ * for a volume's operation lock before it is answered "busy". */
+#define AGENT_DEFAULT_MAX_PIPELINES 8
+#define AGENT_DEFAULT_LOCK_WAIT_S 60
+struct agent_limits_config {
+	unsigned max_pipelines; /* 1..1024 */
+	unsigned lock_wait_s;	/* 1..86400 */
+};
+
 struct agent_config {
 	char listen[256]; /* HOST:PORT, port 0 = any free port (tests) */
 	char admin_socket[AGENT_SOCKET_PATH_MAX + 1];
@@ -55,6 +64,7 @@ struct agent_config {
 	char nvme_hostnqn[224];		/* "" = /etc/nvme/hostnqn */
 	struct agent_scaleio_config scaleio;
 	char file_dir[AGENT_PATH_MAX]; /* "" = the file backend's default */
+	struct agent_limits_config limits;
 };
 
 /* Whether this build can serve TLS on the Volman listener (it cannot yet: verifying client

@@ -9,4 +9,5 @@ const struct agent_driver_ops agent_driver_ops_real = {
     .bind = attach_bind,
     .unbind = attach_unbind,
     .rollback = attach_volume_rollback,
+    .check = attach_env_check,
 };

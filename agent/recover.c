@@ -181,6 +181,9 @@ static void recover_one(struct agent_volumes *r, const char *key)
 		goto bad;
 
 	in.same_boot = streq(boot, agent_state_boot_id(r->state));
+	/* Kernel numbers from an earlier boot name nothing (or somebody else) now. */
+	if (in.same_boot)
+		agent_volume_claim_restored(r, v);
 	in.reached = v->av.reached;
 	in.doing = v->av.doing;
 	in.mounts_recorded = (unsigned)v->n_mounts;

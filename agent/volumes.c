@@ -4,12 +4,109 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "agent/config.h"
 #include "agent/log.h"
 #include "agent/trace.h"
 #include "agent/volumes.h"
 #include "agent/volumes_internal.h"
 #include "lib/macro.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void agent_volume_set_step(struct agent_volume *v, const char *step)
+{
+	pthread_mutex_lock(&v->data_lock);
+	snprintf(v->busy_step, sizeof(v->busy_step), "%s", step);
+	pthread_mutex_unlock(&v->data_lock);
+}
+
+/* At most max_pipelines attaches/detaches at once: each holds kernel resources (a login, a
+ * udev wait, an mkfs) and a thread; the rest queue here in arrival order of wake-ups. */
+static void slot_take(struct agent_volumes *r, struct agent_volume *v, const char *what)
+{
+	pthread_mutex_lock(&r->slot_lock);
+	if (r->running >= r->max_pipelines) {
+		char step[48];
+
+		snprintf(step, sizeof(step), "%s: queued, %u pipelines running", what, r->running);
+		agent_volume_set_step(v, step);
+		while (r->running >= r->max_pipelines)
+			pthread_cond_wait(&r->slot_cond, &r->slot_lock);
+	}
+	r->running++;
+	pthread_mutex_unlock(&r->slot_lock);
+	agent_volume_set_step(v, what);
+}
+
+static void slot_give(struct agent_volumes *r)
+{
+	pthread_mutex_lock(&r->slot_lock);
+	r->running--;
+	pthread_cond_signal(&r->slot_cond);
+	pthread_mutex_unlock(&r->slot_lock);
+}
+
+/* Operation lock held: the record says kernel objects may be left from an attach whose
+ * rollback failed (or a detach that stopped part way). */
+static int has_leftovers(const struct agent_volume *v)
+{
+	return v->av.reached != STEP_NONE || v->av.doing != STEP_NONE;
+}
+
+/* Registry lock held: no longer claims a kernel device. */
+static void unclaim(struct agent_volume *v)
+{
+	v->claimed = 0;
+}
+
+int agent_volumes_claim(struct attach_env *env, struct attach_volume *av, int *ret_same_dev,
+			struct errbuf *e)
+{
+	struct agent_volumes *r = env->claim_userdata;
+	/* The pipeline only ever runs on the attach_volume embedded in a registry entry. */
+	struct agent_volume *v =
+	    (struct agent_volume *)((char *)av - offsetof(struct agent_volume, av));
+	const char *wwid = av->ident.wwid;
+	int rc = 0;
+
+	*ret_same_dev = 0;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n; i++) {
+		struct agent_volume *o = r->vols[i];
+		int same_dev, same_id;
+
+		if (o == v || !o->claimed)
+			continue;
+		same_dev = o->dev_major == av->dev.major && o->dev_minor == av->dev.minor;
+		same_id = wwid[0] && streq(o->dev_ident, wwid);
+		if (!same_dev && !same_id)
+			continue;
+		*ret_same_dev = same_dev;
+		rc = errbuf_set(e, -EEXIST,
+				"volume '%s' resolves to the device volume '%s' already uses (%s, "
+				"%u:%u%s%s); one device is never mounted through two volumes: "
+				"mount volume '%s' instead, or unmount it first",
+				v->key, o->key, av->dev.devnode, av->dev.major, av->dev.minor,
+				same_id ? ", identity " : "", same_id ? wwid : "", o->key);
+		break;
+	}
+	if (rc == 0) {
+		v->claimed = 1;
+		v->dev_major = av->dev.major;
+		v->dev_minor = av->dev.minor;
+		snprintf(v->dev_ident, sizeof(v->dev_ident), "%s", wwid);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
 
 /* Run the pipeline and log what it did, step by step, whatever the outcome. */
 int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errbuf *e)
@@ -18,12 +115,17 @@ int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errb
 	json_t *t;
 
 	v->op = AGENT_OP_ATTACH;
+	slot_take(r, v, "attach");
 	rc = r->ops->up(r->env, &v->av, e);
+	slot_give(r);
 	v->op = AGENT_OP_IDLE;
 	/* Rolled back completely: nothing left to record. */
-	if (rc < 0 && v->av.reached == STEP_NONE && v->av.doing == STEP_NONE && v->n_mounts == 0)
+	if (rc < 0 && v->av.reached == STEP_NONE && v->av.doing == STEP_NONE && v->n_mounts == 0) {
 		agent_volume_forget(r, v);
-	else
+		pthread_mutex_lock(&r->lock);
+		unclaim(v);
+		pthread_mutex_unlock(&r->lock);
+	} else
 		agent_volume_save(r, v, NULL);
 	t = agent_trace_json(&v->av);
 
@@ -42,8 +144,15 @@ int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force
 
 	v->op = AGENT_OP_DETACH;
 	agent_volume_save(r, v, NULL);
+	slot_take(r, v, "detach");
 	rc = r->ops->down(r->env, &v->av, force, e);
+	slot_give(r);
 	v->op = AGENT_OP_IDLE;
+	if (rc == 0) {
+		pthread_mutex_lock(&r->lock);
+		unclaim(v);
+		pthread_mutex_unlock(&r->lock);
+	}
 	if (rc == 0 && v->n_mounts == 0)
 		agent_volume_forget(r, v);
 	else
@@ -64,8 +173,14 @@ struct agent_volumes *agent_volumes_new(struct attach_env *env, const struct age
 	if (!r)
 		return NULL;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->slot_lock, NULL);
+	pthread_cond_init(&r->slot_cond, NULL);
+	r->max_pipelines = AGENT_DEFAULT_MAX_PIPELINES;
+	r->lock_wait_s = AGENT_DEFAULT_LOCK_WAIT_S;
 	r->env = env;
 	r->ops = ops;
+	env->claim = agent_volumes_claim;
+	env->claim_userdata = r;
 	return r;
 }
 
@@ -88,6 +203,8 @@ struct agent_volumes *agent_volumes_free(struct agent_volumes *r)
 	for (size_t i = 0; i < r->n; i++)
 		volume_free(r->vols[i]);
 	free(r->vols);
+	pthread_cond_destroy(&r->slot_cond);
+	pthread_mutex_destroy(&r->slot_lock);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 	return NULL;
@@ -130,21 +247,62 @@ static void volume_put(struct agent_volumes *r, struct agent_volume *v)
 		volume_free(v);
 }
 
-/* Take the operation lock of a live volume: NULL (reference dropped) if it was removed
- * meanwhile. */
-struct agent_volume *agent_volume_lock(struct agent_volumes *r, const char *key)
+void agent_volumes_set_limits(struct agent_volumes *r, unsigned max_pipelines,
+			      unsigned lock_wait_s)
+{
+	r->max_pipelines = max_pipelines ? max_pipelines : AGENT_DEFAULT_MAX_PIPELINES;
+	r->lock_wait_s = lock_wait_s ? lock_wait_s : AGENT_DEFAULT_LOCK_WAIT_S;
+}
+
+/* Operation lock just taken: start the clock of "has run for N s". */
+static void busy_begin(struct agent_volume *v)
+{
+	pthread_mutex_lock(&v->data_lock);
+	v->busy_since_ms = now_ms();
+	snprintf(v->busy_step, sizeof(v->busy_step), "starting");
+	pthread_mutex_unlock(&v->data_lock);
+}
+
+int agent_volume_lock(struct agent_volumes *r, const char *key, struct agent_volume **ret,
+		      struct errbuf *e)
 {
 	struct agent_volume *v = volume_get(r, key);
+	struct timespec deadline;
+	int rc;
 
 	if (!v)
-		return NULL;
-	pthread_mutex_lock(&v->op_lock);
+		return -ENOENT;
+	/* Bounded: a stuck kernel call in one request must not pin every later request's
+	 * thread behind it forever (each such request would hold an HTTP worker). */
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += r->lock_wait_s;
+	rc = pthread_mutex_clocklock(&v->op_lock, CLOCK_MONOTONIC, &deadline);
+	if (rc == ETIMEDOUT) {
+		char step[sizeof(v->busy_step)];
+		int64_t since;
+
+		pthread_mutex_lock(&v->data_lock);
+		since = v->busy_since_ms;
+		snprintf(step, sizeof(step), "%s", v->busy_step);
+		pthread_mutex_unlock(&v->data_lock);
+		volume_put(r, v);
+		return errbuf_set(e, -EBUSY,
+				  "busy: another operation on this volume has run for %lld s (step "
+				  "%s); try again later (`attachctl watch %s` shows it)",
+				  (long long)((now_ms() - since) / 1000), step, key);
+	}
+	if (rc != 0) {
+		volume_put(r, v);
+		return errbuf_set(e, -rc, "cannot lock volume '%s': %s", key, strerror(rc));
+	}
 	if (v->removed) {
 		pthread_mutex_unlock(&v->op_lock);
 		volume_put(r, v);
-		return NULL;
+		return -ENOENT;
 	}
-	return v;
+	busy_begin(v);
+	*ret = v;
+	return 0;
 }
 
 void agent_volume_unlock(struct agent_volumes *r, struct agent_volume *v)
@@ -313,8 +471,21 @@ int agent_volume_restore(struct agent_volumes *r, const char *key, const json_t 
 		return errbuf_set(e, rc, "cannot register volume '%s': %s", key, strerror(-rc));
 	}
 	pthread_mutex_lock(&v->op_lock);
+	busy_begin(v);
 	*ret = v;
 	return 0;
+}
+
+void agent_volume_claim_restored(struct agent_volumes *r, struct agent_volume *v)
+{
+	if (v->av.reached < STEP_VERIFY || v->av.reached >= STEP_UNBIND || !v->av.dev.major)
+		return;
+	pthread_mutex_lock(&r->lock);
+	v->claimed = 1;
+	v->dev_major = v->av.dev.major;
+	v->dev_minor = v->av.dev.minor;
+	snprintf(v->dev_ident, sizeof(v->dev_ident), "%s", v->av.ident.wwid);
+	pthread_mutex_unlock(&r->lock);
 }
 
 int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, const char *name,
@@ -331,14 +502,20 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 	describe(&o, identity, sizeof(identity));
 
 	for (int tries = 0; tries < 8; tries++) {
-		struct agent_volume *v = agent_volume_lock(r, n->key), *other;
+		struct agent_volume *v = NULL, *other;
 
-		if (!v) {
+		rc = agent_volume_lock(r, n->key, &v, e);
+		if (rc == -ENOENT) {
 			rc = create_new(r, n, &o, opts, identity, e);
 			if (rc == -EAGAIN)
 				continue;
 			return rc;
 		}
+		if (rc < 0) {
+			attach_opts_done(&o);
+			return rc;
+		}
+		agent_volume_set_step(v, "create");
 		if (json_equal(v->opts, opts ? opts : json_null())) {
 			agent_volume_unlock(r, v);
 			attach_opts_done(&o);
@@ -352,6 +529,21 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 			    "volume '%s' is mounted with different options; unmount it "
 			    "everywhere before changing them",
 			    n->key);
+		}
+		if (has_leftovers(v)) {
+			/* New options would replace the record that says which kernel objects
+			 * the failed attach left, and leak them for good. */
+			rc = errbuf_set(
+			    e, -EBUSY,
+			    "volume '%s' is busy: an earlier attach failed part way and could not "
+			    "be rolled back (the record says reached %s, doing %s); clean it up "
+			    "first: Mount it again with its current options (a retry cleans up "
+			    "before attaching) or run `attachctl detach --force %s`",
+			    n->key, attach_step_name(v->av.reached), attach_step_name(v->av.doing),
+			    n->key);
+			agent_volume_unlock(r, v);
+			attach_opts_done(&o);
+			return rc;
 		}
 		pthread_mutex_lock(&r->lock);
 		other = same_device_locked(r, n->key, identity);
@@ -419,14 +611,39 @@ unsigned agent_volume_container_users(const struct agent_volume *v, const char *
 int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, const char *name,
 			char *ret_path, size_t len, struct errbuf *e)
 {
-	struct agent_volume *v = agent_volume_lock(r, n->key);
+	struct agent_volume *v = NULL;
 	struct agent_mount *m, *nm;
 	char path[4096];
 	int rc;
 
-	if (!v)
+	rc = agent_volume_lock(r, n->key, &v, e);
+	if (rc == -ENOENT)
 		return errbuf_set(e, -ENOENT, "Volume '%s' must be created before being mounted",
 				  name);
+	if (rc < 0)
+		return rc;
+	if (!v->attached && has_leftovers(v)) {
+		/* A retry re-checks the kernel instead of trusting the record's `reached`:
+		 * undo whatever the failed attach left (every undo step is idempotent and
+		 * looks at the kernel), then attach from the start. */
+		rc = agent_volume_down(r, v, 0, e);
+		if (rc < 0) {
+			errbuf_prefix(e, rc,
+				      "volume '%s' has leftovers from an earlier failed attach that "
+				      "could not be cleaned up (try `attachctl detach --force %s`)",
+				      n->key, n->key);
+			goto out;
+		}
+	}
+	if (!v->attached && r->ops->check) {
+		rc = r->ops->check(r->env, e);
+		if (rc < 0) {
+			errbuf_prefix(e, rc, "attaching volume '%s' failed", n->key);
+			goto out;
+		}
+		errbuf_clear(e); /* a warning (udev) is logged at start, not an error here */
+		rc = 0;
+	}
 	if (!v->attached) {
 		struct agent_volume *other;
 
@@ -474,6 +691,7 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 			goto bind_failed;
 		}
 	}
+	agent_volume_set_step(v, "bind");
 	agent_test_crash_point(r->test, STEP_BIND, 0);
 	/* Always bind, even for a name already counted: attach_bind is idempotent and
 	 * repairs a bind mount that went stale, which is what a re-Mount should do. */
@@ -537,12 +755,15 @@ out:
 int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, const char *name,
 			  struct errbuf *e)
 {
-	struct agent_volume *v = agent_volume_lock(r, n->key);
+	struct agent_volume *v = NULL;
 	struct agent_mount *m;
-	int rc = 0;
+	int rc;
 
-	if (!v)
+	rc = agent_volume_lock(r, n->key, &v, e);
+	if (rc == -ENOENT)
 		return errbuf_set(e, -ENOENT, "Volume '%s' not found", name);
+	if (rc < 0)
+		return rc;
 	m = agent_volume_find_mount(v, name);
 	if (!m) {
 		rc = errbuf_set(e, -ENOENT, "Volume '%s' not found (not mounted)", name);
@@ -556,6 +777,7 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
 		goto out;
 	}
 	if (agent_volume_container_users(v, m->container) == 1) {
+		agent_volume_set_step(v, "unbind");
 		agent_test_crash_point(r->test, STEP_UNBIND, 0);
 		rc = r->ops->unbind(r->env, &v->av, m->container, e);
 		agent_test_crash_point(r->test, STEP_UNBIND, 1);
@@ -592,18 +814,21 @@ out:
 int agent_volumes_remove(struct agent_volumes *r, const struct agent_name *n, const char *name,
 			 struct errbuf *e)
 {
-	struct agent_volume *v = agent_volume_lock(r, n->key);
+	struct agent_volume *v = NULL;
 	int rc;
 
-	if (!v)
+	rc = agent_volume_lock(r, n->key, &v, e);
+	if (rc == -ENOENT)
 		return errbuf_set(e, -ENOENT, "Volume '%s' not found", name);
+	if (rc < 0)
+		return rc;
 	if (v->n_mounts > 0) {
 		rc = errbuf_set(e, -EBUSY, "volume '%s' is in use (%zu mounted name%s)", n->key,
 				v->n_mounts, v->n_mounts == 1 ? "" : "s");
 		agent_volume_unlock(r, v);
 		return rc;
 	}
-	if (v->attached) {
+	if (v->attached || has_leftovers(v)) {
 		rc = agent_volume_down(r, v, 0, e);
 		if (rc < 0) {
 			errbuf_prefix(e, rc, "detaching volume '%s' failed", n->key);

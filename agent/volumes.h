@@ -36,6 +36,11 @@ struct agent_driver_ops {
 	/* Optional (NULL: down with force=0): undo a half-done attach restored from a record
 	 * (attach_volume_rollback). */
 	int (*rollback)(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
+	/* Optional (NULL: nothing to check): can this host attach at all? 0; 1 with e set for
+	 * something degraded but usable (logged); a negative errno with e naming what is
+	 * missing (Mounts that need an attach are refused with it). Cheap; run at start and
+	 * before each attach (so loading a module later is picked up). */
+	int (*check)(struct attach_env *env, struct errbuf *e);
 };
 extern const struct agent_driver_ops agent_driver_ops_real;
 
@@ -43,6 +48,11 @@ struct agent_volumes;
 
 /* env and ops are borrowed and must outlive the registry. NULL on ENOMEM. */
 struct agent_volumes *agent_volumes_new(struct attach_env *env, const struct agent_driver_ops *ops);
+/* At most max_pipelines attach/detach pipelines run at once (the rest wait their turn); a
+ * request waits at most lock_wait_s for a volume's operation lock, then gets "busy: ...".
+ * Defaults 8 and 60 (AGENT_DEFAULT_*). Call before any request. */
+void agent_volumes_set_limits(struct agent_volumes *r, unsigned max_pipelines,
+			      unsigned lock_wait_s);
 /* Forgets every definition; does not detach anything (volumes stay attached for a restarted
  * agent to adopt). No request may be running. Returns NULL. */
 struct agent_volumes *agent_volumes_free(struct agent_volumes *r);

@@ -153,9 +153,11 @@ int agent_volumes_admin_trace(struct agent_volumes *r, const char *name, json_t 
 	rc = resolve(r, name, key, sizeof(key), e);
 	if (rc < 0)
 		return rc;
-	v = agent_volume_lock(r, key);
-	if (!v)
+	rc = agent_volume_lock(r, key, &v, e);
+	if (rc == -ENOENT)
 		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	if (rc < 0)
+		return rc;
 	t = agent_trace_json(&v->av);
 	agent_volume_unlock(r, v);
 	if (!t)
@@ -215,9 +217,11 @@ int agent_volumes_admin_detach(struct agent_volumes *r, const char *name, int fo
 	rc = resolve(r, name, key, sizeof(key), e);
 	if (rc < 0)
 		return rc;
-	v = agent_volume_lock(r, key);
-	if (!v)
+	rc = agent_volume_lock(r, key, &v, e);
+	if (rc == -ENOENT)
 		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	if (rc < 0)
+		return rc;
 	if (v->n_mounts > 0 && !force) {
 		for (size_t i = 0; i < v->n_mounts; i++) {
 			size_t l = strlen(names);
@@ -235,7 +239,9 @@ int agent_volumes_admin_detach(struct agent_volumes *r, const char *name, int fo
 	rc = unbind_all(r, v, e);
 	if (rc < 0)
 		goto out;
-	if (!v->attached) {
+	/* Leftovers of an attach whose rollback failed count as attached: detach cleans
+	 * them up. */
+	if (!v->attached && v->av.reached == STEP_NONE && v->av.doing == STEP_NONE) {
 		rc = 0;
 		goto out;
 	}
@@ -255,18 +261,24 @@ out:
 
 static json_t *drain_one(struct agent_volumes *r, const char *key, int *ret_failed)
 {
-	struct agent_volume *v = agent_volume_lock(r, key);
+	struct agent_volume *v = NULL;
 	struct errbuf e = {{0}}, e2 = {{0}};
 	const char *result;
 	int rc;
 
 	*ret_failed = 0;
-	if (!v)
+	rc = agent_volume_lock(r, key, &v, &e);
+	if (rc == -ENOENT)
 		return NULL; /* removed meanwhile */
+	if (rc < 0) {
+		*ret_failed = 1;
+		return json_pack("{s:s,s:s,s:o}", "volume", key, "result", "failed", "error",
+				 agent_json_string(e.msg));
+	}
 	rc = unbind_all(r, v, &e);
 	if (rc < 0) {
 		result = "failed";
-	} else if (!v->attached) {
+	} else if (!v->attached && v->av.reached == STEP_NONE && v->av.doing == STEP_NONE) {
 		result = "not-attached";
 	} else if (agent_volume_down(r, v, 0, &e) >= 0) {
 		set_detached(v);

@@ -25,11 +25,20 @@ struct agent_volume {
 	int removed;
 	int attached;
 	int attaching; /* set under the registry lock too: closes the dedupe race */
+	/* Registry lock: the kernel device this volume's attachment uses (agent_volumes_claim),
+	 * from the moment it is found until it is detached or rolled back completely. */
+	int claimed;
+	unsigned dev_major, dev_minor;
+	char dev_ident[256];
 	json_t *opts;	    /* as created (raw, may hold secrets: never logged as is) */
 	char identity[512]; /* the backend's description of the device, for dedupe */
 	struct agent_mount *mounts;
 	size_t n_mounts;
 	enum agent_op op; /* op_lock: what the record says is in flight */
+	/* data_lock: what the holder of op_lock is doing, for a request that gives up waiting
+	 * ("busy: ... has run for N s (step S)"). */
+	int64_t busy_since_ms; /* CLOCK_MONOTONIC when op_lock was taken */
+	char busy_step[48];    /* "queued", "attach", a pipeline step name, ... */
 	/* op_lock only: the pipeline's view of the volume. */
 	struct attach_volume av;
 };
@@ -41,12 +50,27 @@ struct agent_volumes {
 	struct attach_env *env;
 	const struct agent_driver_ops *ops;
 	struct agent_state *state;		  /* NULL: no records */
+	/* Bounded resources (agent_volumes_set_limits). */
+	unsigned max_pipelines, lock_wait_s;
+	pthread_mutex_t slot_lock;
+	pthread_cond_t slot_cond;
+	unsigned running; /* slot_lock: pipelines running now */
 	const struct agent_test_settings *test; /* NULL: no crash points */
 };
 
-/* Take the operation lock of key's volume (a reference is held until unlock). NULL if
- * unknown. May block behind another operation on the same volume. */
-struct agent_volume *agent_volume_lock(struct agent_volumes *r, const char *key);
+/* Take the operation lock of key's volume (a reference is held until unlock): 0 and *ret;
+ * -ENOENT (e untouched) if unknown or removed meanwhile; -EBUSY with e saying "busy: another
+ * operation on this volume has run for N s (step S)" after waiting lock_wait_s for it. */
+int agent_volume_lock(struct agent_volumes *r, const char *key, struct agent_volume **ret,
+		      struct errbuf *e);
+/* env->claim: refuse a device another volume already uses (same major:minor or identity);
+ * else record it as v's. */
+int agent_volumes_claim(struct attach_env *env, struct attach_volume *av, int *ret_same_dev,
+			struct errbuf *e);
+/* Recovery: v's restored record says it uses its recorded device (registry lock taken). */
+void agent_volume_claim_restored(struct agent_volumes *r, struct agent_volume *v);
+/* Operation lock held: say what the operation is doing now (for busy messages). */
+void agent_volume_set_step(struct agent_volume *v, const char *step);
 void agent_volume_unlock(struct agent_volumes *r, struct agent_volume *v);
 /* Operation lock held: run the pipeline and log the attach/detach with its step timings. */
 int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errbuf *e);

@@ -106,6 +106,8 @@ static int step_hook(struct attach_env *env, struct attach_volume *av, enum atta
 
 	/* "after": the kernel work is done but the record does not say so yet, the worst
 	 * moment for a kill -9. "before": the record says the step may have started. */
+	if (!done)
+		agent_volume_set_step(v, attach_step_name(step));
 	if (done)
 		agent_test_crash_point(r->test, step, 1);
 	if (step_changes_kernel(step))
@@ -120,6 +122,7 @@ void agent_volumes_set_state(struct agent_volumes *r, struct agent_state *st,
 {
 	r->state = st;
 	r->test = t;
-	r->env->step_hook = st || t ? step_hook : NULL;
+	/* Always: the hook also tells a waiting request which step is running. */
+	r->env->step_hook = step_hook;
 	r->env->hook_userdata = r;
 }

@@ -102,6 +102,14 @@ struct attach_env {
 	int (*step_hook)(struct attach_env *env, struct attach_volume *v, enum attach_step step,
 			 int done);
 	void *hook_userdata;
+	/* Called once the device is found and identified (v->dev, v->ident), before anything is
+	 * built on it: the agent's dedupe across volumes. A negative return (e set) refuses the
+	 * attach; *ret_same_dev = 1 says the device is the very one another volume uses (its
+	 * connection was reused, not made), so the rollback must leave the connection alone.
+	 * NULL: no check. */
+	int (*claim)(struct attach_env *env, struct attach_volume *v, int *ret_same_dev,
+		     struct errbuf *e);
+	void *claim_userdata;
 };
 
 /* One volume on this host. */
@@ -164,6 +172,11 @@ int attach_path_is_mounted(const struct attach_env *env, const char *path);
 /* Path a container's bind mount lives at. */
 int attach_container_path(const struct attach_env *env, const char *key, const char *container,
 			  char *ret, size_t n);
+
+/* What every attach needs from this host: device-mapper (-ENODEV with e saying how to get
+ * it), and udev running (1 with e set when it is not: attaches still work, on kernel
+ * uevents, but /dev/disk links and udev rules are missing). 0 when all is there. */
+int attach_env_check(struct attach_env *env, struct errbuf *e);
 
 /* Defaults for the real host: real kernel seam, 30 s connect, 30 s device, 300 s mkfs. */
 void attach_env_init(struct attach_env *env, const char *mount_root);

@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "attach/internal.h"
 #include "backends/file/file.h"
@@ -149,6 +150,31 @@ static int step_verify(struct attach_env *env, struct attach_volume *v,
 	return 0;
 }
 
+/*
+ * One device, one owner: before anything is built on the device, the agent checks that no
+ * other volume uses it (env->claim), and nobody but our own map holds it. Either refusal
+ * sets *keep_conn: the connection found may be somebody else's (a session or loop device
+ * reused), so the rollback must leave it alone.
+ */
+static int step_claim(struct attach_env *env, struct attach_volume *v, int *keep_conn,
+		      struct errbuf *e)
+{
+	int same_dev = 0, r;
+
+	if (env->claim) {
+		r = env->claim(env, v, &same_dev, e);
+		if (r < 0) {
+			*keep_conn = same_dev;
+			return r;
+		}
+	}
+	r = attach_dev_holders_check(&env->sys, v->dev.major, v->dev.minor, v->dev.devnode,
+				     v->dm_name, e);
+	if (r < 0)
+		*keep_conn = 1;
+	return r;
+}
+
 static int step_dm(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
 {
 	struct dmap_target t;
@@ -268,7 +294,7 @@ static int step_mount(struct attach_env *env, struct attach_volume *v, struct er
 
 static int run_up_step(struct attach_env *env, struct attach_volume *v, enum attach_step step,
 		       struct attach_devwait **w, struct backend_identity *expect, int *need_mkfs,
-		       struct errbuf *e)
+		       int *keep_conn, struct errbuf *e)
 {
 	struct backend_ctx ctx = be_ctx(env, env->connect_timeout_ms);
 	int r;
@@ -285,7 +311,10 @@ static int run_up_step(struct attach_env *env, struct attach_volume *v, enum att
 	case STEP_AWAIT:
 		return step_await(env, v, *w, e);
 	case STEP_VERIFY:
-		return step_verify(env, v, expect, e);
+		r = step_verify(env, v, expect, e);
+		if (r < 0)
+			return r;
+		return step_claim(env, v, keep_conn, e);
 	case STEP_DM:
 		return step_dm(env, v, e);
 	case STEP_PROBE:
@@ -322,13 +351,21 @@ static int undo_umount(struct attach_env *env, struct attach_volume *v, int forc
 
 static int undo_dm(struct attach_env *env, struct attach_volume *v, int force, struct errbuf *e)
 {
+	int r;
+
 	if (force) {
 		struct errbuf ignore;
 
 		/* Fail stuck I/O instead of hanging in remove (best effort: it may be gone). */
 		(void)dmap_error_swap(v->dm_name, env->device_timeout_ms, &ignore);
 	}
-	return dmap_remove(v->dm_name, env->device_timeout_ms, e);
+	r = dmap_remove(v->dm_name, env->device_timeout_ms, e);
+	/* No device-mapper in this kernel: there is no dm device to remove. */
+	if (r == -ENODEV) {
+		errbuf_clear(e);
+		return 0;
+	}
+	return r;
 }
 
 static int hook(struct attach_env *env, struct attach_volume *v, enum attach_step step, int done)
@@ -336,14 +373,54 @@ static int hook(struct attach_env *env, struct attach_volume *v, enum attach_ste
 	return env->step_hook ? env->step_hook(env, v, step, done) : 0;
 }
 
-static int run_down(struct attach_env *env, struct attach_volume *v, enum attach_step from,
-		    int force, struct errbuf *e)
+/* The layer an undo step removes, i.e. what is left when it fails. */
+static enum attach_step layer_of(enum attach_step undo)
 {
-	enum attach_step steps[8];
+	return undo == STEP_UMOUNT ? STEP_MOUNT : undo == STEP_DM_REMOVE ? STEP_DM : STEP_CONNECT;
+}
+
+/* The layer left once an undo step succeeded. */
+static enum attach_step below(enum attach_step undo)
+{
+	return undo == STEP_UMOUNT ? STEP_DM : undo == STEP_DM_REMOVE ? STEP_CONNECT : STEP_NONE;
+}
+
+/* An undo step failed: may the layers below it still be undone? Only when nothing of the
+ * failed layer still holds the device (never pull a device from under a mount or a map). */
+static int below_is_free(struct attach_env *env, struct attach_volume *v, enum attach_step failed)
+{
+	struct dmap_info info;
+	int r;
+
+	switch (failed) {
+	case STEP_UMOUNT:
+		/* e.g. the mount is gone but its directory could not be removed */
+		return is_mounted(&env->sys, v->staging, NULL) == 0;
+	case STEP_DM_REMOVE:
+		r = dmap_get_info(v->dm_name, &info);
+		return r == -ENODEV || (r == 0 && !info.exists);
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Undo from `from` down. keep_conn: the device is another user's (another volume's reused
+ * connection, or held by someone else): everything this attach built above it is undone,
+ * the connection itself is left alone and forgotten. A step that fails stops the undo
+ * unless the layer it failed to remove no longer holds the device; e gets the first error
+ * and v->reached the highest layer left, so that a retry starts there.
+ */
+static int run_down(struct attach_env *env, struct attach_volume *v, enum attach_step from,
+		    int force, int keep_conn, struct errbuf *e)
+{
+	enum attach_step steps[8], left = STEP_NONE;
 	size_t n = attach_plan_down(from, steps, ELEMENTSOF(steps));
 	struct backend_ctx ctx = be_ctx(env, env->connect_timeout_ms);
+	int first = 0;
 
 	for (size_t i = 0; i < n; i++) {
+		struct errbuf e2 = { { 0 } };
 		int64_t t0 = attach_now_us();
 		int r;
 
@@ -351,36 +428,44 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 		(void)hook(env, v, steps[i], 0);
 		switch (steps[i]) {
 		case STEP_UMOUNT:
-			r = undo_umount(env, v, force, e);
+			r = undo_umount(env, v, force, &e2);
 			break;
 		case STEP_DM_REMOVE:
-			r = undo_dm(env, v, force, e);
+			r = undo_dm(env, v, force, &e2);
 			break;
 		case STEP_DISCONNECT:
-			r = v->opts.be->disconnect(&ctx, &v->att, e);
+			if (keep_conn) {
+				json_object_clear(v->att.objs);
+				r = 0;
+			} else
+				r = v->opts.be->disconnect(&ctx, &v->att, &e2);
 			break;
 		default:
 			r = -EINVAL;
 		}
 		record(v, steps[i], t0, r);
 		if (r < 0) {
-			/* Stop: never tear down a layer under one that is still in use. */
-			v->reached = steps[i] == STEP_UMOUNT ? STEP_MOUNT
-				     : steps[i] == STEP_DM_REMOVE ? STEP_DM
-								  : STEP_CONNECT;
+			if (!first) {
+				first = r;
+				*e = e2;
+				errbuf_prefix(e, r, "%s", attach_step_name(steps[i]));
+				left = layer_of(steps[i]);
+			}
+			v->reached = left;
 			v->doing = STEP_NONE;
 			(void)hook(env, v, steps[i], 1);
-			return errbuf_prefix(e, r, "%s", attach_step_name(steps[i]));
+			/* Never tear down a layer under one that still holds it. */
+			if (!below_is_free(env, v, steps[i]))
+				return first;
+			continue;
 		}
-		v->reached = steps[i] == STEP_UMOUNT ? STEP_DM
-			     : steps[i] == STEP_DM_REMOVE ? STEP_CONNECT
-							  : STEP_NONE;
+		v->reached = left != STEP_NONE ? left : below(steps[i]);
 		v->doing = STEP_NONE;
 		(void)hook(env, v, steps[i], 1);
 	}
-	v->reached = STEP_NONE;
+	v->reached = left;
 	v->doing = STEP_NONE;
-	return 0;
+	return first;
 }
 
 static int prepare(struct attach_env *env, struct attach_volume *v)
@@ -403,7 +488,7 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 	enum attach_step steps[12];
 	struct attach_devwait *w = NULL;
 	struct backend_identity expect = { 0 };
-	int need_mkfs = 0, r = 0;
+	int need_mkfs = 0, keep_conn = 0, r = 0;
 	size_t n;
 
 	v->n_timings = 0;
@@ -420,7 +505,7 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 		if (r < 0)
 			errbuf_set(e, r, "cannot record the volume's state: %s", strerror(-r));
 		else
-			r = run_up_step(env, v, steps[i], &w, &expect, &need_mkfs, e);
+			r = run_up_step(env, v, steps[i], &w, &expect, &need_mkfs, &keep_conn, e);
 		if (steps[i] != STEP_MKFS || need_mkfs)
 			record(v, steps[i], t0, r);
 		if (r == 0) {
@@ -437,7 +522,7 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 			errbuf_prefix(e, r, "%s", attach_step_name(steps[i]));
 			w = attach_devwait_free(w);
 			/* Roll back everything the failed step may have started. */
-			if (run_down(env, v, steps[i], 0, &undo) < 0) {
+			if (run_down(env, v, steps[i], 0, keep_conn, &undo) < 0) {
 				struct errbuf first = *e;
 
 				errbuf_set(e, r, "%.500s (and rolling back failed: %.400s)",
@@ -463,7 +548,7 @@ int attach_volume_down(struct attach_env *env, struct attach_volume *v, int forc
 	 * record can say "connect started" with nothing reached yet (no probe step). */
 	return run_down(env, v,
 			v->reached == STEP_NONE && v->doing == STEP_NONE ? STEP_NONE : STEP_MOUNT,
-			force, e);
+			force, 0, e);
 }
 
 int attach_volume_rollback(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
@@ -580,6 +665,22 @@ int attach_unbind(struct attach_env *env, struct attach_volume *v, const char *c
 	snprintf(dir, sizeof(dir), "%s/%s", env->mount_root, v->key);
 	(void)s->ops->rmdir(s, dir); /* only succeeds once the last container is gone */
 	record(v, STEP_UNBIND, t0, 0);
+	return 0;
+}
+
+int attach_env_check(struct attach_env *env, struct errbuf *e)
+{
+	int r;
+
+	(void)env;
+	r = dmap_init(e);
+	if (r < 0)
+		return errbuf_prefix(e, r, "this host cannot attach volumes");
+	if (access("/run/udev/control", F_OK) < 0)
+		return errbuf_set(e, 1,
+				  "udev is not running (no /run/udev/control): attaches fall back "
+				  "to kernel uevents, and /dev/disk links and udev rules will be "
+				  "missing; start systemd-udevd");
 	return 0;
 }
 

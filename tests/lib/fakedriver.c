@@ -15,11 +15,16 @@ static struct fakedriver_state st;
 /* Volumes with a call in flight (by address). */
 static const void *busy[64];
 static int in_flight;
+/* Volume keys that resolve to one fake device (fakedriver_same_device). */
+static char same_dev_keys[2][128];
+static int check_fail;
 
 void fakedriver_reset(void)
 {
 	pthread_mutex_lock(&lock);
 	memset(&st, 0, sizeof(st));
+	memset(same_dev_keys, 0, sizeof(same_dev_keys));
+	check_fail = 0;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -84,6 +89,32 @@ static void leave(const struct attach_volume *v)
 	pthread_mutex_unlock(&lock);
 }
 
+
+void fakedriver_same_device(const char *key1, const char *key2)
+{
+	pthread_mutex_lock(&lock);
+	snprintf(same_dev_keys[0], sizeof(same_dev_keys[0]), "%s", key1 ? key1 : "");
+	snprintf(same_dev_keys[1], sizeof(same_dev_keys[1]), "%s", key2 ? key2 : "");
+	pthread_mutex_unlock(&lock);
+}
+
+/* Every volume is its own fake device 7:N, except the pair named above (7:999). */
+static unsigned fake_minor(const char *key)
+{
+	unsigned h = 1;
+
+	pthread_mutex_lock(&lock);
+	if (same_dev_keys[0][0] &&
+	    (!strcmp(key, same_dev_keys[0]) || !strcmp(key, same_dev_keys[1])))
+		h = 999;
+	pthread_mutex_unlock(&lock);
+	if (h == 999)
+		return h;
+	for (const char *p = key; *p; p++)
+		h = h * 31 + (unsigned char)*p;
+	return 1000 + h % 100000;
+}
+
 static int fake_up(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
 {
 	char path[4200];
@@ -93,6 +124,17 @@ static int fake_up(struct attach_env *env, struct attach_volume *v, struct errbu
 		errbuf_set(e, r,
 			   "fake: LUN 3 not found on iqn.2026-01.test:t1; target reports LUNs 0,1");
 		goto out;
+	}
+	/* The pipeline claims the device once it is found (attach_env.claim). */
+	if (env->claim) {
+		int same = 0;
+
+		v->dev.major = 7;
+		v->dev.minor = fake_minor(v->key);
+		snprintf(v->dev.devnode, sizeof(v->dev.devnode), "/dev/fake%u", v->dev.minor);
+		r = env->claim(env, v, &same, e);
+		if (r < 0)
+			goto out;
 	}
 	snprintf(path, sizeof(path), "%s/.staging/%s", env->mount_root, v->key);
 	r = mkdir_p(path, 0755);
@@ -173,9 +215,28 @@ out:
 	return r;
 }
 
+void fakedriver_set_check(int fail)
+{
+	pthread_mutex_lock(&lock);
+	check_fail = fail;
+	pthread_mutex_unlock(&lock);
+}
+
+static int fake_check(struct attach_env *env, struct errbuf *e)
+{
+	int r;
+
+	(void)env;
+	pthread_mutex_lock(&lock);
+	r = check_fail;
+	pthread_mutex_unlock(&lock);
+	return r < 0 ? errbuf_set(e, r, "fake: device-mapper not available: load dm-mod") : 0;
+}
+
 const struct agent_driver_ops fakedriver_ops = {
     .up = fake_up,
     .down = fake_down,
     .bind = fake_bind,
     .unbind = fake_unbind,
+    .check = fake_check,
 };

@@ -23,5 +23,10 @@ extern const struct agent_driver_ops fakedriver_ops;
 void fakedriver_reset(void);
 /* A snapshot of the counters (taken under the fake's lock). */
 struct fakedriver_state fakedriver_get(void);
+/* Volumes key1 and key2 resolve to one (fake) kernel device; every other volume has its
+ * own. The fake up claims its device through env->claim like the pipeline does. */
+void fakedriver_same_device(const char *key1, const char *key2);
+/* The check op (agent_driver_ops.check) fails with fail (negative errno), 0: passes. */
+void fakedriver_set_check(int fail);
 /* Set failures/delay (the counters are left alone). */
 void fakedriver_set(int fail_up, int fail_bind, int fail_unbind, int fail_down, int delay_ms);
