@@ -14,17 +14,27 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fakedriver_state st;
 /* Volumes with a call in flight (by address). */
 static const void *busy[64];
-static int in_flight;
+static int in_flight, pipes_in_flight;
 /* Volume keys that resolve to one fake device (fakedriver_same_device). */
 static char same_dev_keys[2][128];
 static int check_fail;
+static int fail_leaves; /* a failed up leaves a half-done attachment (reached dm-map) */
+
+void fakedriver_set_leftovers(int on)
+{
+	pthread_mutex_lock(&lock);
+	fail_leaves = on;
+	pthread_mutex_unlock(&lock);
+}
 
 void fakedriver_reset(void)
 {
 	pthread_mutex_lock(&lock);
 	memset(&st, 0, sizeof(st));
+	pipes_in_flight = 0;
 	memset(same_dev_keys, 0, sizeof(same_dev_keys));
 	check_fail = 0;
+	fail_leaves = 0;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -66,6 +76,8 @@ static int enter(const struct attach_volume *v, int *counter, int fail, int *ret
 		}
 	if (++in_flight > st.max_parallel)
 		st.max_parallel = in_flight;
+	if ((counter == &st.up || counter == &st.down) && ++pipes_in_flight > st.max_parallel_up)
+		st.max_parallel_up = pipes_in_flight;
 	r = fail;
 	*ret_delay = st.delay_ms;
 	pthread_mutex_unlock(&lock);
@@ -77,9 +89,11 @@ static int enter(const struct attach_volume *v, int *counter, int fail, int *ret
 	return r;
 }
 
-static void leave(const struct attach_volume *v)
+static void leave_as(const struct attach_volume *v, int pipeline)
 {
 	pthread_mutex_lock(&lock);
+	if (pipeline)
+		pipes_in_flight--;
 	for (size_t i = 0; i < sizeof(busy) / sizeof(busy[0]); i++)
 		if (busy[i] == v) {
 			busy[i] = NULL;
@@ -87,6 +101,11 @@ static void leave(const struct attach_volume *v)
 		}
 	in_flight--;
 	pthread_mutex_unlock(&lock);
+}
+
+static void leave(const struct attach_volume *v)
+{
+	leave_as(v, 0);
 }
 
 
@@ -123,6 +142,10 @@ static int fake_up(struct attach_env *env, struct attach_volume *v, struct errbu
 	if (r < 0) {
 		errbuf_set(e, r,
 			   "fake: LUN 3 not found on iqn.2026-01.test:t1; target reports LUNs 0,1");
+		pthread_mutex_lock(&lock);
+		if (fail_leaves)
+			v->reached = STEP_DM; /* and its rollback failed */
+		pthread_mutex_unlock(&lock);
 		goto out;
 	}
 	/* The pipeline claims the device once it is found (attach_env.claim). */
@@ -145,7 +168,7 @@ static int fake_up(struct attach_env *env, struct attach_volume *v, struct errbu
 		v->reached = STEP_MOUNT;
 	}
 out:
-	leave(v);
+	leave_as(v, 1);
 	return r;
 }
 
@@ -164,7 +187,7 @@ static int fake_down(struct attach_env *env, struct attach_volume *v, int force,
 	else
 		v->reached = STEP_NONE;
 out:
-	leave(v);
+	leave_as(v, 1);
 	return r;
 }
 

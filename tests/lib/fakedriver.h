@@ -13,6 +13,7 @@ struct fakedriver_state {
 	int up, down, bind, unbind; /* calls so far */
 	int overlaps;		    /* calls for one volume that ran at the same time */
 	int max_parallel;	    /* most calls in flight at once (any volumes) */
+	int max_parallel_up;	    /* most up/down calls (pipelines) in flight at once */
 	int fail_up, fail_bind, fail_unbind, fail_down; /* negative errno to return, 0 = work */
 	int delay_ms;					/* every call sleeps this long */
 };
@@ -28,5 +29,8 @@ struct fakedriver_state fakedriver_get(void);
 void fakedriver_same_device(const char *key1, const char *key2);
 /* The check op (agent_driver_ops.check) fails with fail (negative errno), 0: passes. */
 void fakedriver_set_check(int fail);
+/* A failing up leaves the volume half attached (reached dm-map, as when its rollback failed
+ * too) instead of rolled back. */
+void fakedriver_set_leftovers(int on);
 /* Set failures/delay (the counters are left alone). */
 void fakedriver_set(int fail_up, int fail_bind, int fail_unbind, int fail_down, int delay_ms);

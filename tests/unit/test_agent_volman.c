@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "agent/log.h"
 #include "agent/volman.h"
+#include "agent/volumes.h"
 #include "tests/lib/fakedriver.h"
 
 static char root[] = "/tmp/test_agent_volman.XXXXXX";
@@ -469,6 +472,151 @@ static void test_same_device_refused(void **state)
 	free(mp);
 }
 
+/* A Mount in its own thread: Create then Mount name, Err kept in *ret_err. */
+struct mount_job {
+	pthread_t t;
+	char name[64];
+	char err[1024];
+};
+
+static void *mount_thread(void *p)
+{
+	struct mount_job *j = p;
+	char body[256], *text;
+	json_t *resp;
+
+	snprintf(body, sizeof(body), "{\"Name\":\"%s\",\"Opts\":%s}", j->name, FILE_OPTS);
+	text = agent_volman_handle(reg, "POST", "/VolumeDriver.Create", body, strlen(body));
+	free(text);
+	snprintf(body, sizeof(body), "{\"Name\":\"%s\"}", j->name);
+	text = agent_volman_handle(reg, "POST", "/VolumeDriver.Mount", body, strlen(body));
+	resp = text ? json_loads(text, 0, NULL) : NULL;
+	snprintf(j->err, sizeof(j->err), "%s",
+		 resp ? json_string_value(json_object_get(resp, "Err")) : "no answer");
+	json_decref(resp);
+	free(text);
+	return NULL;
+}
+
+static void wait_for_up_calls(int n)
+{
+	struct timespec ts = {.tv_nsec = 10 * 1000000L};
+
+	while (fakedriver_get().up < n)
+		nanosleep(&ts, NULL);
+}
+
+/* limits.max_pipelines: six attaches at once, two pipelines at a time, all served. */
+static void test_pipelines_bounded(void **state)
+{
+	struct mount_job jobs[6];
+
+	agent_volumes_set_limits(reg, 2, 60);
+	fakedriver_set(0, 0, 0, 0, 300);
+	for (int i = 0; i < 6; i++) {
+		snprintf(jobs[i].name, sizeof(jobs[i].name), "lim%d_c", i);
+		assert_int_equal(pthread_create(&jobs[i].t, NULL, mount_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(pthread_join(jobs[i].t, NULL), 0);
+		assert_string_equal(jobs[i].err, "");
+	}
+	assert_int_equal(fakedriver_get().up, 6);
+	assert_true(fakedriver_get().max_parallel_up <= 2);
+	assert_true(fakedriver_get().max_parallel_up >= 1);
+	fakedriver_set(0, 0, 0, 0, 0);
+	for (int i = 0; i < 6; i++)
+		unmount(jobs[i].name);
+}
+
+/* limits.lock_wait_s: a request behind a long operation on the same volume gets a clear
+ * "busy" answer naming how long and what step, instead of waiting for ever. */
+static void test_lock_wait_bounded(void **state)
+{
+	struct mount_job a = {.name = "slow_c1"};
+	json_t *j;
+
+	agent_volumes_set_limits(reg, 8, 1);
+	fakedriver_set(0, 0, 0, 0, 4000);
+	assert_int_equal(pthread_create(&a.t, NULL, mount_thread, &a), 0);
+	wait_for_up_calls(1);
+	j = call("/VolumeDriver.Mount", "{\"Name\":\"slow_c2\"}");
+	if (!strstr(err_of(j), "busy: another operation on this volume has run for ") ||
+	    !strstr(err_of(j), " s (step attach)"))
+		fail_msg("Err '%s'", err_of(j));
+	json_decref(j);
+	/* Get and List never wait for operations. */
+	assert_int_equal(list_count("slow_c1"), -1);
+	assert_int_equal(pthread_join(a.t, NULL), 0);
+	assert_string_equal(a.err, "");
+	fakedriver_set(0, 0, 0, 0, 0);
+	/* Once the operation is over the same request is served. */
+	free(mount("slow_c2"));
+	unmount("slow_c2");
+	unmount("slow_c1");
+}
+
+/* Two volume ids whose options differ but which resolve to one kernel device: the second
+ * is refused naming the first, and the first is untouched (still mounted, not detached). */
+static void test_same_resolved_device_refused(void **state)
+{
+	char *mp;
+
+	fakedriver_same_device("da", "db");
+	create("da_c1", "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"/tmp/x/a.img\"}");
+	create("db_c1", "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"/tmp/x/b.img\"}");
+	mp = mount("da_c1");
+	expect_err("/VolumeDriver.Mount", "{\"Name\":\"db_c1\"}",
+		   "resolves to the device volume 'da' already uses");
+	assert_int_equal(fakedriver_get().down, 0);
+	assert_true(is_dir(mp));
+	assert_int_equal(list_count("da_c1"), 1);
+	unmount("da_c1");
+	free(mp);
+	/* The device is free again: the other volume id may have it now. */
+	mp = mount("db_c1");
+	unmount("db_c1");
+	free(mp);
+}
+
+/* An attach whose rollback failed leaves kernel objects its record names: new options must
+ * not replace that record (the objects would leak), and a retried Mount cleans up first. */
+static void test_leftovers_are_busy(void **state)
+{
+	char *mp;
+
+	create("lo_c1", FILE_OPTS);
+	fakedriver_set_leftovers(1);
+	fakedriver_set(-EIO, 0, 0, 0, 0);
+	expect_err("/VolumeDriver.Mount", "{\"Name\":\"lo_c1\"}", "LUN 3 not found");
+	fakedriver_set(0, 0, 0, 0, 0);
+	expect_err("/VolumeDriver.Create",
+		   "{\"Name\":\"lo_c1\",\"Opts\":{\"backend\":\"file\",\"size\":\"32M\"}}",
+		   "could not be rolled back (the record says reached dm-map, doing none); clean "
+		   "it up first");
+	assert_int_equal(fakedriver_get().down, 0);
+	mp = mount("lo_c1");
+	assert_int_equal(fakedriver_get().down, 1); /* the leftovers, before attaching */
+	assert_int_equal(fakedriver_get().up, 2);
+	unmount("lo_c1");
+	free(mp);
+	/* Clean now: new options are accepted. */
+	create("lo_c1", "{\"backend\":\"file\",\"size\":\"32M\"}");
+}
+
+/* A host without what every attach needs: Mounts say what is missing, nothing is tried. */
+static void test_host_check_refuses_mounts(void **state)
+{
+	create("hc_c1", FILE_OPTS);
+	fakedriver_set_check(-ENODEV);
+	expect_err("/VolumeDriver.Mount", "{\"Name\":\"hc_c1\"}",
+		   "device-mapper not available: load dm-mod");
+	assert_int_equal(fakedriver_get().up, 0);
+	fakedriver_set_check(0);
+	free(mount("hc_c1"));
+	unmount("hc_c1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +635,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unbind_failure_keeps_the_name, each_setup,
 					    each_teardown),
 	    cmocka_unit_test_setup_teardown(test_same_device_refused, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_pipelines_bounded, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_lock_wait_bounded, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_same_resolved_device_refused, each_setup,
+					    each_teardown),
+	    cmocka_unit_test_setup_teardown(test_leftovers_are_busy, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_host_check_refuses_mounts, each_setup,
+					    each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
