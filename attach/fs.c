@@ -92,7 +92,8 @@ static int sb_checksum_is_bad(int fd, const char *type)
 		if (read_exact(fd, sb, 512, 0) < 0 || (be16(sb + 100) & 0xf) != 5)
 			return 0;
 		sect = be16(sb + 102);
-		if (sect < 512 || sect > sizeof(sb) || (sect > 512 && read_exact(fd, sb, sect, 0) < 0))
+		if (sect < 512 || sect > sizeof(sb) ||
+		    (sect > 512 && read_exact(fd, sb, sect, 0) < 0))
 			return 0;
 		{
 			uint32_t want = le32(sb + 224);
@@ -152,11 +153,13 @@ int attach_fs_zero_check(const char *devnode, uint64_t size, uint64_t *ret_at, s
 	if (fd < 0 && errno == EINVAL)
 		fd = open(devnode, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errbuf_set(e, negative_errno(), "cannot open %s to check that it is blank: %m",
-				  devnode);
+		return errbuf_set(e, negative_errno(),
+				  "cannot open %s to check that it is blank: %m", devnode);
 	if (size % 512)
-		return errbuf_set(e, -EIO, "%s has a size (%llu bytes) that is not a whole number of "
-				  "sectors; refusing to format", devnode, (unsigned long long)size);
+		return errbuf_set(e, -EIO,
+				  "%s has a size (%llu bytes) that is not a whole number of "
+				  "sectors; refusing to format",
+				  devnode, (unsigned long long)size);
 	if (posix_memalign(&buf, IO_ALIGN, ZERO_SPAN) != 0)
 		return -ENOMEM;
 	r = span_is_zero(fd, buf, 0, first, &at);
@@ -183,8 +186,8 @@ int attach_fs_probe(const char *devnode, char *what, size_t n, struct errbuf *e)
 
 	fd = open(devnode, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errbuf_set(e, negative_errno(), "cannot open %s to look for a filesystem: %m",
-				  devnode);
+		return errbuf_set(e, negative_errno(),
+				  "cannot open %s to look for a filesystem: %m", devnode);
 	pr = blkid_new_probe();
 	if (!pr)
 		return -ENOMEM;
@@ -212,11 +215,12 @@ int attach_fs_probe(const char *devnode, char *what, size_t n, struct errbuf *e)
 				  "refusing to format or mount it",
 				  devnode);
 	if (r != 1)
-		return errbuf_set(e, -EIO,
-				  "could not read %s to check for existing data; refusing to format",
-				  devnode);
+		return errbuf_set(
+		    e, -EIO, "could not read %s to check for existing data; refusing to format",
+		    devnode);
 	if (size <= 0)
-		return errbuf_set(e, -EIO, "cannot tell the size of %s; refusing to format", devnode);
+		return errbuf_set(e, -EIO, "cannot tell the size of %s; refusing to format",
+				  devnode);
 	r = attach_fs_zero_check(devnode, (uint64_t)size, &at, e);
 	if (r < 0)
 		return r;
@@ -252,7 +256,7 @@ static int holder_cb(const char *name, void *ud)
 int attach_dev_holders_check(const struct sys *s, unsigned major, unsigned minor,
 			     const char *devnode, const char *own_dm, struct errbuf *e)
 {
-	struct holders_ctx c = { .s = s, .own_dm = own_dm ? own_dm : "" };
+	struct holders_ctx c = {.s = s, .own_dm = own_dm ? own_dm : ""};
 	char path[128];
 	int r;
 
@@ -263,12 +267,13 @@ int attach_dev_holders_check(const struct sys *s, unsigned major, unsigned minor
 	if (r < 0)
 		return errbuf_set(e, r, "cannot read %s: %s", path, strerror(-r));
 	if (r > 0)
-		return errbuf_set(e, -EBUSY,
-				  "%s (%u:%u) is held by %s, which attachd did not create (another "
-				  "device-mapper map, md array or LVM volume uses it); refusing to "
-				  "touch it: find the holder with `ls /sys/dev/block/%u:%u/holders` "
-				  "and `dmsetup ls --tree`",
-				  devnode, major, minor, c.other, major, minor);
+		return errbuf_set(
+		    e, -EBUSY,
+		    "%s (%u:%u) is held by %s, which attachd did not create (another "
+		    "device-mapper map, md array or LVM volume uses it); refusing to "
+		    "touch it: find the holder with `ls /sys/dev/block/%u:%u/holders` "
+		    "and `dmsetup ls --tree`",
+		    devnode, major, minor, c.other, major, minor);
 	return 0;
 }
 
@@ -291,11 +296,13 @@ int attach_fs_check_unused(const struct sys *s, const char *devnode, struct errb
 		return r;
 	r = attach_mountinfo_read(s, &text);
 	if (r < 0)
-		return errbuf_set(e, r, "cannot read the mount table before mkfs: %s", strerror(-r));
+		return errbuf_set(e, r, "cannot read the mount table before mkfs: %s",
+				  strerror(-r));
 	r = attach_mountinfo_has_dev(text, maj, min);
 	if (r > 0)
-		return errbuf_set(e, -EBUSY, "%s (%u:%u) is mounted somewhere; refusing to format it",
-				  devnode, maj, min);
+		return errbuf_set(e, -EBUSY,
+				  "%s (%u:%u) is mounted somewhere; refusing to format it", devnode,
+				  maj, min);
 	/* O_EXCL on a block device fails with EBUSY while anything mounts or holds it (or
 	 * has it open O_EXCL, as mkfs and mount do): proof that nobody else has it now.
 	 * Closed before mkfs runs: mkfs opens it O_EXCL itself. */
@@ -316,9 +323,10 @@ int attach_fs_mkfs(const struct sys *s, const char *fs, const char *devnode, int
 	 * lazy_journal_init is not used: it is only safe on never-written volumes.
 	 * One -F only (mke2fs asks before formatting a regular file); mke2fs still refuses
 	 * a mounted or busy device unless -F is given twice. xfs gets no -f. */
-	char *ext4[] = { "mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard,lazy_itable_init=1",
-			 (char *)devnode, NULL };
-	char *xfs[] = { "mkfs.xfs", "-q", "-K", (char *)devnode, NULL };
+	char *ext4[] = {
+	    "mkfs.ext4",     "-q", "-F", "-m", "0", "-E", "nodiscard,lazy_itable_init=1",
+	    (char *)devnode, NULL};
+	char *xfs[] = {"mkfs.xfs", "-q", "-K", (char *)devnode, NULL};
 	_cleanup_free_ char *out = NULL;
 	int r;
 

@@ -190,13 +190,15 @@ static int step_dm(struct attach_env *env, struct attach_volume *v, struct errbu
 	return dmap_create(v->dm_name, uuid, &t, 1, env->device_timeout_ms, e);
 }
 
-/* What an operator can do about a device that is refused for holding data. */
+/* What an operator can do about a device that is refused for holding data. The device node
+ * is named as this attach saw it: it goes away with the rollback (and may be reused). */
 #define ZERO_HINT                                                                                  \
 	"; if it truly is a new volume from a pool without zero padding, zero it deliberately "   \
-	"(e.g. `blkdiscard -z %s`) and mount again"
+	"(e.g. `blkdiscard -z` on the device: %s while attached, identity %s) and mount again"
 
 static int step_probe(struct attach_volume *v, int *need_mkfs, struct errbuf *e)
 {
+	const char *id = v->ident.wwid[0] ? v->ident.wwid : "unknown";
 	char what[160] = "";
 	int r;
 
@@ -213,7 +215,13 @@ static int step_probe(struct attach_volume *v, int *need_mkfs, struct errbuf *e)
 				  "the volume holds %s; attachd formats only a provably blank device "
 				  "(no signature, first and last MiB all zeroes), so it was left "
 				  "untouched" ZERO_HINT,
-				  what, v->dev.devnode);
+				  what, v->dev.devnode, id);
+	if (r == PROBE_FOUND && strstr(what, "(bad checksum)"))
+		return errbuf_set(e, -EMEDIUMTYPE,
+				  "the volume holds %s: a damaged filesystem, which attachd neither "
+				  "formats nor mounts; repair it (e2fsck -b, xfs_repair) or restore it "
+				  "from a backup" ZERO_HINT,
+				  what, v->dev.devnode, id);
 	if (r == PROBE_FOUND) {
 		int fs = !strcmp(what, "ext4") || !strcmp(what, "xfs");
 
@@ -222,7 +230,7 @@ static int step_probe(struct attach_volume *v, int *need_mkfs, struct errbuf *e)
 				  "attachd never formats a device that carries data, so it was left "
 				  "untouched%s%s" ZERO_HINT,
 				  what, v->opts.fs, fs ? "; set fs=" : "", fs ? what : "",
-				  v->dev.devnode);
+				  v->dev.devnode, id);
 	}
 	if (v->opts.format_never)
 		return errbuf_set(e, -EMEDIUMTYPE,

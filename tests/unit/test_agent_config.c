@@ -283,6 +283,31 @@ static void test_apply_json_direct(void **state)
 	json_decref(j);
 }
 
+static void test_limits(void **state)
+{
+	struct agent_config c;
+	struct errlist el = {.n = 0};
+	json_t *j;
+
+	agent_config_init(&c);
+	assert_int_equal(c.limits.max_pipelines, 8);
+	assert_int_equal(c.limits.lock_wait_s, 60);
+	j = json_loads("{\"limits\":{\"max_pipelines\":3,\"lock_wait_s\":5}}", 0, NULL);
+	assert_int_equal(agent_config_apply_json(&c, j, "test", &el), 0);
+	json_decref(j);
+	assert_int_equal(c.limits.max_pipelines, 3);
+	assert_int_equal(c.limits.lock_wait_s, 5);
+	j = json_loads("{\"limits\":{\"max_pipelines\":0,\"lock_wait_s\":\"5\",\"x\":1}}", 0,
+		       NULL);
+	assert_int_equal(agent_config_apply_json(&c, j, "test", &el), -EINVAL);
+	json_decref(j);
+	assert_non_null(strstr(el.msg, "'limits.max_pipelines' must be a whole number from 1 to 1024"));
+	assert_non_null(strstr(el.msg, "'limits.lock_wait_s' must be a whole number from 1 to 86400"));
+	assert_non_null(strstr(el.msg, "unknown key 'limits.x'"));
+	/* Bad values are not applied. */
+	assert_int_equal(c.limits.max_pipelines, 3);
+}
+
 static int setup(void **state)
 {
 	return mkdtemp(tmpdir) ? 0 : -1;
@@ -303,6 +328,7 @@ int main(void)
 	    cmocka_unit_test(test_help),	 cmocka_unit_test(test_flag_errors),
 	    cmocka_unit_test(test_listen_parse), cmocka_unit_test(test_file),
 	    cmocka_unit_test(test_file_errors),	 cmocka_unit_test(test_apply_json_direct),
+	    cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

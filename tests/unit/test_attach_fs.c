@@ -57,7 +57,7 @@ static void write_at(const char *path, off_t off, const void *buf, size_t n)
 static void test_blank_then_ext4(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct sys s;
 	char what[64] = "";
 
@@ -71,7 +71,7 @@ static void test_blank_then_ext4(void **state)
 static void test_xfs_found(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct sys s;
 	char what[64] = "";
 	int fd;
@@ -89,8 +89,8 @@ static void test_xfs_found(void **state)
 static void test_partition_table_is_data(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
-	unsigned char mbr[512] = { 0 };
+	struct errbuf e = {{0}};
+	unsigned char mbr[512] = {0};
 	char what[64] = "";
 
 	/* One Linux partition, MBR signature: never "blank". */
@@ -109,9 +109,9 @@ static void test_partition_table_is_data(void **state)
 static void test_luks_is_data(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	/* LUKS1 magic + version 1. */
-	const unsigned char luks[] = { 'L', 'U', 'K', 'S', 0xba, 0xbe, 0x00, 0x01 };
+	const unsigned char luks[] = {'L', 'U', 'K', 'S', 0xba, 0xbe, 0x00, 0x01};
 	char what[64] = "";
 
 	write_at(f->path, 0, luks, sizeof(luks));
@@ -144,7 +144,7 @@ static void flip_byte(const char *path, off_t off)
 static void test_ext4_bad_checksum_is_data(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct sys s;
 	char what[128] = "";
 
@@ -159,7 +159,7 @@ static void test_ext4_bad_checksum_is_data(void **state)
 static void test_xfs_bad_checksum_is_data(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct sys s;
 	char what[128] = "";
 
@@ -175,7 +175,7 @@ static void test_xfs_bad_checksum_is_data(void **state)
 static void test_sfdisk_gpt_is_data(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	char cmd[160], what[128] = "";
 	FILE *p;
 
@@ -192,7 +192,7 @@ static void test_sfdisk_gpt_is_data(void **state)
 static void test_random_bytes_are_data(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	unsigned char buf[65536];
 	uint32_t x = 2463534242u;
 	char what[128] = "";
@@ -213,7 +213,7 @@ static void test_random_bytes_are_data(void **state)
 static void test_last_mib_only_is_data(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	const char one = 1;
 	char what[128] = "", want[128];
 	off_t at = (64 << 20) - 100;
@@ -229,7 +229,7 @@ static void test_last_mib_only_is_data(void **state)
 static void test_small_device_whole_read(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	const char one = 1;
 	char what[128] = "";
 
@@ -244,7 +244,7 @@ static void test_small_device_whole_read(void **state)
 static void test_short_read_is_error(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	uint64_t at = 0;
 
 	assert_int_equal(attach_fs_zero_check(f->path, 128 << 20, &at, &e), -EIO);
@@ -274,7 +274,7 @@ static void put(const char *root, const char *rel, const char *content)
 
 static void test_holders(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	char root[] = "/tmp/attachd-holders-XXXXXX", cmd[128];
 	struct sys s;
 
@@ -304,8 +304,9 @@ static void test_holders(void **state)
 
 static void test_mountinfo_has_dev(void **state)
 {
-	const char *mi = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
-			 "40 22 253:3 / /var/vcap/data/x rw,nosuid - xfs /dev/mapper/attachd-v rw\n";
+	const char *mi =
+	    "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+	    "40 22 253:3 / /var/vcap/data/x rw,nosuid - xfs /dev/mapper/attachd-v rw\n";
 
 	assert_int_equal(attach_mountinfo_has_dev(mi, 253, 3), 1);
 	assert_int_equal(attach_mountinfo_has_dev(mi, 8, 1), 1);
@@ -316,7 +317,7 @@ static void test_mountinfo_has_dev(void **state)
 static void test_check_unused_image_file(void **state)
 {
 	struct fixture *f = *state;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct sys s;
 
 	sys_init_real(&s);
@@ -327,7 +328,7 @@ static void test_check_unused_image_file(void **state)
 
 static void test_unreadable_is_error(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	char what[64] = "";
 
 	assert_true(attach_fs_probe("/nonexistent/dev", what, sizeof(what), &e) < 0);
@@ -336,7 +337,7 @@ static void test_unreadable_is_error(void **state)
 
 static void test_mkfs_failure_reported(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct sys s;
 
 	sys_init_real(&s);
@@ -348,22 +349,22 @@ static void test_mkfs_failure_reported(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_blank_then_ext4, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_xfs_found, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_partition_table_is_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_luks_is_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ext4_bad_checksum_is_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_xfs_bad_checksum_is_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sfdisk_gpt_is_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_bytes_are_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_last_mib_only_is_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_small_device_whole_read, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_short_read_is_error, setup, teardown),
-		cmocka_unit_test(test_holders),
-		cmocka_unit_test(test_mountinfo_has_dev),
-		cmocka_unit_test_setup_teardown(test_check_unused_image_file, setup, teardown),
-		cmocka_unit_test(test_unreadable_is_error),
-		cmocka_unit_test(test_mkfs_failure_reported),
+	    cmocka_unit_test_setup_teardown(test_blank_then_ext4, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_xfs_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_partition_table_is_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_luks_is_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ext4_bad_checksum_is_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_xfs_bad_checksum_is_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sfdisk_gpt_is_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_random_bytes_are_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_last_mib_only_is_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_small_device_whole_read, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_short_read_is_error, setup, teardown),
+	    cmocka_unit_test(test_holders),
+	    cmocka_unit_test(test_mountinfo_has_dev),
+	    cmocka_unit_test_setup_teardown(test_check_unused_image_file, setup, teardown),
+	    cmocka_unit_test(test_unreadable_is_error),
+	    cmocka_unit_test(test_mkfs_failure_reported),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
