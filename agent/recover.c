@@ -134,6 +134,7 @@ static void act(struct agent_volumes *r, struct agent_volume *v, enum agent_reco
 		v->op = AGENT_OP_IDLE;
 		if (rc == 0) {
 			agent_volume_forget(r, v);
+			agent_volume_unclaim(r, v);
 			return;
 		}
 		agent_volume_save(r, v, NULL);

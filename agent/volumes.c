@@ -67,6 +67,13 @@ static void unclaim(struct agent_volume *v)
 	v->claimed = 0;
 }
 
+void agent_volume_unclaim(struct agent_volumes *r, struct agent_volume *v)
+{
+	pthread_mutex_lock(&r->lock);
+	unclaim(v);
+	pthread_mutex_unlock(&r->lock);
+}
+
 int agent_volumes_claim(struct attach_env *env, struct attach_volume *av, int *ret_same_dev,
 			struct errbuf *e)
 {
@@ -122,9 +129,7 @@ int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errb
 	/* Rolled back completely: nothing left to record. */
 	if (rc < 0 && v->av.reached == STEP_NONE && v->av.doing == STEP_NONE && v->n_mounts == 0) {
 		agent_volume_forget(r, v);
-		pthread_mutex_lock(&r->lock);
-		unclaim(v);
-		pthread_mutex_unlock(&r->lock);
+		agent_volume_unclaim(r, v);
 	} else
 		agent_volume_save(r, v, NULL);
 	t = agent_trace_json(&v->av);
@@ -148,11 +153,8 @@ int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force
 	rc = r->ops->down(r->env, &v->av, force, e);
 	slot_give(r);
 	v->op = AGENT_OP_IDLE;
-	if (rc == 0) {
-		pthread_mutex_lock(&r->lock);
-		unclaim(v);
-		pthread_mutex_unlock(&r->lock);
-	}
+	if (rc == 0)
+		agent_volume_unclaim(r, v);
 	if (rc == 0 && v->n_mounts == 0)
 		agent_volume_forget(r, v);
 	else

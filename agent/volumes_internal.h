@@ -67,6 +67,8 @@ int agent_volume_lock(struct agent_volumes *r, const char *key, struct agent_vol
  * else record it as v's. */
 int agent_volumes_claim(struct attach_env *env, struct attach_volume *av, int *ret_same_dev,
 			struct errbuf *e);
+/* v's attachment is gone (detached or rolled back completely): its device is free. */
+void agent_volume_unclaim(struct agent_volumes *r, struct agent_volume *v);
 /* Recovery: v's restored record says it uses its recorded device (registry lock taken). */
 void agent_volume_claim_restored(struct agent_volumes *r, struct agent_volume *v);
 /* Operation lock held: say what the operation is doing now (for busy messages). */
