@@ -20,7 +20,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
  * would for the parser reading the same bytes from a file). Never NULL (aborts on ENOMEM). */
 char *fuzz_strndup(const uint8_t *data, size_t size);
 
-/* Call once at start: agent logs go nowhere (debug included, so its code paths run). */
+/* Call once at start: agent logs (debug included, so its code paths run) go nowhere, or to
+ * stdout when ATTACHD_FUZZ_LOG is set (to see what an input does). */
 void fuzz_quiet_logs(void);
 
 /* A pipeline for the agent's registry that changes nothing: up "stages" the volume at

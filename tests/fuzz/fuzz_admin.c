@@ -18,6 +18,7 @@
 #include "tests/fuzz/fuzz.h"
 
 #define MAX_REQUESTS 8
+#define SECRET "s3cret-s3cret"
 
 static struct attach_env env;
 
@@ -83,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	volman(r, "/VolumeDriver.Create",
 	       "{\"Name\":\"vol2\",\"Opts\":{\"backend\":\"iscsi\",\"portal\":\"10.0.0.5\","
 	       "\"iqn\":\"iqn.2026-01.test:t1\",\"lun\":1,\"chap_user\":\"u\","
-	       "\"chap_secret\":\"s3cret-s3cret\"}}");
+	       "\"chap_secret\":\"" SECRET "\"}}");
 
 	for (int i = 0; i < MAX_REQUESTS && (req = fuzz_next_chunk(&f)); i++) {
 		const char *nl = strchr(req, '\n'), *sp;
@@ -103,11 +104,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!url)
 			abort();
 		j = parse_answer(agent_admin_handle(&c, method, url, body, strlen(body)));
-		/* Secrets never leave the agent through the admin API. */
-		{
+		/* Secrets never leave the agent through the admin API (unless the request
+		 * itself carried them: errors may quote it). */
+		if (!strstr(req, SECRET)) {
 			char *dump = json_dumps(j, JSON_COMPACT);
 
-			if (dump && strstr(dump, "s3cret-s3cret"))
+			if (dump && strstr(dump, SECRET))
 				abort();
 			free(dump);
 		}
