@@ -24,7 +24,7 @@ for t in "$@"; do
 	else
 		bad=$(grep -m1 '^Running: ' <(tac "$log/replay-$t.log") | sed 's/^Running: //')
 		echo "fuzz: $t FAILED (exit $rc, $ran of ${#files[@]} inputs done${bad:+, on $bad}); log $log/replay-$t.log:"
-		grep -E 'ERROR|SUMMARY|^ *#[0-9]+ ' "$log/replay-$t.log" | head -25
+		grep -E 'ERROR|SUMMARY|runtime error|^ *#[0-9]+ ' "$log/replay-$t.log" | head -25
 		failed=$((failed + 1))
 	fi
 done
