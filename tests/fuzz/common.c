@@ -137,8 +137,8 @@ static int seam_run(const struct sys *s, char *const argv[], int timeout_ms,
 	return 0;
 }
 
-static int seam_mount(const struct sys *s, const char *src, const char *target,
-		      const char *fstype, unsigned long flags, const char *data)
+static int seam_mount(const struct sys *s, const char *src, const char *target, const char *fstype,
+		      unsigned long flags, const char *data)
 {
 	return 0;
 }
@@ -171,9 +171,12 @@ static const struct sys_ops seam_ops = {
 void fuzz_sys_init(struct sys *s, struct fuzz_seam *f, const uint8_t *data, size_t size)
 {
 	*f = (struct fuzz_seam){.data = data, .size = size};
-	*s = (struct sys){
-	    .sysfs_root = "", .dev_root = "", .proc_root = "", .etc_root = "", .ops = &seam_ops,
-	    .userdata = f};
+	*s = (struct sys){.sysfs_root = "",
+			  .dev_root = "",
+			  .proc_root = "",
+			  .etc_root = "",
+			  .ops = &seam_ops,
+			  .userdata = f};
 }
 
 /* ---- scratch space ---- */

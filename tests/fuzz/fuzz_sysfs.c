@@ -61,8 +61,7 @@ static void iscsi(struct sys *s)
 	unsigned sess = 1, h, t, n, ma, mi;
 	char buf[256];
 
-	(void)be_iscsi_sysfs_find_session(s, "iqn.2003-01.org.example:t1", "10.0.0.5", 3260,
-					  &sess);
+	(void)be_iscsi_sysfs_find_session(s, "iqn.2003-01.org.example:t1", "10.0.0.5", 3260, &sess);
 	(void)be_iscsi_sysfs_find_session(s, "iqn.2003-01.org.example:t2", "fd00::5", 3260, &t);
 	(void)be_iscsi_sysfs_session_host(s, sess, &h);
 	(void)be_iscsi_sysfs_session_target_id(s, sess, &t);

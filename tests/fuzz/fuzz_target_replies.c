@@ -20,8 +20,8 @@ struct reply {
 	size_t size;
 };
 
-static int identify(void *ud, const struct sys *s, unsigned instance, unsigned cns,
-		    uint32_t nsid, void *buf, size_t len)
+static int identify(void *ud, const struct sys *s, unsigned instance, unsigned cns, uint32_t nsid,
+		    void *buf, size_t len)
 {
 	const struct reply *r = ud;
 
@@ -74,8 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)be_iscsi_readcap16_size(data, size, &bytes);
 	(void)be_iscsi_readcap10_size(data, size, &bytes);
-	if (be_iscsi_vpd83_wwid(data, size, buf, sizeof(buf)) == 0 &&
-	    strlen(buf) >= sizeof(buf))
+	if (be_iscsi_vpd83_wwid(data, size, buf, sizeof(buf)) == 0 && strlen(buf) >= sizeof(buf))
 		abort();
 	(void)be_iscsi_vpd83_wwid(data, size, small, sizeof(small));
 
