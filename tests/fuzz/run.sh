@@ -36,6 +36,8 @@ for t in "$@"; do
 	l=$log/fuzz-$t.log rc=$(cat "$log/fuzz-$t.rc" 2>/dev/null || echo 1)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$l" | tail -1)
 	[ -n "$execs" ] || execs=$(sed -nE 's/^Done ([0-9]+) runs.*/\1/p' "$l" | tail -1)
+	# -fork=N prints neither: its last "#N: cov: ..." line counts every worker's runs.
+	[ -n "$execs" ] || execs=$(sed -nE 's/^#([0-9]+): cov: .*/\1/p' "$l" | tail -1)
 	cov=$(grep -oE 'cov: [0-9]+' "$l" | tail -1)
 	n=$(find "$b/corpus/$t" -type f | wc -l)
 	if [ "$rc" -eq 0 ]; then
