@@ -109,6 +109,8 @@ format:
 	clang-format -i $(CORE_SRCS) $(AGENT_SRCS) agent/main.c $(CTL_SRCS) $(wildcard */*.h */*/*.h)
 
 clean:
-	rm -rf build/rel build/asan bin
+	rm -rf build/rel build/asan build/fuzz bin
+
+include tests/fuzz/fuzz.mk
 
 -include $(shell find build/rel build/asan -name '*.d' 2>/dev/null)
