@@ -369,6 +369,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+/* Set on the polling thread when verify_during_handshake has logged why it failed the
+ * handshake, so that libmicrohttpd's own message about it is not logged twice. */
+static __thread int tls_refusal_logged;
+
 /* Runs inside the TLS handshake once the client's Certificate message is in; non-zero fails
  * the handshake. */
 static int verify_during_handshake(gnutls_session_t session)
@@ -379,9 +383,11 @@ static int verify_during_handshake(gnutls_session_t session)
 
 	if (agent_http_tls_peer_verified(session, why, sizeof(why)) == 0)
 		return 0;
-	if (k)
+	if (k) {
 		log_event(k->s, AGENT_LOG_ERROR, "tls-refused",
 			  json_pack("{s:o}", "reason", agent_json_string(why)));
+		tls_refusal_logged = 1;
+	}
 	return GNUTLS_E_CERTIFICATE_ERROR;
 }
 
@@ -484,6 +490,18 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = 0;
+	/* libmicrohttpd says this about every failed TLS handshake. */
+	if (s->tls && startswith(msg, "Error: received handshake message out of context")) {
+		if (tls_refusal_logged) {
+			tls_refusal_logged = 0;
+			return;
+		}
+		log_event(s, AGENT_LOG_ERROR, "tls-refused",
+			  json_pack("{s:s}", "reason",
+				    "TLS handshake failed: no client certificate, TLS older than "
+				    "1.2, no common cipher, or not TLS at all"));
+		return;
+	}
 	log_event(s, AGENT_LOG_ERROR, "error", json_pack("{s:o}", "error", agent_json_string(msg)));
 }
 

@@ -192,8 +192,13 @@ int agent_http_tls_peer_verified(gnutls_session_t session, char *why, size_t n)
 	if (status == 0)
 		return 0;
 	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) >= 0) {
+		size_t l;
+
 		snprintf(why, n, "client certificate: %s", (const char *)out.data);
 		gnutls_free(out.data);
+		l = strlen(why);
+		while (l > 0 && why[l - 1] == ' ')
+			why[--l] = 0;
 	} else
 		snprintf(why, n, "client certificate not trusted (status 0x%x)", status);
 	return -EACCES;
