@@ -56,7 +56,9 @@ struct agent_http {
 	pthread_cond_t cond; /* workers reached 0, or stopping */
 	struct conn *head, *tail;
 	unsigned n_conns;
-	unsigned workers; /* handler threads running */
+	unsigned n_closing; /* shut down by us, not yet closed by libmicrohttpd */
+	unsigned workers;   /* handler threads running */
+	unsigned evicted;   /* since the sweeper last logged */
 	int stopping;
 	pthread_t sweeper;
 	int have_sweeper;
@@ -173,6 +175,7 @@ static void conn_append(struct agent_http *s, struct conn *k)
 static void conn_shut(struct conn *k)
 {
 	k->closing = 1;
+	k->s->n_closing++;
 	(void)shutdown(k->fd, SHUT_RDWR);
 }
 
@@ -396,7 +399,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 {
 	struct agent_http *s = cls;
 	struct conn *k = *socket_context;
-	unsigned evicted = 0;
 
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		if (!k)
@@ -404,6 +406,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		pthread_mutex_lock(&s->lock);
 		conn_unlink(s, k);
 		s->n_conns--;
+		if (k->closing)
+			s->n_closing--;
 		pthread_mutex_unlock(&s->lock);
 		free(k);
 		*socket_context = NULL;
@@ -433,18 +437,14 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	s->n_conns++;
 	/* Over the soft limit: make room by closing the least recently active connections
 	 * that have no call running (never the new one, which is last). */
-	for (struct conn *o = s->head; o && o != k && s->n_conns - evicted > s->soft_limit;
+	for (struct conn *o = s->head; o && o != k && s->n_conns - s->n_closing > s->soft_limit;
 	     o = o->next)
 		if (!o->busy && !o->closing) {
 			conn_shut(o);
-			evicted++;
+			s->evicted++;
 		}
 	pthread_mutex_unlock(&s->lock);
 	*socket_context = k;
-	if (evicted)
-		log_event(s, AGENT_LOG_INFO, "connections-evicted",
-			  json_pack("{s:I,s:I}", "evicted", (json_int_t)evicted, "limit",
-				    (json_int_t)s->soft_limit));
 }
 
 /* Closes connections that missed their deadline: a slow or silent client must not keep a
@@ -458,18 +458,26 @@ static void *sweeper(void *p)
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
 		uint64_t now = now_ms();
-		unsigned dropped = 0;
+		unsigned dropped = 0, evicted = s->evicted;
 
 		for (struct conn *k = s->head; k; k = k->next)
 			if (!k->busy && !k->closing && k->deadline_ms <= now) {
 				conn_shut(k);
 				dropped++;
 			}
-		if (dropped) {
+		s->evicted = 0;
+		/* One line a second at most, however many clients misbehave. */
+		if (dropped || evicted) {
 			pthread_mutex_unlock(&s->lock);
-			log_event(s, AGENT_LOG_INFO, "slow-clients-dropped",
-				  json_pack("{s:I,s:i}", "connections", (json_int_t)dropped,
-					    "request_timeout_s", AGENT_HTTP_REQUEST_TIMEOUT_S));
+			if (dropped)
+				log_event(s, AGENT_LOG_INFO, "slow-clients-dropped",
+					  json_pack("{s:I,s:i}", "connections", (json_int_t)dropped,
+						    "request_timeout_s",
+						    AGENT_HTTP_REQUEST_TIMEOUT_S));
+			if (evicted)
+				log_event(s, AGENT_LOG_INFO, "connections-evicted",
+					  json_pack("{s:I,s:I}", "connections", (json_int_t)evicted,
+						    "soft_limit", (json_int_t)s->soft_limit));
 			pthread_mutex_lock(&s->lock);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &ts);
