@@ -295,7 +295,7 @@ static int listen_unix(const char *path, int *ret_fd, struct errbuf *e)
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return errbuf_set(e, negative_errno(), "cannot bind the admin socket %s: %s", path,
 				  strerror(errno));
-	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+	if (chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
 		r = negative_errno();
 		unlink(path);
 		return errbuf_set(e, r, "cannot listen on the admin socket %s: %s", path,

@@ -267,6 +267,41 @@ static int tls_peer_ok(struct agent_http *s, struct MHD_Connection *c, struct co
 	return 0;
 }
 
+struct framing {
+	const char *length; /* the first Content-Length */
+	int lengths_differ, chunked;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct framing *f = cls;
+
+	if (!value)
+		return MHD_YES;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		if (f->length && !streq(f->length, value))
+			f->lengths_differ = 1;
+		f->length = value;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		f->chunked = 1;
+	return MHD_YES;
+}
+
+/* Two different Content-Lengths, or one with Transfer-Encoding, leave where the body ends
+ * to interpretation (libmicrohttpd picks one): refuse rather than guess. */
+static const char *ambiguous_framing(struct MHD_Connection *c)
+{
+	struct framing f = {NULL, 0, 0};
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+	if (f.lengths_differ)
+		return "bad request: two different Content-Length headers";
+	if (f.length && f.chunked)
+		return "bad request: both Content-Length and Transfer-Encoding";
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -282,9 +317,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
 		unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
 		int oversized = declared > s->max_body;
+		const char *bad;
 
 		if (!k || !tls_peer_ok(s, c, k))
 			return MHD_NO; /* close, answer nothing */
+		bad = ambiguous_framing(c);
+		if (bad)
+			return send_json(c, error_json(s, -EINVAL, bad));
 		if (s->gate) {
 			char *deny = s->gate(s->userdata, k->fd, method, url);
 
