@@ -164,7 +164,18 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	if (agent_config_has_tls(cfg)) {
 		r = agent_http_tls_load(cfg->tls.ca_file, cfg->tls.cert_file, cfg->tls.key_file,
 					&a->tls, e);
+		if (r >= 0)
+			r = agent_http_tls_check_client(a->tls, cfg->tls.client_cert_file,
+							cfg->tls.client_key_file, e);
+		if (r > 0) {
+			/* Expired: Volman cannot call until it is renewed, but attachd still
+			 * serves the admin API (drain) and recovers its volumes. */
+			agent_log(AGENT_LOG_ERROR, "attachd.tls.client-cert-invalid",
+				  json_pack("{s:o}", "error", agent_json_string(e->msg)));
+			errbuf_clear(e);
+		}
 		if (r < 0) {
+			agent_http_tls_free(a->tls);
 			free(a);
 			return r;
 		}

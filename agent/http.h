@@ -82,6 +82,16 @@ struct agent_http *agent_http_stop(struct agent_http *s);
  */
 int agent_http_tls_load(const char *ca_file, const char *cert_file, const char *key_file,
 			struct agent_http_tls **ret, struct errbuf *e);
+/*
+ * Check the identity the spec file hands Volman (tls.client_cert_file/client_key_file) the
+ * way the listener will: the certificate must verify against t's CA now (not expired) and
+ * the key must belong to it. Catches at start what would otherwise be Volman's Activate
+ * failing every 30 s. Reads the key only to match it; never logs it. Returns 0, 1 if the
+ * only fault is the certificate's validity period (expired or not yet valid: e says so; the
+ * caller logs it and goes on), or a negative errno with e set.
+ */
+int agent_http_tls_check_client(const struct agent_http_tls *t, const char *client_cert_file,
+				const char *client_key_file, struct errbuf *e);
 /* NULL-safe; returns NULL. */
 struct agent_http_tls *agent_http_tls_free(struct agent_http_tls *t);
 /* 1 if this libmicrohttpd was built with TLS support. */

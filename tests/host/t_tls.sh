@@ -174,5 +174,20 @@ bad_start "missing CA file" "tls.ca_file: cannot open $c/nothere.crt: No such fi
 	"$(with ca_file "$c/nothere.crt")"
 bad_start "CA file without a certificate" "tls.ca_file: $c/ca.key holds no usable PEM certificate" \
 	"$(with ca_file "$c/ca.key")"
+bad_start "client certificate from another CA" "tls.client_cert_file: $c/stranger.crt would be refused: it does not verify against tls.ca_file" \
+	"$(jq --arg c "$c/stranger.crt" --arg k "$c/stranger.key" '.tls.client_cert_file = $c | .tls.client_key_file = $k' "$tmp/tls.json" >"$tmp/bad.json"; echo "$tmp/bad.json")"
+bad_start "client key of another certificate" "does not belong to the certificate in tls.client_cert_file" \
+	"$(with client_key_file "$c/stranger.key")"
+bad_start "missing client certificate" "tls.client_cert_file: cannot read $c/nothere.crt" \
+	"$(with client_cert_file "$c/nothere.crt")"
+# An expired client certificate (it happens to running deployments) is logged loudly, but
+# attachd still starts: its admin API (drain) and recovery must not depend on Volman's cert.
+jq --arg c "$c/expired.crt" --arg k "$c/expired.key" \
+	'.tls.client_cert_file = $c | .tls.client_key_file = $k' "$tmp/tls.json" >"$tmp/expired.json"
+run "$tmp/expired.json" 127.0.0.1:0
+grep -q '"message":"attachd.tls.client-cert-invalid".*expired' "$tmp/attachd.out" ||
+	fail "no client-cert-invalid line: $(tail -3 "$tmp/attachd.out")"
+stop
+echo "ok: expired client certificate: started, logged attachd.tls.client-cert-invalid"
 ! grep -qF "$keyline" "$tmp/attachd.out" || fail "the server key is in attachd's output"
 echo "PASS"
