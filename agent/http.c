@@ -220,22 +220,19 @@ static enum MHD_Result dispatch(struct agent_http *s, struct req *q, const char 
 		pthread_mutex_unlock(&s->lock);
 		return send_json(q->c, error_json(s, -ESHUTDOWN, "attachd is stopping"));
 	}
-	s->workers++;
-	q->conn->busy = 1;
-	pthread_mutex_unlock(&s->lock);
-
-	MHD_suspend_connection(q->c);
+	/* Suspended under the lock, which run_handler takes before it resumes: a quick
+	 * handler cannot resume the connection before it is suspended. */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	r = pthread_create(&t, &attr, run_handler, q);
 	pthread_attr_destroy(&attr);
-	if (r == 0)
+	if (r == 0) {
+		s->workers++;
+		q->conn->busy = 1;
+		MHD_suspend_connection(q->c);
+		pthread_mutex_unlock(&s->lock);
 		return MHD_YES;
-	MHD_resume_connection(q->c);
-	pthread_mutex_lock(&s->lock);
-	s->workers--;
-	q->conn->busy = 0;
-	pthread_cond_broadcast(&s->cond);
+	}
 	pthread_mutex_unlock(&s->lock);
 	log_event(s, AGENT_LOG_ERROR, "thread-failed", json_pack("{s:s}", "error", strerror(r)));
 	return send_json(q->c, error_json(s, -r,
