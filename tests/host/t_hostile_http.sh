@@ -5,7 +5,8 @@
 # on one keep-alive connection (tests/host/hostile_http.py, once against the Volman TCP
 # listener and once against the admin unix socket, at the same time). Then Volman's and
 # attachctl's next requests are served, and after SIGTERM attachd exits 0 with no
-# AddressSanitizer, LeakSanitizer or UBSan report. Needs root (the admin socket's peer
+# AddressSanitizer, LeakSanitizer or UBSan report; t_tls.sh passes with the ASan binary
+# too. Needs root (the admin socket's peer
 # check serves root only).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -77,4 +78,12 @@ fi
 [ $rc = 0 ] || fail "attachd exited $rc after SIGTERM: $(tail -20 "$tmp/attachd.err")"
 grep -q '"message":"attachd.stopped"' "$tmp/attachd.out" || fail "no attachd.stopped line"
 echo "ok: SIGTERM -> exit 0, no ASan/LSan/UBSan report"
+
+# The TLS paths (handshake refusals, certificate checks, bad files at start) under ASan:
+# t_tls.sh with this binary; a sanitizer report makes attachd exit 99, which it fails on.
+ASAN_OPTIONS=detect_leaks=1:exitcode=99 ATTACHD_BIN=$asan bash "$here/t_tls.sh" >"$tmp/tls.txt" 2>&1 ||
+	fail "t_tls.sh with the ASan binary: $(tail -5 "$tmp/tls.txt")"
+grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$tmp/tls.txt" &&
+	fail "sanitizer report in t_tls.sh: $(grep -m5 -E 'Sanitizer|runtime error' "$tmp/tls.txt")"
+echo "ok: t_tls.sh with the ASan binary: no sanitizer report"
 echo "PASS"

@@ -155,7 +155,7 @@ bad_start() { # what needle config
 	local out rc
 	out=$("$bin" --config "$3" --listen 127.0.0.1:0 --driver-dir "$tmp/drivers" \
 		--mount-root "$tmp/mnt" --state-dir "$tmp/state" --admin-socket "$tmp/run/admin.sock" 2>&1); rc=$?
-	[ $rc != 0 ] || fail "$1: attachd started"
+	[ $rc = 1 ] || fail "$1: exit $rc (want 1): $out"
 	grep -qF "$2" <<<"$out" || fail "$1: '$2' not in: $out"
 	[ ! -e "$spec" ] || fail "$1: a spec file was written"
 	echo "ok: $1 refused at start (exit $rc)"
