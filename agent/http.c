@@ -24,6 +24,10 @@
  * the polling loop to go away. */
 #define SOFT_LIMIT_MARGIN 32
 
+/* Log lines a second about misbehaving clients, before they are only counted: a client
+ * can make a refusal per connection, thousands a second. */
+#define NOISY_PER_S 10
+
 /* A declared oversized body up to this size is read and discarded so that the client gets
  * the answer; a bigger one is answered at once and the connection closed unread. */
 #define DRAIN_MAX(max_body) ((unsigned long long)(max_body) / 2 * 3)
@@ -59,6 +63,10 @@ struct agent_http {
 	unsigned n_closing; /* shut down by us, not yet closed by libmicrohttpd */
 	unsigned workers;   /* handler threads running */
 	unsigned evicted;   /* since the sweeper last logged */
+	/* Lines about misbehaving clients (refused handshakes, malformed requests): at most
+	 * NOISY_PER_S a second, the rest counted and summed up by the sweeper. */
+	uint64_t noisy_window_ms;
+	unsigned noisy_in_window, noisy_suppressed;
 	int stopping;
 	pthread_t sweeper;
 	int have_sweeper;
@@ -91,6 +99,27 @@ static void log_event(const struct agent_http *s, enum agent_log_level level, co
 
 	snprintf(msg, sizeof(msg), "%s.%s", s->log_name, what);
 	agent_log(level, msg, data);
+}
+
+/* log_event() for what a client can cause at will (may be called from any thread). */
+static void log_noisy(struct agent_http *s, const char *what, json_t *data)
+{
+	uint64_t now = now_ms();
+	int quiet;
+
+	pthread_mutex_lock(&s->lock);
+	if (now - s->noisy_window_ms >= 1000) {
+		s->noisy_window_ms = now;
+		s->noisy_in_window = 0;
+	}
+	quiet = ++s->noisy_in_window > NOISY_PER_S;
+	if (quiet)
+		s->noisy_suppressed++;
+	pthread_mutex_unlock(&s->lock);
+	if (quiet)
+		json_decref(data);
+	else
+		log_event(s, AGENT_LOG_ERROR, what, data);
 }
 
 static char *error_json(const struct agent_http *s, int r, const char *msg)
@@ -259,8 +288,7 @@ static int tls_peer_ok(struct agent_http *s, struct MHD_Connection *c, struct co
 			k->verified = 1;
 		return 1;
 	}
-	log_event(s, AGENT_LOG_ERROR, "tls-refused",
-		  json_pack("{s:o}", "reason", agent_json_string(why)));
+	log_noisy(s, "tls-refused", json_pack("{s:o}", "reason", agent_json_string(why)));
 	return 0;
 }
 
@@ -423,7 +451,7 @@ static int verify_during_handshake(gnutls_session_t session)
 	if (agent_http_tls_peer_verified(session, why, sizeof(why)) == 0)
 		return 0;
 	if (k) {
-		log_event(k->s, AGENT_LOG_ERROR, "tls-refused",
+		log_noisy(k->s, "tls-refused",
 			  json_pack("{s:o}", "reason", agent_json_string(why)));
 		tls_refusal_logged = 1;
 	}
@@ -494,7 +522,7 @@ static void *sweeper(void *p)
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
 		uint64_t now = now_ms();
-		unsigned dropped = 0, evicted = s->evicted;
+		unsigned dropped = 0, evicted = s->evicted, suppressed = s->noisy_suppressed;
 
 		for (struct conn *k = s->head; k; k = k->next)
 			if (!k->busy && !k->closing && k->deadline_ms <= now) {
@@ -502,8 +530,9 @@ static void *sweeper(void *p)
 				dropped++;
 			}
 		s->evicted = 0;
+		s->noisy_suppressed = 0;
 		/* One line a second at most, however many clients misbehave. */
-		if (dropped || evicted) {
+		if (dropped || evicted || suppressed) {
 			pthread_mutex_unlock(&s->lock);
 			if (dropped)
 				log_event(s, AGENT_LOG_INFO, "slow-clients-dropped",
@@ -514,6 +543,10 @@ static void *sweeper(void *p)
 				log_event(s, AGENT_LOG_INFO, "connections-evicted",
 					  json_pack("{s:I,s:I}", "connections", (json_int_t)evicted,
 						    "soft_limit", (json_int_t)s->soft_limit));
+			if (suppressed)
+				log_event(s, AGENT_LOG_ERROR, "log-suppressed",
+					  json_pack("{s:I,s:i}", "lines", (json_int_t)suppressed,
+						    "per_second", NOISY_PER_S));
 			pthread_mutex_lock(&s->lock);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -540,13 +573,13 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 			tls_refusal_logged = 0;
 			return;
 		}
-		log_event(s, AGENT_LOG_ERROR, "tls-refused",
+		log_noisy(s, "tls-refused",
 			  json_pack("{s:s}", "reason",
 				    "TLS handshake failed: no client certificate, TLS older than "
 				    "1.2, no common cipher, or not TLS at all"));
 		return;
 	}
-	log_event(s, AGENT_LOG_ERROR, "error", json_pack("{s:o}", "error", agent_json_string(msg)));
+	log_noisy(s, "error", json_pack("{s:o}", "error", agent_json_string(msg)));
 }
 
 /* ---- start and stop ---- */

@@ -67,6 +67,10 @@ if [ -x "${ATTACHCTL_BIN:-$top/bin/attachctl}" ]; then
 		fail "attachctl ping after the storm"
 fi
 echo "ok: Volman and attachctl served after the storm"
+# Hundreds of malformed requests a second must not become hundreds of log lines a second.
+grep -q '"message":"attachd.http.log-suppressed"' "$tmp/attachd.out" ||
+	fail "no attachd.http.log-suppressed line: $(grep -c '"attachd.http.error"' "$tmp/attachd.out") error lines"
+echo "ok: log lines about bad clients are rate-limited ($(grep -c '"attachd.http.error"' "$tmp/attachd.out") error lines)"
 
 kill -TERM "$pid"
 wait "$pid"; rc=$?
