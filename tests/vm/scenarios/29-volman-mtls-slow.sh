@@ -1,6 +1,6 @@
 #!/bin/bash
 # Mutual TLS and slow clients on the Volman listener, with real file volumes: attachd
-# listens with tls; the Volman stand-in reads the spec file's https Addr and TLSConfig and
+# listens with tls (EC keys: RSA key generation is slow under TCG); the Volman stand-in reads the spec file's https Addr and TLSConfig and
 # runs the conformance replay (purge, concurrent container starts on dm+ext4 file volumes,
 # List, stops) while 300 other connections idle or trickle a header byte per second; every
 # call is served and the slow connections are closed by attachd. A client without a
@@ -14,13 +14,13 @@ c=$SCRATCH/drivers/certs # where CF's drivers keep the rep's certificates
 mkdir -p "$c" "$SCRATCH/etc" "$SCRATCH/keys"
 ossl() { openssl "$@" 2>>"$ARTIFACTS/openssl.log" || fail "openssl $*"; }
 leaf() { # name ca ext keydir
-	ossl req -newkey rsa:2048 -nodes -keyout "$4/$1.key" -out "$SCRATCH/$1.csr" -subj "/CN=$1"
+	ossl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$4/$1.key" -out "$SCRATCH/$1.csr" -subj "/CN=$1"
 	printf '%s\n' "$3" >"$SCRATCH/$1.ext"
 	ossl x509 -req -in "$SCRATCH/$1.csr" -CA "$c/$2.crt" -CAkey "$SCRATCH/keys/$2.key" \
 		-CAcreateserial -out "$c/$1.crt" -days 2 -extfile "$SCRATCH/$1.ext"
 }
 for ca in ca otherca; do
-	ossl req -x509 -newkey rsa:2048 -nodes -keyout "$SCRATCH/keys/$ca.key" -out "$c/$ca.crt" \
+	ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$SCRATCH/keys/$ca.key" -out "$c/$ca.crt" \
 		-subj "/CN=$ca" -days 2
 done
 leaf server ca "subjectAltName=IP:127.0.0.1" "$SCRATCH/keys"
