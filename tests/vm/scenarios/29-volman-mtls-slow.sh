@@ -1,10 +1,11 @@
 #!/bin/bash
 # Mutual TLS and slow clients on the Volman listener, with real file volumes: attachd
-# listens with tls (EC keys: RSA key generation is slow under TCG); the Volman stand-in reads the spec file's https Addr and TLSConfig and
-# runs the conformance replay (purge, concurrent container starts on dm+ext4 file volumes,
-# List, stops) while 300 other connections idle or trickle a header byte per second; every
-# call is served and the slow connections are closed by attachd. A client without a
-# certificate, with one from another CA, and plain HTTP are refused.
+# listens with tls (EC keys: RSA key generation is slow under TCG); the Volman stand-in
+# reads the spec file's https Addr and TLSConfig and runs the conformance replay (purge,
+# concurrent container starts on dm+ext4 file volumes, List, stops) while 300 other
+# connections idle or trickle a TLS ClientHello a byte per second; every call is served
+# and the slow connections are closed by attachd. A client without a certificate, with one
+# from another CA, and plain HTTP are refused.
 # timeout: 420
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
