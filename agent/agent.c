@@ -215,10 +215,8 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 				explicit_bzero(pw, l);
 				agent_http_tls_free(a->tls);
 				free(a);
-				return errbuf_set(e, -EINVAL,
-						  "scaleio.password_file: %s must hold the "
-						  "password on one line (1-255 bytes)",
-						  c->password_file);
+				return errbuf_set(e, -EINVAL, "scaleio.password_file: %s must hold the "
+						  "password on one line (1-255 bytes)", c->password_file);
 			}
 			memcpy(sio->password, pw, l + 1);
 			explicit_bzero(pw, l);

@@ -88,6 +88,7 @@ static const struct field top_fields[] = {
     OBJ("file", file_fields),	   {NULL, F_STR, 0, 0, NULL},
 };
 
+
 static void apply_object(struct agent_config *c, const json_t *obj, const struct field *table,
 			 const char *prefix, const char *origin, struct errlist *el)
 {
