@@ -100,6 +100,13 @@ out=$(client /Plugin.Activate /VolumeDriver.List /VolumeDriver.Capabilities \
 [ "$(sed -n 1p <<<"$out" | jq -c .Implements)" = '["VolumeDriver"]' ] || fail "Activate: $out"
 [ "$(sed -n 2p <<<"$out" | jq -c .)" = '{"Volumes":[],"Err":""}' ] || fail "List: $out"
 echo "ok: client with a certificate from ca_file: Activate, List, Capabilities"
+out=$(client /Plugin.Activate --ca "$c/ca.crt" --cert "$c/client.crt" --key "$c/client.key" 2>&1 >/dev/null) ||
+	fail "TLS 1.3: $out"
+grep -q '^PROTOCOL TLSv1.3 ' <<<"$out" || fail "default protocol: $out"
+out=$(client /Plugin.Activate --ca "$c/ca.crt" --cert "$c/client.crt" --key "$c/client.key" \
+	--tls-max 1.2 2>&1 >/dev/null) || fail "TLS 1.2 with Volman's ciphers: $out"
+grep -q '^PROTOCOL TLSv1.2 ECDHE-RSA-AES' <<<"$out" || fail "TLS 1.2: $out"
+echo "ok: TLS 1.3, and TLS 1.2 with Volman's ECDHE-RSA-AES-GCM suites ($out)"
 
 refused "no client certificate" /Plugin.Activate --ca "$c/ca.crt"
 refused "certificate from another CA" /Plugin.Activate --ca "$c/ca.crt" --cert "$c/stranger.crt" \

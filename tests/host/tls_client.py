@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """A Volman-like HTTPS client for tests/host/t_tls.sh.
 
-tls_client.py PORT PATH... [--ca F] [--cert F --key F] [--tls-max 1.1] [--plain]
+tls_client.py PORT PATH... [--ca F] [--cert F --key F] [--tls-max 1.2|1.1] [--plain]
 
 POSTs each PATH (empty body, Volman's headers) on one keep-alive connection to
 127.0.0.1:PORT, verifying the server against --ca with its IP SAN the way Go does, and
@@ -61,6 +61,10 @@ def main():
         ctx.check_hostname = True
         if a.cert:
             ctx.load_cert_chain(a.cert, a.key)
+        if a.tls_max == "1.2":
+            # What Volman's Go client offers for TLS 1.2 (tlsconfig.WithInternalServiceDefaults).
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")
         if a.tls_max == "1.1":
             # OpenSSL 3 allows TLS 1.1 only at security level 0: this client offers it,
             # so a refusal comes from the server.
@@ -94,6 +98,8 @@ def main():
         except ValueError:
             refuse("%s: body is not JSON: %r" % (path, body[:80]))
         print(body.decode())
+    if not a.plain:
+        print("PROTOCOL %s %s" % (sock.version(), sock.cipher()[0]), file=sys.stderr)
     sys.exit(0)
 
 
