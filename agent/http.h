@@ -18,7 +18,9 @@
  * Connections that miss their deadline are closed. When the connections reach the soft
  * limit, each new one closes the least recently active connection that has no call running,
  * so idle or trickling connections cannot lock Volman out: its fresh connection is the
- * newest and its calls in flight are never closed.
+ * newest and its calls in flight are never closed. Lines about misbehaving clients (refused
+ * TLS handshakes, malformed requests) are logged at most 10 a second; the rest are counted
+ * in one <log_name>.log-suppressed line a second, like the drops and evictions.
  */
 #pragma once
 
