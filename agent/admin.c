@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,28 +9,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
-
 #include "agent/admin.h"
+#include "agent/http.h"
 #include "agent/log.h"
 #include "agent/volumes_admin.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
 
 #define ADMIN_MAX_BODY (64 * 1024)
+/* attachctl and the BOSH hooks make one call at a time. */
+#define ADMIN_MAX_CONNECTIONS 128
 
 struct agent_admin {
-	struct MHD_Daemon *d;
+	struct agent_http *http;
 	const struct agent_admin_ctx *ctx;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	dev_t dev; /* the socket file we made, so stop never removes another agent's */
 	ino_t ino;
-};
-
-struct req {
-	char *buf;
-	size_t len, cap;
-	int too_large;
 };
 
 int agent_admin_uid_is_allowed(unsigned uid)
@@ -208,120 +202,38 @@ char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, co
 
 /* ---- transport ---- */
 
-static enum MHD_Result send_json(struct MHD_Connection *c, char *text)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	if (!text)
-		text = strdup("{\"Err\":\"out of memory\",\"errno\":\"ENOMEM\"}");
-	if (!text)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
 /* The peer's uid from the kernel (SO_PEERCRED: credentials at connect time). */
-static int peer_uid(struct MHD_Connection *c, unsigned *ret)
+static int peer_uid(int fd, unsigned *ret)
 {
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	struct ucred cred;
 	socklen_t l = sizeof(cred);
 
-	if (!ci)
-		return -EBADF;
-	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0)
 		return negative_errno();
 	*ret = (unsigned)cred.uid;
 	return 0;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
+static char *gate(void *userdata, int fd, const char *method, const char *url)
 {
-	struct agent_admin *s = cls;
-	struct req *q = *con_cls;
+	unsigned uid = (unsigned)-1;
+	char msg[256];
 
-	if (!q) {
-		unsigned uid = (unsigned)-1;
-		char msg[256];
-
-		if (peer_uid(c, &uid) < 0 || !agent_admin_uid_is_allowed(uid)) {
-			snprintf(msg, sizeof(msg),
-				 "permission denied: attachd's admin API serves root only (peer "
-				 "uid %d)",
-				 (int)uid);
-			agent_log(AGENT_LOG_ERROR, "attachd.admin.denied",
-				  json_pack("{s:i,s:s}", "uid", (int)uid, "path", url));
-			return send_json(c, answer_err(-EACCES, msg));
-		}
-		q = calloc(1, sizeof(*q));
-		if (!q)
-			return MHD_NO;
-		*con_cls = q;
-		return MHD_YES;
-	}
-	if (*upload_size > 0) {
-		size_t n = *upload_size;
-
-		*upload_size = 0;
-		if (q->too_large || q->len + n > ADMIN_MAX_BODY) {
-			q->too_large = 1;
-			return MHD_YES;
-		}
-		if (q->len + n > q->cap) {
-			size_t cap = q->cap ? q->cap * 2 : 1024;
-			char *nb;
-
-			while (cap < q->len + n)
-				cap *= 2;
-			nb = realloc(q->buf, cap);
-			if (!nb)
-				return MHD_NO;
-			q->buf = nb;
-			q->cap = cap;
-		}
-		memcpy(q->buf + q->len, upload, n);
-		q->len += n;
-		return MHD_YES;
-	}
-	if (q->too_large)
-		return send_json(c, answer_err(-E2BIG, "request body too large"));
-	return send_json(c, agent_admin_handle(s->ctx, method, url, q->buf ? q->buf : "", q->len));
+	if (peer_uid(fd, &uid) == 0 && agent_admin_uid_is_allowed(uid))
+		return NULL;
+	snprintf(msg, sizeof(msg),
+		 "permission denied: attachd's admin API serves root only (peer uid %d)", (int)uid);
+	agent_log(AGENT_LOG_ERROR, "attachd.admin.denied",
+		  json_pack("{s:i,s:o}", "uid", (int)uid, "path", agent_json_string(url)));
+	return answer_err(-EACCES, msg);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+static char *handle(void *userdata, const char *method, const char *url, const char *body,
+		    size_t len)
 {
-	struct req *q = *con_cls;
+	const struct agent_admin *s = userdata;
 
-	if (q) {
-		free(q->buf);
-		free(q);
-		*con_cls = NULL;
-	}
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512];
-	size_t n;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = 0;
-	agent_log(AGENT_LOG_ERROR, "attachd.admin.http-error",
-		  json_pack("{s:o}", "error", agent_json_string(msg)));
+	return agent_admin_handle(s->ctx, method, url, body, len);
 }
 
 /* A socket file nobody answers on is a leftover of a killed agent: replace it. A live one
@@ -383,7 +295,7 @@ static int listen_unix(const char *path, int *ret_fd, struct errbuf *e)
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return errbuf_set(e, negative_errno(), "cannot bind the admin socket %s: %s", path,
 				  strerror(errno));
-	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+	if (chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
 		r = negative_errno();
 		unlink(path);
 		return errbuf_set(e, r, "cannot listen on the admin socket %s: %s", path,
@@ -396,6 +308,13 @@ static int listen_unix(const char *path, int *ret_fd, struct errbuf *e)
 int agent_admin_start(const char *path, const struct agent_admin_ctx *ctx, struct agent_admin **ret,
 		      struct errbuf *e)
 {
+	struct agent_http_options o = {
+	    .log_name = "attachd.admin",
+	    .max_body = ADMIN_MAX_BODY,
+	    .max_connections = ADMIN_MAX_CONNECTIONS,
+	    .gate = gate,
+	    .error = answer_err,
+	};
 	struct agent_admin *s;
 	int fd = -EBADF, r;
 
@@ -417,18 +336,11 @@ int agent_admin_start(const char *path, const struct agent_admin_ctx *ctx, struc
 			s->ino = st.st_ino;
 		}
 	}
-	s->d =
-	    MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-				 MHD_USE_POLL | MHD_USE_ERROR_LOG,
-			     0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-			     s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-			     on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-	if (!s->d) {
-		close(fd);
+	r = agent_http_serve(fd, &o, handle, s, &s->http, e);
+	if (r < 0) {
 		unlink(path);
 		free(s);
-		return errbuf_set(e, -EIO, "cannot serve the admin socket %s", path);
+		return errbuf_prefix(e, r, "admin socket %s: ", path);
 	}
 	agent_log(AGENT_LOG_INFO, "attachd.admin-server.started",
 		  json_pack("{s:s}", "socket", path));
@@ -442,7 +354,7 @@ struct agent_admin *agent_admin_stop(struct agent_admin *s)
 
 	if (!s)
 		return NULL;
-	MHD_stop_daemon(s->d);
+	s->http = agent_http_stop(s->http);
 	if (lstat(s->path, &st) < 0 || st.st_dev != s->dev || st.st_ino != s->ino)
 		; /* gone, or replaced by another agent's: not ours to remove */
 	else if (unlink(s->path) < 0 && errno != ENOENT)

@@ -30,6 +30,7 @@ struct agent {
 	const struct agent_driver_ops *ops;
 	struct agent_volumes *vols;
 	struct agent_http *http;
+	struct agent_http_tls *tls; /* mutual TLS material, NULL = plain HTTP on loopback */
 	char spec_path[AGENT_PATH_MAX + AGENT_DRIVER_NAME_MAX + 8];
 	int spec_written;
 	struct agent_test_settings test;
@@ -168,6 +169,26 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 		return errbuf_set(e, -ENAMETOOLONG, "driver_dir: path too long");
 	}
 
+	if (agent_config_has_tls(cfg)) {
+		r = agent_http_tls_load(cfg->tls.ca_file, cfg->tls.cert_file, cfg->tls.key_file,
+					&a->tls, e);
+		if (r >= 0)
+			r = agent_http_tls_check_client(a->tls, cfg->tls.client_cert_file,
+							cfg->tls.client_key_file, e);
+		if (r > 0) {
+			/* Expired: Volman cannot call until it is renewed, but attachd still
+			 * serves the admin API (drain) and recovers its volumes. */
+			agent_log(AGENT_LOG_ERROR, "attachd.tls.client-cert-invalid",
+				  json_pack("{s:o}", "error", agent_json_string(e->msg)));
+			errbuf_clear(e);
+		}
+		if (r < 0) {
+			agent_http_tls_free(a->tls);
+			free(a);
+			return r;
+		}
+	}
+
 	sys_init_real(&a->env.sys);
 	snprintf(a->env.host.iscsi_initiator_name, sizeof(a->env.host.iscsi_initiator_name), "%s",
 		 cfg->iscsi_initiator_name);
@@ -190,6 +211,7 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 
 			r = read_full_file(c->password_file, &pw, &l, sizeof(sio->password));
 			if (r < 0) {
+				agent_http_tls_free(a->tls);
 				free(a);
 				return errbuf_set(e, r, "scaleio.password_file: cannot read %s: %s",
 						  c->password_file, strerror(-r));
@@ -199,6 +221,7 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 				pw[--l] = 0;
 			if (l == 0 || l >= sizeof(sio->password) || strlen(pw) != l) {
 				explicit_bzero(pw, l);
+				agent_http_tls_free(a->tls);
 				free(a);
 				return errbuf_set(e, -EINVAL, "scaleio.password_file: %s must hold the "
 						  "password on one line (1-255 bytes)", c->password_file);
@@ -223,6 +246,7 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	a->vols = agent_volumes_new(&a->env, &metered_ops);
 	a->admin_ctx.vols = a->vols;
 	if (!a->vols) {
+		agent_http_tls_free(a->tls);
 		free(a);
 		return errbuf_set(e, -ENOMEM, "out of memory");
 	}
@@ -256,7 +280,8 @@ const char *agent_spec_path(const struct agent *a)
 	return a->spec_path;
 }
 
-char *agent_spec_json(const char *driver_name, const char *listen_host, unsigned port)
+char *agent_spec_json(const char *driver_name, const char *listen_host, unsigned port,
+		      const struct agent_tls_config *tls)
 {
 	char addr[300];
 	const char *h = listen_host;
@@ -268,11 +293,15 @@ char *agent_spec_json(const char *driver_name, const char *listen_host, unsigned
 		h = "127.0.0.1";
 	else if (streq(h, "::"))
 		h = "::1";
-	if (strchr(h, ':'))
-		snprintf(addr, sizeof(addr), "http://[%s]:%u", h, port);
-	else
-		snprintf(addr, sizeof(addr), "http://%s:%u", h, port);
-	spec = json_pack("{s:s,s:s,s:n,s:b}", "Name", driver_name, "Addr", addr, "TLSConfig",
+	snprintf(addr, sizeof(addr), strchr(h, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
+		 tls ? "https" : "http", h, port);
+	/* Volman's dockerdriver.DriverSpec (volman-protocol.md §2.2): with TLSConfig the rep
+	 * dials https with that client identity and verifies us against CAFile. */
+	spec = json_pack("{s:s,s:s,s:o,s:b}", "Name", driver_name, "Addr", addr, "TLSConfig",
+			 tls ? json_pack("{s:b,s:s,s:s,s:s}", "InsecureSkipVerify", 0, "CAFile",
+					 tls->ca_file, "CertFile", tls->client_cert_file, "KeyFile",
+					 tls->client_key_file)
+			     : json_null(),
 			 "UniqueVolumeIds", 1);
 	if (!spec)
 		return NULL;
@@ -295,9 +324,15 @@ static char *handle(void *userdata, const char *method, const char *url, const c
 	return agent_volman_handle(a->vols, method, url, body, len);
 }
 
+static char *error_response(int r, const char *msg)
+{
+	return agent_volman_error_response(msg);
+}
+
 static int write_spec(struct agent *a, struct errbuf *e)
 {
-	_cleanup_free_ char *text = agent_spec_json(a->cfg.driver_name, a->host, agent_port(a));
+	_cleanup_free_ char *text = agent_spec_json(a->cfg.driver_name, a->host, agent_port(a),
+						    a->tls ? &a->cfg.tls : NULL);
 	int r;
 
 	if (!text)
@@ -320,6 +355,9 @@ int agent_start(struct agent *a, struct errbuf *e)
 	struct agent_http_options o = {
 	    .host = a->host,
 	    .port = a->want_port,
+	    .log_name = "attachd.http",
+	    .tls = a->tls,
+	    .error = error_response,
 	};
 	char addr[300];
 	int r;
@@ -376,8 +414,8 @@ int agent_start(struct agent *a, struct errbuf *e)
 	snprintf(addr, sizeof(addr), strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host,
 		 agent_port(a));
 	agent_log(AGENT_LOG_INFO, "attachd.driver-server.started",
-		  json_pack("{s:s,s:s,s:s}", "address", addr, "spec", a->spec_path, "mount_root",
-			    a->cfg.mount_root));
+		  json_pack("{s:s,s:s,s:s,s:b}", "address", addr, "spec", a->spec_path,
+			    "mount_root", a->cfg.mount_root, "mutual_tls", a->tls != NULL));
 	return 0;
 }
 
@@ -401,6 +439,7 @@ struct agent *agent_free(struct agent *a)
 	agent_volumes_free(a->vols);
 	agent_metrics_done(&a->metrics);
 	agent_state_free(a->state);
+	agent_http_tls_free(a->tls);
 	free(a);
 	return NULL;
 }

@@ -34,8 +34,9 @@ struct agent_volumes *agent_volumes(struct agent *a);
 
 /*
  * Open the state directory (0700) and recover the volumes its records describe
- * (agent_volumes_recover), then listen on cfg->listen, then write <driver_dir>/<driver_name>.json (atomically, 0644) and
- * log attachd.driver-server.started with the address. On failure nothing is left behind.
+ * (agent_volumes_recover), then listen on cfg->listen, then write <driver_dir>/<driver_name>.json
+ * (atomically, 0644) and log attachd.driver-server.started with the address. On failure nothing is
+ * left behind.
  */
 int agent_start(struct agent *a, struct errbuf *e);
 /* The port the Volman API listens on (after agent_start). */
@@ -51,7 +52,10 @@ struct agent *agent_free(struct agent *a);
 
 /*
  * The spec file's content: {"Name":..,"Addr":"http://<host>:<port>","TLSConfig":null,
- * "UniqueVolumeIds":true}. host "0.0.0.0"/"::" (any) is written as the loopback address
+ * "UniqueVolumeIds":true}; with tls (mutual TLS on), "Addr":"https://..." and
+ * "TLSConfig":{"InsecureSkipVerify":false,"CAFile":ca_file,"CertFile":client_cert_file,
+ * "KeyFile":client_key_file}. host "0.0.0.0"/"::" (any) is written as the loopback address
  * Volman on this host reaches. malloc'ed; NULL on ENOMEM. Pure.
  */
-char *agent_spec_json(const char *driver_name, const char *listen_host, unsigned port);
+char *agent_spec_json(const char *driver_name, const char *listen_host, unsigned port,
+		      const struct agent_tls_config *tls);

@@ -59,6 +59,8 @@ static const struct field tls_fields[] = {
     STR("ca_file", tls.ca_file),
     STR("cert_file", tls.cert_file),
     STR("key_file", tls.key_file),
+    STR("client_cert_file", tls.client_cert_file),
+    STR("client_key_file", tls.client_key_file),
     {NULL, F_STR, 0, 0, NULL},
 };
 static const struct field iscsi_fields[] = {
@@ -271,7 +273,10 @@ int agent_host_is_loopback(const char *host)
 
 int agent_config_has_tls(const struct agent_config *c)
 {
-	return c->tls.ca_file[0] || c->tls.cert_file[0] || c->tls.key_file[0];
+	const struct agent_tls_config *t = &c->tls;
+
+	return t->ca_file[0] || t->cert_file[0] || t->key_file[0] || t->client_cert_file[0] ||
+	       t->client_key_file[0];
 }
 
 static void check_abs_path(const char *what, const char *p, int optional, struct errlist *el)
@@ -313,25 +318,25 @@ int agent_config_validate(const struct agent_config *c, struct errlist *el)
 		    "0-65535)",
 		    c->listen);
 	else if (!agent_host_is_loopback(host) && !agent_config_has_tls(c))
-		errlist_add(
-		    el,
-		    "listen: %s is not a loopback address; off loopback the Volman API needs "
-		    "mutual TLS (tls.ca_file, tls.cert_file, tls.key_file)%s",
-		    c->listen,
-		    AGENT_HAVE_TLS ? ""
-				   : ", which this build does not support yet: listen on "
-				     "127.0.0.1");
+		errlist_add(el,
+			    "listen: %s is not a loopback address; off loopback the Volman API "
+			    "needs mutual TLS (a tls section with ca_file, cert_file, key_file, "
+			    "client_cert_file, client_key_file), or listen on 127.0.0.1",
+			    c->listen);
 	if (agent_config_has_tls(c)) {
-		if (!AGENT_HAVE_TLS)
+		const struct agent_tls_config *t = &c->tls;
+
+		if (!t->ca_file[0] || !t->cert_file[0] || !t->key_file[0] ||
+		    !t->client_cert_file[0] || !t->client_key_file[0])
 			errlist_add(el,
-				    "tls: TLS on the Volman listener is not supported by this "
-				    "build yet; remove the tls section and listen on 127.0.0.1");
-		if (!c->tls.ca_file[0] || !c->tls.cert_file[0] || !c->tls.key_file[0])
-			errlist_add(el, "tls: ca_file, cert_file and key_file are all required "
-					"(mutual TLS)");
-		check_abs_path("tls.ca_file", c->tls.ca_file, 1, el);
-		check_abs_path("tls.cert_file", c->tls.cert_file, 1, el);
-		check_abs_path("tls.key_file", c->tls.key_file, 1, el);
+				    "tls: ca_file, cert_file, key_file, client_cert_file and "
+				    "client_key_file are all required (mutual TLS: Volman needs "
+				    "a client certificate and key)");
+		check_abs_path("tls.ca_file", t->ca_file, 1, el);
+		check_abs_path("tls.cert_file", t->cert_file, 1, el);
+		check_abs_path("tls.key_file", t->key_file, 1, el);
+		check_abs_path("tls.client_cert_file", t->client_cert_file, 1, el);
+		check_abs_path("tls.client_key_file", t->client_key_file, 1, el);
 	}
 	check_abs_path("admin_socket", c->admin_socket, 0, el);
 	check_dir("state_dir", c->state_dir, el);

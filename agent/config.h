@@ -26,11 +26,15 @@
 #define AGENT_DEFAULT_DRIVER_NAME "attachd"
 #define AGENT_DEFAULT_DRV_CFG "/opt/emc/scaleio/sdc/bin/drv_cfg"
 
-/* Mutual TLS on the Volman listener: server cert/key and the CA client certs must chain to. */
+/* Mutual TLS on the Volman listener: server cert/key and the CA client certs must chain to;
+ * client_cert_file/client_key_file are what Volman presents (written into the spec file's
+ * TLSConfig; attachd does not read them). */
 struct agent_tls_config {
 	char ca_file[AGENT_PATH_MAX];
 	char cert_file[AGENT_PATH_MAX];
 	char key_file[AGENT_PATH_MAX];
+	char client_cert_file[AGENT_PATH_MAX];
+	char client_key_file[AGENT_PATH_MAX];
 };
 
 struct agent_scaleio_config {
@@ -67,10 +71,6 @@ struct agent_config {
 	struct agent_limits_config limits;
 };
 
-/* Whether this build can serve TLS on the Volman listener (it cannot yet: verifying client
- * certificates with libmicrohttpd needs gnutls linked in). */
-#define AGENT_HAVE_TLS 0
-
 /* Fill c with the built-in defaults. */
 void agent_config_init(struct agent_config *c);
 
@@ -97,7 +97,7 @@ int agent_config_validate(const struct agent_config *c, struct errlist *el);
 int agent_listen_parse(const char *listen, char *host, size_t n, unsigned *ret_port);
 /* 1 if host is a loopback literal (127.0.0.0/8, ::1) or "localhost", else 0. */
 int agent_host_is_loopback(const char *host);
-/* 1 if the TLS block is set at all (any of its three files). */
+/* 1 if the TLS block is set at all (any of its files). */
 int agent_config_has_tls(const struct agent_config *c);
 
 #define AGENT_CONFIG_HELP 1

@@ -2,38 +2,138 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
-#include "agent/http.h"
+#include "agent/http_internal.h"
 #include "agent/log.h"
-#include "agent/volman.h"
 #include "lib/macro.h"
+
+/* Room kept under libmicrohttpd's hard connection limit: past the soft limit every new
+ * connection closes the least recently active idle one, and the closed ones need a turn of
+ * the polling loop to go away. */
+#define SOFT_LIMIT_MARGIN 32
+
+/* Log lines a second about misbehaving clients, before they are only counted: a client
+ * can make a refusal per connection, thousands a second. */
+#define NOISY_PER_S 10
+
+/* A declared oversized body up to this size is read and discarded so that the client gets
+ * the answer; a bigger one is answered at once and the connection closed unread. */
+#define DRAIN_MAX(max_body) ((unsigned long long)(max_body) / 2 * 3)
+
+/* One per connection (libmicrohttpd's socket context), in the server's list from
+ * least to most recently active. Guarded by agent_http.lock. */
+struct conn {
+	struct agent_http *s;
+	struct conn *prev, *next;
+	int fd;
+	int busy;	      /* a call runs for it: never closed by us */
+	int closing;	      /* shut down by us, waiting for libmicrohttpd to notice */
+	int verified;	      /* TLS: the client certificate was checked after the handshake */
+	uint64_t deadline_ms; /* CLOCK_MONOTONIC; when !busy */
+};
 
 struct agent_http {
 	struct MHD_Daemon *d;
 	agent_http_handler h;
+	agent_http_gate gate;
+	agent_http_error error;
 	void *userdata;
+	const struct agent_http_tls *tls;
+	char log_name[64];
 	size_t max_body;
 	unsigned port;
+	unsigned soft_limit;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* workers reached 0, or stopping */
+	struct conn *head, *tail;
+	unsigned n_conns;
+	unsigned n_closing; /* shut down by us, not yet closed by libmicrohttpd */
+	unsigned workers;   /* handler threads running */
+	unsigned evicted;   /* since the sweeper last logged */
+	/* Lines about misbehaving clients (refused handshakes, malformed requests): at most
+	 * NOISY_PER_S a second, the rest counted and summed up by the sweeper. */
+	uint64_t noisy_window_ms;
+	unsigned noisy_in_window, noisy_suppressed;
+	int stopping;
+	pthread_t sweeper;
+	int have_sweeper;
 };
 
-/* A declared oversized body up to this size is read and discarded so that the client gets
- * the answer; a bigger one is answered at once and the connection closed unread. */
-#define AGENT_HTTP_DRAIN_MAX(max_body) ((unsigned long long)(max_body) / 2 * 3)
-
-/* Per request (not per connection: keep-alive connections carry many). */
+/* Per request (keep-alive connections carry many). */
 struct req {
+	struct agent_http *s;
+	struct MHD_Connection *c;
+	struct conn *conn;
 	char *buf;
 	size_t len, cap;
 	int too_large;
+	char *method, *url; /* copies for the handler thread */
+	char *answer;	    /* the handler's, set before the connection is resumed */
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void log_event(const struct agent_http *s, enum agent_log_level level, const char *what,
+		      json_t *data)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "%s.%s", s->log_name, what);
+	agent_log(level, msg, data);
+}
+
+/* log_event() for what a client can cause at will (may be called from any thread). */
+static void log_noisy(struct agent_http *s, const char *what, json_t *data)
+{
+	uint64_t now = now_ms();
+	int quiet;
+
+	pthread_mutex_lock(&s->lock);
+	if (now - s->noisy_window_ms >= 1000) {
+		s->noisy_window_ms = now;
+		s->noisy_in_window = 0;
+	}
+	quiet = ++s->noisy_in_window > NOISY_PER_S;
+	if (quiet)
+		s->noisy_suppressed++;
+	pthread_mutex_unlock(&s->lock);
+	if (quiet)
+		json_decref(data);
+	else
+		log_event(s, AGENT_LOG_ERROR, what, data);
+}
+
+static char *error_json(const struct agent_http *s, int r, const char *msg)
+{
+	json_t *o;
+	char *text;
+
+	if (s->error)
+		return s->error(r, msg);
+	o = json_pack("{s:o}", "Err", agent_json_string(msg));
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return text;
+}
 
 static enum MHD_Result send_json(struct MHD_Connection *c, char *text)
 {
@@ -41,7 +141,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, char *text)
 	enum MHD_Result ret;
 
 	if (!text)
-		text = strdup("{\"Err\":\"out of memory\"}");
+		text = strdup("{\"Err\":\"out of memory\",\"errno\":\"ENOMEM\"}");
 	if (!text)
 		return MHD_NO;
 	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -61,7 +161,170 @@ static char *too_large(const struct agent_http *s)
 	char err[128];
 
 	snprintf(err, sizeof(err), "request body too large (limit %zu bytes)", s->max_body);
-	return agent_volman_error_response(err);
+	return error_json(s, -E2BIG, err);
+}
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Under s->lock. */
+static void conn_unlink(struct agent_http *s, struct conn *k)
+{
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		s->head = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	else
+		s->tail = k->prev;
+	k->prev = k->next = NULL;
+}
+
+static void conn_append(struct agent_http *s, struct conn *k)
+{
+	k->prev = s->tail;
+	k->next = NULL;
+	if (s->tail)
+		s->tail->next = k;
+	else
+		s->head = k;
+	s->tail = k;
+}
+
+/* Close a connection from outside libmicrohttpd: its polling loop sees the end of the stream
+ * and closes it. The fd stays valid while k is listed (k leaves the list on
+ * MHD_CONNECTION_NOTIFY_CLOSED, which libmicrohttpd calls before closing the fd).
+ * Under s->lock. */
+static void conn_shut(struct conn *k)
+{
+	k->closing = 1;
+	k->s->n_closing++;
+	(void)shutdown(k->fd, SHUT_RDWR);
+}
+
+/* ---- handler threads ---- */
+
+static void *run_handler(void *p)
+{
+	struct req *q = p;
+	struct agent_http *s = q->s;
+	char *answer = s->h(s->userdata, q->method, q->url, q->buf ? q->buf : "", q->len);
+
+	q->answer = answer ? answer : error_json(s, -ENOMEM, "out of memory");
+	pthread_mutex_lock(&s->lock);
+	/* The answer must be read within a request timeout too. */
+	q->conn->busy = 0;
+	q->conn->deadline_ms = now_ms() + AGENT_HTTP_REQUEST_TIMEOUT_S * 1000ULL;
+	pthread_mutex_unlock(&s->lock);
+	/* From here on q and the connection belong to the polling thread again. */
+	MHD_resume_connection(q->c);
+	pthread_mutex_lock(&s->lock);
+	if (--s->workers == 0)
+		pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* The request is complete: run the handler on a thread of its own, the connection
+ * suspended meanwhile (resumed by run_handler with q->answer set). */
+static enum MHD_Result dispatch(struct agent_http *s, struct req *q, const char *method,
+				const char *url)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	q->method = strdup(method);
+	q->url = strdup(url);
+	if (!q->method || !q->url)
+		return send_json(q->c, error_json(s, -ENOMEM, "out of memory"));
+	pthread_mutex_lock(&s->lock);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->lock);
+		return send_json(q->c, error_json(s, -ESHUTDOWN, "attachd is stopping"));
+	}
+	/* Suspended under the lock, which run_handler takes before it resumes: a quick
+	 * handler cannot resume the connection before it is suspended. */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, run_handler, q);
+	pthread_attr_destroy(&attr);
+	if (r == 0) {
+		s->workers++;
+		q->conn->busy = 1;
+		MHD_suspend_connection(q->c);
+		pthread_mutex_unlock(&s->lock);
+		return MHD_YES;
+	}
+	pthread_mutex_unlock(&s->lock);
+	log_event(s, AGENT_LOG_ERROR, "thread-failed", json_pack("{s:s}", "error", strerror(r)));
+	return send_json(q->c, error_json(s, -r,
+					  "attachd cannot start a thread for this call "
+					  "(out of resources); try again"));
+}
+
+/* ---- libmicrohttpd callbacks ---- */
+
+/* Belt and braces after the handshake check (verify_during_handshake): no request is
+ * looked at from a TLS client whose certificate does not verify. */
+static int tls_peer_ok(struct agent_http *s, struct MHD_Connection *c, struct conn *k)
+{
+	const union MHD_ConnectionInfo *ci;
+	char why[512];
+
+	if (!s->tls || (k && k->verified))
+		return 1;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session) {
+		snprintf(why, sizeof(why), "no TLS session");
+	} else if (agent_http_tls_peer_verified(ci->tls_session, why, sizeof(why)) == 0) {
+		if (k)
+			k->verified = 1;
+		return 1;
+	}
+	log_noisy(s, "tls-refused", json_pack("{s:o}", "reason", agent_json_string(why)));
+	return 0;
+}
+
+struct framing {
+	const char *length; /* the first Content-Length */
+	int lengths_differ, chunked;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct framing *f = cls;
+
+	if (!value)
+		return MHD_YES;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		if (f->length && !streq(f->length, value))
+			f->lengths_differ = 1;
+		f->length = value;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		f->chunked = 1;
+	return MHD_YES;
+}
+
+/* Two different Content-Lengths, or one with Transfer-Encoding, leave where the body ends
+ * to interpretation (libmicrohttpd picks one): refuse rather than guess. */
+static const char *ambiguous_framing(struct MHD_Connection *c)
+{
+	struct framing f = {NULL, 0, 0};
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+	if (f.lengths_differ)
+		return "bad request: two different Content-Length headers";
+	if (f.length && f.chunked)
+		return "bad request: both Content-Length and Transfer-Encoding";
+	return NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -72,13 +335,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct req *q = *con_cls;
 
 	if (!q) {
+		struct conn *k = conn_of(c);
 		const char *cl =
 		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		const char *expect =
 		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
 		unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
 		int oversized = declared > s->max_body;
+		const char *bad;
 
+		if (!k || !tls_peer_ok(s, c, k))
+			return MHD_NO; /* close, answer nothing */
+		bad = ambiguous_framing(c);
+		if (bad)
+			return send_json(c, error_json(s, -EINVAL, bad));
+		if (s->gate) {
+			char *deny = s->gate(s->userdata, k->fd, method, url);
+
+			if (deny)
+				return send_json(c, deny);
+		}
 		/* A declared oversized body: refuse it before reading it when the client waits
 		 * for "100 Continue" (it has sent nothing yet) or when it is far too big; MHD
 		 * then closes the connection. Otherwise read and discard it first: a client
@@ -86,15 +362,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		 * reset (EPIPE/ECONNRESET), and whether it sees the reply is a race (Go's
 		 * transport, as Volman uses it, may report the write error instead). */
 		if (oversized && ((expect && !strcasecmp(expect, "100-continue")) ||
-				  declared > AGENT_HTTP_DRAIN_MAX(s->max_body)))
+				  declared > DRAIN_MAX(s->max_body)))
 			return send_json(c, too_large(s));
 		q = calloc(1, sizeof(*q));
 		if (!q)
 			return MHD_NO;
+		q->s = s;
+		q->c = c;
+		q->conn = k;
 		q->too_large = oversized;
 		*con_cls = q;
 		return MHD_YES;
 	}
+	if (q->answer)
+		return send_json(c, TAKE_PTR(q->answer));
 	if (*upload_size > 0) {
 		size_t n = *upload_size;
 
@@ -125,23 +406,160 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (q->too_large)
 		return send_json(c, too_large(s));
-	return send_json(c, s->h(s->userdata, method, url, q->buf ? q->buf : "", q->len));
+	return dispatch(s, q, method, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct agent_http *s = cls;
 	struct req *q = *con_cls;
+	struct conn *k = conn_of(c);
 
 	if (q) {
 		free(q->buf);
+		free(q->method);
+		free(q->url);
+		free(q->answer);
 		free(q);
 		*con_cls = NULL;
 	}
+	if (k) {
+		/* Idle keep-alive: most recently active now; its next request must be complete
+		 * within a request timeout after the idle timeout. */
+		pthread_mutex_lock(&s->lock);
+		k->deadline_ms =
+		    now_ms() + (AGENT_HTTP_IDLE_TIMEOUT_S + AGENT_HTTP_REQUEST_TIMEOUT_S) * 1000ULL;
+		conn_unlink(s, k);
+		conn_append(s, k);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+/* Set on the polling thread when verify_during_handshake has logged why it failed the
+ * handshake, so that libmicrohttpd's own message about it is not logged twice. */
+static __thread int tls_refusal_logged;
+
+/* Runs inside the TLS handshake once the client's Certificate message is in; non-zero fails
+ * the handshake. */
+static int verify_during_handshake(gnutls_session_t session)
+{
+	struct MHD_Connection *c = gnutls_session_get_ptr(session);
+	struct conn *k = c ? conn_of(c) : NULL;
+	char why[512];
+
+	if (agent_http_tls_peer_verified(session, why, sizeof(why)) == 0)
+		return 0;
+	if (k) {
+		log_noisy(k->s, "tls-refused",
+			  json_pack("{s:o}", "reason", agent_json_string(why)));
+		tls_refusal_logged = 1;
+	}
+	return GNUTLS_E_CERTIFICATE_ERROR;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct agent_http *s = cls;
+	struct conn *k = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (!k)
+			return;
+		pthread_mutex_lock(&s->lock);
+		conn_unlink(s, k);
+		s->n_conns--;
+		if (k->closing)
+			s->n_closing--;
+		pthread_mutex_unlock(&s->lock);
+		free(k);
+		*socket_context = NULL;
+		return;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return; /* on_request refuses a connection without one */
+	k->s = s;
+	k->fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD)->connect_fd;
+	k->deadline_ms = now_ms() + AGENT_HTTP_REQUEST_TIMEOUT_S * 1000ULL;
+	if (s->tls) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+
+		/* libmicrohttpd with a trust list only asks for a client certificate
+		 * (CERT_REQUEST) and lets a client without one through: require one and
+		 * verify it inside the handshake. */
+		if (ci && ci->tls_session) {
+			gnutls_certificate_server_set_request(ci->tls_session, GNUTLS_CERT_REQUIRE);
+			gnutls_session_set_verify_function(ci->tls_session,
+							   verify_during_handshake);
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	conn_append(s, k);
+	s->n_conns++;
+	/* Over the soft limit: make room by closing the least recently active connections
+	 * that have no call running (never the new one, which is last). */
+	for (struct conn *o = s->head; o && o != k && s->n_conns - s->n_closing > s->soft_limit;
+	     o = o->next)
+		if (!o->busy && !o->closing) {
+			conn_shut(o);
+			s->evicted++;
+		}
+	pthread_mutex_unlock(&s->lock);
+	*socket_context = k;
+}
+
+/* Closes connections that missed their deadline: a slow or silent client must not keep a
+ * connection (libmicrohttpd's own timeout only measures idleness, and a client sending a
+ * byte every few seconds is never idle). */
+static void *sweeper(void *p)
+{
+	struct agent_http *s = p;
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		uint64_t now = now_ms();
+		unsigned dropped = 0, evicted = s->evicted, suppressed = s->noisy_suppressed;
+
+		for (struct conn *k = s->head; k; k = k->next)
+			if (!k->busy && !k->closing && k->deadline_ms <= now) {
+				conn_shut(k);
+				dropped++;
+			}
+		s->evicted = 0;
+		s->noisy_suppressed = 0;
+		/* One line a second at most, however many clients misbehave. */
+		if (dropped || evicted || suppressed) {
+			pthread_mutex_unlock(&s->lock);
+			if (dropped)
+				log_event(s, AGENT_LOG_INFO, "slow-clients-dropped",
+					  json_pack("{s:I,s:i}", "connections", (json_int_t)dropped,
+						    "request_timeout_s",
+						    AGENT_HTTP_REQUEST_TIMEOUT_S));
+			if (evicted)
+				log_event(s, AGENT_LOG_INFO, "connections-evicted",
+					  json_pack("{s:I,s:I}", "connections", (json_int_t)evicted,
+						    "soft_limit", (json_int_t)s->soft_limit));
+			if (suppressed)
+				log_event(s, AGENT_LOG_ERROR, "log-suppressed",
+					  json_pack("{s:I,s:i}", "lines", (json_int_t)suppressed,
+						    "per_second", NOISY_PER_S));
+			pthread_mutex_lock(&s->lock);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		(void)pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct agent_http *s = cls;
 	char msg[512];
 	size_t n;
 
@@ -149,9 +567,22 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = 0;
-	agent_log(AGENT_LOG_ERROR, "attachd.http.error",
-		  json_pack("{s:o}", "error", agent_json_string(msg)));
+	/* libmicrohttpd says this about every failed TLS handshake. */
+	if (s->tls && startswith(msg, "Error: received handshake message out of context")) {
+		if (tls_refusal_logged) {
+			tls_refusal_logged = 0;
+			return;
+		}
+		log_noisy(s, "tls-refused",
+			  json_pack("{s:s}", "reason",
+				    "TLS handshake failed: no client certificate, TLS older than "
+				    "1.2, no common cipher, or not TLS at all"));
+		return;
+	}
+	log_noisy(s, "error", json_pack("{s:o}", "error", agent_json_string(msg)));
 }
+
+/* ---- start and stop ---- */
 
 static int listen_socket(const struct agent_http_options *o, int *ret_fd, unsigned *ret_port,
 			 struct errbuf *e)
@@ -203,39 +634,95 @@ static int listen_socket(const struct agent_http_options *o, int *ret_fd, unsign
 	return errbuf_set(e, err, "cannot listen on %s:%u: %s", o->host, o->port, strerror(-err));
 }
 
+static void free_server(struct agent_http *s)
+{
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+int agent_http_serve(int fd, const struct agent_http_options *o, agent_http_handler h,
+		     void *userdata, struct agent_http **ret, struct errbuf *e)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	unsigned limit = o->max_connections ? o->max_connections : AGENT_HTTP_MAX_CONNECTIONS;
+	struct MHD_OptionItem tls_opts[5] = {{MHD_OPTION_END, 0, NULL}};
+	pthread_condattr_t ca;
+	struct agent_http *s;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(fd);
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	s->h = h;
+	s->gate = o->gate;
+	s->error = o->error;
+	s->userdata = userdata;
+	s->tls = o->tls;
+	snprintf(s->log_name, sizeof(s->log_name), "%s",
+		 o->log_name ? o->log_name : "attachd.http");
+	s->max_body = o->max_body ? o->max_body : AGENT_HTTP_MAX_BODY;
+	s->soft_limit = limit > 2 * SOFT_LIMIT_MARGIN ? limit - SOFT_LIMIT_MARGIN : limit / 2;
+	if (o->tls) {
+		flags |= MHD_USE_TLS;
+		tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, o->tls->key_pem};
+		tls_opts[1] =
+		    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, o->tls->cert_pem};
+		tls_opts[2] =
+		    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, o->tls->ca_pem};
+		tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+						      (void *)AGENT_HTTP_TLS_PRIORITIES};
+	}
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+				/* First, or MHD logs to stderr until it sees it. */
+				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET,
+				fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+				MHD_OPTION_CONNECTION_LIMIT, limit,
+				/* Idle keep-alive connections: Go's client drops them at 90 s. The
+				 * sweeper bounds slow ones. */
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)AGENT_HTTP_IDLE_TIMEOUT_S,
+				MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+	if (!s->d) {
+		close(fd);
+		free_server(s);
+		return errbuf_set(e, -EIO, "cannot start the HTTP server%s (see the %s.error log)",
+				  o->tls ? " with TLS" : "",
+				  o->log_name ? o->log_name : "attachd.http");
+	}
+	r = pthread_create(&s->sweeper, NULL, sweeper, s);
+	if (r != 0) {
+		MHD_stop_daemon(s->d);
+		free_server(s);
+		return errbuf_set(e, -r, "cannot start a thread: %s", strerror(r));
+	}
+	s->have_sweeper = 1;
+	*ret = s;
+	return 0;
+}
+
 int agent_http_start(const struct agent_http_options *o, agent_http_handler h, void *userdata,
 		     struct agent_http **ret, struct errbuf *e)
 {
 	struct agent_http *s;
+	unsigned port = 0;
 	int fd = -EBADF, r;
 
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return errbuf_set(e, -ENOMEM, "out of memory");
-	s->h = h;
-	s->userdata = userdata;
-	s->max_body = o->max_body ? o->max_body : AGENT_HTTP_MAX_BODY;
-	r = listen_socket(o, &fd, &s->port, e);
-	if (r < 0) {
-		free(s);
+	r = listen_socket(o, &fd, &port, e);
+	if (r < 0)
 		return r;
-	}
-	s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-				    MHD_USE_POLL | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, on_request, s,
-				/* First, or MHD logs to stderr until it sees it. */
-				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET,
-				fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				MHD_OPTION_CONNECTION_LIMIT,
-				(unsigned)(o->max_connections ? o->max_connections : 256),
-				/* Idle keep-alive connections: Go's client drops them at 90 s. */
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
-	if (!s->d) {
-		close(fd);
-		free(s);
-		return errbuf_set(e, -EIO, "cannot start the HTTP server on %s:%u", o->host,
-				  o->port);
-	}
+	r = agent_http_serve(fd, o, h, userdata, &s, e);
+	if (r < 0)
+		return errbuf_prefix(e, r, "%s:%u: ", o->host, o->port);
+	s->port = port;
 	*ret = s;
 	return 0;
 }
@@ -249,8 +736,20 @@ struct agent_http *agent_http_stop(struct agent_http *s)
 {
 	if (!s)
 		return NULL;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (s->have_sweeper)
+		pthread_join(s->sweeper, NULL);
+	/* libmicrohttpd must not be stopped with a connection suspended: wait for the calls in
+	 * flight (new ones are answered "stopping"). */
+	pthread_mutex_lock(&s->lock);
+	while (s->workers > 0)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
 	/* Closes the listening socket too (we did not quiesce it). */
 	MHD_stop_daemon(s->d);
-	free(s);
+	free_server(s);
 	return NULL;
 }

@@ -5,11 +5,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "agent/agent.h"
 #include "agent/log.h"
 #include "agent/state.h"
 #include "lib/macro.h"
+
+/* Each Volman connection, idle or not, is a file descriptor (agent/http.h: up to
+ * AGENT_HTTP_MAX_CONNECTIONS, plus the admin socket's), and the soft limit is often 1024.
+ * Raised up to the hard limit, capped so that children that close every fd up to the limit
+ * stay quick. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want = 8192;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+}
 
 int main(int argc, char *argv[])
 {
@@ -47,6 +63,7 @@ int main(int argc, char *argv[])
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	/* A Volman that hangs up mid-answer must not kill the agent. */
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	r = agent_new(&cfg, &agent_driver_ops_real, &a, &e);
 	if (r >= 0) {

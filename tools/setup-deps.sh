@@ -10,7 +10,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 pkgs=(
 	build-essential pkg-config
 	libiscsi-dev libiscsi-bin libdevmapper-dev libudev-dev libblkid-dev
-	libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
+	libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev libcmocka-dev
 	qemu-system-x86 busybox-static cpio kmod udev dmsetup
 	open-iscsi tgt nvme-cli e2fsprogs xfsprogs util-linux fdisk
 	curl python3 openssl iproute2 jq

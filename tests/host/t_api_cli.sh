@@ -47,7 +47,7 @@ expect_usage "'listen' must be a string, not a number" --config "$tmp/type.json"
 echo '{"listen":' >"$tmp/syntax.json"
 expect_usage "invalid JSON" --config "$tmp/syntax.json"
 echo '{"tls":{"ca_file":"/ca","cert_file":"/c","key_file":"/k"}}' >"$tmp/tls.json"
-expect_usage "TLS on the Volman listener is not supported" --config "$tmp/tls.json"
+expect_usage "tls: ca_file, cert_file, key_file, client_cert_file and client_key_file are all required" --config "$tmp/tls.json"
 [ -z "$(ls -A "$tmp" | grep -v '\.json$')" ] || fail "a refused start left files: $(ls "$tmp")"
 
 # --- start, serve, stop ---

@@ -239,9 +239,6 @@ static void test_file_errors(void **state)
 	EXPECT_ERR("unknown key 'b'", "--config", p);
 	EXPECT_ERR("'listen' must be a string, not a boolean", "--config", p);
 	/* Validation of file values. */
-	p = write_tmp("tls.json", "{\"tls\":{\"ca_file\":\"/ca\"}}");
-	EXPECT_ERR("tls: ca_file, cert_file and key_file are all required", "--config", p);
-	EXPECT_ERR("tls: TLS on the Volman listener is not supported by this build", "--config", p);
 	p = write_tmp("iscsi.json", "{\"iscsi\":{\"initiator_name\":\"host-a\"}}");
 	EXPECT_ERR("iscsi.initiator_name: 'host-a' must start with iqn.", "--config", p);
 	p = write_tmp("nvme.json", "{\"nvme\":{\"hostnqn\":\"host\"}}");
@@ -264,6 +261,72 @@ static void test_file_errors(void **state)
 				 0);
 		assert_string_equal(c.state_dir, "/abs");
 	}
+}
+
+#define TLS_FULL                                                                                   \
+	"\"ca_file\":\"/certs/ca.crt\",\"cert_file\":\"/certs/server.crt\",\"key_file\":"          \
+	"\"/certs/server.key\",\"client_cert_file\":\"/vd/client.crt\",\"client_key_file\":"       \
+	"\"/vd/client.key\""
+
+/* The tls section: all five paths or none, absolute; off loopback only with it. */
+static void test_tls(void **state)
+{
+	struct agent_config c;
+	struct errlist el;
+	char *p;
+
+	p = write_tmp("tls-full.json", "{\"listen\":\"10.0.0.5:7610\",\"tls\":{" TLS_FULL "}}");
+	assert_int_equal(parse(ARGC("--config", p), ARGV("--config", p), &c, &el), 0);
+	assert_true(agent_config_has_tls(&c));
+	assert_string_equal(c.listen, "10.0.0.5:7610");
+	assert_string_equal(c.tls.ca_file, "/certs/ca.crt");
+	assert_string_equal(c.tls.cert_file, "/certs/server.crt");
+	assert_string_equal(c.tls.key_file, "/certs/server.key");
+	assert_string_equal(c.tls.client_cert_file, "/vd/client.crt");
+	assert_string_equal(c.tls.client_key_file, "/vd/client.key");
+
+	/* With TLS on loopback too, and "tls": null is no TLS. */
+	p = write_tmp("tls-lo.json", "{\"tls\":{" TLS_FULL "}}");
+	assert_int_equal(parse(ARGC("--config", p), ARGV("--config", p), &c, &el), 0);
+	assert_true(agent_config_has_tls(&c));
+	p = write_tmp("tls-null.json", "{\"tls\":null}");
+	assert_int_equal(parse(ARGC("--config", p), ARGV("--config", p), &c, &el), 0);
+	assert_false(agent_config_has_tls(&c));
+
+	/* Off loopback without TLS: refused, naming what to do. */
+	EXPECT_ERR("listen: 10.0.0.5:7610 is not a loopback address; off loopback the Volman API "
+		   "needs mutual TLS",
+		   "--listen", "10.0.0.5:7610");
+	EXPECT_ERR("or listen on 127.0.0.1", "--listen", "[2001:db8::1]:7610");
+	/* A flag cannot take TLS away, but a non-loopback flag with TLS in the file is fine. */
+	p = write_tmp("tls-lo2.json", "{\"tls\":{" TLS_FULL "}}");
+	assert_int_equal(parse(ARGC("--config", p, "--listen", "0.0.0.0:7610"),
+			       ARGV("--config", p, "--listen", "0.0.0.0:7610"), &c, &el),
+			 0);
+
+	/* Partial sections: every missing key is required, the server's as Volman's. */
+	p = write_tmp("tls-ca.json", "{\"tls\":{\"ca_file\":\"/ca\"}}");
+	EXPECT_ERR("tls: ca_file, cert_file, key_file, client_cert_file and client_key_file are "
+		   "all required",
+		   "--config", p);
+	p = write_tmp("tls-noclient.json", "{\"tls\":{\"ca_file\":\"/ca\",\"cert_file\":\"/c\","
+					   "\"key_file\":\"/k\"}}");
+	EXPECT_ERR("client_cert_file and client_key_file are all required", "--config", p);
+	p = write_tmp("tls-onlyclient.json", "{\"tls\":{\"client_cert_file\":\"/c\"}}");
+	EXPECT_ERR("are all required", "--config", p);
+	/* Paths: absolute, no "..". */
+	p = write_tmp("tls-rel.json",
+		      "{\"tls\":{\"ca_file\":\"ca.crt\",\"cert_file\":\"/c\",\"key_file\":\"/k\","
+		      "\"client_cert_file\":\"/x/../cc\",\"client_key_file\":\"/ck\"}}");
+	EXPECT_ERR("tls.ca_file: 'ca.crt' must be an absolute path", "--config", p);
+	EXPECT_ERR("tls.client_cert_file: '/x/../cc' must not contain '..'", "--config", p);
+	/* Types and unknown keys. */
+	p = write_tmp("tls-type.json", "{\"tls\":{\"ca_file\":true}}");
+	EXPECT_ERR("'tls.ca_file' must be a string, not a boolean", "--config", p);
+	p = write_tmp("tls-key.json", "{\"tls\":{\"client_cert\":\"/c\"}}");
+	EXPECT_ERR("unknown key 'tls.client_cert'", "--config", p);
+	p = write_tmp("tls-arr.json", "{\"tls\":[]}");
+	EXPECT_ERR("'tls' must be an object, not an array", "--config", p);
 }
 
 static void test_apply_json_direct(void **state)
@@ -329,6 +392,7 @@ int main(void)
 	    cmocka_unit_test(test_listen_parse), cmocka_unit_test(test_file),
 	    cmocka_unit_test(test_file_errors),	 cmocka_unit_test(test_apply_json_direct),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_tls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
