@@ -165,11 +165,36 @@ int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, cons
 int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = {NODE_ARGV(iqn, portal), "-o", "new", NULL};
-	char tail[256];
+	char with_tpgt[BE_ISCSI_PORTAL_STR_MAX + 16], iface[64], tail[256];
+	struct be_iscsi_portal pt;
 	int r;
 
-	r = run(ctx, argv, "node creation", NULL, tail, sizeof(tail), e);
+	r = be_iscsi_portal_parse(portal, &pt, NULL, 0);
+	if (r < 0)
+		return errbuf_set(e, r, "portal '%s' is not host:port", portal);
+	/* `-o new` deletes a flat record of this target and portal whatever its iface
+	 * (idbm_add_node), and an admin's record is not ours to delete. */
+	r = be_iscsi_noderec_flat_iface(ctx->sys, iqn, pt.host, pt.port, iface, sizeof(iface));
+	if (r < 0)
+		return errbuf_set(e, r, "cannot read the node records of %s: %s", iqn,
+				  strerror(-r));
+	if (r > 0 && !streq(iface, BE_ISCSI_IFACE))
+		return errbuf_set(
+		    e, -EEXIST,
+		    "a node record of %s at %s on iface '%s' exists in open-iscsi's old "
+		    "one-file-per-portal layout (/etc/iscsi/nodes/%s/%s,%u); iscsiadm would "
+		    "delete it to add attachd's own: recreate it with a portal group tag "
+		    "(iscsiadm -m node -T %s -p %s,TPGT -o new) or by discovery, then retry",
+		    iqn, portal, iface, iqn, pt.host, pt.port, iqn, portal);
+	/* With a TPGT the record is nodes/<iqn>/<addr>,<port>,<tpgt>/<iface>: one file per
+	 * iface, beside anybody else's. iscsid takes the target's real tag at login (a
+	 * different one is only logged at debug level), and sessions are matched without it. */
+	snprintf(with_tpgt, sizeof(with_tpgt), "%s,%d", portal, BE_ISCSI_RECORD_TPGT);
+	{
+		char *argv[] = {NODE_ARGV(iqn, with_tpgt), "-o", "new", NULL};
+
+		r = run(ctx, argv, "node creation", NULL, tail, sizeof(tail), e);
+	}
 	if (r <= 0)
 		return r;
 	return common_error(r, "node creation", iqn, portal, tail, e);
@@ -180,7 +205,6 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 {
 	struct be_iscsi_node_tuning t;
 	char login_to[16], retry[16], repl[16];
-	const char *secret = cfg->chap_secret[0] ? cfg->chap_secret : NULL;
 	struct {
 		const char *name, *value;
 	} set[8];
@@ -200,12 +224,6 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 	set[n++] = (typeof(set[0])){"node.conn[0].timeo.login_timeout", login_to};
 	set[n++] = (typeof(set[0])){"node.session.initial_login_retry_max", retry};
 	set[n++] = (typeof(set[0])){"node.session.timeo.replacement_timeout", repl};
-	/* Without CHAP options the record keeps iscsid.conf's auth settings. */
-	if (cfg->chap_user[0]) {
-		set[n++] = (typeof(set[0])){"node.session.auth.authmethod", "CHAP"};
-		set[n++] = (typeof(set[0])){"node.session.auth.username", cfg->chap_user};
-		set[n++] = (typeof(set[0])){"node.session.auth.password", cfg->chap_secret};
-	}
 
 	/* One iscsiadm run for every setting (it takes several -n/-v pairs): each run costs a
 	 * process, a DB lock and a record rewrite, and this is on the attach path. */
@@ -223,11 +241,32 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 			argv[k++] = (char *)set[i].value;
 		}
 		argv[k] = NULL;
-		r = run(ctx, argv, "update of the node settings", secret, tail, sizeof(tail), e);
-		if (r <= 0)
+		r = run(ctx, argv, "update of the node settings", NULL, tail, sizeof(tail), e);
+		if (r > 0)
+			return common_error(r, "update of the node settings", cfg->iqn, portal,
+					    tail, e);
+		if (r < 0)
 			return r;
-		return common_error(r, "update of the node settings", cfg->iqn, portal, tail, e);
 	}
+
+	/* Without CHAP options the record keeps iscsid.conf's auth settings. With them, the
+	 * secret goes into the root-only record file by our own hand: as iscsiadm's -v it
+	 * would be in /proc/PID/cmdline for every local user to read. */
+	if (cfg->chap_user[0]) {
+		const struct be_iscsi_noderec_kv auth[] = {
+		    {"node.session.auth.authmethod", "CHAP"},
+		    {"node.session.auth.username", cfg->chap_user},
+		    {"node.session.auth.password", cfg->chap_secret},
+		};
+		struct be_iscsi_portal pt;
+
+		r = be_iscsi_portal_parse(portal, &pt, NULL, 0);
+		if (r < 0)
+			return errbuf_set(e, r, "portal '%s' is not host:port", portal);
+		return be_iscsi_noderec_set(ctx, cfg->iqn, pt.host, pt.port, auth,
+					    ELEMENTSOF(auth), e);
+	}
+	return 0;
 }
 
 int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,
