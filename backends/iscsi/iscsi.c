@@ -94,7 +94,8 @@ static int wwid_is_normal(const char *w)
 {
 	char n[256];
 
-	return w && be_iscsi_wwid_normalize(w, n, sizeof(n)) == 0 && streq(n, w);
+	return w && be_iscsi_wwid_normalize(w, n, sizeof(n)) == 0 && streq(n, w) &&
+	       be_iscsi_wwid_is_valid(w);
 }
 
 static int opt_uint_ok(const json_t *p, const char *key)
@@ -242,7 +243,8 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 		if (r < 0)
 			return r;
 		fresh = r == 0;
-		r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, BE_ISCSI_IFACE, &sid);
+		r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, BE_ISCSI_IFACE,
+						&sid);
 		if (r == -ENOENT)
 			return errbuf_set(
 			    e, -EIO,
@@ -470,7 +472,8 @@ int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a
 
 				/* Other portals may still work: undo this one now rather than at
 				 * detach (best effort; on failure its entry stays for detach). */
-				if (disconnect_path(ctx, a, path, note, sizeof(note), &ignore) == 0) {
+				if (disconnect_path(ctx, a, path, note, sizeof(note), &ignore) ==
+				    0) {
 					json_array_foreach(paths, idx, p)
 					{
 						if (p == path) {

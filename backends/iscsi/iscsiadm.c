@@ -263,8 +263,8 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 		r = be_iscsi_portal_parse(portal, &pt, NULL, 0);
 		if (r < 0)
 			return errbuf_set(e, r, "portal '%s' is not host:port", portal);
-		return be_iscsi_noderec_set(ctx, cfg->iqn, pt.host, pt.port, auth,
-					    ELEMENTSOF(auth), e);
+		return be_iscsi_noderec_set(ctx, cfg->iqn, pt.host, pt.port, auth, ELEMENTSOF(auth),
+					    e);
 	}
 	return 0;
 }

@@ -150,8 +150,8 @@ int be_iscsi_noderec_get(const char *text, const char *key, char *buf, size_t n)
 				v++;
 				while (v < end && (*v == ' ' || *v == '\t'))
 					v++;
-				while (end > v && (end[-1] == ' ' || end[-1] == '\t' ||
-						   end[-1] == '\r'))
+				while (end > v &&
+				       (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
 					end--;
 				if ((size_t)(end - v) >= n)
 					return -ENOBUFS;
@@ -420,8 +420,8 @@ static int edit_one(int dfd, const char *name, struct auth_edit *a)
 
 		if (got < 0 || !streq(v, a->set[i].value)) {
 			explicit_bzero(v, sizeof(v));
-			snprintf(a->bad, sizeof(a->bad), "%s did not read back as written (%s)", name,
-				 a->set[i].key);
+			snprintf(a->bad, sizeof(a->bad), "%s did not read back as written (%s)",
+				 name, a->set[i].key);
 			return -EIO;
 		}
 	}
@@ -451,7 +451,8 @@ int be_iscsi_noderec_set(const struct backend_ctx *ctx, const char *iqn, const c
 	int r;
 
 	if (!path_part_is_safe(addr))
-		return errbuf_set(e, -EINVAL, "portal address '%s' cannot name a node record", addr);
+		return errbuf_set(e, -EINVAL, "portal address '%s' cannot name a node record",
+				  addr);
 	snprintf(flat, sizeof(flat), "%s,%u", addr, port);
 	snprintf(prefix, sizeof(prefix), "%s,%u,", addr, port);
 
@@ -459,9 +460,13 @@ int be_iscsi_noderec_set(const struct backend_ctx *ctx, const char *iqn, const c
 	if (r < 0)
 		return r;
 	r = open_target_dir(s, iqn, &dfd);
+	if (r == -ENOENT)
+		goto none;
 	if (r < 0) {
-		errbuf_set(e, r, "cannot open the node records of %s under %s%s: %s", iqn,
-			   s->etc_root ? s->etc_root : "", NODES_DIR, strerror(-r));
+		errbuf_set(e, r,
+			   "cannot open the node records of %s under %s%s to write the CHAP "
+			   "settings: %s",
+			   iqn, s->etc_root ? s->etc_root : "", NODES_DIR, strerror(-r));
 		goto out;
 	}
 	d = fdopendir(dup(dfd));
@@ -484,11 +489,13 @@ int be_iscsi_noderec_set(const struct backend_ctx *ctx, const char *iqn, const c
 	}
 	closedir(d);
 	if (r < 0) {
-		errbuf_set(e, r, "writing the CHAP settings into the node record of %s at %s,%u "
-				 "failed: %s",
+		errbuf_set(e, r,
+			   "writing the CHAP settings into the node record of %s at %s,%u "
+			   "failed: %s",
 			   iqn, addr, port, a.bad);
 		goto out;
 	}
+none:
 	if (a.edited == 0)
 		r = errbuf_set(e, -ENOENT,
 			       "no node record of iface %s for %s at %s,%u under %s%s/%s to write "
