@@ -181,6 +181,11 @@ int be_iscsi_noderec_edit(const char *text, const struct be_iscsi_noderec_kv *se
 int be_iscsi_noderec_set(const struct backend_ctx *ctx, const char *iqn, const char *addr,
 			 unsigned port, const struct be_iscsi_noderec_kv *set, size_t n_set,
 			 struct errbuf *e);
+/* Remove our record file(s) nodes/<iqn>/<addr>,<port>,<tpgt>/BE_ISCSI_IFACE (checked by
+ * content) by hand, under open-iscsi's lock, for when iscsiadm -o delete would also
+ * delete somebody else's flat record. 0 when none is left. Caller holds the DB lock. */
+int be_iscsi_noderec_remove(const struct backend_ctx *ctx, const char *iqn, const char *addr,
+			    unsigned port, struct errbuf *e);
 /* A record in open-iscsi's old flat layout for (iqn, addr, port) (nodes/<iqn>/<addr>,<port>,
  * one file whatever the iface): 1 and its iface name, 0 when there is none. */
 int be_iscsi_noderec_flat_iface(const struct sys *s, const char *iqn, const char *addr,

@@ -506,3 +506,57 @@ out:
 	be_iscsi_noderec_unlock(s);
 	return r;
 }
+
+int be_iscsi_noderec_remove(const struct backend_ctx *ctx, const char *iqn, const char *addr,
+			    unsigned port, struct errbuf *e)
+{
+	const struct sys *s = ctx->sys;
+	_cleanup_close_ int dfd = -EBADF;
+	char prefix[BE_ISCSI_HOST_MAX + 16];
+	DIR *d;
+	struct dirent *de;
+	int r;
+
+	if (!path_part_is_safe(addr))
+		return errbuf_set(e, -EINVAL, "portal address '%s' cannot name a node record",
+				  addr);
+	snprintf(prefix, sizeof(prefix), "%s,%u,", addr, port);
+	r = be_iscsi_noderec_lock(s, ctx->timeout_ms, e);
+	if (r < 0)
+		return r;
+	r = open_target_dir(s, iqn, &dfd);
+	if (r == -ENOENT) {
+		r = 0;
+		goto out;
+	}
+	if (r < 0) {
+		errbuf_set(e, r, "cannot open the node records of %s: %s", iqn, strerror(-r));
+		goto out;
+	}
+	d = fdopendir(dup(dfd));
+	if (!d) {
+		r = errbuf_set(e, -errno, "cannot list the node records of %s: %s", iqn,
+			       strerror(errno));
+		goto out;
+	}
+	while (r == 0 && (de = readdir(d))) {
+		char name[sizeof(de->d_name) + sizeof(BE_ISCSI_IFACE) + 1];
+		_cleanup_secret_ char *text = NULL;
+
+		if (!startswith(de->d_name, prefix))
+			continue;
+		snprintf(name, sizeof(name), "%s/%s", de->d_name, BE_ISCSI_IFACE);
+		if (read_at(dfd, name, &text) < 0 ||
+		    !record_is(text, iqn, addr, port, BE_ISCSI_IFACE))
+			continue;
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+			r = errbuf_set(e, -errno, "cannot remove node record %s/%s: %s", iqn, name,
+				       strerror(errno));
+		/* the portal directory goes when it is empty, as idbm_delete_node does */
+		(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+out:
+	be_iscsi_noderec_unlock(s);
+	return r;
+}

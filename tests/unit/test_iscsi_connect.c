@@ -1086,6 +1086,67 @@ static void test_admin_flat_record_refused(void **state)
 	att_done(&a);
 }
 
+/* An admin's flat record appears while our record exists: iscsiadm's -o update and
+ * -o delete of ours would delete it. A second connect refuses; the detach removes our
+ * record file by hand (no iscsiadm -o delete) and leaves the admin's file as it was. */
+static void test_admin_flat_record_appears_later(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a, b;
+	struct errbuf e = {""};
+	char file[PATH_MAX + 128], ours[PATH_MAX * 2], *text;
+	const char *rec = "# BEGIN RECORD 2.1.8\nnode.name = " T9 "\n"
+			  "iface.iscsi_ifacename = default\nnode.conn[0].address = 10.0.0.9\n"
+			  "node.conn[0].port = 3260\n# END RECORD\n";
+	FILE *fp;
+
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	f->luns[f->n_luns++] = 1;
+	f->luns[f->n_luns++] = 2;
+	probed(&a, f->wwid);
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	record_path(f, T9, "10.0.0.9", 3260, 1, "attachd", ours, sizeof(ours));
+	assert_int_equal(access(ours, F_OK), 0);
+
+	snprintf(file, sizeof(file), "%s/etc/iscsi/nodes/%s/10.0.0.9,3260", f->root, T9);
+	fp = fopen(file, "we");
+	assert_non_null(fp);
+	fputs(rec, fp);
+	fclose(fp);
+
+	/* a second volume on the target: our session exists, no record write, works */
+	att_init(&b, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":2}");
+	probed(&b, f->wwid);
+	f->calls[0] = 0;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &b, &e), 0);
+	assert_string_equal(f->calls, "");
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &b, &e), 0);
+	att_done(&b);
+
+	f->calls[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		IFACE
+		NODE(T9, "10.0.0.9:3260") " --logout\n");
+	/* clang-format on */
+	assert_int_equal(access(ours, F_OK), -1);
+	text = slurp(file);
+	assert_string_equal(text, rec);
+	free(text);
+	assert_int_equal(n_paths(&a), 0);
+	att_done(&a);
+
+	/* with the admin's flat record there, a new connect makes no record and says why */
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -EEXIST);
+	assert_non_null(strstr(e.msg, "old one-file-per-portal layout"));
+	text = slurp(file);
+	assert_string_equal(text, rec);
+	free(text);
+	att_done(&a);
+}
+
 /* Two volumes on one target, detached in the order they came: the session and our record
  * go with the last LUN, although the volume that made them left first. A record of ours
  * left from before is reused (configured, not created). */
@@ -1456,6 +1517,7 @@ int main(void)
 	    FAKE_TEST(test_configured_initiator_name),
 	    FAKE_TEST(test_admin_record_untouched),
 	    FAKE_TEST(test_admin_flat_record_refused),
+	    FAKE_TEST(test_admin_flat_record_appears_later),
 	    FAKE_TEST(test_shared_session_first_in_first_out),
 	    FAKE_TEST(test_login_auth_failure),
 	    FAKE_TEST(test_login_errors),
