@@ -588,8 +588,13 @@ int be_iscsi_find_device(const struct backend_ctx *ctx, struct backend_attachmen
 					  "SCSI device %s (%s LUN %u) has WWID %s, not the %s the "
 					  "array reported for this volume: refusing to use it",
 					  hctl, c->iqn, c->lun, got[0] ? got : "(none)", want);
-		if (got[0])
+		if (got[0]) {
 			json_object_set_new(p, "wwid", json_string(got));
+			/* Without a probe (or a 'wwid' option) this device, found as the LUN we
+			 * scanned on our own session, is the LU's identity for the other paths. */
+			if (!json_string_value(json_object_get(a->objs, "wwid")))
+				json_object_set_new(a->objs, "wwid", json_string(got));
+		}
 		snprintf(path, sizeof(path), "/dev/%s", dev.sysname);
 		if (!sys_path(dev.devnode, sizeof(dev.devnode), ctx->sys->dev_root, path))
 			return errbuf_set(e, -ENAMETOOLONG, "device path too long");

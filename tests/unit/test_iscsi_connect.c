@@ -1337,6 +1337,21 @@ static void test_multipath_partial_and_total_failure(void **state)
 	assert_int_equal(f->n_nodes, 0);
 	att_done(&a);
 
+	/* both portals work, no probe: the device found on the first path gives the LU's
+	 * WWID, so the second path's device is provably ours too and goes at detach */
+	att_init(&a, "{\"portals\":[\"10.0.0.9\",\"10.0.0.12\"],\"iqn\":\"" T9 "\",\"lun\":2}");
+	f->login_exit = 0;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(n_paths(&a), 2);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
+	assert_string_equal(json_string_value(json_object_get(a.objs, "wwid")), f->wwid);
+	f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, DELETE_WRITE(21, 11, 2) DELETE_WRITE(22, 12, 2));
+	assert_int_equal(f->n_sess, 3);
+	att_done(&a);
+
+	f->login_exit = 8;
 	att_init(&a, "{\"portals\":[\"10.0.0.10\",\"10.0.0.11\"],\"iqn\":\"" T9 "\",\"lun\":2}");
 	f->login_fail_portal[0] = 0;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ETIMEDOUT);
