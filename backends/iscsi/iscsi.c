@@ -89,13 +89,19 @@ static int bad(char *why, size_t n, const char *what)
 	return -EINVAL;
 }
 
-/* A normalised WWID string, as we write them. */
+/* A normalised WWID string, as we write them: printable, its own normal form. It is only
+ * ever compared with what the kernel shows, so any such string is safe; stricter forms
+ * (be_iscsi_wwid_is_valid) would turn a designator we do not know into a stuck record. */
 static int wwid_is_normal(const char *w)
 {
 	char n[256];
 
-	return w && be_iscsi_wwid_normalize(w, n, sizeof(n)) == 0 && streq(n, w) &&
-	       be_iscsi_wwid_is_valid(w);
+	if (!w)
+		return 0;
+	for (const char *c = w; *c; c++)
+		if ((unsigned char)*c < ' ' || (unsigned char)*c == 0x7f)
+			return 0;
+	return be_iscsi_wwid_normalize(w, n, sizeof(n)) == 0 && streq(n, w);
 }
 
 static int opt_uint_ok(const json_t *p, const char *key)

@@ -13,8 +13,10 @@
  *   /sys/class/scsi_device/H:C:T:L/device/{delete,block/sdX}
  *   /sys/class/scsi_host/hostH/scan
  *
- * struct sys_ops has no directory listing, so listings and existence checks use
- * opendir()/access() on the root-prefixed path directly; fixture trees stand in for them.
+ * Directory listings go through sys_sysfs_for_each(); existence checks use access() on
+ * the root-prefixed path; fixture trees stand in for both. Every path that names a SCSI
+ * device for an action goes through its session's directory (session_lun_path()), so a
+ * device of another session can never answer for ours.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
