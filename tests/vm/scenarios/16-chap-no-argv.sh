@@ -60,8 +60,10 @@ while not os.path.exists(stop):
             if what == "cmdline" and b"iscsiadm" in data.split(b"\0")[0]:
                 iscsiadm += 1
             for s in secrets:
-                if s in data:
-                    hits.append("%s %s: %r" % (pid, what, data.replace(s, b"<SECRET>")[:300]))
+                i = data.find(s)
+                if i >= 0:
+                    around = data[max(0, i - 120):i] + b"<SECRET>"
+                    hits.append("%s %s: ...%r" % (pid, what, around))
 with open(out, "w") as f:
     f.write("sweeps %d reads %d iscsiadm %d hits %d\n" % (sweeps, seen, iscsiadm, len(hits)))
     for h in hits:
