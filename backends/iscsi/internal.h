@@ -129,18 +129,23 @@ struct be_iscsi_node_tuning {
 	unsigned replacement_timeout_s;
 };
 void be_iscsi_node_tuning_for(int timeout_ms, struct be_iscsi_node_tuning *ret);
-/* The open-iscsi iface our node records use; see iscsiadm.c. */
+/* The open-iscsi iface our node records and sessions use; see iscsiadm.c. */
 #define BE_ISCSI_IFACE "attachd"
+/* The portal group tag our records are made with (see be_iscsi_node_create). */
+#define BE_ISCSI_RECORD_TPGT 1
 /* Create (or keep) iface BE_ISCSI_IFACE (tcp, defaults) with the agent's initiator name if
  * one is configured. Before any node-mode call naming it. Caller holds the DB lock. */
 int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e);
 /* 1 if our node record (iqn, portal, BE_ISCSI_IFACE) exists, 0 if not, negative errno. */
 int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e);
-/* -o new. Caller holds the DB lock. */
+/* -o new with a TPGT (one file per iface). -EEXIST, changing nothing, when somebody
+ * else's record for this target and portal is in the old flat layout (iscsiadm would
+ * delete it). Caller holds the DB lock. */
 int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e);
-/* -o update for startup/scan/timeouts and CHAP. Caller holds the DB lock. */
+/* -o update for startup/scan/timeouts; CHAP written into the record file (never in
+ * argv, see noderec.c). Caller holds the DB lock. */
 int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 			    const struct be_iscsi_cfg *cfg, struct errbuf *e);
 /* --login. 0 logged in, 1 a session already existed (exit 15), or a negative errno. */
@@ -154,11 +159,51 @@ int be_iscsi_node_logout(const struct backend_ctx *ctx, const char *portal, cons
 int be_iscsi_node_delete(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e);
 
+/* ---- noderec.c ---- */
+/* open-iscsi's own node DB lock (link() of /run/lock/iscsi/lock to lock.write, under
+ * sys->etc_root), waited for up to timeout_ms. Never held while iscsiadm runs. */
+int be_iscsi_noderec_lock(const struct sys *s, int timeout_ms, struct errbuf *e);
+void be_iscsi_noderec_unlock(const struct sys *s);
+struct be_iscsi_noderec_kv {
+	const char *key, *value;
+};
+/* Pure: the value of key in record text, as idbm reads it (spaces around stripped; the
+ * last line wins). -ENOENT when absent. */
+int be_iscsi_noderec_get(const char *text, const char *key, char *buf, size_t n);
+/* Pure: record text with every line of the given keys replaced by "key = value" lines
+ * (put before "# END RECORD", else at the end). *ret is malloc'ed. */
+int be_iscsi_noderec_edit(const char *text, const struct be_iscsi_noderec_kv *set, size_t n_set,
+			  char **ret);
+/* Set keys in our node record(s) for (iqn, addr, port) on iface BE_ISCSI_IFACE by editing
+ * the file(s) under open-iscsi's lock: atomically replaced, mode 0600, read back. Values
+ * never appear in argv, environ or e. Caller holds the DB lock. -ENOENT when we have no
+ * such record. */
+int be_iscsi_noderec_set(const struct backend_ctx *ctx, const char *iqn, const char *addr,
+			 unsigned port, const struct be_iscsi_noderec_kv *set, size_t n_set,
+			 struct errbuf *e);
+/* Remove our record file(s) nodes/<iqn>/<addr>,<port>,<tpgt>/BE_ISCSI_IFACE (checked by
+ * content) by hand, under open-iscsi's lock, for when iscsiadm -o delete would also
+ * delete somebody else's flat record. 0 when none is left. Caller holds the DB lock. */
+int be_iscsi_noderec_remove(const struct backend_ctx *ctx, const char *iqn, const char *addr,
+			    unsigned port, struct errbuf *e);
+/* A record in open-iscsi's old flat layout for (iqn, addr, port) (nodes/<iqn>/<addr>,<port>,
+ * one file whatever the iface): 1 and its iface name, 0 when there is none. */
+int be_iscsi_noderec_flat_iface(const struct sys *s, const char *iqn, const char *addr,
+				unsigned port, char *ret_iface, size_t n);
+
 /* ---- sysfs.c ---- */
-/* The kernel session logged in to iqn at addr:port (addr numeric, compared as addresses).
- * One on iface BE_ISCSI_IFACE first, then the lowest session number. -ENOENT when none. */
+/* Same address? Numeric forms are compared as addresses ("::1" == "0:0::1"), names
+ * case-insensitively. */
+int be_iscsi_addr_equal(const char *a, const char *b);
+/* "H:C:T:L", four decimal numbers of at most 10 digits each and nothing else (a record's
+ * hctl is checked with this before any part of it goes into a path). Outputs may be NULL. */
+int be_iscsi_hctl_parse(const char *s, unsigned *ret_h, unsigned *ret_c, unsigned *ret_t,
+			unsigned *ret_l);
+/* The kernel session logged in to iqn at addr:port (addr numeric, compared as addresses)
+ * through the open-iscsi iface named iface (sysfs ifacename): sessions on any other iface
+ * are not seen. The lowest session number if several. -ENOENT when none. */
 int be_iscsi_sysfs_find_session(const struct sys *s, const char *iqn, const char *addr,
-				unsigned port, unsigned *ret_session);
+				unsigned port, const char *iface, unsigned *ret_session);
 /* SCSI host number of a session (the hostH directory it hangs under). */
 int be_iscsi_sysfs_session_host(const struct sys *s, unsigned session, unsigned *ret_host);
 /* The session's SCSI target id (iscsi_tcp uses 0; read from the target_id attribute). */
@@ -167,6 +212,17 @@ int be_iscsi_sysfs_session_target_id(const struct sys *s, unsigned session, unsi
 int be_iscsi_sysfs_session_state(const struct sys *s, unsigned session, char *buf, size_t n);
 /* Number of SCSI devices (H:C:T:L) the kernel has on this session. */
 int be_iscsi_sysfs_session_count_devices(const struct sys *s, unsigned session, unsigned *ret_n);
+/* The H:C:T:L of the SCSI device with LUN lun (the L) on this session. -ENOENT none. */
+int be_iscsi_sysfs_session_lun(const struct sys *s, unsigned session, unsigned lun, char *buf,
+			       size_t n);
+/* WWID (VPD 0x83 as the kernel shows it in .../H:C:T:L/wwid, normalised) of a SCSI device
+ * of this session, read through the session's directory so that a device of another
+ * session never answers. -ENODATA when it has none, -ENOENT when no such device. */
+int be_iscsi_sysfs_session_lun_wwid(const struct sys *s, unsigned session, const char *hctl,
+				    char *buf, size_t n);
+/* Delete a SCSI device of this session (write "1" to its delete attribute through the
+ * session's directory). 0 when it is gone (or was already). */
+int be_iscsi_sysfs_session_lun_delete(const struct sys *s, unsigned session, const char *hctl);
 /* 1 if /sys/class/scsi_device/<hctl> exists, 0 if not. */
 int be_iscsi_sysfs_hctl_exists(const struct sys *s, const char *hctl);
 /* Block device name of a SCSI device: -ENOENT no such SCSI device, -EAGAIN the SCSI
@@ -177,8 +233,6 @@ int be_iscsi_sysfs_block_devnum(const struct sys *s, const char *name, unsigned 
 /* WWID (normalised; "" when the device has none) and size of /sys/block/<name>. */
 int be_iscsi_sysfs_block_identity(const struct sys *s, const char *name,
 				  struct backend_identity *ret);
-/* Write "1" to the SCSI device's delete attribute. 0 when it is gone (or was already). */
-int be_iscsi_sysfs_delete_device(const struct sys *s, const char *hctl);
 /* Targeted scan of one LUN on a host: writes "C T L" to scsi_host/hostH/scan. */
 int be_iscsi_sysfs_scan(const struct sys *s, unsigned host, unsigned channel, unsigned target,
 			unsigned lun);

@@ -5,16 +5,30 @@
  * deleting their SCSI device; the session logs out when the kernel shows no device left
  * on it.
  *
+ * Ownership. Sessions are ours when they run on our open-iscsi iface (BE_ISCSI_IFACE,
+ * sysfs ifacename): connect never reuses a session on another iface (an admin's plain
+ * iscsiadm login on "default": it makes its own beside it), and a detach never counts,
+ * touches or logs out one. A SCSI device is deleted only when it hangs under our session
+ * for the recorded target and portal, has the recorded LUN (the L) and reads back the
+ * recorded WWID (VPD 0x83). Kernel numbers in a record (session, host, H:C:T:L) are
+ * never trusted: they are reused within a boot and restart at every boot, so every
+ * action re-resolves by identity, and a device that does not prove to be ours is left
+ * alone (the path counts as gone; e says why).
+ *
  * a->objs records, as it goes, what exists (so disconnect works after a crash or a failure
  * part way):
  *   { "scsi_lun": 1,                       the L of H:C:T:L (from the probe or computed)
+ *     "wwid": "naa.6001405...",            the LU's WWID as the probe read it (if any)
  *     "paths": [ { "portal": "10.0.0.5:3260", "iqn": "iqn...",
  *                  "session": 3 | null, "host": 4 | null, "hctl": "4:0:0:1" | null,
+ *                  "wwid": "naa...." (once the device was seen with it),
  *                  "node_created": bool, "session_created": bool } ] }
- * node_created/session_created say whether this volume created them (informational: the
- * session goes when the kernel shows no SCSI device left on it, and every node record on
- * iface "attachd" is ours to delete then). A path entry is removed once disconnect has
- * undone it, so replaying disconnect later does nothing.
+ * session/host/hctl are what connect saw (for people and for checking the record's
+ * shape); node_created/session_created say whether this volume created them
+ * (informational: the session goes when the kernel shows no SCSI device left on it, and
+ * every node record on our iface is ours to delete then). A path entry is removed once
+ * disconnect has undone it, so replaying disconnect later does nothing. A record whose
+ * values do not have these shapes is refused (-EINVAL) before any of it reaches a path.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -67,6 +81,91 @@ static int path_uint(const json_t *p, const char *key, unsigned *ret)
 		return -ENOENT;
 	*ret = (unsigned)json_integer_value(v);
 	return 0;
+}
+
+static int bad(char *why, size_t n, const char *what)
+{
+	snprintf(why, n, "%s", what);
+	return -EINVAL;
+}
+
+/* A normalised WWID string, as we write them: printable, its own normal form. It is only
+ * ever compared with what the kernel shows, so any such string is safe; stricter forms
+ * (be_iscsi_wwid_is_valid) would turn a designator we do not know into a stuck record. */
+static int wwid_is_normal(const char *w)
+{
+	char n[256];
+
+	if (!w)
+		return 0;
+	for (const char *c = w; *c; c++)
+		if ((unsigned char)*c < ' ' || (unsigned char)*c == 0x7f)
+			return 0;
+	return be_iscsi_wwid_normalize(w, n, sizeof(n)) == 0 && streq(n, w);
+}
+
+static int opt_uint_ok(const json_t *p, const char *key)
+{
+	const json_t *v = json_object_get(p, key);
+	unsigned x;
+
+	return !v || json_is_null(v) || path_uint(p, key, &x) == 0;
+}
+
+/* Is this path entry one we could have written? Names the first bad field in why. */
+static int path_check(const json_t *p, char *why, size_t n)
+{
+	const json_t *hctl = json_object_get(p, "hctl"), *w = json_object_get(p, "wwid");
+	const char *portal = json_string_value(json_object_get(p, "portal"));
+	const char *iqn = json_string_value(json_object_get(p, "iqn"));
+	struct be_iscsi_portal pt;
+
+	if (!json_is_object(p))
+		return bad(why, n, "a path entry is not an object");
+	if (!portal || be_iscsi_portal_parse(portal, &pt, NULL, 0) < 0)
+		return bad(why, n, "'portal' is not host:port");
+	if (!iqn || !be_iscsi_name_is_valid(iqn))
+		return bad(why, n, "'iqn' is not an iSCSI name");
+	if (hctl && !json_is_null(hctl) &&
+	    (!json_is_string(hctl) ||
+	     be_iscsi_hctl_parse(json_string_value(hctl), NULL, NULL, NULL, NULL) < 0))
+		return bad(why, n, "'hctl' is not H:C:T:L");
+	if (!opt_uint_ok(p, "session") || !opt_uint_ok(p, "host"))
+		return bad(why, n, "'session' or 'host' is not a number");
+	if (w && !json_is_null(w) && !wwid_is_normal(json_string_value(w)))
+		return bad(why, n, "'wwid' is not a WWID");
+	return 0;
+}
+
+/* Is objs as a whole one we could have written (its top-level fields)? */
+static int objs_check(const json_t *objs, char *why, size_t n)
+{
+	const json_t *w = json_object_get(objs, "wwid"), *l = json_object_get(objs, "scsi_lun");
+	const json_t *paths = json_object_get(objs, "paths");
+	unsigned x;
+
+	if (l && path_uint(objs, "scsi_lun", &x) < 0)
+		return bad(why, n, "'scsi_lun' is not a number");
+	if (w && !json_is_null(w) && !wwid_is_normal(json_string_value(w)))
+		return bad(why, n, "'wwid' is not a WWID");
+	if (paths && !json_is_array(paths))
+		return bad(why, n, "'paths' is not a list");
+	return 0;
+}
+
+/* The WWID this path's device must have: what we saw on it, else what the probe read,
+ * else what the volume was created with. NULL when nothing is known. */
+static const char *expected_wwid(const struct backend_attachment *a, const json_t *path)
+{
+	const struct be_iscsi_cfg *c = a->cfg;
+	const char *w = json_string_value(json_object_get(path, "wwid"));
+
+	if (w && *w)
+		return w;
+	w = json_string_value(json_object_get(a->objs, "wwid"));
+	if (w && *w)
+		return w;
+	return c && c->wwid[0] ? c->wwid : NULL;
 }
 
 static json_t *path_new(json_t *paths, const char *portal, const char *iqn)
@@ -127,7 +226,7 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 	char hctl[64], state[32];
 	int r, fresh;
 
-	r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, &sid);
+	r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, BE_ISCSI_IFACE, &sid);
 	if (r == -ENOENT) {
 		be_iscsi_db_lock();
 		r = be_iscsi_iface_ensure(ctx, e);
@@ -150,7 +249,8 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 		if (r < 0)
 			return r;
 		fresh = r == 0;
-		r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, &sid);
+		r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, BE_ISCSI_IFACE,
+						&sid);
 		if (r == -ENOENT)
 			return errbuf_set(
 			    e, -EIO,
@@ -201,34 +301,105 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 	return 0;
 }
 
-/* Undo one path under its target lock. 0 when nothing of it is left. */
-static int disconnect_path(const struct backend_ctx *ctx, const json_t *path, struct errbuf *e)
+/* What a path entry of the record names, checked: portal parsed, the kernel LUN to look
+ * for (from objs, else the recorded hctl; *ret_has_lun 0 when neither: nothing scanned). */
+static int path_decode(const struct backend_attachment *a, const json_t *path,
+		       struct be_iscsi_portal *ret_pt, unsigned *ret_lun, int *ret_has_lun,
+		       struct errbuf *e)
+{
+	const char *portal = json_string_value(json_object_get(path, "portal"));
+	const char *hctl = json_string_value(json_object_get(path, "hctl"));
+	char why[96];
+	int r;
+
+	r = objs_check(a->objs, why, sizeof(why));
+	if (r == 0)
+		r = path_check(path, why, sizeof(why));
+	if (r < 0)
+		return errbuf_set(e, r,
+				  "the volume's record of its iSCSI path (%.80s) is damaged: %s; "
+				  "refusing to act on it (check the record in the state directory)",
+				  portal ? portal : "?", why);
+	(void)be_iscsi_portal_parse(portal, ret_pt, NULL, 0);
+	*ret_has_lun = 1;
+	if (path_uint(a->objs, "scsi_lun", ret_lun) == 0)
+		return 0;
+	if (hctl && be_iscsi_hctl_parse(hctl, NULL, NULL, NULL, ret_lun) == 0)
+		return 0;
+	*ret_has_lun = 0;
+	return 0;
+}
+
+/* Delete our LUN's SCSI device on our session sid if it proves to be ours: LUN klun on
+ * that session, with the expected WWID. 0 when deleted, gone, or not provably ours (then
+ * *note says why it was left alone). */
+static int delete_our_device(const struct backend_ctx *ctx, const struct backend_attachment *a,
+			     const json_t *path, unsigned sid, unsigned klun, char *note,
+			     size_t note_n, struct errbuf *e)
+{
+	const struct sys *s = ctx->sys;
+	const char *iqn = json_string_value(json_object_get(path, "iqn"));
+	const char *portal = json_string_value(json_object_get(path, "portal"));
+	const char *want = expected_wwid(a, path);
+	char hctl[64], got[256];
+	int r;
+
+	r = be_iscsi_sysfs_session_lun(s, sid, klun, hctl, sizeof(hctl));
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return errbuf_set(e, r, "listing the SCSI devices of iSCSI session %u failed: %s",
+				  sid, strerror(-r));
+	if (!want) {
+		snprintf(note, note_n,
+			 "SCSI device %s (%s at %s, session %u) left in place: no WWID was "
+			 "recorded for it, so it cannot be proven to be this volume's",
+			 hctl, iqn, portal, sid);
+		return 0;
+	}
+	r = be_iscsi_sysfs_session_lun_wwid(s, sid, hctl, got, sizeof(got));
+	if (r < 0 || !streq(got, want)) {
+		snprintf(note, note_n,
+			 "SCSI device %s (%s at %s, session %u) left in place: its WWID %s is "
+			 "not the recorded %s, so it is not this volume's",
+			 hctl, iqn, portal, sid, r < 0 ? "cannot be read" : got, want);
+		return 0;
+	}
+	r = be_iscsi_sysfs_session_lun_delete(s, sid, hctl);
+	if (r < 0)
+		return errbuf_set(e, r, "deleting SCSI device %s (%s at %s) failed: %s", hctl, iqn,
+				  portal, strerror(-r));
+	return 0;
+}
+
+/* Undo one path under its target lock. 0 when nothing of it is left that is ours (note
+ * then says what was left alone, if anything). */
+static int disconnect_path(const struct backend_ctx *ctx, const struct backend_attachment *a,
+			   const json_t *path, char *note, size_t note_n, struct errbuf *e)
 {
 	const struct sys *s = ctx->sys;
 	const char *portal = json_string_value(json_object_get(path, "portal"));
 	const char *iqn = json_string_value(json_object_get(path, "iqn"));
-	const char *hctl = json_string_value(json_object_get(path, "hctl"));
 	struct be_iscsi_target_lock *lk;
 	struct be_iscsi_portal pt;
-	unsigned sid, n = 0;
-	int r, have_session;
+	unsigned sid, klun, n = 0;
+	int r, have_session, has_lun;
 
-	if (!portal || !iqn || be_iscsi_portal_parse(portal, &pt, NULL, 0) < 0)
-		return 0; /* not a record we could have written: nothing we can undo */
+	r = path_decode(a, path, &pt, &klun, &has_lun, e);
+	if (r < 0)
+		return r;
 
 	lk = be_iscsi_target_lock(portal, iqn);
-	if (hctl) {
-		r = be_iscsi_sysfs_delete_device(s, hctl);
-		if (r < 0) {
-			errbuf_set(e, r, "deleting SCSI device %s (%s at %s) failed: %s", hctl, iqn,
-				   portal, strerror(-r));
-			goto out;
-		}
-	}
-	r = be_iscsi_sysfs_find_session(s, iqn, pt.host, pt.port, &sid);
+	/* Only our session (our iface) for this target and portal, found now. */
+	r = be_iscsi_sysfs_find_session(s, iqn, pt.host, pt.port, BE_ISCSI_IFACE, &sid);
 	have_session = r == 0;
 	if (r == 0) {
-		/* Kernel truth, not a refcount of ours: other volumes' LUNs on this session. */
+		if (has_lun) {
+			r = delete_our_device(ctx, a, path, sid, klun, note, note_n, e);
+			if (r < 0)
+				goto out;
+		}
+		/* Kernel truth, not a refcount of ours: other volumes' LUNs on our session. */
 		r = be_iscsi_sysfs_session_count_devices(s, sid, &n);
 		if (r < 0) {
 			errbuf_set(e, r, "counting the SCSI devices of iSCSI session %u failed: %s",
@@ -251,12 +422,13 @@ static int disconnect_path(const struct backend_ctx *ctx, const json_t *path, st
 	if (r < 0)
 		goto out;
 	if (have_session) {
+		/* -I attachd: iscsiadm ends only sessions on our iface. */
 		r = be_iscsi_node_logout(ctx, portal, iqn, e);
 		if (r < 0)
 			goto out;
 	}
 	/* No device left and no session of ours: our record goes, whichever volume made it
-	 * (node_created only tells whether this one did). */
+	 * (node_created only tells whether this one did). -I attachd: only ours. */
 	be_iscsi_db_lock();
 	r = be_iscsi_node_delete(ctx, portal, iqn, e);
 	be_iscsi_db_unlock();
@@ -300,12 +472,14 @@ int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a
 			be_iscsi_target_unlock(lk);
 			if (r < 0) {
 				struct errbuf ignore;
+				char note[ERRBUF_MAX];
 				size_t idx;
 				json_t *p;
 
 				/* Other portals may still work: undo this one now rather than at
 				 * detach (best effort; on failure its entry stays for detach). */
-				if (disconnect_path(ctx, path, &ignore) == 0) {
+				if (disconnect_path(ctx, a, path, note, sizeof(note), &ignore) ==
+				    0) {
 					json_array_foreach(paths, idx, p)
 					{
 						if (p == path) {
@@ -331,25 +505,70 @@ int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a
 	return errbuf_set(e, first_r ? first_r : -EIO, "%s", all);
 }
 
+/* The SCSI device of a path, found by identity: LUN klun on our session for the path's
+ * target and portal. Updates the entry's session/host/hctl when the kernel renumbered them.
+ * -ENOENT while there is none. */
+static int path_locate(const struct backend_ctx *ctx, json_t *path, unsigned klun, char *hctl,
+		       size_t n, unsigned *ret_sid)
+{
+	const char *iqn = json_string_value(json_object_get(path, "iqn"));
+	const char *portal = json_string_value(json_object_get(path, "portal"));
+	struct be_iscsi_portal pt;
+	unsigned sid, h;
+	int r;
+
+	if (be_iscsi_portal_parse(portal, &pt, NULL, 0) < 0)
+		return -EINVAL;
+	r = be_iscsi_sysfs_find_session(ctx->sys, iqn, pt.host, pt.port, BE_ISCSI_IFACE, &sid);
+	if (r < 0)
+		return r;
+	r = be_iscsi_sysfs_session_lun(ctx->sys, sid, klun, hctl, n);
+	if (r < 0)
+		return r;
+	if (!streq(json_string_value(json_object_get(path, "hctl")), hctl)) {
+		json_object_set_new(path, "hctl", json_string(hctl));
+		json_object_set_new(path, "session", json_integer(sid));
+		if (be_iscsi_hctl_parse(hctl, &h, NULL, NULL, NULL) == 0)
+			json_object_set_new(path, "host", json_integer(h));
+	}
+	*ret_sid = sid;
+	return 0;
+}
+
 int be_iscsi_find_device(const struct backend_ctx *ctx, struct backend_attachment *a,
 			 struct backend_device *ret, struct errbuf *e)
 {
 	const struct be_iscsi_cfg *c = a->cfg;
 	json_t *paths = json_object_get(a->objs, "paths");
-	const char *waiting = NULL;
+	char waiting[64] = "";
 	size_t i;
 	json_t *p;
 
 	json_array_foreach(paths, i, p)
 	{
-		const char *hctl = json_string_value(json_object_get(p, "hctl"));
 		struct backend_device dev = {0};
-		char path[sizeof(dev.devnode)];
-		int r;
+		struct be_iscsi_portal pt;
+		char path[sizeof(dev.devnode)], hctl[64], got[256];
+		const char *want;
+		unsigned klun, sid;
+		int r, has_lun;
 
-		if (!hctl)
+		if (!json_string_value(json_object_get(p, "hctl")))
+			continue; /* connect did not get to the scan on this path */
+		r = path_decode(a, p, &pt, &klun, &has_lun, e);
+		if (r < 0)
+			return r;
+		if (!waiting[0])
+			snprintf(waiting, sizeof(waiting), "%s",
+				 json_string_value(json_object_get(p, "hctl")));
+		if (!has_lun)
 			continue;
-		waiting = waiting ? waiting : hctl;
+		r = path_locate(ctx, p, klun, hctl, sizeof(hctl), &sid);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return errbuf_set(e, r, "looking up the SCSI device of LUN %u failed: %s",
+					  c->lun, strerror(-r));
 		r = be_iscsi_sysfs_hctl_block(ctx->sys, hctl, dev.sysname, sizeof(dev.sysname));
 		if (r == -ENOENT || r == -EAGAIN)
 			continue;
@@ -362,13 +581,33 @@ int be_iscsi_find_device(const struct backend_ctx *ctx, struct backend_attachmen
 		if (r < 0)
 			return errbuf_set(e, r, "reading /sys/block/%s/dev failed: %s", dev.sysname,
 					  strerror(-r));
+		/* The WWID this device has is what a later detach will demand of it. */
+		want = expected_wwid(a, p);
+		r = be_iscsi_sysfs_session_lun_wwid(ctx->sys, sid, hctl, got, sizeof(got));
+		if (r < 0 && r != -ENODATA)
+			return errbuf_set(e, r, "reading the WWID of SCSI device %s failed: %s",
+					  hctl, strerror(-r));
+		if (r == -ENODATA)
+			got[0] = 0;
+		if (want && !streq(want, got))
+			return errbuf_set(e, -EMEDIUMTYPE,
+					  "SCSI device %s (%s LUN %u) has WWID %s, not the %s the "
+					  "array reported for this volume: refusing to use it",
+					  hctl, c->iqn, c->lun, got[0] ? got : "(none)", want);
+		if (got[0]) {
+			json_object_set_new(p, "wwid", json_string(got));
+			/* Without a probe (or a 'wwid' option) this device, found as the LUN we
+			 * scanned on our own session, is the LU's identity for the other paths. */
+			if (!json_string_value(json_object_get(a->objs, "wwid")))
+				json_object_set_new(a->objs, "wwid", json_string(got));
+		}
 		snprintf(path, sizeof(path), "/dev/%s", dev.sysname);
 		if (!sys_path(dev.devnode, sizeof(dev.devnode), ctx->sys->dev_root, path))
 			return errbuf_set(e, -ENAMETOOLONG, "device path too long");
 		*ret = dev;
 		return 0;
 	}
-	if (!waiting)
+	if (!waiting[0])
 		return errbuf_set(e, -ENODEV, "%s LUN %u is not connected (no SCSI path recorded)",
 				  c->iqn, c->lun);
 	return errbuf_set(e, -EAGAIN, "waiting for SCSI device %s (%s LUN %u)", waiting, c->iqn,
@@ -401,6 +640,7 @@ int be_iscsi_disconnect(const struct backend_ctx *ctx, struct backend_attachment
 			struct errbuf *e)
 {
 	json_t *paths = json_object_get(a->objs, "paths");
+	char notes[ERRBUF_MAX] = "";
 	int first_r = 0;
 	size_t i = 0;
 
@@ -409,8 +649,12 @@ int be_iscsi_disconnect(const struct backend_ctx *ctx, struct backend_attachment
 	/* Every path, even after a failure: each one left connected is a leak. */
 	while (i < json_array_size(paths)) {
 		struct errbuf pe = {""};
-		int r = disconnect_path(ctx, json_array_get(paths, i), &pe);
+		char note[ERRBUF_MAX] = "";
+		int r = disconnect_path(ctx, a, json_array_get(paths, i), note, sizeof(note), &pe);
 
+		if (note[0])
+			snprintf(notes + strlen(notes), sizeof(notes) - strlen(notes), "%s%s",
+				 notes[0] ? "; " : "", note);
 		if (r == 0) {
 			json_array_remove(paths, i);
 			continue;
@@ -421,6 +665,10 @@ int be_iscsi_disconnect(const struct backend_ctx *ctx, struct backend_attachment
 		}
 		i++;
 	}
+	/* Success, but something that is not provably ours was left alone: say so in e for
+	 * the caller to log (e is otherwise untouched on success). */
+	if (!first_r && notes[0])
+		snprintf(e->msg, sizeof(e->msg), "%s", notes);
 	return first_r;
 }
 

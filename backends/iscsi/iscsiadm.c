@@ -4,7 +4,12 @@
  * logout. Our records hang off our own iface, BE_ISCSI_IFACE: a record (target, portal,
  * "attachd") is attachd's by construction, whichever volume made it, so the detach of the
  * last LUN can delete it, and an admin's records (iface "default") are never read, changed
- * or deleted. SendTargets discovery through iscsiadm is never run here because it
+ * or deleted. Every node-mode call names the exact record (-T, -p, -I attachd), and ours
+ * are made with a portal group tag, so each is its own file (<addr>,<port>,<tpgt>/attachd)
+ * beside anybody else's. An admin's record in open-iscsi's old flat layout for the same
+ * target and portal is the exception iscsiadm cannot handle (its writes and deletes of
+ * ours would remove it): see foreign_flat_record(). CHAP secrets never go on iscsiadm's
+ * command line (noderec.c). SendTargets discovery through iscsiadm is never run here because it
  * rewrites records (os-brick, xapi-project/sm #799). Exit codes follow open-iscsi's
  * include/iscsi_err.h.
  */
@@ -162,14 +167,53 @@ int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, cons
 	return common_error(r, "node lookup", iqn, portal, tail, e);
 }
 
+/* Somebody else's record for (iqn, portal) in open-iscsi's old flat layout: iscsiadm's
+ * -o new, -o update and -o delete of our record would delete it (idbm_add_node,
+ * idbm_rec_write and idbm_delete_node all look for the flat file first and remove it).
+ * 1 (pt filled, message in e), 0 none, negative errno. */
+static int foreign_flat_record(const struct backend_ctx *ctx, const char *portal, const char *iqn,
+			       struct be_iscsi_portal *pt, struct errbuf *e)
+{
+	char iface[64];
+	int r;
+
+	r = be_iscsi_portal_parse(portal, pt, NULL, 0);
+	if (r < 0)
+		return errbuf_set(e, r, "portal '%s' is not host:port", portal);
+	r = be_iscsi_noderec_flat_iface(ctx->sys, iqn, pt->host, pt->port, iface, sizeof(iface));
+	if (r < 0)
+		return errbuf_set(e, r, "cannot read the node records of %s: %s", iqn,
+				  strerror(-r));
+	if (r == 0 || streq(iface, BE_ISCSI_IFACE))
+		return 0;
+	errbuf_set(e, -EEXIST,
+		   "a node record of %s at %s on iface '%s' exists in open-iscsi's old "
+		   "one-file-per-portal layout (/etc/iscsi/nodes/%s/%s,%u); iscsiadm would delete "
+		   "it while writing attachd's own: recreate it with a portal group tag (iscsiadm "
+		   "-m node -T %s -p %s,TPGT -o new) or by discovery, then retry",
+		   iqn, portal, iface, iqn, pt->host, pt->port, iqn, portal);
+	return 1;
+}
+
 int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = {NODE_ARGV(iqn, portal), "-o", "new", NULL};
-	char tail[256];
+	char with_tpgt[BE_ISCSI_PORTAL_STR_MAX + 16], tail[256];
+	struct be_iscsi_portal pt;
 	int r;
 
-	r = run(ctx, argv, "node creation", NULL, tail, sizeof(tail), e);
+	r = foreign_flat_record(ctx, portal, iqn, &pt, e);
+	if (r != 0)
+		return r < 0 ? r : -EEXIST;
+	/* With a TPGT the record is nodes/<iqn>/<addr>,<port>,<tpgt>/<iface>: one file per
+	 * iface, beside anybody else's. iscsid takes the target's real tag at login (a
+	 * different one is only logged at debug level), and sessions are matched without it. */
+	snprintf(with_tpgt, sizeof(with_tpgt), "%s,%d", portal, BE_ISCSI_RECORD_TPGT);
+	{
+		char *argv[] = {NODE_ARGV(iqn, with_tpgt), "-o", "new", NULL};
+
+		r = run(ctx, argv, "node creation", NULL, tail, sizeof(tail), e);
+	}
 	if (r <= 0)
 		return r;
 	return common_error(r, "node creation", iqn, portal, tail, e);
@@ -180,13 +224,19 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 {
 	struct be_iscsi_node_tuning t;
 	char login_to[16], retry[16], repl[16];
-	const char *secret = cfg->chap_secret[0] ? cfg->chap_secret : NULL;
 	struct {
 		const char *name, *value;
 	} set[8];
 	size_t n = 0;
 	int r;
 
+	{
+		struct be_iscsi_portal pt;
+
+		r = foreign_flat_record(ctx, portal, cfg->iqn, &pt, e);
+		if (r != 0)
+			return r < 0 ? r : -EEXIST;
+	}
 	be_iscsi_node_tuning_for(ctx->timeout_ms, &t);
 	snprintf(login_to, sizeof(login_to), "%u", t.login_timeout_s);
 	snprintf(retry, sizeof(retry), "%u", t.login_retry_max);
@@ -200,12 +250,6 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 	set[n++] = (typeof(set[0])){"node.conn[0].timeo.login_timeout", login_to};
 	set[n++] = (typeof(set[0])){"node.session.initial_login_retry_max", retry};
 	set[n++] = (typeof(set[0])){"node.session.timeo.replacement_timeout", repl};
-	/* Without CHAP options the record keeps iscsid.conf's auth settings. */
-	if (cfg->chap_user[0]) {
-		set[n++] = (typeof(set[0])){"node.session.auth.authmethod", "CHAP"};
-		set[n++] = (typeof(set[0])){"node.session.auth.username", cfg->chap_user};
-		set[n++] = (typeof(set[0])){"node.session.auth.password", cfg->chap_secret};
-	}
 
 	/* One iscsiadm run for every setting (it takes several -n/-v pairs): each run costs a
 	 * process, a DB lock and a record rewrite, and this is on the attach path. */
@@ -223,11 +267,32 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 			argv[k++] = (char *)set[i].value;
 		}
 		argv[k] = NULL;
-		r = run(ctx, argv, "update of the node settings", secret, tail, sizeof(tail), e);
-		if (r <= 0)
+		r = run(ctx, argv, "update of the node settings", NULL, tail, sizeof(tail), e);
+		if (r > 0)
+			return common_error(r, "update of the node settings", cfg->iqn, portal,
+					    tail, e);
+		if (r < 0)
 			return r;
-		return common_error(r, "update of the node settings", cfg->iqn, portal, tail, e);
 	}
+
+	/* Without CHAP options the record keeps iscsid.conf's auth settings. With them, the
+	 * secret goes into the root-only record file by our own hand: as iscsiadm's -v it
+	 * would be in /proc/PID/cmdline for every local user to read. */
+	if (cfg->chap_user[0]) {
+		const struct be_iscsi_noderec_kv auth[] = {
+		    {"node.session.auth.authmethod", "CHAP"},
+		    {"node.session.auth.username", cfg->chap_user},
+		    {"node.session.auth.password", cfg->chap_secret},
+		};
+		struct be_iscsi_portal pt;
+
+		r = be_iscsi_portal_parse(portal, &pt, NULL, 0);
+		if (r < 0)
+			return errbuf_set(e, r, "portal '%s' is not host:port", portal);
+		return be_iscsi_noderec_set(ctx, cfg->iqn, pt.host, pt.port, auth, ELEMENTSOF(auth),
+					    e);
+	}
+	return 0;
 }
 
 int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,
@@ -293,8 +358,18 @@ int be_iscsi_node_delete(const struct backend_ctx *ctx, const char *portal, cons
 			 struct errbuf *e)
 {
 	char *argv[] = {NODE_ARGV(iqn, portal), "-o", "delete", NULL};
+	struct be_iscsi_portal pt;
+	struct errbuf why = {""};
 	char tail[256];
 	int r;
+
+	/* An admin's flat record appeared beside ours: iscsiadm would delete the admin's
+	 * (and keep ours), so ours goes by hand. */
+	r = foreign_flat_record(ctx, portal, iqn, &pt, &why);
+	if (r < 0)
+		return errbuf_set(e, r, "%s", why.msg);
+	if (r > 0)
+		return be_iscsi_noderec_remove(ctx, iqn, pt.host, pt.port, e);
 
 	r = run(ctx, argv, "node deletion", NULL, tail, sizeof(tail), e);
 	if (r < 0)

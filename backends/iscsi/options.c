@@ -376,8 +376,10 @@ static int chap_text_is_valid(const char *s)
 {
 	size_t len = strlen(s);
 
-	/* Goes into iscsiadm argv and open-iscsi's line-based node record: no control bytes. */
-	if (len == 0 || len > BE_ISCSI_CHAP_MAX)
+	/* Goes into open-iscsi's line-based node record: no control bytes, and no space at
+	 * either end (idbm strips them when it reads the record: the login would use another
+	 * value than the one given). */
+	if (len == 0 || len > BE_ISCSI_CHAP_MAX || s[0] == ' ' || s[len - 1] == ' ')
 		return 0;
 	for (; *s; s++)
 		if ((unsigned char)*s < ' ' || (unsigned char)*s == 0x7f)
@@ -398,7 +400,9 @@ static void parse_chap(const json_t *opts, struct be_iscsi_cfg *c, struct errlis
 	}
 	if (u) {
 		if (!json_is_string(u) || !chap_text_is_valid(json_string_value(u))) {
-			errlist_add(el, "'chap_user' must be a string of 1-%d printable characters",
+			errlist_add(el,
+				    "'chap_user' must be a string of 1-%d printable characters, "
+				    "not starting or ending with a space",
 				    BE_ISCSI_CHAP_MAX);
 			*bad = 1;
 		} else {
@@ -409,7 +413,8 @@ static void parse_chap(const json_t *opts, struct be_iscsi_cfg *c, struct errlis
 		/* Never quote the value back. */
 		if (!json_is_string(p) || !chap_text_is_valid(json_string_value(p))) {
 			errlist_add(el,
-				    "'chap_secret' must be a string of 1-%d printable characters",
+				    "'chap_secret' must be a string of 1-%d printable characters, "
+				    "not starting or ending with a space",
 				    BE_ISCSI_CHAP_MAX);
 			*bad = 1;
 		} else {

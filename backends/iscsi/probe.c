@@ -562,9 +562,14 @@ int be_iscsi_probe(const struct backend_ctx *ctx, struct backend_attachment *a,
 		r = probe_portal(&p, &id, &klun, &pe);
 		probe_teardown(&p);
 		if (r == 0) {
-			if (a->objs || (a->objs = json_object()))
+			if (a->objs || (a->objs = json_object())) {
 				/* The L of H:C:T:L as this target encodes the LUN, for connect. */
 				json_object_set_new(a->objs, "scsi_lun", json_integer(klun));
+				/* The LU's identity, which a detach demands of the kernel's
+				 * device before deleting it (recorded before connect makes it). */
+				if (id.wwid[0])
+					json_object_set_new(a->objs, "wwid", json_string(id.wwid));
+			}
 			*ret = id;
 			return 0;
 		}

@@ -5,6 +5,7 @@
  * drivers/scsi/scsi_transport_iscsi.c; iscsi_tcp makes one SCSI host per session):
  *
  *   /sys/class/iscsi_session/sessionN/{targetname,target_id,state,ifacename}
+ *   /sys/class/iscsi_session/sessionN/device/targetH:C:T/H:C:T:L/{wwid,delete}
  *   /sys/class/iscsi_session/sessionN/device -> .../hostH/sessionN
  *   /sys/class/iscsi_connection/connectionN:0/{persistent_address,persistent_port}
  *   /sys/class/iscsi_host/hostH/device/sessionN
@@ -12,8 +13,10 @@
  *   /sys/class/scsi_device/H:C:T:L/device/{delete,block/sdX}
  *   /sys/class/scsi_host/hostH/scan
  *
- * struct sys_ops has no directory listing, so listings and existence checks use
- * opendir()/access() on the root-prefixed path directly; fixture trees stand in for them.
+ * Directory listings go through sys_sysfs_for_each(); existence checks use access() on
+ * the root-prefixed path; fixture trees stand in for both. Every path that names a SCSI
+ * device for an action goes through its session's directory (session_lun_path()), so a
+ * device of another session can never answer for ours.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -66,8 +69,7 @@ static int parse_numbered(const char *name, const char *prefix, unsigned *ret)
 	return 0;
 }
 
-/* Same address? Numeric forms are compared as addresses ("::1" == "0:0::1"). */
-static int addr_equal(const char *a, const char *b)
+int be_iscsi_addr_equal(const char *a, const char *b)
 {
 	unsigned char x[16], y[16];
 
@@ -106,7 +108,7 @@ static int conn_cb(const char *name, void *ud)
 		return 0;
 	if (sscanf(port, "%u", &p) != 1)
 		return 0;
-	if (p == m->port && addr_equal(addr, m->addr)) {
+	if (p == m->port && be_iscsi_addr_equal(addr, m->addr)) {
 		m->found = 1;
 		return 1;
 	}
@@ -115,9 +117,9 @@ static int conn_cb(const char *name, void *ud)
 
 struct session_match {
 	const struct sys *s;
-	const char *iqn, *addr;
+	const char *iqn, *addr, *iface;
 	unsigned port;
-	int found, best_ours;
+	int found;
 	unsigned best;
 };
 
@@ -127,32 +129,32 @@ static int session_cb(const char *name, void *ud)
 	char path[512], target[BE_ISCSI_NAME_MAX + 2], iface[64];
 	struct conn_match c = {.s = m->s, .addr = m->addr, .port = m->port};
 	unsigned n;
-	int ours;
 
 	if (parse_numbered(name, "session", &n) < 0)
 		return 0;
 	if (fmt_path(path, sizeof(path), "/sys/class/iscsi_session/%s/targetname", name) < 0 ||
 	    sys_read_attr(m->s, path, target, sizeof(target)) < 0 || !streq(target, m->iqn))
 		return 0;
+	/* A session on another iface (an admin's plain iscsiadm login on "default") is never
+	 * ours: not reused, not counted, not logged out. One we cannot read the iface of is
+	 * not ours either. */
+	if (fmt_path(path, sizeof(path), "/sys/class/iscsi_session/%s/ifacename", name) < 0 ||
+	    sys_read_attr(m->s, path, iface, sizeof(iface)) < 0 || !streq(iface, m->iface))
+		return 0;
 	c.session = n;
 	if (sys_sysfs_for_each(m->s, "/sys/class/iscsi_connection", conn_cb, &c) < 0 || !c.found)
 		return 0;
-	/* Should an admin's session (another iface) and ours both exist, use ours, so that
-	 * attach, the device count and our logout all agree on one session. */
-	snprintf(path, sizeof(path), "/sys/class/iscsi_session/%s/ifacename", name);
-	ours = sys_read_attr(m->s, path, iface, sizeof(iface)) >= 0 && streq(iface, BE_ISCSI_IFACE);
-	if (m->found && (m->best_ours > ours || (m->best_ours == ours && m->best < n)))
+	if (m->found && m->best < n)
 		return 0;
 	m->found = 1;
 	m->best = n;
-	m->best_ours = ours;
 	return 0;
 }
 
 int be_iscsi_sysfs_find_session(const struct sys *s, const char *iqn, const char *addr,
-				unsigned port, unsigned *ret_session)
+				unsigned port, const char *iface, unsigned *ret_session)
 {
-	struct session_match m = {.s = s, .iqn = iqn, .addr = addr, .port = port};
+	struct session_match m = {.s = s, .iqn = iqn, .addr = addr, .port = port, .iface = iface};
 	int r;
 
 	r = sys_sysfs_for_each(s, "/sys/class/iscsi_session", session_cb, &m);
@@ -243,13 +245,52 @@ int be_iscsi_sysfs_session_state(const struct sys *s, unsigned session, char *bu
 	return sys_read_attr(s, path, buf, n);
 }
 
+/* One decimal number of at most 10 digits, no sign, no spaces; *p moves past it. */
+static int parse_decimal(const char **p, unsigned *ret)
+{
+	unsigned long long v = 0;
+	size_t n = 0;
+
+	while (**p >= '0' && **p <= '9') {
+		if (++n > 10)
+			return -EINVAL;
+		v = v * 10 + (unsigned)(**p - '0');
+		(*p)++;
+	}
+	if (n == 0 || v > UINT32_MAX)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+int be_iscsi_hctl_parse(const char *s, unsigned *ret_h, unsigned *ret_c, unsigned *ret_t,
+			unsigned *ret_l)
+{
+	unsigned v[4];
+
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < 4; i++) {
+		if (parse_decimal(&s, &v[i]) < 0)
+			return -EINVAL;
+		if (*s != (i < 3 ? ':' : 0))
+			return -EINVAL;
+		s++;
+	}
+	if (ret_h)
+		*ret_h = v[0];
+	if (ret_c)
+		*ret_c = v[1];
+	if (ret_t)
+		*ret_t = v[2];
+	if (ret_l)
+		*ret_l = v[3];
+	return 0;
+}
+
 static int is_hctl(const char *name)
 {
-	unsigned h, c, t;
-	unsigned long long l;
-	char tail;
-
-	return sscanf(name, "%u:%u:%u:%llu%c", &h, &c, &t, &l, &tail) == 4;
+	return be_iscsi_hctl_parse(name, NULL, NULL, NULL, NULL) == 0;
 }
 
 struct count_ctx {
@@ -396,13 +437,99 @@ int be_iscsi_sysfs_block_identity(const struct sys *s, const char *name,
 	return 0;
 }
 
-int be_iscsi_sysfs_delete_device(const struct sys *s, const char *hctl)
+struct lun_match {
+	const struct sys *s;
+	unsigned session, lun;
+	char hctl[64];
+};
+
+static int lun_entry_cb(const char *name, void *ud)
 {
-	char path[160];
+	struct lun_match *m = ud;
+	unsigned l;
+
+	if (be_iscsi_hctl_parse(name, NULL, NULL, NULL, &l) < 0 || l != m->lun)
+		return 0;
+	snprintf(m->hctl, sizeof(m->hctl), "%s", name);
+	return 1;
+}
+
+static int lun_target_cb(const char *name, void *ud)
+{
+	struct lun_match *m = ud;
+	char path[512];
 	int r;
 
-	if (fmt_path(path, sizeof(path), "/sys/class/scsi_device/%s/device/delete", hctl) < 0)
-		return -ENAMETOOLONG;
+	if (!startswith(name, "target"))
+		return 0;
+	if (fmt_path(path, sizeof(path), "/sys/class/iscsi_session/session%u/device/%s", m->session,
+		     name) < 0)
+		return 0;
+	r = sys_sysfs_for_each(m->s, path, lun_entry_cb, m);
+	return r == -ENOENT || r == -ENOTDIR ? 0 : r;
+}
+
+int be_iscsi_sysfs_session_lun(const struct sys *s, unsigned session, unsigned lun, char *buf,
+			       size_t n)
+{
+	struct lun_match m = {.s = s, .session = session, .lun = lun};
+	char path[128];
+	int r;
+
+	snprintf(path, sizeof(path), "/sys/class/iscsi_session/session%u/device", session);
+	r = sys_sysfs_for_each(s, path, lun_target_cb, &m);
+	if (r < 0)
+		return r;
+	if (r == 0 || !m.hctl[0])
+		return -ENOENT;
+	if (strlen(m.hctl) >= n)
+		return -ENOBUFS;
+	memcpy(buf, m.hctl, strlen(m.hctl) + 1);
+	return 0;
+}
+
+/* The device's directory under its session: only a device of that session resolves. */
+static int session_lun_path(char *buf, size_t n, unsigned session, const char *hctl,
+			    const char *attr)
+{
+	unsigned h, c, t;
+
+	if (be_iscsi_hctl_parse(hctl, &h, &c, &t, NULL) < 0)
+		return -EINVAL;
+	return fmt_path(buf, n, "/sys/class/iscsi_session/session%u/device/target%u:%u:%u/%s%s%s",
+			session, h, c, t, hctl, attr ? "/" : "", attr ? attr : "");
+}
+
+int be_iscsi_sysfs_session_lun_wwid(const struct sys *s, unsigned session, const char *hctl,
+				    char *buf, size_t n)
+{
+	_cleanup_free_ char *raw = NULL;
+	char path[256];
+	int r;
+
+	r = session_lun_path(path, sizeof(path), session, hctl, "wwid");
+	if (r < 0)
+		return r;
+	/* Raw, as in be_iscsi_sysfs_block_identity: the kernel's VPD 0x83 designator. A
+	 * device without one fails the read (EINVAL). */
+	r = sys_read_sysfs(s, path, &raw);
+	if (r == -EINVAL || r == -ENODATA || r == -ENXIO)
+		return -ENODATA;
+	if (r < 0)
+		return r;
+	if (be_iscsi_wwid_normalize(raw, buf, n) < 0)
+		return -ENODATA;
+	return 0;
+}
+
+int be_iscsi_sysfs_session_lun_delete(const struct sys *s, unsigned session, const char *hctl)
+{
+	char path[256], full[4096];
+	int r;
+
+	r = session_lun_path(path, sizeof(path), session, hctl, "delete");
+	if (r < 0)
+		return r;
 	r = sys_write_sysfs(s, path, "1");
 	if (r == -ENOENT || r == -ENODEV)
 		return 0; /* already gone (ENODEV: removal under way in the kernel) */
@@ -410,10 +537,12 @@ int be_iscsi_sysfs_delete_device(const struct sys *s, const char *hctl)
 		return r;
 	/* The delete attribute removes the device synchronously (sdev_store_delete ->
 	 * scsi_remove_device), so it must be gone now. */
-	r = be_iscsi_sysfs_hctl_exists(s, hctl);
+	r = session_lun_path(path, sizeof(path), session, hctl, NULL);
 	if (r < 0)
 		return r;
-	return r ? -EBUSY : 0;
+	if (!sys_path(full, sizeof(full), s->sysfs_root, path))
+		return -ENAMETOOLONG;
+	return access(full, F_OK) == 0 ? -EBUSY : 0;
 }
 
 int be_iscsi_sysfs_scan(const struct sys *s, unsigned host, unsigned channel, unsigned target,

@@ -291,6 +291,8 @@ static void test_probe_plain(void **state)
 	assert_int_equal(x.id.size_bytes, 64 << 20);
 	assert_string_equal(x.id.wwid, naa);
 	assert_int_equal(json_integer_value(json_object_get(x.a.objs, "scsi_lun")), 1);
+	/* recorded before connect: what a detach demands of the kernel's device */
+	assert_string_equal(json_string_value(json_object_get(x.a.objs, "wwid")), naa);
 	run_done(&x);
 
 	/* LUN 2, LUN as a string, default scsi_id: still an NAA id, 32 MiB */

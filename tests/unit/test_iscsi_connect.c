@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends/iscsi/internal.h"
@@ -74,7 +75,9 @@ struct fake {
 	/* injected behaviour */
 	int run_errno;
 	int show_exit, login_exit, logout_exit, delete_exit, password_exit;
-	char login_fail_portal[64]; /* login_exit only for this portal ("" = all) */
+	char login_fail_portal[64];	     /* login_exit only for this portal ("" = all) */
+	char chap_user[64], chap_secret[64]; /* the target demands these ("" = no CHAP) */
+	int no_record_file;		     /* -o new makes no file (a broken node DB) */
 };
 
 static void fake_bug(struct fake *f, const char *fmt, ...) _printf_(2, 3);
@@ -171,6 +174,72 @@ static int has_arg(char *const argv[], const char *flag)
 	return 0;
 }
 
+/* "addr,port,tpgt/iface" (what iscsiadm 2.1.8 makes with a TPGT) under the fake root. */
+static void record_path(struct fake *f, const char *iqn, const char *addr, unsigned port, int tpgt,
+			const char *iface, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/etc/iscsi/nodes/%s/%s,%u,%d/%s", f->root, iqn, addr, port, tpgt,
+		 iface);
+}
+
+static void record_write(struct fake *f, const char *iqn, const char *addr, unsigned port, int tpgt,
+			 const char *iface)
+{
+	char path[PATH_MAX * 2], cmd[PATH_MAX * 3];
+	FILE *fp;
+
+	record_path(f, iqn, addr, port, tpgt, iface, path, sizeof(path));
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+	if (system(cmd) != 0) {
+		fake_bug(f, "%s failed", cmd);
+		return;
+	}
+	fp = fopen(path, "we");
+	if (!fp) {
+		fake_bug(f, "cannot write %s", path);
+		return;
+	}
+	fprintf(fp,
+		"# BEGIN RECORD 2.1.8\nnode.name = %s\nnode.tpgt = %d\nnode.startup = manual\n"
+		"iface.iscsi_ifacename = %s\nnode.session.auth.authmethod = None\n"
+		"node.session.auth.chap_algs = MD5\nnode.conn[0].address = %s\n"
+		"node.conn[0].port = %u\n# END RECORD\n",
+		iqn, tpgt, iface, addr, port);
+	fclose(fp);
+	chmod(path, 0600);
+}
+
+/* What iscsiadm --login would hand iscsid: the record file's auth settings. */
+static int record_auth(struct fake *f, const char *iqn, const char *addr, unsigned port,
+		       const char *iface, char *user, char *secret, size_t n)
+{
+	char path[PATH_MAX * 2];
+	char *text = NULL;
+	int r;
+
+	record_path(f, iqn, addr, port, BE_ISCSI_RECORD_TPGT, iface, path, sizeof(path));
+	{
+		FILE *fp = fopen(path, "re");
+		long len;
+
+		if (!fp)
+			return -ENOENT;
+		fseek(fp, 0, SEEK_END);
+		len = ftell(fp);
+		rewind(fp);
+		text = calloc(1, (size_t)len + 1);
+		if (fread(text, 1, (size_t)len, fp) != (size_t)len)
+			len = 0;
+		fclose(fp);
+	}
+	user[0] = secret[0] = 0;
+	r = be_iscsi_noderec_get(text, "node.session.auth.username", user, n);
+	if (r == 0)
+		r = be_iscsi_noderec_get(text, "node.session.auth.password", secret, n);
+	free(text);
+	return r;
+}
+
 static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 		    struct sys_run_result *ret)
 {
@@ -182,11 +251,24 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 	unsigned port = 0;
 	int st = 0, idx;
 
+	char portal_buf[128];
+	int tpgt = -1;
+
 	FAKE_CHECK(f, timeout_ms > 0);
 	FAKE_CHECK(f, streq(argv[0], "iscsiadm"));
 	for (size_t i = 1; argv[i]; i++) {
+		/* the CHAP secret never reaches a child's argv */
+		if (strstr(argv[i], SECRET) || strstr(argv[i], "Wr0ng-S3cret"))
+			fake_bug(f, "a CHAP secret in iscsiadm's argv: %s", argv[i]);
 		strcat(f->calls, argv[i]);
 		strcat(f->calls, argv[i + 1] ? " " : "\n");
+	}
+	/* "-p addr:port,tpgt": the record key is without the tag */
+	if (portal && strchr(portal, ',')) {
+		snprintf(portal_buf, sizeof(portal_buf), "%s", portal);
+		tpgt = atoi(strchr(portal_buf, ',') + 1);
+		*strchr(portal_buf, ',') = 0;
+		portal = portal_buf;
 	}
 	if (f->run_errno)
 		return f->run_errno;
@@ -214,10 +296,19 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 	idx = node_index(f, key);
 
 	if (has_arg(argv, "--login")) {
-		struct fsession *x = fsession_find(f, iqn, addr, port);
+		/* iscsiadm matches sessions by record: target, portal and iface */
+		struct fsession *x = fsession_of_record(f, iqn, addr, port, iface);
+		char user[300], secret[300];
 
-		if (f->login_exit && f->login_exit != 15 &&
-		    (!f->login_fail_portal[0] || streq(f->login_fail_portal, portal))) {
+		if (idx < 0) {
+			st = 21;
+		} else if (f->chap_user[0] &&
+			   (record_auth(f, iqn, addr, port, iface, user, secret, sizeof(user)) <
+				0 ||
+			    !streq(user, f->chap_user) || !streq(secret, f->chap_secret))) {
+			st = 24;
+		} else if (f->login_exit && f->login_exit != 15 &&
+			   (!f->login_fail_portal[0] || streq(f->login_fail_portal, portal))) {
 			st = f->login_exit;
 			snprintf(out, sizeof(out),
 				 "iscsiadm: Could not login to [iface: default, "
@@ -252,27 +343,33 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 	} else if (op && streq(op, "new")) {
 		/* iscsiadm reads the iface's file to make the record */
 		FAKE_CHECK(f, streq(iface, "default") || f->iface_made > 0);
+		/* ours always carry a TPGT: one file per iface, beside an admin's */
+		FAKE_CHECK(f, streq(iface, "default") || tpgt == BE_ISCSI_RECORD_TPGT);
 		if (idx < 0)
 			snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s", key);
+		if (idx < 0 && !f->no_record_file)
+			record_write(f, iqn, addr, port, tpgt, iface);
 	} else if (op && streq(op, "update")) {
 		st = idx < 0 ? 21 : 0;
-		/* one run carries every setting as -n NAME -v VALUE pairs */
-		for (size_t k = 0; argv[k] && argv[k + 1]; k++) {
-			if (!streq(argv[k], "-n") || !streq(argv[k + 1], "node.session.auth.password") ||
-			    !f->password_exit)
-				continue;
+		/* one run carries every setting as -n NAME -v VALUE pairs; never the secret */
+		for (size_t k = 0; argv[k] && argv[k + 1]; k++)
+			FAKE_CHECK(f, !streq(argv[k], "-n") ||
+					  !startswith(argv[k + 1], "node.session.auth.password"));
+		if (f->password_exit)
 			st = f->password_exit;
-			snprintf(out, sizeof(out),
-				 "iscsiadm: Cannot modify node.session.auth.password=%s\n",
-				 argv[k + 2] && argv[k + 3] ? argv[k + 3] : "");
-		}
 	} else if (op && streq(op, "delete")) {
-		if (f->delete_exit)
+		if (f->delete_exit) {
 			st = f->delete_exit;
-		else if (idx < 0)
+		} else if (idx < 0) {
 			st = 21;
-		else
+		} else {
+			char path[PATH_MAX * 2];
+
 			memmove(f->nodes[idx], f->nodes[--f->n_nodes], sizeof(f->nodes[0]));
+			record_path(f, iqn, addr, port, BE_ISCSI_RECORD_TPGT, iface, path,
+				    sizeof(path));
+			unlink(path);
+		}
 	} else {
 		st = f->show_exit ? f->show_exit : idx < 0 ? 21 : 0;
 	}
@@ -322,7 +419,8 @@ static int fake_write(const struct sys *s, const char *path, const char *data)
 				sh(f, "device %u %u %u", h, x->sid, l);
 		return 0;
 	}
-	if (sscanf(rel, "/sys/class/scsi_device/%63[0-9:]/device/delete", hctl) == 1) {
+	if (sscanf(rel, "/sys/class/iscsi_session/session%u/device/target%*[0-9:]/%63[0-9:]/delete",
+		   &h, hctl) == 2) {
 		FAKE_CHECK(f, streq(data, "1"));
 		sh(f, "rmdevice %s", hctl);
 		return 0;
@@ -446,19 +544,59 @@ static void assert_path(json_t *p, const char *portal, const char *iqn, int sess
 
 #define NODE(iqn, p) "-m node -T " iqn " -p " p " -I attachd"
 #define IFACE "-m iface -I attachd -o new\n"
-#define NEW(iqn, p) NODE(iqn, p) " -o new\n"
+#define NEW(iqn, p) NODE(iqn, p ",1") " -o new\n"
 #define DEL(iqn, p) NODE(iqn, p) " -o delete\n"
-#define UPD(iqn, p, n, v) NODE(iqn, p) " -o update -n " n " -v " v "\n"
 #define SETTINGS                                                                                   \
 	" -n node.startup -v manual -n node.session.scan -v manual"                                \
 	" -n node.conn[0].timeo.login_timeout -v 10 -n node.session.initial_login_retry_max -v 1"  \
 	" -n node.session.timeo.replacement_timeout -v 30"
 #define CONFIGURE(iqn, p) NODE(iqn, p) " -o update" SETTINGS "\n"
-#define CONFIGURE_CHAP(iqn, p)                                                                     \
-	NODE(iqn, p) " -o update" SETTINGS " -n node.session.auth.authmethod -v CHAP"              \
-		     " -n node.session.auth.username -v alice -n node.session.auth.password -v " SECRET "\n"
+#define DELETE_WRITE(sid, h, l)                                                                    \
+	"/sys/class/iscsi_session/session" #sid "/device/target" #h ":0:0/" #h ":0:0:" #l          \
+	"/delete=1\n"
+#define WWID_T10 "t10.IET     VIRTUAL-DISK    beaf11"
+#define WWID_SDB "naa.6001405abcdef0123456789abcdef012"
 
-/* A new target: node record created, configured, login, targeted scan; detach undoes all. */
+/* What the probe records before connect: the LU's WWID. */
+static void probed(struct backend_attachment *a, const char *wwid)
+{
+	json_object_set_new(a->objs, "wwid", json_string(wwid));
+}
+
+static int hctl_exists(struct fake *f, const char *hctl)
+{
+	char path[PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/sys/class/scsi_device/%s", f->root, hctl);
+	return access(path, F_OK) == 0;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *fp = fopen(path, "re");
+	char *buf = calloc(1, 65536);
+
+	assert_non_null(fp);
+	assert_non_null(buf);
+	if (fread(buf, 1, 65535, fp) == 0)
+		buf[0] = 0;
+	fclose(fp);
+	return buf;
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* A new target: node record created (with a TPGT, on our iface), configured, login,
+ * targeted scan; the WWID seen is recorded; detach undoes all. CHAP goes into the record
+ * file (0600), never into argv (the fake fails the test if it sees the secret), and the
+ * fake target lets the login in only with the file's credentials. */
 static void test_connect_new_session_and_detach(void **state)
 {
 	struct fake *f = *state;
@@ -466,17 +604,22 @@ static void test_connect_new_session_and_detach(void **state)
 	struct backend_device dev;
 	struct backend_identity id;
 	struct errbuf e = {""};
+	char path[PATH_MAX * 2];
+	struct stat st;
+	char *text;
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":3,"
 		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
 	f->luns[f->n_luns++] = 3;
+	snprintf(f->chap_user, sizeof(f->chap_user), "alice");
+	snprintf(f->chap_secret, sizeof(f->chap_secret), SECRET);
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		IFACE
 		NODE(T9, "10.0.0.9:3260") "\n"
 		NEW(T9, "10.0.0.9:3260")
-		CONFIGURE_CHAP(T9, "10.0.0.9:3260")
+		CONFIGURE(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
 	assert_string_equal(f->writes, "/sys/class/scsi_host/host10/scan=0 0 3\n");
@@ -484,18 +627,31 @@ static void test_connect_new_session_and_detach(void **state)
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:3", 1, 1);
 	assert_int_equal(json_integer_value(json_object_get(a.objs, "scsi_lun")), 3);
 
+	/* the record file: our iface's own, root-only, the auth settings once each */
+	record_path(f, T9, "10.0.0.9", 3260, 1, "attachd", path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	text = slurp(path);
+	assert_int_equal(count_of(text, "node.session.auth.password = " SECRET "\n"), 1);
+	assert_int_equal(count_of(text, "node.session.auth.authmethod"), 1);
+	assert_non_null(strstr(text, "node.session.auth.authmethod = CHAP\n"));
+	assert_non_null(strstr(text, "node.session.auth.username = alice\n"));
+	assert_non_null(strstr(text, "node.session.auth.password = " SECRET "\n# END RECORD\n"));
+	free(text);
+
 	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
 	assert_string_equal(dev.sysname, "sdd");
 	assert_string_equal(dev.devnode, "/fakedev/dev/sdd");
 	assert_int_equal(dev.major, 8);
 	assert_int_equal(dev.minor, 48);
+	assert_string_equal(json_string_value(json_object_get(path0(&a), "wwid")), f->wwid);
 	assert_int_equal(be_iscsi_ops.identify(&f->ctx, &a, &dev, &id, &e), 0);
 	assert_string_equal(id.wwid, "naa.60014059999999999999999999999999");
 	assert_int_equal(id.size_bytes, 2048 * 512);
 
 	f->calls[0] = f->writes[0] = 0;
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->writes, "/sys/class/scsi_device/10:0:0:3/device/delete=1\n");
+	assert_string_equal(f->writes, DELETE_WRITE(20, 10, 3));
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		IFACE
@@ -504,6 +660,7 @@ static void test_connect_new_session_and_detach(void **state)
 	/* clang-format on */
 	assert_int_equal(n_paths(&a), 0);
 	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(access(path, F_OK), -1);
 	assert_null(fsession_find(f, T9, "10.0.0.9", 3260));
 
 	/* Idempotent: nothing left, nothing done */
@@ -515,9 +672,10 @@ static void test_connect_new_session_and_detach(void **state)
 	att_done(&a);
 }
 
-/* A session to the target exists: reuse it (no iscsiadm at all); detaching our LUN while
- * other LUNs remain on the session leaves the session and its record alone. */
-static void test_reuse_session_other_luns_remain(void **state)
+/* An admin's session to the same target and portal (iface default) is never reused:
+ * connect logs in on our iface beside it (two sessions), and the detach deletes only our
+ * device, logs out only our session and leaves the admin's session and LUNs alone. */
+static void test_admin_session_never_reused(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
@@ -527,54 +685,136 @@ static void test_reuse_session_other_luns_remain(void **state)
 	att_init(&a, "{\"portal\":\"10.0.0.5:3260\",\"iqn\":\"" T1 "\",\"lun\":5}");
 	f->luns[f->n_luns++] = 5;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, "");
-	assert_string_equal(f->writes, "/sys/class/scsi_host/host2/scan=0 0 5\n");
-	assert_path(path0(&a), "10.0.0.5:3260", T1, 1, 2, "2:0:0:5", 0, 0);
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		IFACE
+		NODE(T1, "10.0.0.5:3260") "\n"
+		NEW(T1, "10.0.0.5:3260")
+		CONFIGURE(T1, "10.0.0.5:3260")
+		NODE(T1, "10.0.0.5:3260") " --login\n");
+	/* clang-format on */
+	assert_string_equal(f->writes, "/sys/class/scsi_host/host10/scan=0 0 5\n");
+	assert_path(path0(&a), "10.0.0.5:3260", T1, 20, 10, "10:0:0:5", 1, 1);
 	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
 	assert_string_equal(dev.sysname, "sdd");
+	assert_int_equal(f->n_sess, 4); /* two sessions to T1 at 10.0.0.5 */
 
-	f->writes[0] = 0;
+	f->calls[0] = f->writes[0] = 0;
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->writes, "/sys/class/scsi_device/2:0:0:5/device/delete=1\n");
-	assert_string_equal(f->calls, ""); /* 2:0:0:1 and 2:0:0:2 still use session1 */
-	assert_non_null(fsession_find(f, T1, "10.0.0.5", 3260));
+	assert_string_equal(f->writes, DELETE_WRITE(20, 10, 5));
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		IFACE
+		NODE(T1, "10.0.0.5:3260") " --logout\n"
+		DEL(T1, "10.0.0.5:3260"));
+	/* clang-format on */
+	assert_non_null(fsession_of_record(f, T1, "10.0.0.5", 3260, "default"));
+	assert_true(hctl_exists(f, "2:0:0:1"));
+	assert_true(hctl_exists(f, "2:0:0:2"));
 	assert_int_equal(n_paths(&a), 0);
 	att_done(&a);
 }
 
-/* Last LUN on an admin's session (another iface): our record is deleted, but the session
- * is not ours to end (logout of our record finds none: 21). */
-static void test_last_lun_leaves_foreign_session(void **state)
+/* Our own session is shared: a second LUN reuses it (no iscsiadm at all), and detaching
+ * it while another LUN remains leaves the session and its record. */
+static void test_reuse_our_session_other_luns_remain(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_device dev;
+	struct errbuf e = {""};
+
+	att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T1 "\",\"lun\":5}");
+	f->luns[f->n_luns++] = 5;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, "");
+	assert_string_equal(f->writes, "/sys/class/scsi_host/host5/scan=0 0 5\n");
+	assert_path(path0(&a), "10.0.0.6:3260", T1, 7, 5, "5:0:0:5", 0, 0);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
+
+	f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, DELETE_WRITE(7, 5, 5));
+	assert_string_equal(f->calls, ""); /* 5:0:0:1 still uses session7 */
+	assert_true(hctl_exists(f, "5:0:0:1"));
+	assert_int_equal(n_paths(&a), 0);
+	att_done(&a);
+}
+
+/* A record naming an admin's device (session on iface default), even with that device's
+ * own WWID, deletes nothing and logs nothing out: our session for that target and
+ * portal does not exist, so neither does our device. Only our (absent) record goes. */
+static void test_delete_refused_admin_iface(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
 	struct errbuf e = {""};
 
-	att_init(&a, "{\"portal\":\"[fd00::5]\",\"iqn\":\"" T2 "\",\"lun\":0}");
-	f->luns[f->n_luns++] = 0;
-	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, "");
-	assert_path(path0(&a), "[fd00::5]:3260", T2, 4, 3, "3:0:0:0", 0, 0);
+	att_init(&a, "{\"portal\":\"10.0.0.5\",\"iqn\":\"" T1 "\",\"lun\":1}");
+	json_decref(a.objs);
+	a.objs = json_loads("{\"scsi_lun\":1,\"wwid\":\"" WWID_SDB "\",\"paths\":["
+			    "{\"portal\":\"10.0.0.5:3260\",\"iqn\":\"" T1 "\",\"session\":1,"
+			    "\"host\":2,\"hctl\":\"2:0:0:1\",\"wwid\":\"" WWID_SDB "\","
+			    "\"node_created\":true,\"session_created\":true}]}",
+			    0, NULL);
+	assert_non_null(a.objs);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->writes, "/sys/class/scsi_host/host3/scan=0 0 0\n"
-				       "/sys/class/scsi_device/3:0:0:0/device/delete=1\n");
-	/* clang-format off */
-	assert_string_equal(f->calls,
-		IFACE
-		NODE(T2, "[fd00::5]:3260") " --logout\n"
-		DEL(T2, "[fd00::5]:3260"));
-	/* clang-format on */
-	assert_non_null(fsession_find(f, T2, "fd00::5", 3260));
+	assert_string_equal(f->writes, "");
+	assert_string_equal(f->calls, IFACE DEL(T1, "10.0.0.5:3260"));
+	assert_true(hctl_exists(f, "2:0:0:1"));
+	assert_non_null(fsession_of_record(f, T1, "10.0.0.5", 3260, "default"));
+	assert_int_equal(n_paths(&a), 0);
 	att_done(&a);
+}
 
-	/* Our own session with no device left (session7 has one: delete it first) goes. */
+/* On our own session, a device whose WWID is not the recorded one is not deleted (and
+ * keeps the session): e says what was left alone. Same for an unknown WWID. */
+static void test_delete_refused_wwid_differs(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = {""};
+
 	att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T1 "\",\"lun\":1}");
 	json_decref(a.objs);
-	a.objs = json_loads("{\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\","
-			    "\"hctl\":\"5:0:0:1\"}]}",
+	a.objs = json_loads("{\"scsi_lun\":1,\"paths\":["
+			    "{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\",\"session\":7,"
+			    "\"host\":5,\"hctl\":\"5:0:0:1\","
+			    "\"wwid\":\"naa.600140500000000000000000000000aa\"}]}",
 			    0, NULL);
-	f->calls[0] = 0;
+	assert_non_null(a.objs);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	assert_string_equal(f->calls, "");
+	assert_true(hctl_exists(f, "5:0:0:1"));
+	assert_non_null(strstr(e.msg, "5:0:0:1"));
+	assert_non_null(strstr(e.msg, "left in place"));
+	assert_non_null(strstr(e.msg, WWID_T10));
+	assert_non_null(strstr(e.msg, "naa.600140500000000000000000000000aa"));
+	assert_int_equal(n_paths(&a), 0);
+	att_done(&a);
+
+	/* nothing recorded about the LU's identity: not provably ours either */
+	att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T1 "\",\"lun\":1}");
+	json_decref(a.objs);
+	a.objs = json_loads("{\"scsi_lun\":1,\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":"
+			    "\"" T1 "\",\"hctl\":\"5:0:0:1\"}]}",
+			    0, NULL);
+	e.msg[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	assert_non_null(strstr(e.msg, "no WWID was recorded"));
+	att_done(&a);
+
+	/* the volume's own 'wwid' option counts as recorded: now it is ours */
+	att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T1 "\",\"lun\":1,"
+		     "\"wwid\":\"t10.IET     VIRTUAL-DISK    beaf11\"}");
+	json_decref(a.objs);
+	a.objs = json_loads("{\"scsi_lun\":1,\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":"
+			    "\"" T1 "\",\"hctl\":\"5:0:0:1\"}]}",
+			    0, NULL);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, DELETE_WRITE(7, 5, 1));
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		IFACE
@@ -583,6 +823,125 @@ static void test_last_lun_leaves_foreign_session(void **state)
 	/* clang-format on */
 	assert_null(fsession_find(f, T1, "10.0.0.6", 3260));
 	att_done(&a);
+}
+
+/* A record whose target is not the one of the session that hctl names: nothing of it
+ * is ours (we have no session for that target), nothing is deleted. */
+static void test_delete_refused_target_differs(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = {""};
+
+	att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T2 "\",\"lun\":1}");
+	json_decref(a.objs);
+	a.objs = json_loads("{\"scsi_lun\":1,\"wwid\":\"" WWID_T10 "\",\"paths\":["
+			    "{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T2 "\",\"session\":7,"
+			    "\"host\":5,\"hctl\":\"5:0:0:1\"}]}",
+			    0, NULL);
+	assert_non_null(a.objs);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	assert_string_equal(f->calls, IFACE DEL(T2, "10.0.0.6:3260"));
+	assert_true(hctl_exists(f, "5:0:0:1"));
+	assert_non_null(fsession_find(f, T1, "10.0.0.6", 3260));
+	att_done(&a);
+}
+
+/* Host numbers renumbered (a reboot, or a logout and login): the recorded H:C:T:L now
+ * names an admin's LUN. find_device and disconnect re-resolve by identity (our session
+ * for the target and portal, the LUN, the WWID) and act on our device only. */
+static void test_reresolve_after_renumbering(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a, b;
+	struct backend_device dev;
+	struct errbuf e = {""};
+	struct fsession *x;
+
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":3}");
+	f->luns[f->n_luns++] = 3;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
+	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:3", 1, 1);
+
+	/* our session comes back as session40 on host30; an admin's session to another
+	 * target takes host10/session20, with a LUN 3 of its own */
+	x = fsession_find(f, T9, "10.0.0.9", 3260);
+	assert_non_null(x);
+	sh(f, "rmsession 10 20");
+	x->host = 30;
+	x->sid = 40;
+	sh(f, "host 30");
+	sh(f, "session 30 40 0 %s 10.0.0.9 3260 attachd", T9);
+	sh(f, "device 30 40 3 sdy 8:240 2048 '%s'", f->wwid);
+	f->sess[f->n_sess++] = (struct fsession){T2, "10.0.0.7", 3260, 10, 20, "default"};
+	sh(f, "host 10");
+	sh(f, "session 10 20 0 %s 10.0.0.7 3260 default", T2);
+	sh(f, "device 10 20 3 sdz 8:250 2048 naa.6001405aaaaaaaaaaaaaaaaaaaaaaaaa");
+	assert_true(hctl_exists(f, "10:0:0:3"));
+
+	b = a;
+	b.objs = json_deep_copy(a.objs);
+	b.cfg = cfg_new("{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":3}");
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &b, &dev, &e), 0);
+	assert_string_equal(dev.sysname, "sdy");
+	assert_path(path0(&b), "10.0.0.9:3260", T9, 40, 30, "30:0:0:3", 1, 1);
+	att_done(&b);
+
+	f->calls[0] = f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, DELETE_WRITE(40, 30, 3));
+	assert_true(hctl_exists(f, "10:0:0:3")); /* the admin's LUN */
+	assert_false(hctl_exists(f, "30:0:0:3"));
+	assert_non_null(fsession_of_record(f, T2, "10.0.0.7", 3260, "default"));
+	assert_null(fsession_find(f, T9, "10.0.0.9", 3260));
+	assert_int_equal(n_paths(&a), 0);
+	att_done(&a);
+}
+
+/* A record with values we never write is refused before any of it reaches a path. */
+static void test_damaged_record_refused(void **state)
+{
+	static const char *const bad[] = {
+	    "{\"paths\":[{\"portal\":42,\"iqn\":\"" T1 "\"}]}",
+	    "{\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"x\"}]}",
+	    "{\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\","
+	    "\"hctl\":\"5:0:0:1/../../../5:0:0:1\"}]}",
+	    "{\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\",\"hctl\":\"5:0:0\"}]}",
+	    "{\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\",\"hctl\":7}]}",
+	    "{\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\",\"session\":\"7\"}]}",
+	    "{\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\",\"host\":-5}]}",
+	    "{\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1
+	    "\",\"wwid\":\"naa.6\\u0001\"}]}",
+	    "{\"scsi_lun\":\"1\",\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\"}]}",
+	    "{\"wwid\":7,\"paths\":[{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\"}]}",
+	    "{\"paths\":[\"10.0.0.6:3260\"]}",
+	};
+	struct fake *f = *state;
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		struct backend_attachment a;
+		struct backend_device dev;
+		struct errbuf e = {""};
+
+		att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T1 "\",\"lun\":1,"
+			     "\"wwid\":\"" WWID_T10 "\"}");
+		json_decref(a.objs);
+		a.objs = json_loads(bad[i], 0, NULL);
+		assert_non_null(a.objs);
+		if (be_iscsi_ops.disconnect(&f->ctx, &a, &e) != -EINVAL)
+			fail_msg("record %zu accepted: %s", i, bad[i]);
+		assert_non_null(strstr(e.msg, "damaged"));
+		assert_int_equal(n_paths(&a), 1); /* kept for a person to look at */
+		if (strstr(bad[i], "hctl\":\"") &&
+		    be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e) != -EINVAL)
+			fail_msg("record %zu accepted by find_device", i);
+		att_done(&a);
+	}
+	assert_string_equal(f->writes, "");
+	assert_string_equal(f->calls, "");
+	assert_true(hctl_exists(f, "5:0:0:1"));
 }
 
 /* Exit 15 (session exists) is success, and the session is not ours; exit 21 on logout and
@@ -602,6 +961,7 @@ static void test_exit_15_and_21(void **state)
 	f->calls[0] = 0;
 	f->logout_exit = 21; /* e.g. iscsid already dropped it */
 	f->delete_exit = 21;
+	probed(&a, f->wwid);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
@@ -659,6 +1019,7 @@ static void test_configured_initiator_name(void **state)
 		CONFIGURE(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
+	probed(&a, f->wwid);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	att_done(&a);
 }
@@ -684,9 +1045,106 @@ static void test_admin_record_untouched(void **state)
 		NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:1", 1, 1);
+	probed(&a, f->wwid);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_int_equal(f->n_nodes, 1);
 	assert_string_equal(f->nodes[0], T9 "|10.0.0.9:3260|default");
+	att_done(&a);
+}
+
+/* An admin's record in open-iscsi's old flat layout (one file per target and portal,
+ * `-o new` without a TPGT) would be deleted by iscsiadm -o new for our iface: refused,
+ * with what to do, and the file is left as it was. */
+static void test_admin_flat_record_refused(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct errbuf e = {""};
+	char dir[PATH_MAX + 64], file[PATH_MAX + 128], cmd[PATH_MAX * 2];
+	const char *rec = "# BEGIN RECORD 2.1.8\nnode.name = " T9 "\n"
+			  "iface.iscsi_ifacename = default\nnode.conn[0].address = 10.0.0.9\n"
+			  "node.conn[0].port = 3260\n# END RECORD\n";
+	char *text;
+	FILE *fp;
+
+	snprintf(dir, sizeof(dir), "%s/etc/iscsi/nodes/%s", f->root, T9);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(file, sizeof(file), "%s/10.0.0.9,3260", dir);
+	fp = fopen(file, "we");
+	assert_non_null(fp);
+	fputs(rec, fp);
+	fclose(fp);
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -EEXIST);
+	assert_non_null(strstr(e.msg, "iface 'default'"));
+	assert_non_null(strstr(e.msg, "10.0.0.9,3260"));
+	assert_non_null(strstr(e.msg, ",TPGT -o new"));
+	assert_null(strstr(f->calls, "-p 10.0.0.9:3260,1"));
+	text = slurp(file);
+	assert_string_equal(text, rec);
+	free(text);
+	att_done(&a);
+}
+
+/* An admin's flat record appears while our record exists: iscsiadm's -o update and
+ * -o delete of ours would delete it. A second connect refuses; the detach removes our
+ * record file by hand (no iscsiadm -o delete) and leaves the admin's file as it was. */
+static void test_admin_flat_record_appears_later(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a, b;
+	struct errbuf e = {""};
+	char file[PATH_MAX + 128], ours[PATH_MAX * 2], *text;
+	const char *rec = "# BEGIN RECORD 2.1.8\nnode.name = " T9 "\n"
+			  "iface.iscsi_ifacename = default\nnode.conn[0].address = 10.0.0.9\n"
+			  "node.conn[0].port = 3260\n# END RECORD\n";
+	FILE *fp;
+
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	f->luns[f->n_luns++] = 1;
+	f->luns[f->n_luns++] = 2;
+	probed(&a, f->wwid);
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	record_path(f, T9, "10.0.0.9", 3260, 1, "attachd", ours, sizeof(ours));
+	assert_int_equal(access(ours, F_OK), 0);
+
+	snprintf(file, sizeof(file), "%s/etc/iscsi/nodes/%s/10.0.0.9,3260", f->root, T9);
+	fp = fopen(file, "we");
+	assert_non_null(fp);
+	fputs(rec, fp);
+	fclose(fp);
+
+	/* a second volume on the target: our session exists, no record write, works */
+	att_init(&b, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":2}");
+	probed(&b, f->wwid);
+	f->calls[0] = 0;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &b, &e), 0);
+	assert_string_equal(f->calls, "");
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &b, &e), 0);
+	att_done(&b);
+
+	f->calls[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		IFACE
+		NODE(T9, "10.0.0.9:3260") " --logout\n");
+	/* clang-format on */
+	assert_int_equal(access(ours, F_OK), -1);
+	text = slurp(file);
+	assert_string_equal(text, rec);
+	free(text);
+	assert_int_equal(n_paths(&a), 0);
+	att_done(&a);
+
+	/* with the admin's flat record there, a new connect makes no record and says why */
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -EEXIST);
+	assert_non_null(strstr(e.msg, "old one-file-per-portal layout"));
+	text = slurp(file);
+	assert_string_equal(text, rec);
+	free(text);
 	att_done(&a);
 }
 
@@ -704,6 +1162,8 @@ static void test_shared_session_first_in_first_out(void **state)
 	f->luns[f->n_luns++] = 2;
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	att_init(&b, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":2}");
+	probed(&a, f->wwid);
+	probed(&b, f->wwid);
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
@@ -733,8 +1193,9 @@ static void test_shared_session_first_in_first_out(void **state)
 	att_done(&b);
 }
 
-/* CHAP rejected: a clear error without the secret, and the record we made is removed at
- * once (nothing left for detach). */
+/* CHAP rejected (the secret in the record file is not the target's): a clear error
+ * without the secret, and the record we made is removed at once (nothing left for
+ * detach). The right secret afterwards replaces the wrong one in the file and logs in. */
 static void test_login_auth_failure(void **state)
 {
 	struct fake *f = *state;
@@ -742,12 +1203,13 @@ static void test_login_auth_failure(void **state)
 	struct errbuf e = {""};
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1,"
-		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
-	f->login_exit = 24;
+		     "\"chap_user\":\"alice\",\"chap_secret\":\"Wr0ng-S3cret\"}");
+	snprintf(f->chap_user, sizeof(f->chap_user), "alice");
+	snprintf(f->chap_secret, sizeof(f->chap_secret), SECRET);
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -EACCES);
 	assert_non_null(strstr(e.msg, "CHAP"));
 	assert_non_null(strstr(e.msg, T9));
-	assert_null(strstr(e.msg, SECRET));
+	assert_null(strstr(e.msg, "Wr0ng-S3cret"));
 	/* clang-format off */
 	assert_non_null(strstr(f->calls,
 		NODE(T9, "10.0.0.9:3260") " --login\n"
@@ -759,6 +1221,25 @@ static void test_login_auth_failure(void **state)
 	f->calls[0] = 0;
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->calls, "");
+	att_done(&a);
+
+	/* a record of ours left with the wrong secret is corrected, not duplicated */
+	add_node(f, T9, "10.0.0.9:3260", BE_ISCSI_IFACE);
+	record_write(f, T9, "10.0.0.9", 3260, 1, BE_ISCSI_IFACE);
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1,"
+		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
+	f->luns[f->n_luns++] = 1;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	{
+		char path[PATH_MAX * 2], *text;
+
+		record_path(f, T9, "10.0.0.9", 3260, 1, "attachd", path, sizeof(path));
+		text = slurp(path);
+		assert_int_equal(count_of(text, "node.session.auth.password"), 1);
+		free(text);
+	}
+	probed(&a, f->wwid);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	att_done(&a);
 }
 
@@ -812,27 +1293,27 @@ static void test_iscsiadm_missing_or_iscsid_down(void **state)
 	att_done(&a);
 }
 
-/* The secret never reaches errbuf, even when iscsiadm echoes it. */
-static void test_secret_redacted_from_iscsiadm_output(void **state)
+/* No record file to put the CHAP settings in (a broken node DB): a clear error, nothing
+ * with the secret anywhere (errbuf, objs), no login without CHAP. */
+static void test_chap_without_record_file(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
 	struct errbuf e = {""};
+	char *dump;
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1,"
 		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
-	f->password_exit = 7;
-	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -EIO);
-	assert_non_null(strstr(e.msg, "node.session.auth.password"));
-	assert_non_null(strstr(e.msg, "*************"));
+	f->no_record_file = 1;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ENOENT);
+	assert_non_null(strstr(e.msg, "CHAP settings"));
+	assert_non_null(strstr(e.msg, "iface attachd"));
 	assert_null(strstr(e.msg, SECRET));
-	{
-		char *dump = json_dumps(a.objs, 0);
-
-		assert_non_null(dump);
-		assert_null(strstr(dump, SECRET));
-		free(dump);
-	}
+	assert_null(strstr(f->calls, "--login"));
+	dump = json_dumps(a.objs, 0);
+	assert_non_null(dump);
+	assert_null(strstr(dump, SECRET));
+	free(dump);
 	att_done(&a);
 }
 
@@ -857,6 +1338,21 @@ static void test_multipath_partial_and_total_failure(void **state)
 	assert_int_equal(f->n_nodes, 0);
 	att_done(&a);
 
+	/* both portals work, no probe: the device found on the first path gives the LU's
+	 * WWID, so the second path's device is provably ours too and goes at detach */
+	att_init(&a, "{\"portals\":[\"10.0.0.9\",\"10.0.0.12\"],\"iqn\":\"" T9 "\",\"lun\":2}");
+	f->login_exit = 0;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(n_paths(&a), 2);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
+	assert_string_equal(json_string_value(json_object_get(a.objs, "wwid")), f->wwid);
+	f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, DELETE_WRITE(21, 11, 2) DELETE_WRITE(22, 12, 2));
+	assert_int_equal(f->n_sess, 3);
+	att_done(&a);
+
+	f->login_exit = 8;
 	att_init(&a, "{\"portals\":[\"10.0.0.10\",\"10.0.0.11\"],\"iqn\":\"" T9 "\",\"lun\":2}");
 	f->login_fail_portal[0] = 0;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ETIMEDOUT);
@@ -875,24 +1371,50 @@ static void test_find_device_eagain(void **state)
 	struct backend_device dev;
 	struct errbuf e = {""};
 
-	att_init(&a, "{\"portal\":\"10.0.0.5\",\"iqn\":\"" T1 "\",\"lun\":6}");
+	att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T1 "\",\"lun\":6}");
 	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), -ENODEV);
 	f->noblock[f->n_noblock++] = 6;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), -EAGAIN);
-	assert_non_null(strstr(e.msg, "2:0:0:6"));
+	assert_non_null(strstr(e.msg, "5:0:0:6"));
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	/* no WWID known for it: left in place, and said so */
+	assert_non_null(strstr(e.msg, "5:0:0:6"));
 	att_done(&a);
 
 	/* a LUN the target does not have: the scan finds nothing, find_device keeps waiting
-	 * (the probe is what fails fast on that) */
-	att_init(&a, "{\"portal\":\"10.0.0.5\",\"iqn\":\"" T1 "\",\"lun\":7}");
+	 * (the probe is what fails fast on that), and the detach has nothing to delete */
+	att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T1 "\",\"lun\":7}");
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), -EAGAIN);
 	f->writes[0] = 0;
+	probed(&a, f->wwid);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	/* the write reached a device that never existed: ENOENT counts as gone */
-	assert_string_equal(f->writes, "/sys/class/scsi_device/2:0:0:7/device/delete=1\n");
+	assert_string_equal(f->writes, "");
+	att_done(&a);
+}
+
+/* A device on our session whose WWID is not the probed one is refused at find_device. */
+static void test_find_device_wwid_mismatch(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_device dev;
+	struct errbuf e = {""};
+
+	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":3}");
+	f->luns[f->n_luns++] = 3;
+	probed(&a, "naa.600140500000000000000000000000aa");
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), -EMEDIUMTYPE);
+	assert_non_null(strstr(e.msg, f->wwid));
+	assert_non_null(strstr(e.msg, "refusing"));
+	assert_null(json_object_get(path0(&a), "wwid"));
+	/* and the detach leaves it alone (not provably ours), session and all */
+	f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	assert_true(hctl_exists(f, "10:0:0:3"));
 	att_done(&a);
 }
 
@@ -925,23 +1447,25 @@ static void test_disconnect_from_persisted_objs(void **state)
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1}");
 	json_decref(a.objs);
-	/* login never happened (crash after -o new), plus entries we cannot have written */
+	/* login never happened (crash after -o new); and our LUN 1 on session7 */
 	add_node(f, T9, "10.0.0.9:3260", BE_ISCSI_IFACE);
-	a.objs = json_loads("{\"scsi_lun\":1,\"paths\":["
+	a.objs = json_loads("{\"scsi_lun\":1,\"wwid\":\"" WWID_T10 "\",\"paths\":["
 			    "{\"portal\":\"10.0.0.9:3260\",\"iqn\":\"" T9 "\",\"session\":null,"
 			    "\"host\":null,\"hctl\":null,\"node_created\":true,"
 			    "\"session_created\":false},"
-			    "{\"portal\":42},{\"iqn\":\"x\"},"
-			    "{\"portal\":\"10.0.0.5:3260\",\"iqn\":\"" T1 "\",\"session\":1,"
-			    "\"host\":2,\"hctl\":\"2:0:0:1\",\"node_created\":false,"
+			    "{\"portal\":\"10.0.0.6:3260\",\"iqn\":\"" T1 "\",\"session\":7,"
+			    "\"host\":5,\"hctl\":\"5:0:0:1\",\"node_created\":false,"
 			    "\"session_created\":false}]}",
 			    0, NULL);
 	assert_non_null(a.objs);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->calls, IFACE DEL(T9, "10.0.0.9:3260"));
-	/* 2:0:0:1 deleted; session1 keeps 2:0:0:2, so it stays logged in */
-	assert_string_equal(f->writes, "/sys/class/scsi_device/2:0:0:1/device/delete=1\n");
-	assert_non_null(fsession_find(f, T1, "10.0.0.5", 3260));
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		IFACE DEL(T9, "10.0.0.9:3260")
+		IFACE NODE(T1, "10.0.0.6:3260") " --logout\n" DEL(T1, "10.0.0.6:3260"));
+	/* clang-format on */
+	assert_string_equal(f->writes, DELETE_WRITE(7, 5, 1));
+	assert_null(fsession_find(f, T1, "10.0.0.6", 3260));
 	assert_int_equal(n_paths(&a), 0);
 	att_done(&a);
 
@@ -962,6 +1486,7 @@ static void test_disconnect_failure_keeps_entry(void **state)
 
 	att_init(&a, "{\"portals\":[\"10.0.0.9\",\"10.0.0.12\"],\"iqn\":\"" T9 "\",\"lun\":1}");
 	f->luns[f->n_luns++] = 1;
+	probed(&a, f->wwid);
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	assert_int_equal(n_paths(&a), 2);
 	f->logout_exit = 6;
@@ -996,19 +1521,27 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    FAKE_TEST(test_connect_new_session_and_detach),
-	    FAKE_TEST(test_reuse_session_other_luns_remain),
-	    FAKE_TEST(test_last_lun_leaves_foreign_session),
+	    FAKE_TEST(test_admin_session_never_reused),
+	    FAKE_TEST(test_reuse_our_session_other_luns_remain),
+	    FAKE_TEST(test_delete_refused_admin_iface),
+	    FAKE_TEST(test_delete_refused_wwid_differs),
+	    FAKE_TEST(test_delete_refused_target_differs),
+	    FAKE_TEST(test_reresolve_after_renumbering),
+	    FAKE_TEST(test_damaged_record_refused),
 	    FAKE_TEST(test_exit_15_and_21),
 	    FAKE_TEST(test_reuse_failed_session),
 	    FAKE_TEST(test_configured_initiator_name),
 	    FAKE_TEST(test_admin_record_untouched),
+	    FAKE_TEST(test_admin_flat_record_refused),
+	    FAKE_TEST(test_admin_flat_record_appears_later),
 	    FAKE_TEST(test_shared_session_first_in_first_out),
 	    FAKE_TEST(test_login_auth_failure),
 	    FAKE_TEST(test_login_errors),
 	    FAKE_TEST(test_iscsiadm_missing_or_iscsid_down),
-	    FAKE_TEST(test_secret_redacted_from_iscsiadm_output),
+	    FAKE_TEST(test_chap_without_record_file),
 	    FAKE_TEST(test_multipath_partial_and_total_failure),
 	    FAKE_TEST(test_find_device_eagain),
+	    FAKE_TEST(test_find_device_wwid_mismatch),
 	    FAKE_TEST(test_identify_wwid_check),
 	    FAKE_TEST(test_disconnect_from_persisted_objs),
 	    FAKE_TEST(test_disconnect_failure_keeps_entry),

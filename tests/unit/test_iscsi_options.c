@@ -215,6 +215,13 @@ static void test_chap(void **state)
 		   "'chap_secret' must be", NULL);
 	expect_bad(P "\"chap_user\":\"u\",\"chap_secret\":[\"" SECRET "\"]}", 1,
 		   "'chap_secret' must be", NULL);
+	/* open-iscsi's record reader strips spaces at either end: refused, not changed */
+	expect_bad(P "\"chap_user\":\"u\",\"chap_secret\":\" " SECRET "\"}", 1,
+		   "not starting or ending with a space", NULL);
+	expect_bad(P "\"chap_user\":\"u\",\"chap_secret\":\"" SECRET " \"}", 1,
+		   "not starting or ending with a space", NULL);
+	expect_bad(P "\"chap_user\":\"u \",\"chap_secret\":\"" SECRET "\"}", 1,
+		   "'chap_user' must be", NULL);
 	memset(long_secret, 'x', sizeof(long_secret));
 	memcpy(long_secret, SECRET, strlen(SECRET));
 	long_secret[sizeof(long_secret) - 1] = 0;

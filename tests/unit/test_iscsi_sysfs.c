@@ -60,25 +60,36 @@ static void test_find_session(void **state)
 	struct sys s = fixture_sys();
 	unsigned sid = 0;
 
-	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, &sid), 0);
+	/* session1 and session4 are on iface default (an admin's), session7 on attachd's */
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, "default", &sid), 0);
 	assert_int_equal(sid, 1);
-	/* same target, other portal: its own session */
-	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.6", 3260, &sid), 0);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.6", 3260, "attachd", &sid), 0);
 	assert_int_equal(sid, 7);
 	/* addresses compare as addresses; connection4:1 (cid 1) is found too */
-	assert_int_equal(be_iscsi_sysfs_find_session(&s, T2, "fd00::5", 3260, &sid), 0);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T2, "fd00::5", 3260, "default", &sid), 0);
 	assert_int_equal(sid, 4);
-	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3261, &sid), -ENOENT);
-	assert_int_equal(be_iscsi_sysfs_find_session(&s, T2, "10.0.0.5", 3260, &sid), -ENOENT);
-	assert_int_equal(be_iscsi_sysfs_find_session(&s, T9, "10.0.0.9", 3260, &sid), -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3261, "default", &sid),
+			 -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T2, "10.0.0.5", 3260, "default", &sid),
+			 -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T9, "10.0.0.9", 3260, "default", &sid),
+			 -ENOENT);
+	/* the admin's sessions are invisible to attachd's iface, and the other way round */
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, "attachd", &sid),
+			 -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T2, "fd00::5", 3260, "attachd", &sid),
+			 -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.6", 3260, "default", &sid),
+			 -ENOENT);
 
 	/* no iSCSI transport at all (no class directory) */
 	s.sysfs_root = "/nonexistent-attachd-root";
-	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, &sid), -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, "default", &sid),
+			 -ENOENT);
 }
 
-/* Sessions of attachd's iface win over others for the same target and portal. */
-static void test_find_session_prefers_ours(void **state)
+/* Two sessions to one target and portal, an admin's and ours: each iface sees its own. */
+static void test_find_session_by_iface(void **state)
 {
 	struct sys s = fixture_sys();
 	char root[] = "/tmp/attachd-iscsi-XXXXXX", cmd[1024];
@@ -88,19 +99,78 @@ static void test_find_session_prefers_ours(void **state)
 	snprintf(cmd, sizeof(cmd),
 		 "cp -a '%s'/. %s && K='%s/tests/fixtures/iscsi/fake-kernel.sh' && "
 		 "$K %s host 8 && $K %s session 8 3 0 " T1 " 10.0.0.5 3260 default && "
-		 "$K %s host 6 && $K %s session 6 9 0 " T1 " 10.0.0.5 3260 attachd",
-		 fixture, root, srcdir, root, root, root, root);
+		 "$K %s host 6 && $K %s session 6 9 0 " T1 " 10.0.0.5 3260 attachd && "
+		 "$K %s host 7 && $K %s session 7 5 0 " T1 " 10.0.0.5 3260 && "
+		 "rm %s/sys/class/iscsi_session/session5/ifacename",
+		 fixture, root, srcdir, root, root, root, root, root, root, root);
 	assert_int_equal(system(cmd), 0);
 	s.sysfs_root = root;
-	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, &sid), 0);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, "attachd", &sid), 0);
 	assert_int_equal(sid, 9);
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, "default", &sid), 0);
+	assert_int_equal(sid, 1); /* lowest of the admin's */
 	snprintf(cmd, sizeof(cmd), "'%s/tests/fixtures/iscsi/fake-kernel.sh' %s rmsession 6 9",
 		 srcdir, root);
 	assert_int_equal(system(cmd), 0);
-	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, &sid), 0);
-	assert_int_equal(sid, 1); /* lowest of the others */
+	/* ours gone: the admin's (and one whose iface cannot be read) are not ours */
+	assert_int_equal(be_iscsi_sysfs_find_session(&s, T1, "10.0.0.5", 3260, "attachd", &sid),
+			 -ENOENT);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	assert_int_equal(system(cmd), 0);
+}
+
+/* A record's H:C:T:L is taken apart strictly before it names a path. */
+static void test_hctl_parse(void **state)
+{
+	static const char *const bad[] = {
+	    "",		  "1:2:3",	     "1:2:3:4:5",	 "1:2:3:x",
+	    "-1:0:0:1",	  "+1:0:0:1",	     " 1:0:0:1",	 "1:0:0:1 ",
+	    "1:0:0:1\n",  "1::0:1",	     "a:b:c:d",		 "1:0:0:99999999999",
+	    "../1:0:0:1", "1:0:0:1/../../x", "1:0:0:4294967296",
+	};
+	unsigned h = 0, c = 0, t = 0, l = 0;
+
+	assert_int_equal(be_iscsi_hctl_parse("12:0:3:16384", &h, &c, &t, &l), 0);
+	assert_int_equal(h, 12);
+	assert_int_equal(c, 0);
+	assert_int_equal(t, 3);
+	assert_int_equal(l, 16384);
+	assert_int_equal(be_iscsi_hctl_parse("0:0:0:4294967295", NULL, NULL, NULL, &l), 0);
+	assert_int_equal(l, 4294967295u);
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		if (be_iscsi_hctl_parse(bad[i], &h, &c, &t, &l) != -EINVAL)
+			fail_msg("'%s' was accepted", bad[i]);
+	assert_int_equal(be_iscsi_hctl_parse(NULL, NULL, NULL, NULL, NULL), -EINVAL);
+}
+
+/* A session's devices by LUN, and their WWIDs read through the session only. */
+static void test_session_lun_and_wwid(void **state)
+{
+	struct sys s = fixture_sys();
+	char hctl[64], w[256];
+
+	assert_int_equal(be_iscsi_sysfs_session_lun(&s, 1, 1, hctl, sizeof(hctl)), 0);
+	assert_string_equal(hctl, "2:0:0:1");
+	assert_int_equal(be_iscsi_sysfs_session_lun(&s, 1, 2, hctl, sizeof(hctl)), 0);
+	assert_string_equal(hctl, "2:0:0:2");
+	assert_int_equal(be_iscsi_sysfs_session_lun(&s, 7, 1, hctl, sizeof(hctl)), 0);
+	assert_string_equal(hctl, "5:0:0:1");
+	assert_int_equal(be_iscsi_sysfs_session_lun(&s, 1, 3, hctl, sizeof(hctl)), -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_session_lun(&s, 4, 0, hctl, sizeof(hctl)), -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_session_lun(&s, 99, 0, hctl, sizeof(hctl)), -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_session_lun(&s, 1, 1, hctl, 4), -ENOBUFS);
+
+	assert_int_equal(be_iscsi_sysfs_session_lun_wwid(&s, 1, "2:0:0:1", w, sizeof(w)), 0);
+	assert_string_equal(w, "naa.6001405abcdef0123456789abcdef012");
+	assert_int_equal(be_iscsi_sysfs_session_lun_wwid(&s, 7, "5:0:0:1", w, sizeof(w)), 0);
+	assert_string_equal(w, "t10.IET     VIRTUAL-DISK    beaf11");
+	/* 5:0:0:1 is not on session1, 2:0:0:1 not on session7: neither answers */
+	assert_int_equal(be_iscsi_sysfs_session_lun_wwid(&s, 1, "5:0:0:1", w, sizeof(w)), -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_session_lun_wwid(&s, 7, "2:0:0:1", w, sizeof(w)), -ENOENT);
+	/* a device without VPD 0x83 (no wwid attribute here) */
+	assert_int_equal(be_iscsi_sysfs_session_lun_wwid(&s, 1, "2:0:0:2", w, sizeof(w)), -ENOENT);
+	assert_int_equal(be_iscsi_sysfs_session_lun_wwid(&s, 1, "2:0:0:1/../x", w, sizeof(w)),
+			 -EINVAL);
 }
 
 static void test_session_host_and_devices(void **state)
@@ -221,7 +291,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_find_session),
-	    cmocka_unit_test(test_find_session_prefers_ours),
+	    cmocka_unit_test(test_find_session_by_iface),
+	    cmocka_unit_test(test_hctl_parse),
+	    cmocka_unit_test(test_session_lun_and_wwid),
 	    cmocka_unit_test(test_session_host_and_devices),
 	    cmocka_unit_test(test_device_lookup),
 	    cmocka_unit_test(test_initiator_name),
