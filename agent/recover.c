@@ -133,6 +133,8 @@ static void act(struct agent_volumes *r, struct agent_volume *v, enum agent_reco
 				      : r->ops->down(r->env, &v->av, 0, &e);
 		v->op = AGENT_OP_IDLE;
 		if (rc == 0) {
+			if (e.msg[0])
+				log_problem("attachd.recover.left-alone", v->key, e.msg);
 			agent_volume_forget(r, v);
 			agent_volume_unclaim(r, v);
 			return;

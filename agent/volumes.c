@@ -163,6 +163,13 @@ int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force
 
 	if (t && rc < 0)
 		json_object_set_new(t, "error", agent_json_string(e->msg));
+	/* A detach that succeeded but left something alone that it could not prove its own
+	 * (e.g. a SCSI device whose WWID no longer matches the record): say what, once. */
+	if (rc == 0 && e->msg[0]) {
+		if (t)
+			json_object_set_new(t, "left_alone", agent_json_string(e->msg));
+		e->msg[0] = 0;
+	}
 	agent_log(rc < 0 ? AGENT_LOG_ERROR : AGENT_LOG_INFO,
 		  rc < 0 ? "attachd.detach.failed" : "attachd.detach.finish", t);
 	return rc;

@@ -445,8 +445,13 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 			if (keep_conn) {
 				json_object_clear(v->att.objs);
 				r = 0;
-			} else
+			} else {
 				r = v->opts.be->disconnect(&ctx, &v->att, &e2);
+				/* Done, but something was left alone (not provably ours): pass
+				 * the backend's explanation up for the agent to log. */
+				if (r == 0 && e2.msg[0] && !first)
+					*e = e2;
+			}
 			break;
 		default:
 			r = -EINVAL;
