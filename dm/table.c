@@ -362,3 +362,19 @@ int dmap_misc_has_dm(const char *proc_misc)
 	}
 	return 0;
 }
+
+int dmap_uuid_is_owned(const char *uuid)
+{
+	return uuid && startswith(uuid, DMAP_UUID_PREFIX) && uuid[strlen(DMAP_UUID_PREFIX)];
+}
+
+int dmap_check_owned(const char *name, const char *uuid, const char *action, struct errbuf *e)
+{
+	if (dmap_uuid_is_owned(uuid))
+		return 0;
+	return errbuf_set(e, -EPERM,
+			  "not %s dm device %s: its DM UUID is '%.128s', not attachd's (%s...), so "
+			  "attachd did not create it; remove it yourself (dmsetup remove %s) if it "
+			  "is really stale",
+			  action, name, uuid ? uuid : "", DMAP_UUID_PREFIX, name);
+}
