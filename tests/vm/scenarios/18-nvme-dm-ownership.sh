@@ -12,7 +12,7 @@ set -eu -o pipefail
 export CMOCKA_MESSAGE_OUTPUT=stdout
 bin=$REPO/build/rel/tests/unit/test_dmap_kernel
 [ -x "$bin" ] || fail "$bin not built (make tests)"
-"$bin" 2>&1 | tee "$ARTIFACTS/dmap-kernel.log" || true
+stdbuf -oL "$bin" 2>&1 | tee "$ARTIFACTS/dmap-kernel.log" || true
 grep -q 'PASSED  \] 10 test' "$ARTIFACTS/dmap-kernel.log" ||
 	fail "dm kernel tests failed (see dmap-kernel.log)"
 info "dm kernel tests passed"
