@@ -287,7 +287,7 @@ int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 	char name[32], mark[LO_NAME_SIZE];
 	const char *base;
 	uint64_t pdev = 0, pino = 0;
-	int ours, foreign;
+	struct be_file_loops loops;
 	struct stat st = { 0 };
 	unsigned nr = 0;
 	int created = 0, r;
@@ -339,23 +339,30 @@ int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 	}
 
 	r = be_file_loop_find_file(cfg->loop, cfg->loop_ud, ctx->sys, (uint64_t)st.st_dev,
-				   (uint64_t)st.st_ino, mark, &ours, &foreign);
+				   (uint64_t)st.st_ino, mark, &loops);
 	if (r < 0) {
 		errbuf_set(e, r, "cannot scan loop devices: %s", strerror(-r));
 		goto fail;
 	}
-	if (foreign >= 0) {
-		/* Never two block devices on one image, and never adopt somebody else's. */
+	/* Never two block devices on one image, and never adopt somebody else's. */
+	if (loops.foreign >= 0 && startswith(loops.foreign_name, "attachd:")) {
+		r = errbuf_set(e, -EBUSY,
+			       "%s is already attached by attachd as volume '%s' (/dev/loop%d); "
+			       "one image cannot back two volumes",
+			       cfg->path, loops.foreign_name + strlen("attachd:"), loops.foreign);
+		goto fail;
+	}
+	if (loops.foreign >= 0) {
 		r = errbuf_set(e, -EBUSY,
 			       "%s is already bound to /dev/loop%d, which attachd did not create; "
 			       "refusing to put a second loop device on the same file (two writers "
 			       "corrupt it): detach it (losetup -d /dev/loop%d) or give this volume "
 			       "another file",
-			       cfg->path, foreign, foreign);
+			       cfg->path, loops.foreign, loops.foreign);
 		goto fail;
 	}
-	if (ours >= 0)
-		nr = (unsigned)ours; /* ours from before a crash or restart: adopt it */
+	if (loops.ours >= 0)
+		nr = (unsigned)loops.ours; /* ours from before a crash or restart: adopt it */
 	else {
 		r = be_file_loop_attach(cfg->loop, cfg->loop_ud, ctx->sys, fd, cfg->path, mark,
 					&nr, e);
@@ -551,15 +558,15 @@ int be_file_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 			return errbuf_set(e, -EINVAL, "file backend: bad loop device '%.32s' in record",
 					  loop);
 	} else {
-		int ours, foreign;
+		struct be_file_loops loops;
 
 		/* A crash between binding and recording: find it by its file and mark. */
-		r = be_file_loop_find_file(ops, ud, ctx->sys, dev, ino, mark, &ours, &foreign);
+		r = be_file_loop_find_file(ops, ud, ctx->sys, dev, ino, mark, &loops);
 		if (r < 0)
 			return errbuf_set(e, r, "cannot scan loop devices: %s", strerror(-r));
-		if (ours < 0)
+		if (loops.ours < 0)
 			return 0;
-		nr = (unsigned)ours;
+		nr = (unsigned)loops.ours;
 	}
 	/* Ownership proven on the fd the clear goes through: it cannot change in between
 	 * (a bound device cannot be rebound without being cleared first). */

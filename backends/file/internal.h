@@ -63,12 +63,17 @@ void be_file_loop_mark(const char *key, char *buf, size_t n);
 int be_file_loop_is_file(const struct loop_info64 *i, uint64_t dev, uint64_t ino);
 int be_file_loop_has_mark(const struct loop_info64 *i, const char *mark);
 
+/* The bound loop devices on one file: one carrying our mark, one not (-1: none), and the
+ * other one's lo_file_name (another attachd volume's mark, or whatever losetup put). */
+struct be_file_loops {
+	int ours, foreign;
+	char foreign_name[LO_NAME_SIZE + 1];
+};
 /* The bound loop devices (sysfs under s->sysfs_root, status through ops) whose backing
- * file is (dev, ino): *ret_ours = one that carries mark, *ret_foreign = one that does not
- * (-1 for none). 0, or a negative errno when the loop devices cannot be listed. */
+ * file is (dev, ino), sorted by mark. 0, or a negative errno when the loop devices cannot
+ * be listed. */
 int be_file_loop_find_file(const struct be_file_loop_ops *ops, void *ud, const struct sys *s,
-			   uint64_t dev, uint64_t ino, const char *mark, int *ret_ours,
-			   int *ret_foreign);
+			   uint64_t dev, uint64_t ino, const char *mark, struct be_file_loops *ret);
 
 /* The backing file of loopN: 0 and ret, -ENOENT when the device is unbound or absent. */
 int be_file_loop_backing(const struct sys *s, unsigned nr, char *ret, size_t n);

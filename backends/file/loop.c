@@ -159,7 +159,7 @@ struct find_ctx {
 	const struct sys *s;
 	uint64_t dev, ino;
 	const char *mark;
-	int ours, foreign;
+	struct be_file_loops found;
 };
 
 static int find_one(const char *name, void *ud)
@@ -184,26 +184,27 @@ static int find_one(const char *name, void *ud)
 	if (!be_file_loop_is_file(&info, c->dev, c->ino))
 		return 0;
 	if (be_file_loop_has_mark(&info, c->mark)) {
-		if (c->ours < 0)
-			c->ours = (int)nr;
-	} else if (c->foreign < 0)
-		c->foreign = (int)nr;
+		if (c->found.ours < 0)
+			c->found.ours = (int)nr;
+	} else if (c->found.foreign < 0) {
+		c->found.foreign = (int)nr;
+		memcpy(c->found.foreign_name, info.lo_file_name, LO_NAME_SIZE);
+		c->found.foreign_name[LO_NAME_SIZE] = 0;
+	}
 	return 0;
 }
 
 int be_file_loop_find_file(const struct be_file_loop_ops *ops, void *ud, const struct sys *s,
-			   uint64_t dev, uint64_t ino, const char *mark, int *ret_ours,
-			   int *ret_foreign)
+			   uint64_t dev, uint64_t ino, const char *mark, struct be_file_loops *ret)
 {
 	struct find_ctx c = { .ops = ops, .ud = ud, .s = s, .dev = dev, .ino = ino,
-			      .mark = mark, .ours = -1, .foreign = -1 };
+			      .mark = mark, .found = { .ours = -1, .foreign = -1 } };
 	int r;
 
 	r = sys_sysfs_for_each(s, "/sys/block", find_one, &c);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	*ret_ours = c.ours;
-	*ret_foreign = c.foreign;
+	*ret = c.found;
 	return 0;
 }
 

@@ -575,6 +575,7 @@ static void test_identity_same_image(void **state)
 	assert_int_equal(be_file_ops.find_device(&F.ctx, &a, &dev, &e), 0);
 	assert_int_equal(be_file_ops.identify(&F.ctx, &a, &dev, &ida, &e), 0);
 	assert_int_equal(be_file_ops.connect(&F.ctx, &b, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "already attached by attachd as volume 'x' (/dev/loop0)"));
 	assert_int_equal(F.n_configure, 1);
 	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
 	assert_int_equal(be_file_ops.connect(&F.ctx, &b, &e), 0);
