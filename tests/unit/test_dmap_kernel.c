@@ -356,7 +356,7 @@ static struct {
 	pthread_mutex_t m;
 	pthread_cond_t c;
 	int swap_done, swap_r, write_done, other_done, other_r, writer_tid;
-	int below_suspended;
+	int below_suspended, swapper_tid;
 	char a[64], dev_a[128], below[64], other[64];
 	char other_err[512];
 } S = { .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER };
@@ -375,7 +375,7 @@ static void *writer(void *arg)
 	int fd;
 
 	(void)arg;
-	S.writer_tid = (int)gettid();
+	__atomic_store_n(&S.writer_tid, (int)gettid(), __ATOMIC_SEQ_CST);
 	if (posix_memalign(&buf, 4096, 4096) == 0) {
 		memset(buf, 0x5a, 4096);
 		fd = open(S.dev_a, O_WRONLY | O_DIRECT | O_CLOEXEC);
@@ -396,6 +396,7 @@ static void *swapper(void *arg)
 	struct errbuf e = { { 0 } };
 
 	(void)arg;
+	__atomic_store_n(&S.swapper_tid, (int)gettid(), __ATOMIC_SEQ_CST);
 	S.swap_r = dmap_error_swap(S.a, 600000, &e); /* its resume waits for the write */
 	mark(&S.swap_done);
 	return NULL;
@@ -430,6 +431,31 @@ static char thread_state(int tid)
 		return 0;
 	rp = strrchr(txt, ')'); /* after "(comm)" */
 	return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+/* The kernel function thread tid of this process sleeps in ("" when running). */
+static void thread_wchan(int tid, char *buf, size_t n)
+{
+	char p[128];
+	_cleanup_free_ char *txt = NULL;
+
+	buf[0] = 0;
+	snprintf(p, sizeof(p), "/proc/self/task/%d/wchan", tid);
+	if (tid > 0 && read_full_file(p, &txt, NULL, 256) >= 0)
+		snprintf(buf, n, "%s", txt);
+}
+
+/* Where each thread of this process waits (for a test that got stuck). */
+static void dump_stacks(void)
+{
+	char *argv[] = { "sh", "-c",
+			 "for t in /proc/$PPID/task/*; do echo \"== $t $(cat $t/comm) "
+			 "$(cat $t/wchan)\"; cat $t/stack; done; dmsetup info -c; "
+			 "dmsetup table --inactive", NULL };
+	_cleanup_free_ char *out = NULL;
+
+	(void)run(argv, &out);
+	fprintf(stderr, "%s\n", out ? out : "(no output)");
 }
 
 /* Whatever happened, let the stuck threads finish: resume the device below. */
@@ -497,25 +523,39 @@ static void test_stuck_resume_does_not_block_others(void **state)
 	}
 	/* A write to A now waits in the suspended device below it (D state). */
 	assert_int_equal(pthread_create(&w, NULL, writer, NULL), 0);
-	for (int i = 0; i < 3000 && (wstate = thread_state(S.writer_tid)) != 'D'; i++)
+	for (int i = 0;
+	     i < 3000 &&
+	     (wstate = thread_state(__atomic_load_n(&S.writer_tid, __ATOMIC_SEQ_CST))) != 'D';
+	     i++)
 		poll(NULL, 0, 10);
 	fprintf(stderr, "writer state %c\n", wstate ? wstate : '?');
 	assert_int_equal(wstate, 'D');
 	/* The error swap of A: its resume must first suspend A, which waits for that write. */
 	assert_int_equal(pthread_create(&sw, NULL, swapper, NULL), 0);
-	for (int i = 0; i < 2000; i++) {
-		char *argv[] = { "dmsetup", "table", "--inactive", S.a, NULL };
-		_cleanup_free_ char *out = NULL;
+	{
+		/* The resume takes the error table out of the inactive slot, then suspends A
+		 * and waits there (dm_wait_for_completion) for the write. */
+		int64_t until = dmap_now_us() + 60 * 1000000LL;
+		char wchan[64] = "";
 
-		if (run(argv, &out) == 0 && out && strstr(out, "error"))
-			break;
-		poll(NULL, 0, 10);
+		while (dmap_now_us() < until) {
+			thread_wchan(__atomic_load_n(&S.swapper_tid, __ATOMIC_SEQ_CST), wchan,
+				     sizeof(wchan));
+			if (streq(wchan, "dm_wait_for_completion"))
+				break;
+			poll(NULL, 0, 20);
+		}
+		if (!streq(wchan, "dm_wait_for_completion"))
+			dump_stacks();
+		assert_string_equal(wchan, "dm_wait_for_completion");
 	}
-	fprintf(stderr, "error table loaded into %s, its resume pending\n", S.a);
+	fprintf(stderr, "%s's error-swap resume waits in dm_wait_for_completion\n", S.a);
 	/* Meanwhile another device is created and removed. Before the fix this waited for
 	 * dm/'s one lock, held by the stuck resume: the guard only stops a hang. */
 	assert_int_equal(pthread_create(&o, NULL, other_volume, NULL), 0);
-	assert_true(wait_flag(&S.other_done, 120));
+	if (!wait_flag(&S.other_done, 120))
+		dump_stacks();
+	assert_true(S.other_done);
 	fprintf(stderr, "other device done: %d %s\n", S.other_r, S.other_err);
 	if (S.other_r < 0)
 		fail_msg("other device: %d %s", S.other_r, S.other_err);
