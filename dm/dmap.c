@@ -209,7 +209,7 @@ static int info_get(const char *name, struct dm_info *ret, char *uuid, size_t n)
 static int name_by_uuid(const char *uuid, char *ret, size_t n)
 {
 	_cleanup_task_ struct dm_task *t = NULL;
-	struct dm_info info = { 0 };
+	struct dm_info info = {0};
 	const char *name;
 
 	t = dm_task_create(DM_DEVICE_INFO);
@@ -316,7 +316,7 @@ static int remove_nocookie(const char *name, const char *uuid)
 static void cleanup_created(const char *name, const char *uuid)
 {
 	char have[160] = "";
-	struct dm_info info = { 0 };
+	struct dm_info info = {0};
 
 	for (int i = 0; i < 20; i++) {
 		int r;
@@ -339,7 +339,7 @@ static void cleanup_created(const char *name, const char *uuid)
 static int run_with_cookie(struct dm_task *t, const char *name, int64_t deadline, int *ret_run,
 			   struct errbuf *wait_err)
 {
-	struct dmap_sync sync = { 0 };
+	struct dmap_sync sync = {0};
 	uint32_t cookie = 0;
 	int udev = udev_is_active_now(), r = 0, run_ok;
 	char what[200];
@@ -353,8 +353,9 @@ static int run_with_cookie(struct dm_task *t, const char *name, int64_t deadline
 		 * attachd's devices are private, opened by /dev/mapper name only, and those
 		 * rules cost a udev worker's blkid run on every create. */
 		if (!dm_task_set_cookie(t, &cookie,
-					DM_UDEV_DISABLE_LIBRARY_FALLBACK | DM_UDEV_DISABLE_DISK_RULES_FLAG |
-						DM_UDEV_DISABLE_OTHER_RULES_FLAG))
+					DM_UDEV_DISABLE_LIBRARY_FALLBACK |
+					    DM_UDEV_DISABLE_DISK_RULES_FLAG |
+					    DM_UDEV_DISABLE_OTHER_RULES_FLAG))
 			cookie = 0;
 		/* With the default (on resume) libdm pushes a node op even for a task that
 		 * relies on udev; on create it pushes none when udev does the nodes. */
@@ -399,9 +400,9 @@ static int exists_check(const char *name, const char *uuid, const struct dmap_ta
 		(void)dmap_target_format(&t[0], want, sizeof(want));
 		if (nlive)
 			(void)dmap_target_format(&live[0], got, sizeof(got));
-		return errbuf_set(e, -EEXIST,
-				  "dm device %s already exists with another table ('%s', want '%s')",
-				  name, nlive ? got : "none", want);
+		return errbuf_set(
+		    e, -EEXIST, "dm device %s already exists with another table ('%s', want '%s')",
+		    name, nlive ? got : "none", want);
 	}
 	if (info->suspended)
 		return errbuf_set(e, -EBUSY, "dm device %s exists but is suspended", name);
@@ -412,8 +413,8 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 		int timeout_ms, struct errbuf *e)
 {
 	_cleanup_task_ struct dm_task *task = NULL;
-	struct dm_info info = { 0 };
-	struct errbuf werr = { { 0 } };
+	struct dm_info info = {0};
+	struct errbuf werr = {{0}};
 	char have_uuid[160] = "", tail[600];
 	int64_t deadline = deadline_after(timeout_ms);
 	int r, run;
@@ -467,14 +468,16 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 		 * ask the kernel instead. */
 		q = name_by_uuid(uuid, other, sizeof(other));
 		if (q == 0)
-			return errbuf_set(e, -EEXIST,
-					  "cannot create dm device %s: uuid %s is already used by dm "
-					  "device %s",
-					  name, uuid, other);
+			return errbuf_set(
+			    e, -EEXIST,
+			    "cannot create dm device %s: uuid %s is already used by dm "
+			    "device %s",
+			    name, uuid, other);
 		if (run == -EBUSY)
-			return errbuf_set(e, -EEXIST,
-					  "cannot create dm device %s: name or uuid %s already in use%s",
-					  name, uuid, tl);
+			return errbuf_set(
+			    e, -EEXIST,
+			    "cannot create dm device %s: name or uuid %s already in use%s", name,
+			    uuid, tl);
 		return errbuf_set(e, run, "cannot create dm device %s ('%s'%s): %s%s", name, line,
 				  n > 1 ? ", ..." : "", strerror(-run), tl);
 	}
@@ -490,7 +493,7 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 int dmap_remove(const char *name, int timeout_ms, struct errbuf *e)
 {
 	int64_t deadline = deadline_after(timeout_ms);
-	struct errbuf werr = { { 0 } };
+	struct errbuf werr = {{0}};
 	char tail[600];
 	int r;
 
@@ -502,13 +505,14 @@ int dmap_remove(const char *name, int timeout_ms, struct errbuf *e)
 		return r;
 	for (;;) {
 		_cleanup_task_ struct dm_task *t = NULL;
-		struct dm_info info = { 0 };
+		struct dm_info info = {0};
 		char uuid[160] = "";
 		int run;
 
 		r = info_get(name, &info, uuid, sizeof(uuid));
 		if (r < 0)
-			return errbuf_set(e, r, "cannot query dm device %s: %s", name, strerror(-r));
+			return errbuf_set(e, r, "cannot query dm device %s: %s", name,
+					  strerror(-r));
 		if (!info.exists)
 			return 0;
 		r = dmap_check_owned(name, uuid, "removing", e);
@@ -534,10 +538,11 @@ int dmap_remove(const char *name, int timeout_ms, struct errbuf *e)
 		 * a real user (mount, holder device, open file). */
 		if (dmap_now_us() + REMOVE_RETRY_MS * 1000 > deadline) {
 			r = info_get(name, &info, NULL, 0);
-			return errbuf_set(e, -EBUSY,
-					  "dm device %s is in use (open count %d); unmount it or stop "
-					  "what holds it",
-					  name, r == 0 ? info.open_count : -1);
+			return errbuf_set(
+			    e, -EBUSY,
+			    "dm device %s is in use (open count %d); unmount it or stop "
+			    "what holds it",
+			    name, r == 0 ? info.open_count : -1);
 		}
 		poll(NULL, 0, REMOVE_RETRY_MS);
 	}
@@ -561,8 +566,8 @@ int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
 	_cleanup_task_ struct dm_task *reload = NULL, *resume = NULL;
 	_cleanup_free_ struct dmap_target *live = NULL;
 	int64_t deadline = deadline_after(timeout_ms);
-	struct errbuf werr = { { 0 } };
-	struct dm_info info = { 0 };
+	struct errbuf werr = {{0}};
+	struct dm_info info = {0};
 	uint64_t bytes = 0;
 	size_t nlive = 0;
 	char tail[600], uuid[160] = "";
@@ -603,11 +608,11 @@ int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
 			break;
 		}
 	reload = dm_task_create(DM_DEVICE_RELOAD);
-	r = !reload ? -ENOMEM
-	    : !dm_task_set_uuid(reload, uuid) ? -EINVAL
+	r = !reload						       ? -ENOMEM
+	    : !dm_task_set_uuid(reload, uuid)			       ? -EINVAL
 	    : !dm_task_add_target(reload, 0, bytes / 512, "error", "") ? -ENOMEM
-	    : !dm_task_run(reload) ? task_errno(reload)
-				   : 0;
+	    : !dm_task_run(reload)				       ? task_errno(reload)
+								       : 0;
 	if (r < 0)
 		tl = dmlog_tail(tail, sizeof(tail));
 	if (r < 0)
@@ -641,8 +646,8 @@ int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
 int dmap_get_info(const char *name, struct dmap_info *ret)
 {
 	_cleanup_free_ struct dmap_target *live = NULL;
-	struct dmap_info out = { 0 };
-	struct dm_info info = { 0 };
+	struct dmap_info out = {0};
+	struct dm_info info = {0};
 	size_t nlive = 0;
 	int r;
 
@@ -728,8 +733,8 @@ int dmap_list_owned(char ***ret)
 			next = names->next;
 			/* Per device: the LIST reply only carries uuids on kernels >= 5.13.
 			 * A device removed since the LIST just drops out. */
-			if (info_get(names->name, &info, uuid, sizeof(uuid)) < 0 ||
-			    !info.exists || !startswith(uuid, DMAP_UUID_PREFIX))
+			if (info_get(names->name, &info, uuid, sizeof(uuid)) < 0 || !info.exists ||
+			    !startswith(uuid, DMAP_UUID_PREFIX))
 				continue;
 			if (n + 1 >= cap) {
 				char **nv;

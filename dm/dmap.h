@@ -17,7 +17,7 @@
 
 struct dmap_target {
 	uint64_t start, len; /* 512-byte sectors */
-	char type[32];       /* "linear", "error", "multipath" */
+	char type[32];	     /* "linear", "error", "multipath" */
 	char params[1024];
 };
 

@@ -36,7 +36,7 @@ static int objs_set(json_t *objs, const char *key, json_t *v)
 
 static int format_size(uint64_t b, char *buf, size_t n)
 {
-	static const char *const u[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const u[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
 	unsigned i = 0;
 
 	while (i + 1 < ELEMENTSOF(u) && b >= 1024 && b % 1024 == 0) {
@@ -49,12 +49,12 @@ static int format_size(uint64_t b, char *buf, size_t n)
 static int openat2_beneath(int dir_fd, const char *name, int flags, mode_t mode)
 {
 	struct open_how how = {
-		/* openat2 refuses flags that do not apply (O_NOCTTY with O_PATH). */
-		.flags = (uint64_t)flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY),
-		.mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? mode : 0,
-		/* Beneath file.dir, through real directories only: no "..", no symbolic link
-		 * (an admin's or a tenant's), no /proc magic link. */
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	    /* openat2 refuses flags that do not apply (O_NOCTTY with O_PATH). */
+	    .flags = (uint64_t)flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY),
+	    .mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? mode : 0,
+	    /* Beneath file.dir, through real directories only: no "..", no symbolic link
+	     * (an admin's or a tenant's), no /proc magic link. */
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd;
 
@@ -134,8 +134,8 @@ static int open_existing(int parent, const char *name, int *ret_fd)
 	return 0;
 }
 
-int be_file_open_beneath(int dir_fd, const char *rel, uint64_t size, int *ret_fd,
-			 int *ret_created, int *ret_parent_fd)
+int be_file_open_beneath(int dir_fd, const char *rel, uint64_t size, int *ret_fd, int *ret_created,
+			 int *ret_parent_fd)
 {
 	_cleanup_close_ int parent = -EBADF, fd = -EBADF;
 	char buf[BE_FILE_PATH_MAX];
@@ -177,7 +177,8 @@ int be_file_open_beneath(int dir_fd, const char *rel, uint64_t size, int *ret_fd
 		if (r < 0)
 			return r;
 	} else {
-		_cleanup_close_ int sync_fd = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		_cleanup_close_ int sync_fd =
+		    openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 		if (sync_fd >= 0)
 			(void)fsync(sync_fd); /* the new name is durable */
@@ -196,22 +197,26 @@ static int open_error(struct errbuf *e, int r, const struct be_file_cfg *cfg)
 
 	switch (r) {
 	case -ELOOP:
-		return errbuf_set(e, r, "path '%s' beneath file.dir %s goes through a symbolic "
+		return errbuf_set(e, r,
+				  "path '%s' beneath file.dir %s goes through a symbolic "
 				  "link; attachd follows no links there: name the real file",
 				  rel, dir);
 	case -EXDEV:
 		return errbuf_set(e, r, "path '%s' leaves file.dir %s; it must stay beneath it",
 				  rel, dir);
 	case -ENOSYS:
-		return errbuf_set(e, r, "this kernel has no openat2 (Linux 5.6 or later is needed "
+		return errbuf_set(e, r,
+				  "this kernel has no openat2 (Linux 5.6 or later is needed "
 				  "to confine file volumes beneath file.dir)");
 	case -BE_FILE_ENOTREG:
 		return errbuf_set(e, -EINVAL, "%s is not a regular file; a file volume needs one",
 				  cfg->path);
 	case -ENOENT:
 		if (!cfg->size)
-			return errbuf_set(e, r, "%s does not exist and no size was given to "
-					  "create it", cfg->path);
+			return errbuf_set(e, r,
+					  "%s does not exist and no size was given to "
+					  "create it",
+					  cfg->path);
 		break;
 	case -ENOTDIR:
 		return errbuf_set(e, r, "a component of path '%s' beneath %s is not a directory",
@@ -219,7 +224,8 @@ static int open_error(struct errbuf *e, int r, const struct be_file_cfg *cfg)
 	case -EFBIG:
 	case -EINVAL:
 		if (cfg->size)
-			return errbuf_set(e, r, "cannot make %s %" PRIu64 " bytes: %s (the "
+			return errbuf_set(e, r,
+					  "cannot make %s %" PRIu64 " bytes: %s (the "
 					  "filesystem holding it does not allow files this large?)",
 					  cfg->path, cfg->size, strerror(-r));
 		break;
@@ -243,15 +249,18 @@ static int check_backing(const struct be_file_cfg *cfg, int fd, int created, str
 		format_size((uint64_t)st.st_size, have, sizeof(have));
 		if (cfg->size && (uint64_t)st.st_size < cfg->size) {
 			format_size(cfg->size, want, sizeof(want));
-			return errbuf_set(e, -EINVAL,
-					  "existing file %s is %s, smaller than size %s; attachd never "
-					  "grows or truncates an existing file (grow it yourself, or ask "
-					  "for at most %s)",
-					  cfg->path, have, want, have);
+			return errbuf_set(
+			    e, -EINVAL,
+			    "existing file %s is %s, smaller than size %s; attachd never "
+			    "grows or truncates an existing file (grow it yourself, or ask "
+			    "for at most %s)",
+			    cfg->path, have, want, have);
 		}
 		if ((uint64_t)st.st_size < BE_FILE_SIZE_MIN)
-			return errbuf_set(e, -EINVAL, "existing file %s is %s, below the minimum "
-					  "of 16 MiB", cfg->path, have);
+			return errbuf_set(e, -EINVAL,
+					  "existing file %s is %s, below the minimum "
+					  "of 16 MiB",
+					  cfg->path, have);
 	}
 	*ret = st;
 	return 0;
@@ -269,8 +278,7 @@ static int objs_u64(const json_t *objs, const char *key, uint64_t *ret)
 
 /* The identity recorded by connect: the file's (dev, ino) and the mark. -ENOENT when the
  * record has none (written before attachd marked its loop devices). */
-static int recorded_identity(const json_t *objs, uint64_t *dev, uint64_t *ino,
-			     const char **mark)
+static int recorded_identity(const json_t *objs, uint64_t *dev, uint64_t *ino, const char **mark)
 {
 	*mark = objs_str(objs, "mark");
 	if (!*mark || !startswith(*mark, "attachd:") || objs_u64(objs, "dev", dev) < 0 ||
@@ -279,8 +287,7 @@ static int recorded_identity(const json_t *objs, uint64_t *dev, uint64_t *ino,
 	return 0;
 }
 
-int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
-		    struct errbuf *e)
+int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e)
 {
 	const struct be_file_cfg *cfg = a->cfg;
 	_cleanup_close_ int dir_fd = -EBADF, fd = -EBADF, parent = -EBADF;
@@ -288,13 +295,13 @@ int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 	const char *base;
 	uint64_t pdev = 0, pino = 0;
 	struct be_file_loops loops;
-	struct stat st = { 0 };
+	struct stat st = {0};
 	unsigned nr = 0;
 	int created = 0, r;
 
 	if (!cfg || cfg->dir[0] != '/' || !cfg->resolved_rel[0])
-		return errbuf_set(e, -EINVAL,
-				  "file backend: no path (be_file_set_default_path was not called)");
+		return errbuf_set(
+		    e, -EINVAL, "file backend: no path (be_file_set_default_path was not called)");
 	if (!a->objs) {
 		a->objs = json_object();
 		if (!a->objs)
@@ -353,19 +360,20 @@ int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 		goto fail;
 	}
 	if (loops.foreign >= 0) {
-		r = errbuf_set(e, -EBUSY,
-			       "%s is already bound to /dev/loop%d, which attachd did not create; "
-			       "refusing to put a second loop device on the same file (two writers "
-			       "corrupt it): detach it (losetup -d /dev/loop%d) or give this volume "
-			       "another file",
-			       cfg->path, loops.foreign, loops.foreign);
+		r = errbuf_set(
+		    e, -EBUSY,
+		    "%s is already bound to /dev/loop%d, which attachd did not create; "
+		    "refusing to put a second loop device on the same file (two writers "
+		    "corrupt it): detach it (losetup -d /dev/loop%d) or give this volume "
+		    "another file",
+		    cfg->path, loops.foreign, loops.foreign);
 		goto fail;
 	}
 	if (loops.ours >= 0)
 		nr = (unsigned)loops.ours; /* ours from before a crash or restart: adopt it */
 	else {
-		r = be_file_loop_attach(cfg->loop, cfg->loop_ud, ctx->sys, fd, cfg->path, mark,
-					&nr, e);
+		r = be_file_loop_attach(cfg->loop, cfg->loop_ud, ctx->sys, fd, cfg->path, mark, &nr,
+					e);
 		if (r < 0)
 			goto fail;
 	}
@@ -387,9 +395,8 @@ fail:
 
 /* Open loopN and check it is ours for the recorded file: 0 and the fd, -ENODEV (with e)
  * when it is gone or is not (or no longer) attachd's device for this file. */
-static int open_owned(const struct backend_ctx *ctx, const struct be_file_loop_ops *ops,
-		      void *ud, unsigned nr, const json_t *objs, int flags, int *ret_fd,
-		      struct errbuf *e)
+static int open_owned(const struct backend_ctx *ctx, const struct be_file_loop_ops *ops, void *ud,
+		      unsigned nr, const json_t *objs, int flags, int *ret_fd, struct errbuf *e)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct loop_info64 info;
@@ -398,7 +405,8 @@ static int open_owned(const struct backend_ctx *ctx, const struct be_file_loop_o
 	int r;
 
 	if (recorded_identity(objs, &dev, &ino, &mark) < 0)
-		return errbuf_set(e, -ENODEV, "file backend: the record of %s has no file identity "
+		return errbuf_set(e, -ENODEV,
+				  "file backend: the record of %s has no file identity "
 				  "(written by an older attachd): loop%u is left alone",
 				  file ? file : "?", nr);
 	fd = ops->open_dev(ud, ctx->sys, nr, flags);
@@ -409,13 +417,16 @@ static int open_owned(const struct backend_ctx *ctx, const struct be_file_loop_o
 	memset(&info, 0, sizeof(info));
 	r = ops->status(ud, fd, &info);
 	if (r == -ENXIO)
-		return errbuf_set(e, -ENODEV, "loop%u no longer backs %s (detached by someone else?)",
-				  nr, file ? file : "?");
+		return errbuf_set(e, -ENODEV,
+				  "loop%u no longer backs %s (detached by someone else?)", nr,
+				  file ? file : "?");
 	if (r < 0)
 		return errbuf_set(e, r, "cannot read loop%u's status: %s", nr, strerror(-r));
 	if (!be_file_loop_is_file(&info, dev, ino) || !be_file_loop_has_mark(&info, mark))
-		return errbuf_set(e, -ENODEV, "loop%u is not attachd's device for %s any more "
-				  "(detached and rebound by someone else?)", nr, file ? file : "?");
+		return errbuf_set(e, -ENODEV,
+				  "loop%u is not attachd's device for %s any more "
+				  "(detached and rebound by someone else?)",
+				  nr, file ? file : "?");
 	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
@@ -438,7 +449,8 @@ static int bound_loop(const struct backend_ctx *ctx, const struct backend_attach
 	int r;
 
 	if (!loop || !objs_str(a->objs, "file"))
-		return errbuf_set(e, -ENODEV, "file backend: not connected (no loop device recorded)");
+		return errbuf_set(e, -ENODEV,
+				  "file backend: not connected (no loop device recorded)");
 	if (be_file_loop_name_parse(loop, &nr) < 0)
 		return errbuf_set(e, -EINVAL, "file backend: bad loop device '%.32s' in record",
 				  loop);
@@ -452,7 +464,7 @@ static int bound_loop(const struct backend_ctx *ctx, const struct backend_attach
 int be_file_find_device(const struct backend_ctx *ctx, struct backend_attachment *a,
 			struct backend_device *ret, struct errbuf *e)
 {
-	struct backend_device d = { 0 };
+	struct backend_device d = {0};
 	char attr[64], dev[32], name[32];
 	unsigned nr = 0, ma, mi;
 	char tail;
@@ -486,7 +498,7 @@ int be_file_identify(const struct backend_ctx *ctx, struct backend_attachment *a
 		     struct errbuf *e)
 {
 	_cleanup_close_ int fd = -EBADF;
-	struct backend_identity id = { 0 };
+	struct backend_identity id = {0};
 	struct loop_info64 info;
 	char attr[128], val[32], *end;
 	unsigned long long sectors;
@@ -537,7 +549,7 @@ int be_file_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 {
 	const char *loop = objs_str(a->objs, "loop"), *file = objs_str(a->objs, "file");
 	_cleanup_close_ int lfd = -EBADF;
-	struct errbuf why = { { 0 } };
+	struct errbuf why = {{0}};
 	const struct be_file_loop_ops *ops;
 	const char *mark;
 	uint64_t dev, ino;
@@ -555,8 +567,8 @@ int be_file_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 		goto gone;
 	if (loop) {
 		if (be_file_loop_name_parse(loop, &nr) < 0)
-			return errbuf_set(e, -EINVAL, "file backend: bad loop device '%.32s' in record",
-					  loop);
+			return errbuf_set(e, -EINVAL,
+					  "file backend: bad loop device '%.32s' in record", loop);
 	} else {
 		struct be_file_loops loops;
 
@@ -589,7 +601,7 @@ int be_file_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 	}
 
 	wait_ms = ctx->timeout_ms > 0 && ctx->timeout_ms < UNBIND_WAIT_MAX_MS ? ctx->timeout_ms
-									   : UNBIND_WAIT_MAX_MS;
+									      : UNBIND_WAIT_MAX_MS;
 	deadline = now_ms() + wait_ms;
 	for (;;) {
 		char backing[BE_FILE_PATH_MAX + 16];

@@ -22,9 +22,10 @@ struct be_file_loop_ops {
 	 * caller closes. */
 	int (*open_dev)(void *ud, const struct sys *s, unsigned nr, int flags);
 	int (*configure)(void *ud, int loop_fd, const struct loop_config *c); /* LOOP_CONFIGURE */
-	int (*set_fd)(void *ud, int loop_fd, int file_fd);                     /* LOOP_SET_FD */
-	int (*set_status)(void *ud, int loop_fd, const struct loop_info64 *i); /* LOOP_SET_STATUS64 */
-	int (*clr_fd)(void *ud, int loop_fd);                                  /* LOOP_CLR_FD */
+	int (*set_fd)(void *ud, int loop_fd, int file_fd);		      /* LOOP_SET_FD */
+	int (*set_status)(void *ud, int loop_fd,
+			  const struct loop_info64 *i); /* LOOP_SET_STATUS64 */
+	int (*clr_fd)(void *ud, int loop_fd);		/* LOOP_CLR_FD */
 	/* LOOP_GET_STATUS64: 0, or -ENXIO when the device is unbound. */
 	int (*status)(void *ud, int loop_fd, struct loop_info64 *ret);
 	/* Can the backing file (file_fd) do O_DIRECT for real? 1 yes, 0 no. Some kernels let
@@ -35,12 +36,12 @@ struct be_file_loop_ops {
 extern const struct be_file_loop_ops be_file_loop_real;
 
 struct be_file_cfg {
-	char rel[BE_FILE_PATH_MAX];          /* `path` as given, normalised; "" = default */
-	char dir[BE_FILE_PATH_MAX];          /* file_dir, once resolved */
+	char rel[BE_FILE_PATH_MAX];	     /* `path` as given, normalised; "" = default */
+	char dir[BE_FILE_PATH_MAX];	     /* file_dir, once resolved */
 	char resolved_rel[BE_FILE_PATH_MAX]; /* beneath dir: rel or "<key>.img" */
-	char path[BE_FILE_PATH_MAX];         /* "<dir>/<resolved_rel>", once resolved */
-	char key[132];                       /* the volume key (loop device mark) */
-	uint64_t size;                       /* 0 = not given: use the existing file's size */
+	char path[BE_FILE_PATH_MAX];	     /* "<dir>/<resolved_rel>", once resolved */
+	char key[132];			     /* the volume key (loop device mark) */
+	uint64_t size;			     /* 0 = not given: use the existing file's size */
 	const struct be_file_loop_ops *loop;
 	void *loop_ud;
 };
@@ -91,14 +92,13 @@ int be_file_loop_attach(const struct be_file_loop_ops *ops, void *ud, const stru
  * RESOLVE_NO_MAGICLINKS); missing directories on the way are made 0700. *ret_created
  * says whether the file is new (made at its full size in one step). Negative errno:
  * -ELOOP (a symbolic link on the way), -EXDEV (escapes dir), -ENOSYS (no openat2). */
-int be_file_open_beneath(int dir_fd, const char *rel, uint64_t size, int *ret_fd,
-			 int *ret_created, int *ret_parent_fd);
+int be_file_open_beneath(int dir_fd, const char *rel, uint64_t size, int *ret_fd, int *ret_created,
+			 int *ret_parent_fd);
 /* Returned by be_file_open_beneath for an existing path that is not a regular file. */
 #define BE_FILE_ENOTREG EMEDIUMTYPE
 
 /* The kernel-facing ops of be_file_ops (file.c). */
-int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
-		    struct errbuf *e);
+int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e);
 int be_file_find_device(const struct backend_ctx *ctx, struct backend_attachment *a,
 			struct backend_device *ret, struct errbuf *e);
 int be_file_identify(const struct backend_ctx *ctx, struct backend_attachment *a,

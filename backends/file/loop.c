@@ -89,14 +89,14 @@ static int real_file_dio_ok(void *ud _unused_, int file_fd)
 }
 
 const struct be_file_loop_ops be_file_loop_real = {
-	.get_free = real_get_free,
-	.open_dev = real_open_dev,
-	.configure = real_configure,
-	.set_fd = real_set_fd,
-	.set_status = real_set_status,
-	.clr_fd = real_clr_fd,
-	.status = real_status,
-	.file_dio_ok = real_file_dio_ok,
+    .get_free = real_get_free,
+    .open_dev = real_open_dev,
+    .configure = real_configure,
+    .set_fd = real_set_fd,
+    .set_status = real_set_status,
+    .clr_fd = real_clr_fd,
+    .status = real_status,
+    .file_dio_ok = real_file_dio_ok,
 };
 
 int be_file_loop_name_parse(const char *name, unsigned *ret_nr)
@@ -197,8 +197,13 @@ static int find_one(const char *name, void *ud)
 int be_file_loop_find_file(const struct be_file_loop_ops *ops, void *ud, const struct sys *s,
 			   uint64_t dev, uint64_t ino, const char *mark, struct be_file_loops *ret)
 {
-	struct find_ctx c = { .ops = ops, .ud = ud, .s = s, .dev = dev, .ino = ino,
-			      .mark = mark, .found = { .ours = -1, .foreign = -1 } };
+	struct find_ctx c = {.ops = ops,
+			     .ud = ud,
+			     .s = s,
+			     .dev = dev,
+			     .ino = ino,
+			     .mark = mark,
+			     .found = {.ours = -1, .foreign = -1}};
 	int r;
 
 	r = sys_sysfs_for_each(s, "/sys/block", find_one, &c);
@@ -220,8 +225,8 @@ static void set_name(__u8 *dst, const char *mark)
 static int bind_one(const struct be_file_loop_ops *ops, void *ud, int loop_fd, int file_fd,
 		    const char *mark, int dio)
 {
-	struct loop_config c = { 0 };
-	struct loop_info64 info = { 0 };
+	struct loop_config c = {0};
+	struct loop_info64 info = {0};
 	int r;
 
 	c.fd = (__u32)file_fd;
@@ -271,7 +276,8 @@ int be_file_loop_attach(const struct be_file_loop_ops *ops, void *ud, const stru
 		if (lfd == -ENOENT || lfd == -ENXIO)
 			continue; /* removed again by another LOOP_CTL_REMOVE user */
 		if (lfd < 0)
-			return errbuf_set(e, lfd, "cannot open /dev/loop%d: %s", nr, strerror(-lfd));
+			return errbuf_set(e, lfd, "cannot open /dev/loop%d: %s", nr,
+					  strerror(-lfd));
 		r = bind_one(ops, ud, lfd, file_fd, mark, dio);
 		if (r == -EBUSY)
 			continue;

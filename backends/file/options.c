@@ -16,8 +16,8 @@ static const struct unit {
 	const char *suffix;
 	unsigned shift;
 } units[] = {
-	{ "", 0 },     { "K", 10 },   { "M", 20 },   { "G", 30 },   { "T", 40 },
-	{ "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 },
+    {"", 0},	 {"K", 10},   {"M", 20},   {"G", 30},	{"T", 40},
+    {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
 };
 
 int be_file_size_parse(const char *s, uint64_t *ret_bytes, const char **why)
@@ -222,15 +222,19 @@ static int parse_path(const json_t *v, char *ret, size_t n, struct errlist *el)
 	/* Confined beneath file.dir (DESIGN.md): an absolute path could name any file on the
 	 * host, including another volume's image or the root disk's. */
 	if (s[0] == '/') {
-		errlist_add(el, "path: '%.200s' is absolute; give a path relative to the agent's "
-				"file.dir (e.g. \"db/data.img\"), or leave path out for "
-				"<file.dir>/<volume id>.img", s);
+		errlist_add(el,
+			    "path: '%.200s' is absolute; give a path relative to the agent's "
+			    "file.dir (e.g. \"db/data.img\"), or leave path out for "
+			    "<file.dir>/<volume id>.img",
+			    s);
 		return -EINVAL;
 	}
 	r = be_file_path_normalize(s, ret, n);
 	if (r == -EINVAL) {
-		errlist_add(el, "path: '%.200s' must not contain '..' (it must stay beneath "
-				"file.dir) and must name a file", s);
+		errlist_add(el,
+			    "path: '%.200s' must not contain '..' (it must stay beneath "
+			    "file.dir) and must name a file",
+			    s);
 		return r;
 	}
 	if (r < 0) {
@@ -354,19 +358,19 @@ static int file_describe(const void *p, char *buf, size_t n)
 	return k < 0 || (size_t)k >= n ? -ENOBUFS : 0;
 }
 
-static const char *const file_keys[] = { "size", "path", NULL };
-static const char *const file_secret_keys[] = { NULL };
+static const char *const file_keys[] = {"size", "path", NULL};
+static const char *const file_secret_keys[] = {NULL};
 
 const struct backend_ops be_file_ops = {
-	.name = "file",
-	.keys = file_keys,
-	.secret_keys = file_secret_keys,
-	.parse = file_parse,
-	.free_cfg = file_free_cfg,
-	.describe = file_describe,
-	.probe = NULL,
-	.connect = be_file_connect,
-	.find_device = be_file_find_device,
-	.identify = be_file_identify,
-	.disconnect = be_file_disconnect,
+    .name = "file",
+    .keys = file_keys,
+    .secret_keys = file_secret_keys,
+    .parse = file_parse,
+    .free_cfg = file_free_cfg,
+    .describe = file_describe,
+    .probe = NULL,
+    .connect = be_file_connect,
+    .find_device = be_file_find_device,
+    .identify = be_file_identify,
+    .disconnect = be_file_disconnect,
 };

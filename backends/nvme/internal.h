@@ -95,8 +95,8 @@ int be_nvme_host_identity(const struct backend_ctx *ctx, char *nqn, size_t nn, c
 int be_nvme_target_has_ns(const struct be_nvme_cfg *c, const struct sys *s, unsigned instance,
 			  char *list, size_t n);
 /* Turn a failed connect into a sentence naming what to fix; returns r. */
-int be_nvme_connect_error(struct errbuf *e, int r, const struct be_nvme_cfg *c,
-			  const char *addr, const char *hostnqn);
+int be_nvme_connect_error(struct errbuf *e, int r, const struct be_nvme_cfg *c, const char *addr,
+			  const char *hostnqn);
 
 /* ---- sysfs.c ---- */
 /* "traddr=10.0.0.5,trsvcid=4420,src_addr=..." -> value of key (0, -ENOENT). */
@@ -110,7 +110,7 @@ int be_nvme_sysfs_find_ctrl(const struct sys *s, const char *subnqn, const char 
 /* What tells one controller from the next one that gets the same instance number. */
 struct be_nvme_ctrl_ident {
 	unsigned long cntlid; /* the target's controller ID */
-	uint64_t ino;         /* inode of its sysfs directory: new for every controller */
+	uint64_t ino;	      /* inode of its sysfs directory: new for every controller */
 };
 /* Is nvmeN a tcp controller for (subnqn, traddr, trsvcid, hostnqn)? 0 and its ident;
  * -ENODEV when it is gone or is another target's. */

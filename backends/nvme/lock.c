@@ -25,7 +25,7 @@ struct be_nvme_target_lock {
 	pthread_mutex_t mutex;
 	char (*users)[WHO_MAX]; /* volumes connected through this target */
 	unsigned n_users;
-	int owned;              /* owned_inst/owned_id name attachd's controller */
+	int owned; /* owned_inst/owned_id name attachd's controller */
 	unsigned owned_inst;
 	struct be_nvme_ctrl_ident owned_id;
 };

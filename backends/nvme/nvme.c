@@ -203,8 +203,10 @@ int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 		if (json_object_set_new(a->objs, "ctrl", json_string(name)) < 0 ||
 		    json_object_set_new(a->objs, "created", json_boolean(created)) < 0 ||
 		    json_object_set_new(a->objs, "owned", json_boolean(owned)) < 0 ||
-		    json_object_set_new(a->objs, "cntlid", json_integer((json_int_t)id.cntlid)) < 0 ||
-		    json_object_set_new(a->objs, "ctrl_ino", json_integer((json_int_t)id.ino)) < 0 ||
+		    json_object_set_new(a->objs, "cntlid", json_integer((json_int_t)id.cntlid)) <
+			0 ||
+		    json_object_set_new(a->objs, "ctrl_ino", json_integer((json_int_t)id.ino)) <
+			0 ||
 		    json_object_set_new(a->objs, "boot", json_string(boot)) < 0) {
 			r = errbuf_set(e, -ENOMEM, "out of memory");
 			goto out;
@@ -368,10 +370,10 @@ int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 		subnqn = c->subnqn;
 		traddr = addr;
 		trsvcid = c->trsvcid;
-		hostnqn = be_nvme_host_identity(ctx, hnqn, sizeof(hnqn), hid, sizeof(hid),
-						&ignore) == 0
-			      ? hnqn
-			      : NULL;
+		hostnqn =
+		    be_nvme_host_identity(ctx, hnqn, sizeof(hnqn), hid, sizeof(hid), &ignore) == 0
+			? hnqn
+			: NULL;
 	} else {
 		return 0; /* connect never got as far as recording the target */
 	}

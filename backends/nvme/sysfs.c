@@ -163,8 +163,8 @@ static int find_ctrl_cb(const char *name, void *ud)
 int be_nvme_sysfs_find_ctrl(const struct sys *s, const char *subnqn, const char *traddr,
 			    unsigned trsvcid, const char *hostnqn, unsigned *ret_instance)
 {
-	struct find_ctrl f = {.s = s, .subnqn = subnqn, .traddr = traddr, .trsvcid = trsvcid,
-			      .hostnqn = hostnqn};
+	struct find_ctrl f = {
+	    .s = s, .subnqn = subnqn, .traddr = traddr, .trsvcid = trsvcid, .hostnqn = hostnqn};
 	int r;
 
 	r = sys_sysfs_for_each(s, "/sys/class/nvme", find_ctrl_cb, &f);
