@@ -705,12 +705,15 @@ static void test_restored_record_deletes_own(void **state)
 
 	connect_new(f, &a);
 	b.objs = json_deep_copy(a.objs);
-	/* forget the in-process users and knowledge, as a restart does */
-	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &(struct backend_attachment){
-							    .ops = &be_nvme_ops, .cfg = a.cfg,
-							    .objs = json_pack("{s:b}", "none", 1)},
-						&e),
-			 0);
+	/* forget the in-process users and knowledge, as a restart does: a's user entry goes
+	 * (a disconnect that finds no controller recorded) and with it the target's slot */
+	{
+		struct backend_attachment forget = {.ops = &be_nvme_ops, .cfg = a.cfg};
+
+		forget.objs = json_object();
+		assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &forget, &e), 0);
+		json_decref(forget.objs);
+	}
 	f->writes[0] = 0;
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &b, &e), 0);
 	assert_string_equal(f->writes, "/sys/class/nvme/nvme7/delete_controller=1\n");
