@@ -297,7 +297,7 @@ int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 	struct be_file_loops loops;
 	struct stat st = {0};
 	unsigned nr = 0;
-	int created = 0, r;
+	int created = 0, fresh = 0, r;
 
 	if (!cfg || cfg->dir[0] != '/' || !cfg->resolved_rel[0])
 		return errbuf_set(
@@ -319,6 +319,7 @@ int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 	r = be_file_open_beneath(dir_fd, cfg->resolved_rel, cfg->size, &fd, &created, &parent);
 	if (r < 0)
 		return open_error(e, r, cfg);
+	fresh = created;
 	base = strrchr(cfg->resolved_rel, '/');
 	base = base ? base + 1 : cfg->resolved_rel;
 	r = check_backing(cfg, fd, created, &st, e);
@@ -326,7 +327,8 @@ int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 		goto fail;
 
 	be_file_loop_mark(cfg->key, mark, sizeof(mark));
-	/* "created" stays true across a re-connect of the same file (crash recovery). */
+	/* "created" stays true across a re-connect of the same file (crash recovery); only
+	 * fresh (made by this very call, so empty) may be removed again on failure. */
 	if (objs_u64(a->objs, "dev", &pdev) == 0 && objs_u64(a->objs, "ino", &pino) == 0 &&
 	    pdev == (uint64_t)st.st_dev && pino == (uint64_t)st.st_ino &&
 	    json_is_true(json_object_get(a->objs, "created")))
@@ -381,8 +383,9 @@ int be_file_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 	return objs_set(a->objs, "loop", json_string(name));
 
 fail:
-	if (created && !json_object_get(a->objs, "loop")) {
-		/* Ours, brand new and empty: leave nothing behind. */
+	if (fresh) {
+		/* Made by this call, brand new and empty: leave nothing behind. A file made by
+		 * an earlier connect may hold data by now: never removed. */
 		(void)unlinkat(parent, base, 0);
 		json_object_del(a->objs, "file");
 		json_object_del(a->objs, "created");

@@ -538,6 +538,26 @@ static void test_foreign_loop_refused(void **state)
 	att_done(&a);
 }
 
+/* A failed re-connect of a file an earlier connect created (it may hold data by now) never
+ * removes it: only a file made by the failing call itself is. */
+static void test_failed_reconnect_keeps_file(void **state)
+{
+	struct backend_attachment a = att_for(cfg_for("{\"size\":\"64M\"}", "v"));
+	struct errbuf e = { { 0 } };
+	char path[400];
+	struct stat st;
+
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), 0);
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
+	assert_true(json_is_true(json_object_get(a.objs, "created")));
+	snprintf(path, sizeof(path), "%s/v.img", F.file_dir);
+	foreign_bind(2, path);
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), -EBUSY);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 64 << 20);
+	att_done(&a);
+}
+
 /* Bound by someone else after attachd's attach: attachd's detach clears only its own. */
 static void test_foreign_loop_survives_detach(void **state)
 {
@@ -847,6 +867,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_loop_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reuse_after_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_loop_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_reconnect_keeps_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_loop_survives_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_same_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_keeps_created, setup, teardown),
