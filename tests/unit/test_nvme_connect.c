@@ -67,8 +67,8 @@ static void sh(struct fake *f, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/nvme/fake-kernel.sh '%s' %s", srcdir,
-		 f->root, args);
+	snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/nvme/fake-kernel.sh '%s' %s", srcdir, f->root,
+		 args);
 	if (system(cmd) != 0)
 		snprintf(f->bug + strlen(f->bug), sizeof(f->bug) - strlen(f->bug),
 			 "fake kernel failed: %s\n", cmd);
@@ -87,8 +87,8 @@ static int fake_write(const struct sys *s, const char *path, const char *data)
 	const char *r = rel(f, path);
 	unsigned n;
 
-	snprintf(f->writes + strlen(f->writes), sizeof(f->writes) - strlen(f->writes), "%s=%s\n",
-		 r, data);
+	snprintf(f->writes + strlen(f->writes), sizeof(f->writes) - strlen(f->writes), "%s=%s\n", r,
+		 data);
 	if (sscanf(r, "/sys/class/nvme/nvme%u/delete_controller", &n) == 1) {
 		if (access(path, F_OK) < 0)
 			return -ENOENT;
@@ -181,9 +181,9 @@ static int fake_identify(void *ud, const struct sys *s, unsigned instance, unsig
 }
 
 static const struct be_nvme_fabrics_ops fake_fabrics = {
-	.add_ctrl = fake_add_ctrl,
-	.reach = fake_reach,
-	.identify = fake_identify,
+    .add_ctrl = fake_add_ctrl,
+    .reach = fake_reach,
+    .identify = fake_identify,
 };
 
 static struct sys_ops fake_ops;
@@ -202,8 +202,12 @@ static int setup(void **state)
 	assert_int_equal(system(cmd), 0);
 	fake_ops = sys_real_ops;
 	fake_ops.write_file = fake_write;
-	f->sys = (struct sys){.sysfs_root = f->root, .dev_root = f->root, .proc_root = f->root,
-			      .etc_root = f->root, .ops = &fake_ops, .userdata = f};
+	f->sys = (struct sys){.sysfs_root = f->root,
+			      .dev_root = f->root,
+			      .proc_root = f->root,
+			      .etc_root = f->root,
+			      .ops = &fake_ops,
+			      .userdata = f};
 	f->ctx = (struct backend_ctx){.sys = &f->sys, .host = &f->host, .timeout_ms = 2000};
 	f->new_instance = 7;
 	f->identify_errno = -ENOTTY;
@@ -342,8 +346,8 @@ static void test_new_controller_option_string(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a =
-	    att(f, "{\"traddr\":\"10.0.0.9\",\"trsvcid\":4430,\"subnqn\":\"" S2
-		   "\",\"uuid\":\"" U1 "\"}");
+	    att(f, "{\"traddr\":\"10.0.0.9\",\"trsvcid\":4430,\"subnqn\":\"" S2 "\",\"uuid\":\"" U1
+		   "\"}");
 	struct backend_device d;
 	struct errbuf e = {""};
 
@@ -351,9 +355,10 @@ static void test_new_controller_option_string(void **state)
 	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
 	assert_int_equal(f->reach_calls, 1);
 	assert_int_equal(f->n_add, 1);
-	assert_string_equal(f->opts[0], "nqn=" S2 ",transport=tcp,traddr=10.0.0.9,trsvcid=4430,"
-					"hostnqn=" HOSTNQN ",hostid=" HOSTID
-					",ctrl_loss_tmo=600,reconnect_delay=10,fast_io_fail_tmo=30");
+	assert_string_equal(f->opts[0],
+			    "nqn=" S2 ",transport=tcp,traddr=10.0.0.9,trsvcid=4430,"
+			    "hostnqn=" HOSTNQN ",hostid=" HOSTID
+			    ",ctrl_loss_tmo=600,reconnect_delay=10,fast_io_fail_tmo=30");
 	assert_string_equal(objs_str(&a, "ctrl"), "nvme7");
 	assert_true(json_is_true(json_object_get(a.objs, "created")));
 	assert_string_equal(objs_str(&a, "hostnqn"), HOSTNQN);
@@ -618,6 +623,32 @@ static void test_disconnect_keeps_for_inflight_volume(void **state)
 	att_done(f, &b);
 }
 
+/* One namespace named by uuid and by nsid: the same device, the same identity string (the
+ * agent dedupes on it). */
+static void test_identity_same_namespace(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"uuid\":\"" U1 "\"}");
+	struct backend_attachment b =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"nsid\":1}");
+	struct backend_identity ia, ib;
+	struct backend_device da, db;
+	struct errbuf e = {""};
+
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &b, &e), 0);
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &da, &e), 0);
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &b, &db, &e), 0);
+	assert_string_equal(da.sysname, db.sysname);
+	assert_int_equal(be_nvme_ops.identify(&f->ctx, &a, &da, &ia, &e), 0);
+	assert_int_equal(be_nvme_ops.identify(&f->ctx, &b, &db, &ib, &e), 0);
+	assert_true(ia.wwid[0] != 0);
+	assert_string_equal(ia.wwid, ib.wwid);
+	att_done(f, &a);
+	att_done(f, &b);
+}
+
 /* The admin connected the controller (nvme connect); attachd reused it: attachd's detach
  * leaves it, even with a record claiming ownership of another controller ID. */
 static void test_admin_controller_never_deleted(void **state)
@@ -876,6 +907,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_disconnect_keeps_for_inflight_volume, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_admin_controller_never_deleted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_same_namespace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reused_instance_not_deleted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_record_from_other_boot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restored_record_deletes_own, setup, teardown),
