@@ -57,7 +57,7 @@ read -r reply <&3
 exec 3>&-
 admin_ctrl=nvme$(sed -E 's/.*instance=([0-9]+).*/\1/' <<<"$reply")
 info "admin connected $admin_ctrl ($reply)"
-on_exit "echo 1 >/sys/class/nvme/$admin_ctrl/delete_controller 2>/dev/null || true"
+on_exit "[ ! -e /sys/class/nvme/$admin_ctrl ] || echo 1 >/sys/class/nvme/$admin_ctrl/delete_controller"
 ino=$(stat -L -c %i "/sys/class/nvme/$admin_ctrl")
 out=$(volman VolumeDriver.Create "{\"Name\":\"na_c1\",\"Opts\":{\"backend\":\"nvme\",\"traddr\":\"127.0.0.1\",\"subnqn\":\"$nqn\",\"uuid\":\"$u1\"}}")
 assert_contains "$out" '"Err":""' "Create nvme volume"
