@@ -362,6 +362,19 @@ int agent_start(struct agent *a, struct errbuf *e)
 	char addr[300];
 	int r;
 
+	/* file.dir, like the state directory: a file volume must not depend on a BOSH
+	 * pre-start having made it (DESIGN.md: created 0700 at start). Not fatal: a host
+	 * without file volumes must still serve the others (a file Mount then says why).
+	 * Fakes attach nothing. */
+	if (a->ops == &agent_driver_ops_real) {
+		const char *fdir = a->env.host.file_dir[0] ? a->env.host.file_dir
+							   : ATTACH_DEFAULT_FILE_DIR;
+
+		r = mkdir_p(fdir, 0700);
+		if (r < 0)
+			agent_log(AGENT_LOG_ERROR, "attachd.file-dir.failed",
+				  json_pack("{s:s,s:s}", "dir", fdir, "error", strerror(-r)));
+	}
 	/* Records first: what a previous run left must match the kernel before Volman (whose
 	 * start-up purge lists and unmounts) gets an answer. */
 	if (!a->state) {

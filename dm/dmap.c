@@ -2,10 +2,24 @@
 /*
  * device-mapper over libdevmapper, with udev sync bounded by deadlines.
  *
- * libdm is not thread-safe (a global stack of pending /dev node operations, cached udev
- * state, one log function), so every libdm call runs under dmap_lock(); waits for udev
- * happen outside it. libdm's messages never reach stderr: they are captured per thread
- * and appended to the errbuf detail of the failing call.
+ * Locking. libdm's process-wide state is: the control fd, driver version and udev-sync
+ * switches (set once by dmap_init, read-only after), the log function (set once), and the
+ * list of pending /dev/mapper node operations (libdm-common.c _node_ops), which
+ * dm_task_run pushes onto for CREATE/REMOVE/RESUME unless the task relies on udev, and
+ * which dm_udev_wait_immediate() and dm_task_update_nodes() pop. Everything else in a task
+ * (dm_task_*, the ioctl buffer, cookies: one SysV semaphore each) belongs to that task. So
+ * dmap_lock() covers init, the node-op list and cookie completion only. A device ioctl runs
+ * without it whenever udev sync is used (cookie + DM_UDEV_DISABLE_LIBRARY_FALLBACK +
+ * DM_ADD_NODE_ON_CREATE: nothing is pushed), and INFO/TABLE/LIST never push: a resume
+ * stuck on one device's dead path (its implicit suspend waits for in-flight I/O) blocks
+ * only its caller, never another volume's create or remove. Without udevd, libdm makes
+ * the nodes itself and that run stays under the lock (attachd needs udevd anyway).
+ *
+ * Ownership. remove and error-swap read the DM UUID in the same INFO call that finds the
+ * device, refuse one without attachd's prefix, and then address the ioctls by that uuid.
+ *
+ * libdm's messages never reach stderr: they are captured per thread and appended to the
+ * errbuf detail of the failing call.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -151,7 +165,7 @@ static int udev_is_active_now(void)
 	return active;
 }
 
-/* Caller holds the lock. */
+/* dm_udev_get_sync_support only reads what dmap_init set. */
 static int use_cookie(int udev_active)
 {
 	return udev_active && dm_udev_get_sync_support();
@@ -169,8 +183,8 @@ static int64_t deadline_after(int timeout_ms)
 	return dmap_now_us() + (int64_t)timeout_ms * 1000;
 }
 
-/* INFO by name; fills info (exists 0 when absent) and the uuid. Caller holds the lock. */
-static int info_locked(const char *name, struct dm_info *ret, char *uuid, size_t n)
+/* INFO by name; fills info (exists 0 when absent) and the uuid. No lock needed. */
+static int info_get(const char *name, struct dm_info *ret, char *uuid, size_t n)
 {
 	_cleanup_task_ struct dm_task *t = NULL;
 	const char *u;
@@ -191,11 +205,11 @@ static int info_locked(const char *name, struct dm_info *ret, char *uuid, size_t
 	return 0;
 }
 
-/* The name of the device with this uuid: 0 and ret, -ENOENT if none. Caller holds the lock. */
-static int name_by_uuid_locked(const char *uuid, char *ret, size_t n)
+/* The name of the device with this uuid: 0 and ret, -ENOENT if none. No lock needed. */
+static int name_by_uuid(const char *uuid, char *ret, size_t n)
 {
 	_cleanup_task_ struct dm_task *t = NULL;
-	struct dm_info info = { 0 };
+	struct dm_info info = {0};
 	const char *name;
 
 	t = dm_task_create(DM_DEVICE_INFO);
@@ -214,8 +228,8 @@ static int name_by_uuid_locked(const char *uuid, char *ret, size_t n)
 	return 0;
 }
 
-/* TABLE by name; *ret_t malloc'ed. Caller holds the lock. */
-static int table_locked(const char *name, struct dmap_target **ret_t, size_t *ret_n)
+/* TABLE by name; *ret_t malloc'ed. No lock needed. */
+static int table_get(const char *name, struct dmap_target **ret_t, size_t *ret_n)
 {
 	_cleanup_task_ struct dm_task *t = NULL;
 	_cleanup_free_ struct dmap_target *v = NULL;
@@ -260,12 +274,24 @@ static int table_locked(const char *name, struct dmap_target **ret_t, size_t *re
 	return 0;
 }
 
+/* libdm's fallback node handling for name (mknod or unlink /dev/mapper/<name> to match the
+ * kernel), for tasks that ran without udev sync. Caller holds the lock. */
+static void sync_node_locked(const char *name)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+
+	t = dm_task_create(DM_DEVICE_MKNODES);
+	if (t && dm_task_set_name(t, name))
+		(void)dm_task_run(t);
+	dm_task_update_nodes();
+}
+
 /*
- * REMOVE once, without a cookie: used to clean up after our own failed or timed-out
- * create, where waiting on udev again could take another whole deadline. libdm then
- * removes the /dev/mapper node itself. Caller holds the lock.
+ * REMOVE once by uuid, without a cookie: used to clean up after our own failed or
+ * timed-out create, where waiting on udev again could take another whole deadline. libdm
+ * then fixes the /dev/mapper node itself (under the lock: that is its global node list).
  */
-static int remove_nocookie_locked(const char *name)
+static int remove_nocookie(const char *name, const char *uuid)
 {
 	_cleanup_task_ struct dm_task *t = NULL;
 	int r = 0;
@@ -273,14 +299,16 @@ static int remove_nocookie_locked(const char *name)
 	t = dm_task_create(DM_DEVICE_REMOVE);
 	if (!t)
 		return -ENOMEM;
-	if (!dm_task_set_name(t, name))
+	if (!dm_task_set_uuid(t, uuid))
 		return -EINVAL;
+	dmap_lock();
 	if (!dm_task_run(t)) {
 		r = task_errno(t);
 		if (r == -ENXIO)
 			r = 0;
 	}
-	dm_task_update_nodes();
+	sync_node_locked(name);
+	dmap_unlock();
 	return r;
 }
 
@@ -288,17 +316,15 @@ static int remove_nocookie_locked(const char *name)
 static void cleanup_created(const char *name, const char *uuid)
 {
 	char have[160] = "";
-	struct dm_info info = { 0 };
+	struct dm_info info = {0};
 
 	for (int i = 0; i < 20; i++) {
 		int r;
 
-		dmap_lock();
-		r = info_locked(name, &info, have, sizeof(have));
+		r = info_get(name, &info, have, sizeof(have));
 		/* Only ever remove what carries our uuid: never somebody else's device. */
 		if (r == 0 && info.exists && streq(have, uuid))
-			r = remove_nocookie_locked(name);
-		dmap_unlock();
+			r = remove_nocookie(name, uuid);
 		if (r != -EBUSY)
 			return;
 		poll(NULL, 0, REMOVE_RETRY_MS);
@@ -313,14 +339,13 @@ static void cleanup_created(const char *name, const char *uuid)
 static int run_with_cookie(struct dm_task *t, const char *name, int64_t deadline, int *ret_run,
 			   struct errbuf *wait_err)
 {
-	struct dmap_sync sync = { 0 };
+	struct dmap_sync sync = {0};
 	uint32_t cookie = 0;
 	int udev = udev_is_active_now(), r = 0, run_ok;
 	char what[200];
 
 	if (udev)
 		dmap_sync_begin(&sync); /* before the ioctl, so its uevent cannot be missed */
-	dmap_lock();
 	dmlog_reset();
 	if (use_cookie(udev)) {
 		/* udev makes the node and links; libdm must not race it with its own. The
@@ -328,14 +353,23 @@ static int run_with_cookie(struct dm_task *t, const char *name, int64_t deadline
 		 * attachd's devices are private, opened by /dev/mapper name only, and those
 		 * rules cost a udev worker's blkid run on every create. */
 		if (!dm_task_set_cookie(t, &cookie,
-					DM_UDEV_DISABLE_LIBRARY_FALLBACK | DM_UDEV_DISABLE_DISK_RULES_FLAG |
-						DM_UDEV_DISABLE_OTHER_RULES_FLAG))
+					DM_UDEV_DISABLE_LIBRARY_FALLBACK |
+					    DM_UDEV_DISABLE_DISK_RULES_FLAG |
+					    DM_UDEV_DISABLE_OTHER_RULES_FLAG))
 			cookie = 0;
+		/* With the default (on resume) libdm pushes a node op even for a task that
+		 * relies on udev; on create it pushes none when udev does the nodes. */
+		else
+			(void)dm_task_set_add_node(t, DM_ADD_NODE_ON_CREATE);
 	}
-	run_ok = dm_task_run(t);
-	if (!cookie)
-		dm_task_update_nodes(); /* fallback: libdm makes /dev/mapper/<name> now */
-	dmap_unlock();
+	if (cookie) {
+		run_ok = dm_task_run(t); /* touches no libdm global: no lock (see the top) */
+	} else {
+		dmap_lock();
+		run_ok = dm_task_run(t);
+		sync_node_locked(name); /* fallback: libdm makes /dev/mapper/<name> now */
+		dmap_unlock();
+	}
 	*ret_run = run_ok ? 0 : task_errno(t);
 	/* Wait even when the run failed: libdm completes the cookie for a failed ioctl, and
 	 * the semaphore is only destroyed by a wait. */
@@ -356,9 +390,7 @@ static int exists_check(const char *name, const char *uuid, const struct dmap_ta
 	if (!streq(have_uuid, uuid))
 		return errbuf_set(e, -EEXIST, "dm device %s already exists with uuid '%s', not %s",
 				  name, have_uuid, uuid);
-	dmap_lock();
-	r = table_locked(name, &live, &nlive);
-	dmap_unlock();
+	r = table_get(name, &live, &nlive);
 	if (r < 0)
 		return errbuf_set(e, r, "cannot read the table of existing dm device %s: %s", name,
 				  strerror(-r));
@@ -368,9 +400,9 @@ static int exists_check(const char *name, const char *uuid, const struct dmap_ta
 		(void)dmap_target_format(&t[0], want, sizeof(want));
 		if (nlive)
 			(void)dmap_target_format(&live[0], got, sizeof(got));
-		return errbuf_set(e, -EEXIST,
-				  "dm device %s already exists with another table ('%s', want '%s')",
-				  name, nlive ? got : "none", want);
+		return errbuf_set(
+		    e, -EEXIST, "dm device %s already exists with another table ('%s', want '%s')",
+		    name, nlive ? got : "none", want);
 	}
 	if (info->suspended)
 		return errbuf_set(e, -EBUSY, "dm device %s exists but is suspended", name);
@@ -381,8 +413,8 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 		int timeout_ms, struct errbuf *e)
 {
 	_cleanup_task_ struct dm_task *task = NULL;
-	struct dm_info info = { 0 };
-	struct errbuf werr = { { 0 } };
+	struct dm_info info = {0};
+	struct errbuf werr = {{0}};
 	char have_uuid[160] = "", tail[600];
 	int64_t deadline = deadline_after(timeout_ms);
 	int r, run;
@@ -401,9 +433,7 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 	if (r < 0)
 		return r;
 
-	dmap_lock();
-	r = info_locked(name, &info, have_uuid, sizeof(have_uuid));
-	dmap_unlock();
+	r = info_get(name, &info, have_uuid, sizeof(have_uuid));
 	if (r < 0)
 		return errbuf_set(e, r, "cannot query dm device %s: %s", name, strerror(-r));
 	if (info.exists) {
@@ -436,18 +466,18 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 		cleanup_created(name, uuid);
 		/* libdm (1.02.185) loses the create ioctl's errno (EBUSY for a uuid in use):
 		 * ask the kernel instead. */
-		dmap_lock();
-		q = name_by_uuid_locked(uuid, other, sizeof(other));
-		dmap_unlock();
+		q = name_by_uuid(uuid, other, sizeof(other));
 		if (q == 0)
-			return errbuf_set(e, -EEXIST,
-					  "cannot create dm device %s: uuid %s is already used by dm "
-					  "device %s",
-					  name, uuid, other);
+			return errbuf_set(
+			    e, -EEXIST,
+			    "cannot create dm device %s: uuid %s is already used by dm "
+			    "device %s",
+			    name, uuid, other);
 		if (run == -EBUSY)
-			return errbuf_set(e, -EEXIST,
-					  "cannot create dm device %s: name or uuid %s already in use%s",
-					  name, uuid, tl);
+			return errbuf_set(
+			    e, -EEXIST,
+			    "cannot create dm device %s: name or uuid %s already in use%s", name,
+			    uuid, tl);
 		return errbuf_set(e, run, "cannot create dm device %s ('%s'%s): %s%s", name, line,
 				  n > 1 ? ", ..." : "", strerror(-run), tl);
 	}
@@ -463,7 +493,7 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 int dmap_remove(const char *name, int timeout_ms, struct errbuf *e)
 {
 	int64_t deadline = deadline_after(timeout_ms);
-	struct errbuf werr = { { 0 } };
+	struct errbuf werr = {{0}};
 	char tail[600];
 	int r;
 
@@ -475,21 +505,25 @@ int dmap_remove(const char *name, int timeout_ms, struct errbuf *e)
 		return r;
 	for (;;) {
 		_cleanup_task_ struct dm_task *t = NULL;
-		struct dm_info info = { 0 };
+		struct dm_info info = {0};
+		char uuid[160] = "";
 		int run;
 
-		dmap_lock();
-		r = info_locked(name, &info, NULL, 0);
-		dmap_unlock();
+		r = info_get(name, &info, uuid, sizeof(uuid));
 		if (r < 0)
-			return errbuf_set(e, r, "cannot query dm device %s: %s", name, strerror(-r));
+			return errbuf_set(e, r, "cannot query dm device %s: %s", name,
+					  strerror(-r));
 		if (!info.exists)
 			return 0;
+		r = dmap_check_owned(name, uuid, "removing", e);
+		if (r < 0)
+			return r;
 
+		/* By the uuid just checked: a device renamed to this name since is not hit. */
 		t = dm_task_create(DM_DEVICE_REMOVE);
 		if (!t)
 			return -ENOMEM;
-		if (!dm_task_set_name(t, name))
+		if (!dm_task_set_uuid(t, uuid))
 			return -EINVAL;
 		/* A udev timeout is ignored: the kernel device is gone, udev being late with
 		 * the /dev/mapper link is no reason to fail an undo step (and a retry would
@@ -503,27 +537,26 @@ int dmap_remove(const char *name, int timeout_ms, struct errbuf *e)
 		/* Busy: udev's blkid or a watch may hold it for a moment; anything longer is
 		 * a real user (mount, holder device, open file). */
 		if (dmap_now_us() + REMOVE_RETRY_MS * 1000 > deadline) {
-			dmap_lock();
-			r = info_locked(name, &info, NULL, 0);
-			dmap_unlock();
-			return errbuf_set(e, -EBUSY,
-					  "dm device %s is in use (open count %d); unmount it or stop "
-					  "what holds it",
-					  name, r == 0 ? info.open_count : -1);
+			r = info_get(name, &info, NULL, 0);
+			return errbuf_set(
+			    e, -EBUSY,
+			    "dm device %s is in use (open count %d); unmount it or stop "
+			    "what holds it",
+			    name, r == 0 ? info.open_count : -1);
 		}
 		poll(NULL, 0, REMOVE_RETRY_MS);
 	}
 }
 
 /* Make stuck I/O in a multipath map fail: a queueing map never completes a suspend. */
-static void multipath_fail_if_no_path(const char *name)
+static void multipath_fail_if_no_path(const char *uuid)
 {
 	_cleanup_task_ struct dm_task *t = NULL;
 
 	t = dm_task_create(DM_DEVICE_TARGET_MSG);
 	if (!t)
 		return;
-	if (dm_task_set_name(t, name) && dm_task_set_sector(t, 0) &&
+	if (dm_task_set_uuid(t, uuid) && dm_task_set_sector(t, 0) &&
 	    dm_task_set_message(t, "fail_if_no_path"))
 		(void)dm_task_run(t);
 }
@@ -533,11 +566,11 @@ int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
 	_cleanup_task_ struct dm_task *reload = NULL, *resume = NULL;
 	_cleanup_free_ struct dmap_target *live = NULL;
 	int64_t deadline = deadline_after(timeout_ms);
-	struct errbuf werr = { { 0 } };
-	struct dm_info info = { 0 };
+	struct errbuf werr = {{0}};
+	struct dm_info info = {0};
 	uint64_t bytes = 0;
 	size_t nlive = 0;
-	char tail[600];
+	char tail[600], uuid[160] = "";
 	const char *tl = "";
 	int r, run;
 
@@ -547,16 +580,17 @@ int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
 	r = dmap_init(e);
 	if (r < 0)
 		return r;
-	dmap_lock();
 	dmlog_reset();
-	r = info_locked(name, &info, NULL, 0);
-	if (r == 0 && info.exists)
-		r = table_locked(name, &live, &nlive);
-	dmap_unlock();
+	r = info_get(name, &info, uuid, sizeof(uuid));
+	if (r == 0 && info.exists && dmap_uuid_is_owned(uuid))
+		r = table_get(name, &live, &nlive);
 	if (r < 0)
 		return errbuf_set(e, r, "cannot read dm device %s: %s", name, strerror(-r));
 	if (!info.exists)
 		return 0; /* nothing can be stuck on a device that is gone */
+	r = dmap_check_owned(name, uuid, "replacing the table of", e);
+	if (r < 0)
+		return r;
 	if (nlive == 0)
 		return errbuf_set(e, -ENXIO, "dm device %s has no live table to replace", name);
 	if (nlive == 1 && streq(live[0].type, "error") && !info.suspended)
@@ -565,28 +599,28 @@ int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
 	if (r < 0)
 		return errbuf_set(e, r, "dm device %s: table size overflows", name);
 
-	dmap_lock();
+	/* Every ioctl from here addresses the uuid checked above; RELOAD and TARGET_MSG
+	 * push no node operation, so they run without the lock. */
 	dmlog_reset();
 	for (size_t i = 0; i < nlive; i++)
 		if (streq(live[i].type, "multipath")) {
-			multipath_fail_if_no_path(name);
+			multipath_fail_if_no_path(uuid);
 			break;
 		}
 	reload = dm_task_create(DM_DEVICE_RELOAD);
-	r = !reload ? -ENOMEM
-	    : !dm_task_set_name(reload, name) ? -EINVAL
+	r = !reload						       ? -ENOMEM
+	    : !dm_task_set_uuid(reload, uuid)			       ? -EINVAL
 	    : !dm_task_add_target(reload, 0, bytes / 512, "error", "") ? -ENOMEM
-	    : !dm_task_run(reload) ? task_errno(reload)
-				   : 0;
+	    : !dm_task_run(reload)				       ? task_errno(reload)
+								       : 0;
 	if (r < 0)
 		tl = dmlog_tail(tail, sizeof(tail));
-	dmap_unlock();
 	if (r < 0)
 		return errbuf_set(e, r, "cannot load an error table into %s: %s%s", name,
 				  strerror(-r), tl);
 
 	resume = dm_task_create(DM_DEVICE_RESUME);
-	if (!resume || !dm_task_set_name(resume, name))
+	if (!resume || !dm_task_set_uuid(resume, uuid))
 		return -ENOMEM;
 	/* noflush: queued I/O is not waited for (it would never finish); skip_lockfs: a
 	 * filesystem on a dead device cannot be frozen either (dmsetup wipe_table --force). */
@@ -599,12 +633,10 @@ int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
 		_cleanup_task_ struct dm_task *clear = NULL;
 
 		tl = dmlog_tail(tail, sizeof(tail));
-		dmap_lock();
 		/* Drop the inactive error table so a later resume cannot swap it in. */
 		clear = dm_task_create(DM_DEVICE_CLEAR);
-		if (clear && dm_task_set_name(clear, name))
+		if (clear && dm_task_set_uuid(clear, uuid))
 			(void)dm_task_run(clear);
-		dmap_unlock();
 		return errbuf_set(e, run, "cannot resume %s with the error table: %s%s", name,
 				  strerror(-run), tl);
 	}
@@ -614,8 +646,8 @@ int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
 int dmap_get_info(const char *name, struct dmap_info *ret)
 {
 	_cleanup_free_ struct dmap_target *live = NULL;
-	struct dmap_info out = { 0 };
-	struct dm_info info = { 0 };
+	struct dmap_info out = {0};
+	struct dm_info info = {0};
 	size_t nlive = 0;
 	int r;
 
@@ -625,12 +657,10 @@ int dmap_get_info(const char *name, struct dmap_info *ret)
 	r = dmap_init(NULL);
 	if (r < 0)
 		return r;
-	dmap_lock();
 	dmlog_reset();
-	r = info_locked(name, &info, out.uuid, sizeof(out.uuid));
+	r = info_get(name, &info, out.uuid, sizeof(out.uuid));
 	if (r == 0 && info.exists && info.live_table)
-		r = table_locked(name, &live, &nlive);
-	dmap_unlock();
+		r = table_get(name, &live, &nlive);
 	if (r == -ENXIO) { /* removed between the two ioctls */
 		info.exists = 0;
 		r = 0;
@@ -662,10 +692,8 @@ int dmap_get_table(const char *name, struct dmap_target **ret_t, size_t *ret_n)
 	r = dmap_init(NULL);
 	if (r < 0)
 		return r;
-	dmap_lock();
 	dmlog_reset();
-	r = table_locked(name, ret_t, ret_n);
-	dmap_unlock();
+	r = table_get(name, ret_t, ret_n);
 	return r;
 }
 
@@ -689,7 +717,6 @@ int dmap_list_owned(char ***ret)
 	r = dmap_init(NULL);
 	if (r < 0)
 		return r;
-	dmap_lock();
 	dmlog_reset();
 	t = dm_task_create(DM_DEVICE_LIST);
 	r = !t ? -ENOMEM : !dm_task_run(t) ? task_errno(t) : 0;
@@ -706,8 +733,8 @@ int dmap_list_owned(char ***ret)
 			next = names->next;
 			/* Per device: the LIST reply only carries uuids on kernels >= 5.13.
 			 * A device removed since the LIST just drops out. */
-			if (info_locked(names->name, &info, uuid, sizeof(uuid)) < 0 ||
-			    !info.exists || !startswith(uuid, DMAP_UUID_PREFIX))
+			if (info_get(names->name, &info, uuid, sizeof(uuid)) < 0 || !info.exists ||
+			    !startswith(uuid, DMAP_UUID_PREFIX))
 				continue;
 			if (n + 1 >= cap) {
 				char **nv;
@@ -728,7 +755,6 @@ int dmap_list_owned(char ***ret)
 			v[++n] = NULL;
 		} while (next);
 	}
-	dmap_unlock();
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(v);

@@ -17,7 +17,7 @@
 
 struct dmap_target {
 	uint64_t start, len; /* 512-byte sectors */
-	char type[32];       /* "linear", "error", "multipath" */
+	char type[32];	     /* "linear", "error", "multipath" */
 	char params[1024];
 };
 
@@ -37,6 +37,8 @@ int dmap_uuid_for(const char *key, char *ret_uuid, size_t n);
 /* Parse one line of DM_DEVICE_TABLE output ("0 2048 linear 8:16 0"). -EINVAL when
  * malformed (or len 0), -E2BIG when type or params do not fit. */
 int dmap_parse_table_line(const char *line, struct dmap_target *ret);
+/* Does this DM UUID mark a device attachd created ("ATTACHD-" and at least one more char)? */
+int dmap_uuid_is_owned(const char *uuid);
 
 /* --- kernel (libdevmapper) --- */
 struct dmap_info {
@@ -51,7 +53,9 @@ struct dmap_info {
 /* Are libdevmapper and the dm driver usable? 0 if so; -ENODEV with "device-mapper not
  * available: load dm-mod" when the kernel has no dm (then libdm is never touched, so no
  * /dev/mapper is created on such a host). Every call below runs it first (cheap once it
- * succeeded). Thread-safe: libdm calls are serialised inside dm/. libdm never prints: its
+ * succeeded). Thread-safe: only libdm's process-wide state is serialised inside dm/ (never
+a device ioctl while udev sync is in use), so a call stuck on one device does not delay
+calls on others. libdm never prints: its
  * errors are appended to e's detail. */
 int dmap_init(struct errbuf *e);
 /* Create name with uuid and the given targets, active, and wait for udev (node + links) up
@@ -63,13 +67,18 @@ int dmap_init(struct errbuf *e);
  * udevd, libdm makes the /dev/mapper node itself. */
 int dmap_create(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
 		int timeout_ms, struct errbuf *e);
-/* Remove; 0 if absent. Retries while something (udev's probe) holds it open, within
+/* Remove; 0 if absent. Refuses (-EPERM, detail naming the uuid found) a device whose DM UUID
+ * does not carry DMAP_UUID_PREFIX: attachd never removes what it did not create. The
+ * ioctl then addresses the device by that uuid, so a device renamed or replaced after
+ * the check is not the one removed. Retries while something (udev's probe) holds it open, within
  * timeout_ms; then -EBUSY naming the open count. Once the kernel device is gone, a slow udev
  * is not an error. */
 int dmap_remove(const char *name, int timeout_ms, struct errbuf *e);
 /* Replace the live table with "error" (reload + resume noflush, skip lockfs; a multipath map
  * is first told fail_if_no_path): stuck I/O fails instead of hanging. 0 if the device is
- * absent or already an unsuspended error map. */
+ * absent or already an unsuspended error map; -EPERM (like dmap_remove) for a device
+ * without attachd's uuid prefix. The resume can block as long as I/O in flight below the
+ * device does not complete: only the calling thread waits (no lock is held meanwhile). */
 int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e);
 /* 0 with ret->exists = 0 when absent. size_bytes is the live table's size. */
 int dmap_get_info(const char *name, struct dmap_info *ret);

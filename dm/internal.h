@@ -43,6 +43,10 @@ int dmap_targets_equivalent(const struct dmap_target *want, size_t nw,
 /* One line as dmsetup prints it: "0 2048 linear 8:16 0". -ENOBUFS if it does not fit. */
 int dmap_target_format(const struct dmap_target *t, char *buf, size_t n);
 
+/* 0 if uuid is attachd's (dmap_uuid_is_owned), else -EPERM with a detail naming the device,
+ * the uuid found and what the operator can do. action: "removing", "replacing the table of". */
+int dmap_check_owned(const char *name, const char *uuid, const char *action, struct errbuf *e);
+
 /* Does this /proc/misc text list the device-mapper control device? */
 int dmap_misc_has_dm(const char *proc_misc);
 
@@ -74,6 +78,8 @@ void dmap_sync_end(struct dmap_sync *s);
 int dmap_sync_wait(struct dmap_sync *s, uint32_t cookie, int64_t deadline_us, const char *what,
 		   struct errbuf *e);
 
-/* The libdevmapper lock (libdm keeps global state: node-op stack, cookie cache). */
+/* The libdevmapper lock: libdm's process-wide state (one-time init, the stack of pending
+ * /dev/mapper node operations that cookie-less tasks push and dm_udev_wait_immediate /
+ * dm_task_update_nodes pop). Never held across an ioctl that udev sync handles. */
 void dmap_lock(void);
 void dmap_unlock(void);

@@ -109,7 +109,7 @@ static int size_to_sectors(uint64_t size_bytes, uint64_t *ret)
 
 int dmap_table_linear(uint64_t size_bytes, unsigned major, unsigned minor, struct dmap_target *ret)
 {
-	struct dmap_target t = { 0 };
+	struct dmap_target t = {0};
 	int r;
 
 	r = size_to_sectors(size_bytes, &t.len);
@@ -126,7 +126,7 @@ int dmap_table_linear(uint64_t size_bytes, unsigned major, unsigned minor, struc
 int dmap_table_multipath(uint64_t size_bytes, const char *const *paths, size_t n,
 			 struct dmap_target *ret)
 {
-	struct dmap_target t = { 0 };
+	struct dmap_target t = {0};
 	size_t used;
 	int r, k;
 
@@ -179,7 +179,7 @@ static size_t token_len(const char *p)
 
 int dmap_parse_table_line(const char *line, struct dmap_target *ret)
 {
-	struct dmap_target t = { 0 };
+	struct dmap_target t = {0};
 	const char *p;
 	size_t l, plen;
 	int r;
@@ -361,4 +361,20 @@ int dmap_misc_has_dm(const char *proc_misc)
 		p = nl ? nl + 1 : p + len;
 	}
 	return 0;
+}
+
+int dmap_uuid_is_owned(const char *uuid)
+{
+	return uuid && startswith(uuid, DMAP_UUID_PREFIX) && uuid[strlen(DMAP_UUID_PREFIX)];
+}
+
+int dmap_check_owned(const char *name, const char *uuid, const char *action, struct errbuf *e)
+{
+	if (dmap_uuid_is_owned(uuid))
+		return 0;
+	return errbuf_set(e, -EPERM,
+			  "not %s dm device %s: its DM UUID is '%.128s', not attachd's (%s...), so "
+			  "attachd did not create it; remove it yourself (dmsetup remove %s) if it "
+			  "is really stale",
+			  action, name, uuid ? uuid : "", DMAP_UUID_PREFIX, name);
 }

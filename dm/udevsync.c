@@ -83,7 +83,7 @@ static void drain(struct udev_monitor *mon)
 static void sleep_for(struct dmap_sync *s, int ms, int *backoff_ms)
 {
 	if (s->mon) {
-		struct pollfd p = { .fd = udev_monitor_get_fd(s->mon), .events = POLLIN };
+		struct pollfd p = {.fd = udev_monitor_get_fd(s->mon), .events = POLLIN};
 
 		if (poll(&p, 1, ms < RECHECK_MS ? ms : RECHECK_MS) > 0)
 			drain(s->mon);

@@ -5,12 +5,27 @@
  *   size  "1G", "512M", "10GiB", "10737418240" or a JSON integer: bytes, K/M/G/T (or
  *         KiB/MiB/GiB/TiB) binary units; a multiple of 512, BE_FILE_SIZE_MIN..MAX.
  *         Required unless `path` names an existing file (then its size is used).
- *   path  optional: absolute (no "..", not under /proc, /sys or /dev), or relative to the
- *         host's file_dir. Default: <file_dir>/<volume key>.img.
+ *   path  optional: relative to, and confined beneath, the host's file_dir (agent config
+ *         file.dir). Absolute paths and ".." components are refused at Create; symbolic
+ *         links anywhere below file_dir and non-regular files are refused at attach (the
+ *         file is opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ *         RESOLVE_NO_MAGICLINKS) on file_dir's fd, and that very fd is what the loop
+ *         device gets: nothing can be swapped in between check and use).
+ *         Default: <file_dir>/<volume key>.img.
  * The data file is created sparse on first connect and never shrunk, truncated or deleted
  * by the backend: data survives detach. An existing file smaller than `size` is refused.
  *
- * objs recorded by connect: {"file": "<canonical path>", "created": bool, "loop": "loopN"}.
+ * Loop devices: attachd marks the ones it creates (lo_file_name "attachd:<volume key>",
+ * read back with LOOP_GET_STATUS64). It reuses or clears a loop device only if it carries
+ * that mark AND its backing file is the recorded one (device and inode number); a loop
+ * device someone else bound to the file makes the attach fail instead (never two loop
+ * devices on one image) and is never cleared.
+ *
+ * identify() returns wwid "file:<st_dev>:<st_ino>" (decimal, the backing file as the loop
+ * driver reports it): the same string for one image whatever path named it.
+ *
+ * objs recorded by connect: {"file": "<path>", "dev": N, "ino": N, "mark": "attachd:<key>",
+ * "created": bool, "loop": "loopN"}.
  */
 #pragma once
 
@@ -23,17 +38,17 @@
 
 /*
  * Resolve the data file path of a parsed file-backend cfg (the void * that
- * be_file_ops.parse returned): when the options had no `path` it becomes
- * "<dir>/<key>.img"; a relative `path` becomes "<dir>/<path>"; an absolute one is kept.
- * attach/ calls this after parse and before describe/connect, with dir =
- * host->file_dir (absolute) and key = the volume key. Idempotent (a second call sees an
- * absolute path and does nothing). Pure: touches no file.
+ * be_file_ops.parse returned) beneath dir: when the options had no `path` it is
+ * "<key>.img", else the relative `path`; be_file_cfg_path then gives "<dir>/<that>".
+ * Also records key (the loop device mark). attach/ calls this after parse and before
+ * describe/connect, with dir = host->file_dir (absolute) and key = the volume key.
+ * Idempotent. Pure: touches no file.
  * Returns 0, -EINVAL (dir not absolute, or key not [A-Za-z0-9._-]{1,128} / "." / ".."),
  * or -ENAMETOOLONG (the result would exceed BE_FILE_PATH_MAX - 1).
  */
 int be_file_set_default_path(void *cfg, const char *dir, const char *key);
 
-/* The resolved path ("" until be_file_set_default_path or an absolute `path`). */
+/* The resolved path ("" until be_file_set_default_path). */
 const char *be_file_cfg_path(const void *cfg);
 
 /*

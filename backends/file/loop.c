@@ -30,7 +30,7 @@ static int real_get_free(void *ud _unused_, const struct sys *s)
 	return nr < 0 ? negative_errno() : nr;
 }
 
-static int real_open_dev(void *ud _unused_, const struct sys *s, unsigned nr)
+static int real_open_dev(void *ud _unused_, const struct sys *s, unsigned nr, int flags)
 {
 	char name[32], p[4096];
 	int fd;
@@ -38,7 +38,7 @@ static int real_open_dev(void *ud _unused_, const struct sys *s, unsigned nr)
 	snprintf(name, sizeof(name), "/dev/loop%u", nr);
 	if (!sys_path(p, sizeof(p), s->dev_root, name))
 		return -ENAMETOOLONG;
-	fd = open(p, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	fd = open(p, (flags & O_ACCMODE) | O_CLOEXEC | O_NOCTTY);
 	return fd < 0 ? negative_errno() : fd;
 }
 
@@ -62,13 +62,21 @@ static int real_clr_fd(void *ud _unused_, int loop_fd)
 	return ioctl(loop_fd, LOOP_CLR_FD, 0) < 0 ? negative_errno() : 0;
 }
 
-static int real_file_dio_ok(void *ud _unused_, const char *path)
+static int real_status(void *ud _unused_, int loop_fd, struct loop_info64 *ret)
+{
+	return ioctl(loop_fd, LOOP_GET_STATUS64, ret) < 0 ? negative_errno() : 0;
+}
+
+static int real_file_dio_ok(void *ud _unused_, int file_fd)
 {
 	_cleanup_close_ int fd = -EBADF;
 	void *buf = NULL;
+	char proc[64];
 	ssize_t k;
 
-	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	/* A second open of the same inode (not of the name: that could be swapped). */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", file_fd);
+	fd = open(proc, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return 0;
 	/* The open alone is not proof (some filesystems only fail the I/O): read one
@@ -81,13 +89,14 @@ static int real_file_dio_ok(void *ud _unused_, const char *path)
 }
 
 const struct be_file_loop_ops be_file_loop_real = {
-	.get_free = real_get_free,
-	.open_dev = real_open_dev,
-	.configure = real_configure,
-	.set_fd = real_set_fd,
-	.set_status = real_set_status,
-	.clr_fd = real_clr_fd,
-	.file_dio_ok = real_file_dio_ok,
+    .get_free = real_get_free,
+    .open_dev = real_open_dev,
+    .configure = real_configure,
+    .set_fd = real_set_fd,
+    .set_status = real_set_status,
+    .clr_fd = real_clr_fd,
+    .status = real_status,
+    .file_dio_ok = real_file_dio_ok,
 };
 
 int be_file_loop_name_parse(const char *name, unsigned *ret_nr)
@@ -122,55 +131,102 @@ int be_file_loop_backing(const struct sys *s, unsigned nr, char *ret, size_t n)
 	return r;
 }
 
-int be_file_loop_find(const struct sys *s, const char *path, unsigned *ret_nr)
+void be_file_loop_mark(const char *key, char *buf, size_t n)
 {
-	char dir[4096], backing[BE_FILE_PATH_MAX + 16];
-	DIR *d;
-	struct dirent *de;
-	int found = -ENOENT;
+	size_t m = n < LO_NAME_SIZE ? n : LO_NAME_SIZE;
 
-	if (!sys_path(dir, sizeof(dir), s->sysfs_root, "/sys/block"))
-		return -ENAMETOOLONG;
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? -ENOENT : negative_errno();
-	while ((de = readdir(d))) {
-		unsigned nr;
-
-		if (be_file_loop_name_parse(de->d_name, &nr) < 0)
-			continue;
-		if (be_file_loop_backing(s, nr, backing, sizeof(backing)) < 0)
-			continue;
-		/* Exact match only: a deleted file shows as "<path> (deleted)" and must not
-		 * be mistaken for the new file at the same path. */
-		if (streq(backing, path)) {
-			*ret_nr = nr;
-			found = 0;
-			break;
-		}
-	}
-	closedir(d);
-	return found;
+	snprintf(buf, m, "attachd:%s", key ? key : "");
 }
 
-static void set_name(__u8 *dst, const char *path)
+int be_file_loop_is_file(const struct loop_info64 *i, uint64_t dev, uint64_t ino)
 {
-	size_t l = strlen(path);
+	/* lo_device is the kernel's encoding of the backing inode's st_dev, as stat() gives. */
+	return i->lo_device == dev && i->lo_inode == ino;
+}
 
-	/* lo_file_name is 64 bytes: keep the tail, which names the file (the head is the
-	 * same directory for every volume); backing_file in sysfs has the whole path. */
-	if (l > LO_NAME_SIZE - 1)
-		path += l - (LO_NAME_SIZE - 1);
+int be_file_loop_has_mark(const struct loop_info64 *i, const char *mark)
+{
+	char name[LO_NAME_SIZE + 1];
+
+	memcpy(name, i->lo_file_name, LO_NAME_SIZE);
+	name[LO_NAME_SIZE] = 0;
+	return mark && mark[0] && streq(name, mark);
+}
+
+struct find_ctx {
+	const struct be_file_loop_ops *ops;
+	void *ud;
+	const struct sys *s;
+	uint64_t dev, ino;
+	const char *mark;
+	struct be_file_loops found;
+};
+
+static int find_one(const char *name, void *ud)
+{
+	struct find_ctx *c = ud;
+	_cleanup_close_ int fd = -EBADF;
+	struct loop_info64 info;
+	char backing[BE_FILE_PATH_MAX + 16];
+	unsigned nr;
+
+	if (be_file_loop_name_parse(name, &nr) < 0)
+		return 0;
+	/* Only bound devices have a loop/ directory: no open of idle devices. */
+	if (be_file_loop_backing(c->s, nr, backing, sizeof(backing)) < 0)
+		return 0;
+	fd = c->ops->open_dev(c->ud, c->s, nr, O_RDONLY);
+	if (fd < 0)
+		return 0; /* removed since */
+	memset(&info, 0, sizeof(info));
+	if (c->ops->status(c->ud, fd, &info) < 0)
+		return 0; /* unbound since */
+	if (!be_file_loop_is_file(&info, c->dev, c->ino))
+		return 0;
+	if (be_file_loop_has_mark(&info, c->mark)) {
+		if (c->found.ours < 0)
+			c->found.ours = (int)nr;
+	} else if (c->found.foreign < 0) {
+		c->found.foreign = (int)nr;
+		memcpy(c->found.foreign_name, info.lo_file_name, LO_NAME_SIZE);
+		c->found.foreign_name[LO_NAME_SIZE] = 0;
+	}
+	return 0;
+}
+
+int be_file_loop_find_file(const struct be_file_loop_ops *ops, void *ud, const struct sys *s,
+			   uint64_t dev, uint64_t ino, const char *mark, struct be_file_loops *ret)
+{
+	struct find_ctx c = {.ops = ops,
+			     .ud = ud,
+			     .s = s,
+			     .dev = dev,
+			     .ino = ino,
+			     .mark = mark,
+			     .found = {.ours = -1, .foreign = -1}};
+	int r;
+
+	r = sys_sysfs_for_each(s, "/sys/block", find_one, &c);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	*ret = c.found;
+	return 0;
+}
+
+static void set_name(__u8 *dst, const char *mark)
+{
+	/* lo_file_name carries attachd's mark, not the path: backing_file in sysfs has the
+	 * whole path, and LOOP_GET_STATUS64 gives the mark back to prove the device ours. */
 	memset(dst, 0, LO_NAME_SIZE);
-	memcpy(dst, path, strlen(path));
+	memcpy(dst, mark, strnlen(mark, LO_NAME_SIZE - 1));
 }
 
 /* One device: 0, -EBUSY (someone else bound it first: try another), or an error. */
 static int bind_one(const struct be_file_loop_ops *ops, void *ud, int loop_fd, int file_fd,
-		    const char *path, int dio)
+		    const char *mark, int dio)
 {
-	struct loop_config c = { 0 };
-	struct loop_info64 info = { 0 };
+	struct loop_config c = {0};
+	struct loop_info64 info = {0};
 	int r;
 
 	c.fd = (__u32)file_fd;
@@ -178,7 +234,7 @@ static int bind_one(const struct be_file_loop_ops *ops, void *ud, int loop_fd, i
 	 * mounted on top. No autoclear: the device must outlive an agent restart. No
 	 * partscan: partitions inside a volume are not ours to expose. */
 	c.info.lo_flags = dio ? LO_FLAGS_DIRECT_IO : 0;
-	set_name(c.info.lo_file_name, path);
+	set_name(c.info.lo_file_name, mark);
 	r = ops->configure(ud, loop_fd, &c);
 	if (r == -EINVAL && dio) {
 		/* Some kernels refuse direct I/O when the backing filesystem cannot do it. */
@@ -192,7 +248,7 @@ static int bind_one(const struct be_file_loop_ops *ops, void *ud, int loop_fd, i
 	r = ops->set_fd(ud, loop_fd, file_fd);
 	if (r < 0)
 		return r;
-	set_name(info.lo_file_name, path);
+	set_name(info.lo_file_name, mark);
 	r = ops->set_status(ud, loop_fd, &info);
 	if (r < 0) {
 		(void)ops->clr_fd(ud, loop_fd);
@@ -202,9 +258,10 @@ static int bind_one(const struct be_file_loop_ops *ops, void *ud, int loop_fd, i
 }
 
 int be_file_loop_attach(const struct be_file_loop_ops *ops, void *ud, const struct sys *s,
-			int file_fd, const char *path, unsigned *ret_nr, struct errbuf *e)
+			int file_fd, const char *path, const char *mark, unsigned *ret_nr,
+			struct errbuf *e)
 {
-	int dio = ops->file_dio_ok ? ops->file_dio_ok(ud, path) > 0 : 0;
+	int dio = ops->file_dio_ok ? ops->file_dio_ok(ud, file_fd) > 0 : 0;
 
 	for (int i = 0; i < ATTACH_TRIES; i++) {
 		_cleanup_close_ int lfd = -EBADF;
@@ -215,12 +272,13 @@ int be_file_loop_attach(const struct be_file_loop_ops *ops, void *ud, const stru
 			return errbuf_set(e, nr, "no free loop device (LOOP_CTL_GET_FREE: %s)%s",
 					  strerror(-nr),
 					  nr == -ENOENT ? "; is the loop module loaded?" : "");
-		lfd = ops->open_dev(ud, s, (unsigned)nr);
+		lfd = ops->open_dev(ud, s, (unsigned)nr, O_RDWR);
 		if (lfd == -ENOENT || lfd == -ENXIO)
 			continue; /* removed again by another LOOP_CTL_REMOVE user */
 		if (lfd < 0)
-			return errbuf_set(e, lfd, "cannot open /dev/loop%d: %s", nr, strerror(-lfd));
-		r = bind_one(ops, ud, lfd, file_fd, path, dio);
+			return errbuf_set(e, lfd, "cannot open /dev/loop%d: %s", nr,
+					  strerror(-lfd));
+		r = bind_one(ops, ud, lfd, file_fd, mark, dio);
 		if (r == -EBUSY)
 			continue;
 		if (r < 0)

@@ -16,8 +16,8 @@ static const struct unit {
 	const char *suffix;
 	unsigned shift;
 } units[] = {
-	{ "", 0 },     { "K", 10 },   { "M", 20 },   { "G", 30 },   { "T", 40 },
-	{ "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 },
+    {"", 0},	 {"K", 10},   {"M", 20},   {"G", 30},	{"T", 40},
+    {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
 };
 
 int be_file_size_parse(const char *s, uint64_t *ret_bytes, const char **why)
@@ -219,21 +219,27 @@ static int parse_path(const json_t *v, char *ret, size_t n, struct errlist *el)
 		errlist_add(el, "path: '%.200s' names a directory; give a file name", s);
 		return -EINVAL;
 	}
+	/* Confined beneath file.dir (DESIGN.md): an absolute path could name any file on the
+	 * host, including another volume's image or the root disk's. */
+	if (s[0] == '/') {
+		errlist_add(el,
+			    "path: '%.200s' is absolute; give a path relative to the agent's "
+			    "file.dir (e.g. \"db/data.img\"), or leave path out for "
+			    "<file.dir>/<volume id>.img",
+			    s);
+		return -EINVAL;
+	}
 	r = be_file_path_normalize(s, ret, n);
 	if (r == -EINVAL) {
-		errlist_add(el, "path: '%.200s' must not contain '..' and must name a file", s);
+		errlist_add(el,
+			    "path: '%.200s' must not contain '..' (it must stay beneath "
+			    "file.dir) and must name a file",
+			    s);
 		return r;
 	}
 	if (r < 0) {
 		errlist_add(el, "path: too long");
 		return r;
-	}
-	if (ret[0] == '/' && (streq(ret, "/proc") || startswith(ret, "/proc/") ||
-			      streq(ret, "/sys") || startswith(ret, "/sys/") ||
-			      streq(ret, "/dev") || startswith(ret, "/dev/"))) {
-		errlist_add(el, "path: '%.200s' is under /proc, /sys or /dev; use a regular file",
-			    ret);
-		return -EINVAL;
 	}
 	return 0;
 }
@@ -253,7 +259,7 @@ static int file_parse(const json_t *opts, void **ret_cfg, struct errlist *el)
 	if (size && !json_is_null(size))
 		(void)parse_size(size, &cfg->size, el);
 	if (path && !json_is_null(path))
-		(void)parse_path(path, cfg->path, sizeof(cfg->path), el);
+		(void)parse_path(path, cfg->rel, sizeof(cfg->rel), el);
 	/* Without a path the file is new (default name): it needs a size. With a path the
 	 * file may exist; connect checks. */
 	if (!cfg->size && !(path && !json_is_null(path)) && el->n == before)
@@ -286,33 +292,35 @@ static int key_is_valid(const char *key)
 int be_file_set_default_path(void *p, const char *dir, const char *key)
 {
 	struct be_file_cfg *cfg = p;
-	char d[BE_FILE_PATH_MAX], joined[BE_FILE_PATH_MAX + 256], norm[BE_FILE_PATH_MAX];
+	char d[BE_FILE_PATH_MAX], rel[BE_FILE_PATH_MAX], joined[BE_FILE_PATH_MAX + 256];
+	char norm[BE_FILE_PATH_MAX];
 	int r, k;
 
 	if (!cfg)
 		return -EINVAL;
-	if (cfg->path[0] == '/')
-		return 0;
-	if (!dir || dir[0] != '/')
+	if (!dir || dir[0] != '/' || !key_is_valid(key))
 		return -EINVAL;
 	r = be_file_path_normalize(dir, d, sizeof(d));
 	if (r == -EINVAL && streq(dir, "/"))
 		snprintf(d, sizeof(d), "/"); /* "/" alone normalises to nothing */
 	else if (r < 0)
 		return r;
-	if (cfg->path[0])
-		k = snprintf(joined, sizeof(joined), "%s/%s", d, cfg->path);
-	else {
-		if (!key_is_valid(key))
-			return -EINVAL;
-		k = snprintf(joined, sizeof(joined), "%s/%s.img", d, key);
-	}
+	if (cfg->rel[0])
+		k = snprintf(rel, sizeof(rel), "%s", cfg->rel);
+	else
+		k = snprintf(rel, sizeof(rel), "%s.img", key);
+	if (k < 0 || (size_t)k >= sizeof(rel))
+		return -ENAMETOOLONG;
+	k = snprintf(joined, sizeof(joined), "%s/%s", d, rel);
 	if (k < 0 || (size_t)k >= sizeof(joined))
 		return -ENAMETOOLONG;
 	r = be_file_path_normalize(joined, norm, sizeof(norm));
 	if (r < 0)
 		return r;
+	memcpy(cfg->dir, d, strlen(d) + 1);
 	memcpy(cfg->path, norm, strlen(norm) + 1);
+	memcpy(cfg->resolved_rel, rel, strlen(rel) + 1);
+	snprintf(cfg->key, sizeof(cfg->key), "%s", key);
 	return 0;
 }
 
@@ -334,29 +342,35 @@ void be_file_cfg_set_loop_ops(void *p, const struct be_file_loop_ops *ops, void 
 static int file_describe(const void *p, char *buf, size_t n)
 {
 	const struct be_file_cfg *cfg = p;
+	const char *rel;
 	int k;
 
-	/* Deterministic from the options alone, but only once the path is resolved: the
-	 * same relative name under two file_dirs is two different files. */
-	if (!cfg || cfg->path[0] != '/')
+	/* The path beneath file.dir (one agent, one file.dir): the same before and after
+	 * resolution when `path` was given; without it the name needs the volume key, so
+	 * it is known only once be_file_set_default_path ran. The kernel-level identity of
+	 * the image is identify()'s "file:<dev>:<ino>". */
+	if (!cfg)
 		return -EINVAL;
-	k = snprintf(buf, n, "file:%s", cfg->path);
+	rel = cfg->resolved_rel[0] ? cfg->resolved_rel : cfg->rel;
+	if (!rel[0])
+		return -EINVAL;
+	k = snprintf(buf, n, "file:%s", rel);
 	return k < 0 || (size_t)k >= n ? -ENOBUFS : 0;
 }
 
-static const char *const file_keys[] = { "size", "path", NULL };
-static const char *const file_secret_keys[] = { NULL };
+static const char *const file_keys[] = {"size", "path", NULL};
+static const char *const file_secret_keys[] = {NULL};
 
 const struct backend_ops be_file_ops = {
-	.name = "file",
-	.keys = file_keys,
-	.secret_keys = file_secret_keys,
-	.parse = file_parse,
-	.free_cfg = file_free_cfg,
-	.describe = file_describe,
-	.probe = NULL,
-	.connect = be_file_connect,
-	.find_device = be_file_find_device,
-	.identify = be_file_identify,
-	.disconnect = be_file_disconnect,
+    .name = "file",
+    .keys = file_keys,
+    .secret_keys = file_secret_keys,
+    .parse = file_parse,
+    .free_cfg = file_free_cfg,
+    .describe = file_describe,
+    .probe = NULL,
+    .connect = be_file_connect,
+    .find_device = be_file_find_device,
+    .identify = be_file_identify,
+    .disconnect = be_file_disconnect,
 };

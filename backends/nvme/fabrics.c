@@ -96,7 +96,8 @@ static int real_add_ctrl(void *ud _unused_, const struct sys *s, const char *opt
 
 static int real_reach(void *ud _unused_, const char *addr, unsigned port, int timeout_ms)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	struct pollfd pfd;
@@ -131,17 +132,17 @@ static int real_reach(void *ud _unused_, const char *addr, unsigned port, int ti
 	return err ? -err : 0;
 }
 
-static int real_identify(void *ud _unused_, const struct sys *s, unsigned instance,
-			 unsigned cns, uint32_t nsid, void *buf, size_t len)
+static int real_identify(void *ud _unused_, const struct sys *s, unsigned instance, unsigned cns,
+			 uint32_t nsid, void *buf, size_t len)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct nvme_admin_cmd cmd = {
-		.opcode = 0x06, /* Identify */
-		.nsid = nsid,
-		.addr = (uint64_t)(uintptr_t)buf,
-		.data_len = (uint32_t)len,
-		.cdw10 = cns,
-		.timeout_ms = 10000,
+	    .opcode = 0x06, /* Identify */
+	    .nsid = nsid,
+	    .addr = (uint64_t)(uintptr_t)buf,
+	    .data_len = (uint32_t)len,
+	    .cdw10 = cns,
+	    .timeout_ms = 10000,
 	};
 	char name[32], p[4096];
 	int r;
@@ -159,9 +160,9 @@ static int real_identify(void *ud _unused_, const struct sys *s, unsigned instan
 }
 
 const struct be_nvme_fabrics_ops be_nvme_fabrics_real = {
-	.add_ctrl = real_add_ctrl,
-	.reach = real_reach,
-	.identify = real_identify,
+    .add_ctrl = real_add_ctrl,
+    .reach = real_reach,
+    .identify = real_identify,
 };
 
 #define IDENT_LEN 4096
@@ -220,8 +221,7 @@ int be_nvme_target_has_ns(const struct be_nvme_cfg *c, const struct sys *s, unsi
 		return -ENOMEM;
 	if (!c->fabrics->identify)
 		return -EOPNOTSUPP;
-	r = c->fabrics->identify(c->fabrics_ud, s, instance, CNS_ACTIVE_NS_LIST, 0, ids,
-				 IDENT_LEN);
+	r = c->fabrics->identify(c->fabrics_ud, s, instance, CNS_ACTIVE_NS_LIST, 0, ids, IDENT_LEN);
 	if (r < 0)
 		return r;
 	list[0] = 0;
@@ -301,10 +301,11 @@ int be_nvme_host_identity(const struct backend_ctx *ctx, char *nqn, size_t nn, c
 					  file_nqn);
 		snprintf(nqn, nn, "%s", file_nqn);
 	} else {
-		return errbuf_set(e, -ENOKEY,
-				  "this host has no NVMe host NQN: set \"nvme\": {\"hostnqn\": ...} "
-				  "in the agent config or create /etc/nvme/hostnqn (nvme "
-				  "gen-hostnqn > /etc/nvme/hostnqn)");
+		return errbuf_set(
+		    e, -ENOKEY,
+		    "this host has no NVMe host NQN: set \"nvme\": {\"hostnqn\": ...} "
+		    "in the agent config or create /etc/nvme/hostnqn (nvme "
+		    "gen-hostnqn > /etc/nvme/hostnqn)");
 	}
 	/* The kernel refuses one host NQN with two host IDs (and one ID with two NQNs) on
 	 * newer kernels, and nvme-cli pairs /etc/nvme/hostnqn with /etc/nvme/hostid: use that
@@ -328,10 +329,11 @@ int be_nvme_connect_error(struct errbuf *e, int r, const struct be_nvme_cfg *c, 
 
 	switch (r) {
 	case -ECONNREFUSED:
-		return errbuf_set(e, r,
-				  "nothing listening at %s port %u (connection refused): check "
-				  "'traddr' and 'trsvcid' and that the target exports NVMe/TCP there",
-				  t, p);
+		return errbuf_set(
+		    e, r,
+		    "nothing listening at %s port %u (connection refused): check "
+		    "'traddr' and 'trsvcid' and that the target exports NVMe/TCP there",
+		    t, p);
 	case -ETIMEDOUT:
 		return errbuf_set(e, r,
 				  "no answer from %s port %u (connection timed out): check the "

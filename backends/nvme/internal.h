@@ -95,8 +95,8 @@ int be_nvme_host_identity(const struct backend_ctx *ctx, char *nqn, size_t nn, c
 int be_nvme_target_has_ns(const struct be_nvme_cfg *c, const struct sys *s, unsigned instance,
 			  char *list, size_t n);
 /* Turn a failed connect into a sentence naming what to fix; returns r. */
-int be_nvme_connect_error(struct errbuf *e, int r, const struct be_nvme_cfg *c,
-			  const char *addr, const char *hostnqn);
+int be_nvme_connect_error(struct errbuf *e, int r, const struct be_nvme_cfg *c, const char *addr,
+			  const char *hostnqn);
 
 /* ---- sysfs.c ---- */
 /* "traddr=10.0.0.5,trsvcid=4420,src_addr=..." -> value of key (0, -ENOENT). */
@@ -107,6 +107,16 @@ int be_nvme_addr_equal(const char *a, const char *b);
  * deleted: 0 and *ret_instance, -ENOENT when none. Live ones first, then the lowest. */
 int be_nvme_sysfs_find_ctrl(const struct sys *s, const char *subnqn, const char *traddr,
 			    unsigned trsvcid, const char *hostnqn, unsigned *ret_instance);
+/* What tells one controller from the next one that gets the same instance number. */
+struct be_nvme_ctrl_ident {
+	unsigned long cntlid; /* the target's controller ID */
+	uint64_t ino;	      /* inode of its sysfs directory: new for every controller */
+};
+/* Is nvmeN a tcp controller for (subnqn, traddr, trsvcid, hostnqn)? 0 and its ident;
+ * -ENODEV when it is gone or is another target's. */
+int be_nvme_sysfs_ctrl_ident(const struct sys *s, unsigned instance, const char *subnqn,
+			     const char *traddr, unsigned trsvcid, const char *hostnqn,
+			     struct be_nvme_ctrl_ident *ret);
 /* 1 if /sys/class/nvme/nvmeN exists, 0 if not. */
 int be_nvme_sysfs_ctrl_exists(const struct sys *s, unsigned instance);
 /* The namespace block device of controller nvmeN matching (kind, id): 0 and name,
@@ -139,6 +149,15 @@ void be_nvme_target_user_add(struct be_nvme_target_lock *l, const char *who);
 void be_nvme_target_user_del(struct be_nvme_target_lock *l, const char *who);
 /* Number of users other than who. */
 unsigned be_nvme_target_users_other(struct be_nvme_target_lock *l, const char *who);
+/* What this process knows to be attachd's controller on the target (created by one of
+ * its volumes, or proven by a volume's record): set, and ask. Target lock held. Kept
+ * while the target has users. */
+void be_nvme_target_owned_set(struct be_nvme_target_lock *l, unsigned instance,
+			      const struct be_nvme_ctrl_ident *id);
+int be_nvme_target_owned_is(struct be_nvme_target_lock *l, unsigned instance,
+			    const struct be_nvme_ctrl_ident *id);
+/* This boot's ID (<proc_root>/proc/sys/kernel/random/boot_id) into buf; "" when unknown. */
+void be_nvme_boot_id(const struct sys *s, char *buf, size_t n);
 
 /* ---- nvme.c ---- */
 int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e);

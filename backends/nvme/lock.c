@@ -25,6 +25,9 @@ struct be_nvme_target_lock {
 	pthread_mutex_t mutex;
 	char (*users)[WHO_MAX]; /* volumes connected through this target */
 	unsigned n_users;
+	int owned; /* owned_inst/owned_id name attachd's controller */
+	unsigned owned_inst;
+	struct be_nvme_ctrl_ident owned_id;
 };
 
 static pthread_mutex_t table_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -86,6 +89,7 @@ void be_nvme_target_unlock(struct be_nvme_target_lock *l)
 	if (--l->refs == 0 && l->n_users == 0) {
 		free(l->users);
 		l->users = NULL;
+		l->owned = 0;
 		pthread_cond_broadcast(&table_cond);
 	}
 	pthread_mutex_unlock(&table_mutex);
@@ -120,4 +124,33 @@ unsigned be_nvme_target_users_other(struct be_nvme_target_lock *l, const char *w
 		if (!streq(l->users[i], who))
 			n++;
 	return n;
+}
+
+void be_nvme_target_owned_set(struct be_nvme_target_lock *l, unsigned instance,
+			      const struct be_nvme_ctrl_ident *id)
+{
+	l->owned = 1;
+	l->owned_inst = instance;
+	l->owned_id = *id;
+}
+
+int be_nvme_target_owned_is(struct be_nvme_target_lock *l, unsigned instance,
+			    const struct be_nvme_ctrl_ident *id)
+{
+	return l->owned && l->owned_inst == instance && l->owned_id.cntlid == id->cntlid &&
+	       l->owned_id.ino == id->ino;
+}
+
+void be_nvme_boot_id(const struct sys *s, char *buf, size_t n)
+{
+	char p[4096];
+	char *txt = NULL;
+
+	buf[0] = 0;
+	if (!sys_path(p, sizeof(p), s->proc_root, "/proc/sys/kernel/random/boot_id") ||
+	    s->ops->read_file(s, p, &txt, 256) < 0)
+		return;
+	txt[strcspn(txt, " \t\r\n")] = 0;
+	snprintf(buf, n, "%s", txt);
+	free(txt);
 }

@@ -11,11 +11,18 @@
  * a->objs, written as connect goes (so disconnect works after a crash or a failure part
  * way):
  *   { "subnqn": "nqn...", "traddr": "10.0.0.5" (numeric), "trsvcid": 4420,
- *     "hostnqn": "nqn...", "ctrl": "nvme3" | null, "created": bool }
- * created says whether this volume's connect made the controller (informational: the
- * delete decision is the kernel's and the in-process users', whoever created it). With
- * "ctrl" null (a crash between the connect write and the record) disconnect looks the
- * controller up by the target.
+ *     "hostnqn": "nqn...", "ctrl": "nvme3" | null, "created": bool,
+ *     "owned": bool, "cntlid": N, "ctrl_ino": N, "boot": "<boot id>" }
+ * created: this volume's connect made the controller. owned: attachd made it (this
+ * volume, or another one this process knew about). Ownership: disconnect deletes a
+ * controller only when it is provably attachd's: the record is from this boot, says owned
+ * (or the process learnt so from another volume's record), and the controller still is
+ * the recorded one (same target, host NQN, controller ID and sysfs inode: instance
+ * numbers are reused at once). A controller the admin connected (nvme connect) and
+ * attachd reused is never deleted by attachd; nor is one found without a record of its
+ * making (ctrl null: a crash between the connect write and the record; it is left for
+ * the admin, a leak rather than a wrong delete). After a reboot nothing of a record
+ * names a live kernel object: disconnect deletes nothing.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -75,6 +82,23 @@ static int objs_ctrl(const struct backend_attachment *a, unsigned *ret)
 	const char *s = json_string_value(json_object_get(a->objs, "ctrl"));
 
 	return s ? ctrl_parse(s, ret) : -ENOENT;
+}
+
+/* Does the record say attachd made controller inst, and is inst still that controller
+ * (same boot, controller ID and sysfs inode)? */
+static int record_proves_owned(const struct backend_attachment *a, unsigned inst,
+			       const struct be_nvme_ctrl_ident *id, const char *boot)
+{
+	const json_t *o = a->objs;
+	const char *rboot = json_string_value(json_object_get(o, "boot"));
+	const json_t *cntlid = json_object_get(o, "cntlid"), *ino = json_object_get(o, "ctrl_ino");
+	unsigned rinst;
+
+	return json_is_true(json_object_get(o, "owned")) && rboot && boot[0] &&
+	       streq(rboot, boot) && objs_ctrl(a, &rinst) == 0 && rinst == inst &&
+	       json_is_integer(cntlid) && json_is_integer(ino) && id->ino != 0 &&
+	       (unsigned long)json_integer_value(cntlid) == id->cntlid &&
+	       (uint64_t)json_integer_value(ino) == id->ino;
 }
 
 static void who_of(const struct backend_attachment *a, char *buf, size_t n)
@@ -160,9 +184,34 @@ int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 		errbuf_set(e, r, "reading NVMe controllers from sysfs failed: %s", strerror(-r));
 		goto out;
 	}
-	snprintf(name, sizeof(name), "nvme%u", inst);
-	json_object_set_new(a->objs, "ctrl", json_string(name));
-	json_object_set_new(a->objs, "created", json_boolean(created));
+	{
+		struct be_nvme_ctrl_ident id = {0};
+		char boot[64];
+		int owned = 0;
+
+		be_nvme_boot_id(s, boot, sizeof(boot));
+		if (be_nvme_sysfs_ctrl_ident(s, inst, c->subnqn, addr, c->trsvcid, hostnqn, &id) ==
+		    0) {
+			if (created)
+				be_nvme_target_owned_set(lk, inst, &id);
+			/* Reused: attachd's only if this process knows it made it, or this very
+			 * record says so for this very controller (a re-connect after a crash). */
+			owned = created || be_nvme_target_owned_is(lk, inst, &id) ||
+				record_proves_owned(a, inst, &id, boot);
+		}
+		snprintf(name, sizeof(name), "nvme%u", inst);
+		if (json_object_set_new(a->objs, "ctrl", json_string(name)) < 0 ||
+		    json_object_set_new(a->objs, "created", json_boolean(created)) < 0 ||
+		    json_object_set_new(a->objs, "owned", json_boolean(owned)) < 0 ||
+		    json_object_set_new(a->objs, "cntlid", json_integer((json_int_t)id.cntlid)) <
+			0 ||
+		    json_object_set_new(a->objs, "ctrl_ino", json_integer((json_int_t)id.ino)) <
+			0 ||
+		    json_object_set_new(a->objs, "boot", json_string(boot)) < 0) {
+			r = errbuf_set(e, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
 	be_nvme_target_user_add(lk, who);
 	r = 0;
 out:
@@ -301,8 +350,9 @@ int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 	const char *traddr = json_string_value(json_object_get(a->objs, "traddr"));
 	const char *hostnqn = json_string_value(json_object_get(a->objs, "hostnqn"));
 	const json_t *port = json_object_get(a->objs, "trsvcid");
-	char who[BE_NVME_NQN_MAX + 48], held[64], nqn[BE_NVME_NQN_MAX + 2], p[64];
+	char who[BE_NVME_NQN_MAX + 48], held[64], boot[64];
 	char addr[BE_NVME_HOST_MAX + 1], hnqn[BE_NVME_NQN_MAX + 1], hid[64];
+	struct be_nvme_ctrl_ident id = {0};
 	struct be_nvme_target_lock *lk;
 	unsigned inst, trsvcid;
 	int r = 0;
@@ -320,10 +370,10 @@ int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 		subnqn = c->subnqn;
 		traddr = addr;
 		trsvcid = c->trsvcid;
-		hostnqn = be_nvme_host_identity(ctx, hnqn, sizeof(hnqn), hid, sizeof(hid),
-						&ignore) == 0
-			      ? hnqn
-			      : NULL;
+		hostnqn =
+		    be_nvme_host_identity(ctx, hnqn, sizeof(hnqn), hid, sizeof(hid), &ignore) == 0
+			? hnqn
+			: NULL;
 	} else {
 		return 0; /* connect never got as far as recording the target */
 	}
@@ -331,23 +381,26 @@ int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 
 	lk = be_nvme_target_lock(subnqn, traddr, trsvcid);
 	be_nvme_target_user_del(lk, who);
-	if (objs_ctrl(a, &inst) == 0) {
-		/* Only if it is still ours: numbers are reused once a controller goes. */
-		snprintf(p, sizeof(p), "/sys/class/nvme/nvme%u/subsysnqn", inst);
-		if (sys_read_attr(s, p, nqn, sizeof(nqn)) < 0 || !streq(nqn, subnqn))
-			goto out; /* gone */
-	} else {
-		r = be_nvme_sysfs_find_ctrl(s, subnqn, traddr, trsvcid, hostnqn, &inst);
-		if (r == -ENOENT) {
-			r = 0;
-			goto out;
-		}
-		if (r < 0) {
-			errbuf_set(e, r, "reading NVMe controllers from sysfs failed: %s",
-				   strerror(-r));
-			goto out;
-		}
+	/* No controller recorded: nothing proves the one the target has now is attachd's
+	 * (an admin may have connected it): left alone. */
+	if (objs_ctrl(a, &inst) < 0)
+		goto out;
+	/* Still the recorded controller? Numbers are reused once a controller goes. */
+	r = be_nvme_sysfs_ctrl_ident(s, inst, subnqn, traddr, trsvcid, hostnqn, &id);
+	if (r == -ENODEV || r == -ENOENT) {
+		r = 0;
+		goto out; /* gone, or now another target's */
 	}
+	if (r < 0) {
+		errbuf_set(e, r, "reading NVMe controller nvme%u from sysfs failed: %s", inst,
+			   strerror(-r));
+		goto out;
+	}
+	be_nvme_boot_id(s, boot, sizeof(boot));
+	if (record_proves_owned(a, inst, &id, boot))
+		be_nvme_target_owned_set(lk, inst, &id); /* teach the volumes that reused it */
+	else if (!be_nvme_target_owned_is(lk, inst, &id))
+		goto out; /* not attachd's (the admin's, or unprovable): never deleted */
 	if (be_nvme_target_users_other(lk, who) > 0)
 		goto out; /* another volume connected through it and is on its way up */
 	r = be_nvme_sysfs_ns_in_use(s, inst, held, sizeof(held));

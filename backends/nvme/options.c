@@ -162,12 +162,14 @@ static void parse_traddr(const json_t *v, struct be_nvme_cfg *c, struct errlist 
 	size_t len;
 
 	if (!v) {
-		errlist_add(el, "'traddr' is required: the NVMe/TCP target's address, e.g. 10.0.0.5");
+		errlist_add(el,
+			    "'traddr' is required: the NVMe/TCP target's address, e.g. 10.0.0.5");
 		*bad = 1;
 		return;
 	}
 	if (!json_is_string(v)) {
-		errlist_add(el, "'traddr' must be a string: an IPv4 or IPv6 address or a host name");
+		errlist_add(el,
+			    "'traddr' must be a string: an IPv4 or IPv6 address or a host name");
 		*bad = 1;
 		return;
 	}
@@ -178,8 +180,9 @@ static void parse_traddr(const json_t *v, struct be_nvme_cfg *c, struct errlist 
 		len -= 2;
 	}
 	if (len == 0 || len > BE_NVME_HOST_MAX) {
-		errlist_add(el, "'traddr' must be an IPv4 or IPv6 address or a host name (1-%d "
-				"characters)",
+		errlist_add(el,
+			    "'traddr' must be an IPv4 or IPv6 address or a host name (1-%d "
+			    "characters)",
 			    BE_NVME_HOST_MAX);
 		*bad = 1;
 		return;
@@ -253,15 +256,17 @@ static void parse_subnqn(const json_t *v, struct be_nvme_cfg *c, struct errlist 
 			errlist_add(el, "'subnqn' is the discovery NQN; give the NQN of the "
 					"subsystem that holds the namespace");
 		else if (json_is_string(v))
-			errlist_add(el,
-				    "'subnqn' \"%.80s\" is not an NVMe qualified name: write "
-				    "nqn.YYYY-MM.reverse.domain:name (e.g. "
-				    "nqn.2024-01.com.example:vol1) or "
-				    "nqn.2014-08.org.nvmexpress:uuid:<uuid>, at most %d characters, "
-				    "no ',' '=' or blanks",
-				    json_string_value(v), BE_NVME_NQN_MAX);
+			errlist_add(
+			    el,
+			    "'subnqn' \"%.80s\" is not an NVMe qualified name: write "
+			    "nqn.YYYY-MM.reverse.domain:name (e.g. "
+			    "nqn.2024-01.com.example:vol1) or "
+			    "nqn.2014-08.org.nvmexpress:uuid:<uuid>, at most %d characters, "
+			    "no ',' '=' or blanks",
+			    json_string_value(v), BE_NVME_NQN_MAX);
 		else
-			errlist_add(el, "'subnqn' must be a string, e.g. nqn.2024-01.com.example:vol1");
+			errlist_add(el,
+				    "'subnqn' must be a string, e.g. nqn.2024-01.com.example:vol1");
 		*bad = 1;
 		return;
 	}
@@ -284,8 +289,8 @@ static void parse_id(const json_t *opts, struct be_nvme_cfg *c, struct errlist *
 	if (given > 1) {
 		errlist_add(el, "give exactly one of 'uuid', 'nguid' or 'nsid', not %s",
 			    u && g && n ? "all three"
-			    : u && g    ? "'uuid' and 'nguid'"
-			    : u         ? "'uuid' and 'nsid'"
+			    : u && g	? "'uuid' and 'nguid'"
+			    : u		? "'uuid' and 'nsid'"
 					: "'nguid' and 'nsid'");
 		*bad = 1;
 	}
@@ -293,8 +298,9 @@ static void parse_id(const json_t *opts, struct be_nvme_cfg *c, struct errlist *
 		if (!json_is_string(u) ||
 		    be_nvme_uuid_normalize(json_string_value(u), 0, c->id, sizeof(c->id)) < 0 ||
 		    is_zero_uuid(c->id)) {
-			errlist_add(el, "'uuid' must be the namespace UUID as 8-4-4-4-12 hex digits, "
-					"e.g. 5f1d9a4e-3c2b-4e8f-9a71-0c6b2d4e8f10 (not all zero)");
+			errlist_add(el,
+				    "'uuid' must be the namespace UUID as 8-4-4-4-12 hex digits, "
+				    "e.g. 5f1d9a4e-3c2b-4e8f-9a71-0c6b2d4e8f10 (not all zero)");
 			*bad = 1;
 		}
 		c->id_kind = BE_NVME_ID_UUID;
@@ -303,8 +309,9 @@ static void parse_id(const json_t *opts, struct be_nvme_cfg *c, struct errlist *
 		if (!json_is_string(g) ||
 		    be_nvme_uuid_normalize(json_string_value(g), 1, c->id, sizeof(c->id)) < 0 ||
 		    is_zero_uuid(c->id)) {
-			errlist_add(el, "'nguid' must be the namespace's NGUID: 32 hex digits, plain or "
-					"written 8-4-4-4-12 (not all zero)");
+			errlist_add(
+			    el, "'nguid' must be the namespace's NGUID: 32 hex digits, plain or "
+				"written 8-4-4-4-12 (not all zero)");
 			*bad = 1;
 		}
 		c->id_kind = BE_NVME_ID_NGUID;

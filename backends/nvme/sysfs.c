@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -109,28 +110,39 @@ struct find_ctrl {
 	int err;
 };
 
+/* Is controller `name` a tcp controller for (subnqn, traddr, trsvcid, hostnqn)? 1 or 0. */
+static int ctrl_is_target(const struct sys *s, const char *name, const char *subnqn,
+			  const char *traddr, unsigned trsvcid, const char *hostnqn)
+{
+	char v[512], a[256], port[16];
+	int r;
+
+	if (attr(s, v, sizeof(v), "/sys/class/nvme/%s/transport", name) < 0 || !streq(v, "tcp"))
+		return 0;
+	if (attr(s, v, sizeof(v), "/sys/class/nvme/%s/subsysnqn", name) < 0 || !streq(v, subnqn))
+		return 0;
+	if (attr(s, v, sizeof(v), "/sys/class/nvme/%s/address", name) < 0 ||
+	    be_nvme_address_get(v, "traddr", a, sizeof(a)) < 0 ||
+	    be_nvme_address_get(v, "trsvcid", port, sizeof(port)) < 0 ||
+	    !be_nvme_addr_equal(a, traddr) || strtoul(port, NULL, 10) != trsvcid)
+		return 0;
+	/* Older kernels have no hostnqn attribute: then the address and NQN must do. */
+	r = attr(s, v, sizeof(v), "/sys/class/nvme/%s/hostnqn", name);
+	if (r == 0 && hostnqn && !streq(v, hostnqn))
+		return 0;
+	return 1;
+}
+
 static int find_ctrl_cb(const char *name, void *ud)
 {
 	struct find_ctrl *f = ud;
-	char v[512], a[256], port[16];
+	char v[512];
 	unsigned inst;
-	int live, r;
+	int live;
 
 	if (ctrl_name_parse(name, &inst) < 0)
 		return 0;
-	if (attr(f->s, v, sizeof(v), "/sys/class/nvme/%s/transport", name) < 0 || !streq(v, "tcp"))
-		return 0;
-	if (attr(f->s, v, sizeof(v), "/sys/class/nvme/%s/subsysnqn", name) < 0 ||
-	    !streq(v, f->subnqn))
-		return 0;
-	if (attr(f->s, v, sizeof(v), "/sys/class/nvme/%s/address", name) < 0 ||
-	    be_nvme_address_get(v, "traddr", a, sizeof(a)) < 0 ||
-	    be_nvme_address_get(v, "trsvcid", port, sizeof(port)) < 0 ||
-	    !be_nvme_addr_equal(a, f->traddr) || strtoul(port, NULL, 10) != f->trsvcid)
-		return 0;
-	/* Older kernels have no hostnqn attribute: then the address and NQN must do. */
-	r = attr(f->s, v, sizeof(v), "/sys/class/nvme/%s/hostnqn", name);
-	if (r == 0 && f->hostnqn && !streq(v, f->hostnqn))
+	if (!ctrl_is_target(f->s, name, f->subnqn, f->traddr, f->trsvcid, f->hostnqn))
 		return 0;
 	if (attr(f->s, v, sizeof(v), "/sys/class/nvme/%s/state", name) < 0)
 		return 0; /* going away under us */
@@ -151,8 +163,8 @@ static int find_ctrl_cb(const char *name, void *ud)
 int be_nvme_sysfs_find_ctrl(const struct sys *s, const char *subnqn, const char *traddr,
 			    unsigned trsvcid, const char *hostnqn, unsigned *ret_instance)
 {
-	struct find_ctrl f = {.s = s, .subnqn = subnqn, .traddr = traddr, .trsvcid = trsvcid,
-			      .hostnqn = hostnqn};
+	struct find_ctrl f = {
+	    .s = s, .subnqn = subnqn, .traddr = traddr, .trsvcid = trsvcid, .hostnqn = hostnqn};
 	int r;
 
 	r = sys_sysfs_for_each(s, "/sys/class/nvme", find_ctrl_cb, &f);
@@ -163,6 +175,38 @@ int be_nvme_sysfs_find_ctrl(const struct sys *s, const char *subnqn, const char 
 	if (!f.found)
 		return -ENOENT;
 	*ret_instance = f.instance;
+	return 0;
+}
+
+int be_nvme_sysfs_ctrl_ident(const struct sys *s, unsigned instance, const char *subnqn,
+			     const char *traddr, unsigned trsvcid, const char *hostnqn,
+			     struct be_nvme_ctrl_ident *ret)
+{
+	struct be_nvme_ctrl_ident id = {0};
+	char name[32], v[32], dir[4096], p[64];
+	struct stat st;
+	char *end;
+	int r;
+
+	snprintf(name, sizeof(name), "nvme%u", instance);
+	snprintf(p, sizeof(p), "/sys/class/nvme/%s", name);
+	if (!sys_path(dir, sizeof(dir), s->sysfs_root, p))
+		return -ENAMETOOLONG;
+	/* stat() follows the class link to the device directory: its kernfs inode number is
+	 * handed out once per boot, unlike the instance number (IDA, reused at once). */
+	if (stat(dir, &st) < 0)
+		return errno == ENOENT ? -ENODEV : negative_errno();
+	if (!ctrl_is_target(s, name, subnqn, traddr, trsvcid, hostnqn))
+		return -ENODEV;
+	r = attr(s, v, sizeof(v), "/sys/class/nvme/%s/cntlid", name);
+	if (r < 0)
+		return r == -ENOENT ? -ENODEV : r;
+	errno = 0;
+	id.cntlid = strtoul(v, &end, 10);
+	if (errno || end == v || *end)
+		return -EIO;
+	id.ino = (uint64_t)st.st_ino;
+	*ret = id;
 	return 0;
 }
 

@@ -64,16 +64,31 @@ static int setup(void **state)
 	return 0;
 }
 
+/* The loop device whose backing_file is exactly path: 0 and *ret_nr, -ENOENT if none. */
+static int find_by_path(const char *path, unsigned *ret_nr)
+{
+	for (unsigned nr = 0; nr < 256; nr++) {
+		char backing[4200];
+
+		if (be_file_loop_backing(&H.sys, nr, backing, sizeof(backing)) == 0 &&
+		    streq(backing, path)) {
+			*ret_nr = nr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 /* Whatever a failed test left: unbind loops on our files, then remove the files. */
 static int teardown(void **state)
 {
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 6; i++) {
 		char path[400];
 		unsigned nr;
 
 		snprintf(path, sizeof(path), "%s/files/v%d.img", H.dir, i);
-		while (be_file_loop_find(&H.sys, path, &nr) == 0) {
-			int fd = be_file_loop_real.open_dev(NULL, &H.sys, nr);
+		while (find_by_path(path, &nr) == 0) {
+			int fd = be_file_loop_real.open_dev(NULL, &H.sys, nr, O_RDWR);
 
 			if (fd < 0)
 				break;
@@ -112,7 +127,7 @@ static int bound_to(const char *path)
 {
 	unsigned nr;
 
-	return be_file_loop_find(&H.sys, path, &nr) == 0;
+	return find_by_path(path, &nr) == 0;
 }
 
 static void attr(const char *sysname, const char *name, char *buf, size_t n)
@@ -137,6 +152,8 @@ static void test_lifecycle_and_data_survive(void **state)
 	struct errbuf e = { { 0 } };
 	char path[400], want[500], buf[64];
 	static char block[4096], back[4096];
+	struct loop_info64 info;
+	struct stat st;
 	int fd;
 
 	REQUIRE_ROOT();
@@ -150,8 +167,18 @@ static void test_lifecycle_and_data_survive(void **state)
 	assert_int_equal(dev.major, 7);
 	must(be_file_ops.identify(&H.ctx, &a, &dev, &id, &e), &e);
 	assert_int_equal(id.size_bytes, 64 << 20);
-	snprintf(want, sizeof(want), "file:%s", path);
+	assert_int_equal(stat(path, &st), 0);
+	snprintf(want, sizeof(want), "file:%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
 	assert_string_equal(id.wwid, want);
+	/* attachd's mark, read back from the kernel */
+	fd = open(dev.devnode, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(be_file_loop_real.status(NULL, fd, &info), 0);
+	close(fd);
+	assert_string_equal((char *)info.lo_file_name, "attachd:v0");
+	assert_int_equal(info.lo_device, st.st_dev);
+	assert_int_equal(info.lo_inode, st.st_ino);
 	/* What the kernel was told: the file, no autoclear (survives an agent restart), no
 	 * partition scan. */
 	attr(dev.sysname, "backing_file", back, sizeof(back));
@@ -274,6 +301,99 @@ static void test_busy_then_autoclear(void **state)
 	att_done(&a);
 }
 
+/* losetup's way: bind path to a free loop device, lo_file_name = the path. */
+static unsigned foreign_losetup(const char *path)
+{
+	struct loop_info64 info = { 0 };
+	int nr, lfd, ffd;
+
+	nr = be_file_loop_real.get_free(NULL, &H.sys);
+	assert_true(nr >= 0);
+	lfd = be_file_loop_real.open_dev(NULL, &H.sys, (unsigned)nr, O_RDWR);
+	assert_true(lfd >= 0);
+	ffd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(ffd >= 0);
+	assert_int_equal(be_file_loop_real.set_fd(NULL, lfd, ffd), 0);
+	snprintf((char *)info.lo_file_name, LO_NAME_SIZE, "%s", path);
+	assert_int_equal(be_file_loop_real.set_status(NULL, lfd, &info), 0);
+	close(ffd);
+	close(lfd);
+	return (unsigned)nr;
+}
+
+static void foreign_detach(unsigned nr)
+{
+	int fd = be_file_loop_real.open_dev(NULL, &H.sys, nr, O_RDWR);
+
+	assert_true(fd >= 0);
+	assert_int_equal(be_file_loop_real.clr_fd(NULL, fd), 0);
+	close(fd);
+}
+
+/* Someone else's loop device on the file: the attach is refused, their device stays;
+ * bound after attachd's attach, it survives attachd's detach. */
+static void test_foreign_loop(void **state)
+{
+	struct backend_attachment a;
+	struct errbuf e = { { 0 } };
+	char path[400], back[4200];
+	unsigned nr, mine;
+
+	REQUIRE_ROOT();
+	snprintf(path, sizeof(path), "%s/v4.img", H.file_dir);
+	a = att("{\"size\":\"16M\"}", "v4");
+	must(be_file_ops.connect(&H.ctx, &a, &e), &e);
+	must(be_file_ops.disconnect(&H.ctx, &a, &e), &e);
+	att_done(&a);
+
+	nr = foreign_losetup(path);
+	a = att("{\"size\":\"16M\"}", "v4");
+	assert_int_equal(be_file_ops.connect(&H.ctx, &a, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "which attachd did not create"));
+	must(be_file_ops.disconnect(&H.ctx, &a, &e), &e);
+	assert_int_equal(be_file_loop_backing(&H.sys, nr, back, sizeof(back)), 0);
+	assert_string_equal(back, path);
+	foreign_detach(nr);
+	att_done(&a);
+
+	a = att("{\"size\":\"16M\"}", "v4");
+	must(be_file_ops.connect(&H.ctx, &a, &e), &e);
+	assert_int_equal(be_file_loop_name_parse(json_string_value(json_object_get(a.objs, "loop")),
+						 &mine),
+			 0);
+	nr = foreign_losetup(path);
+	must(be_file_ops.disconnect(&H.ctx, &a, &e), &e);
+	assert_int_equal(be_file_loop_backing(&H.sys, mine, back, sizeof(back)), -ENOENT);
+	assert_int_equal(be_file_loop_backing(&H.sys, nr, back, sizeof(back)), 0);
+	assert_string_equal(back, path);
+	foreign_detach(nr);
+	att_done(&a);
+}
+
+/* Confinement on the real kernel: a symbolic link beneath file.dir is refused by openat2. */
+static void test_symlink_refused(void **state)
+{
+	struct backend_attachment a;
+	struct errbuf e = { { 0 } };
+	char target[400], link[400];
+	int fd;
+
+	REQUIRE_ROOT();
+	assert_int_equal(mkdir_p(H.file_dir, 0700), 0);
+	snprintf(target, sizeof(target), "%s/target.img", H.dir);
+	fd = open(target, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 16 << 20), 0);
+	close(fd);
+	snprintf(link, sizeof(link), "%s/v5.img", H.file_dir);
+	assert_int_equal(symlink(target, link), 0);
+	a = att("{\"size\":\"16M\"}", "v5");
+	assert_int_equal(be_file_ops.connect(&H.ctx, &a, &e), -ELOOP);
+	assert_non_null(strstr(e.msg, "symbolic link"));
+	assert_false(bound_to(target));
+	att_done(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +401,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reuse_after_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_smaller_existing_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_then_autoclear, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

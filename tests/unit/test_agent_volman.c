@@ -447,8 +447,9 @@ static void test_same_device_refused(void **state)
 {
 	char opts[600];
 
-	snprintf(opts, sizeof(opts),
-		 "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"%s/one.img\"}", root);
+	/* file paths are relative to file.dir (issue 7 §3) */
+	snprintf(opts, sizeof(opts), "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"%s\"}",
+		 "shared/one.img");
 	char *mp;
 
 	create("first", opts);

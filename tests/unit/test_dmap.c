@@ -392,6 +392,35 @@ static void test_init_without_dm(void **state)
 	assert_non_null(strstr(e.msg, "load dm-mod"));
 }
 
+/* attachd touches only devices whose DM UUID it gave them. */
+static void test_owned(void **state)
+{
+	struct errbuf e = { { 0 } };
+
+	(void)state;
+	assert_true(dmap_uuid_is_owned("ATTACHD-vol1"));
+	assert_false(dmap_uuid_is_owned("ATTACHD-"));
+	assert_false(dmap_uuid_is_owned(""));
+	assert_false(dmap_uuid_is_owned(NULL));
+	assert_false(dmap_uuid_is_owned("attachd-vol1")); /* the name's prefix is not the mark */
+	assert_false(dmap_uuid_is_owned("mpath-3600140512"));
+	assert_false(dmap_uuid_is_owned("LVM-abc"));
+	assert_false(dmap_uuid_is_owned("XATTACHD-vol1"));
+
+	assert_int_equal(dmap_check_owned("attachd-x", "ATTACHD-x", "removing", &e), 0);
+	assert_string_equal(e.msg, "");
+	assert_int_equal(dmap_check_owned("attachd-x", "CRYPT-LUKS2-1234", "removing", &e),
+			 -EPERM);
+	assert_non_null(strstr(e.msg, "not removing dm device attachd-x"));
+	assert_non_null(strstr(e.msg, "'CRYPT-LUKS2-1234'"));
+	assert_non_null(strstr(e.msg, "ATTACHD-"));
+	assert_non_null(strstr(e.msg, "dmsetup remove attachd-x"));
+	errbuf_clear(&e);
+	assert_int_equal(dmap_check_owned("attachd-y", "", "replacing the table of", &e), -EPERM);
+	assert_non_null(strstr(e.msg, "not replacing the table of dm device attachd-y"));
+	assert_non_null(strstr(e.msg, "DM UUID is ''"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_misc),
 		cmocka_unit_test(test_kernel_arg_errors),
 		cmocka_unit_test(test_init_without_dm),
+		cmocka_unit_test(test_owned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

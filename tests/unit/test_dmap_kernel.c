@@ -18,15 +18,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dm/dmap.h"
 #include "dm/internal.h"
 #include "lib/exec.h"
+#include "lib/fileio.h"
 
 #define TMO 10000
 
@@ -117,6 +121,13 @@ static void must(int r, const struct errbuf *e)
 static void linear(struct dmap_target *t, uint64_t bytes)
 {
 	assert_int_equal(dmap_table_linear(bytes, K.major, K.minor, t), 0);
+}
+
+static void dmsetup_remove(const char *name)
+{
+	char *argv[] = { "dmsetup", "remove", (char *)name, NULL };
+
+	assert_int_equal(run(argv, NULL), 0);
 }
 
 static int owned(const char *name)
@@ -302,7 +313,268 @@ static void test_list_owned_ignores_foreign(void **state)
 	assert_true(owned(K.name));
 	assert_false(owned(K.other));
 	must(dmap_remove(K.name, TMO, &e), &e);
-	must(dmap_remove(K.other, TMO, &e), &e);
+	assert_int_equal(dmap_remove(K.other, TMO, &e), -EPERM); /* not ours */
+	dmsetup_remove(K.other);
+}
+
+/* A device named like ours but without attachd's DM UUID prefix (an admin's, or another
+ * tool's) is never removed nor error-swapped, and says why. */
+static void test_foreign_never_touched(void **state)
+{
+	struct errbuf e = { { 0 } };
+	struct dmap_target *live = NULL;
+	struct dmap_info info;
+	char name[64], table[128];
+	size_t n = 0;
+
+	REQUIRE_DM();
+	snprintf(name, sizeof(name), "attachd-foreign%d", (int)getpid());
+	snprintf(table, sizeof(table), "0 8 linear %u:%u 0", K.major, K.minor);
+	{
+		char *argv[] = { "dmsetup", "create", name, "--uuid", "CRYPT-foreign",
+				 "--table", table, NULL };
+
+		assert_int_equal(run(argv, NULL), 0);
+	}
+	assert_int_equal(dmap_remove(name, TMO, &e), -EPERM);
+	assert_non_null(strstr(e.msg, "'CRYPT-foreign'"));
+	errbuf_clear(&e);
+	assert_int_equal(dmap_error_swap(name, TMO, &e), -EPERM);
+	assert_non_null(strstr(e.msg, "not replacing the table of"));
+	assert_int_equal(dmap_get_info(name, &info), 0);
+	assert_true(info.exists);
+	assert_int_equal(dmap_get_table(name, &live, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(live[0].type, "linear");
+	free(live);
+	dmsetup_remove(name);
+}
+
+/* ---- a resume stuck on one device does not hold up another device's create/remove ---- */
+
+static struct {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int swap_done, swap_r, write_done, other_done, other_r, writer_tid;
+	int below_suspended, swapper_tid;
+	char a[64], dev_a[128], below[64], other[64];
+	char other_err[512];
+} S = { .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER };
+
+static void mark(int *flag)
+{
+	pthread_mutex_lock(&S.m);
+	*flag = 1;
+	pthread_cond_broadcast(&S.c);
+	pthread_mutex_unlock(&S.m);
+}
+
+static void *writer(void *arg)
+{
+	void *buf = NULL;
+	int fd;
+
+	(void)arg;
+	__atomic_store_n(&S.writer_tid, (int)gettid(), __ATOMIC_SEQ_CST);
+	if (posix_memalign(&buf, 4096, 4096) == 0) {
+		memset(buf, 0x5a, 4096);
+		fd = open(S.dev_a, O_WRONLY | O_DIRECT | O_CLOEXEC);
+		if (fd >= 0) {
+			/* blocks while the device below is suspended */
+			if (pwrite(fd, buf, 4096, 0) != 4096)
+				print_message("write to %s failed (error table swapped in)\n", S.dev_a);
+			close(fd);
+		}
+	}
+	free(buf);
+	mark(&S.write_done);
+	return NULL;
+}
+
+static void *swapper(void *arg)
+{
+	struct errbuf e = { { 0 } };
+
+	(void)arg;
+	__atomic_store_n(&S.swapper_tid, (int)gettid(), __ATOMIC_SEQ_CST);
+	S.swap_r = dmap_error_swap(S.a, 600000, &e); /* its resume waits for the write */
+	mark(&S.swap_done);
+	return NULL;
+}
+
+static void *other_volume(void *arg)
+{
+	struct errbuf e = { { 0 } };
+	struct dmap_target t;
+	int r;
+
+	(void)arg;
+	linear(&t, 32 << 20);
+	r = dmap_create(S.other, K.uuid, &t, 1, TMO, &e);
+	if (r == 0)
+		r = dmap_remove(S.other, TMO, &e);
+	S.other_r = r;
+	snprintf(S.other_err, sizeof(S.other_err), "%s", e.msg);
+	mark(&S.other_done);
+	return NULL;
+}
+
+/* The state letter of thread tid of this process ('D': waiting for I/O), or 0. */
+static char thread_state(int tid)
+{
+	char p[128];
+	_cleanup_free_ char *txt = NULL;
+	const char *rp;
+
+	snprintf(p, sizeof(p), "/proc/self/task/%d/stat", tid);
+	if (tid <= 0 || read_full_file(p, &txt, NULL, 4096) < 0)
+		return 0;
+	rp = strrchr(txt, ')'); /* after "(comm)" */
+	return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+/* The kernel function thread tid of this process sleeps in ("" when running). */
+static void thread_wchan(int tid, char *buf, size_t n)
+{
+	char p[128];
+	_cleanup_free_ char *txt = NULL;
+
+	buf[0] = 0;
+	snprintf(p, sizeof(p), "/proc/self/task/%d/wchan", tid);
+	if (tid > 0 && read_full_file(p, &txt, NULL, 256) >= 0)
+		snprintf(buf, n, "%s", txt);
+}
+
+/* Where each thread of this process waits (for a test that got stuck). */
+static void dump_stacks(void)
+{
+	char *argv[] = { "sh", "-c",
+			 "for t in /proc/$PPID/task/*; do echo \"== $t $(cat $t/comm) "
+			 "$(cat $t/wchan)\"; cat $t/stack; done; dmsetup info -c; "
+			 "dmsetup table --inactive", NULL };
+	_cleanup_free_ char *out = NULL;
+
+	(void)run(argv, &out);
+	fprintf(stderr, "%s\n", out ? out : "(no output)");
+}
+
+/* Whatever happened, let the stuck threads finish: resume the device below. */
+static int stuck_teardown(void **state)
+{
+	(void)state;
+	if (S.below_suspended) {
+		char *argv[] = { "dmsetup", "resume", S.below, NULL };
+
+		(void)run(argv, NULL);
+		S.below_suspended = 0;
+	}
+	return 0;
+}
+
+/* Wait (bounded, as a hang guard only) for *flag, or for cond() to hold. */
+static int wait_flag(int *flag, int seconds)
+{
+	struct timespec ts;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += seconds;
+	pthread_mutex_lock(&S.m);
+	while (!*flag && r == 0)
+		r = pthread_cond_timedwait(&S.c, &S.m, &ts);
+	r = *flag;
+	pthread_mutex_unlock(&S.m);
+	return r;
+}
+
+static void test_stuck_resume_does_not_block_others(void **state)
+{
+	struct errbuf e = { { 0 } };
+	struct dmap_target t;
+	struct stat st;
+	char table[128], below_node[128], wstate = 0;
+	pthread_t w, sw, o;
+
+	REQUIRE_DM();
+	snprintf(S.a, sizeof(S.a), "attachd-dmaptest-stuck%d", (int)getpid());
+	snprintf(S.below, sizeof(S.below), "dmaptest-below%d", (int)getpid());
+	snprintf(S.other, sizeof(S.other), "%s", K.name);
+	snprintf(S.dev_a, sizeof(S.dev_a), "/dev/mapper/%s", S.a);
+	snprintf(table, sizeof(table), "0 %u linear %u:%u 0", (32 << 20) / 512, K.major, K.minor);
+	{
+		char *argv[] = { "dmsetup", "create", S.below, "--table", table, NULL };
+
+		assert_int_equal(run(argv, NULL), 0);
+	}
+	snprintf(below_node, sizeof(below_node), "/dev/mapper/%s", S.below);
+	assert_int_equal(stat(below_node, &st), 0);
+	assert_int_equal(dmap_table_linear(32 << 20, major(st.st_rdev), minor(st.st_rdev), &t), 0);
+	{
+		char uuid[80];
+
+		snprintf(uuid, sizeof(uuid), "ATTACHD-dmaptest-stuck%d", (int)getpid());
+		must(dmap_create(S.a, uuid, &t, 1, TMO, &e), &e);
+	}
+	{
+		char *argv[] = { "dmsetup", "suspend", S.below, NULL };
+
+		assert_int_equal(run(argv, NULL), 0);
+		S.below_suspended = 1;
+	}
+	/* A write to A now waits in the suspended device below it (D state). */
+	assert_int_equal(pthread_create(&w, NULL, writer, NULL), 0);
+	for (int i = 0;
+	     i < 3000 &&
+	     (wstate = thread_state(__atomic_load_n(&S.writer_tid, __ATOMIC_SEQ_CST))) != 'D';
+	     i++)
+		poll(NULL, 0, 10);
+	fprintf(stderr, "writer state %c\n", wstate ? wstate : '?');
+	assert_int_equal(wstate, 'D');
+	/* The error swap of A: its resume must first suspend A, which waits for that write. */
+	assert_int_equal(pthread_create(&sw, NULL, swapper, NULL), 0);
+	{
+		/* The resume takes the error table out of the inactive slot, then suspends A
+		 * and waits there (dm_wait_for_completion) for the write. */
+		int64_t until = dmap_now_us() + 60 * 1000000LL;
+		char wchan[64] = "";
+
+		while (dmap_now_us() < until) {
+			thread_wchan(__atomic_load_n(&S.swapper_tid, __ATOMIC_SEQ_CST), wchan,
+				     sizeof(wchan));
+			if (streq(wchan, "dm_wait_for_completion"))
+				break;
+			poll(NULL, 0, 20);
+		}
+		if (!streq(wchan, "dm_wait_for_completion"))
+			dump_stacks();
+		assert_string_equal(wchan, "dm_wait_for_completion");
+	}
+	fprintf(stderr, "%s's error-swap resume waits in dm_wait_for_completion\n", S.a);
+	/* Meanwhile another device is created and removed. Before the fix this waited for
+	 * dm/'s one lock, held by the stuck resume: the guard only stops a hang. */
+	assert_int_equal(pthread_create(&o, NULL, other_volume, NULL), 0);
+	if (!wait_flag(&S.other_done, 120))
+		dump_stacks();
+	assert_true(S.other_done);
+	fprintf(stderr, "other device done: %d %s\n", S.other_r, S.other_err);
+	if (S.other_r < 0)
+		fail_msg("other device: %d %s", S.other_r, S.other_err);
+	pthread_mutex_lock(&S.m);
+	assert_false(S.swap_done); /* A's resume really was stuck all along */
+	assert_false(S.write_done);
+	pthread_mutex_unlock(&S.m);
+	{
+		char *argv[] = { "dmsetup", "resume", S.below, NULL };
+
+		assert_int_equal(run(argv, NULL), 0);
+		S.below_suspended = 0;
+	}
+	pthread_join(o, NULL);
+	pthread_join(sw, NULL);
+	pthread_join(w, NULL);
+	assert_int_equal(S.swap_r, 0);
+	must(dmap_remove(S.a, TMO, &e), &e);
+	dmsetup_remove(S.below);
 }
 
 /* A cookie udev never completes: the deadline wait must time out and destroy the
@@ -385,6 +657,8 @@ int main(void)
 		cmocka_unit_test(test_failed_create_leaves_nothing),
 		cmocka_unit_test(test_multipath),
 		cmocka_unit_test(test_list_owned_ignores_foreign),
+		cmocka_unit_test(test_foreign_never_touched),
+		cmocka_unit_test_teardown(test_stuck_resume_does_not_block_others, stuck_teardown),
 		cmocka_unit_test(test_cookie_released_on_deadline),
 		cmocka_unit_test(test_create_udev_timeout),
 	};

@@ -137,20 +137,17 @@ static void test_path_ok(void **state)
 	struct errlist el;
 	void *cfg;
 
-	assert_int_equal(parse("{\"path\":\"/var/lib/x/vol.img\"}", &cfg, &el), 0);
-	assert_string_equal(be_file_cfg_path(cfg), "/var/lib/x/vol.img");
+	assert_int_equal(parse("{\"path\":\"vol.img\"}", &cfg, &el), 0);
+	assert_string_equal(be_file_cfg_path(cfg), ""); /* resolved against file.dir later */
+	assert_string_equal(((struct be_file_cfg *)cfg)->rel, "vol.img");
 	assert_int_equal(((struct be_file_cfg *)cfg)->size, 0); /* size from the file */
 	be_file_ops.free_cfg(cfg);
 	/* normalised */
-	assert_int_equal(parse("{\"path\":\"//var/./lib//vol.img\",\"size\":\"1G\"}", &cfg, &el), 0);
-	assert_string_equal(be_file_cfg_path(cfg), "/var/lib/vol.img");
+	assert_int_equal(parse("{\"path\":\"sub//./vol a.img\",\"size\":\"1G\"}", &cfg, &el), 0);
+	assert_string_equal(((struct be_file_cfg *)cfg)->rel, "sub/vol a.img");
 	be_file_ops.free_cfg(cfg);
-	/* relative: resolved later against file_dir */
-	assert_int_equal(parse("{\"path\":\"sub/vol a.img\",\"size\":\"1G\"}", &cfg, &el), 0);
-	assert_string_equal(be_file_cfg_path(cfg), "");
-	assert_string_equal(((struct be_file_cfg *)cfg)->path, "sub/vol a.img");
-	be_file_ops.free_cfg(cfg);
-	assert_int_equal(parse("{\"path\":\"/devices/x.img\",\"size\":\"1G\"}", &cfg, &el), 0);
+	assert_int_equal(parse("{\"path\":\"./x.img\",\"size\":\"1G\"}", &cfg, &el), 0);
+	assert_string_equal(((struct be_file_cfg *)cfg)->rel, "x.img");
 	be_file_ops.free_cfg(cfg);
 	assert_int_equal(parse("{\"path\":\"..x/y..\",\"size\":\"1G\"}", &cfg, &el), 0);
 	be_file_ops.free_cfg(cfg);
@@ -161,26 +158,28 @@ static void test_path_errors(void **state)
 	char json[2200];
 
 	expect_error("{\"path\":\"\",\"size\":\"1G\"}", "path: must not be empty");
-	expect_error("{\"path\":\"/a/../b\",\"size\":\"1G\"}", "'..'");
+	/* confined beneath file.dir: no absolute path, no ".." */
+	expect_error("{\"path\":\"/var/lib/x/vol.img\",\"size\":\"1G\"}",
+		     "is absolute; give a path relative to the agent's file.dir");
+	expect_error("{\"path\":\"/a/../b\",\"size\":\"1G\"}", "is absolute");
+	expect_error("{\"path\":\"/proc/self/mem\",\"size\":\"1G\"}", "is absolute");
+	expect_error("{\"path\":\"//dev//sda\"}", "is absolute");
 	expect_error("{\"path\":\"../b\",\"size\":\"1G\"}", "'..'");
+	expect_error("{\"path\":\"a/../../etc/shadow\",\"size\":\"1G\"}", "beneath file.dir");
 	expect_error("{\"path\":\"a/..\",\"size\":\"1G\"}", "'..'");
 	expect_error("{\"path\":\"/\",\"size\":\"1G\"}", "names a directory");
 	expect_error("{\"path\":\".\",\"size\":\"1G\"}", "names a directory");
-	expect_error("{\"path\":\"/a/.\",\"size\":\"1G\"}", "names a directory");
+	expect_error("{\"path\":\"a/.\",\"size\":\"1G\"}", "names a directory");
 	expect_error("{\"path\":\"./.\",\"size\":\"1G\"}", "names a directory");
-	expect_error("{\"path\":\"/var/lib/\",\"size\":\"1G\"}", "names a directory");
-	expect_error("{\"path\":\"/a\\nb\",\"size\":\"1G\"}", "control characters");
-	expect_error("{\"path\":\"/a\\tb\",\"size\":\"1G\"}", "control characters");
-	expect_error("{\"path\":\"/a\\u0000b\",\"size\":\"1G\"}", "NUL");
-	expect_error("{\"path\":\" /a\",\"size\":\"1G\"}", "space");
-	expect_error("{\"path\":\"/a \",\"size\":\"1G\"}", "space");
-	expect_error("{\"path\":\"/proc/self/mem\",\"size\":\"1G\"}", "/proc, /sys or /dev");
-	expect_error("{\"path\":\"/dev/sda\"}", "/proc, /sys or /dev");
-	expect_error("{\"path\":\"//dev//sda\"}", "/proc, /sys or /dev");
-	expect_error("{\"path\":\"/sys\"}", "/proc, /sys or /dev");
+	expect_error("{\"path\":\"lib/\",\"size\":\"1G\"}", "names a directory");
+	expect_error("{\"path\":\"a\\nb\",\"size\":\"1G\"}", "control characters");
+	expect_error("{\"path\":\"a\\tb\",\"size\":\"1G\"}", "control characters");
+	expect_error("{\"path\":\"a\\u0000b\",\"size\":\"1G\"}", "NUL");
+	expect_error("{\"path\":\" a\",\"size\":\"1G\"}", "space");
+	expect_error("{\"path\":\"a \",\"size\":\"1G\"}", "space");
 	expect_error("{\"path\":42,\"size\":\"1G\"}", "path: must be a string");
-	expect_error("{\"path\":[\"/a\"],\"size\":\"1G\"}", "path: must be a string");
-	snprintf(json, sizeof(json), "{\"path\":\"/%01100d\",\"size\":\"1G\"}", 0);
+	expect_error("{\"path\":[\"a\"],\"size\":\"1G\"}", "path: must be a string");
+	snprintf(json, sizeof(json), "{\"path\":\"%01100d\",\"size\":\"1G\"}", 0);
 	expect_error(json, "longer than");
 }
 
@@ -220,8 +219,8 @@ static void test_default_path(void **state)
 	assert_int_equal(be_file_set_default_path(cfg, dir, "vol1"), -ENAMETOOLONG);
 	assert_int_equal(be_file_set_default_path(cfg, "/var/vcap/data/attachd/", "vol-1_x.y"), 0);
 	assert_string_equal(be_file_cfg_path(cfg), "/var/vcap/data/attachd/vol-1_x.y.img");
-	/* idempotent, even with another dir or key */
-	assert_int_equal(be_file_set_default_path(cfg, "/other", "k"), 0);
+	/* idempotent */
+	assert_int_equal(be_file_set_default_path(cfg, "/var/vcap/data/attachd/", "vol-1_x.y"), 0);
 	assert_string_equal(be_file_cfg_path(cfg), "/var/vcap/data/attachd/vol-1_x.y.img");
 	be_file_ops.free_cfg(cfg);
 
@@ -230,9 +229,10 @@ static void test_default_path(void **state)
 	assert_string_equal(be_file_cfg_path(cfg), "/srv/files/sub/v.img");
 	be_file_ops.free_cfg(cfg);
 
-	assert_int_equal(parse("{\"size\":\"1G\",\"path\":\"/abs/v.img\"}", &cfg, &el), 0);
-	assert_int_equal(be_file_set_default_path(cfg, "relative-is-not-checked", "k"), 0);
-	assert_string_equal(be_file_cfg_path(cfg), "/abs/v.img");
+	/* the path given is beneath file.dir, never elsewhere */
+	assert_int_equal(parse("{\"size\":\"1G\",\"path\":\"v.img\"}", &cfg, &el), 0);
+	assert_int_equal(be_file_set_default_path(cfg, "relative-dir", "k"), -EINVAL);
+	assert_string_equal(be_file_cfg_path(cfg), "");
 	be_file_ops.free_cfg(cfg);
 
 	assert_int_equal(parse("{\"size\":\"1G\"}", &cfg, &el), 0);
@@ -254,8 +254,16 @@ static void test_describe(void **state)
 	assert_string_equal(buf, "untouched");
 	assert_int_equal(be_file_set_default_path(cfg, "/files", "vol1"), 0);
 	assert_int_equal(be_file_ops.describe(cfg, buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "file:/files/vol1.img");
+	assert_string_equal(buf, "file:vol1.img");
 	assert_int_equal(be_file_ops.describe(cfg, tiny, sizeof(tiny)), -ENOBUFS);
+	be_file_ops.free_cfg(cfg);
+	/* a given path: known at Create already, the same once resolved */
+	assert_int_equal(parse("{\"size\":\"1G\",\"path\":\"./d//x.img\"}", &cfg, &el), 0);
+	assert_int_equal(be_file_ops.describe(cfg, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "file:d/x.img");
+	assert_int_equal(be_file_set_default_path(cfg, "/files", "vol1"), 0);
+	assert_int_equal(be_file_ops.describe(cfg, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "file:d/x.img");
 	be_file_ops.free_cfg(cfg);
 	assert_int_equal(be_file_ops.describe(NULL, buf, sizeof(buf)), -EINVAL);
 }

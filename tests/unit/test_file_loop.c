@@ -41,6 +41,7 @@ struct fake {
 	unsigned n_get_free, n_configure, n_set_fd, n_set_status, n_clr;
 	unsigned last_flags;
 	char last_name[LO_NAME_SIZE];
+	struct loop_info64 info[NLOOP]; /* what LOOP_GET_STATUS64 reports per device */
 };
 
 static struct fake F;
@@ -76,6 +77,7 @@ static void unbind_fixture(unsigned nr)
 {
 	char p[600];
 
+	memset(&F.info[nr], 0, sizeof(F.info[nr]));
 	snprintf(p, sizeof(p), "%s/sys/block/loop%u/loop/backing_file", F.root, nr);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/sys/block/loop%u/loop", F.root, nr);
@@ -103,7 +105,7 @@ static int fake_get_free(void *ud, const struct sys *s)
 	return -ENOSPC;
 }
 
-static int fake_open_dev(void *ud, const struct sys *s, unsigned nr)
+static int fake_open_dev(void *ud, const struct sys *s, unsigned nr, int flags)
 {
 	char p[600];
 	int fd;
@@ -138,7 +140,23 @@ static int bind_fd(int loop_fd, int file_fd)
 	path[l] = 0;
 	assert_int_equal(fstat(file_fd, &st), 0);
 	bind_fixture((unsigned)nr, path, (uint64_t)st.st_size);
+	memset(&F.info[nr], 0, sizeof(F.info[nr]));
+	F.info[nr].lo_device = st.st_dev;
+	F.info[nr].lo_inode = st.st_ino;
 	return 0;
+}
+
+/* Someone else's loop device on path (losetup: lo_file_name is the path). */
+static void foreign_bind(unsigned nr, const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	bind_fixture(nr, path, (uint64_t)st.st_size);
+	memset(&F.info[nr], 0, sizeof(F.info[nr]));
+	F.info[nr].lo_device = st.st_dev;
+	F.info[nr].lo_inode = st.st_ino;
+	snprintf((char *)F.info[nr].lo_file_name, LO_NAME_SIZE, "%s", path);
 }
 
 static int fake_configure(void *ud, int loop_fd, const struct loop_config *c)
@@ -154,7 +172,10 @@ static int fake_configure(void *ud, int loop_fd, const struct loop_config *c)
 	}
 	F.last_flags = c->info.lo_flags;
 	memcpy(F.last_name, c->info.lo_file_name, LO_NAME_SIZE);
-	return bind_fd(loop_fd, (int)c->fd);
+	r = bind_fd(loop_fd, (int)c->fd);
+	if (r == 0)
+		memcpy(F.info[nr_of(loop_fd)].lo_file_name, c->info.lo_file_name, LO_NAME_SIZE);
+	return r;
 }
 
 static int fake_set_fd(void *ud, int loop_fd, int file_fd)
@@ -170,6 +191,17 @@ static int fake_set_status(void *ud, int loop_fd, const struct loop_info64 *i)
 		return F.set_status_err;
 	F.last_flags = i->lo_flags;
 	memcpy(F.last_name, i->lo_file_name, LO_NAME_SIZE);
+	memcpy(F.info[nr_of(loop_fd)].lo_file_name, i->lo_file_name, LO_NAME_SIZE);
+	return 0;
+}
+
+static int fake_status(void *ud, int loop_fd, struct loop_info64 *ret)
+{
+	int nr = nr_of(loop_fd);
+
+	if (!is_bound((unsigned)nr))
+		return -ENXIO;
+	*ret = F.info[nr];
 	return 0;
 }
 
@@ -185,9 +217,12 @@ static int fake_clr_fd(void *ud, int loop_fd)
 	return 0;
 }
 
-static int fake_file_dio_ok(void *ud, const char *path)
+static int fake_file_dio_ok(void *ud, int fd)
 {
-	assert_int_equal(access(path, F_OK), 0);
+	struct stat st;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
 	return !F.no_dio;
 }
 
@@ -198,6 +233,7 @@ static const struct be_file_loop_ops fake_ops = {
 	.set_fd = fake_set_fd,
 	.set_status = fake_set_status,
 	.clr_fd = fake_clr_fd,
+	.status = fake_status,
 	.file_dio_ok = fake_file_dio_ok,
 };
 
@@ -297,20 +333,23 @@ static void test_connect_find_identify_disconnect(void **state)
 
 	snprintf(path, sizeof(path), "%s/vol1.img", F.file_dir);
 	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), 0);
-	/* objs: exactly what a restarted agent needs */
+	assert_int_equal(stat(path, &st), 0);
+	/* objs: exactly what a restarted agent needs, the file's identity included */
 	assert_string_equal(obj(&a, "file"), path);
 	assert_true(json_is_true(json_object_get(a.objs, "created")));
 	assert_string_equal(obj(&a, "loop"), "loop0");
-	assert_int_equal(json_object_size(a.objs), 3);
+	assert_string_equal(obj(&a, "mark"), "attachd:vol1");
+	assert_int_equal(json_integer_value(json_object_get(a.objs, "dev")), st.st_dev);
+	assert_int_equal(json_integer_value(json_object_get(a.objs, "ino")), st.st_ino);
+	assert_int_equal(json_object_size(a.objs), 6);
 	/* the file: sparse, full size, 0600 */
-	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 64 << 20);
 	assert_true(st.st_blocks * 512 < st.st_size);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	/* LOOP_CONFIGURE with direct I/O, no autoclear, no partscan; name = path tail */
+	/* LOOP_CONFIGURE with direct I/O, no autoclear, no partscan; marked as attachd's */
 	assert_int_equal(F.n_configure, 1);
 	assert_int_equal(F.last_flags, LO_FLAGS_DIRECT_IO);
-	assert_string_equal(F.last_name, path + strlen(path) - strlen(F.last_name));
+	assert_string_equal(F.last_name, "attachd:vol1");
 
 	assert_int_equal(be_file_ops.find_device(&F.ctx, &a, &dev, &e), 0);
 	assert_string_equal(dev.sysname, "loop0");
@@ -321,10 +360,10 @@ static void test_connect_find_identify_disconnect(void **state)
 
 	assert_int_equal(be_file_ops.identify(&F.ctx, &a, &dev, &id, &e), 0);
 	assert_int_equal(id.size_bytes, 64 << 20);
-	snprintf(want, sizeof(want), "file:%s", path);
+	/* the backing inode, whatever path named it */
+	snprintf(want, sizeof(want), "file:%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
 	assert_string_equal(id.wwid, want);
-	assert_int_equal(be_file_ops.describe(a.cfg, want, sizeof(want)), 0);
-	assert_string_equal(id.wwid, want); /* identify matches describe */
 
 	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
 	assert_int_equal(F.n_clr, 1);
@@ -459,23 +498,112 @@ static void test_reuse_after_crash(void **state)
 	struct backend_attachment a = att_for(cfg_for("{\"size\":\"64M\"}", "v"));
 	struct backend_attachment b;
 	struct errbuf e = { { 0 } };
-	char path[400];
 
 	/* First agent: connect, then "crash" (objs lost). */
 	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), 0);
 	assert_string_equal(obj(&a, "loop"), "loop0");
-	/* A deleted file's loop must not be taken for the new file at the same path. */
-	snprintf(path, sizeof(path), "%s/v.img (deleted)", F.file_dir);
-	bind_fixture(1, path, 1 << 26);
 
 	b = att_for(cfg_for("{\"size\":\"64M\"}", "v"));
 	assert_int_equal(be_file_ops.connect(&F.ctx, &b, &e), 0);
-	assert_string_equal(obj(&b, "loop"), "loop0");
+	assert_string_equal(obj(&b, "loop"), "loop0"); /* ours (marked, same inode): adopted */
 	assert_false(json_is_true(json_object_get(b.objs, "created")));
 	assert_int_equal(F.n_configure, 1); /* not bound twice */
 	assert_int_equal(be_file_ops.disconnect(&F.ctx, &b, &e), 0);
 	assert_false(is_bound(0));
-	assert_true(is_bound(1));
+	att_done(&a);
+	att_done(&b);
+}
+
+/* A loop device someone else bound to the file (losetup) is neither reused nor cleared,
+ * and no second loop device goes on the same image. */
+static void test_foreign_loop_refused(void **state)
+{
+	struct backend_attachment a;
+	struct errbuf e = { { 0 } };
+	char path[400];
+
+	assert_int_equal(mkdir_p(F.file_dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/shared.img", F.file_dir);
+	make_file(path, 64 << 20, NULL);
+	foreign_bind(3, path);
+	a = att_for(cfg_for("{\"path\":\"shared.img\"}", "v"));
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "already bound to /dev/loop3, which attachd did not create"));
+	assert_non_null(strstr(e.msg, "losetup -d /dev/loop3"));
+	assert_int_equal(F.n_configure, 0);
+	assert_null(obj(&a, "loop"));
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
+	assert_int_equal(F.n_clr, 0);
+	assert_true(is_bound(3));
+	att_done(&a);
+}
+
+/* A failed re-connect of a file an earlier connect created (it may hold data by now) never
+ * removes it: only a file made by the failing call itself is. */
+static void test_failed_reconnect_keeps_file(void **state)
+{
+	struct backend_attachment a = att_for(cfg_for("{\"size\":\"64M\"}", "v"));
+	struct errbuf e = { { 0 } };
+	char path[400];
+	struct stat st;
+
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), 0);
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
+	assert_true(json_is_true(json_object_get(a.objs, "created")));
+	snprintf(path, sizeof(path), "%s/v.img", F.file_dir);
+	foreign_bind(2, path);
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), -EBUSY);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 64 << 20);
+	att_done(&a);
+}
+
+/* Bound by someone else after attachd's attach: attachd's detach clears only its own. */
+static void test_foreign_loop_survives_detach(void **state)
+{
+	struct backend_attachment a = att_for(cfg_for("{\"size\":\"64M\"}", "v"));
+	struct errbuf e = { { 0 } };
+	char path[400];
+
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), 0);
+	snprintf(path, sizeof(path), "%s/v.img", F.file_dir);
+	foreign_bind(5, path);
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
+	assert_false(is_bound(0));
+	assert_true(is_bound(5));
+	assert_int_equal(F.n_clr, 1);
+	/* and with "loop" lost (crash), the search by file + mark finds none left */
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
+	json_object_del(a.objs, "loop");
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
+	assert_int_equal(F.n_clr, 1);
+	assert_true(is_bound(5));
+	att_done(&a);
+}
+
+/* One image named two ways (default path of volume x, explicit relative path of volume
+ * y): the same identity string; and y cannot put a second loop device on x's image. */
+static void test_identity_same_image(void **state)
+{
+	struct backend_attachment a = att_for(cfg_for("{\"size\":\"64M\"}", "x"));
+	struct backend_attachment b = att_for(cfg_for("{\"path\":\"./x.img\"}", "y"));
+	struct backend_device dev;
+	struct backend_identity ida, idb;
+	struct errbuf e = { { 0 } };
+
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), 0);
+	assert_int_equal(be_file_ops.find_device(&F.ctx, &a, &dev, &e), 0);
+	assert_int_equal(be_file_ops.identify(&F.ctx, &a, &dev, &ida, &e), 0);
+	assert_int_equal(be_file_ops.connect(&F.ctx, &b, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "already attached by attachd as volume 'x' (/dev/loop0)"));
+	assert_int_equal(F.n_configure, 1);
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
+	assert_int_equal(be_file_ops.connect(&F.ctx, &b, &e), 0);
+	assert_int_equal(be_file_ops.find_device(&F.ctx, &b, &dev, &e), 0);
+	assert_int_equal(be_file_ops.identify(&F.ctx, &b, &dev, &idb, &e), 0);
+	assert_true(startswith(ida.wwid, "file:"));
+	assert_string_equal(ida.wwid, idb.wwid);
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &b, &e), 0);
 	att_done(&a);
 	att_done(&b);
 }
@@ -547,37 +675,40 @@ static void test_existing_without_size(void **state)
 {
 	struct backend_attachment a;
 	struct errbuf e = { { 0 } };
-	char path[400], json[600];
+	char path[400];
 
-	snprintf(path, sizeof(path), "%s/outside.img", F.root);
+	assert_int_equal(mkdir_p(F.file_dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/have.img", F.file_dir);
 	make_file(path, 20 << 20, NULL);
-	snprintf(json, sizeof(json), "{\"path\":\"%s\"}", path);
-	a = att_for(cfg_for(json, "k"));
+	a = att_for(cfg_for("{\"path\":\"have.img\"}", "k"));
 	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), 0);
 	assert_string_equal(obj(&a, "file"), path);
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
 	att_done(&a);
 
 	/* too small even for the minimum */
 	make_file(path, 1 << 20, NULL);
-	unbind_fixture(0);
-	a = att_for(cfg_for(json, "k"));
+	a = att_for(cfg_for("{\"path\":\"have.img\"}", "k"));
 	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "below the minimum"));
 	att_done(&a);
 
-	/* missing, and no size to create it: and no directory made outside file_dir */
-	snprintf(json, sizeof(json), "{\"path\":\"%s/nodir/x.img\"}", F.root);
-	a = att_for(cfg_for(json, "k"));
+	/* missing, and no size to create it: no directory made either */
+	a = att_for(cfg_for("{\"path\":\"nodir/x.img\"}", "k"));
 	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), -ENOENT);
-	assert_non_null(strstr(e.msg, "does not exist and no size"));
-	snprintf(path, sizeof(path), "%s/nodir", F.root);
+	snprintf(path, sizeof(path), "%s/nodir", F.file_dir);
 	assert_int_equal(access(path, F_OK), -1);
 	att_done(&a);
 
-	snprintf(json, sizeof(json), "{\"path\":\"%s/nodir/x.img\",\"size\":\"64M\"}", F.root);
-	a = att_for(cfg_for(json, "k"));
-	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), -ENOENT);
-	assert_non_null(strstr(e.msg, "cannot create"));
+	/* with a size: directories beneath file.dir are made, 0700 */
+	a = att_for(cfg_for("{\"path\":\"nodir/x.img\",\"size\":\"64M\"}", "k"));
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), 0);
+	{
+		struct stat st;
+
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0700);
+	}
 	att_done(&a);
 }
 
@@ -585,22 +716,43 @@ static void test_not_regular_or_symlink(void **state)
 {
 	struct backend_attachment a;
 	struct errbuf e = { { 0 } };
-	char path[400], target[400];
+	char path[400], target[400], outside[400];
 
 	assert_int_equal(mkdir_p(F.file_dir, 0700), 0);
 	snprintf(target, sizeof(target), "%s/real.img", F.file_dir);
 	make_file(target, 64 << 20, NULL);
+	/* a link to a file beneath file.dir: still refused (no links at all) */
 	snprintf(path, sizeof(path), "%s/link.img", F.file_dir);
 	assert_int_equal(symlink(target, path), 0);
 	a = att_for(cfg_for("{\"size\":\"64M\",\"path\":\"link.img\"}", "k"));
 	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), -ELOOP);
 	assert_non_null(strstr(e.msg, "symbolic link"));
+	assert_non_null(strstr(e.msg, "link.img"));
+	att_done(&a);
+
+	/* a directory link leading out of file.dir, with a size (would create out there) */
+	snprintf(outside, sizeof(outside), "%s/outside", F.root);
+	assert_int_equal(mkdir(outside, 0700), 0);
+	snprintf(path, sizeof(path), "%s/escape", F.file_dir);
+	assert_int_equal(symlink(outside, path), 0);
+	a = att_for(cfg_for("{\"size\":\"64M\",\"path\":\"escape/new.img\"}", "k"));
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), -ELOOP);
+	snprintf(path, sizeof(path), "%s/new.img", outside);
+	assert_int_equal(access(path, F_OK), -1); /* nothing made outside */
 	att_done(&a);
 
 	snprintf(path, sizeof(path), "%s/adir.img", F.file_dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	a = att_for(cfg_for("{\"size\":\"64M\",\"path\":\"adir.img\"}", "k"));
-	assert_true(be_file_ops.connect(&F.ctx, &a, &e) < 0);
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "not a regular file"));
+	att_done(&a);
+
+	snprintf(path, sizeof(path), "%s/fifo.img", F.file_dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	a = att_for(cfg_for("{\"path\":\"fifo.img\"}", "k"));
+	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "not a regular file"));
 	assert_int_equal(F.n_get_free, 0);
 	att_done(&a);
 }
@@ -625,10 +777,20 @@ static void test_disconnect_rebound_untouched(void **state)
 	struct backend_attachment a = att_for(cfg_for("{\"size\":\"64M\"}", "v"));
 	struct errbuf e = { { 0 } };
 
+	char path[400];
+
 	assert_int_equal(be_file_ops.connect(&F.ctx, &a, &e), 0);
 	/* Someone detached loop0 and bound another file to it. */
 	unbind_fixture(0);
 	bind_fixture(0, "/somewhere/else.img", 1 << 26);
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
+	assert_int_equal(F.n_clr, 0);
+	assert_true(is_bound(0));
+	/* ... or the same file again, with losetup: not ours either */
+	unbind_fixture(0);
+	snprintf(path, sizeof(path), "%s/v.img", F.file_dir);
+	foreign_bind(0, path);
+	json_object_set_new(a.objs, "loop", json_string("loop0"));
 	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
 	assert_int_equal(F.n_clr, 0);
 	assert_true(is_bound(0));
@@ -678,6 +840,12 @@ static void test_bad_records(void **state)
 
 	json_object_set_new(a.objs, "file", json_string("/x"));
 	json_object_set_new(a.objs, "loop", json_string("../../etc"));
+	/* a record without the file's identity (older attachd): nothing proves loop ours */
+	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), 0);
+	json_object_set_new(a.objs, "loop", json_string("../../etc"));
+	json_object_set_new(a.objs, "dev", json_integer(1));
+	json_object_set_new(a.objs, "ino", json_integer(2));
+	json_object_set_new(a.objs, "mark", json_string("attachd:v"));
 	assert_int_equal(be_file_ops.disconnect(&F.ctx, &a, &e), -EINVAL);
 	assert_int_equal(be_file_ops.find_device(&F.ctx, &a, &dev, &e), -EINVAL);
 	assert_int_equal(be_file_ops.identify(&F.ctx, &a, &dev, &id, &e), -EINVAL);
@@ -698,6 +866,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_no_loop_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reuse_after_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_loop_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_reconnect_keeps_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_loop_survives_detach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identity_same_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_keeps_created, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_existing_smaller_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_existing_larger_kept, setup, teardown),

@@ -67,8 +67,8 @@ static void sh(struct fake *f, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/nvme/fake-kernel.sh '%s' %s", srcdir,
-		 f->root, args);
+	snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/nvme/fake-kernel.sh '%s' %s", srcdir, f->root,
+		 args);
 	if (system(cmd) != 0)
 		snprintf(f->bug + strlen(f->bug), sizeof(f->bug) - strlen(f->bug),
 			 "fake kernel failed: %s\n", cmd);
@@ -87,8 +87,8 @@ static int fake_write(const struct sys *s, const char *path, const char *data)
 	const char *r = rel(f, path);
 	unsigned n;
 
-	snprintf(f->writes + strlen(f->writes), sizeof(f->writes) - strlen(f->writes), "%s=%s\n",
-		 r, data);
+	snprintf(f->writes + strlen(f->writes), sizeof(f->writes) - strlen(f->writes), "%s=%s\n", r,
+		 data);
 	if (sscanf(r, "/sys/class/nvme/nvme%u/delete_controller", &n) == 1) {
 		if (access(path, F_OK) < 0)
 			return -ENOENT;
@@ -181,9 +181,9 @@ static int fake_identify(void *ud, const struct sys *s, unsigned instance, unsig
 }
 
 static const struct be_nvme_fabrics_ops fake_fabrics = {
-	.add_ctrl = fake_add_ctrl,
-	.reach = fake_reach,
-	.identify = fake_identify,
+    .add_ctrl = fake_add_ctrl,
+    .reach = fake_reach,
+    .identify = fake_identify,
 };
 
 static struct sys_ops fake_ops;
@@ -202,11 +202,16 @@ static int setup(void **state)
 	assert_int_equal(system(cmd), 0);
 	fake_ops = sys_real_ops;
 	fake_ops.write_file = fake_write;
-	f->sys = (struct sys){.sysfs_root = f->root, .dev_root = f->root, .proc_root = f->root,
-			      .etc_root = f->root, .ops = &fake_ops, .userdata = f};
+	f->sys = (struct sys){.sysfs_root = f->root,
+			      .dev_root = f->root,
+			      .proc_root = f->root,
+			      .etc_root = f->root,
+			      .ops = &fake_ops,
+			      .userdata = f};
 	f->ctx = (struct backend_ctx){.sys = &f->sys, .host = &f->host, .timeout_ms = 2000};
 	f->new_instance = 7;
 	f->identify_errno = -ENOTTY;
+	sh(f, "boot 0b1e5c6a-0d2f-4e3a-9b8c-7d6e5f4a3b2c");
 	*state = f;
 	return 0;
 }
@@ -327,19 +332,22 @@ static void test_match_each_id_kind(void **state)
 	}
 	assert_int_equal(f->n_add, 0);
 	assert_string_equal(f->writes, "");
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_false(json_is_true(json_object_get(a[i].objs, "owned")));
 		att_done(f, &a[i]);
-	/* the last user of each controller deleted it */
-	assert_string_equal(f->writes, "/sys/class/nvme/nvme0/delete_controller=1\n"
-				       "/sys/class/nvme/nvme4/delete_controller=1\n");
+	}
+	/* the controllers were there before attachd (the admin's): never deleted by it */
+	assert_string_equal(f->writes, "");
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 0), 1);
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 4), 1);
 }
 
 static void test_new_controller_option_string(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a =
-	    att(f, "{\"traddr\":\"10.0.0.9\",\"trsvcid\":4430,\"subnqn\":\"" S2
-		   "\",\"uuid\":\"" U1 "\"}");
+	    att(f, "{\"traddr\":\"10.0.0.9\",\"trsvcid\":4430,\"subnqn\":\"" S2 "\",\"uuid\":\"" U1
+		   "\"}");
 	struct backend_device d;
 	struct errbuf e = {""};
 
@@ -347,9 +355,10 @@ static void test_new_controller_option_string(void **state)
 	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
 	assert_int_equal(f->reach_calls, 1);
 	assert_int_equal(f->n_add, 1);
-	assert_string_equal(f->opts[0], "nqn=" S2 ",transport=tcp,traddr=10.0.0.9,trsvcid=4430,"
-					"hostnqn=" HOSTNQN ",hostid=" HOSTID
-					",ctrl_loss_tmo=600,reconnect_delay=10,fast_io_fail_tmo=30");
+	assert_string_equal(f->opts[0],
+			    "nqn=" S2 ",transport=tcp,traddr=10.0.0.9,trsvcid=4430,"
+			    "hostnqn=" HOSTNQN ",hostid=" HOSTID
+			    ",ctrl_loss_tmo=600,reconnect_delay=10,fast_io_fail_tmo=30");
 	assert_string_equal(objs_str(&a, "ctrl"), "nvme7");
 	assert_true(json_is_true(json_object_get(a.objs, "created")));
 	assert_string_equal(objs_str(&a, "hostnqn"), HOSTNQN);
@@ -579,55 +588,199 @@ static void test_disconnect_keeps_when_other_ns_mounted(void **state)
 	att_done(f, &a);
 }
 
+#define S2_OPTS(id) "{\"traddr\":\"10.0.0.9\",\"trsvcid\":4430,\"subnqn\":\"" S2 "\"," id "}"
+
+/* Connect a to S2 at 10.0.0.9:4430, which has no controller yet: attachd makes nvme7. */
+static void connect_new(struct fake *f, struct backend_attachment *a)
+{
+	struct errbuf e = {""};
+
+	snprintf(f->new_ns, sizeof(f->new_ns), "%s 10.0.0.9 4430 %s live", S2, HOSTNQN);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, a, &e), 0);
+	assert_string_equal(objs_str(a, "ctrl"), "nvme7");
+	assert_true(json_is_true(json_object_get(a->objs, "owned")));
+}
+
 static void test_disconnect_keeps_for_inflight_volume(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = att(f, S2_OPTS("\"uuid\":\"" U1 "\""));
+	struct backend_attachment b = att(f, S2_OPTS("\"nsid\":2"));
+	struct errbuf e = {""};
+
+	/* b connected through a's (attachd's) controller and has no dm device yet */
+	connect_new(f, &a);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &b, &e), 0);
+	assert_false(json_is_true(json_object_get(b.objs, "created")));
+	assert_true(json_is_true(json_object_get(b.objs, "owned"))); /* known: a made it */
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	/* b goes too: the last one deletes attachd's controller */
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &b, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme7/delete_controller=1\n");
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 7), 0);
+	att_done(f, &a);
+	att_done(f, &b);
+}
+
+/* One namespace named by uuid and by nsid: the same device, the same identity string (the
+ * agent dedupes on it). */
+static void test_identity_same_namespace(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a =
 	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"uuid\":\"" U1 "\"}");
 	struct backend_attachment b =
-	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"nsid\":2}");
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"nsid\":1}");
+	struct backend_identity ia, ib;
+	struct backend_device da, db;
 	struct errbuf e = {""};
 
-	/* b connected through the same controller and has no dm device yet */
 	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
 	assert_int_equal(be_nvme_ops.connect(&f->ctx, &b, &e), 0);
-	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->writes, "");
-	/* b goes too: the last one deletes the (reused) controller */
-	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &b, &e), 0);
-	assert_string_equal(f->writes, "/sys/class/nvme/nvme0/delete_controller=1\n");
-	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 0), 0);
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &da, &e), 0);
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &b, &db, &e), 0);
+	assert_string_equal(da.sysname, db.sysname);
+	assert_int_equal(be_nvme_ops.identify(&f->ctx, &a, &da, &ia, &e), 0);
+	assert_int_equal(be_nvme_ops.identify(&f->ctx, &b, &db, &ib, &e), 0);
+	assert_true(ia.wwid[0] != 0);
+	assert_string_equal(ia.wwid, ib.wwid);
 	att_done(f, &a);
 	att_done(f, &b);
+}
+
+/* The admin connected the controller (nvme connect); attachd reused it: attachd's detach
+ * leaves it, even with a record claiming ownership of another controller ID. */
+static void test_admin_controller_never_deleted(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"uuid\":\"" U1 "\"}");
+	struct errbuf e = {""};
+
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_string_equal(objs_str(&a, "ctrl"), "nvme0");
+	assert_false(json_is_true(json_object_get(a.objs, "created")));
+	assert_false(json_is_true(json_object_get(a.objs, "owned")));
+	assert_int_equal(f->n_add, 0);
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 0), 1);
+	/* a forged "owned" with another controller ID is not proof */
+	json_object_set_new(a.objs, "owned", json_true());
+	json_object_set_new(a.objs, "cntlid", json_integer(77));
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	att_done(f, &a);
+}
+
+/* attachd's controller deleted behind its back and the number reused by the admin's new
+ * one (same target, same controller ID): the sysfs inode tells them apart. */
+static void test_reused_instance_not_deleted(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = att(f, S2_OPTS("\"nsid\":1"));
+	struct backend_attachment b = {.ops = &be_nvme_ops};
+	struct errbuf e = {""};
+
+	connect_new(f, &a);
+	b.objs = json_deep_copy(a.objs); /* the record, as a restarted agent reads it */
+	{
+		char old[PATH_MAX + 32], moved[PATH_MAX + 32];
+
+		/* keep the old directory's inode in use, as kernfs never hands one out twice */
+		snprintf(old, sizeof(old), "%s/sys/class/nvme/nvme7", f->root);
+		snprintf(moved, sizeof(moved), "%s/nvme7.deleted", f->root);
+		assert_int_equal(rename(old, moved), 0);
+	}
+	sh(f, "ctrl 7 9 %s 10.0.0.9 4430 %s live", S2, HOSTNQN);
+	att_done(f, &a);
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &b, &e), 0);
+	assert_string_equal(f->writes, "");
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 7), 1);
+	json_decref(b.objs);
+}
+
+/* A record from another boot names nothing live: nothing is deleted. */
+static void test_record_from_other_boot(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = att(f, S2_OPTS("\"nsid\":1"));
+	struct backend_attachment b = {.ops = &be_nvme_ops};
+	struct errbuf e = {""};
+	struct be_nvme_ctrl_ident id;
+
+	connect_new(f, &a);
+	b.objs = json_deep_copy(a.objs);
+	att_done(f, &a); /* deletes nvme7: the kernel state after a reboot */
+	sh(f, "ctrl 7 9 %s 10.0.0.9 4430 %s live", S2, HOSTNQN); /* the admin's, this boot */
+	sh(f, "boot 99999999-0d2f-4e3a-9b8c-7d6e5f4a3b2c");
+	/* even if controller ID and inode matched: the boot differs */
+	assert_int_equal(be_nvme_sysfs_ctrl_ident(&f->sys, 7, S2, "10.0.0.9", 4430, HOSTNQN, &id),
+			 0);
+	json_object_set_new(b.objs, "ctrl_ino", json_integer((json_int_t)id.ino));
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &b, &e), 0);
+	assert_string_equal(f->writes, "");
+	json_decref(b.objs);
+}
+
+/* A restarted agent's record of attachd's own controller: still deleted at detach. */
+static void test_restored_record_deletes_own(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = att(f, S2_OPTS("\"nsid\":1"));
+	struct backend_attachment b = {.ops = &be_nvme_ops};
+	struct errbuf e = {""};
+
+	connect_new(f, &a);
+	b.objs = json_deep_copy(a.objs);
+	/* forget the in-process users and knowledge, as a restart does: a's user entry goes
+	 * (a disconnect that finds no controller recorded) and with it the target's slot */
+	{
+		struct backend_attachment forget = {.ops = &be_nvme_ops, .cfg = a.cfg};
+
+		forget.objs = json_object();
+		assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &forget, &e), 0);
+		json_decref(forget.objs);
+	}
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &b, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme7/delete_controller=1\n");
+	att_done(f, &a);
+	json_decref(b.objs);
 }
 
 static void test_disconnect_bounded_wait(void **state)
 {
 	struct fake *f = *state;
-	struct backend_attachment a =
-	    att(f, "{\"traddr\":\"fd00::7\",\"subnqn\":\"" S4 "\",\"nsid\":5}");
+	struct backend_attachment a = att(f, S2_OPTS("\"nsid\":1"));
 	struct errbuf e = {""};
 
-	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	connect_new(f, &a);
 	f->delete_sticks = 1;
 	f->ctx.timeout_ms = 100;
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), -ETIMEDOUT);
-	EXPECT_MSG(e, "nvme4");
+	EXPECT_MSG(e, "nvme7");
 	EXPECT_MSG(e, "still there");
+	f->delete_sticks = 0;
+	sh(f, "delete 7");
 	att_done(f, &a);
 }
 
 static void test_disconnect_restored_record(void **state)
 {
 	struct fake *f = *state;
-	/* A record from before a crash between the connect write and "ctrl": found by target */
+	/* A record from before a crash between the connect write and "ctrl": nothing proves
+	 * the controller the target has now attachd's (it may be the admin's): left alone. */
 	struct backend_attachment a = {.ops = &be_nvme_ops};
 	struct errbuf e = {""};
 
 	a.objs = json_pack("{s:s, s:s, s:i, s:s, s:n, s:b}", "subnqn", S4, "traddr", "fd00::7",
 			   "trsvcid", 4420, "hostnqn", HOSTNQN, "ctrl", "created", 0);
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->writes, "/sys/class/nvme/nvme4/delete_controller=1\n");
+	assert_string_equal(f->writes, "");
 	/* nothing recorded at all and no options: nothing to do */
 	json_decref(a.objs);
 	a.objs = NULL;
@@ -637,21 +790,15 @@ static void test_disconnect_restored_record(void **state)
 static void test_disconnect_without_objs_uses_options(void **state)
 {
 	struct fake *f = *state;
-	/* The agent died after the kernel connect, before saving objs: the volume's own
-	 * target finds the controller. */
+	/* The agent died after the kernel connect, before saving objs: nothing proves the
+	 * controller attachd's, so it stays (a leak an admin can see, never a wrong delete). */
 	struct backend_attachment a =
 	    att(f, "{\"traddr\":\"fd00::7\",\"subnqn\":\"" S4 "\",\"nsid\":5}");
 	struct errbuf e = {""};
 
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_string_equal(f->writes, "/sys/class/nvme/nvme4/delete_controller=1\n");
-	/* but a held namespace still keeps it (nvme1n1 is S1's, on nvme0) */
-	be_nvme_ops.free_cfg(a.cfg);
-	a = att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"nsid\":2}");
-	sh(f, "hold nvme1n1 dm-0");
-	f->writes[0] = 0;
-	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->writes, "");
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 4), 1);
 	att_done(f, &a);
 }
 
@@ -759,6 +906,11 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_keeps_for_inflight_volume, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_admin_controller_never_deleted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_same_namespace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reused_instance_not_deleted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_record_from_other_boot, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restored_record_deletes_own, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_bounded_wait, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_restored_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_without_objs_uses_options, setup,

@@ -17,7 +17,9 @@ sum0=$(md5sum <"$f0")
 sum1=$(md5sum <"$f1")
 lio_target_create "$iqn" --lun 0:64M --lun 1:64M
 on_exit "lio_target_delete $iqn"
-start_attachd
+mkdir -p "$SCRATCH/etc"
+echo "{\"file\": {\"dir\": \"$SCRATCH/files\"}}" >"$SCRATCH/etc/attachd.json"
+start_attachd --config "$SCRATCH/etc/attachd.json"
 on_exit stop_attachd
 
 try_mount() { # NAME LUN -> Mount response
@@ -43,7 +45,7 @@ mkdir -p "$SCRATCH/files"
 truncate -s 320M "$SCRATCH/files/x.img"
 mkfs.xfs -q "$SCRATCH/files/x.img"
 sumx=$(md5sum <"$SCRATCH/files/x.img")
-o="{\"backend\":\"file\",\"path\":\"$SCRATCH/files/x.img\"}"
+o='{"backend":"file","path":"x.img"}' # relative to file.dir
 assert_contains "$(volman VolumeDriver.Create "{\"Name\":\"xfsvol_app-1\",\"Opts\":$o}")" '"Err":""' "Create xfsvol"
 out=$(volman VolumeDriver.Mount '{"Name":"xfsvol_app-1"}')
 assert_contains "$out" "xfs" "error naming xfs"
