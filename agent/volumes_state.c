@@ -117,6 +117,15 @@ static int step_hook(struct attach_env *env, struct attach_volume *av, enum atta
 	return rc;
 }
 
+/* A backend made a kernel object mid-step (see backend_ctx.checkpoint): record it now. */
+static int checkpoint(struct attach_env *env, struct attach_volume *av)
+{
+	struct agent_volume *v =
+	    (struct agent_volume *)((char *)av - offsetof(struct agent_volume, av));
+
+	return agent_volume_save(env->hook_userdata, v, NULL);
+}
+
 void agent_volumes_set_state(struct agent_volumes *r, struct agent_state *st,
 			     const struct agent_test_settings *t)
 {
@@ -124,5 +133,6 @@ void agent_volumes_set_state(struct agent_volumes *r, struct agent_state *st,
 	r->test = t;
 	/* Always: the hook also tells a waiting request which step is running. */
 	r->env->step_hook = step_hook;
+	r->env->checkpoint = checkpoint;
 	r->env->hook_userdata = r;
 }

@@ -101,6 +101,9 @@ struct attach_env {
 	/* See above; NULL: none. */
 	int (*step_hook)(struct attach_env *env, struct attach_volume *v, enum attach_step step,
 			 int done);
+	/* Persist v's record now, in the middle of a step (see backend_ctx.checkpoint); NULL:
+	 * nothing is persisted mid-step. */
+	int (*checkpoint)(struct attach_env *env, struct attach_volume *v);
 	void *hook_userdata;
 	/* Called once the device is found and identified (v->dev, v->ident), before anything is
 	 * built on it: the agent's dedupe across volumes. A negative return (e set) refuses the

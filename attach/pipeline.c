@@ -73,6 +73,18 @@ static struct backend_ctx be_ctx(const struct attach_env *env, int timeout_ms)
 	return (struct backend_ctx){ .sys = &env->sys, .host = &env->host, .timeout_ms = timeout_ms };
 }
 
+struct checkpoint_ud {
+	struct attach_env *env;
+	struct attach_volume *v;
+};
+
+static int checkpoint(const struct backend_ctx *ctx)
+{
+	const struct checkpoint_ud *c = ctx->checkpoint_ud;
+
+	return c->env->checkpoint ? c->env->checkpoint(c->env, c->v) : 0;
+}
+
 static int is_mounted(const struct sys *s, const char *path, struct attach_mnt *ret)
 {
 	_cleanup_free_ char *text = NULL;
@@ -310,12 +322,17 @@ static int run_up_step(struct attach_env *env, struct attach_volume *v, enum att
 	switch (step) {
 	case STEP_PLAN:
 		return v->opts.be->probe(&ctx, &v->att, expect, e);
-	case STEP_CONNECT:
+	case STEP_CONNECT: {
+		struct checkpoint_ud cp = { env, v };
+
 		/* Arm the monitor before the action so no uevent can slip past. */
 		r = attach_devwait_open(env, w);
 		if (r < 0)
 			*w = NULL; /* no netlink: find_device still checks sysfs once */
+		ctx.checkpoint = checkpoint;
+		ctx.checkpoint_ud = &cp;
 		return v->opts.be->connect(&ctx, &v->att, e);
+	}
 	case STEP_AWAIT:
 		return step_await(env, v, *w, e);
 	case STEP_VERIFY:

@@ -36,6 +36,12 @@ struct backend_ctx {
 	const struct sys *sys;
 	const struct backend_host_config *host;
 	int timeout_ms; /* budget for one blocking call (login, probe, helper program) */
+	/* Optional (NULL: none): persist the attachment's objs now. A backend calls it right
+	 * after the kernel action that creates an object only it can later prove its own (an
+	 * NVMe controller), so a crash before the step's end still leaves the proof on disk.
+	 * Returns 0 or a negative errno (the backend then undoes what it made and fails). */
+	int (*checkpoint)(const struct backend_ctx *ctx);
+	void *checkpoint_ud;
 };
 
 /* Identity of a block device, learnt from the array (probe) or from the kernel. */

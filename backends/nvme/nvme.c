@@ -20,8 +20,9 @@
  * the recorded one (same target, host NQN, controller ID and sysfs inode: instance
  * numbers are reused at once). A controller the admin connected (nvme connect) and
  * attachd reused is never deleted by attachd; nor is one found without a record of its
- * making (ctrl null: a crash between the connect write and the record; it is left for
- * the admin, a leak rather than a wrong delete). After a reboot nothing of a record
+ * making. A controller connect makes is recorded at once (ctx->checkpoint), so only a crash
+ * in the instant between the connect write and that save leaves one behind: a leak for the
+ * admin to see rather than a wrong delete. After a reboot nothing of a record
  * names a live kernel object: disconnect deletes nothing.
  */
 #include <errno.h>
@@ -209,6 +210,16 @@ int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 			0 ||
 		    json_object_set_new(a->objs, "boot", json_string(boot)) < 0) {
 			r = errbuf_set(e, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	/* The proof that attachd made this controller must outlive a crash right here:
+	 * without it a restarted agent can only leave the controller behind. */
+	if (created && ctx->checkpoint) {
+		r = ctx->checkpoint(ctx);
+		if (r < 0) {
+			errbuf_set(e, r, "cannot record the new NVMe controller nvme%u: %s", inst,
+				   strerror(-r));
 			goto out;
 		}
 	}

@@ -564,8 +564,8 @@ static void test_same_resolved_device_refused(void **state)
 	char *mp;
 
 	fakedriver_same_device("da", "db");
-	create("da_c1", "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"/tmp/x/a.img\"}");
-	create("db_c1", "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"/tmp/x/b.img\"}");
+	create("da_c1", "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"x/a.img\"}");
+	create("db_c1", "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"x/b.img\"}");
 	mp = mount("da_c1");
 	expect_err("/VolumeDriver.Mount", "{\"Name\":\"db_c1\"}",
 		   "resolves to the device volume 'da' already uses");

@@ -269,6 +269,71 @@ static const char *objs_str(struct backend_attachment *a, const char *k)
 			fail_msg("'%s' not in: %s", needle, (e).msg);                              \
 	} while (0)
 
+/* What a checkpoint saw: the objs at the moment the backend asked for them to be saved. */
+struct cp_seen {
+	unsigned calls;
+	char ctrl[32];
+	int owned;
+	int fail;
+	struct backend_attachment *a;
+};
+
+static int cp_record(const struct backend_ctx *ctx)
+{
+	struct cp_seen *c = ctx->checkpoint_ud;
+	const char *ctrl = json_string_value(json_object_get(c->a->objs, "ctrl"));
+
+	c->calls++;
+	snprintf(c->ctrl, sizeof(c->ctrl), "%s", ctrl ? ctrl : "");
+	c->owned = json_is_true(json_object_get(c->a->objs, "owned"));
+	return c->fail;
+}
+
+/* A controller attachd makes is recorded (checkpoint) before connect returns, so a crash
+ * before the step's end leaves the proof of ownership on disk; a reused one needs none. A
+ * failed checkpoint fails the connect with the controller recorded for the rollback. */
+static void test_new_controller_checkpointed(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.9\",\"trsvcid\":4430,\"subnqn\":\"" S2 "\",\"uuid\":\"" U1
+		   "\"}");
+	struct backend_attachment b =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"uuid\":\"" U1 "\"}");
+	struct cp_seen cp = {.a = &a};
+	struct errbuf e = {""};
+
+	f->ctx.checkpoint = cp_record;
+	f->ctx.checkpoint_ud = &cp;
+	snprintf(f->new_ns, sizeof(f->new_ns), "%s 10.0.0.9 4430 %s live", S2, HOSTNQN);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(cp.calls, 1);
+	assert_string_equal(cp.ctrl, "nvme7");
+	assert_true(cp.owned);
+
+	cp = (struct cp_seen){.a = &b};
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &b, &e), 0); /* reuses nvme0 */
+	assert_int_equal(f->n_add, 1);
+	assert_int_equal(cp.calls, 0);
+
+	/* the save fails: connect fails, and what it made is in objs for the undo */
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	att_done(f, &a);
+	a = att(f, "{\"traddr\":\"10.0.0.9\",\"trsvcid\":4430,\"subnqn\":\"" S2 "\",\"uuid\":\"" U1
+		   "\"}");
+	cp = (struct cp_seen){.a = &a, .fail = -ENOSPC};
+	f->new_instance = 8;
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), -ENOSPC);
+	EXPECT_MSG(e, "cannot record the new NVMe controller nvme8");
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme8/delete_controller=1\n");
+	f->ctx.checkpoint = NULL;
+	att_done(f, &a);
+	att_done(f, &b);
+}
+
 static void test_reuse_live_controller(void **state)
 {
 	struct fake *f = *state;
@@ -892,6 +957,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_reuse_live_controller, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_match_each_id_kind, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_new_controller_checkpointed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_new_controller_option_string, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_host_identity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_without_hostnqn, setup, teardown),
