@@ -3,7 +3,7 @@
 # iSCSI session; a file written by one container is read by the other; the first Unmount
 # keeps the second mount working (I/O still reaches the device); the second detaches
 # everything. A readonly volume gives read-only container mounts (writes fail with EROFS).
-# timeout: 300
+# timeout: 600
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 
