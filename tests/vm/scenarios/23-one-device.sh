@@ -3,8 +3,9 @@
 # same LIO backstore, so the same WWID behind two IQNs) resolve to one device. While the first
 # is mounted, the second's Mount is refused with an Err naming the first, and its rollback
 # undoes only what it made: the first volume's session, SCSI disk, dm device and mount stay and
-# keep working. Once the first is unmounted, the second may have the device.
-# timeout: 300
+# keep working. Once the first is unmounted, the second may have the device. The same for one
+# NVMe namespace named by uuid and by nsid: never two dm devices on one disk.
+# timeout: 420
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 
@@ -57,6 +58,33 @@ out=$(volman VolumeDriver.Mount '{"Name":"volb_app-2"}')
 assert_contains "$out" '"Err":""' "Mount volb once vola is gone"
 assert_eq "$(tail -1 "$(mountpoint_of "$out")/data.txt")" "still writable" "same disk through volb"
 assert_contains "$(volman VolumeDriver.Unmount '{"Name":"volb_app-2"}')" '"Err":""' "Unmount volb"
+
+# NVMe: namespace 1 by uuid (nva) and by nsid (nvb) is one disk.
+nqn=nqn.2025-01.io.attachd.test:one-nvme
+u1=5c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f
+nvmet_subsys_create "$nqn" --ns "1:64M:$u1" --port 127.0.0.1:4420
+on_exit "nvmet_subsys_delete $nqn"
+nvme_create() { # NAME KEY VALUE
+	local o="{\"backend\":\"nvme\",\"traddr\":\"127.0.0.1\",\"subnqn\":\"$nqn\",\"$2\":$3}"
+	assert_contains "$(volman VolumeDriver.Create "{\"Name\":\"$1\",\"Opts\":$o}")" '"Err":""' "Create $1"
+}
+nvme_create nva_app-1 uuid "\"$u1\""
+nvme_create nvb_app-2 nsid 1
+out=$(volman VolumeDriver.Mount '{"Name":"nva_app-1"}')
+assert_contains "$out" '"Err":""' "Mount nva"
+mp=$(mountpoint_of "$out")
+echo "written through nva" >"$mp/data.txt"
+sync
+before=$(vm_objects | grep -v '^mount' | sort)
+out=$(volman VolumeDriver.Mount '{"Name":"nvb_app-2"}')
+info "Mount of nvb: $out"
+assert_contains "$out" "resolves to the device volume 'nva' already uses" "nvb (nsid) refused naming nva (uuid)"
+assert_eq "$(vm_objects | grep -v '^mount' | sort)" "$before" "kernel objects after the nvme refusal"
+test ! -e /dev/mapper/attachd-nvb || fail "two dm devices on one namespace"
+assert_eq "$(cat "$mp/data.txt")" "written through nva" "nva's data"
+assert_contains "$(volman VolumeDriver.Unmount '{"Name":"nva_app-1"}')" '"Err":""' "Unmount nva"
+check_no_leftovers
+
 stop_attachd
 check_no_leftovers
 info "one device, one owner"
