@@ -460,6 +460,8 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 			break;
 		case STEP_DISCONNECT:
 			if (keep_conn) {
+				if (v->opts.be->release)
+					v->opts.be->release(&ctx, &v->att);
 				json_object_clear(v->att.objs);
 				r = 0;
 			} else {

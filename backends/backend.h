@@ -99,6 +99,11 @@ struct backend_ops {
 	 * record restored after a crash. */
 	int (*disconnect)(const struct backend_ctx *ctx, struct backend_attachment *a,
 			  struct errbuf *e);
+	/* Optional: forget this attachment without touching the kernel, when its connection
+	 * turned out to be another volume's (attach/ refused the second volume on one device):
+	 * drop whatever in-process reference connect took, so the owner's detach is not held
+	 * back by it. */
+	void (*release)(const struct backend_ctx *ctx, struct backend_attachment *a);
 };
 
 extern const struct backend_ops be_file_ops;

@@ -109,6 +109,24 @@ static void who_of(const struct backend_attachment *a, char *buf, size_t n)
 		buf[0] = 0;
 }
 
+/* The controller is another volume's (one namespace named two ways): only stop counting
+ * this attachment among its users, so the owner's detach can delete it. */
+static void be_nvme_release(const struct backend_ctx *ctx, struct backend_attachment *a)
+{
+	const char *subnqn = json_string_value(json_object_get(a->objs, "subnqn"));
+	const char *traddr = json_string_value(json_object_get(a->objs, "traddr"));
+	const json_t *port = json_object_get(a->objs, "trsvcid");
+	char who[BE_NVME_NQN_MAX + 48];
+	struct be_nvme_target_lock *lk;
+
+	if (!subnqn || !traddr || !json_is_integer(port))
+		return;
+	who_of(a, who, sizeof(who));
+	lk = be_nvme_target_lock(subnqn, traddr, (unsigned)json_integer_value(port));
+	be_nvme_target_user_del(lk, who);
+	be_nvme_target_unlock(lk);
+}
+
 int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e)
 {
 	const struct be_nvme_cfg *c = a->cfg;
@@ -438,6 +456,7 @@ const struct backend_ops be_nvme_ops = {
     .free_cfg = be_nvme_free_cfg,
     .describe = be_nvme_describe,
     .connect = be_nvme_connect,
+    .release = be_nvme_release,
     .find_device = be_nvme_find_device,
     .identify = be_nvme_identify,
     .disconnect = be_nvme_disconnect,
