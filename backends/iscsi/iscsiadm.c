@@ -267,7 +267,10 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 			argv[k++] = (char *)set[i].value;
 		}
 		argv[k] = NULL;
-		r = run(ctx, argv, "update of the node settings", NULL, tail, sizeof(tail), e);
+		/* The secret is not in argv, but iscsiadm reads the record, which may hold it
+		 * from an earlier attach: never let an echo of it reach a message. */
+		r = run(ctx, argv, "update of the node settings",
+			cfg->chap_secret[0] ? cfg->chap_secret : NULL, tail, sizeof(tail), e);
 		if (r > 0)
 			return common_error(r, "update of the node settings", cfg->iqn, portal,
 					    tail, e);

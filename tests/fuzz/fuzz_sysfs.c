@@ -61,12 +61,21 @@ static void iscsi(struct sys *s)
 	unsigned sess = 1, h, t, n, ma, mi;
 	char buf[256];
 
-	(void)be_iscsi_sysfs_find_session(s, "iqn.2003-01.org.example:t1", "10.0.0.5", 3260, &sess);
-	(void)be_iscsi_sysfs_find_session(s, "iqn.2003-01.org.example:t2", "fd00::5", 3260, &t);
+	char hctl[64];
+	unsigned hh, cc, tt, ll;
+
+	(void)be_iscsi_sysfs_find_session(s, "iqn.2003-01.org.example:t1", "10.0.0.5", 3260,
+					  "attachd", &sess);
+	(void)be_iscsi_sysfs_find_session(s, "iqn.2003-01.org.example:t2", "fd00::5", 3260,
+					  "default", &t);
 	(void)be_iscsi_sysfs_session_host(s, sess, &h);
 	(void)be_iscsi_sysfs_session_target_id(s, sess, &t);
 	(void)be_iscsi_sysfs_session_state(s, sess, buf, sizeof(buf));
 	(void)be_iscsi_sysfs_session_count_devices(s, sess, &n);
+	if (be_iscsi_sysfs_session_lun(s, sess, 1, hctl, sizeof(hctl)) == 0) {
+		(void)be_iscsi_hctl_parse(hctl, &hh, &cc, &tt, &ll);
+		(void)be_iscsi_sysfs_session_lun_wwid(s, sess, hctl, buf, sizeof(buf));
+	}
 	if (be_iscsi_sysfs_hctl_block(s, "2:0:0:1", buf, sizeof(buf)) == 0)
 		(void)be_iscsi_sysfs_block_devnum(s, buf, &ma, &mi);
 	(void)be_iscsi_sysfs_block_identity(s, "sdb", &id);
