@@ -4,7 +4,6 @@
  * into the errlist with the key it concerns and what to write instead; the CHAP secret's
  * value is never quoted back.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -12,7 +11,10 @@
 #include <string.h>
 
 #include "internal.h"
+#include "lib/hostport.h"
 #include "lib/macro.h"
+
+_Static_assert(BE_ISCSI_HOST_MAX == HOSTPORT_HOST_MAX, "host names are validated by lib/hostport");
 
 static int is_all(const char *s, size_t n, int (*pred)(int))
 {
@@ -30,110 +32,16 @@ static int is_printable_token(const char *s)
 	return 1;
 }
 
-/* RFC 1123 host name: dot-separated labels of letters, digits and '-', 1-63 each. */
-static int hostname_is_valid(const char *h)
-{
-	size_t len = strlen(h), label = 0;
-
-	if (len == 0 || len > BE_ISCSI_HOST_MAX)
-		return 0;
-	for (size_t i = 0; i <= len; i++) {
-		char c = h[i];
-
-		if (c == '.' || c == 0) {
-			if (label == 0 || label > 63 || h[i - 1] == '-' || h[i - label] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!isalnum((unsigned char)c) && c != '-')
-			return 0;
-		label++;
-	}
-	return 1;
-}
-
-static int parse_port(const char *s, unsigned *ret)
-{
-	char *end;
-	unsigned long v;
-
-	if (!*s || !is_all(s, strlen(s), isdigit) || strlen(s) > 5)
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < 1 || v > 65535)
-		return -EINVAL;
-	*ret = (unsigned)v;
-	return 0;
-}
-
-static int why_set(char *why, size_t n, const char *msg)
-{
-	if (why && n)
-		snprintf(why, n, "%s", msg);
-	return -EINVAL;
-}
-
 int be_iscsi_portal_parse(const char *s, struct be_iscsi_portal *ret, char *why, size_t n)
 {
-	struct be_iscsi_portal p = {.port = BE_ISCSI_DEFAULT_PORT};
-	const char *host, *port = NULL;
-	size_t hlen;
+	struct hostport hp;
+	int r = hostport_parse(s, BE_ISCSI_DEFAULT_PORT, &hp, why, n);
 
-	if (!s || !*s)
-		return why_set(why, n, "is empty");
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		unsigned char a6[16];
-
-		if (!close)
-			return why_set(why, n,
-				       "has '[' without ']' (write IPv6 as [fd00::1]:3260)");
-		host = s + 1;
-		hlen = (size_t)(close - host);
-		if (close[1] == ':')
-			port = close + 2;
-		else if (close[1])
-			return why_set(why, n, "has text after ']' that is not ':port'");
-		if (hlen == 0 || hlen > BE_ISCSI_HOST_MAX)
-			return why_set(why, n, "has an empty or too long address in brackets");
-		memcpy(p.host, host, hlen);
-		p.host[hlen] = 0;
-		if (inet_pton(AF_INET6, p.host, a6) != 1)
-			return why_set(why, n, "has an invalid IPv6 address in brackets");
-		p.is_ipv6 = 1;
-	} else {
-		const char *colon = strchr(s, ':');
-
-		if (colon && strchr(colon + 1, ':'))
-			return why_set(why, n,
-				       "looks like an IPv6 address: write it in brackets, e.g. "
-				       "[fd00::1]:3260");
-		host = s;
-		hlen = colon ? (size_t)(colon - s) : strlen(s);
-		if (colon)
-			port = colon + 1;
-		if (hlen == 0)
-			return why_set(why, n, "has no host before ':'");
-		if (hlen > BE_ISCSI_HOST_MAX)
-			return why_set(why, n, "has a host name longer than 253 characters");
-		memcpy(p.host, host, hlen);
-		p.host[hlen] = 0;
-		if (strspn(p.host, "0123456789.") == hlen) {
-			struct in_addr a4;
-
-			/* All digits and dots is meant as an address, never a host name. */
-			if (inet_pton(AF_INET, p.host, &a4) != 1)
-				return why_set(why, n, "has an invalid IPv4 address");
-		} else if (!hostname_is_valid(p.host)) {
-			return why_set(
-			    why, n, "has an invalid host name (letters, digits, '-' and '.' only)");
-		}
-	}
-	if (port && parse_port(port, &p.port) < 0)
-		return why_set(why, n, "has an invalid port (must be 1-65535)");
-	*ret = p;
+	if (r < 0)
+		return r;
+	snprintf(ret->host, sizeof(ret->host), "%s", hp.host);
+	ret->port = hp.port;
+	ret->is_ipv6 = hp.is_ipv6;
 	return 0;
 }
 

@@ -5,7 +5,8 @@
  * it. The kernel can tell which namespaces are in use once a dm device holds them, but not
  * between a connect that reused the controller and the dm map that follows: so each target
  * also keeps the volumes (their describe strings) that connected through it in this process,
- * and connect/disconnect run under the target's mutex. Different targets run in parallel.
+ * and connect/disconnect run under the target's mutex (a slot of lib/keylock's table). Different
+ * targets run in parallel.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -13,16 +14,16 @@
 #include <string.h>
 
 #include "internal.h"
+#include "lib/keylock.h"
 #include "lib/macro.h"
 
-#define TARGET_SLOTS 128
 #define USERS_MAX 64
 #define WHO_MAX (BE_NVME_NQN_MAX + 48)
 
+/* What the nvme backend keeps per slot of the generic keyed lock table: one entry per
+ * slot, same index. Reset when the slot becomes free. */
 struct be_nvme_target_lock {
-	char key[BE_NVME_NQN_MAX + BE_NVME_HOST_MAX + 16];
-	unsigned refs; /* holders + waiters */
-	pthread_mutex_t mutex;
+	struct keylock *lock;
 	char (*users)[WHO_MAX]; /* volumes connected through this target */
 	unsigned n_users;
 	int owned; /* owned_inst/owned_id name attachd's controller */
@@ -30,69 +31,38 @@ struct be_nvme_target_lock {
 	struct be_nvme_ctrl_ident owned_id;
 };
 
-static pthread_mutex_t table_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t table_cond = PTHREAD_COND_INITIALIZER;
-static struct be_nvme_target_lock table[TARGET_SLOTS];
-static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+static struct be_nvme_target_lock targets[KEYLOCK_SLOTS];
 
-static void table_init(void)
+static void target_free(size_t index)
 {
-	for (size_t i = 0; i < TARGET_SLOTS; i++)
-		pthread_mutex_init(&table[i].mutex, NULL);
+	struct be_nvme_target_lock *t = &targets[index];
+
+	free(t->users);
+	t->users = NULL;
+	t->n_users = 0;
+	t->owned = 0;
 }
+
+static struct keylock_table table = KEYLOCK_TABLE_INIT(target_free);
 
 struct be_nvme_target_lock *be_nvme_target_lock(const char *subnqn, const char *traddr,
 						unsigned trsvcid)
 {
-	char key[sizeof(table[0].key)];
-	struct be_nvme_target_lock *slot = NULL;
+	char key[BE_NVME_NQN_MAX + BE_NVME_HOST_MAX + 16];
+	struct keylock *kl;
+	struct be_nvme_target_lock *t;
 
-	pthread_once(&table_once, table_init);
 	snprintf(key, sizeof(key), "%s %s %u", subnqn, traddr, trsvcid);
-
-	pthread_mutex_lock(&table_mutex);
-	for (;;) {
-		struct be_nvme_target_lock *free_slot = NULL;
-
-		/* A slot stays bound to its key while it has users, even with no holder. */
-		for (size_t i = 0; i < TARGET_SLOTS; i++) {
-			int busy = table[i].refs > 0 || table[i].n_users > 0;
-
-			if (busy && strcmp(table[i].key, key) == 0) {
-				slot = &table[i];
-				break;
-			}
-			if (!busy && !free_slot)
-				free_slot = &table[i];
-		}
-		if (!slot && free_slot) {
-			slot = free_slot;
-			snprintf(slot->key, sizeof(slot->key), "%s", key);
-		}
-		if (slot)
-			break;
-		pthread_cond_wait(&table_cond, &table_mutex);
-	}
-	slot->refs++;
-	pthread_mutex_unlock(&table_mutex);
-
-	pthread_mutex_lock(&slot->mutex);
-	return slot;
+	kl = keylock_lock(&table, key);
+	t = &targets[keylock_index(kl)];
+	t->lock = kl;
+	return t;
 }
 
 void be_nvme_target_unlock(struct be_nvme_target_lock *l)
 {
-	if (!l)
-		return;
-	pthread_mutex_unlock(&l->mutex);
-	pthread_mutex_lock(&table_mutex);
-	if (--l->refs == 0 && l->n_users == 0) {
-		free(l->users);
-		l->users = NULL;
-		l->owned = 0;
-		pthread_cond_broadcast(&table_cond);
-	}
-	pthread_mutex_unlock(&table_mutex);
+	if (l)
+		keylock_unlock(l->lock);
 }
 
 void be_nvme_target_user_add(struct be_nvme_target_lock *l, const char *who)
@@ -104,6 +74,8 @@ void be_nvme_target_user_add(struct be_nvme_target_lock *l, const char *who)
 		return; /* the kernel check (held namespaces) still protects mapped volumes */
 	if (l->n_users < USERS_MAX)
 		snprintf(l->users[l->n_users++], WHO_MAX, "%s", who);
+	/* A slot stays bound to its key while it has users, even with no holder. */
+	keylock_keep(l->lock, l->n_users > 0);
 }
 
 void be_nvme_target_user_del(struct be_nvme_target_lock *l, const char *who)
@@ -112,6 +84,7 @@ void be_nvme_target_user_del(struct be_nvme_target_lock *l, const char *who)
 		if (streq(l->users[i], who)) {
 			memmove(l->users[i], l->users[i + 1], (l->n_users - i - 1) * WHO_MAX);
 			l->n_users--;
+			keylock_keep(l->lock, l->n_users > 0);
 			return;
 		}
 }

@@ -7,7 +7,6 @@
  * kernel parses (drivers/nvme/host/fabrics.c, nvmf_parse_options): a ',' or '=' in them
  * would inject options, so the validators refuse them.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -15,7 +14,10 @@
 #include <string.h>
 
 #include "internal.h"
+#include "lib/hostport.h"
 #include "lib/macro.h"
+
+_Static_assert(BE_NVME_HOST_MAX == HOSTPORT_HOST_MAX, "host names are validated by lib/hostport");
 
 #define UUID_NQN_PREFIX "nqn.2014-08.org.nvmexpress:uuid:"
 #define DISCOVERY_NQN "nqn.2014-08.org.nvmexpress.discovery"
@@ -132,29 +134,6 @@ int be_nvme_nqn_is_valid(const char *s)
 	return 1;
 }
 
-/* RFC 1123 host name: dot-separated labels of letters, digits and '-', 1-63 each. */
-static int hostname_is_valid(const char *h)
-{
-	size_t len = strlen(h), label = 0;
-
-	if (len == 0 || len > BE_NVME_HOST_MAX)
-		return 0;
-	for (size_t i = 0; i <= len; i++) {
-		char c = h[i];
-
-		if (c == '.' || c == 0) {
-			if (label == 0 || label > 63 || h[i - 1] == '-' || h[i - label] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!isalnum((unsigned char)c) && c != '-')
-			return 0;
-		label++;
-	}
-	return 1;
-}
-
 static void parse_traddr(const json_t *v, struct be_nvme_cfg *c, struct errlist *el, int *bad)
 {
 	const char *s;
@@ -189,28 +168,21 @@ static void parse_traddr(const json_t *v, struct be_nvme_cfg *c, struct errlist 
 	}
 	memcpy(host, s, len);
 	host[len] = 0;
-	if (strchr(host, ':')) {
-		unsigned char a6[16];
-
-		if (inet_pton(AF_INET6, host, a6) != 1) {
+	if (!hostport_host_is_valid(host)) {
+		switch (hostport_host_kind(host)) {
+		case HOSTPORT_IPV6:
 			errlist_add(el, "'traddr' \"%.80s\" is not a valid IPv6 address", host);
-			*bad = 1;
-			return;
-		}
-	} else if (strspn(host, "0123456789.") == len) {
-		struct in_addr a4;
-
-		/* All digits and dots is meant as an address, never a host name. */
-		if (inet_pton(AF_INET, host, &a4) != 1) {
+			break;
+		case HOSTPORT_IPV4:
 			errlist_add(el, "'traddr' \"%.80s\" is not a valid IPv4 address", host);
-			*bad = 1;
-			return;
+			break;
+		case HOSTPORT_NAME:
+			errlist_add(el,
+				    "'traddr' \"%.80s\" is not an address or a host name (letters, "
+				    "digits, '-' and '.' only); the port goes in 'trsvcid'",
+				    host);
+			break;
 		}
-	} else if (!hostname_is_valid(host)) {
-		errlist_add(el,
-			    "'traddr' \"%.80s\" is not an address or a host name (letters, digits, "
-			    "'-' and '.' only); the port goes in 'trsvcid'",
-			    host);
 		*bad = 1;
 		return;
 	}
