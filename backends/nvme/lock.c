@@ -5,8 +5,8 @@
  * it. The kernel can tell which namespaces are in use once a dm device holds them, but not
  * between a connect that reused the controller and the dm map that follows: so each target
  * also keeps the volumes (their describe strings) that connected through it in this process,
- * and connect/disconnect run under the target's mutex (a slot of lib/keylock's table). Different
- * targets run in parallel.
+ * and connect/disconnect run under the target's mutex (a slot of lib/keylock's table).
+ * Different targets run in parallel.
  */
 #include <pthread.h>
 #include <stdio.h>
