@@ -1050,8 +1050,7 @@ static void test_configured_iface(void **state)
 		NODE2(T1, "10.0.0.6:3260") " -o update" SETTINGS "\n"
 		NODE2(T1, "10.0.0.6:3260") " --login\n");
 	/* clang-format on */
-	assert_int_equal(count_of(f->calls, "-I attachd\n") + count_of(f->calls, "-I attachd "),
-			 0);
+	assert_int_equal(count_of(f->calls, "-I attachd\n") + count_of(f->calls, "-I attachd "), 0);
 	/* our new session (host10, sid 20), not the other agent's session7 on host5 */
 	assert_string_equal(f->writes, "/sys/class/scsi_host/host10/scan=0 0 5\n");
 	assert_path(path0(&a), "10.0.0.6:3260", T1, 20, 10, "10:0:0:5", 1, 1);
