@@ -192,6 +192,7 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	sys_init_real(&a->env.sys);
 	snprintf(a->env.host.iscsi_initiator_name, sizeof(a->env.host.iscsi_initiator_name), "%s",
 		 cfg->iscsi_initiator_name);
+	snprintf(a->env.host.iscsi_iface, sizeof(a->env.host.iscsi_iface), "%s", cfg->iscsi_iface);
 	snprintf(a->env.host.nvme_hostnqn, sizeof(a->env.host.nvme_hostnqn), "%s",
 		 cfg->nvme_hostnqn);
 	snprintf(a->env.host.file_dir, sizeof(a->env.host.file_dir), "%s", cfg->file_dir);

@@ -20,6 +20,7 @@ void agent_config_init(struct agent_config *c)
 	snprintf(c->mount_root, sizeof(c->mount_root), "%s", AGENT_DEFAULT_MOUNT_ROOT);
 	snprintf(c->driver_dir, sizeof(c->driver_dir), "%s", AGENT_DEFAULT_DRIVER_DIR);
 	snprintf(c->driver_name, sizeof(c->driver_name), "%s", AGENT_DEFAULT_DRIVER_NAME);
+	snprintf(c->iscsi_iface, sizeof(c->iscsi_iface), "%s", AGENT_DEFAULT_ISCSI_IFACE);
 	snprintf(c->scaleio.drv_cfg, sizeof(c->scaleio.drv_cfg), "%s", AGENT_DEFAULT_DRV_CFG);
 	c->limits.max_pipelines = AGENT_DEFAULT_MAX_PIPELINES;
 	c->limits.lock_wait_s = AGENT_DEFAULT_LOCK_WAIT_S;
@@ -65,6 +66,7 @@ static const struct field tls_fields[] = {
 };
 static const struct field iscsi_fields[] = {
     STR("initiator_name", iscsi_initiator_name),
+    STR("iface", iscsi_iface),
     {NULL, F_STR, 0, 0, NULL},
 };
 static const struct field nvme_fields[] = {
@@ -99,7 +101,6 @@ static const struct field top_fields[] = {
     OBJ("file", file_fields),	   OBJ("limits", limits_fields),
     {NULL, F_STR, 0, 0, NULL},
 };
-
 
 static void apply_object(struct agent_config *c, const json_t *obj, const struct field *table,
 			 const char *prefix, const char *origin, struct errlist *el)
@@ -149,8 +150,8 @@ static void apply_object(struct agent_config *c, const json_t *obj, const struct
 		case F_UINT:
 			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 			    json_integer_value(v) > (json_int_t)f->size) {
-				errlist_add(el, "%s: '%s' must be a whole number from 1 to %zu", origin,
-					    path, f->size);
+				errlist_add(el, "%s: '%s' must be a whole number from 1 to %zu",
+					    origin, path, f->size);
 				break;
 			}
 			*(unsigned *)((char *)c + f->off) = (unsigned)json_integer_value(v);
@@ -195,17 +196,17 @@ int agent_config_load_file(struct agent_config *c, const char *path, struct errl
 	r = read_full_file(path, &text, &len, AGENT_CONFIG_FILE_MAX);
 	if (r == -EFBIG) {
 		errlist_add(el, "config %s: larger than %d bytes", path, AGENT_CONFIG_FILE_MAX);
-		return -EINVAL;
+		return -EBADMSG;
 	}
 	if (r < 0) {
 		errlist_add(el, "config %s: cannot read: %s", path, strerror(-r));
-		return -EINVAL;
+		return -EBADMSG;
 	}
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		errlist_add(el, "config %s: invalid JSON at line %d column %d: %s", path, jerr.line,
 			    jerr.column, jerr.text);
-		return -EINVAL;
+		return -EBADMSG;
 	}
 	{
 		char origin[AGENT_PATH_MAX + 8];
@@ -305,6 +306,18 @@ static void check_dir(const char *what, const char *p, struct errlist *el)
 		errlist_add(el, "%s: must not be /", what);
 }
 
+/* Also a file name under /etc/iscsi/ifaces and in node record paths: no leading '.'. */
+static int iface_name_ok(const char *s)
+{
+	if (*s == '.')
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
 int agent_config_validate(const struct agent_config *c, struct errlist *el)
 {
 	unsigned before = el->n;
@@ -314,12 +327,12 @@ int agent_config_validate(const struct agent_config *c, struct errlist *el)
 	if (agent_listen_parse(c->listen, host, sizeof(host), &port) < 0)
 		errlist_add(
 		    el,
-		    "listen: '%.256s' is not HOST:PORT (e.g. 127.0.0.1:7610, [::1]:7610; port "
+		    "listen: '%.256s' is not HOST:PORT (e.g. 127.0.0.1:7610, [::1]:7610, port "
 		    "0-65535)",
 		    c->listen);
 	else if (!agent_host_is_loopback(host) && !agent_config_has_tls(c))
 		errlist_add(el,
-			    "listen: %s is not a loopback address; off loopback the Volman API "
+			    "listen: %s is not a loopback address: off loopback the Volman API "
 			    "needs mutual TLS (a tls section with ca_file, cert_file, key_file, "
 			    "client_cert_file, client_key_file), or listen on 127.0.0.1",
 			    c->listen);
@@ -365,6 +378,23 @@ int agent_config_validate(const struct agent_config *c, struct errlist *el)
 	    !startswith(c->iscsi_initiator_name, "naa."))
 		errlist_add(el, "iscsi.initiator_name: '%.223s' must start with iqn., eui. or naa.",
 			    c->iscsi_initiator_name);
+	if (!c->iscsi_iface[0])
+		errlist_add(el, "iscsi.iface: must not be empty (default %s)",
+			    AGENT_DEFAULT_ISCSI_IFACE);
+	else if (!iface_name_ok(c->iscsi_iface))
+		errlist_add(el,
+			    "iscsi.iface: '%.63s' must use only A-Z a-z 0-9 . _ - and not start "
+			    "with '.' (an open-iscsi iface name, e.g. %s or attachd2)",
+			    c->iscsi_iface, AGENT_DEFAULT_ISCSI_IFACE);
+	else if (streq(c->iscsi_iface, "default") || streq(c->iscsi_iface, "iser") ||
+		 streq(c->iscsi_iface, "bnx2i") || streq(c->iscsi_iface, "cxgb3i") ||
+		 streq(c->iscsi_iface, "cxgb4i") || streq(c->iscsi_iface, "be2iscsi") ||
+		 streq(c->iscsi_iface, "qla4xxx"))
+		errlist_add(el,
+			    "iscsi.iface: '%s' is open-iscsi's own iface (the admin's sessions "
+			    "and records, or a transport): attachd needs one of its own, e.g. %s "
+			    "(two agents on one host: attachd and attachd2)",
+			    c->iscsi_iface, AGENT_DEFAULT_ISCSI_IFACE);
 	if (c->nvme_hostnqn[0] && !startswith(c->nvme_hostnqn, "nqn."))
 		errlist_add(el, "nvme.hostnqn: '%.223s' must start with nqn.", c->nvme_hostnqn);
 	if (c->scaleio.gateway[0] || c->scaleio.username[0] || c->scaleio.password_file[0]) {
@@ -392,6 +422,7 @@ enum {
 	OPT_DRIVER_DIR,
 	OPT_DRIVER_NAME,
 	OPT_CONFIG,
+	OPT_CHECK_CONFIG,
 };
 
 static const struct option long_options[] = {
@@ -402,6 +433,7 @@ static const struct option long_options[] = {
     {"driver-dir", required_argument, NULL, OPT_DRIVER_DIR},
     {"driver-name", required_argument, NULL, OPT_DRIVER_NAME},
     {"config", required_argument, NULL, OPT_CONFIG},
+    {"check-config", required_argument, NULL, OPT_CHECK_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -422,6 +454,9 @@ void agent_config_usage(FILE *f, const char *prog)
 	    "  --driver-name NAME     volume driver name (default %s)\n"
 	    "  --config FILE          JSON config: the flag names with _ for -, plus tls,\n"
 	    "                         iscsi, nvme, scaleio and file sections; flags win\n"
+	    "  --check-config FILE    validate FILE (with the other flags) as a start would,\n"
+	    "                         print every problem and exit: 0 valid, 2 not; creates\n"
+	    "                         and changes nothing\n"
 	    "  -h, --help             this text\n"
 	    "\n"
 	    "Logs go to stdout, one JSON object per line. Exit status: 0 after SIGTERM/SIGINT,\n"
@@ -429,6 +464,9 @@ void agent_config_usage(FILE *f, const char *prog)
 	    prog, AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_ADMIN_SOCKET, AGENT_DEFAULT_STATE_DIR,
 	    AGENT_DEFAULT_MOUNT_ROOT, AGENT_DEFAULT_DRIVER_DIR, AGENT_DEFAULT_DRIVER_NAME);
 }
+
+static char config_arg[AGENT_PATH_MAX];
+static int check_mode;
 
 static void set_flag(char *dst, size_t n, const char *flag, const char *v, struct errlist *el)
 {
@@ -451,8 +489,10 @@ int agent_config_parse_args(int argc, char *argv[], struct agent_config *ret, st
 	const char *config = NULL;
 	struct agent_config c;
 	unsigned before = el->n;
-	int opt;
+	int opt, check = 0;
 
+	check_mode = 0;
+	config_arg[0] = 0;
 	/* getopt keeps state in globals: start over for every call (tests call us often). */
 	optind = 0;
 	opterr = 0;
@@ -461,7 +501,13 @@ int agent_config_parse_args(int argc, char *argv[], struct agent_config *ret, st
 		case 'h':
 			return AGENT_CONFIG_HELP;
 		case OPT_CONFIG:
+		case OPT_CHECK_CONFIG:
+			if (config)
+				errlist_add(el,
+					    "--config and --check-config: give one config file, "
+					    "once");
 			config = optarg;
+			check = check || opt == OPT_CHECK_CONFIG;
 			break;
 		case ':':
 			errlist_add(el, "%s: needs a value", argv[optind - 1]);
@@ -483,12 +529,19 @@ int agent_config_parse_args(int argc, char *argv[], struct agent_config *ret, st
 		return -EINVAL;
 
 	agent_config_init(&c);
+	snprintf(config_arg, sizeof(config_arg), "%s", config ? config : "");
+	check_mode = check;
 	if (config) {
 		if (!*config) {
-			errlist_add(el, "--config: must not be empty");
+			errlist_add(el, "--%s: must not be empty",
+				    check ? "check-config" : "config");
 			return -EINVAL;
 		}
-		if (agent_config_load_file(&c, config, el) < 0)
+		/* A check goes on to list validation's problems too (unreadable or invalid
+		 * JSON stops it: there is nothing to validate). */
+		int r = agent_config_load_file(&c, config, el);
+
+		if (r < 0 && (!check || r == -EBADMSG))
 			return -EINVAL;
 	}
 	set_flag(c.listen, sizeof(c.listen), "listen", flags[OPT_LISTEN - OPT_LISTEN], el);
@@ -502,10 +555,16 @@ int agent_config_parse_args(int argc, char *argv[], struct agent_config *ret, st
 		 flags[OPT_DRIVER_DIR - OPT_LISTEN], el);
 	set_flag(c.driver_name, sizeof(c.driver_name), "driver-name",
 		 flags[OPT_DRIVER_NAME - OPT_LISTEN], el);
-	if (el->n > before)
+	if (el->n > before && !check)
 		return -EINVAL;
-	if (agent_config_validate(&c, el) < 0)
+	if (agent_config_validate(&c, el) < 0 || el->n > before)
 		return -EINVAL;
 	memcpy(ret, &c, sizeof(c));
-	return 0;
+	return check ? AGENT_CONFIG_CHECK : 0;
+}
+
+int agent_config_check_mode(const char **ret_file)
+{
+	*ret_file = config_arg;
+	return check_mode;
 }

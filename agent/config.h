@@ -24,6 +24,9 @@
 #define AGENT_DEFAULT_MOUNT_ROOT "/var/vcap/data/volumes/attachd"
 #define AGENT_DEFAULT_DRIVER_DIR "/var/vcap/data/voldrivers"
 #define AGENT_DEFAULT_DRIVER_NAME "attachd"
+#define AGENT_DEFAULT_ISCSI_IFACE "attachd"
+/* open-iscsi iface names attachd accepts: [A-Za-z0-9._-], 1..63 characters */
+#define AGENT_ISCSI_IFACE_MAX 63
 #define AGENT_DEFAULT_DRV_CFG "/opt/emc/scaleio/sdc/bin/drv_cfg"
 
 /* Mutual TLS on the Volman listener: server cert/key and the CA client certs must chain to;
@@ -64,8 +67,9 @@ struct agent_config {
 	char driver_dir[AGENT_PATH_MAX];
 	char driver_name[AGENT_DRIVER_NAME_MAX + 1];
 	struct agent_tls_config tls;
-	char iscsi_initiator_name[224]; /* "" = /etc/iscsi/initiatorname.iscsi */
-	char nvme_hostnqn[224];		/* "" = /etc/nvme/hostnqn */
+	char iscsi_initiator_name[224];		     /* "" = /etc/iscsi/initiatorname.iscsi */
+	char iscsi_iface[AGENT_ISCSI_IFACE_MAX + 1]; /* our sessions' and records' iface */
+	char nvme_hostnqn[224];			     /* "" = /etc/nvme/hostnqn */
 	struct agent_scaleio_config scaleio;
 	char file_dir[AGENT_PATH_MAX]; /* "" = the file backend's default */
 	struct agent_limits_config limits;
@@ -83,7 +87,9 @@ void agent_config_init(struct agent_config *c);
 int agent_config_apply_json(struct agent_config *c, const json_t *root, const char *origin,
 			    struct errlist *el);
 
-/* Read path (at most AGENT_CONFIG_FILE_MAX bytes), parse it and apply it over c. */
+/* Read path (at most AGENT_CONFIG_FILE_MAX bytes), parse it and apply it over c. Returns 0,
+ * -EBADMSG when it cannot be read or is not JSON (c untouched) or -EINVAL when keys were
+ * refused (the others applied); every problem in el. */
 int agent_config_load_file(struct agent_config *c, const char *path, struct errlist *el);
 
 /* Check the merged configuration as a whole (paths absolute, listen address, TLS rules,
@@ -101,10 +107,18 @@ int agent_host_is_loopback(const char *host);
 int agent_config_has_tls(const struct agent_config *c);
 
 #define AGENT_CONFIG_HELP 1
+#define AGENT_CONFIG_CHECK 2
 /*
  * Parse attachd's command line into *ret: defaults, then --config FILE, then the other
- * flags on top. Returns 0, AGENT_CONFIG_HELP (--help seen: print usage, exit 0) or
- * -EINVAL with every problem in el (print it, exit 2). Uses getopt_long: not thread-safe.
+ * flags on top. Returns 0, AGENT_CONFIG_HELP (--help seen: print usage, exit 0),
+ * AGENT_CONFIG_CHECK (--check-config FILE: the file and flags make a valid config, *ret
+ * filled; print "config FILE: valid", exit 0) or -EINVAL with every problem in el (print
+ * it, exit 2). With --check-config, every problem of the file and of validation is listed
+ * (a start stops at the file's). Reads nothing but the config file. Uses getopt_long: not
+ * thread-safe.
  */
 int agent_config_parse_args(int argc, char *argv[], struct agent_config *ret, struct errlist *el);
+/* After agent_config_parse_args: 1 when --check-config was given (*ret_file its path), else
+ * 0. Tells main how to report a refusal. */
+int agent_config_check_mode(const char **ret_file);
 void agent_config_usage(FILE *f, const char *prog);

@@ -27,9 +27,28 @@ static void raise_fd_limit(void)
 	(void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* --check-config: nothing else runs (no directory, socket, spec file or state is
+ * touched). Problems one per line on stderr (the config messages never contain "; ",
+ * errlist's separator). */
+static int check_config_report(int r, const char *file, const struct errlist *el)
+{
+	const char *p = el->msg, *sep;
+
+	if (r >= 0) {
+		printf("config %s: valid\n", file);
+		return 0;
+	}
+	for (; (sep = strstr(p, "; ")); p = sep + 2)
+		fprintf(stderr, "attachd: %.*s\n", (int)(sep - p), p);
+	fprintf(stderr, "attachd: %s\n", el->n ? p : "invalid arguments");
+	fprintf(stderr, "config %s: invalid (%u problem%s)\n", file, el->n, el->n == 1 ? "" : "s");
+	return 2;
+}
+
 int main(int argc, char *argv[])
 {
 	struct agent_config cfg;
+	const char *file;
 	struct errlist el = {.n = 0};
 	struct errbuf e = {{0}};
 	struct agent *a = NULL;
@@ -42,13 +61,16 @@ int main(int argc, char *argv[])
 		agent_config_usage(stdout, "attachd");
 		return 0;
 	}
+	if (agent_config_check_mode(&file))
+		return check_config_report(r, file, &el);
 	if (r < 0) {
 		fprintf(stderr, "attachd: %s\n", el.n ? el.msg : "invalid arguments");
 		fprintf(stderr, "Try 'attachd --help'.\n");
 		return 2;
 	}
 
-	r = agent_test_settings_parse(getenv("ATTACHD_TEST_FAULTS"), getenv("ATTACHD_TEST_CRASH_AT"),
+	r = agent_test_settings_parse(getenv("ATTACHD_TEST_FAULTS"),
+				      getenv("ATTACHD_TEST_CRASH_AT"),
 				      getenv("ATTACHD_TEST_BOOT_ID_FILE"), &test, &e);
 	if (r < 0) {
 		fprintf(stderr, "attachd: %s\n", e.msg);

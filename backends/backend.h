@@ -26,6 +26,7 @@ struct backend_scaleio_host {
 /* Host-level settings for every backend (agent config), read-only for backends. */
 struct backend_host_config {
 	char iscsi_initiator_name[224]; /* "" = read /etc/iscsi/initiatorname.iscsi */
+	char iscsi_iface[65];           /* open-iscsi iface of our sessions, "" = "attachd" */
 	char nvme_hostnqn[224];         /* "" = read /etc/nvme/hostnqn */
 	char file_dir[4096];            /* where the file backend keeps files without `path` */
 	struct backend_scaleio_host scaleio;

@@ -129,8 +129,17 @@ struct be_iscsi_node_tuning {
 	unsigned replacement_timeout_s;
 };
 void be_iscsi_node_tuning_for(int timeout_ms, struct be_iscsi_node_tuning *ret);
-/* The open-iscsi iface our node records and sessions use; see iscsiadm.c. */
+/* The open-iscsi iface our node records and sessions use by default (agent config
+ * iscsi.iface overrides it; two agents on one host use two); see iscsiadm.c. */
 #define BE_ISCSI_IFACE "attachd"
+/* iscsi.iface: [A-Za-z0-9._-]{1,63} (sysfs ifacename and flat-record buffers are 64) */
+#define BE_ISCSI_IFACE_MAX 63
+/* The iface this agent uses: ctx->host->iscsi_iface, or BE_ISCSI_IFACE when unset. */
+static inline const char *be_iscsi_iface(const struct backend_ctx *ctx)
+{
+	return ctx && ctx->host && ctx->host->iscsi_iface[0] ? ctx->host->iscsi_iface
+							     : BE_ISCSI_IFACE;
+}
 /* The portal group tag our records are made with (see be_iscsi_node_create). */
 #define BE_ISCSI_RECORD_TPGT 1
 /* Create (or keep) iface BE_ISCSI_IFACE (tcp, defaults) with the agent's initiator name if

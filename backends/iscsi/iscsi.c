@@ -226,7 +226,7 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 	char hctl[64], state[32];
 	int r, fresh;
 
-	r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, BE_ISCSI_IFACE, &sid);
+	r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, be_iscsi_iface(ctx), &sid);
 	if (r == -ENOENT) {
 		be_iscsi_db_lock();
 		r = be_iscsi_iface_ensure(ctx, e);
@@ -249,7 +249,7 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 		if (r < 0)
 			return r;
 		fresh = r == 0;
-		r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, BE_ISCSI_IFACE,
+		r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, be_iscsi_iface(ctx),
 						&sid);
 		if (r == -ENOENT)
 			return errbuf_set(
@@ -391,7 +391,7 @@ static int disconnect_path(const struct backend_ctx *ctx, const struct backend_a
 
 	lk = be_iscsi_target_lock(portal, iqn);
 	/* Only our session (our iface) for this target and portal, found now. */
-	r = be_iscsi_sysfs_find_session(s, iqn, pt.host, pt.port, BE_ISCSI_IFACE, &sid);
+	r = be_iscsi_sysfs_find_session(s, iqn, pt.host, pt.port, be_iscsi_iface(ctx), &sid);
 	have_session = r == 0;
 	if (r == 0) {
 		if (has_lun) {
@@ -519,7 +519,7 @@ static int path_locate(const struct backend_ctx *ctx, json_t *path, unsigned klu
 
 	if (be_iscsi_portal_parse(portal, &pt, NULL, 0) < 0)
 		return -EINVAL;
-	r = be_iscsi_sysfs_find_session(ctx->sys, iqn, pt.host, pt.port, BE_ISCSI_IFACE, &sid);
+	r = be_iscsi_sysfs_find_session(ctx->sys, iqn, pt.host, pt.port, be_iscsi_iface(ctx), &sid);
 	if (r < 0)
 		return r;
 	r = be_iscsi_sysfs_session_lun(ctx->sys, sid, klun, hctl, n);

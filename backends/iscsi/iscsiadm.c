@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The kernel initiator through open-iscsi's iscsiadm: node records we own, login,
- * logout. Our records hang off our own iface, BE_ISCSI_IFACE: a record (target, portal,
+ * logout. Our records hang off our own iface, BE_ISCSI_IFACE or
+ * the agent config's iscsi.iface (be_iscsi_iface()): a record (target, portal,
  * "attachd") is attachd's by construction, whichever volume made it, so the detach of the
  * last LUN can delete it, and an admin's records (iface "default") are never read, changed
  * or deleted. Every node-mode call names the exact record (-T, -p, -I attachd), and ours
@@ -23,7 +24,8 @@
 #define ISCSIADM "iscsiadm"
 /* argv head of every node-mode call: the exact (target, portal, iface) record */
 #define NODE_ARGV(iqn, portal)                                                                     \
-	ISCSIADM, "-m", "node", "-T", (char *)(iqn), "-p", (char *)(portal), "-I", BE_ISCSI_IFACE
+	ISCSIADM, "-m", "node", "-T", (char *)(iqn), "-p", (char *)(portal), "-I",                 \
+	    (char *)be_iscsi_iface(ctx)
 #define DEFAULT_TIMEOUT_MS 30000
 
 /* I/O queues this long while a session recovers before it fails up to dm/the fs: short
@@ -123,21 +125,23 @@ static int common_error(int status, const char *what, const char *iqn, const cha
 int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e)
 {
 	const char *iname = ctx->host ? ctx->host->iscsi_initiator_name : "";
-	char *create[] = {ISCSIADM, "-m", "iface", "-I", BE_ISCSI_IFACE, "-o", "new", NULL};
-	char *name[] = {ISCSIADM, "-m",		  "iface",
-			"-I",	  BE_ISCSI_IFACE, "-o",
-			"update", "-n",		  "iface.initiatorname",
-			"-v",	  (char *)iname,  NULL};
-	char tail[256];
+	char *iface = (char *)be_iscsi_iface(ctx);
+	char *create[] = {ISCSIADM, "-m", "iface", "-I", iface, "-o", "new", NULL};
+	char *name[] = {ISCSIADM, "-m",		 "iface",
+			"-I",	  iface,	 "-o",
+			"update", "-n",		 "iface.initiatorname",
+			"-v",	  (char *)iname, NULL};
+	char tail[256], what[128];
 	int r;
 
 	/* Node-mode calls naming a missing iface fail with exit 3 ("Could not read iface
 	 * info"), so it comes first. This rewrites it with defaults (transport tcp) unless a
 	 * session uses it (15), which is as good. */
 	r = run(ctx, create, "iface creation", NULL, tail, sizeof(tail), e);
-	if (r > 0 && r != BE_ISCSIADM_ERR_SESS_EXISTS)
-		return common_error(r, "creation of iface " BE_ISCSI_IFACE, "all targets", "-",
-				    tail, e);
+	if (r > 0 && r != BE_ISCSIADM_ERR_SESS_EXISTS) {
+		snprintf(what, sizeof(what), "creation of iface %s", iface);
+		return common_error(r, what, "all targets", "-", tail, e);
+	}
 	if (r < 0 || !iname[0])
 		return r < 0 ? r : 0;
 	/* The agent's initiator name, so the kernel presents the name the probe did (target
@@ -184,7 +188,7 @@ static int foreign_flat_record(const struct backend_ctx *ctx, const char *portal
 	if (r < 0)
 		return errbuf_set(e, r, "cannot read the node records of %s: %s", iqn,
 				  strerror(-r));
-	if (r == 0 || streq(iface, BE_ISCSI_IFACE))
+	if (r == 0 || streq(iface, be_iscsi_iface(ctx)))
 		return 0;
 	errbuf_set(e, -EEXIST,
 		   "a node record of %s at %s on iface '%s' exists in open-iscsi's old "

@@ -440,7 +440,7 @@ int be_iscsi_noderec_set(const struct backend_ctx *ctx, const char *iqn, const c
 	const struct sys *s = ctx->sys;
 	struct auth_edit a = {.iqn = iqn,
 			      .addr = addr,
-			      .iface = BE_ISCSI_IFACE,
+			      .iface = be_iscsi_iface(ctx),
 			      .port = port,
 			      .set = set,
 			      .n_set = n_set};
@@ -478,12 +478,12 @@ int be_iscsi_noderec_set(const struct backend_ctx *ctx, const char *iqn, const c
 	/* Our record: <addr>,<port>,<tpgt>/attachd (what we make), or a flat <addr>,<port>
 	 * whose iface is attachd (an earlier attachd's). Each is checked by content. */
 	while (r == 0 && (de = readdir(d))) {
-		char name[sizeof(de->d_name) + sizeof(BE_ISCSI_IFACE) + 1];
+		char name[sizeof(de->d_name) + BE_ISCSI_IFACE_MAX + 2];
 
 		if (streq(de->d_name, flat))
 			r = edit_one(dfd, de->d_name, &a);
 		else if (startswith(de->d_name, prefix)) {
-			snprintf(name, sizeof(name), "%s/%s", de->d_name, BE_ISCSI_IFACE);
+			snprintf(name, sizeof(name), "%s/%s", de->d_name, be_iscsi_iface(ctx));
 			r = edit_one(dfd, name, &a);
 		}
 	}
@@ -500,7 +500,7 @@ none:
 		r = errbuf_set(e, -ENOENT,
 			       "no node record of iface %s for %s at %s,%u under %s%s/%s to write "
 			       "the CHAP settings into",
-			       BE_ISCSI_IFACE, iqn, addr, port, s->etc_root ? s->etc_root : "",
+			       be_iscsi_iface(ctx), iqn, addr, port, s->etc_root ? s->etc_root : "",
 			       NODES_DIR, iqn);
 out:
 	be_iscsi_noderec_unlock(s);
@@ -540,14 +540,14 @@ int be_iscsi_noderec_remove(const struct backend_ctx *ctx, const char *iqn, cons
 		goto out;
 	}
 	while (r == 0 && (de = readdir(d))) {
-		char name[sizeof(de->d_name) + sizeof(BE_ISCSI_IFACE) + 1];
+		char name[sizeof(de->d_name) + BE_ISCSI_IFACE_MAX + 2];
 		_cleanup_secret_ char *text = NULL;
 
 		if (!startswith(de->d_name, prefix))
 			continue;
-		snprintf(name, sizeof(name), "%s/%s", de->d_name, BE_ISCSI_IFACE);
+		snprintf(name, sizeof(name), "%s/%s", de->d_name, be_iscsi_iface(ctx));
 		if (read_at(dfd, name, &text) < 0 ||
-		    !record_is(text, iqn, addr, port, BE_ISCSI_IFACE))
+		    !record_is(text, iqn, addr, port, be_iscsi_iface(ctx)))
 			continue;
 		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 			r = errbuf_set(e, -errno, "cannot remove node record %s/%s: %s", iqn, name,

@@ -145,7 +145,7 @@ keyline=$(sed -n 2p "$c/server.key")
 out=$("$bin" --listen 0.0.0.0:0 --driver-dir "$tmp/drivers" --mount-root "$tmp/mnt" \
 	--state-dir "$tmp/state" --admin-socket "$tmp/run/admin.sock" 2>&1); rc=$?
 [ $rc = 2 ] || fail "off-loopback listen without tls: exit $rc: $out"
-grep -q "listen: 0.0.0.0:0 is not a loopback address; off loopback the Volman API needs mutual TLS" <<<"$out" ||
+grep -q "listen: 0.0.0.0:0 is not a loopback address: off loopback the Volman API needs mutual TLS" <<<"$out" ||
 	fail "off-loopback message: $out"
 [ ! -e "$spec" ] || fail "a spec file was written"
 echo "ok: off-loopback listen without tls: exit 2 ($(head -1 <<<"$out"))"

@@ -294,7 +294,7 @@ static void test_tls(void **state)
 	assert_false(agent_config_has_tls(&c));
 
 	/* Off loopback without TLS: refused, naming what to do. */
-	EXPECT_ERR("listen: 10.0.0.5:7610 is not a loopback address; off loopback the Volman API "
+	EXPECT_ERR("listen: 10.0.0.5:7610 is not a loopback address: off loopback the Volman API "
 		   "needs mutual TLS",
 		   "--listen", "10.0.0.5:7610");
 	EXPECT_ERR("or listen on 127.0.0.1", "--listen", "[2001:db8::1]:7610");
@@ -360,15 +360,113 @@ static void test_limits(void **state)
 	json_decref(j);
 	assert_int_equal(c.limits.max_pipelines, 3);
 	assert_int_equal(c.limits.lock_wait_s, 5);
-	j = json_loads("{\"limits\":{\"max_pipelines\":0,\"lock_wait_s\":\"5\",\"x\":1}}", 0,
-		       NULL);
+	j = json_loads("{\"limits\":{\"max_pipelines\":0,\"lock_wait_s\":\"5\",\"x\":1}}", 0, NULL);
 	assert_int_equal(agent_config_apply_json(&c, j, "test", &el), -EINVAL);
 	json_decref(j);
-	assert_non_null(strstr(el.msg, "'limits.max_pipelines' must be a whole number from 1 to 1024"));
-	assert_non_null(strstr(el.msg, "'limits.lock_wait_s' must be a whole number from 1 to 86400"));
+	assert_non_null(
+	    strstr(el.msg, "'limits.max_pipelines' must be a whole number from 1 to 1024"));
+	assert_non_null(
+	    strstr(el.msg, "'limits.lock_wait_s' must be a whole number from 1 to 86400"));
 	assert_non_null(strstr(el.msg, "unknown key 'limits.x'"));
 	/* Bad values are not applied. */
 	assert_int_equal(c.limits.max_pipelines, 3);
+}
+
+/* iscsi.iface: default attachd, a name of our own accepted, the admin's "default", a
+ * transport's iface, bad characters, a leading '.' and too long refused naming the fix. */
+static void test_iscsi_iface(void **state)
+{
+	struct agent_config c;
+	struct errlist el;
+	char *p;
+
+	agent_config_init(&c);
+	assert_string_equal(c.iscsi_iface, "attachd");
+	p = write_tmp("iface.json", "{\"iscsi\":{\"iface\":\"attachd-b.2_x\"}}");
+	assert_int_equal(parse(ARGC("--config", p), ARGV("--config", p), &c, &el), 0);
+	assert_string_equal(c.iscsi_iface, "attachd-b.2_x");
+	p = write_tmp("iface_default.json", "{\"iscsi\":{\"iface\":\"default\"}}");
+	EXPECT_ERR("iscsi.iface: 'default' is open-iscsi's own iface", "--config", p);
+	EXPECT_ERR("attachd needs one of its own, e.g. attachd", "--config", p);
+	p = write_tmp("iface_iser.json", "{\"iscsi\":{\"iface\":\"iser\"}}");
+	EXPECT_ERR("iscsi.iface: 'iser' is open-iscsi's own iface", "--config", p);
+	p = write_tmp("iface_chars.json", "{\"iscsi\":{\"iface\":\"a/b\"}}");
+	EXPECT_ERR("iscsi.iface: 'a/b' must use only A-Z a-z 0-9 . _ -", "--config", p);
+	p = write_tmp("iface_dot.json", "{\"iscsi\":{\"iface\":\"..\"}}");
+	EXPECT_ERR("iscsi.iface: '..' must use only", "--config", p);
+	p = write_tmp("iface_empty.json", "{\"iscsi\":{\"iface\":\"\"}}");
+	EXPECT_ERR("iscsi.iface: must not be empty (default attachd)", "--config", p);
+	p = write_tmp("iface_long.json",
+		      "{\"iscsi\":{\"iface\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		      "aaaaaaaaaaaaaaaa\"}}");
+	EXPECT_ERR("'iscsi.iface' is too long (at most 63 characters)", "--config", p);
+	p = write_tmp("iface_type.json", "{\"iscsi\":{\"iface\":7}}");
+	EXPECT_ERR("'iscsi.iface' must be a string, not a number", "--config", p);
+}
+
+/* --check-config FILE: AGENT_CONFIG_CHECK on a valid file (with the file name for the
+ * report), -EINVAL listing the file's problems AND validation's at once (a start lists
+ * only the file's), and the check mode is reported for main either way. */
+static void test_check_config(void **state)
+{
+	struct agent_config c;
+	struct errlist el;
+	const char *file;
+	char *p;
+
+	p = write_tmp("ok.json", "{\"state_dir\":\"/srv/state\",\"iscsi\":{\"iface\":\"a2\"}}");
+	assert_int_equal(parse(ARGC("--check-config", p), ARGV("--check-config", p), &c, &el),
+			 AGENT_CONFIG_CHECK);
+	assert_int_equal(agent_config_check_mode(&file), 1);
+	assert_string_equal(file, p);
+	assert_string_equal(c.state_dir, "/srv/state");
+	assert_string_equal(c.iscsi_iface, "a2");
+	/* A start with the same file is not a check. */
+	assert_int_equal(parse(ARGC("--config", p), ARGV("--config", p), &c, &el), 0);
+	assert_int_equal(agent_config_check_mode(&file), 0);
+
+	p = write_tmp("bad.json", "{\"bogus\":1,\"listen\":7610,\"state_dir\":\"rel\","
+				  "\"iscsi\":{\"iface\":\"default\"}}");
+	assert_int_equal(parse(ARGC("--check-config", p), ARGV("--check-config", p), &c, &el),
+			 -EINVAL);
+	assert_int_equal(agent_config_check_mode(&file), 1);
+	assert_int_equal(el.n, 4);
+	assert_non_null(strstr(el.msg, "unknown key 'bogus'"));
+	assert_non_null(strstr(el.msg, "'listen' must be a string, not a number"));
+	assert_non_null(strstr(el.msg, "state_dir: 'rel' must be an absolute path"));
+	assert_non_null(strstr(el.msg, "iscsi.iface: 'default'"));
+	/* main prints one problem a line by splitting on errlist's "; ": no message has one. */
+	{
+		unsigned seps = 0;
+
+		for (const char *q = el.msg; (q = strstr(q, "; ")); q += 2)
+			seps++;
+		assert_int_equal(seps, el.n - 1);
+	}
+	/* A start stops at the file's own problems. */
+	assert_int_equal(parse(ARGC("--config", p), ARGV("--config", p), &c, &el), -EINVAL);
+	assert_int_equal(el.n, 2);
+
+	/* Off-loopback listen without TLS: the message is one line too. */
+	p = write_tmp("open.json", "{\"listen\":\"0.0.0.0:7610\",\"admin_socket\":\"rel\"}");
+	assert_int_equal(parse(ARGC("--check-config", p), ARGV("--check-config", p), &c, &el),
+			 -EINVAL);
+	assert_int_equal(el.n, 2);
+	assert_non_null(strstr(el.msg, "is not a loopback address: off loopback"));
+	assert_non_null(strstr(el.msg, "; admin_socket: 'rel'"));
+	assert_int_equal(strstr(el.msg, "; ") - el.msg, strstr(el.msg, "; admin_socket") - el.msg);
+	/* Unreadable and non-JSON files stop at that. */
+	EXPECT_ERR("config /nonexistent/a.json: cannot read", "--check-config",
+		   "/nonexistent/a.json");
+	p = write_tmp("nojson.json", "{");
+	EXPECT_ERR("invalid JSON at line 1", "--check-config", p);
+	/* Usage errors. */
+	EXPECT_ERR("--config and --check-config: give one config file", "--config", p,
+		   "--check-config", p);
+	EXPECT_ERR("--check-config: must not be empty", "--check-config", "");
+	/* Flags are checked with the file, as a start would take them. */
+	p = write_tmp("ok2.json", "{}");
+	EXPECT_ERR("listen: 'nope' is not HOST:PORT", "--check-config", p, "--listen", "nope");
 }
 
 static int setup(void **state)
@@ -391,8 +489,8 @@ int main(void)
 	    cmocka_unit_test(test_help),	 cmocka_unit_test(test_flag_errors),
 	    cmocka_unit_test(test_listen_parse), cmocka_unit_test(test_file),
 	    cmocka_unit_test(test_file_errors),	 cmocka_unit_test(test_apply_json_direct),
-	    cmocka_unit_test(test_limits),
-	    cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_limits),	 cmocka_unit_test(test_iscsi_iface),
+	    cmocka_unit_test(test_check_config), cmocka_unit_test(test_tls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

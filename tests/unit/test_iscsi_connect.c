@@ -273,7 +273,7 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 	if (f->run_errno)
 		return f->run_errno;
 	if (streq(arg_after(argv, "-m"), "iface")) {
-		FAKE_CHECK(f, streq(iface, BE_ISCSI_IFACE));
+		FAKE_CHECK(f, streq(iface, be_iscsi_iface(&f->ctx)));
 		FAKE_CHECK(f, streq(op, "new") ||
 				  (streq(op, "update") && streq(name, "iface.initiatorname")));
 		FAKE_CHECK(f, streq(op, "new") || f->iface_made > 0);
@@ -1024,6 +1024,56 @@ static void test_configured_initiator_name(void **state)
 	att_done(&a);
 }
 
+/* iscsi.iface set (a second agent on the host, "attachd2"): the first agent's session on
+ * iface attachd to the same target and portal is not ours and is never reused; the iface
+ * is made and every node call names attachd2 (-I), the record file is attachd2's, the
+ * session is found by its sysfs ifacename, and the detach logs out and deletes only ours,
+ * leaving the other agent's session and LUN. */
+#define NODE2(iqn, p) "-m node -T " iqn " -p " p " -I attachd2"
+static void test_configured_iface(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_device dev;
+	struct errbuf e = {""};
+	char path[PATH_MAX * 2];
+
+	snprintf(f->host.iscsi_iface, sizeof(f->host.iscsi_iface), "attachd2");
+	att_init(&a, "{\"portal\":\"10.0.0.6\",\"iqn\":\"" T1 "\",\"lun\":5}");
+	f->luns[f->n_luns++] = 5;
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		"-m iface -I attachd2 -o new\n"
+		NODE2(T1, "10.0.0.6:3260") "\n"
+		NODE2(T1, "10.0.0.6:3260,1") " -o new\n"
+		NODE2(T1, "10.0.0.6:3260") " -o update" SETTINGS "\n"
+		NODE2(T1, "10.0.0.6:3260") " --login\n");
+	/* clang-format on */
+	assert_int_equal(count_of(f->calls, "-I attachd\n") + count_of(f->calls, "-I attachd "), 0);
+	/* our new session (host10, sid 20), not the other agent's session7 on host5 */
+	assert_string_equal(f->writes, "/sys/class/scsi_host/host10/scan=0 0 5\n");
+	assert_path(path0(&a), "10.0.0.6:3260", T1, 20, 10, "10:0:0:5", 1, 1);
+	record_path(f, T1, "10.0.0.6", 3260, 1, "attachd2", path, sizeof(path));
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
+	assert_string_equal(dev.sysname, "sdd");
+
+	f->calls[0] = f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, DELETE_WRITE(20, 10, 5));
+	/* clang-format off */
+	assert_string_equal(f->calls,
+		"-m iface -I attachd2 -o new\n"
+		NODE2(T1, "10.0.0.6:3260") " --logout\n"
+		NODE2(T1, "10.0.0.6:3260") " -o delete\n");
+	/* clang-format on */
+	assert_int_equal(access(path, F_OK), -1);
+	assert_non_null(fsession_of_record(f, T1, "10.0.0.6", 3260, "attachd"));
+	assert_true(hctl_exists(f, "5:0:0:1"));
+	att_done(&a);
+}
+
 /* An admin's record for the same target and portal (iface default) is never touched: we
  * make our own on iface attachd, and delete only that. */
 static void test_admin_record_untouched(void **state)
@@ -1531,6 +1581,7 @@ int main(void)
 	    FAKE_TEST(test_exit_15_and_21),
 	    FAKE_TEST(test_reuse_failed_session),
 	    FAKE_TEST(test_configured_initiator_name),
+	    FAKE_TEST(test_configured_iface),
 	    FAKE_TEST(test_admin_record_untouched),
 	    FAKE_TEST(test_admin_flat_record_refused),
 	    FAKE_TEST(test_admin_flat_record_appears_later),
