@@ -96,6 +96,8 @@ struct attach_env {
 	int connect_timeout_ms; /* login/probe/losetup */
 	int device_timeout_ms;  /* await device and dm udev */
 	int mkfs_timeout_ms;
+	int tur_timeout_ms;    /* path checker TUR deadline (default 5 s) */
+	int no_path_queue_ms;  /* all paths down: queue I/O this long, then fail it (30 s) */
 	/* Test seam for the udev wait: NULL = libudev monitor. */
 	void *udev; /* struct udev *, owned by the caller */
 	/* See above; NULL: none. */
@@ -115,6 +117,18 @@ struct attach_env {
 	void *claim_userdata;
 };
 
+/* One path of a multipathed volume, as attachd manages it. */
+struct attach_path {
+	struct backend_path bp;
+	int failed;             /* attachd (or the kernel, seen in the map status) failed it */
+	int last_result;        /* last check: 0 ok, negative errno */
+	char last_detail[128];  /* "TUR ok", "session 3 FAILED", "TUR: sense key 2" */
+	int64_t checked_ms;     /* CLOCK_REALTIME ms of the last check (0 = never) */
+	int64_t changed_ms;     /* CLOCK_REALTIME ms of the last active<->failed change */
+	unsigned failures;      /* times it went failed since attach */
+	unsigned group;         /* priority group in the map (ALUA) */
+};
+
 /* One volume on this host. */
 struct attach_volume {
 	char key[ATTACH_KEY_MAX + 1];
@@ -131,7 +145,42 @@ struct attach_volume {
 	int formatted;     /* we ran mkfs in this attach */
 	struct attach_timing timings[ATTACH_MAX_STEPS];
 	unsigned n_timings;
+	/* multipath (the backend has find_paths and the volume > 1 configured path) */
+	int multipath;            /* v->dm_name is a dm-multipath map */
+	struct attach_path paths[BACKEND_MAX_PATHS];
+	unsigned n_paths;
+	int queueing;             /* the map queues I/O when no path is left */
+	int64_t all_down_since_ms; /* CLOCK_REALTIME ms all paths went failed, 0 = some path up */
 };
+
+/* What one checker round did to a volume (for the agent's log and metrics). */
+struct attach_path_event {
+	enum {
+		PATH_EV_FAILED,     /* path failed in the map (checker or kernel) */
+		PATH_EV_REINSTATED, /* path active again */
+		PATH_EV_ADDED,      /* a path that was missing joined the map (table reload) */
+		PATH_EV_REMOVED,    /* a path whose device is gone left the map */
+		PATH_EV_ALL_DOWN,   /* no path left: I/O queues (bounded) */
+		PATH_EV_QUEUE_OFF,  /* no path for longer than the bound: fail_if_no_path */
+		PATH_EV_QUEUE_ON,   /* a path returned: queueing again */
+	} kind;
+	char path_id[64];
+	char detail[160];
+	int64_t down_ms; /* REINSTATED/QUEUE_ON: how long it (or every path) was down */
+};
+#define ATTACH_MAX_PATH_EVENTS 32
+
+/*
+ * One path-checker round for a staged multipath volume (paths.c): per path, the backend's
+ * transport state (sysfs), then a TUR (env->sys.ops->scsi_tur, deadline
+ * env->tur_timeout_ms) when the transport is up; the map's own status; fail_path /
+ * reinstate_path messages so the map matches; missing configured paths added
+ * (backend add_paths, find_paths, table reload); the all-paths-down bound
+ * (env->no_path_queue_ms) switches the map to fail_if_no_path and back. Events go to ev
+ * (at most ATTACH_MAX_PATH_EVENTS). The caller holds v (one thread per volume at a time).
+ */
+int attach_paths_check(struct attach_env *env, struct attach_volume *v,
+		       struct attach_path_event *ev, unsigned *ret_n_ev, struct errbuf *e);
 
 /* Initialise v for key with parsed opts (ownership of opts->be_cfg moves to v). */
 int attach_volume_init(struct attach_volume *v, const char *key, struct attach_opts *opts);

@@ -58,6 +58,30 @@ struct backend_device {
 	unsigned major, minor;
 };
 
+/* Most paths one volume can have (array target ports; dm-multipath handles more, but
+ * arrays present 2..8 and the record stays small). */
+#define BACKEND_MAX_PATHS 8
+
+/*
+ * One path to a volume (multipath-capable backends). For iscsi a SCSI disk on our session
+ * for one (portal, target); its WWID must be the volume's, or it is no path of this volume.
+ * For nvme a controller of the subsystem (the kernel's native multipath head disk is the one
+ * device; dev is then the controller's char device and is not put into a dm table).
+ */
+struct backend_path {
+	struct backend_device dev; /* iscsi: the SCSI disk ("sdb", 8:16) */
+	char id[64];               /* stable while it lives: "3:0:0:1" (H:C:T:L) / "nvme2" */
+	char where[320];           /* for people: "10.0.0.5:3260 iqn.2003-01.org...:t1" */
+	char wwid[256];            /* normalised, what the kernel shows for this path */
+};
+
+/* What the backend knows about one path's transport, cheap (sysfs only, never blocks). */
+enum backend_path_transport {
+	BACKEND_PATH_UP = 0,   /* session/controller logged in ("LOGGED_IN" / "live") */
+	BACKEND_PATH_DOWN,     /* transport lost ("FAILED", "connecting", "deleting"...) */
+	BACKEND_PATH_GONE,     /* the path's device or session no longer exists */
+};
+
 /*
  * An attachment in progress or live. cfg is the backend's parsed options (its own type);
  * objs is a JSON object where the backend records the kernel objects it created (session,
@@ -105,6 +129,36 @@ struct backend_ops {
 	 * drop whatever in-process reference connect took, so the owner's detach is not held
 	 * back by it. */
 	void (*release)(const struct backend_ctx *ctx, struct backend_attachment *a);
+
+	/* ---- multipath (optional; all four or none) ---- */
+	/* 1: the kernel multipaths this backend itself (NVMe native multipath): find_device
+	 * gives the one head device, which gets a linear map; find_paths/path_transport only
+	 * report the paths (controllers) for the checker and attachctl. 0: attach/ builds
+	 * a dm-multipath map over find_paths' devices. */
+	int native_multipath;
+	/* How many paths this volume is configured with (iscsi: portals x targets; nvme:
+	 * traddrs). More than 1 makes attach/ build a dm-multipath map, even when only one
+	 * path is up at attach time (the others join later). */
+	unsigned (*paths_configured)(const void *cfg);
+	/* Non-blocking: every path present now whose WWID is the volume's (a path whose
+	 * device shows another WWID is skipped and named in e->msg, never returned). 0 with
+	 * *ret_n >= 1, -EAGAIN while there is none yet (e says what is awaited). Updates a->objs
+	 * with what it learnt (the kernel renumbers). max is at most BACKEND_MAX_PATHS. */
+	int (*find_paths)(const struct backend_ctx *ctx, struct backend_attachment *a,
+			  struct backend_path *ret, size_t max, size_t *ret_n, struct errbuf *e);
+	/* Non-blocking (sysfs): the transport state of a path find_paths returned; detail
+	 * (may be NULL) gets the kernel's words ("session 3 FAILED"). */
+	enum backend_path_transport (*path_transport)(const struct backend_ctx *ctx,
+						      struct backend_attachment *a,
+						      const struct backend_path *p, char *detail,
+						      size_t n);
+	/* Log in to / connect the configured paths that a->objs has no entry for (down at
+	 * attach time, or removed by the checker) and scan the LUN there; never touches the
+	 * paths already recorded. Blocks up to ctx->timeout_ms per path. 0 when every
+	 * configured path is now recorded, -EHOSTDOWN (e names them) while some are not;
+	 * a path that connected is recorded even then. */
+	int (*add_paths)(const struct backend_ctx *ctx, struct backend_attachment *a,
+			 struct errbuf *e);
 };
 
 extern const struct backend_ops be_file_ops;

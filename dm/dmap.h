@@ -24,10 +24,40 @@ struct dmap_target {
 /* --- pure helpers (unit tested) --- */
 /* "0 <sectors> linear <maj:min> 0" as one target. size must be a multiple of 512. */
 int dmap_table_linear(uint64_t size_bytes, unsigned major, unsigned minor, struct dmap_target *ret);
-/* Multipath table over n paths ("maj:min" each, distinct; 1..32, -E2BIG above),
- * round-robin in one group, queue_if_no_path off (fail fast, attachd's checker reinstates). */
+/* A dm-multipath map over paths ("maj:min" each, distinct; 1..32, -E2BIG above):
+ * path selector service-time, features queue_if_no_path (when queue_if_no_path) and
+ * retain_attached_hw_handler, hardware handler hw_handler ("" or NULL: none; "alua"),
+ * paths grouped by group[i] (priority groups in ascending group number, the lowest first:
+ * ALUA active/optimized = 0, active/non-optimized = 1, ...; group NULL: one group). */
+struct dmap_mpath_spec {
+	const char *const *paths;
+	const unsigned *group; /* NULL: one priority group */
+	size_t n;
+	int queue_if_no_path;
+	const char *hw_handler;
+};
+int dmap_table_mpath(uint64_t size_bytes, const struct dmap_mpath_spec *spec,
+		     struct dmap_target *ret);
+/* Old form: one group, no queueing (kept for callers not yet moved to dmap_table_mpath). */
 int dmap_table_multipath(uint64_t size_bytes, const char *const *paths, size_t n,
 			 struct dmap_target *ret);
+
+/* Status of a multipath map as the kernel reports it (DM_DEVICE_STATUS params). */
+struct dmap_mpath_path_status {
+	char devno[16];      /* "8:16" */
+	int active;          /* 'A' (1) or 'F' (0) */
+	unsigned fail_count; /* times the kernel failed it */
+	unsigned group;      /* priority group, 0-based */
+};
+struct dmap_mpath_status {
+	int queue_if_no_path; /* queueing is on now */
+	unsigned n;
+	struct dmap_mpath_path_status paths[32];
+};
+/* Pure: parse the multipath status params ("2 0 0 0 1 1 A 0 2 2 8:16 A 0 0 1 ..."); -EINVAL
+ * when malformed. */
+int dmap_mpath_status_parse(const char *params, struct dmap_mpath_status *ret);
+
 /* Device name/uuid for a volume key; refuses keys with characters dm or udev mangle
  * (-EINVAL: allowed are [A-Za-z0-9._-], not "." or ".."). -ENAMETOOLONG past the kernel's
  * limits: names 127 chars (keys up to 119), uuids 128 (keys up to 120). -ENOBUFS if n is
@@ -85,6 +115,18 @@ int dmap_get_info(const char *name, struct dmap_info *ret);
 /* Live table; *ret_t malloc'ed, owned by the caller (n = 0 without a live table); -ENXIO
  * if absent. */
 int dmap_get_table(const char *name, struct dmap_target **ret_t, size_t *ret_n);
+/* Send a target message (sector 0) to a device of ours: "fail_path 8:16",
+ * "reinstate_path 8:16", "queue_if_no_path", "fail_if_no_path". -ENXIO absent, -EPERM not
+ * ours (as dmap_remove), -EINVAL the kernel refused the message (detail in e). Never waits
+ * for I/O. */
+int dmap_message(const char *name, const char *msg, struct errbuf *e);
+/* Load a new table into a live device of ours and resume it with noflush (e.g. the
+ * multipath map with a path added or removed; the size must not change). -ENXIO absent,
+ * -EPERM not ours. Waits for udev up to timeout_ms (the change event). */
+int dmap_reload(const char *name, const struct dmap_target *t, size_t n, int timeout_ms,
+		struct errbuf *e);
+/* Status of a multipath map of ours: -ENXIO absent, -EMEDIUMTYPE not a multipath map. */
+int dmap_get_mpath_status(const char *name, struct dmap_mpath_status *ret);
 /* Names of every dm device whose UUID starts with DMAP_UUID_PREFIX. *ret is a
  * NULL-terminated malloc'ed array of malloc'ed strings. */
 int dmap_list_owned(char ***ret);

@@ -34,6 +34,15 @@ struct sys_ops {
 	/* Create a directory and its parents (mode for the leaf). 0 if it exists. */
 	int (*mkdir_p)(const struct sys *s, const char *path, mode_t mode);
 	int (*rmdir)(const struct sys *s, const char *path);
+	/* SCSI TEST UNIT READY through SG_IO on devnode (opened O_RDONLY|O_NONBLOCK), with
+	 * the command's own timeout_ms. 0 ready; -EIO with *ret_sense_key set when the
+	 * device answered CHECK CONDITION (sense key, e.g. 2 NOT READY, 6 UNIT ATTENTION);
+	 * -EHOSTDOWN / -ETIMEDOUT / -ENXIO for transport, timeout and gone; other negative
+	 * errno from open/ioctl. Blocks up to about timeout_ms (the kernel's error handling
+	 * may add to it: callers that must not wait run it on a thread of their own). NULL in
+	 * fakes that do not model SCSI. */
+	int (*scsi_tur)(const struct sys *s, const char *devnode, int timeout_ms,
+			int *ret_sense_key);
 };
 
 struct sys {
