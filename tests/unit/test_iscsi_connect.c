@@ -1554,16 +1554,26 @@ static void test_node_tuning(void **state)
 {
 	struct be_iscsi_node_tuning t;
 
-	be_iscsi_node_tuning_for(30000, &t);
+	be_iscsi_node_tuning_for(30000, 0, &t);
 	assert_int_equal(t.login_timeout_s, 10);
 	assert_int_equal(t.login_retry_max, 1);
 	assert_int_equal(t.replacement_timeout_s, 30);
-	be_iscsi_node_tuning_for(1000, &t);
+	assert_int_equal(t.noop_out_interval_s, 0); /* single path: iscsid.conf's */
+	assert_int_equal(t.logout_timeout_s, 0);
+	be_iscsi_node_tuning_for(1000, 0, &t);
 	assert_int_equal(t.login_timeout_s, 2);
-	be_iscsi_node_tuning_for(600000, &t);
+	be_iscsi_node_tuning_for(600000, 0, &t);
 	assert_int_equal(t.login_timeout_s, 15);
-	be_iscsi_node_tuning_for(0, &t);
+	be_iscsi_node_tuning_for(0, 0, &t);
 	assert_int_equal(t.login_timeout_s, 10);
+	/* Multipathed: dm fails over after 5 s of lost connection, a dead target's logout
+	 * does not wait 15 s. */
+	be_iscsi_node_tuning_for(30000, 1, &t);
+	assert_int_equal(t.login_timeout_s, 10);
+	assert_int_equal(t.replacement_timeout_s, 5);
+	assert_int_equal(t.noop_out_interval_s, 5);
+	assert_int_equal(t.noop_out_timeout_s, 5);
+	assert_int_equal(t.logout_timeout_s, 2);
 }
 #define FAKE_TEST(t) cmocka_unit_test_setup_teardown(t, fake_setup, fake_teardown)
 
