@@ -228,6 +228,9 @@ int attach_mpath_dm(struct attach_env *env, struct attach_volume *v, struct errb
 		group[i] = g < 0 ? 0 : (unsigned)g;
 		dh &= has_dh;
 	}
+	/* Without scsi_dh_alua the kernel still shows access_state for a TPGS device, but
+	 * nobody updates it: only group by it when the handler is attached. */
+	alua &= dh;
 	spec.group = alua ? group : NULL;
 	spec.hw_handler = dh ? "alua" : NULL;
 	r = dmap_table_mpath(v->ident.size_bytes, &spec, &t);

@@ -5,7 +5,9 @@
 # 'targets' (two IQNs exporting one backstore, one per portal). A portal down at attach time
 # (nothing listening): the attach succeeds on the other path and the map is multipath with
 # one path. A 'targets' entry whose LUN is another backstore (another WWID) is refused as a
-# path, and the attach log names it; its disk and session are gone after the detach.
+# path, and the attach log names it; its disk and session are gone after the detach. With
+# scsi_dh_alua loaded, ALUA: the map names the handler and groups the active/optimized path
+# first.
 # timeout: 900
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
@@ -34,9 +36,11 @@ lio_target_share() { # IQN BACKSTORE PORTAL
 	echo 0 >"$tpg/attrib/authentication"
 	echo 1 >"$tpg/enable"
 }
-# deleted before A (on_exit runs last registered first): its LUN links A's backstore
-lio_target_share "$B" "$VM_LIO/core/fileio_0/$(vm_tag "$A")_0" "$P2"
-on_exit "lio_target_delete $B"
+# deleted before A (on_exit runs last registered first): its LUN links A's backstore (and
+# may be in the ALUA group made below, which goes before the backstore can)
+bs_a=$VM_LIO/core/fileio_0/$(vm_tag "$A")_0
+lio_target_share "$B" "$bs_a" "$P2"
+on_exit "lio_target_delete $B; rmdir $bs_a/alua/nonopt 2>/dev/null; true"
 
 start_attachd
 on_exit stop_attachd
@@ -134,6 +138,35 @@ cmp "$SCRATCH/payload" "$mp/payload" || fail "volume data through the remaining 
 unmount_vol mpw_app-1
 check_no_leftovers
 info "WWID mismatch: path refused and named, its disk and session removed at detach"
+
+# --- ALUA: with scsi_dh_alua attached the map names the handler and puts the paths in
+# priority groups, active/optimized first. B's port of the LU is made active/non-optimized.
+modprobe scsi_dh_alua || skip "no scsi_dh_alua module"
+on_exit "modprobe -r scsi_dh_alua 2>/dev/null; true"
+mkdir "$bs_a/alua/nonopt"
+echo 2 >"$bs_a/alua/nonopt/tg_pt_gp_id"
+echo 1 >"$bs_a/alua/nonopt/alua_access_state"
+echo nonopt >"$VM_LIO/iscsi/$B/tpgt_1/lun/lun_0/alua_tg_pt_gp"
+opts="{\"backend\":\"iscsi\",\"targets\":[{\"portal\":\"$P2\",\"iqn\":\"$B\"},{\"portal\":\"$P1\",\"iqn\":\"$A\"}],\"lun\":0}"
+mp=$(mount_vol mpa_app-1 "$opts")
+check_map mpa 2
+table=$(dmsetup table attachd-mpa)
+for s in $(ls "/sys/block/$(basename "$(readlink -f /dev/mapper/attachd-mpa)")/slaves"); do
+	info "path $s: $(cat "/sys/block/$s/device/dh_state") $(cat "/sys/block/$s/device/access_state")"
+	case $(cat "/sys/block/$s/device/access_state") in
+	active/optimized) opt=$(cat "/sys/block/$s/dev") ;;
+	active/non-optimized) nonopt=$(cat "/sys/block/$s/dev") ;;
+	esac
+done
+[ -n "${opt:-}" ] && [ -n "${nonopt:-}" ] || fail "the paths do not show the two ALUA states"
+assert_contains "$table" " 1 alua 2 1 service-time 0 1 2 $opt 1 1 service-time 0 1 2 $nonopt 1 1" \
+	"ALUA handler, optimized path's group first"
+cmp "$SCRATCH/payload" "$mp/payload" || fail "volume data through the ALUA map"
+unmount_vol mpa_app-1
+check_no_leftovers
+echo default_tg_pt_gp >"$VM_LIO/iscsi/$B/tpgt_1/lun/lun_0/alua_tg_pt_gp"
+rmdir "$bs_a/alua/nonopt"
+info "ALUA: handler named, active/optimized group first"
 
 stop_attachd
 check_no_leftovers
