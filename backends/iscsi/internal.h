@@ -9,7 +9,9 @@
  *   iscsiadm.c  the kernel initiator's node DB and login/logout through iscsiadm
  *   lock.c      process-wide node-DB mutex and per-(portal, target) mutexes
  *   sysfs.c     sessions, SCSI hosts and devices as the kernel shows them
- *   iscsi.c     the ops table: connect / find_device / identify / disconnect, objs record
+ *   iscsi.c     the ops table: connect / find_device / identify / disconnect, objs record,
+ *               add_paths
+ *   paths.c     multipath: find_paths (WWID check), path_transport
  */
 #pragma once
 
@@ -280,7 +282,17 @@ int be_iscsi_identify(const struct backend_ctx *ctx, struct backend_attachment *
 		      struct errbuf *e);
 int be_iscsi_disconnect(const struct backend_ctx *ctx, struct backend_attachment *a,
 			struct errbuf *e);
-/* multipath (backend.h): paths = cfg->n_paths; a path is LUN scsi_lun on our session for
+/* A path entry of the record, checked (the whole record's shape too): its portal, the kernel
+ * LUN (objs scsi_lun, else the recorded hctl's; *ret_has_lun 0 when neither). -EINVAL with
+ * e set when the record is damaged. */
+int be_iscsi_path_decode(const struct backend_attachment *a, const json_t *path,
+			 struct be_iscsi_portal *ret_pt, unsigned *ret_lun, int *ret_has_lun,
+			 struct errbuf *e);
+/* The SCSI device (H:C:T:L) of LUN klun on our session for a path entry, updating the
+ * entry's session/host/hctl when the kernel renumbered them. -ENOENT while there is none. */
+int be_iscsi_path_locate(const struct backend_ctx *ctx, json_t *path, unsigned klun, char *hctl,
+			 size_t n, unsigned *ret_sid);
+/* paths.c. multipath (backend.h): paths = cfg->n_paths; a path is LUN scsi_lun on our session for
  * one (portal, target), its disk the volume's WWID */
 unsigned be_iscsi_paths_configured(const void *cfg);
 int be_iscsi_find_paths(const struct backend_ctx *ctx, struct backend_attachment *a,
