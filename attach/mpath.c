@@ -87,7 +87,7 @@ int attach_mpath_await(struct attach_env *env, struct attach_volume *v, struct a
 	const struct backend_ops *be = v->opts.be;
 	struct backend_ctx ctx = mp_ctx(env, env->device_timeout_ms);
 	unsigned configured = be->paths_configured(v->opts.be_cfg);
-	int64_t deadline = attach_now_ms() + env->device_timeout_ms, grace_end = 0;
+	int64_t deadline = attach_now_ms() + env->device_timeout_ms, grace_end = 0, until;
 
 	for (;;) {
 		struct backend_path bp[BACKEND_MAX_PATHS];
@@ -113,10 +113,10 @@ int attach_mpath_await(struct attach_env *env, struct attach_volume *v, struct a
 				snprintf(note, note_n, "%s", fe.msg);
 			return 0;
 		}
-		r = w ? attach_devwait_next(w, grace_end && grace_end < deadline ? grace_end
-										 : deadline)
-		      : -ETIMEDOUT;
-		if (r == -ETIMEDOUT && grace_end && attach_now_ms() < deadline)
+		until = grace_end && attach_now_ms() < grace_end && grace_end < deadline ? grace_end
+											 : deadline;
+		r = w ? attach_devwait_next(w, until) : -ETIMEDOUT;
+		if (r == -ETIMEDOUT && until != deadline)
 			continue; /* the grace is over: take what is there */
 		if (r == -ETIMEDOUT)
 			return errbuf_set(

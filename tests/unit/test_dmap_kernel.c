@@ -53,7 +53,7 @@ static int run(char *const argv[], char **out)
 
 static int group_setup(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	_cleanup_free_ char *out = NULL;
 	struct stat st;
 	int fd;
@@ -75,7 +75,7 @@ static int group_setup(void **state)
 		return -1;
 	close(fd);
 	{
-		char *argv[] = { "losetup", "--find", "--show", K.file, NULL };
+		char *argv[] = {"losetup", "--find", "--show", K.file, NULL};
 
 		if (run(argv, &out) != 0)
 			return -1;
@@ -93,7 +93,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	if (K.loopdev[0]) {
-		char *argv[] = { "losetup", "-d", K.loopdev, NULL };
+		char *argv[] = {"losetup", "-d", K.loopdev, NULL};
 
 		(void)dmap_remove(K.name, TMO, NULL);
 		(void)run(argv, NULL);
@@ -125,7 +125,7 @@ static void linear(struct dmap_target *t, uint64_t bytes)
 
 static void dmsetup_remove(const char *name)
 {
-	char *argv[] = { "dmsetup", "remove", (char *)name, NULL };
+	char *argv[] = {"dmsetup", "remove", (char *)name, NULL};
 
 	assert_int_equal(run(argv, NULL), 0);
 }
@@ -146,7 +146,7 @@ static int owned(const char *name)
 
 static void test_create_info_idempotent_remove(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_target t, t2, *live = NULL;
 	struct dmap_info info;
 	char node[128];
@@ -193,7 +193,7 @@ static void test_create_info_idempotent_remove(void **state)
 
 static void test_remove_busy(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_target t;
 	char node[128];
 	int fd;
@@ -212,7 +212,7 @@ static void test_remove_busy(void **state)
 
 static void test_error_swap(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_target t, *live = NULL;
 	struct dmap_info info;
 	char node[128];
@@ -240,14 +240,14 @@ static void test_error_swap(void **state)
 	assert_int_equal(errno, EIO);
 	close(fd);
 	free(buf);
-	must(dmap_error_swap(K.name, TMO, &e), &e);      /* already error: 0 */
+	must(dmap_error_swap(K.name, TMO, &e), &e); /* already error: 0 */
 	must(dmap_remove(K.name, TMO, &e), &e);
-	must(dmap_error_swap(K.name, TMO, &e), &e);      /* absent: 0 */
+	must(dmap_error_swap(K.name, TMO, &e), &e); /* absent: 0 */
 }
 
 static void test_failed_create_leaves_nothing(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_target t;
 	struct dmap_info info;
 	int r;
@@ -273,10 +273,10 @@ static void test_failed_create_leaves_nothing(void **state)
  * in the kernel's own echo of it (idempotent create), and can be error-swapped. */
 static void test_multipath(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_target t, *live = NULL;
 	char path[32];
-	const char *paths[1] = { path };
+	const char *paths[1] = {path};
 	size_t n = 0;
 
 	REQUIRE_DM();
@@ -294,17 +294,90 @@ static void test_multipath(void **state)
 	must(dmap_remove(K.name, TMO, &e), &e);
 }
 
+/* The map attach/ builds (service-time, queue_if_no_path): its status, fail/reinstate and
+ * queueing messages, a reload with the same size (and not another size), and the
+ * ownership rules for message and reload. */
+static void test_mpath_message_reload_status(void **state)
+{
+	struct errbuf e = {{0}};
+	struct dmap_target t, t2, lin;
+	struct dmap_mpath_status st;
+	char path[32], msg[64], table[160];
+	const char *paths[1] = {path};
+	struct dmap_mpath_spec spec = {.paths = paths, .n = 1, .queue_if_no_path = 1};
+
+	REQUIRE_DM();
+	snprintf(path, sizeof(path), "%u:%u", K.major, K.minor);
+	assert_int_equal(dmap_table_mpath(32 << 20, &spec, &t), 0);
+	must(dmap_create(K.name, K.uuid, &t, 1, TMO, &e), &e);
+	must(dmap_create(K.name, K.uuid, &t, 1, TMO, &e), &e); /* idempotent on the echo */
+	assert_int_equal(dmap_get_mpath_status(K.name, &st), 0);
+	assert_int_equal(st.queue_if_no_path, 1);
+	assert_int_equal(st.n, 1);
+	assert_string_equal(st.paths[0].devno, path);
+	assert_int_equal(st.paths[0].active, 1);
+
+	snprintf(msg, sizeof(msg), "fail_path %s", path);
+	must(dmap_message(K.name, msg, &e), &e);
+	assert_int_equal(dmap_get_mpath_status(K.name, &st), 0);
+	assert_int_equal(st.paths[0].active, 0);
+	assert_int_equal(st.paths[0].fail_count, 1);
+	snprintf(msg, sizeof(msg), "reinstate_path %s", path);
+	must(dmap_message(K.name, msg, &e), &e);
+	must(dmap_message(K.name, "fail_if_no_path", &e), &e);
+	assert_int_equal(dmap_get_mpath_status(K.name, &st), 0);
+	assert_int_equal(st.paths[0].active, 1);
+	assert_int_equal(st.queue_if_no_path, 0);
+	must(dmap_message(K.name, "queue_if_no_path", &e), &e);
+	assert_int_equal(dmap_get_mpath_status(K.name, &st), 0);
+	assert_int_equal(st.queue_if_no_path, 1);
+	assert_int_equal(dmap_message(K.name, "no_such_message", &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "no_such_message"));
+
+	/* reload: same size, queueing off in the new table */
+	spec.queue_if_no_path = 0;
+	assert_int_equal(dmap_table_mpath(32 << 20, &spec, &t2), 0);
+	must(dmap_reload(K.name, &t2, 1, TMO, &e), &e);
+	assert_int_equal(dmap_get_mpath_status(K.name, &st), 0);
+	assert_int_equal(st.queue_if_no_path, 0);
+	assert_int_equal(dmap_table_mpath(16 << 20, &spec, &t2), 0);
+	assert_int_equal(dmap_reload(K.name, &t2, 1, TMO, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "size"));
+	must(dmap_remove(K.name, TMO, &e), &e);
+
+	/* absent, not a multipath map, not ours */
+	assert_int_equal(dmap_message(K.name, "fail_if_no_path", &e), -ENXIO);
+	assert_int_equal(dmap_reload(K.name, &t, 1, TMO, &e), -ENXIO);
+	assert_int_equal(dmap_get_mpath_status(K.name, &st), -ENXIO);
+	linear(&lin, 32 << 20);
+	must(dmap_create(K.name, K.uuid, &lin, 1, TMO, &e), &e);
+	assert_int_equal(dmap_get_mpath_status(K.name, &st), -EMEDIUMTYPE);
+	must(dmap_remove(K.name, TMO, &e), &e);
+	assert_int_equal(dmap_target_format(&t, table, sizeof(table)), 0);
+	{
+		char *argv[] = {"dmsetup",	 "create",  K.other, "--uuid",
+				"mpath-foreign", "--table", table,   NULL};
+
+		assert_int_equal(run(argv, NULL), 0);
+	}
+	assert_int_equal(dmap_message(K.other, "fail_if_no_path", &e), -EPERM);
+	assert_non_null(strstr(e.msg, "not sending a message to dm device"));
+	assert_int_equal(dmap_reload(K.other, &t, 1, TMO, &e), -EPERM);
+	assert_int_equal(dmap_get_mpath_status(K.other, &st), -EPERM);
+	dmsetup_remove(K.other);
+}
+
 static void test_list_owned_ignores_foreign(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_target t;
 	char table[128];
 
 	REQUIRE_DM();
 	snprintf(table, sizeof(table), "0 8 linear %u:%u 0", K.major, K.minor);
 	{
-		char *argv[] = { "dmsetup", "create", K.other, "--uuid", "mpath-foreign",
-				 "--table", table, NULL };
+		char *argv[] = {"dmsetup",	 "create",  K.other, "--uuid",
+				"mpath-foreign", "--table", table,   NULL};
 
 		assert_int_equal(run(argv, NULL), 0);
 	}
@@ -321,7 +394,7 @@ static void test_list_owned_ignores_foreign(void **state)
  * tool's) is never removed nor error-swapped, and says why. */
 static void test_foreign_never_touched(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_target *live = NULL;
 	struct dmap_info info;
 	char name[64], table[128];
@@ -331,8 +404,8 @@ static void test_foreign_never_touched(void **state)
 	snprintf(name, sizeof(name), "attachd-foreign%d", (int)getpid());
 	snprintf(table, sizeof(table), "0 8 linear %u:%u 0", K.major, K.minor);
 	{
-		char *argv[] = { "dmsetup", "create", name, "--uuid", "CRYPT-foreign",
-				 "--table", table, NULL };
+		char *argv[] = {"dmsetup",	 "create",  name,  "--uuid",
+				"CRYPT-foreign", "--table", table, NULL};
 
 		assert_int_equal(run(argv, NULL), 0);
 	}
@@ -359,7 +432,7 @@ static struct {
 	int below_suspended, swapper_tid;
 	char a[64], dev_a[128], below[64], other[64];
 	char other_err[512];
-} S = { .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER };
+} S = {.m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER};
 
 static void mark(int *flag)
 {
@@ -382,7 +455,8 @@ static void *writer(void *arg)
 		if (fd >= 0) {
 			/* blocks while the device below is suspended */
 			if (pwrite(fd, buf, 4096, 0) != 4096)
-				print_message("write to %s failed (error table swapped in)\n", S.dev_a);
+				print_message("write to %s failed (error table swapped in)\n",
+					      S.dev_a);
 			close(fd);
 		}
 	}
@@ -393,7 +467,7 @@ static void *writer(void *arg)
 
 static void *swapper(void *arg)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 
 	(void)arg;
 	__atomic_store_n(&S.swapper_tid, (int)gettid(), __ATOMIC_SEQ_CST);
@@ -404,7 +478,7 @@ static void *swapper(void *arg)
 
 static void *other_volume(void *arg)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_target t;
 	int r;
 
@@ -448,10 +522,11 @@ static void thread_wchan(int tid, char *buf, size_t n)
 /* Where each thread of this process waits (for a test that got stuck). */
 static void dump_stacks(void)
 {
-	char *argv[] = { "sh", "-c",
-			 "for t in /proc/$PPID/task/*; do echo \"== $t $(cat $t/comm) "
-			 "$(cat $t/wchan)\"; cat $t/stack; done; dmsetup info -c; "
-			 "dmsetup table --inactive", NULL };
+	char *argv[] = {"sh", "-c",
+			"for t in /proc/$PPID/task/*; do echo \"== $t $(cat $t/comm) "
+			"$(cat $t/wchan)\"; cat $t/stack; done; dmsetup info -c; "
+			"dmsetup table --inactive",
+			NULL};
 	_cleanup_free_ char *out = NULL;
 
 	(void)run(argv, &out);
@@ -463,7 +538,7 @@ static int stuck_teardown(void **state)
 {
 	(void)state;
 	if (S.below_suspended) {
-		char *argv[] = { "dmsetup", "resume", S.below, NULL };
+		char *argv[] = {"dmsetup", "resume", S.below, NULL};
 
 		(void)run(argv, NULL);
 		S.below_suspended = 0;
@@ -489,7 +564,7 @@ static int wait_flag(int *flag, int seconds)
 
 static void test_stuck_resume_does_not_block_others(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_target t;
 	struct stat st;
 	char table[128], below_node[128], wstate = 0;
@@ -502,7 +577,7 @@ static void test_stuck_resume_does_not_block_others(void **state)
 	snprintf(S.dev_a, sizeof(S.dev_a), "/dev/mapper/%s", S.a);
 	snprintf(table, sizeof(table), "0 %u linear %u:%u 0", (32 << 20) / 512, K.major, K.minor);
 	{
-		char *argv[] = { "dmsetup", "create", S.below, "--table", table, NULL };
+		char *argv[] = {"dmsetup", "create", S.below, "--table", table, NULL};
 
 		assert_int_equal(run(argv, NULL), 0);
 	}
@@ -516,7 +591,7 @@ static void test_stuck_resume_does_not_block_others(void **state)
 		must(dmap_create(S.a, uuid, &t, 1, TMO, &e), &e);
 	}
 	{
-		char *argv[] = { "dmsetup", "suspend", S.below, NULL };
+		char *argv[] = {"dmsetup", "suspend", S.below, NULL};
 
 		assert_int_equal(run(argv, NULL), 0);
 		S.below_suspended = 1;
@@ -564,7 +639,7 @@ static void test_stuck_resume_does_not_block_others(void **state)
 	assert_false(S.write_done);
 	pthread_mutex_unlock(&S.m);
 	{
-		char *argv[] = { "dmsetup", "resume", S.below, NULL };
+		char *argv[] = {"dmsetup", "resume", S.below, NULL};
 
 		assert_int_equal(run(argv, NULL), 0);
 		S.below_suspended = 0;
@@ -581,8 +656,8 @@ static void test_stuck_resume_does_not_block_others(void **state)
  * semaphore (no leak), instead of blocking like dm_udev_wait(). */
 static void test_cookie_released_on_deadline(void **state)
 {
-	struct errbuf e = { { 0 } };
-	struct dmap_sync s = { 0 };
+	struct errbuf e = {{0}};
+	struct dmap_sync s = {0};
 	uint32_t cookie = 0;
 	int64_t t0;
 
@@ -598,7 +673,7 @@ static void test_cookie_released_on_deadline(void **state)
 	{
 		/* what a dm task with this cookie does: +1 for udev to take back */
 		int semid = semget((key_t)cookie, 1, 0);
-		struct sembuf up = { 0, 1, 0 };
+		struct sembuf up = {0, 1, 0};
 
 		assert_true(semid >= 0);
 		assert_int_equal(semop(semid, &up, 1), 0);
@@ -626,7 +701,7 @@ static void test_cookie_released_on_deadline(void **state)
 static void test_create_udev_timeout(void **state)
 {
 	const char *slow = getenv("DMAP_TEST_SLOW_NAME");
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_target t;
 	struct dmap_info info;
 	int64_t t0;
@@ -651,16 +726,17 @@ static void test_create_udev_timeout(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_info_idempotent_remove),
-		cmocka_unit_test(test_remove_busy),
-		cmocka_unit_test(test_error_swap),
-		cmocka_unit_test(test_failed_create_leaves_nothing),
-		cmocka_unit_test(test_multipath),
-		cmocka_unit_test(test_list_owned_ignores_foreign),
-		cmocka_unit_test(test_foreign_never_touched),
-		cmocka_unit_test_teardown(test_stuck_resume_does_not_block_others, stuck_teardown),
-		cmocka_unit_test(test_cookie_released_on_deadline),
-		cmocka_unit_test(test_create_udev_timeout),
+	    cmocka_unit_test(test_create_info_idempotent_remove),
+	    cmocka_unit_test(test_remove_busy),
+	    cmocka_unit_test(test_error_swap),
+	    cmocka_unit_test(test_failed_create_leaves_nothing),
+	    cmocka_unit_test(test_multipath),
+	    cmocka_unit_test(test_mpath_message_reload_status),
+	    cmocka_unit_test(test_list_owned_ignores_foreign),
+	    cmocka_unit_test(test_foreign_never_touched),
+	    cmocka_unit_test_teardown(test_stuck_resume_does_not_block_others, stuck_teardown),
+	    cmocka_unit_test(test_cookie_released_on_deadline),
+	    cmocka_unit_test(test_create_udev_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
