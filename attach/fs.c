@@ -236,20 +236,24 @@ struct holders_ctx {
 	const struct sys *s;
 	const char *own_dm; /* dm name of the holder that is allowed ("" = none) */
 	char other[64];
+	char mpath_map[128]; /* the holder's dm name when multipathd made it (uuid mpath-) */
 };
 
 static int holder_cb(const char *name, void *ud)
 {
 	struct holders_ctx *c = ud;
-	char path[160], dmname[160];
+	char path[160], dmname[128], uuid[160];
+	int have_name;
 
-	if (c->own_dm[0]) {
-		snprintf(path, sizeof(path), "/sys/class/block/%s/dm/name", name);
-		if (sys_read_attr(c->s, path, dmname, sizeof(dmname)) == 0 &&
-		    streq(dmname, c->own_dm))
-			return 0;
-	}
+	snprintf(path, sizeof(path), "/sys/class/block/%s/dm/name", name);
+	have_name = sys_read_attr(c->s, path, dmname, sizeof(dmname)) == 0;
+	if (c->own_dm[0] && have_name && streq(dmname, c->own_dm))
+		return 0;
 	snprintf(c->other, sizeof(c->other), "%s", name);
+	snprintf(path, sizeof(path), "/sys/class/block/%s/dm/uuid", name);
+	if (have_name && sys_read_attr(c->s, path, uuid, sizeof(uuid)) == 0 &&
+	    startswith(uuid, "mpath-"))
+		snprintf(c->mpath_map, sizeof(c->mpath_map), "%s", dmname);
 	return 1;
 }
 
@@ -266,6 +270,16 @@ int attach_dev_holders_check(const struct sys *s, unsigned major, unsigned minor
 		return 0; /* a device without a holders directory has no holders */
 	if (r < 0)
 		return errbuf_set(e, r, "cannot read %s: %s", path, strerror(-r));
+	if (r > 0 && c.mpath_map[0])
+		return errbuf_set(
+		    e, -EBUSY,
+		    "%s (%u:%u) is held by multipath map %s (%s), which multipathd built over "
+		    "attachd's path; attachd makes its own maps and needs multipathd to leave "
+		    "its paths alone: install attachd's multipath.conf drop-in "
+		    "(/etc/multipath/conf.d/attachd.conf: blacklist { property "
+		    "\"^ATTACHD_PATH$\" }), run `multipathd reconfigure`, remove the map with "
+		    "`multipath -f %s` once nothing uses it, and retry",
+		    devnode, major, minor, c.mpath_map, c.other, c.mpath_map);
 	if (r > 0)
 		return errbuf_set(
 		    e, -EBUSY,

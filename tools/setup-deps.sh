@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package attachd's build, tests and demo need (clang and
+# Installs every Debian package attachd's build, tests and demo need (multipath-tools: the
+# VM scenario 53 runs multipathd next to attachd; clang and
 # libclang-rt-14-dev: the fuzz targets' compiler and libFuzzer/sanitizer runtimes, which
 # clang-14 only recommends; llvm: llvm-symbolizer for readable crash stacks), and unpacks
 # Debian's stock kernel (for the VM test tier) into build/vmkernel.
@@ -14,6 +15,7 @@ pkgs=(
 	qemu-system-x86 busybox-static cpio kmod udev dmsetup
 	open-iscsi tgt nvme-cli e2fsprogs xfsprogs util-linux fdisk
 	curl python3 openssl iproute2 jq
+	multipath-tools
 	clang libclang-rt-14-dev llvm
 )
 

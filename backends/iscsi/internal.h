@@ -172,6 +172,20 @@ static inline const char *be_iscsi_iface(const struct backend_ctx *ctx)
 /* Create (or keep) iface BE_ISCSI_IFACE (tcp, defaults) with the agent's initiator name if
  * one is configured. Before any node-mode call naming it. Caller holds the DB lock. */
 int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e);
+/* The runtime udev rule that marks the SCSI disks of our iface's sessions with
+ * BE_ISCSI_UDEV_PROPERTY=<iface>, for multipathd to blacklist (udevrule.c). The directory
+ * is under sys->etc_root (a fixture root in tests; "" on a host). */
+#define BE_ISCSI_UDEV_RULES_DIR "/run/udev/rules.d"
+#define BE_ISCSI_UDEV_RULE_PREFIX "59-attachd-paths-"
+#define BE_ISCSI_UDEV_PROPERTY "ATTACHD_PATH"
+/* The rule's text for iface into buf. -EINVAL for a name a rule cannot carry, -ENOBUFS. */
+int be_iscsi_udev_rule_format(const char *iface, char *buf, size_t n);
+/* The rule file's path for iface (under s->etc_root). */
+int be_iscsi_udev_rule_path(const struct sys *s, const char *iface, char *buf, size_t n);
+/* Install the rule for our iface unless the file already holds it, then make udevd load it
+ * (udevadm control --reload), so a disk scanned after this returns is marked. Before any
+ * login. Thread-safe; blocks for udevadm (bounded). */
+int be_iscsi_udev_rule_ensure(const struct backend_ctx *ctx, struct errbuf *e);
 /* 1 if our node record (iqn, portal, BE_ISCSI_IFACE) exists, 0 if not, negative errno. */
 int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e);

@@ -538,6 +538,11 @@ static int connect_one(const struct backend_ctx *ctx, struct backend_attachment 
 	json_t *path = NULL;
 	int r;
 
+	/* Before the login and scan: multipathd must see the disk as attachd's from its first
+	 * uevent on (udevrule.c). */
+	r = be_iscsi_udev_rule_ensure(ctx, pe);
+	if (r < 0)
+		return r;
 	r = path_entry(c, i, paths, 1, &pt, portal, sizeof(portal), &path, pe);
 	if (r < 0)
 		return r;

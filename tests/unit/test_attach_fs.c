@@ -298,6 +298,23 @@ static void test_holders(void **state)
 	assert_int_equal(attach_dev_holders_check(&s, 7, 0, "/dev/loop0", "attachd-v1", &e),
 			 -EBUSY);
 	assert_non_null(strstr(e.msg, "held by md0"));
+	/* multipathd's map (uuid mpath-...): the message names it and says what to do */
+	put(root, "/sys/dev/block/8:16/holders/dm-4", "");
+	put(root, "/sys/class/block/dm-4/dm/name", "mpatha\n");
+	put(root, "/sys/class/block/dm-4/dm/uuid", "mpath-36001405abc\n");
+	assert_int_equal(attach_dev_holders_check(&s, 8, 16, "/dev/sdb", "attachd-v1", &e),
+			 -EBUSY);
+	assert_non_null(strstr(e.msg, "/dev/sdb (8:16) is held by multipath map mpatha (dm-4), "
+				      "which multipathd built"));
+	assert_non_null(strstr(e.msg, "/etc/multipath/conf.d/attachd.conf"));
+	assert_non_null(strstr(e.msg, "`multipathd reconfigure`"));
+	assert_non_null(strstr(e.msg, "`multipath -f mpatha`"));
+	/* another kind of dm map keeps the generic message */
+	put(root, "/sys/class/block/dm-4/dm/uuid", "LVM-abc\n");
+	assert_int_equal(attach_dev_holders_check(&s, 8, 16, "/dev/sdb", "attachd-v1", &e),
+			 -EBUSY);
+	assert_non_null(strstr(e.msg, "held by dm-4, which attachd did not create"));
+	assert_null(strstr(e.msg, "multipathd"));
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	assert_int_equal(system(cmd), 0);
 }

@@ -61,7 +61,9 @@ struct fake {
 	char writes[4096];   /* sysfs writes "path=data" relative to the root */
 	char nodes[16][300]; /* "iqn|portal|iface" */
 	unsigned n_nodes;
-	unsigned iface_made; /* -m iface -o new calls */
+	unsigned iface_made;	       /* -m iface -o new calls */
+	unsigned udev_reloads;	       /* udevadm control --reload calls (udevrule.c) */
+	unsigned iscsiadm_before_udev; /* iscsiadm calls made before the first reload */
 	/* The fakes run under the backend's locks: they must not longjmp out of it (cmocka's
 	 * assert_* would leave a mutex held and hang the next test). Problems go here and the
 	 * teardown fails the test. */
@@ -257,7 +259,16 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 	int tpgt = -1;
 
 	FAKE_CHECK(f, timeout_ms > 0);
+	if (streq(argv[0], "udevadm")) {
+		FAKE_CHECK(f, streq(argv[1], "control") && streq(argv[2], "--reload") && !argv[3]);
+		f->udev_reloads++;
+		ret->status = 0;
+		ret->out = strdup("");
+		return 0;
+	}
 	FAKE_CHECK(f, streq(argv[0], "iscsiadm"));
+	if (!f->udev_reloads)
+		f->iscsiadm_before_udev++;
 	for (size_t i = 1; argv[i]; i++) {
 		/* the CHAP secret never reaches a child's argv */
 		if (strstr(argv[i], SECRET) || strstr(argv[i], "Wr0ng-S3cret"))
@@ -629,6 +640,13 @@ static void test_connect_new_session_and_detach(void **state)
 	assert_int_equal(n_paths(&a), 1);
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:3", 1, 1);
 	assert_int_equal(json_integer_value(json_object_get(a.objs, "scsi_lun")), 3);
+	/* the udev rule that keeps multipathd off our disks came first, loaded once */
+	assert_int_equal(f->udev_reloads, 1);
+	assert_int_equal(f->iscsiadm_before_udev, 0);
+	snprintf(path, sizeof(path), "%s/run/udev/rules.d/59-attachd-paths-attachd.rules", f->root);
+	text = slurp(path);
+	assert_non_null(strstr(text, "ATTRS{iscsi_session/%b/ifacename}==\"attachd\""));
+	free(text);
 
 	/* the record file: our iface's own, root-only, the auth settings once each */
 	record_path(f, T9, "10.0.0.9", 3260, 1, "attachd", path, sizeof(path));
