@@ -151,6 +151,7 @@ struct attach_volume {
 	unsigned n_paths;
 	int queueing;             /* the map queues I/O when no path is left */
 	int64_t all_down_since_ms; /* CLOCK_REALTIME ms all paths went failed, 0 = some path up */
+	int64_t add_paths_after_ms; /* checker: no add_paths try before (CLOCK_MONOTONIC ms) */
 };
 
 /* What one checker round did to a volume (for the agent's log and metrics). */

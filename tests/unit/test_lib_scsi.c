@@ -21,7 +21,7 @@ static void test_good(void **state)
 static void test_check_condition_fixed_sense(void **state)
 {
 	/* fixed format, NOT READY, ASC 04/0b (ALUA standby) */
-	unsigned char s[18] = { 0x70, 0, 0x02, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x04, 0x0b };
+	unsigned char s[18] = {0x70, 0, 0x02, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x04, 0x0b};
 	int key = -5;
 
 	assert_int_equal(sys_sg_io_decode(0x02, 0, 0x08, s, sizeof(s), &key), -EIO);
@@ -35,7 +35,7 @@ static void test_check_condition_fixed_sense(void **state)
 
 static void test_check_condition_descriptor_sense(void **state)
 {
-	unsigned char s[8] = { 0x72, 0x06, 0x29, 0x00 };
+	unsigned char s[8] = {0x72, 0x06, 0x29, 0x00};
 	int key = -5;
 
 	assert_int_equal(sys_sg_io_decode(0x02, 0, 0x08, s, sizeof(s), &key), -EIO);
@@ -44,7 +44,7 @@ static void test_check_condition_descriptor_sense(void **state)
 
 static void test_check_condition_without_sense(void **state)
 {
-	unsigned char junk[4] = { 0x00, 0x00, 0x05, 0 };
+	unsigned char junk[4] = {0x00, 0x00, 0x05, 0};
 	int key = 7;
 
 	assert_int_equal(sys_sg_io_decode(0x02, 0, 0, NULL, 0, &key), -EIO);
@@ -76,13 +76,14 @@ static void test_busy_and_other_status(void **state)
 {
 	assert_int_equal(sys_sg_io_decode(0x08, 0, 0, NULL, 0, NULL), -EBUSY);
 	assert_int_equal(sys_sg_io_decode(0x28, 0, 0, NULL, 0, NULL), -EBUSY);
-	assert_int_equal(sys_sg_io_decode(0x18, 0, 0, NULL, 0, NULL), -EIO); /* reservation conflict */
+	assert_int_equal(sys_sg_io_decode(0x18, 0, 0, NULL, 0, NULL),
+			 -EIO); /* reservation conflict */
 }
 
 static void test_sense_key_forms(void **state)
 {
-	unsigned char fixed[3] = { 0xf0, 0, 0x23 }; /* valid bit set; key is the low nibble */
-	unsigned char desc[2] = { 0x73, 0x1b };
+	unsigned char fixed[3] = {0xf0, 0, 0x23}; /* valid bit set; key is the low nibble */
+	unsigned char desc[2] = {0x73, 0x1b};
 
 	assert_int_equal(sys_sense_key(fixed, sizeof(fixed)), 3);
 	assert_int_equal(sys_sense_key(fixed, 2), -1); /* truncated */
@@ -103,14 +104,14 @@ static void test_real_tur_on_a_missing_device(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),
-		cmocka_unit_test(test_check_condition_fixed_sense),
-		cmocka_unit_test(test_check_condition_descriptor_sense),
-		cmocka_unit_test(test_check_condition_without_sense),
-		cmocka_unit_test(test_transport_and_timeouts),
-		cmocka_unit_test(test_busy_and_other_status),
-		cmocka_unit_test(test_sense_key_forms),
-		cmocka_unit_test(test_real_tur_on_a_missing_device),
+	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_check_condition_fixed_sense),
+	    cmocka_unit_test(test_check_condition_descriptor_sense),
+	    cmocka_unit_test(test_check_condition_without_sense),
+	    cmocka_unit_test(test_transport_and_timeouts),
+	    cmocka_unit_test(test_busy_and_other_status),
+	    cmocka_unit_test(test_sense_key_forms),
+	    cmocka_unit_test(test_real_tur_on_a_missing_device),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
