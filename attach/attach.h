@@ -167,7 +167,8 @@ struct attach_path_event {
 	} kind;
 	char path_id[64];
 	char detail[160];
-	int64_t down_ms; /* REINSTATED/QUEUE_ON: how long it (or every path) was down */
+	int64_t down_ms; /* REINSTATED/QUEUE_ON/QUEUE_OFF: how long it (or every path) was
+			  * down; FAILED: since the last check that found it good (0: none) */
 };
 #define ATTACH_MAX_PATH_EVENTS 32
 

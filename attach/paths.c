@@ -54,6 +54,9 @@ struct round {
 	struct attach_path_event *ev;
 	unsigned n_ev;
 	int64_t now;
+	/* checked_ms of each path before this round: a path that fails now was last seen
+	 * good then (0: never checked) */
+	int64_t prev_checked[BACKEND_MAX_PATHS];
 };
 
 _printf_(5, 6) static void event(struct round *R, int kind, const char *path_id, int64_t down_ms,
@@ -142,8 +145,11 @@ static void set_failed(struct round *R, struct attach_path *p, int failed, const
 	if (p->failed == failed)
 		return;
 	if (failed) {
+		size_t i = (size_t)(p - R->v->paths);
+		int64_t prev = i < BACKEND_MAX_PATHS ? R->prev_checked[i] : 0;
+
 		p->failures++;
-		event(R, PATH_EV_FAILED, p->bp.id, 0, "%s", why);
+		event(R, PATH_EV_FAILED, p->bp.id, prev ? R->now - prev : 0, "%s", why);
 	} else {
 		event(R, PATH_EV_REINSTATED, p->bp.id, p->changed_ms ? R->now - p->changed_ms : 0,
 		      "%s", why);
@@ -393,6 +399,8 @@ int attach_paths_check_dm(struct attach_env *env, struct attach_volume *v,
 	*ret_n_ev = 0;
 	if (!v->multipath || !v->opts.be->path_transport)
 		return 0;
+	for (unsigned i = 0; i < v->n_paths && i < BACKEND_MAX_PATHS; i++)
+		R.prev_checked[i] = v->paths[i].checked_ms;
 	if (v->n_paths > BACKEND_MAX_PATHS)
 		return errbuf_set(e, -EINVAL, "%s: %u paths recorded, at most %d supported", v->key,
 				  v->n_paths, BACKEND_MAX_PATHS);
