@@ -146,6 +146,69 @@ int agent_pathcheck_volume(struct agent_volumes *r, struct agent_metrics *m, con
 	return rc;
 }
 
+/* key's volume is busy (an operation holds it): enforce the no-path bound from the map's
+ * status alone, so an Unmount whose umount waits behind queued I/O ends. */
+static void watch_busy(struct agent_volumes *r, struct agent_metrics *m, const char *key)
+{
+	struct agent_volume *v = NULL;
+	char dm[160] = "", step[48] = "";
+	struct errbuf e = {{0}};
+	int64_t since = 0, before;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n; i++)
+		if (streq(r->vols[i]->key, key)) {
+			v = r->vols[i];
+			pthread_mutex_lock(&v->data_lock);
+			if (v->mp_multipath && !v->removed) {
+				snprintf(dm, sizeof(dm), "%s", v->mp_dm_name);
+				snprintf(step, sizeof(step), "%s", v->busy_step);
+				since = v->mp_all_down_since;
+			}
+			pthread_mutex_unlock(&v->data_lock);
+			break;
+		}
+	pthread_mutex_unlock(&r->lock);
+	if (!dm[0])
+		return;
+	before = since;
+	rc = attach_paths_bound(r->env, dm, &since, &e);
+	if (rc < 0)
+		return; /* the map went away under the operation: nothing to bound */
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n; i++)
+		if (r->vols[i] == v) {
+			pthread_mutex_lock(&v->data_lock);
+			v->mp_all_down_since = since;
+			if (rc == 1)
+				v->mp_queueing = 0;
+			pthread_mutex_unlock(&v->data_lock);
+			break;
+		}
+	pthread_mutex_unlock(&r->lock);
+	if (rc == 1) {
+		struct attach_path_event ev = {.kind = PATH_EV_QUEUE_OFF};
+		int64_t down = since ? (int64_t)time(NULL) * 1000 - since : 0;
+
+		ev.down_ms = down;
+		if (m)
+			agent_metrics_path_event(m, &ev);
+		agent_log(AGENT_LOG_ERROR, ev_message[PATH_EV_QUEUE_OFF],
+			  json_pack("{s:s,s:s,s:I,s:s}", "volume", key, "dm", dm, "down_ms",
+				    (json_int_t)down, "detail",
+				    "no path for longer than the bound while an operation held the "
+				    "volume: I/O now fails"));
+		agent_log(AGENT_LOG_INFO, "attachd.paths.operation-unblocked",
+			  json_pack("{s:s,s:s}", "volume", key, "step", step));
+	} else if (!before && since) {
+		agent_log(
+		    AGENT_LOG_ERROR, ev_message[PATH_EV_ALL_DOWN],
+		    json_pack("{s:s,s:s,s:s}", "volume", key, "dm", dm, "detail",
+			      "no active path in the map while an operation holds the volume"));
+	}
+}
+
 /* ---- the thread ---- */
 
 struct job {
@@ -168,7 +231,8 @@ static void *job_thread(void *arg)
 	struct job *j = arg;
 	struct agent_pathcheck *pc = j->pc;
 
-	(void)agent_pathcheck_volume(pc->r, pc->m, j->key);
+	if (agent_pathcheck_volume(pc->r, pc->m, j->key) == -EBUSY)
+		watch_busy(pc->r, pc->m, j->key);
 	pthread_mutex_lock(&pc->lock);
 	running_remove(pc, j->key);
 	pthread_cond_broadcast(&pc->cond);

@@ -366,6 +366,8 @@ void agent_volume_paths_publish(struct agent_volume *v)
 	v->mp_published = 1;
 	v->mp_multipath = v->av.multipath;
 	v->mp_queueing = v->av.queueing;
+	v->mp_all_down_since = v->av.all_down_since_ms;
+	snprintf(v->mp_dm_name, sizeof(v->mp_dm_name), "%s", v->av.dm_name);
 	v->mp_n_paths = v->av.n_paths <= BACKEND_MAX_PATHS ? v->av.n_paths : 0;
 	memcpy(v->mp_paths, v->av.paths, sizeof(v->mp_paths[0]) * v->mp_n_paths);
 	pthread_mutex_unlock(&v->data_lock);

@@ -48,6 +48,8 @@ struct agent_volume {
 	int mp_published; /* agent_volume_paths_publish ran at least once */
 	int mp_multipath, mp_queueing;
 	char mp_error[160]; /* the checker's last error text, logged once per change */
+	char mp_dm_name[160];
+	int64_t mp_all_down_since; /* CLOCK_REALTIME ms, 0: some path up */
 	unsigned mp_n_paths;
 	struct attach_path mp_paths[BACKEND_MAX_PATHS];
 };

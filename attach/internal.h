@@ -107,6 +107,9 @@ struct attach_paths_dm {
 int attach_paths_check_dm(struct attach_env *env, struct attach_volume *v,
 			  const struct attach_paths_dm *dm, struct attach_path_event *ev,
 			  unsigned *ret_n_ev, struct errbuf *e);
+/* attach_paths_bound with dm calls through dm. */
+int attach_paths_bound_dm(struct attach_env *env, const char *dm_name,
+			  const struct attach_paths_dm *dm, int64_t *since_ms, struct errbuf *e);
 /* The multipath table over v->paths (paths[i].group as priority groups; hw handler "alua"
  * when the kernel attached scsi_dh_alua to a path), size v->ident.size_bytes, queueing as
  * queue says. Refreshes each path's group from sysfs access_state when it is readable. */

@@ -480,3 +480,40 @@ int attach_paths_check(struct attach_env *env, struct attach_volume *v,
 {
 	return attach_paths_check_dm(env, v, NULL, ev, ret_n_ev, e);
 }
+
+int attach_paths_bound_dm(struct attach_env *env, const char *dm_name,
+			  const struct attach_paths_dm *dm, int64_t *since_ms, struct errbuf *e)
+{
+	struct attach_paths_dm d = {
+	    .status = dm && dm->status ? dm->status : real_status,
+	    .message = dm && dm->message ? dm->message : real_message,
+	    .ud = dm ? dm->ud : NULL,
+	};
+	struct dmap_mpath_status st;
+	struct errbuf me = {0};
+	int64_t now = realtime_ms();
+	int r;
+
+	r = d.status(d.ud, dm_name, &st);
+	if (r < 0)
+		return errbuf_set(e, r, "status of multipath map %s: %s", dm_name, strerror(-r));
+	for (unsigned i = 0; i < st.n; i++)
+		if (st.paths[i].active) {
+			*since_ms = 0;
+			return 0;
+		}
+	if (!*since_ms)
+		*since_ms = now;
+	if (!st.queue_if_no_path || now - *since_ms < env->no_path_queue_ms)
+		return 0;
+	r = d.message(d.ud, dm_name, "fail_if_no_path", &me);
+	if (r < 0)
+		return errbuf_set(e, r, "fail_if_no_path on %s: %s", dm_name, me.msg);
+	return 1;
+}
+
+int attach_paths_bound(struct attach_env *env, const char *dm_name, int64_t *since_ms,
+		       struct errbuf *e)
+{
+	return attach_paths_bound_dm(env, dm_name, NULL, since_ms, e);
+}

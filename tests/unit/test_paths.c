@@ -529,6 +529,34 @@ static void test_single_path_volume_is_left_alone(void **state)
 	assert_int_equal(F.tur_calls[0], 0);
 }
 
+/* An Unmount holds the volume while its umount waits behind queued I/O: the bound is
+ * still enforced from the map's status alone. */
+static void test_bound_while_an_operation_holds_the_volume(void **state)
+{
+	struct errbuf e = {0};
+	int64_t since = 0;
+
+	/* a path is active: nothing happens, the clock stays off */
+	assert_int_equal(attach_paths_bound_dm(&env, "attachd-vol1", &fake_dm, &since, &e), 0);
+	assert_int_equal(since, 0);
+	F.active[0] = F.active[1] = 0;
+	assert_int_equal(attach_paths_bound_dm(&env, "attachd-vol1", &fake_dm, &since, &e), 0);
+	assert_true(since > 0);
+	assert_int_equal(F.n_msgs, 0);
+	since -= 31000;
+	assert_int_equal(attach_paths_bound_dm(&env, "attachd-vol1", &fake_dm, &since, &e), 1);
+	assert_int_equal(F.n_msgs, 1);
+	assert_string_equal(F.msgs[0], "fail_if_no_path");
+	assert_int_equal(F.queueing, 0);
+	/* already failing: nothing more to send */
+	assert_int_equal(attach_paths_bound_dm(&env, "attachd-vol1", &fake_dm, &since, &e), 0);
+	assert_int_equal(F.n_msgs, 1);
+	/* a path back: the clock resets (the next checker round turns queueing on again) */
+	F.active[1] = 1;
+	assert_int_equal(attach_paths_bound_dm(&env, "attachd-vol1", &fake_dm, &since, &e), 0);
+	assert_int_equal(since, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -549,6 +577,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_missing_path_joins, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_native_multipath_reports_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_single_path_volume_is_left_alone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bound_while_an_operation_holds_the_volume, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
