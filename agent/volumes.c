@@ -137,6 +137,12 @@ int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errb
 
 	if (t && rc < 0)
 		json_object_set_new(t, "error", agent_json_string(e->msg));
+	/* Attached, with a note: a configured path refused (another WWID behind it). */
+	if (rc == 0 && e->msg[0]) {
+		if (t)
+			json_object_set_new(t, "note", agent_json_string(e->msg));
+		e->msg[0] = 0;
+	}
 	agent_log(rc < 0 ? AGENT_LOG_ERROR : AGENT_LOG_INFO,
 		  rc < 0 ? "attachd.attach.failed" : "attachd.attach.finish", t);
 	return rc;

@@ -201,8 +201,9 @@ int attach_paths_bound(struct attach_env *env, const char *dm_name, int64_t *sin
 int attach_volume_init(struct attach_volume *v, const char *key, struct attach_opts *opts);
 void attach_volume_done(struct attach_volume *v);
 
-/* Attach and stage: on success the filesystem is mounted at v->staging. On failure every
- * step already done is undone (reverse order) and e says what went wrong. */
+/* Attach and stage: on success the filesystem is mounted at v->staging (and e->msg is a
+ * note for the log when not empty: a configured path refused for its WWID). On failure
+ * every step already done is undone (reverse order) and e says what went wrong. */
 int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
 /* Undo everything (unmount staging, dm remove, disconnect). Idempotent. Container bind
  * mounts must be gone already (force=1 lazily unmounts and error-swaps first). */
@@ -217,7 +218,9 @@ int attach_volume_rollback(struct attach_env *env, struct attach_volume *v, stru
 /*
  * Records (record.c). attach_volume_to_json: the pipeline state of v as a JSON object
  * {"reached","doing","objs","dm_name","dm_device","staging","device":{..},"identity":{..},
- * "fs","formatted"} (no options, no secrets: the agent stores those). NULL on ENOMEM.
+ * "fs","formatted"} and, for a volume with paths, "multipath","queueing","paths":[{"id",
+ * "devno","sysname","devnode","where","wwid","failed","group"}] (records without them load
+ * as linear) (no options, no secrets: the agent stores those). NULL on ENOMEM.
  * attach_volume_from_json: restore that state into v, already set up by attach_volume_init
  * with the same key and options. -EINVAL with e set when the object is malformed or belongs
  * to another volume (dm name differs). Pure.

@@ -110,8 +110,33 @@ int attach_paths_check_dm(struct attach_env *env, struct attach_volume *v,
 /* attach_paths_bound with dm calls through dm. */
 int attach_paths_bound_dm(struct attach_env *env, const char *dm_name,
 			  const struct attach_paths_dm *dm, int64_t *since_ms, struct errbuf *e);
-/* The multipath table over v->paths (paths[i].group as priority groups; hw handler "alua"
- * when the kernel attached scsi_dh_alua to a path), size v->ident.size_bytes, queueing as
- * queue says. Refreshes each path's group from sysfs access_state when it is readable. */
+/* The multipath table over v->paths for a reload, by attach_mpath_dm's rules (ALUA groups
+ * from sysfs access_state when scsi_dh_alua is attached to every path, hardware handler
+ * "alua" then), size v->ident.size_bytes, queueing as queue says; sets paths[i].group. */
 int attach_paths_table(const struct sys *s, struct attach_volume *v, int queue,
 		       struct dmap_target *ret);
+
+/* Multipath (mpath.c). */
+/* A dm-multipath map for v: the backend has find_paths, does not multipath itself, and v
+ * has more than one configured path (even if only one is up at attach time). */
+int attach_mpath_wanted(const struct attach_volume *v);
+/* Pure: the ALUA priority of a SCSI device's access_state ("active/optimized" 0,
+ * "active/non-optimized" 1, "standby" 2, any other state 3); -1 when empty (no ALUA). */
+int attach_mpath_alua_group(const char *access_state);
+/* STEP_AWAIT for a multipath volume: waits (device timeout) for the first path udev has
+ * finished with, then at most a short grace for the other paths found; fills v->paths,
+ * v->n_paths and v->dev (the first path). note gets what find_paths said about paths it
+ * refused (another WWID), "" if none. */
+int attach_mpath_await(struct attach_env *env, struct attach_volume *v, struct attach_devwait *w,
+		       char *note, size_t note_n, struct errbuf *e);
+/* STEP_VERIFY: identify every path: one WWID (the expected one), one size. Sets v->ident. */
+int attach_mpath_verify(struct attach_env *env, struct attach_volume *v,
+			const struct backend_identity *expect, struct errbuf *e);
+/* Nobody but our own map holds any path's disk (attach_dev_holders_check per path). */
+int attach_mpath_holders(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
+/* STEP_DM: the multipath map over v->paths (service-time, queue_if_no_path, ALUA groups
+ * and handler when the paths' devices show ALUA); sets v->multipath, v->queueing and the
+ * paths' groups. */
+int attach_mpath_dm(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
+/* Native multipath backends (nvme): v->paths from find_paths, for display; best effort. */
+void attach_mpath_fill_native(struct attach_env *env, struct attach_volume *v);
