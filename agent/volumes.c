@@ -92,8 +92,12 @@ int agent_volumes_claim(struct attach_env *env, struct attach_volume *av, int *r
 
 		if (o == v || !o->claimed)
 			continue;
-		same_dev = o->dev_major == av->dev.major && o->dev_minor == av->dev.minor;
 		same_id = wwid[0] && streq(o->dev_ident, wwid);
+		/* The same number with another WWID is not the same device: the kernel gave the
+		 * number of a disk o's detach already deleted (its claim ends when the detach
+		 * does) to a new one. */
+		same_dev = o->dev_major == av->dev.major && o->dev_minor == av->dev.minor &&
+			   !(wwid[0] && o->dev_ident[0] && !same_id);
 		if (!same_dev && !same_id)
 			continue;
 		*ret_same_dev = same_dev;

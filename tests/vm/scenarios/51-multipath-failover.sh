@@ -103,7 +103,9 @@ longest_stall() { # LOG T0
 
 # ---------------------------------------------------------------- one path fails
 mp=$(mount_vol fo_app-1 "$OPTS")
-assert_eq "$(paths_col fo)" 2/2 "attachctl ls PATHS column"
+# a path that shows up after the attach's grace joins on the checker's next round
+wait_until 30 "attachctl ls to show 2/2 paths" eval '[ "$(paths_col fo)" = 2/2 ]'
+wait_until 15 "a first checker round on fo" eval 'attachctl show fo | grep -q "TUR ok"'
 out=$(attachctl show fo)
 info "$out"
 assert_contains "$out" "paths:      2/2 active" "attachctl show paths line"
