@@ -92,8 +92,12 @@ int agent_volumes_claim(struct attach_env *env, struct attach_volume *av, int *r
 
 		if (o == v || !o->claimed)
 			continue;
-		same_dev = o->dev_major == av->dev.major && o->dev_minor == av->dev.minor;
 		same_id = wwid[0] && streq(o->dev_ident, wwid);
+		/* The same number with another WWID is not the same device: the kernel gave the
+		 * number of a disk o's detach already deleted (its claim ends when the detach
+		 * does) to a new one. */
+		same_dev = o->dev_major == av->dev.major && o->dev_minor == av->dev.minor &&
+			   !(wwid[0] && o->dev_ident[0] && !same_id);
 		if (!same_dev && !same_id)
 			continue;
 		*ret_same_dev = same_dev;
@@ -126,6 +130,7 @@ int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errb
 	rc = r->ops->up(r->env, &v->av, e);
 	slot_give(r);
 	v->op = AGENT_OP_IDLE;
+	agent_volume_paths_publish(v);
 	/* Rolled back completely: nothing left to record. */
 	if (rc < 0 && v->av.reached == STEP_NONE && v->av.doing == STEP_NONE && v->n_mounts == 0) {
 		agent_volume_forget(r, v);
@@ -159,6 +164,7 @@ int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force
 	rc = r->ops->down(r->env, &v->av, force, e);
 	slot_give(r);
 	v->op = AGENT_OP_IDLE;
+	agent_volume_paths_publish(v);
 	if (rc == 0)
 		agent_volume_unclaim(r, v);
 	if (rc == 0 && v->n_mounts == 0)
@@ -318,6 +324,63 @@ int agent_volume_lock(struct agent_volumes *r, const char *key, struct agent_vol
 	busy_begin(v);
 	*ret = v;
 	return 0;
+}
+
+int agent_volume_trylock(struct agent_volumes *r, const char *key, struct agent_volume **ret)
+{
+	struct agent_volume *v = volume_get(r, key);
+	int rc;
+
+	if (!v)
+		return -ENOENT;
+	rc = pthread_mutex_trylock(&v->op_lock);
+	if (rc != 0) {
+		volume_put(r, v);
+		return rc == EBUSY ? -EBUSY : -rc;
+	}
+	if (v->removed) {
+		pthread_mutex_unlock(&v->op_lock);
+		volume_put(r, v);
+		return -ENOENT;
+	}
+	busy_begin(v);
+	*ret = v;
+	return 0;
+}
+
+int agent_volumes_keys(struct agent_volumes *r, char ***ret)
+{
+	char **keys;
+	int oom = 0;
+
+	pthread_mutex_lock(&r->lock);
+	keys = calloc(r->n + 1, sizeof(*keys));
+	for (size_t i = 0; keys && i < r->n && !oom; i++) {
+		keys[i] = strdup(r->vols[i]->key);
+		oom = !keys[i];
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!keys || oom) {
+		for (size_t i = 0; keys && keys[i]; i++)
+			free(keys[i]);
+		free(keys);
+		return -ENOMEM;
+	}
+	*ret = keys;
+	return 0;
+}
+
+void agent_volume_paths_publish(struct agent_volume *v)
+{
+	pthread_mutex_lock(&v->data_lock);
+	v->mp_published = 1;
+	v->mp_multipath = v->av.multipath;
+	v->mp_queueing = v->av.queueing;
+	v->mp_all_down_since = v->av.all_down_since_ms;
+	snprintf(v->mp_dm_name, sizeof(v->mp_dm_name), "%s", v->av.dm_name);
+	v->mp_n_paths = v->av.n_paths <= BACKEND_MAX_PATHS ? v->av.n_paths : 0;
+	memcpy(v->mp_paths, v->av.paths, sizeof(v->mp_paths[0]) * v->mp_n_paths);
+	pthread_mutex_unlock(&v->data_lock);
 }
 
 void agent_volume_unlock(struct agent_volumes *r, struct agent_volume *v)

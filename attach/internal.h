@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "attach/attach.h"
+#include "dm/dmap.h"
 
 /* Value coercion shared by option parsers: JSON natives or strings. 0 or -EINVAL. */
 int attach_json_bool(const json_t *v, int *ret);
@@ -76,6 +77,44 @@ int attach_fs_check_unused(const struct sys *s, const char *devnode, struct errb
 int attach_mountinfo_has_dev(const char *text, unsigned major, unsigned minor);
 int attach_fs_mkfs(const struct sys *s, const char *fs, const char *devnode, int timeout_ms,
 		   struct errbuf *e);
+
+/* Path checker (tur.c, paths.c). */
+struct attach_tur_req {
+	const char *devnode;
+	int r;		/* 0 ready, or negative errno (see sys_ops.scsi_tur) */
+	int sense_key;	/* -EIO: the sense key, -1 none */
+	char detail[96]; /* "TUR ok", "TUR: check condition, sense key 2 (NOT READY)", ... */
+};
+/* TEST UNIT READY on every reqs[i].devnode in parallel (a detached thread each), waiting
+ * until all answered or about timeout_ms passed: one still running then is -ETIMEDOUT and
+ * is left to finish on its own; while it runs, no new TUR is started on that devnode
+ * (-ETIMEDOUT "still running"). n <= BACKEND_MAX_PATHS. Thread-safe. */
+void attach_tur_many(const struct sys *s, struct attach_tur_req *reqs, size_t n, int timeout_ms);
+/* How many TURs (of every round) are still running. */
+size_t attach_tur_running(void);
+/* People's words for a TUR result. */
+void attach_tur_describe(int r, int sense_key, char *buf, size_t n);
+
+/* The dm calls of a checker round, a seam for tests (NULL members: the real dmap_*). */
+struct attach_paths_dm {
+	int (*status)(void *ud, const char *name, struct dmap_mpath_status *ret);
+	int (*message)(void *ud, const char *name, const char *msg, struct errbuf *e);
+	int (*reload)(void *ud, const char *name, const struct dmap_target *t, size_t n,
+		      int timeout_ms, struct errbuf *e);
+	void *ud;
+};
+/* attach_paths_check with dm calls through dm. */
+int attach_paths_check_dm(struct attach_env *env, struct attach_volume *v,
+			  const struct attach_paths_dm *dm, struct attach_path_event *ev,
+			  unsigned *ret_n_ev, struct errbuf *e);
+/* attach_paths_bound with dm calls through dm. */
+int attach_paths_bound_dm(struct attach_env *env, const char *dm_name,
+			  const struct attach_paths_dm *dm, int64_t *since_ms, struct errbuf *e);
+/* The multipath table over v->paths for a reload, by attach_mpath_dm's rules (ALUA groups
+ * from sysfs access_state when scsi_dh_alua is attached to every path, hardware handler
+ * "alua" then), size v->ident.size_bytes, queueing as queue says; sets paths[i].group. */
+int attach_paths_table(const struct sys *s, struct attach_volume *v, int queue,
+		       struct dmap_target *ret);
 
 /* Multipath (mpath.c). */
 /* A dm-multipath map for v: the backend has find_paths, does not multipath itself, and v

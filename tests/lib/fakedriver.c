@@ -17,6 +17,7 @@ static const void *busy[64];
 static int in_flight, pipes_in_flight;
 /* Volume keys that resolve to one fake device (fakedriver_same_device). */
 static char same_dev_keys[2][128];
+static int same_number_only; /* fakedriver_same_number: each has its own WWID */
 static int check_fail;
 static int fail_leaves; /* a failed up leaves a half-done attachment (reached dm-map) */
 
@@ -33,6 +34,7 @@ void fakedriver_reset(void)
 	memset(&st, 0, sizeof(st));
 	pipes_in_flight = 0;
 	memset(same_dev_keys, 0, sizeof(same_dev_keys));
+	same_number_only = 0;
 	check_fail = 0;
 	fail_leaves = 0;
 	pthread_mutex_unlock(&lock);
@@ -108,10 +110,18 @@ static void leave(const struct attach_volume *v)
 	leave_as(v, 0);
 }
 
+void fakedriver_same_number(const char *key1, const char *key2)
+{
+	fakedriver_same_device(key1, key2);
+	pthread_mutex_lock(&lock);
+	same_number_only = 1;
+	pthread_mutex_unlock(&lock);
+}
 
 void fakedriver_same_device(const char *key1, const char *key2)
 {
 	pthread_mutex_lock(&lock);
+	same_number_only = 0;
 	snprintf(same_dev_keys[0], sizeof(same_dev_keys[0]), "%s", key1 ? key1 : "");
 	snprintf(same_dev_keys[1], sizeof(same_dev_keys[1]), "%s", key2 ? key2 : "");
 	pthread_mutex_unlock(&lock);
@@ -155,6 +165,10 @@ static int fake_up(struct attach_env *env, struct attach_volume *v, struct errbu
 		v->dev.major = 7;
 		v->dev.minor = fake_minor(v->key);
 		snprintf(v->dev.devnode, sizeof(v->dev.devnode), "/dev/fake%u", v->dev.minor);
+		pthread_mutex_lock(&lock);
+		if (same_number_only)
+			snprintf(v->ident.wwid, sizeof(v->ident.wwid), "fake.%s", v->key);
+		pthread_mutex_unlock(&lock);
 		r = env->claim(env, v, &same, e);
 		if (r < 0)
 			goto out;

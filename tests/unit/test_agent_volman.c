@@ -580,6 +580,25 @@ static void test_same_resolved_device_refused(void **state)
 	free(mp);
 }
 
+/* A device number is only a device while its WWID is the same: a number the kernel reused
+ * for another LU (the first volume's disk deleted by a detach still under way, e.g. a
+ * multipath volume's path) does not refuse the second volume. */
+static void test_reused_device_number_not_refused(void **state)
+{
+	char *a, *b;
+
+	fakedriver_same_number("ra", "rb");
+	create("ra_c1", "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"x/ra.img\"}");
+	create("rb_c1", "{\"backend\":\"file\",\"size\":\"16M\",\"path\":\"x/rb.img\"}");
+	a = mount("ra_c1");
+	b = mount("rb_c1");
+	assert_int_equal(list_count("rb_c1"), 1);
+	unmount("rb_c1");
+	unmount("ra_c1");
+	free(a);
+	free(b);
+}
+
 /* An attach whose rollback failed leaves kernel objects its record names: new options must
  * not replace that record (the objects would leak), and a retried Mount cleans up first. */
 static void test_leftovers_are_busy(void **state)
@@ -636,6 +655,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unbind_failure_keeps_the_name, each_setup,
 					    each_teardown),
 	    cmocka_unit_test_setup_teardown(test_same_device_refused, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_reused_device_number_not_refused, each_setup,
+					    each_teardown),
 	    cmocka_unit_test_setup_teardown(test_pipelines_bounded, each_setup, each_teardown),
 	    cmocka_unit_test_setup_teardown(test_lock_wait_bounded, each_setup, each_teardown),
 	    cmocka_unit_test_setup_teardown(test_same_resolved_device_refused, each_setup,

@@ -83,10 +83,10 @@ info "4 mounts: $fmp $imp $imp3 $smp"
 out=$(ctl ls)
 echo "$out"
 assert_contains "$(head -1 <<<"$out")" "VOLUME" "ls header"
-for col in BACKEND STATE DEVICE DM MOUNTS; do assert_contains "$(head -1 <<<"$out")" "$col" "ls header"; done
+for col in BACKEND STATE DEVICE DM PATHS MOUNTS; do assert_contains "$(head -1 <<<"$out")" "$col" "ls header"; done
 assert_eq "$(grep -c attached <<<"$out")" 3 "attached rows in ls"
-grep -Eq '^ivol +iscsi +attached +ext4 +/dev/sd[a-z]+ +attachd-ivol +2$' <<<"$out" || fail "ls row of ivol: $out"
-grep -Eq '^fvol +file +attached +ext4 +/dev/loop[0-9]+ +attachd-fvol +1$' <<<"$out" || fail "ls row of fvol: $out"
+grep -Eq '^ivol +iscsi +attached +ext4 +/dev/sd[a-z]+ +attachd-ivol +- +2$' <<<"$out" || fail "ls row of ivol: $out"
+grep -Eq '^fvol +file +attached +ext4 +/dev/loop[0-9]+ +attachd-fvol +- +1$' <<<"$out" || fail "ls row of fvol: $out"
 # ls --json for programs
 js=$(ctl --json ls)
 assert_eq "$(jq -r '.Err' <<<"$js")" "" "ls --json Err"
