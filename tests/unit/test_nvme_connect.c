@@ -258,9 +258,18 @@ static void att_done(struct fake *f, struct backend_attachment *a)
 	json_decref(a->objs);
 }
 
+/* Key k of the record: top level (subnqn, hostnqn, boot), else of the first controller
+ * entry (traddr, ctrl, created, owned, ...). */
+static json_t *objs_get(struct backend_attachment *a, const char *k)
+{
+	json_t *v = json_object_get(a->objs, k);
+
+	return v ? v : json_object_get(be_nvme_objs_entry(a->objs, 0), k);
+}
+
 static const char *objs_str(struct backend_attachment *a, const char *k)
 {
-	return json_string_value(json_object_get(a->objs, k));
+	return json_string_value(objs_get(a, k));
 }
 
 #define EXPECT_MSG(e, needle)                                                                      \
@@ -281,11 +290,11 @@ struct cp_seen {
 static int cp_record(const struct backend_ctx *ctx)
 {
 	struct cp_seen *c = ctx->checkpoint_ud;
-	const char *ctrl = json_string_value(json_object_get(c->a->objs, "ctrl"));
+	const char *ctrl = json_string_value(objs_get(c->a, "ctrl"));
 
 	c->calls++;
 	snprintf(c->ctrl, sizeof(c->ctrl), "%s", ctrl ? ctrl : "");
-	c->owned = json_is_true(json_object_get(c->a->objs, "owned"));
+	c->owned = json_is_true(objs_get(c->a, "owned"));
 	return c->fail;
 }
 
@@ -347,10 +356,10 @@ static void test_reuse_live_controller(void **state)
 	assert_int_equal(f->n_add, 0);
 	assert_int_equal(f->reach_calls, 0);
 	assert_string_equal(objs_str(&a, "ctrl"), "nvme0");
-	assert_false(json_is_true(json_object_get(a.objs, "created")));
+	assert_false(json_is_true(objs_get(&a, "created")));
 	assert_string_equal(objs_str(&a, "subnqn"), S1);
 	assert_string_equal(objs_str(&a, "traddr"), "10.0.0.5");
-	assert_int_equal(json_integer_value(json_object_get(a.objs, "trsvcid")), 4420);
+	assert_int_equal(json_integer_value(objs_get(&a, "trsvcid")), 4420);
 
 	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), 0);
 	assert_string_equal(d.sysname, "nvme1n1");
@@ -398,7 +407,7 @@ static void test_match_each_id_kind(void **state)
 	assert_int_equal(f->n_add, 0);
 	assert_string_equal(f->writes, "");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_false(json_is_true(json_object_get(a[i].objs, "owned")));
+		assert_false(json_is_true(objs_get(&a[i], "owned")));
 		att_done(f, &a[i]);
 	}
 	/* the controllers were there before attachd (the admin's): never deleted by it */
@@ -425,7 +434,7 @@ static void test_new_controller_option_string(void **state)
 			    "hostnqn=" HOSTNQN ",hostid=" HOSTID
 			    ",ctrl_loss_tmo=600,reconnect_delay=10,fast_io_fail_tmo=30");
 	assert_string_equal(objs_str(&a, "ctrl"), "nvme7");
-	assert_true(json_is_true(json_object_get(a.objs, "created")));
+	assert_true(json_is_true(objs_get(&a, "created")));
 	assert_string_equal(objs_str(&a, "hostnqn"), HOSTNQN);
 
 	/* the namespace is not there yet: -EAGAIN with what it waits for */
@@ -539,7 +548,7 @@ static void test_ealready_reuses(void **state)
 	snprintf(f->new_ns, sizeof(f->new_ns), "%s 10.0.0.9 4420 %s live", S2, HOSTNQN);
 	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
 	assert_string_equal(objs_str(&a, "ctrl"), "nvme8");
-	assert_false(json_is_true(json_object_get(a.objs, "created")));
+	assert_false(json_is_true(objs_get(&a, "created")));
 	att_done(f, &a);
 
 	/* EALREADY but no such controller to be seen: an error, not a hang */
@@ -663,7 +672,7 @@ static void connect_new(struct fake *f, struct backend_attachment *a)
 	snprintf(f->new_ns, sizeof(f->new_ns), "%s 10.0.0.9 4430 %s live", S2, HOSTNQN);
 	assert_int_equal(be_nvme_ops.connect(&f->ctx, a, &e), 0);
 	assert_string_equal(objs_str(a, "ctrl"), "nvme7");
-	assert_true(json_is_true(json_object_get(a->objs, "owned")));
+	assert_true(json_is_true(objs_get(a, "owned")));
 }
 
 static void test_disconnect_keeps_for_inflight_volume(void **state)
@@ -676,8 +685,8 @@ static void test_disconnect_keeps_for_inflight_volume(void **state)
 	/* b connected through a's (attachd's) controller and has no dm device yet */
 	connect_new(f, &a);
 	assert_int_equal(be_nvme_ops.connect(&f->ctx, &b, &e), 0);
-	assert_false(json_is_true(json_object_get(b.objs, "created")));
-	assert_true(json_is_true(json_object_get(b.objs, "owned"))); /* known: a made it */
+	assert_false(json_is_true(objs_get(&b, "created")));
+	assert_true(json_is_true(objs_get(&b, "owned"))); /* known: a made it */
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->writes, "");
 	/* b goes too: the last one deletes attachd's controller */
@@ -725,15 +734,15 @@ static void test_admin_controller_never_deleted(void **state)
 
 	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
 	assert_string_equal(objs_str(&a, "ctrl"), "nvme0");
-	assert_false(json_is_true(json_object_get(a.objs, "created")));
-	assert_false(json_is_true(json_object_get(a.objs, "owned")));
+	assert_false(json_is_true(objs_get(&a, "created")));
+	assert_false(json_is_true(objs_get(&a, "owned")));
 	assert_int_equal(f->n_add, 0);
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->writes, "");
 	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 0), 1);
 	/* a forged "owned" with another controller ID is not proof */
-	json_object_set_new(a.objs, "owned", json_true());
-	json_object_set_new(a.objs, "cntlid", json_integer(77));
+	json_object_set_new(be_nvme_objs_entry(a.objs, 0), "owned", json_true());
+	json_object_set_new(be_nvme_objs_entry(a.objs, 0), "cntlid", json_integer(77));
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->writes, "");
 	att_done(f, &a);
@@ -784,7 +793,8 @@ static void test_record_from_other_boot(void **state)
 	/* even if controller ID and inode matched: the boot differs */
 	assert_int_equal(be_nvme_sysfs_ctrl_ident(&f->sys, 7, S2, "10.0.0.9", 4430, HOSTNQN, &id),
 			 0);
-	json_object_set_new(b.objs, "ctrl_ino", json_integer((json_int_t)id.ino));
+	json_object_set_new(be_nvme_objs_entry(b.objs, 0), "ctrl_ino",
+			    json_integer((json_int_t)id.ino));
 	f->writes[0] = 0;
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &b, &e), 0);
 	assert_string_equal(f->writes, "");
