@@ -48,6 +48,11 @@ struct fake {
 	char new_ns[512];     /* fake-kernel.sh ns ... args to run when it succeeds */
 	int make_on_ealready; /* on -EALREADY, create the controller first (a racing connect) */
 	int delete_sticks;    /* delete_controller leaves the controller there */
+	/* auto_ctrl: each connect makes controller new_instance++ in subsystem new_subsys
+	 * for the address it names (live); down: addresses that do not answer (reach) */
+	int auto_ctrl;
+	unsigned new_subsys;
+	char down[4][64];
 	/* what Identify returns: the target's namespaces (nsid, uuid, nguid; "" = none) */
 	int identify_errno; /* default: -ENOTTY (cannot tell) */
 	unsigned t_n, identify_calls;
@@ -110,6 +115,18 @@ static int fake_add_ctrl(void *ud, const struct sys *s, const char *opts, char *
 		sh(f, "ctrl %u 9 %s", f->new_instance, f->new_ns);
 	if (f->add_errno)
 		return f->add_errno;
+	if (f->auto_ctrl) {
+		char nqn[256] = "", addr[64] = "";
+		unsigned port = 0;
+
+		sscanf(opts, "nqn=%255[^,],transport=tcp,traddr=%63[^,],trsvcid=%u", nqn, addr,
+		       &port);
+		sh(f, "ctrl %u %u %s %s %u %s live", f->new_instance, f->new_subsys, nqn, addr,
+		   port, HOSTNQN);
+		snprintf(reply, n, "instance=%u,cntlid=%u\n", f->new_instance, f->new_instance);
+		f->new_instance++;
+		return 0;
+	}
 	sh(f, "ctrl %u 9 %s", f->new_instance, f->new_ns);
 	snprintf(reply, n, "instance=%u,cntlid=1\n", f->new_instance);
 	return 0;
@@ -123,6 +140,9 @@ static int fake_reach(void *ud, const char *addr, unsigned port, int timeout_ms)
 	if (timeout_ms <= 0)
 		snprintf(f->bug + strlen(f->bug), sizeof(f->bug) - strlen(f->bug),
 			 "reach without a timeout\n");
+	for (size_t i = 0; i < sizeof(f->down) / sizeof(f->down[0]); i++)
+		if (f->down[i][0] && strcmp(f->down[i], addr) == 0)
+			return -ETIMEDOUT;
 	return f->reach_errno;
 }
 
@@ -962,6 +982,287 @@ static void test_sysfs_lookups(void **state)
 	assert_int_equal(be_nvme_sysfs_ns_in_use(&f->sys, 42, held, sizeof(held)), 0);
 }
 
+#define MP_OPTS(id) "{\"traddr\":[\"10.0.0.9\",\"10.0.1.9\"],\"subnqn\":\"" S2 "\"," id "}"
+#define MP_NS(ctrl)                                                                                \
+	"ns 9 " #ctrl " 1 1 131072 259:9 " U1 " 00000000-0000-0000-0000-000000000000 uuid." U1
+
+/* Two ports of S2, neither connected yet: attachd makes nvme7 and nvme8 under one head. */
+static void mp_connect(struct fake *f, struct backend_attachment *a)
+{
+	struct errbuf e = {""};
+
+	sh(f, "multipath Y");
+	f->auto_ctrl = 1;
+	f->new_subsys = 9;
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, a, &e), 0);
+}
+
+static size_t paths(struct fake *f, struct backend_attachment *a, struct backend_path *p, int want)
+{
+	struct errbuf e = {""};
+	size_t n = 0;
+
+	assert_int_equal(be_nvme_ops.find_paths(&f->ctx, a, p, BACKEND_MAX_PATHS, &n, &e), want);
+	return want == 0 ? n : 0;
+}
+
+/* Several traddrs: one controller per port, each recorded (and checkpointed) with its own
+ * proof of ownership; the device is the subsystem's head disk; each controller is a path
+ * with its state; detach deletes both. */
+static void test_multipath_two_ports(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = att(f, MP_OPTS("\"uuid\":\"" U1 "\""));
+	struct backend_path p[BACKEND_MAX_PATHS];
+	struct backend_device d;
+	struct cp_seen cp = {.a = &a};
+	struct errbuf e = {""};
+	char detail[64];
+	json_t *ctrls;
+
+	f->ctx.checkpoint = cp_record;
+	f->ctx.checkpoint_ud = &cp;
+	mp_connect(f, &a);
+	assert_int_equal(f->n_add, 2);
+	assert_int_equal(cp.calls, 2);
+	assert_string_equal(f->opts[0], "nqn=" S2 ",transport=tcp,traddr=10.0.0.9,trsvcid=4420,"
+					"hostnqn=" HOSTNQN ",hostid=" HOSTID
+					",ctrl_loss_tmo=600,reconnect_delay=2,fast_io_fail_tmo=30");
+	assert_string_equal(f->opts[1], "nqn=" S2 ",transport=tcp,traddr=10.0.1.9,trsvcid=4420,"
+					"hostnqn=" HOSTNQN ",hostid=" HOSTID
+					",ctrl_loss_tmo=600,reconnect_delay=2,fast_io_fail_tmo=30");
+	ctrls = json_object_get(a.objs, "ctrls");
+	assert_int_equal(json_array_size(ctrls), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *ent = json_array_get(ctrls, i);
+
+		assert_string_equal(json_string_value(json_object_get(ent, "ctrl")),
+				    i == 0 ? "nvme7" : "nvme8");
+		assert_string_equal(json_string_value(json_object_get(ent, "traddr")),
+				    i == 0 ? "10.0.0.9" : "10.0.1.9");
+		assert_true(json_is_true(json_object_get(ent, "owned")));
+		assert_true(json_integer_value(json_object_get(ent, "ctrl_ino")) != 0);
+	}
+
+	/* the head disk, with both controllers under it */
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), -EAGAIN);
+	sh(f, MP_NS(7));
+	sh(f, MP_NS(8));
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), 0);
+	assert_string_equal(d.sysname, "nvme9n1");
+
+	assert_int_equal(paths(f, &a, p, 0), 2);
+	assert_string_equal(p[0].id, "nvme7");
+	assert_string_equal(p[0].where, "tcp 10.0.0.9:4420 " S2);
+	assert_string_equal(p[0].wwid, "uuid." U1);
+	assert_string_equal(p[0].dev.sysname, "nvme7");
+	assert_string_equal(p[1].id, "nvme8");
+	assert_string_equal(p[1].where, "tcp 10.0.1.9:4420 " S2);
+	assert_int_equal(be_nvme_ops.path_transport(&f->ctx, &a, &p[0], detail, sizeof(detail)),
+			 BACKEND_PATH_UP);
+	assert_string_equal(detail, "nvme7 live");
+
+	/* one port loses its connection: the kernel reconnects; the path is down, not gone */
+	sh(f, "state 8 connecting");
+	assert_int_equal(be_nvme_ops.path_transport(&f->ctx, &a, &p[1], detail, sizeof(detail)),
+			 BACKEND_PATH_DOWN);
+	assert_string_equal(detail, "nvme8 connecting");
+	sh(f, "state 8 resetting");
+	assert_int_equal(be_nvme_ops.path_transport(&f->ctx, &a, &p[1], NULL, 0),
+			 BACKEND_PATH_DOWN);
+	sh(f, "state 8 deleting");
+	assert_int_equal(be_nvme_ops.path_transport(&f->ctx, &a, &p[1], NULL, 0),
+			 BACKEND_PATH_GONE);
+	sh(f, "state 8 live");
+	assert_int_equal(be_nvme_ops.path_transport(&f->ctx, &a, &p[1], NULL, 0), BACKEND_PATH_UP);
+	/* the device is still found while one controller is down */
+	sh(f, "state 7 connecting");
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), 0);
+	assert_string_equal(d.sysname, "nvme9n1");
+	sh(f, "state 7 live");
+
+	/* detach: both controllers of ours go */
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme7/delete_controller=1\n"
+				       "/sys/class/nvme/nvme8/delete_controller=1\n");
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 7), 0);
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 8), 0);
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0); /* replay */
+	assert_string_equal(f->writes, "");
+	f->ctx.checkpoint = NULL;
+	att_done(f, &a);
+}
+
+/* A port that does not answer at attach time does not fail the attach; add_paths connects
+ * it once it answers, and connects again a port whose controller the kernel gave up. */
+static void test_multipath_port_down_then_joins(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = att(f, MP_OPTS("\"nsid\":1"));
+	struct backend_path p[BACKEND_MAX_PATHS];
+	struct errbuf e = {""};
+
+	snprintf(f->down[0], sizeof(f->down[0]), "10.0.1.9");
+	mp_connect(f, &a);
+	assert_int_equal(f->n_add, 1);
+	assert_int_equal(paths(f, &a, p, 0), 1);
+	assert_string_equal(p[0].id, "nvme7");
+
+	/* still down: named, with why; nothing else touched */
+	assert_int_equal(be_nvme_ops.add_paths(&f->ctx, &a, &e), -EHOSTDOWN);
+	EXPECT_MSG(e, "10.0.1.9: no answer from 10.0.1.9 port 4420");
+	assert_int_equal(f->n_add, 1);
+	/* it answers: connected and recorded; the path already there is left alone */
+	f->down[0][0] = 0;
+	assert_int_equal(be_nvme_ops.add_paths(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_add, 2);
+	assert_int_equal(paths(f, &a, p, 0), 2);
+	assert_string_equal(p[1].id, "nvme8");
+	assert_true(json_is_true(
+	    json_object_get(json_array_get(json_object_get(a.objs, "ctrls"), 1), "owned")));
+	assert_int_equal(be_nvme_ops.add_paths(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_add, 2);
+
+	/* the kernel deleted nvme7 (ctrl_loss_tmo): gone; add_paths makes a new one */
+	sh(f, "delete 7");
+	assert_int_equal(be_nvme_ops.path_transport(&f->ctx, &a, &p[0], NULL, 0),
+			 BACKEND_PATH_GONE);
+	assert_int_equal(paths(f, &a, p, 0), 1);
+	assert_string_equal(p[0].id, "nvme8");
+	assert_int_equal(be_nvme_ops.add_paths(&f->ctx, &a, &e), 0);
+	assert_int_equal(paths(f, &a, p, 0), 2);
+	assert_string_equal(p[0].id, "nvme9");
+
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme9/delete_controller=1\n"
+				       "/sys/class/nvme/nvme8/delete_controller=1\n");
+	assert_int_equal(paths(f, &a, p, -EAGAIN), 0);
+	att_done(f, &a);
+}
+
+/* No port answers: the attach fails naming each, and leaves nothing. */
+static void test_multipath_all_ports_down(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = att(f, MP_OPTS("\"nsid\":1"));
+	struct errbuf e = {""};
+
+	sh(f, "multipath Y");
+	snprintf(f->down[0], sizeof(f->down[0]), "10.0.0.9");
+	snprintf(f->down[1], sizeof(f->down[1]), "10.0.1.9");
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), -ETIMEDOUT);
+	EXPECT_MSG(e, "no port of " S2 " could be connected");
+	EXPECT_MSG(e, "10.0.0.9: no answer from 10.0.0.9 port 4420");
+	EXPECT_MSG(e, "10.0.1.9: no answer from 10.0.1.9 port 4420");
+	assert_int_equal(f->n_add, 0);
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	att_done(f, &a);
+}
+
+/* Several traddrs without the kernel's native multipath: refused before anything is
+ * connected, saying what to do; one traddr does not need it. */
+static void test_multipath_off_refused(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = att(f, MP_OPTS("\"nsid\":1"));
+	struct backend_attachment b =
+	    att(f, "{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" S1 "\",\"uuid\":\"" U1 "\"}");
+	struct errbuf e = {""};
+
+	sh(f, "multipath N");
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), -EOPNOTSUPP);
+	EXPECT_MSG(e, "nvme_core.multipath=Y");
+	EXPECT_MSG(e, "or give one traddr");
+	assert_int_equal(f->reach_calls, 0);
+	assert_int_equal(f->n_add, 0);
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &b, &e), 0); /* one port: fine */
+	att_done(f, &b);
+	/* a kernel without native multipath at all */
+	{
+		char p[PATH_MAX];
+
+		snprintf(p, sizeof(p), "%s/sys/module/nvme_core/parameters/multipath", f->root);
+		assert_int_equal(unlink(p), 0);
+	}
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), -EOPNOTSUPP);
+	EXPECT_MSG(e, "CONFIG_NVME_MULTIPATH");
+	assert_int_equal(f->n_add, 0);
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "");
+	att_done(f, &a);
+}
+
+/* One port reuses the admin's controller, the other gets attachd's: ownership is per
+ * controller, so detach deletes only attachd's, and both are paths of the volume. */
+static void test_multipath_ownership_per_controller(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a =
+	    att(f, "{\"traddr\":\"10.0.0.5,10.0.1.5\",\"subnqn\":\"" S1 "\",\"uuid\":\"" U1 "\"}");
+	struct backend_path p[BACKEND_MAX_PATHS];
+	struct backend_device d;
+	struct errbuf e = {""};
+	json_t *ctrls;
+
+	sh(f, "multipath Y");
+	f->auto_ctrl = 1;
+	f->new_subsys = 1;
+	assert_int_equal(be_nvme_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_add, 1);
+	ctrls = json_object_get(a.objs, "ctrls");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(ctrls, 0), "ctrl")),
+			    "nvme0");
+	assert_false(json_is_true(json_object_get(json_array_get(ctrls, 0), "owned")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(ctrls, 1), "ctrl")),
+			    "nvme7");
+	assert_true(json_is_true(json_object_get(json_array_get(ctrls, 1), "owned")));
+	assert_int_equal(be_nvme_ops.find_device(&f->ctx, &a, &d, &e), 0);
+	assert_string_equal(d.sysname, "nvme1n1");
+	assert_int_equal(paths(f, &a, p, 0), 2);
+	assert_string_equal(p[0].wwid, "uuid." U1); /* nvme1c0n1 */
+	assert_string_equal(p[1].wwid, "");	    /* nvme7 has not scanned it yet */
+
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme7/delete_controller=1\n");
+	assert_int_equal(be_nvme_sysfs_ctrl_exists(&f->sys, 0), 1);
+	att_done(f, &a);
+}
+
+/* A record written before multipath (one controller, keys at the top level) still undoes
+ * what it names after an upgrade and restart. */
+static void test_legacy_record_deletes_own(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = att(f, S2_OPTS("\"nsid\":1"));
+	struct backend_attachment b = {.ops = &be_nvme_ops};
+	struct errbuf e = {""};
+	const char *k;
+	json_t *v;
+
+	connect_new(f, &a);
+	b.objs = json_deep_copy(a.objs);
+	json_object_foreach(be_nvme_objs_entry(a.objs, 0), k, v) json_object_set(b.objs, k, v);
+	json_object_del(b.objs, "ctrls");
+	assert_int_equal(be_nvme_objs_n(b.objs), 1);
+	{
+		struct backend_attachment forget = {.ops = &be_nvme_ops, .cfg = a.cfg};
+
+		forget.objs = json_object();
+		assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &forget, &e), 0);
+		json_decref(forget.objs);
+	}
+	f->writes[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &b, &e), 0);
+	assert_string_equal(f->writes, "/sys/class/nvme/nvme7/delete_controller=1\n");
+	att_done(f, &a);
+	json_decref(b.objs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -993,6 +1294,13 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_namespace_not_offered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sysfs_lookups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_multipath_two_ports, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_multipath_port_down_then_joins, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_multipath_all_ports_down, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_multipath_off_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_multipath_ownership_per_controller, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_legacy_record_deletes_own, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
