@@ -41,6 +41,48 @@ void agent_metrics_record(struct agent_metrics *m, enum agent_metrics_op op,
 	pthread_mutex_unlock(&m->lock);
 }
 
+void agent_metrics_path_event(struct agent_metrics *m, const struct attach_path_event *ev)
+{
+	if ((unsigned)ev->kind > PATH_EV_QUEUE_ON)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->path_events[ev->kind]++;
+	if (ev->kind == PATH_EV_FAILED && ev->down_ms > 0) {
+		m->detect_count++;
+		m->detect_ms_total += ev->down_ms;
+		if (ev->down_ms > m->detect_ms_max)
+			m->detect_ms_max = ev->down_ms;
+	}
+	if (ev->kind == PATH_EV_REINSTATED && ev->down_ms > 0) {
+		m->down_ms_total += ev->down_ms;
+		if (ev->down_ms > m->down_ms_max)
+			m->down_ms_max = ev->down_ms;
+	}
+	if ((ev->kind == PATH_EV_QUEUE_ON || ev->kind == PATH_EV_QUEUE_OFF) &&
+	    ev->down_ms > m->no_path_ms_max)
+		m->no_path_ms_max = ev->down_ms;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static json_t *paths_json(const struct agent_metrics *m)
+{
+	uint64_t re = m->path_events[PATH_EV_REINSTATED];
+
+	return json_pack(
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I},s:{s:I,s:I},s:I}", "failures",
+	    (json_int_t)m->path_events[PATH_EV_FAILED], "reinstatements", (json_int_t)re, "added",
+	    (json_int_t)m->path_events[PATH_EV_ADDED], "removed",
+	    (json_int_t)m->path_events[PATH_EV_REMOVED], "all_down",
+	    (json_int_t)m->path_events[PATH_EV_ALL_DOWN], "queueing_off",
+	    (json_int_t)m->path_events[PATH_EV_QUEUE_OFF], "queueing_on",
+	    (json_int_t)m->path_events[PATH_EV_QUEUE_ON], "failover_detect_ms", "count",
+	    (json_int_t)m->detect_count, "max", (json_int_t)m->detect_ms_max, "avg",
+	    (json_int_t)(m->detect_count ? m->detect_ms_total / (int64_t)m->detect_count : 0),
+	    "path_down_ms", "max", (json_int_t)m->down_ms_max, "avg",
+	    (json_int_t)(re ? m->down_ms_total / (int64_t)re : 0), "no_path_ms_max",
+	    (json_int_t)m->no_path_ms_max);
+}
+
 json_t *agent_metrics_json(struct agent_metrics *m)
 {
 	json_t *o = json_object(), *steps = json_object();
@@ -64,6 +106,7 @@ json_t *agent_metrics_json(struct agent_metrics *m)
 					      (json_int_t)m->step_failures[s], "total_ms",
 					      (double)m->step_usec[s] / 1000.0));
 	}
+	json_object_set_new(o, "paths", paths_json(m));
 	pthread_mutex_unlock(&m->lock);
 	json_object_set_new(o, "steps", steps);
 	return o;

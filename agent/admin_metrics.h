@@ -27,6 +27,12 @@ struct agent_metrics {
 	uint64_t step_count[_STEP_MAX];
 	uint64_t step_failures[_STEP_MAX];
 	int64_t step_usec[_STEP_MAX];
+	/* path checker (agent_metrics_path_event) */
+	uint64_t path_events[PATH_EV_QUEUE_ON + 1];
+	uint64_t detect_count;		      /* failures with a previous good check */
+	int64_t detect_ms_total, detect_ms_max; /* last good check -> failed in the map */
+	int64_t down_ms_total, down_ms_max;     /* failed -> reinstated */
+	int64_t no_path_ms_max;		      /* longest time with no path at all */
 };
 
 void agent_metrics_init(struct agent_metrics *m);
@@ -37,9 +43,14 @@ void agent_metrics_done(struct agent_metrics *m);
  */
 void agent_metrics_record(struct agent_metrics *m, enum agent_metrics_op op,
 			  const struct attach_volume *v, unsigned first_timing, int rc);
+/* Count one path checker event (attach/attach.h struct attach_path_event). */
+void agent_metrics_path_event(struct agent_metrics *m, const struct attach_path_event *ev);
 /*
  * {"attaches","attach_failures","detaches","detach_failures","binds","bind_failures",
- *  "unbinds","unbind_failures","steps":{"connect":{"count","failures","total_ms"},...}}
+ *  "unbinds","unbind_failures","steps":{"connect":{"count","failures","total_ms"},...},
+ *  "paths":{"failures","reinstatements","added","removed","all_down","queueing_off",
+ *           "queueing_on","failover_detect_ms":{"count","max","avg"},
+ *           "path_down_ms":{"max","avg"},"no_path_ms_max"}}
  * Steps that never ran are left out. New reference, NULL on ENOMEM.
  */
 json_t *agent_metrics_json(struct agent_metrics *m);

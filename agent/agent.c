@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent/admin.h"
+#include "agent/pathcheck.h"
 #include "agent/agent.h"
 #include "agent/http.h"
 #include "agent/log.h"
@@ -21,6 +22,8 @@
 #define AGENT_CONNECT_TIMEOUT_MS 15000
 #define AGENT_DEVICE_TIMEOUT_MS 15000
 #define AGENT_MKFS_TIMEOUT_MS 120000
+/* The path checker's TEST UNIT READY: a path that takes longer to answer is failed. */
+#define AGENT_TUR_TIMEOUT_MS 5000
 
 struct agent {
 	struct agent_config cfg;
@@ -38,6 +41,7 @@ struct agent {
 	struct agent_metrics metrics;
 	struct agent_admin_ctx admin_ctx;
 	struct agent_admin *admin;
+	struct agent_pathcheck *pathcheck;
 	int draining; /* atomic: set by drain, refuses new Create/Mount */
 };
 
@@ -235,6 +239,8 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	a->env.connect_timeout_ms = AGENT_CONNECT_TIMEOUT_MS;
 	a->env.device_timeout_ms = AGENT_DEVICE_TIMEOUT_MS;
 	a->env.mkfs_timeout_ms = AGENT_MKFS_TIMEOUT_MS;
+	a->env.tur_timeout_ms = AGENT_TUR_TIMEOUT_MS;
+	a->env.no_path_queue_ms = (int)cfg->multipath.no_path_queue_s * 1000;
 
 	agent_metrics_init(&a->metrics);
 	a->admin_ctx = (struct agent_admin_ctx){
@@ -412,8 +418,20 @@ int agent_start(struct agent *a, struct errbuf *e)
 				  json_pack("{s:s,s:o}", "socket", a->cfg.admin_socket, "error",
 					    agent_json_string(ae.msg)));
 	}
+	/* Only the real pipeline has paths to check. Not fatal: without the checker the
+	 * kernel still fails paths on I/O errors; they are just never reinstated. */
+	if (a->ops == &agent_driver_ops_real && !a->pathcheck) {
+		struct errbuf pe = {{0}};
+
+		r = agent_pathcheck_start(a->vols, &a->metrics, a->cfg.multipath.check_interval_s,
+					  &a->pathcheck, &pe);
+		if (r < 0)
+			agent_log(AGENT_LOG_ERROR, "attachd.path-check.not-started",
+				  json_pack("{s:o}", "error", agent_json_string(pe.msg)));
+	}
 	r = agent_http_start(&o, handle, a, &a->http, e);
 	if (r < 0) {
+		a->pathcheck = agent_pathcheck_stop(a->pathcheck);
 		a->admin = agent_admin_stop(a->admin);
 		return r;
 	}
@@ -422,6 +440,7 @@ int agent_start(struct agent *a, struct errbuf *e)
 	r = write_spec(a, e);
 	if (r < 0) {
 		a->http = agent_http_stop(a->http);
+		a->pathcheck = agent_pathcheck_stop(a->pathcheck);
 		a->admin = agent_admin_stop(a->admin);
 		return r;
 	}
@@ -442,6 +461,7 @@ void agent_stop(struct agent *a)
 		a->http = agent_http_stop(a->http);
 		agent_log(AGENT_LOG_INFO, "attachd.driver-server.stopped", NULL);
 	}
+	a->pathcheck = agent_pathcheck_stop(a->pathcheck);
 	a->admin = agent_admin_stop(a->admin);
 }
 

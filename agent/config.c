@@ -24,17 +24,19 @@ void agent_config_init(struct agent_config *c)
 	snprintf(c->scaleio.drv_cfg, sizeof(c->scaleio.drv_cfg), "%s", AGENT_DEFAULT_DRV_CFG);
 	c->limits.max_pipelines = AGENT_DEFAULT_MAX_PIPELINES;
 	c->limits.lock_wait_s = AGENT_DEFAULT_LOCK_WAIT_S;
+	c->multipath.check_interval_s = AGENT_DEFAULT_CHECK_INTERVAL_S;
+	c->multipath.no_path_queue_s = AGENT_DEFAULT_NO_PATH_QUEUE_S;
 }
 
 /* ---- the config file ---- */
 
-enum field_type { F_STR, F_BOOL, F_OBJ, F_UINT };
+enum field_type { F_STR, F_BOOL, F_OBJ, F_UINT, F_UINT0 };
 
 struct field {
 	const char *name;
 	enum field_type type;
 	size_t off;		 /* into struct agent_config */
-	size_t size;		 /* F_STR: buffer size; F_UINT: accepted range 1..size */
+	size_t size;		 /* F_STR: buffer size; F_UINT: range 1..size; F_UINT0: 0..size */
 	const struct field *sub; /* F_OBJ: NULL-name-terminated */
 };
 
@@ -50,6 +52,10 @@ struct field {
 #define UINT(n, member, hi)                                                                        \
 	{                                                                                          \
 		n, F_UINT, offsetof(struct agent_config, member), hi, NULL                         \
+	}
+#define UINT0(n, member, hi)                                                                       \
+	{                                                                                          \
+		n, F_UINT0, offsetof(struct agent_config, member), hi, NULL                        \
 	}
 #define OBJ(n, table)                                                                              \
 	{                                                                                          \
@@ -92,6 +98,11 @@ static const struct field limits_fields[] = {
     UINT("lock_wait_s", limits.lock_wait_s, 86400),
     {NULL, F_STR, 0, 0, NULL},
 };
+static const struct field multipath_fields[] = {
+    UINT("check_interval_s", multipath.check_interval_s, 60),
+    UINT0("no_path_queue_s", multipath.no_path_queue_s, 3600),
+    {NULL, F_STR, 0, 0, NULL},
+};
 static const struct field top_fields[] = {
     STR("listen", listen),	   STR("admin_socket", admin_socket),
     STR("state_dir", state_dir),   STR("mount_root", mount_root),
@@ -99,6 +110,7 @@ static const struct field top_fields[] = {
     OBJ("tls", tls_fields),	   OBJ("iscsi", iscsi_fields),
     OBJ("nvme", nvme_fields),	   OBJ("scaleio", scaleio_fields),
     OBJ("file", file_fields),	   OBJ("limits", limits_fields),
+    OBJ("multipath", multipath_fields),
     {NULL, F_STR, 0, 0, NULL},
 };
 
@@ -148,10 +160,12 @@ static void apply_object(struct agent_config *c, const json_t *obj, const struct
 			*(int *)((char *)c + f->off) = json_is_true(v);
 			break;
 		case F_UINT:
-			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		case F_UINT0:
+			if (!json_is_integer(v) ||
+			    json_integer_value(v) < (f->type == F_UINT0 ? 0 : 1) ||
 			    json_integer_value(v) > (json_int_t)f->size) {
-				errlist_add(el, "%s: '%s' must be a whole number from 1 to %zu",
-					    origin, path, f->size);
+				errlist_add(el, "%s: '%s' must be a whole number from %d to %zu",
+					    origin, path, f->type == F_UINT0 ? 0 : 1, f->size);
 				break;
 			}
 			*(unsigned *)((char *)c + f->off) = (unsigned)json_integer_value(v);

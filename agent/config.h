@@ -59,6 +59,15 @@ struct agent_limits_config {
 	unsigned lock_wait_s;	/* 1..86400 */
 };
 
+/* attachd's own path checker for multipath volumes: a round every check_interval_s (and
+ * on udev/session events); with no path left, I/O queues no_path_queue_s, then fails. */
+#define AGENT_DEFAULT_CHECK_INTERVAL_S 5
+#define AGENT_DEFAULT_NO_PATH_QUEUE_S 30
+struct agent_multipath_config {
+	unsigned check_interval_s; /* 1..60 */
+	unsigned no_path_queue_s;  /* 0..3600 (0: fail at once when the last path fails) */
+};
+
 struct agent_config {
 	char listen[256]; /* HOST:PORT, port 0 = any free port (tests) */
 	char admin_socket[AGENT_SOCKET_PATH_MAX + 1];
@@ -73,6 +82,7 @@ struct agent_config {
 	struct agent_scaleio_config scaleio;
 	char file_dir[AGENT_PATH_MAX]; /* "" = the file backend's default */
 	struct agent_limits_config limits;
+	struct agent_multipath_config multipath;
 };
 
 /* Fill c with the built-in defaults. */

@@ -126,6 +126,7 @@ int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errb
 	rc = r->ops->up(r->env, &v->av, e);
 	slot_give(r);
 	v->op = AGENT_OP_IDLE;
+	agent_volume_paths_publish(v);
 	/* Rolled back completely: nothing left to record. */
 	if (rc < 0 && v->av.reached == STEP_NONE && v->av.doing == STEP_NONE && v->n_mounts == 0) {
 		agent_volume_forget(r, v);
@@ -136,6 +137,12 @@ int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errb
 
 	if (t && rc < 0)
 		json_object_set_new(t, "error", agent_json_string(e->msg));
+	/* Attached, with a note: a configured path refused (another WWID behind it). */
+	if (rc == 0 && e->msg[0]) {
+		if (t)
+			json_object_set_new(t, "note", agent_json_string(e->msg));
+		e->msg[0] = 0;
+	}
 	agent_log(rc < 0 ? AGENT_LOG_ERROR : AGENT_LOG_INFO,
 		  rc < 0 ? "attachd.attach.failed" : "attachd.attach.finish", t);
 	return rc;
@@ -153,6 +160,7 @@ int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force
 	rc = r->ops->down(r->env, &v->av, force, e);
 	slot_give(r);
 	v->op = AGENT_OP_IDLE;
+	agent_volume_paths_publish(v);
 	if (rc == 0)
 		agent_volume_unclaim(r, v);
 	if (rc == 0 && v->n_mounts == 0)
@@ -312,6 +320,63 @@ int agent_volume_lock(struct agent_volumes *r, const char *key, struct agent_vol
 	busy_begin(v);
 	*ret = v;
 	return 0;
+}
+
+int agent_volume_trylock(struct agent_volumes *r, const char *key, struct agent_volume **ret)
+{
+	struct agent_volume *v = volume_get(r, key);
+	int rc;
+
+	if (!v)
+		return -ENOENT;
+	rc = pthread_mutex_trylock(&v->op_lock);
+	if (rc != 0) {
+		volume_put(r, v);
+		return rc == EBUSY ? -EBUSY : -rc;
+	}
+	if (v->removed) {
+		pthread_mutex_unlock(&v->op_lock);
+		volume_put(r, v);
+		return -ENOENT;
+	}
+	busy_begin(v);
+	*ret = v;
+	return 0;
+}
+
+int agent_volumes_keys(struct agent_volumes *r, char ***ret)
+{
+	char **keys;
+	int oom = 0;
+
+	pthread_mutex_lock(&r->lock);
+	keys = calloc(r->n + 1, sizeof(*keys));
+	for (size_t i = 0; keys && i < r->n && !oom; i++) {
+		keys[i] = strdup(r->vols[i]->key);
+		oom = !keys[i];
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!keys || oom) {
+		for (size_t i = 0; keys && keys[i]; i++)
+			free(keys[i]);
+		free(keys);
+		return -ENOMEM;
+	}
+	*ret = keys;
+	return 0;
+}
+
+void agent_volume_paths_publish(struct agent_volume *v)
+{
+	pthread_mutex_lock(&v->data_lock);
+	v->mp_published = 1;
+	v->mp_multipath = v->av.multipath;
+	v->mp_queueing = v->av.queueing;
+	v->mp_all_down_since = v->av.all_down_since_ms;
+	snprintf(v->mp_dm_name, sizeof(v->mp_dm_name), "%s", v->av.dm_name);
+	v->mp_n_paths = v->av.n_paths <= BACKEND_MAX_PATHS ? v->av.n_paths : 0;
+	memcpy(v->mp_paths, v->av.paths, sizeof(v->mp_paths[0]) * v->mp_n_paths);
+	pthread_mutex_unlock(&v->data_lock);
 }
 
 void agent_volume_unlock(struct agent_volumes *r, struct agent_volume *v)

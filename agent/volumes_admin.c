@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/log.h"
 #include "agent/names.h"
@@ -50,6 +51,43 @@ static json_t *mounts_json(const struct agent_volume *v)
 	return a;
 }
 
+static json_t *time_json(int64_t ms)
+{
+	char buf[40];
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+
+	if (ms <= 0 || !gmtime_r(&t, &tm))
+		return json_null();
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	return json_string(buf);
+}
+
+/* data_lock held (or the operation lock: then av's own paths are current). */
+static json_t *paths_json(const struct attach_path *paths, unsigned n)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; a && i < n; i++) {
+		const struct attach_path *p = &paths[i];
+		char devno[24];
+
+		snprintf(devno, sizeof(devno), "%u:%u", p->bp.dev.major, p->bp.dev.minor);
+		json_array_append_new(
+		    a, json_pack("{s:o,s:o,s:s,s:o,s:s,s:o,s:o,s:i,s:o,s:i,s:i}", "id",
+				 agent_json_string(p->bp.id), "device",
+				 agent_json_string(p->bp.dev.sysname), "devno", devno, "where",
+				 agent_json_string(p->bp.where), "state",
+				 p->failed ? "failed" : "active", "last_check",
+				 time_json(p->checked_ms), "last_result",
+				 agent_json_string(p->last_detail), "last_errno",
+				 (json_int_t)-p->last_result, "changed", time_json(p->changed_ms),
+				 "failures", (json_int_t)p->failures, "group", (json_int_t)p->group));
+	}
+	return a;
+}
+
 /*
  * Registry lock held. The operation lock is only tried, never waited for (which is what
  * makes taking it under the registry lock safe): the pipeline's fields (device, dm,
@@ -63,7 +101,11 @@ static json_t *describe_locked(struct agent_volume *v, int with_trace)
 
 	pthread_mutex_lock(&v->data_lock);
 	if (!v->removed) {
-		int live = have_op && v->attached;
+		/* The path checker holds the operation lock for a round but changes only the
+		 * paths (published under data_lock): device, dm and staging stay valid. */
+		int checking = !have_op && v->checking;
+		int live = (have_op || checking) && v->attached;
+		int mp = have_op ? av->multipath : v->mp_multipath;
 
 		o = json_pack("{s:o,s:s,s:s,s:b,s:s,s:b,s:o,s:o,s:s,s:s,s:s,s:o,s:o}", "volume",
 			      agent_json_string(v->key), "backend",
@@ -71,12 +113,19 @@ static json_t *describe_locked(struct agent_volume *v, int with_trace)
 			      v->attaching  ? "attaching"
 			      : v->attached ? "attached"
 					    : "detached",
-			      "busy", !have_op, "fs", av->opts.fs, "readonly", av->opts.readonly,
+			      "busy", !have_op && !checking, "fs", av->opts.fs, "readonly", av->opts.readonly,
 			      "identity", agent_json_string(v->identity), "device",
 			      agent_json_string(live ? av->dev.devnode : ""), "dm",
 			      live ? av->dm_name : "", "dm_devnode", live ? av->dm_devnode : "",
 			      "staging", live ? av->staging : "", "mounts", mounts_json(v),
 			      "options", attach_opts_redacted(v->opts));
+		if (o && mp && v->attached) {
+			json_object_set_new(o, "queueing",
+					    json_boolean(have_op ? av->queueing : v->mp_queueing));
+			json_object_set_new(o, "paths",
+					    have_op ? paths_json(av->paths, av->n_paths)
+						    : paths_json(v->mp_paths, v->mp_n_paths));
+		}
 		if (o && with_trace && have_op)
 			json_object_set_new(o, "trace", agent_trace_json(av));
 	}

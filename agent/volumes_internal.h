@@ -41,6 +41,17 @@ struct agent_volume {
 	char busy_step[48];    /* "queued", "attach", a pipeline step name, ... */
 	/* op_lock only: the pipeline's view of the volume. */
 	struct attach_volume av;
+	/* data_lock: av's paths as the last pipeline call or checker round left them, for
+	 * listings while an operation holds op_lock (agent_volume_paths_publish); checking:
+	 * the op_lock holder is the path checker, which changes nothing else of av. */
+	int checking;
+	int mp_published; /* agent_volume_paths_publish ran at least once */
+	int mp_multipath, mp_queueing;
+	char mp_error[160]; /* the checker's last error text, logged once per change */
+	char mp_dm_name[160];
+	int64_t mp_all_down_since; /* CLOCK_REALTIME ms, 0: some path up */
+	unsigned mp_n_paths;
+	struct attach_path mp_paths[BACKEND_MAX_PATHS];
 };
 
 struct agent_volumes {
@@ -74,6 +85,13 @@ void agent_volume_claim_restored(struct agent_volumes *r, struct agent_volume *v
 /* Operation lock held: say what the operation is doing now (for busy messages). */
 void agent_volume_set_step(struct agent_volume *v, const char *step);
 void agent_volume_unlock(struct agent_volumes *r, struct agent_volume *v);
+/* Take key's operation lock only if no operation holds it: 0 and *ret, -EBUSY, or -ENOENT
+ * (unknown or removed). Release with agent_volume_unlock. */
+int agent_volume_trylock(struct agent_volumes *r, const char *key, struct agent_volume **ret);
+/* Every volume key now, NULL-terminated, malloc'ed (free with agent_state_keys_free). */
+int agent_volumes_keys(struct agent_volumes *r, char ***ret);
+/* Operation lock held: copy av's multipath state for listings (data_lock taken here). */
+void agent_volume_paths_publish(struct agent_volume *v);
 /* Operation lock held: run the pipeline and log the attach/detach with its step timings. */
 int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errbuf *e);
 int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force,

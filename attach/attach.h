@@ -151,6 +151,7 @@ struct attach_volume {
 	unsigned n_paths;
 	int queueing;             /* the map queues I/O when no path is left */
 	int64_t all_down_since_ms; /* CLOCK_REALTIME ms all paths went failed, 0 = some path up */
+	int64_t add_paths_after_ms; /* checker: no add_paths try before (CLOCK_MONOTONIC ms) */
 };
 
 /* What one checker round did to a volume (for the agent's log and metrics). */
@@ -166,7 +167,8 @@ struct attach_path_event {
 	} kind;
 	char path_id[64];
 	char detail[160];
-	int64_t down_ms; /* REINSTATED/QUEUE_ON: how long it (or every path) was down */
+	int64_t down_ms; /* REINSTATED/QUEUE_ON/QUEUE_OFF: how long it (or every path) was
+			  * down; FAILED: since the last check that found it good (0: none) */
 };
 #define ATTACH_MAX_PATH_EVENTS 32
 
@@ -182,12 +184,26 @@ struct attach_path_event {
 int attach_paths_check(struct attach_env *env, struct attach_volume *v,
 		       struct attach_path_event *ev, unsigned *ret_n_ev, struct errbuf *e);
 
+/*
+ * The all-paths-down bound alone, for a multipath volume whose operation lock someone else
+ * holds (an Unmount whose umount waits behind I/O the map queues: attach_paths_check
+ * cannot run then, and without this the umount would wait forever). Reads the map's status
+ * only; with no active path, *since_ms (CLOCK_REALTIME ms, 0 = not down yet) starts the
+ * clock, and past env->no_path_queue_ms the map is told fail_if_no_path: 1 then (queued
+ * I/O fails, the operation goes on), else 0 (a path is active again: *since_ms = 0), or a
+ * negative errno (-ENXIO: the map is gone). Only a dm status and a message: safe while the
+ * operation runs on another thread.
+ */
+int attach_paths_bound(struct attach_env *env, const char *dm_name, int64_t *since_ms,
+		       struct errbuf *e);
+
 /* Initialise v for key with parsed opts (ownership of opts->be_cfg moves to v). */
 int attach_volume_init(struct attach_volume *v, const char *key, struct attach_opts *opts);
 void attach_volume_done(struct attach_volume *v);
 
-/* Attach and stage: on success the filesystem is mounted at v->staging. On failure every
- * step already done is undone (reverse order) and e says what went wrong. */
+/* Attach and stage: on success the filesystem is mounted at v->staging (and e->msg is a
+ * note for the log when not empty: a configured path refused for its WWID). On failure
+ * every step already done is undone (reverse order) and e says what went wrong. */
 int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
 /* Undo everything (unmount staging, dm remove, disconnect). Idempotent. Container bind
  * mounts must be gone already (force=1 lazily unmounts and error-swaps first). */
@@ -202,7 +218,9 @@ int attach_volume_rollback(struct attach_env *env, struct attach_volume *v, stru
 /*
  * Records (record.c). attach_volume_to_json: the pipeline state of v as a JSON object
  * {"reached","doing","objs","dm_name","dm_device","staging","device":{..},"identity":{..},
- * "fs","formatted"} (no options, no secrets: the agent stores those). NULL on ENOMEM.
+ * "fs","formatted"} and, for a volume with paths, "multipath","queueing","paths":[{"id",
+ * "devno","sysname","devnode","where","wwid","failed","group"}] (records without them load
+ * as linear) (no options, no secrets: the agent stores those). NULL on ENOMEM.
  * attach_volume_from_json: restore that state into v, already set up by attach_volume_init
  * with the same key and options. -EINVAL with e set when the object is malformed or belongs
  * to another volume (dm name differs). Pure.

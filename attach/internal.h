@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "attach/attach.h"
+#include "dm/dmap.h"
 
 /* Value coercion shared by option parsers: JSON natives or strings. 0 or -EINVAL. */
 int attach_json_bool(const json_t *v, int *ret);
@@ -76,3 +77,66 @@ int attach_fs_check_unused(const struct sys *s, const char *devnode, struct errb
 int attach_mountinfo_has_dev(const char *text, unsigned major, unsigned minor);
 int attach_fs_mkfs(const struct sys *s, const char *fs, const char *devnode, int timeout_ms,
 		   struct errbuf *e);
+
+/* Path checker (tur.c, paths.c). */
+struct attach_tur_req {
+	const char *devnode;
+	int r;		/* 0 ready, or negative errno (see sys_ops.scsi_tur) */
+	int sense_key;	/* -EIO: the sense key, -1 none */
+	char detail[96]; /* "TUR ok", "TUR: check condition, sense key 2 (NOT READY)", ... */
+};
+/* TEST UNIT READY on every reqs[i].devnode in parallel (a detached thread each), waiting
+ * until all answered or about timeout_ms passed: one still running then is -ETIMEDOUT and
+ * is left to finish on its own; while it runs, no new TUR is started on that devnode
+ * (-ETIMEDOUT "still running"). n <= BACKEND_MAX_PATHS. Thread-safe. */
+void attach_tur_many(const struct sys *s, struct attach_tur_req *reqs, size_t n, int timeout_ms);
+/* How many TURs (of every round) are still running. */
+size_t attach_tur_running(void);
+/* People's words for a TUR result. */
+void attach_tur_describe(int r, int sense_key, char *buf, size_t n);
+
+/* The dm calls of a checker round, a seam for tests (NULL members: the real dmap_*). */
+struct attach_paths_dm {
+	int (*status)(void *ud, const char *name, struct dmap_mpath_status *ret);
+	int (*message)(void *ud, const char *name, const char *msg, struct errbuf *e);
+	int (*reload)(void *ud, const char *name, const struct dmap_target *t, size_t n,
+		      int timeout_ms, struct errbuf *e);
+	void *ud;
+};
+/* attach_paths_check with dm calls through dm. */
+int attach_paths_check_dm(struct attach_env *env, struct attach_volume *v,
+			  const struct attach_paths_dm *dm, struct attach_path_event *ev,
+			  unsigned *ret_n_ev, struct errbuf *e);
+/* attach_paths_bound with dm calls through dm. */
+int attach_paths_bound_dm(struct attach_env *env, const char *dm_name,
+			  const struct attach_paths_dm *dm, int64_t *since_ms, struct errbuf *e);
+/* The multipath table over v->paths for a reload, by attach_mpath_dm's rules (ALUA groups
+ * from sysfs access_state when scsi_dh_alua is attached to every path, hardware handler
+ * "alua" then), size v->ident.size_bytes, queueing as queue says; sets paths[i].group. */
+int attach_paths_table(const struct sys *s, struct attach_volume *v, int queue,
+		       struct dmap_target *ret);
+
+/* Multipath (mpath.c). */
+/* A dm-multipath map for v: the backend has find_paths, does not multipath itself, and v
+ * has more than one configured path (even if only one is up at attach time). */
+int attach_mpath_wanted(const struct attach_volume *v);
+/* Pure: the ALUA priority of a SCSI device's access_state ("active/optimized" 0,
+ * "active/non-optimized" 1, "standby" 2, any other state 3); -1 when empty (no ALUA). */
+int attach_mpath_alua_group(const char *access_state);
+/* STEP_AWAIT for a multipath volume: waits (device timeout) for the first path udev has
+ * finished with, then at most a short grace for the other paths found; fills v->paths,
+ * v->n_paths and v->dev (the first path). note gets what find_paths said about paths it
+ * refused (another WWID), "" if none. */
+int attach_mpath_await(struct attach_env *env, struct attach_volume *v, struct attach_devwait *w,
+		       char *note, size_t note_n, struct errbuf *e);
+/* STEP_VERIFY: identify every path: one WWID (the expected one), one size. Sets v->ident. */
+int attach_mpath_verify(struct attach_env *env, struct attach_volume *v,
+			const struct backend_identity *expect, struct errbuf *e);
+/* Nobody but our own map holds any path's disk (attach_dev_holders_check per path). */
+int attach_mpath_holders(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
+/* STEP_DM: the multipath map over v->paths (service-time, queue_if_no_path, ALUA groups
+ * and handler when the paths' devices show ALUA); sets v->multipath, v->queueing and the
+ * paths' groups. */
+int attach_mpath_dm(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
+/* Native multipath backends (nvme): v->paths from find_paths, for display; best effort. */
+void attach_mpath_fill_native(struct attach_env *env, struct attach_volume *v);

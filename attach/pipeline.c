@@ -110,17 +110,20 @@ int attach_path_is_mounted(const struct attach_env *env, const char *path)
 }
 
 static int step_await(struct attach_env *env, struct attach_volume *v, struct attach_devwait *w,
-		      struct errbuf *e)
+		      char *note, size_t note_n, struct errbuf *e)
 {
 	struct backend_ctx ctx = be_ctx(env, env->device_timeout_ms);
 	int64_t deadline = attach_now_ms() + env->device_timeout_ms;
 	struct backend_device dev;
 	int r;
 
+	if (attach_mpath_wanted(v))
+		return attach_mpath_await(env, v, w, note, note_n, e);
 	for (;;) {
 		r = v->opts.be->find_device(&ctx, &v->att, &dev, e);
 		if (r == 0 && (!w || attach_devwait_is_initialized(w, &dev))) {
 			v->dev = dev;
+			attach_mpath_fill_native(env, v);
 			return 0;
 		}
 		if (r < 0 && r != -EAGAIN)
@@ -173,6 +176,8 @@ static int step_claim(struct attach_env *env, struct attach_volume *v, int *keep
 {
 	int same_dev = 0, r;
 
+	/* Multipath: one claim covers every path (the agent compares the WWID, which all
+	 * paths share), the holders are checked on each. */
 	if (env->claim) {
 		r = env->claim(env, v, &same_dev, e);
 		if (r < 0) {
@@ -180,8 +185,11 @@ static int step_claim(struct attach_env *env, struct attach_volume *v, int *keep
 			return r;
 		}
 	}
-	r = attach_dev_holders_check(&env->sys, v->dev.major, v->dev.minor, v->dev.devnode,
-				     v->dm_name, e);
+	if (attach_mpath_wanted(v))
+		r = attach_mpath_holders(env, v, e);
+	else
+		r = attach_dev_holders_check(&env->sys, v->dev.major, v->dev.minor,
+					     v->dev.devnode, v->dm_name, e);
 	if (r < 0)
 		*keep_conn = 1;
 	return r;
@@ -193,6 +201,8 @@ static int step_dm(struct attach_env *env, struct attach_volume *v, struct errbu
 	char uuid[160];
 	int r;
 
+	if (attach_mpath_wanted(v))
+		return attach_mpath_dm(env, v, e);
 	r = dmap_uuid_for(v->key, uuid, sizeof(uuid));
 	if (r < 0)
 		return errbuf_set(e, r, "volume key %s cannot be used as a dm uuid", v->key);
@@ -314,7 +324,7 @@ static int step_mount(struct attach_env *env, struct attach_volume *v, struct er
 
 static int run_up_step(struct attach_env *env, struct attach_volume *v, enum attach_step step,
 		       struct attach_devwait **w, struct backend_identity *expect, int *need_mkfs,
-		       int *keep_conn, struct errbuf *e)
+		       int *keep_conn, char *note, size_t note_n, struct errbuf *e)
 {
 	struct backend_ctx ctx = be_ctx(env, env->connect_timeout_ms);
 	int r;
@@ -334,9 +344,10 @@ static int run_up_step(struct attach_env *env, struct attach_volume *v, enum att
 		return v->opts.be->connect(&ctx, &v->att, e);
 	}
 	case STEP_AWAIT:
-		return step_await(env, v, *w, e);
+		return step_await(env, v, *w, note, note_n, e);
 	case STEP_VERIFY:
-		r = step_verify(env, v, expect, e);
+		r = attach_mpath_wanted(v) ? attach_mpath_verify(env, v, expect, e)
+					   : step_verify(env, v, expect, e);
 		if (r < 0)
 			return r;
 		return step_claim(env, v, keep_conn, e);
@@ -457,6 +468,8 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 			break;
 		case STEP_DM_REMOVE:
 			r = undo_dm(env, v, force, &e2);
+			if (r == 0)
+				v->multipath = v->queueing = 0;
 			break;
 		case STEP_DISCONNECT:
 			if (keep_conn) {
@@ -466,6 +479,8 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 				r = 0;
 			} else {
 				r = v->opts.be->disconnect(&ctx, &v->att, &e2);
+				if (r == 0)
+					v->n_paths = 0;
 				/* Done, but something was left alone (not provably ours): pass
 				 * the backend's explanation up for the agent to log. */
 				if (r == 0 && e2.msg[0] && !first)
@@ -521,6 +536,7 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 	struct attach_devwait *w = NULL;
 	struct backend_identity expect = { 0 };
 	int need_mkfs = 0, keep_conn = 0, r = 0;
+	char note[ERRBUF_MAX] = "";
 	size_t n;
 
 	v->n_timings = 0;
@@ -537,7 +553,8 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 		if (r < 0)
 			errbuf_set(e, r, "cannot record the volume's state: %s", strerror(-r));
 		else
-			r = run_up_step(env, v, steps[i], &w, &expect, &need_mkfs, &keep_conn, e);
+			r = run_up_step(env, v, steps[i], &w, &expect, &need_mkfs, &keep_conn,
+					note, sizeof(note), e);
 		if (steps[i] != STEP_MKFS || need_mkfs)
 			record(v, steps[i], t0, r);
 		if (r == 0) {
@@ -564,6 +581,10 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 		}
 	}
 	attach_devwait_free(w);
+	/* Attached, but a configured path was refused (another LU behind it): e says which,
+	 * for the caller to log. */
+	if (note[0])
+		snprintf(e->msg, sizeof(e->msg), "%s", note);
 	return 0;
 }
 

@@ -22,20 +22,56 @@ int attach_step_from_name(const char *name, enum attach_step *ret)
 	return -EINVAL;
 }
 
+/* The multipath part: {"multipath": true, "queueing": b, "paths": [{id, devno, sysname,
+ * devnode, where, wwid, failed, group}]}; nothing for a volume without paths. */
+static int paths_to_json(const struct attach_volume *v, json_t *j)
+{
+	json_t *paths;
+
+	if (!v->multipath && v->n_paths == 0)
+		return 0;
+	paths = json_array();
+	if (!paths || json_object_set_new(j, "paths", paths) < 0)
+		return -ENOMEM;
+	for (unsigned i = 0; i < v->n_paths && i < BACKEND_MAX_PATHS; i++) {
+		const struct attach_path *p = &v->paths[i];
+		char devno[32];
+
+		snprintf(devno, sizeof(devno), "%u:%u", p->bp.dev.major, p->bp.dev.minor);
+		if (json_array_append_new(
+			paths, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:i}", "id", p->bp.id,
+					 "devno", devno, "sysname", p->bp.dev.sysname, "devnode",
+					 p->bp.dev.devnode, "where", p->bp.where, "wwid",
+					 p->bp.wwid, "failed", p->failed, "group", (int)p->group)) <
+		    0)
+			return -ENOMEM;
+	}
+	if (json_object_set_new(j, "multipath", json_boolean(v->multipath)) < 0 ||
+	    json_object_set_new(j, "queueing", json_boolean(v->queueing)) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 json_t *attach_volume_to_json(const struct attach_volume *v)
 {
 	json_t *objs = v->att.objs ? json_deep_copy(v->att.objs) : json_object();
+	json_t *j;
 
 	if (!objs)
 		return NULL;
-	return json_pack("{s:s,s:s?,s:o,s:s,s:s,s:s,s:{s:s,s:s,s:i,s:i},s:{s:s,s:I},s:s,s:b}",
-			 "reached", attach_step_name(v->reached), "doing",
-			 v->doing == STEP_NONE ? NULL : attach_step_name(v->doing), "objs", objs,
-			 "dm_name", v->dm_name, "dm_device", v->dm_devnode, "staging", v->staging,
-			 "device", "sysname", v->dev.sysname, "devnode", v->dev.devnode, "major",
-			 (int)v->dev.major, "minor", (int)v->dev.minor, "identity", "wwid",
-			 v->ident.wwid, "size_bytes", (json_int_t)v->ident.size_bytes, "fs",
-			 v->fs_found, "formatted", v->formatted);
+	j = json_pack("{s:s,s:s?,s:o,s:s,s:s,s:s,s:{s:s,s:s,s:i,s:i},s:{s:s,s:I},s:s,s:b}",
+		      "reached", attach_step_name(v->reached), "doing",
+		      v->doing == STEP_NONE ? NULL : attach_step_name(v->doing), "objs", objs,
+		      "dm_name", v->dm_name, "dm_device", v->dm_devnode, "staging", v->staging,
+		      "device", "sysname", v->dev.sysname, "devnode", v->dev.devnode, "major",
+		      (int)v->dev.major, "minor", (int)v->dev.minor, "identity", "wwid",
+		      v->ident.wwid, "size_bytes", (json_int_t)v->ident.size_bytes, "fs",
+		      v->fs_found, "formatted", v->formatted);
+	if (j && paths_to_json(v, j) < 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 static int get_str(const json_t *j, const char *key, char *buf, size_t n, int required,
@@ -67,8 +103,7 @@ static int get_step(const json_t *j, const char *key, enum attach_step *ret, str
 	return 0;
 }
 
-static int get_uint(const json_t *j, const char *key, uint64_t max, uint64_t *ret,
-		    struct errbuf *e)
+static int get_uint(const json_t *j, const char *key, uint64_t max, uint64_t *ret, struct errbuf *e)
 {
 	const json_t *v = json_object_get(j, key);
 
@@ -81,6 +116,69 @@ static int get_uint(const json_t *j, const char *key, uint64_t max, uint64_t *re
 		return errbuf_set(e, -EINVAL, "record: '%s' must be an integer 0-%llu", key,
 				  (unsigned long long)max);
 	*ret = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int devno_parse(const char *s, unsigned *ret_major, unsigned *ret_minor)
+{
+	unsigned ma, mi;
+	char end;
+
+	if (!s || sscanf(s, "%u:%u%c", &ma, &mi, &end) != 2 || ma == 0 || ma > 0xfff ||
+	    mi > 0xfffff)
+		return -EINVAL;
+	*ret_major = ma;
+	*ret_minor = mi;
+	return 0;
+}
+
+/* Records written before multipath have none of these keys: a linear volume. */
+static int paths_from_json(const json_t *j, struct attach_volume *t, struct errbuf *e)
+{
+	const json_t *paths = json_object_get(j, "paths"), *p;
+	size_t i;
+
+	t->multipath = json_is_true(json_object_get(j, "multipath"));
+	t->queueing = json_is_true(json_object_get(j, "queueing"));
+	t->n_paths = 0;
+	memset(t->paths, 0, sizeof(t->paths));
+	if (!paths)
+		return 0;
+	if (!json_is_array(paths) || json_array_size(paths) > BACKEND_MAX_PATHS)
+		return errbuf_set(e, -EINVAL, "record: 'paths' must be a list of at most %d paths",
+				  BACKEND_MAX_PATHS);
+	json_array_foreach(paths, i, p)
+	{
+		struct attach_path *ap = &t->paths[i];
+		char devno[32];
+		uint64_t g;
+		int r;
+
+		if (!json_is_object(p))
+			return errbuf_set(e, -EINVAL, "record: path %zu is not an object", i);
+		r = get_str(p, "id", ap->bp.id, sizeof(ap->bp.id), 1, e);
+		if (r >= 0)
+			r = get_str(p, "devno", devno, sizeof(devno), 1, e);
+		if (r >= 0 && devno_parse(devno, &ap->bp.dev.major, &ap->bp.dev.minor) < 0)
+			r = errbuf_set(e, -EINVAL, "record: path %zu: 'devno' is not MAJ:MIN", i);
+		if (r >= 0)
+			r = get_str(p, "sysname", ap->bp.dev.sysname, sizeof(ap->bp.dev.sysname), 0,
+				    e);
+		if (r >= 0)
+			r = get_str(p, "devnode", ap->bp.dev.devnode, sizeof(ap->bp.dev.devnode), 0,
+				    e);
+		if (r >= 0)
+			r = get_str(p, "where", ap->bp.where, sizeof(ap->bp.where), 0, e);
+		if (r >= 0)
+			r = get_str(p, "wwid", ap->bp.wwid, sizeof(ap->bp.wwid), 0, e);
+		if (r >= 0)
+			r = get_uint(p, "group", BACKEND_MAX_PATHS, &g, e);
+		if (r < 0)
+			return r;
+		ap->group = (unsigned)g;
+		ap->failed = json_is_true(json_object_get(p, "failed"));
+		t->n_paths++;
+	}
 	return 0;
 }
 
@@ -141,6 +239,9 @@ int attach_volume_from_json(const json_t *j, struct attach_volume *v, struct err
 		if (r < 0)
 			return r;
 	}
+	r = paths_from_json(j, &t, e);
+	if (r < 0)
+		return r;
 	objs = json_object_get(j, "objs");
 	if (objs && !json_is_object(objs))
 		return errbuf_set(e, -EINVAL, "record: 'objs' must be an object");

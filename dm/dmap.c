@@ -697,6 +697,178 @@ int dmap_get_table(const char *name, struct dmap_target **ret_t, size_t *ret_n)
 	return r;
 }
 
+/* INFO by name and refuse what is absent or not ours; ret_uuid gets the uuid to address
+ * the following ioctls by. */
+static int owned_uuid(const char *name, const char *action, char *ret_uuid, size_t n,
+		      struct dm_info *ret_info, struct errbuf *e)
+{
+	struct dm_info info = {0};
+	int r;
+
+	r = check_name(name, e);
+	if (r < 0)
+		return r;
+	r = dmap_init(e);
+	if (r < 0)
+		return r;
+	dmlog_reset();
+	r = info_get(name, &info, ret_uuid, n);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot query dm device %s: %s", name, strerror(-r));
+	if (!info.exists)
+		return errbuf_set(e, -ENXIO, "dm device %s does not exist", name);
+	r = dmap_check_owned(name, ret_uuid, action, e);
+	if (r < 0)
+		return r;
+	if (ret_info)
+		*ret_info = info;
+	return 0;
+}
+
+int dmap_message(const char *name, const char *msg, struct errbuf *e)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+	char uuid[160] = "", tail[600];
+	int r;
+
+	if (!msg || !msg[0] || strlen(msg) > 256)
+		return errbuf_set(e, -EINVAL, "invalid dm message for %s", name ? name : "?");
+	r = owned_uuid(name, "sending a message to", uuid, sizeof(uuid), NULL, e);
+	if (r < 0)
+		return r;
+	/* TARGET_MSG pushes no node operation and does not wait for I/O: no lock, no udev. */
+	t = dm_task_create(DM_DEVICE_TARGET_MSG);
+	if (!t)
+		return -ENOMEM;
+	if (!dm_task_set_uuid(t, uuid) || !dm_task_set_sector(t, 0) || !dm_task_set_message(t, msg))
+		return -ENOMEM;
+	if (!dm_task_run(t)) {
+		r = task_errno(t);
+		if (r == -ENXIO)
+			return errbuf_set(e, r, "dm device %s does not exist", name);
+		return errbuf_set(e, -EINVAL, "dm device %s refused message '%s': %s%s", name, msg,
+				  strerror(-r), dmlog_tail(tail, sizeof(tail)));
+	}
+	return 0;
+}
+
+int dmap_reload(const char *name, const struct dmap_target *t, size_t n, int timeout_ms,
+		struct errbuf *e)
+{
+	_cleanup_task_ struct dm_task *reload = NULL, *resume = NULL;
+	_cleanup_free_ struct dmap_target *live = NULL;
+	int64_t deadline = deadline_after(timeout_ms);
+	struct errbuf werr = {{0}};
+	uint64_t have = 0, want = 0;
+	size_t nlive = 0;
+	char uuid[160] = "", tail[600];
+	int r, run;
+
+	if (timeout_ms <= 0)
+		return errbuf_set(e, -EINVAL, "dm reload %s: timeout must be positive",
+				  name ? name : "?");
+	r = dmap_targets_check(t, n, e);
+	if (r < 0)
+		return r;
+	r = owned_uuid(name, "replacing the table of", uuid, sizeof(uuid), NULL, e);
+	if (r < 0)
+		return r;
+	r = table_get(name, &live, &nlive);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot read the table of dm device %s: %s", name,
+				  strerror(-r));
+	/* A size change under a mounted filesystem is a resize, not a path change. */
+	if (nlive > 0 && (dmap_targets_size(live, nlive, &have) < 0 ||
+			  dmap_targets_size(t, n, &want) < 0 || have != want))
+		return errbuf_set(e, -EINVAL,
+				  "dm device %s: the new table is %" PRIu64
+				  " bytes, the live one %" PRIu64
+				  "; a reload must not change the size",
+				  name, want, have);
+
+	reload = dm_task_create(DM_DEVICE_RELOAD);
+	if (!reload || !dm_task_set_uuid(reload, uuid))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!dm_task_add_target(reload, t[i].start, t[i].len, t[i].type, t[i].params))
+			return -ENOMEM;
+	dmlog_reset();
+	if (!dm_task_run(reload)) {
+		char line[200] = "";
+
+		r = task_errno(reload);
+		(void)dmap_target_format(&t[0], line, sizeof(line));
+		return errbuf_set(e, r, "cannot load a new table into %s ('%s'): %s%s", name, line,
+				  strerror(-r), dmlog_tail(tail, sizeof(tail)));
+	}
+	resume = dm_task_create(DM_DEVICE_RESUME);
+	if (!resume || !dm_task_set_uuid(resume, uuid))
+		return -ENOMEM;
+	/* noflush: I/O a multipath map queues stays queued across the swap instead of being
+	 * failed or waited for. */
+	if (!dm_task_no_flush(resume))
+		return -ENOMEM;
+	r = run_with_cookie(resume, name, deadline, &run, &werr);
+	if (run < 0) {
+		_cleanup_task_ struct dm_task *clear = NULL;
+		const char *tl = dmlog_tail(tail, sizeof(tail));
+
+		/* Drop the inactive table so a later resume cannot swap it in unasked. */
+		clear = dm_task_create(DM_DEVICE_CLEAR);
+		if (clear && dm_task_set_uuid(clear, uuid))
+			(void)dm_task_run(clear);
+		return errbuf_set(e, run, "cannot resume %s with its new table: %s%s", name,
+				  strerror(-run), tl);
+	}
+	if (r < 0)
+		return errbuf_set(e, r, "reloading %s: %s", name, werr.msg);
+	return 0;
+}
+
+int dmap_get_mpath_status(const char *name, struct dmap_mpath_status *ret)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+	_cleanup_free_ struct dmap_target *live = NULL;
+	struct dmap_mpath_status st;
+	char uuid[160] = "";
+	uint64_t start = 0, len = 0;
+	char *type = NULL, *params = NULL;
+	size_t nlive = 0;
+	int r, q;
+
+	r = owned_uuid(name, "reading", uuid, sizeof(uuid), NULL, NULL);
+	if (r < 0)
+		return r;
+	t = dm_task_create(DM_DEVICE_STATUS);
+	if (!t)
+		return -ENOMEM;
+	if (!dm_task_set_uuid(t, uuid))
+		return -EINVAL;
+	/* No flush of pending I/O for the status of a multipath map (it could be queueing). */
+	(void)dm_task_no_flush(t);
+	if (!dm_task_run(t))
+		return task_errno(t);
+	(void)dm_get_next_target(t, NULL, &start, &len, &type, &params);
+	if (!type || !streq(type, "multipath"))
+		return -EMEDIUMTYPE;
+	r = dmap_mpath_status_parse(params ? params : "", &st);
+	if (r < 0)
+		return r;
+	/* The status' first feature is "I/O queued right now"; what callers want is the
+	 * queue_if_no_path setting, which only the table shows. */
+	r = table_get(name, &live, &nlive);
+	if (r < 0)
+		return r;
+	q = nlive == 1 && streq(live[0].type, "multipath")
+		? dmap_mpath_table_queueing(live[0].params)
+		: -EMEDIUMTYPE;
+	if (q < 0)
+		return q;
+	st.queue_if_no_path = q;
+	*ret = st;
+	return 0;
+}
+
 static void strvp(char ***p)
 {
 	if (*p)

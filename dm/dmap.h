@@ -44,13 +44,15 @@ int dmap_table_multipath(uint64_t size_bytes, const char *const *paths, size_t n
 
 /* Status of a multipath map as the kernel reports it (DM_DEVICE_STATUS params). */
 struct dmap_mpath_path_status {
-	char devno[16];      /* "8:16" */
-	int active;          /* 'A' (1) or 'F' (0) */
+	char devno[16];	     /* "8:16" */
+	int active;	     /* 'A' (1) or 'F' (0) */
 	unsigned fail_count; /* times the kernel failed it */
-	unsigned group;      /* priority group, 0-based */
+	unsigned group;	     /* priority group, 0-based */
 };
 struct dmap_mpath_status {
-	int queue_if_no_path; /* queueing is on now */
+	/* dmap_get_mpath_status: the queue_if_no_path setting (from the table);
+	 * dmap_mpath_status_parse: the status' first feature, I/O being queued right now */
+	int queue_if_no_path;
 	unsigned n;
 	struct dmap_mpath_path_status paths[32];
 };

@@ -47,6 +47,11 @@ int dmap_target_format(const struct dmap_target *t, char *buf, size_t n);
  * the uuid found and what the operator can do. action: "removing", "replacing the table of". */
 int dmap_check_owned(const char *name, const char *uuid, const char *action, struct errbuf *e);
 
+/* From a multipath map's table params (as the kernel echoes them): 1 when its features
+ * include queue_if_no_path (the setting, which fail_if_no_path clears), 0 when not,
+ * -EINVAL when malformed. */
+int dmap_mpath_table_queueing(const char *params);
+
 /* Does this /proc/misc text list the device-mapper control device? */
 int dmap_misc_has_dm(const char *proc_misc);
 

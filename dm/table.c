@@ -2,6 +2,7 @@
 /* Pure dm helpers: names, tables, table lines. No libdevmapper calls here. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -123,6 +124,8 @@ int dmap_table_linear(uint64_t size_bytes, unsigned major, unsigned minor, struc
 	return 0;
 }
 
+static int check_paths(const char *const *paths, size_t n);
+
 int dmap_table_multipath(uint64_t size_bytes, const char *const *paths, size_t n,
 			 struct dmap_target *ret)
 {
@@ -133,18 +136,9 @@ int dmap_table_multipath(uint64_t size_bytes, const char *const *paths, size_t n
 	r = size_to_sectors(size_bytes, &t.len);
 	if (r < 0)
 		return r;
-	if (!paths || n == 0)
-		return -EINVAL;
-	if (n > DMAP_MULTIPATH_MAX_PATHS)
-		return -E2BIG;
-	for (size_t i = 0; i < n; i++) {
-		if (!dmap_devno_parse(paths[i], NULL, NULL))
-			return -EINVAL;
-		/* The kernel refuses a device twice in one table; say so before it does. */
-		for (size_t j = 0; j < i; j++)
-			if (streq(paths[i], paths[j]))
-				return -EINVAL;
-	}
+	r = check_paths(paths, n);
+	if (r < 0)
+		return r;
 	snprintf(t.type, sizeof(t.type), "multipath");
 	/* No features (no queue_if_no_path: I/O fails fast when every path is down and
 	 * attachd's checker reinstates), no hardware handler, one priority group, start in
@@ -157,6 +151,103 @@ int dmap_table_multipath(uint64_t size_bytes, const char *const *paths, size_t n
 			return -ENOBUFS;
 		used += (size_t)k;
 	}
+	*ret = t;
+	return 0;
+}
+
+static int check_paths(const char *const *paths, size_t n)
+{
+	if (!paths || n == 0)
+		return -EINVAL;
+	if (n > DMAP_MULTIPATH_MAX_PATHS)
+		return -E2BIG;
+	for (size_t i = 0; i < n; i++) {
+		if (!dmap_devno_parse(paths[i], NULL, NULL))
+			return -EINVAL;
+		/* The kernel refuses a device twice in one table; say so before it does. */
+		for (size_t j = 0; j < i; j++)
+			if (streq(paths[i], paths[j]))
+				return -EINVAL;
+	}
+	return 0;
+}
+
+static int emit(char *buf, size_t n, size_t *used, const char *f, ...)
+    __attribute__((format(printf, 4, 5)));
+static int emit(char *buf, size_t n, size_t *used, const char *f, ...)
+{
+	va_list ap;
+	int k;
+
+	va_start(ap, f);
+	k = vsnprintf(buf + *used, n - *used, f, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= n - *used)
+		return -ENOBUFS;
+	*used += (size_t)k;
+	return 0;
+}
+
+int dmap_table_mpath(uint64_t size_bytes, const struct dmap_mpath_spec *spec,
+		     struct dmap_target *ret)
+{
+	struct dmap_target t = {0};
+	unsigned groups[DMAP_MULTIPATH_MAX_PATHS];
+	size_t ng = 0, used = 0;
+	const char *hw;
+	int r;
+
+	r = size_to_sectors(size_bytes, &t.len);
+	if (r < 0)
+		return r;
+	if (!spec)
+		return -EINVAL;
+	r = check_paths(spec->paths, spec->n);
+	if (r < 0)
+		return r;
+	hw = spec->hw_handler && spec->hw_handler[0] ? spec->hw_handler : NULL;
+	if (hw && (strchr(hw, ' ') || strlen(hw) > 32))
+		return -EINVAL;
+	/* The distinct group numbers, ascending: the kernel tries priority groups in table
+	 * order, so the lowest (ALUA active/optimized) is the one used first. */
+	for (size_t i = 0; i < spec->n; i++) {
+		unsigned g = spec->group ? spec->group[i] : 0;
+		size_t k = 0;
+
+		while (k < ng && groups[k] < g)
+			k++;
+		if (k < ng && groups[k] == g)
+			continue;
+		memmove(&groups[k + 1], &groups[k], (ng - k) * sizeof(groups[0]));
+		groups[k] = g;
+		ng++;
+	}
+	snprintf(t.type, sizeof(t.type), "multipath");
+	/* retain_attached_hw_handler: keep a handler the kernel attached at scan time
+	 * (scsi_dh_alua for an ALUA target) instead of detaching it on load. */
+	r = spec->queue_if_no_path
+		? emit(t.params, sizeof(t.params), &used,
+		       "2 queue_if_no_path retain_attached_hw_handler")
+		: emit(t.params, sizeof(t.params), &used, "1 retain_attached_hw_handler");
+	if (r == 0)
+		r = hw ? emit(t.params, sizeof(t.params), &used, " 1 %s", hw)
+		       : emit(t.params, sizeof(t.params), &used, " 0");
+	if (r == 0)
+		r = emit(t.params, sizeof(t.params), &used, " %zu 1", ng);
+	for (size_t k = 0; r == 0 && k < ng; k++) {
+		size_t np = 0;
+
+		for (size_t i = 0; i < spec->n; i++)
+			np += (spec->group ? spec->group[i] : 0) == groups[k];
+		/* service-time, no selector args; one path arg (repeat_count 1). */
+		r = emit(t.params, sizeof(t.params), &used, " service-time 0 %zu 1", np);
+		for (size_t i = 0; r == 0 && i < spec->n; i++)
+			if ((spec->group ? spec->group[i] : 0) == groups[k])
+				r = emit(t.params, sizeof(t.params), &used, " %s 1",
+					 spec->paths[i]);
+	}
+	if (r < 0)
+		return r;
 	*ret = t;
 	return 0;
 }
@@ -377,4 +468,126 @@ int dmap_check_owned(const char *name, const char *uuid, const char *action, str
 			  "attachd did not create it; remove it yourself (dmsetup remove %s) if it "
 			  "is really stale",
 			  action, name, uuid ? uuid : "", DMAP_UUID_PREFIX, name);
+}
+
+/* Token reader for status lines: next blank-separated token into buf, 0 at the end. */
+struct toks {
+	const char *p;
+};
+
+static int tok_next(struct toks *t, char *buf, size_t n)
+{
+	size_t l;
+
+	t->p = skip_spaces(t->p);
+	l = token_len(t->p);
+	if (l == 0 || l >= n)
+		return l == 0 ? 0 : -E2BIG;
+	memcpy(buf, t->p, l);
+	buf[l] = 0;
+	t->p += l;
+	return 1;
+}
+
+static int tok_u(struct toks *t, unsigned *ret)
+{
+	char buf[24];
+	uint64_t v;
+
+	if (tok_next(t, buf, sizeof(buf)) != 1 || parse_u64(buf, strlen(buf), &v) < 0 ||
+	    v > 0xffffffffu)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* Skip "<count> <count tokens>" (features, hw handler, selector status). */
+static int tok_skip_counted(struct toks *t, unsigned *ret_first)
+{
+	char buf[160];
+	unsigned c;
+
+	if (tok_u(t, &c) < 0 || c > 64)
+		return -EINVAL;
+	for (unsigned i = 0; i < c; i++) {
+		if (tok_next(t, buf, sizeof(buf)) != 1)
+			return -EINVAL;
+		if (i == 0 && ret_first) {
+			uint64_t v = 0;
+
+			*ret_first = parse_u64(buf, strlen(buf), &v) == 0 && v > 0;
+		}
+	}
+	return 0;
+}
+
+int dmap_mpath_status_parse(const char *params, struct dmap_mpath_status *ret)
+{
+	struct dmap_mpath_status st = {0};
+	struct toks t = {params};
+	unsigned queue = 0, npg, cur;
+	char buf[64];
+
+	if (!params)
+		return -EINVAL;
+	/* "<#features> <queue_io> <pg_init_count> <#hw args> <#pgs> <next pg>" then per group
+	 * "<A|E|D> <selector status> <#paths> <#path info args>" and per path
+	 * "<maj:min> <A|F> <fail count> <path info args>" (dm-mpath.c multipath_status). */
+	if (tok_skip_counted(&t, &queue) < 0 || tok_skip_counted(&t, NULL) < 0 ||
+	    tok_u(&t, &npg) < 0 || tok_u(&t, &cur) < 0)
+		return -EINVAL;
+	st.queue_if_no_path = (int)queue;
+	for (unsigned g = 0; g < npg; g++) {
+		unsigned np, nargs;
+
+		if (tok_next(&t, buf, sizeof(buf)) != 1 || strlen(buf) != 1 ||
+		    !strchr("AED", buf[0]))
+			return -EINVAL;
+		if (tok_skip_counted(&t, NULL) < 0 || tok_u(&t, &np) < 0 || tok_u(&t, &nargs) < 0 ||
+		    nargs > 16)
+			return -EINVAL;
+		for (unsigned i = 0; i < np; i++) {
+			struct dmap_mpath_path_status *ps;
+
+			if (st.n >= sizeof(st.paths) / sizeof(st.paths[0]))
+				return -E2BIG;
+			ps = &st.paths[st.n];
+			if (tok_next(&t, buf, sizeof(buf)) != 1 ||
+			    !dmap_devno_parse(buf, NULL, NULL) || strlen(buf) >= sizeof(ps->devno))
+				return -EINVAL;
+			snprintf(ps->devno, sizeof(ps->devno), "%s", buf);
+			if (tok_next(&t, buf, sizeof(buf)) != 1 ||
+			    (!streq(buf, "A") && !streq(buf, "F")))
+				return -EINVAL;
+			ps->active = buf[0] == 'A';
+			if (tok_u(&t, &ps->fail_count) < 0)
+				return -EINVAL;
+			ps->group = g;
+			for (unsigned a = 0; a < nargs; a++)
+				if (tok_next(&t, buf, sizeof(buf)) != 1)
+					return -EINVAL;
+			st.n++;
+		}
+	}
+	if (tok_next(&t, buf, sizeof(buf)) != 0)
+		return -EINVAL; /* trailing garbage */
+	*ret = st;
+	return 0;
+}
+
+int dmap_mpath_table_queueing(const char *params)
+{
+	struct toks t = {params};
+	char buf[160];
+	unsigned c;
+
+	if (!params || tok_u(&t, &c) < 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < c; i++) {
+		if (tok_next(&t, buf, sizeof(buf)) != 1)
+			return -EINVAL;
+		if (streq(buf, "queue_if_no_path"))
+			return 1;
+	}
+	return 0;
 }

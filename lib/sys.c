@@ -4,8 +4,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <scsi/sg.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "exec.h"
 #include "fileio.h"
@@ -56,6 +59,89 @@ static int real_rmdir(const struct sys *s _unused_, const char *path)
 	return rmdir(path) < 0 ? negative_errno() : 0;
 }
 
+int sys_sense_key(const unsigned char *sense, size_t len)
+{
+	unsigned rc;
+
+	if (!sense || len < 2)
+		return -1;
+	rc = sense[0] & 0x7f;
+	if (rc == 0x72 || rc == 0x73)
+		return sense[1] & 0x0f;
+	if ((rc == 0x70 || rc == 0x71) && len >= 3)
+		return sense[2] & 0x0f;
+	return -1;
+}
+
+/* SAM status, SCSI host byte and driver byte values (scsi/scsi.h keeps them kernel-side). */
+enum {
+	SAM_GOOD = 0x00,
+	SAM_CHECK_CONDITION = 0x02,
+	SAM_BUSY = 0x08,
+	SAM_TASK_SET_FULL = 0x28,
+	HOST_OK = 0x00,
+	HOST_NO_CONNECT = 0x01,
+	HOST_TIME_OUT = 0x03,
+	HOST_BAD_TARGET = 0x04,
+	DRIVER_TIMEOUT_ = 0x06,
+	DRIVER_SENSE_ = 0x08,
+};
+
+int sys_sg_io_decode(unsigned status, unsigned host_status, unsigned driver_status,
+		     const unsigned char *sense, size_t sense_len, int *ret_sense_key)
+{
+	status &= 0xff;
+	switch (host_status) {
+	case HOST_OK:
+		break;
+	case HOST_TIME_OUT:
+		return -ETIMEDOUT;
+	case HOST_BAD_TARGET:
+		return -ENXIO;
+	case HOST_NO_CONNECT:
+	default:
+		/* bus busy, aborted, transport disrupted/failfast, ...: the path, not the LU */
+		return -EHOSTDOWN;
+	}
+	if ((driver_status & 0x0f) == DRIVER_TIMEOUT_)
+		return -ETIMEDOUT;
+	if (status == SAM_CHECK_CONDITION || (driver_status & DRIVER_SENSE_)) {
+		if (ret_sense_key)
+			*ret_sense_key = sys_sense_key(sense, sense_len);
+		return -EIO;
+	}
+	if (status == SAM_BUSY || status == SAM_TASK_SET_FULL)
+		return -EBUSY;
+	if (status != SAM_GOOD)
+		return -EIO;
+	return 0;
+}
+
+static int real_scsi_tur(const struct sys *s _unused_, const char *devnode, int timeout_ms,
+			 int *ret_sense_key)
+{
+	_cleanup_close_ int fd = -EBADF;
+	unsigned char cdb[6] = { 0 }; /* TEST UNIT READY */
+	unsigned char sense[32] = { 0 };
+	struct sg_io_hdr h = {
+		.interface_id = 'S',
+		.dxfer_direction = SG_DXFER_NONE,
+		.cmd_len = sizeof(cdb),
+		.mx_sb_len = sizeof(sense),
+		.cmdp = cdb,
+		.sbp = sense,
+		.timeout = timeout_ms > 0 ? (unsigned)timeout_ms : 1,
+	};
+
+	fd = open(devnode, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENODEV ? -ENXIO : negative_errno();
+	if (ioctl(fd, SG_IO, &h) < 0)
+		return errno == ENODEV ? -ENXIO : negative_errno();
+	return sys_sg_io_decode(h.status, h.host_status, h.driver_status, sense, h.sb_len_wr,
+				ret_sense_key);
+}
+
 const struct sys_ops sys_real_ops = {
 	.read_file = real_read_file,
 	.write_file = real_write_file,
@@ -64,6 +150,7 @@ const struct sys_ops sys_real_ops = {
 	.umount = real_umount,
 	.mkdir_p = real_mkdir_p,
 	.rmdir = real_rmdir,
+	.scsi_tur = real_scsi_tur,
 };
 
 void sys_init_real(struct sys *s)

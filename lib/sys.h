@@ -72,6 +72,17 @@ int sys_read_attr(const struct sys *s, const char *path, char *buf, size_t n);
 int sys_sysfs_for_each(const struct sys *s, const char *path,
 		       int (*cb)(const char *name, void *ud), void *ud);
 
+/* Pure: what an SG_IO command's outcome means (sg_io_hdr's status, host_status,
+ * driver_status and the sense bytes it wrote). 0 good; -EIO with *ret_sense_key (0..15,
+ * or -1 when no usable sense came back) on CHECK CONDITION; -EBUSY for BUSY / TASK SET
+ * FULL; -ETIMEDOUT for a command timeout; -EHOSTDOWN when the transport failed it
+ * (DID_NO_CONNECT, DID_TRANSPORT_*, aborted, bus busy); -ENXIO for a target that is gone
+ * (DID_BAD_TARGET); -EIO for anything else. */
+int sys_sg_io_decode(unsigned status, unsigned host_status, unsigned driver_status,
+		     const unsigned char *sense, size_t sense_len, int *ret_sense_key);
+/* The sense key of fixed (0x70/0x71) or descriptor (0x72/0x73) sense data; -1 if none. */
+int sys_sense_key(const unsigned char *sense, size_t len);
+
 /* Run argv with a timeout; returns exit status (>= 0) or a negative errno. The combined
  * output, when ret_out is non-NULL, is handed to the caller. */
 int sys_run(const struct sys *s, char *const argv[], int timeout_ms, char **ret_out);

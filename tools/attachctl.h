@@ -48,6 +48,8 @@ void ctl_table_done(struct ctl_table *t);
 
 /* "12.3 ms", "1.52 s" */
 void ctl_fmt_ms(double ms, char *buf, size_t n);
+/* The "paths:" line and table of a multipath volume (attachctl show). */
+void ctl_print_paths(const json_t *v, FILE *f);
 /* "64.0 MiB" */
 void ctl_fmt_bytes(unsigned long long b, char *buf, size_t n);
 /* Renderers of the admin API's answers (agent/admin.h). */

@@ -106,10 +106,34 @@ static void state_of(const json_t *v, char *buf, size_t n)
 		 json_is_true(json_object_get(v, "busy")) ? " (busy)" : "");
 }
 
+/* "2/2": active/total paths of a multipath volume; "" (printed "-") otherwise. */
+static void paths_of(const json_t *v, char *buf, size_t n)
+{
+	const json_t *paths = json_object_get(v, "paths"), *p;
+	size_t i, up = 0;
+
+	buf[0] = 0;
+	if (!json_is_array(paths))
+		return;
+	json_array_foreach(paths, i, p) up += streq(str(p, "state"), "active");
+	snprintf(buf, n, "%zu/%zu", up, json_array_size(paths));
+}
+
+/* "2026-12-03T10:20:03.123Z" -> "2026-12-03 10:20:03Z"; "" for null. */
+static void when_of(const json_t *t, char *buf, size_t n)
+{
+	const char *s = json_string_value(t);
+
+	buf[0] = 0;
+	if (!s)
+		return;
+	snprintf(buf, n, "%.10s %.8sZ", s, strlen(s) > 11 ? s + 11 : "");
+}
+
 void ctl_print_ls(const json_t *volumes, FILE *f)
 {
-	static const char *const head[] = {"VOLUME", "BACKEND", "STATE",  "FS",
-					   "DEVICE", "DM",	"MOUNTS", NULL};
+	static const char *const head[] = {"VOLUME", "BACKEND", "STATE",  "FS",	    "DEVICE",
+					   "DM",     "PATHS",	"MOUNTS", NULL};
 	struct ctl_table t;
 	size_t i;
 	json_t *v;
@@ -117,14 +141,15 @@ void ctl_print_ls(const json_t *volumes, FILE *f)
 	ctl_table_init(&t, head);
 	json_array_foreach(volumes, i, v)
 	{
-		char state[48], mounts[16];
+		char state[48], mounts[16], paths[24];
 
 		state_of(v, state, sizeof(state));
+		paths_of(v, paths, sizeof(paths));
 		snprintf(mounts, sizeof(mounts), "%zu",
 			 json_array_size(json_object_get(v, "mounts")));
 		ctl_table_add(&t, (const char *const[]){str(v, "volume"), str(v, "backend"), state,
 							str(v, "fs"), str(v, "device"),
-							str(v, "dm"), mounts});
+							str(v, "dm"), paths, mounts});
 	}
 	if (t.nrows == 0)
 		fprintf(f, "no volumes\n");
@@ -169,6 +194,36 @@ void ctl_print_trace(const json_t *trace, FILE *f)
 									  : "");
 }
 
+void ctl_print_paths(const json_t *v, FILE *f)
+{
+	static const char *const head[] = {"PATH",	 "DEVICE", "WHERE", "STATE",
+					   "LAST CHECK", "RESULT", "SINCE", NULL};
+	const json_t *paths = json_object_get(v, "paths"), *p;
+	struct ctl_table t;
+	char n[24];
+	size_t i;
+
+	paths_of(v, n, sizeof(n));
+	fprintf(f, "paths:      %s active, I/O %s when none is left\n", n,
+		json_is_true(json_object_get(v, "queueing")) ? "queues" : "fails");
+	if (json_array_size(paths) == 0)
+		return;
+	ctl_table_init(&t, head);
+	json_array_foreach(paths, i, p)
+	{
+		char dev[48], checked[32], changed[32];
+
+		snprintf(dev, sizeof(dev), "%s (%s)", str(p, "device"), str(p, "devno"));
+		when_of(json_object_get(p, "last_check"), checked, sizeof(checked));
+		when_of(json_object_get(p, "changed"), changed, sizeof(changed));
+		ctl_table_add(&t, (const char *const[]){str(p, "id"), dev, str(p, "where"),
+							str(p, "state"), checked,
+							str(p, "last_result"), changed});
+	}
+	ctl_table_print(&t, f);
+	ctl_table_done(&t);
+}
+
 void ctl_print_show(const json_t *v, FILE *f)
 {
 	static const char *const head[] = {"NAME", "CONTAINER", "COUNT", "PATH", NULL};
@@ -188,6 +243,8 @@ void ctl_print_show(const json_t *v, FILE *f)
 	fprintf(f, "dm:         %s%s%s\n", *str(v, "dm") ? str(v, "dm") : "-",
 		*str(v, "dm_devnode") ? " " : "", str(v, "dm_devnode"));
 	fprintf(f, "staging:    %s\n", *str(v, "staging") ? str(v, "staging") : "-");
+	if (json_is_array(json_object_get(v, "paths")))
+		ctl_print_paths(v, f);
 	opts = json_dumps(json_object_get(v, "options"), JSON_COMPACT | JSON_SORT_KEYS);
 	fprintf(f, "options:    %s\n", opts ? opts : "-");
 	free(opts);
@@ -227,6 +284,23 @@ void ctl_print_metrics(const json_t *m, FILE *f)
 		fprintf(f, "%-9s %lld (%lld failed)\n", ops[i][0],
 			(long long)json_integer_value(json_object_get(m, ops[i][0])),
 			(long long)json_integer_value(json_object_get(m, ops[i][1])));
+	if (json_is_object(json_object_get(m, "paths"))) {
+		const json_t *p = json_object_get(m, "paths");
+		const json_t *d = json_object_get(p, "failover_detect_ms");
+		const json_t *dn = json_object_get(p, "path_down_ms");
+#define I(o, k) ((long long)json_integer_value(json_object_get((o), (k))))
+		fprintf(f,
+			"paths     %lld failed, %lld reinstated, %lld added, %lld removed; "
+			"all down %lld times (I/O failed after the bound %lld times)\n",
+			I(p, "failures"), I(p, "reinstatements"), I(p, "added"), I(p, "removed"),
+			I(p, "all_down"), I(p, "queueing_off"));
+		if (I(p, "failures") || I(p, "reinstatements"))
+			fprintf(f,
+				"failover  last good check to failed: avg %lld ms, max %lld ms; "
+				"down until reinstated: avg %lld ms, max %lld ms\n",
+				I(d, "avg"), I(d, "max"), I(dn, "avg"), I(dn, "max"));
+#undef I
+	}
 	if (json_object_size(steps) == 0)
 		return;
 	fprintf(f, "\n");

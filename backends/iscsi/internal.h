@@ -35,10 +35,26 @@ struct be_iscsi_portal {
 	int is_ipv6;
 };
 
+/* One configured path: a target's name on one of its portals. */
+struct be_iscsi_target {
+	struct be_iscsi_portal portal;
+	char iqn[BE_ISCSI_NAME_MAX + 1];
+};
+
+_Static_assert(BE_ISCSI_MAX_PORTALS <= BACKEND_MAX_PATHS, "a path per portal");
+
 struct be_iscsi_cfg {
+	/* 'portal'/'portals' + 'iqn': one target on these portals ('targets' empty) */
 	struct be_iscsi_portal portals[BE_ISCSI_MAX_PORTALS];
 	unsigned n_portals;
+	/* 'iqn', or with 'targets' the lowest of their names (the LU's stable identity for
+	 * describe and for messages that concern the volume as a whole) */
 	char iqn[BE_ISCSI_NAME_MAX + 1];
+	/* Every path the volume is configured with, in the order given: portals x iqn, or the
+	 * 'targets' list (arrays that give each port its own IQN). */
+	struct be_iscsi_target paths[BE_ISCSI_MAX_PORTALS];
+	unsigned n_paths;
+	int has_targets; /* configured with 'targets' */
 	unsigned lun;
 	char wwid[256]; /* normalised (see be_iscsi_wwid_normalize), "" = not given */
 	char chap_user[BE_ISCSI_CHAP_MAX + 1];
@@ -46,6 +62,9 @@ struct be_iscsi_cfg {
 };
 
 /* ---- options.c ---- */
+/* c for path i: a copy whose iqn is that path's target (what connect and probe pass to
+ * the per-target helpers). The caller wipes ret->chap_secret when done. */
+void be_iscsi_cfg_for_path(const struct be_iscsi_cfg *c, unsigned i, struct be_iscsi_cfg *ret);
 int be_iscsi_parse(const json_t *opts, void **ret_cfg, struct errlist *el);
 void be_iscsi_free_cfg(void *cfg);
 int be_iscsi_describe(const void *cfg, char *buf, size_t n);
@@ -127,8 +146,14 @@ struct be_iscsi_node_tuning {
 	unsigned login_timeout_s;
 	unsigned login_retry_max;
 	unsigned replacement_timeout_s;
+	/* multipath only (0: the record keeps iscsid.conf's values) */
+	unsigned noop_out_interval_s, noop_out_timeout_s;
+	unsigned logout_timeout_s;
 };
-void be_iscsi_node_tuning_for(int timeout_ms, struct be_iscsi_node_tuning *ret);
+/* multipath: the volume has more than one configured path; its sessions then fail I/O to
+ * dm-multipath after 5 s of lost connection (multipath-tools' recommendation) and log out
+ * of a dead target without waiting iscsid's 15 s. */
+void be_iscsi_node_tuning_for(int timeout_ms, int multipath, struct be_iscsi_node_tuning *ret);
 /* The open-iscsi iface our node records and sessions use by default (agent config
  * iscsi.iface overrides it; two agents on one host use two); see iscsiadm.c. */
 #define BE_ISCSI_IFACE "attachd"
@@ -255,3 +280,14 @@ int be_iscsi_identify(const struct backend_ctx *ctx, struct backend_attachment *
 		      struct errbuf *e);
 int be_iscsi_disconnect(const struct backend_ctx *ctx, struct backend_attachment *a,
 			struct errbuf *e);
+/* multipath (backend.h): paths = cfg->n_paths; a path is LUN scsi_lun on our session for
+ * one (portal, target), its disk the volume's WWID */
+unsigned be_iscsi_paths_configured(const void *cfg);
+int be_iscsi_find_paths(const struct backend_ctx *ctx, struct backend_attachment *a,
+			struct backend_path *ret, size_t max, size_t *ret_n, struct errbuf *e);
+enum backend_path_transport be_iscsi_path_transport(const struct backend_ctx *ctx,
+						    struct backend_attachment *a,
+						    const struct backend_path *p, char *detail,
+						    size_t n);
+int be_iscsi_add_paths(const struct backend_ctx *ctx, struct backend_attachment *a,
+		       struct errbuf *e);

@@ -40,7 +40,7 @@
 #include "lib/macro.h"
 
 static const char *const iscsi_keys[] = {
-    "portals", "portal", "iqn", "lun", "wwid", "chap_user", "chap_secret", NULL,
+    "portals", "portal", "iqn", "targets", "lun", "wwid", "chap_user", "chap_secret", NULL,
 };
 static const char *const iscsi_secret_keys[] = {"chap_secret", NULL};
 
@@ -134,6 +134,9 @@ static int path_check(const json_t *p, char *why, size_t n)
 		return bad(why, n, "'session' or 'host' is not a number");
 	if (w && !json_is_null(w) && !wwid_is_normal(json_string_value(w)))
 		return bad(why, n, "'wwid' is not a WWID");
+	w = json_object_get(p, "refused_wwid");
+	if (w && !json_is_string(w))
+		return bad(why, n, "'refused_wwid' is not a string");
 	return 0;
 }
 
@@ -330,6 +333,22 @@ static int path_decode(const struct backend_attachment *a, const json_t *path,
 	return 0;
 }
 
+static int holder_any(const char *name _unused_, void *ud _unused_)
+{
+	return 1;
+}
+
+/* Does anything (a dm map, md) hold the disk of this SCSI device? */
+static int hctl_is_held(const struct sys *s, const char *hctl)
+{
+	char name[64], path[160];
+
+	if (be_iscsi_sysfs_hctl_block(s, hctl, name, sizeof(name)) < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/sys/block/%s/holders", name);
+	return sys_sysfs_for_each(s, path, holder_any, NULL) > 0;
+}
+
 /* Delete our LUN's SCSI device on our session sid if it proves to be ours: LUN klun on
  * that session, with the expected WWID. 0 when deleted, gone, or not provably ours (then
  * *note says why it was left alone). */
@@ -341,6 +360,7 @@ static int delete_our_device(const struct backend_ctx *ctx, const struct backend
 	const char *iqn = json_string_value(json_object_get(path, "iqn"));
 	const char *portal = json_string_value(json_object_get(path, "portal"));
 	const char *want = expected_wwid(a, path);
+	const char *refused = json_string_value(json_object_get(path, "refused_wwid"));
 	char hctl[64], got[256];
 	int r;
 
@@ -350,6 +370,20 @@ static int delete_our_device(const struct backend_ctx *ctx, const struct backend
 	if (r < 0)
 		return errbuf_set(e, r, "listing the SCSI devices of iSCSI session %u failed: %s",
 				  sid, strerror(-r));
+	/* A path refused for its WWID: the device our scan made shows another LU. It is ours
+	 * to remove (we scanned it, and saw that WWID on it) unless something uses it: another
+	 * volume of that LU shares the session and the device. */
+	if (refused && !json_string_value(json_object_get(path, "wwid"))) {
+		if (be_iscsi_sysfs_session_lun_wwid(s, sid, hctl, got, sizeof(got)) < 0 ||
+		    !streq(got, refused) || hctl_is_held(s, hctl)) {
+			snprintf(note, note_n,
+				 "SCSI device %s (%s at %s, session %u) left in place: it was "
+				 "refused as a path and is now in use or shows another WWID",
+				 hctl, iqn, portal, sid);
+			return 0;
+		}
+		want = refused;
+	}
 	if (!want) {
 		snprintf(note, note_n,
 			 "SCSI device %s (%s at %s, session %u) left in place: no WWID was "
@@ -437,6 +471,97 @@ out:
 	return r;
 }
 
+/* Is LUN klun's SCSI device on our session for this path entry there now? */
+static int path_has_device(const struct backend_ctx *ctx, const json_t *path, unsigned klun)
+{
+	const char *iqn = json_string_value(json_object_get(path, "iqn"));
+	const char *portal = json_string_value(json_object_get(path, "portal"));
+	struct be_iscsi_portal pt;
+	char hctl[64];
+	unsigned sid;
+
+	if (!portal || be_iscsi_portal_parse(portal, &pt, NULL, 0) < 0)
+		return 0;
+	if (be_iscsi_sysfs_find_session(ctx->sys, iqn, pt.host, pt.port, be_iscsi_iface(ctx),
+					&sid) < 0)
+		return 0;
+	return be_iscsi_sysfs_session_lun(ctx->sys, sid, klun, hctl, sizeof(hctl)) == 0;
+}
+
+static void path_drop(json_t *paths, const json_t *path)
+{
+	size_t idx;
+	json_t *p;
+
+	json_array_foreach(paths, idx, p)
+	{
+		if (p == path) {
+			json_array_remove(paths, idx);
+			return;
+		}
+	}
+}
+
+/* Configured path i: its portal resolved and formatted, and its record entry (NULL when
+ * none; created when create is set). */
+static int path_entry(const struct be_iscsi_cfg *c, unsigned i, json_t *paths, int create,
+		      struct be_iscsi_portal *ret_pt, char *portal, size_t n, json_t **ret_entry,
+		      struct errbuf *e)
+{
+	json_t *path;
+	int r;
+
+	r = resolve(&c->paths[i].portal, ret_pt, e);
+	if (r >= 0)
+		r = be_iscsi_portal_format(ret_pt, portal, n);
+	if (r < 0)
+		return r == -ENOBUFS ? errbuf_set(e, r, "portal name too long") : r;
+	path = path_find(paths, portal, c->paths[i].iqn);
+	if (!path && create && !(path = path_new(paths, portal, c->paths[i].iqn)))
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	*ret_entry = path;
+	return 0;
+}
+
+/* Log in on configured path i and scan the LUN. On failure what this path made is undone
+ * and its entry dropped, except when the LUN's SCSI device is there after all (a path that
+ * is down, not absent): a device is never deleted for that, its entry stays for detach. */
+static int connect_one(const struct backend_ctx *ctx, struct backend_attachment *a, json_t *paths,
+		       unsigned i, unsigned klun, struct errbuf *pe)
+{
+	const struct be_iscsi_cfg *c = a->cfg;
+	struct be_iscsi_cfg pc;
+	struct be_iscsi_target_lock *lk;
+	struct be_iscsi_portal pt;
+	char portal[BE_ISCSI_PORTAL_STR_MAX], note[ERRBUF_MAX];
+	struct errbuf ignore;
+	json_t *path = NULL;
+	int r;
+
+	r = path_entry(c, i, paths, 1, &pt, portal, sizeof(portal), &path, pe);
+	if (r < 0)
+		return r;
+	be_iscsi_cfg_for_path(c, i, &pc);
+	lk = be_iscsi_target_lock(portal, pc.iqn);
+	r = connect_path(ctx, &pc, &pt, portal, path, klun, pe);
+	be_iscsi_target_unlock(lk);
+	explicit_bzero(pc.chap_secret, sizeof(pc.chap_secret));
+	if (r == 0 || path_has_device(ctx, path, klun))
+		return r;
+	/* Other paths may still work: undo this one now rather than at detach (best effort;
+	 * on failure its entry stays for detach). */
+	if (disconnect_path(ctx, a, path, note, sizeof(note), &ignore) == 0)
+		path_drop(paths, path);
+	return r;
+}
+
+static void append(char *all, size_t n, const char *msg)
+{
+	size_t l = strlen(all);
+
+	snprintf(all + l, n - l, "%s%s", l ? "; " : "", msg);
+}
+
 int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e)
 {
 	const struct be_iscsi_cfg *c = a->cfg;
@@ -450,59 +575,65 @@ int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a
 	klun = kernel_lun_of(a, c);
 	json_object_set_new(a->objs, "scsi_lun", json_integer(klun));
 
-	for (unsigned i = 0; i < c->n_portals; i++) {
-		struct be_iscsi_target_lock *lk;
-		struct be_iscsi_portal pt;
-		char portal[BE_ISCSI_PORTAL_STR_MAX];
+	for (unsigned i = 0; i < c->n_paths; i++) {
 		struct errbuf pe = {""};
-		json_t *path;
-		int r;
+		int r = connect_one(ctx, a, paths, i, klun, &pe);
 
-		r = resolve(&c->portals[i], &pt, &pe);
-		if (r >= 0)
-			r = be_iscsi_portal_format(&pt, portal, sizeof(portal));
-		if (r >= 0) {
-			path = path_find(paths, portal, c->iqn);
-			if (!path)
-				path = path_new(paths, portal, c->iqn);
-			if (!path)
-				return errbuf_set(e, -ENOMEM, "out of memory");
-			lk = be_iscsi_target_lock(portal, c->iqn);
-			r = connect_path(ctx, c, &pt, portal, path, klun, &pe);
-			be_iscsi_target_unlock(lk);
-			if (r < 0) {
-				struct errbuf ignore;
-				char note[ERRBUF_MAX];
-				size_t idx;
-				json_t *p;
-
-				/* Other portals may still work: undo this one now rather than at
-				 * detach (best effort; on failure its entry stays for detach). */
-				if (disconnect_path(ctx, a, path, note, sizeof(note), &ignore) ==
-				    0) {
-					json_array_foreach(paths, idx, p)
-					{
-						if (p == path) {
-							json_array_remove(paths, idx);
-							break;
-						}
-					}
-				}
-			}
-		}
 		if (r == 0) {
 			ok++;
 			continue;
 		}
 		if (!first_r)
 			first_r = r;
-		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", all[0] ? "; " : "",
-			 pe.msg);
+		append(all, sizeof(all), pe.msg);
 	}
-	/* One working path is an attachment; dead portals are retried on the next attach. */
+	/* One working path is an attachment: with several paths the others join later
+	 * (add_paths); with one portal of several working, dead portals are retried on the
+	 * next attach. */
 	if (ok > 0)
 		return 0;
 	return errbuf_set(e, first_r ? first_r : -EIO, "%s", all);
+}
+
+unsigned be_iscsi_paths_configured(const void *cfg)
+{
+	const struct be_iscsi_cfg *c = cfg;
+
+	return c ? c->n_paths : 0;
+}
+
+int be_iscsi_add_paths(const struct backend_ctx *ctx, struct backend_attachment *a,
+		       struct errbuf *e)
+{
+	const struct be_iscsi_cfg *c = a->cfg;
+	json_t *paths = objs_paths(a);
+	char all[ERRBUF_MAX] = "";
+	unsigned klun, missing = 0;
+
+	if (!paths)
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	klun = kernel_lun_of(a, c);
+	for (unsigned i = 0; i < c->n_paths; i++) {
+		struct be_iscsi_portal pt;
+		char portal[BE_ISCSI_PORTAL_STR_MAX];
+		struct errbuf pe = {""};
+		json_t *path = NULL;
+		int r;
+
+		r = path_entry(c, i, paths, 0, &pt, portal, sizeof(portal), &path, &pe);
+		if (r == 0 && path)
+			continue; /* recorded: the checker's business, never touched here */
+		if (r == 0)
+			r = connect_one(ctx, a, paths, i, klun, &pe);
+		if (r == 0)
+			continue;
+		missing++;
+		append(all, sizeof(all), pe.msg);
+	}
+	if (missing)
+		return errbuf_set(e, -EHOSTDOWN, "%u of %u paths not connected: %s", missing,
+				  c->n_paths, all);
+	return 0;
 }
 
 /* The SCSI device of a path, found by identity: LUN klun on our session for the path's
@@ -614,6 +745,183 @@ int be_iscsi_find_device(const struct backend_ctx *ctx, struct backend_attachmen
 			  c->lun);
 }
 
+/* The volume's WWID: the probe's, else the 'wwid' option. NULL when neither is known. */
+static const char *volume_wwid(const struct backend_attachment *a)
+{
+	const struct be_iscsi_cfg *c = a->cfg;
+	const char *w = json_string_value(json_object_get(a->objs, "wwid"));
+
+	if (w && *w)
+		return w;
+	return c && c->wwid[0] ? c->wwid : NULL;
+}
+
+/* One recorded path's disk, if it is there now: 1 and ret (wwid read, "" if none), 0 not
+ * (yet), negative errno with e set. */
+static int path_disk(const struct backend_ctx *ctx, struct backend_attachment *a, json_t *p,
+		     struct backend_path *ret, struct errbuf *e)
+{
+	const struct be_iscsi_cfg *c = a->cfg;
+	struct backend_path bp = {0};
+	struct be_iscsi_portal pt;
+	char path[sizeof(bp.dev.devnode)], hctl[64];
+	unsigned klun, sid;
+	int r, has_lun;
+
+	r = path_decode(a, p, &pt, &klun, &has_lun, e);
+	if (r < 0)
+		return r;
+	if (!has_lun)
+		return 0;
+	r = path_locate(ctx, p, klun, hctl, sizeof(hctl), &sid);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return errbuf_set(e, r, "looking up the SCSI device of LUN %u failed: %s", c->lun,
+				  strerror(-r));
+	r = be_iscsi_sysfs_hctl_block(ctx->sys, hctl, bp.dev.sysname, sizeof(bp.dev.sysname));
+	if (r == -ENOENT || r == -EAGAIN)
+		return 0;
+	if (r < 0)
+		return errbuf_set(e, r, "looking up the disk of SCSI device %s failed: %s", hctl,
+				  strerror(-r));
+	r = be_iscsi_sysfs_block_devnum(ctx->sys, bp.dev.sysname, &bp.dev.major, &bp.dev.minor);
+	if (r == -ENOENT)
+		return 0; /* registered a moment ago, attributes not there yet */
+	if (r < 0)
+		return errbuf_set(e, r, "reading /sys/block/%s/dev failed: %s", bp.dev.sysname,
+				  strerror(-r));
+	r = be_iscsi_sysfs_session_lun_wwid(ctx->sys, sid, hctl, bp.wwid, sizeof(bp.wwid));
+	if (r == -ENODATA)
+		bp.wwid[0] = 0;
+	else if (r < 0)
+		return errbuf_set(e, r, "reading the WWID of SCSI device %s failed: %s", hctl,
+				  strerror(-r));
+	snprintf(path, sizeof(path), "/dev/%s", bp.dev.sysname);
+	if (!sys_path(bp.dev.devnode, sizeof(bp.dev.devnode), ctx->sys->dev_root, path))
+		return errbuf_set(e, -ENAMETOOLONG, "device path too long");
+	snprintf(bp.id, sizeof(bp.id), "%s", hctl);
+	snprintf(bp.where, sizeof(bp.where), "%s %s",
+		 json_string_value(json_object_get(p, "portal")),
+		 json_string_value(json_object_get(p, "iqn")));
+	*ret = bp;
+	return 1;
+}
+
+int be_iscsi_find_paths(const struct backend_ctx *ctx, struct backend_attachment *a,
+			struct backend_path *ret, size_t max, size_t *ret_n, struct errbuf *e)
+{
+	const struct be_iscsi_cfg *c = a->cfg;
+	json_t *paths = json_object_get(a->objs, "paths");
+	char refused[ERRBUF_MAX] = "", waiting[64] = "";
+	size_t i, n = 0;
+	json_t *p;
+
+	json_array_foreach(paths, i, p)
+	{
+		struct backend_path bp;
+		const char *want;
+		int r;
+
+		if (!json_string_value(json_object_get(p, "hctl")))
+			continue; /* connect did not get to the scan on this path */
+		r = path_disk(ctx, a, p, &bp, e);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			if (!waiting[0])
+				snprintf(waiting, sizeof(waiting), "%s",
+					 json_string_value(json_object_get(p, "hctl")));
+			continue;
+		}
+		/* Without a probe (or a 'wwid' option) the first disk found, the LUN we
+		 * scanned on our own session, is the LU's identity for the other paths. */
+		if (!volume_wwid(a) && bp.wwid[0])
+			json_object_set_new(a->objs, "wwid", json_string(bp.wwid));
+		want = volume_wwid(a);
+		if (!want || !streq(want, bp.wwid)) {
+			char msg[600];
+
+			/* Another LU behind this target and LUN number (a wrong 'targets'
+			 * entry, a re-mapped LUN): never a path of this volume. What our
+			 * scan found is noted, so detach removes it if nothing uses it. */
+			json_object_set_new(p, "refused_wwid", json_string(bp.wwid));
+			snprintf(msg, sizeof(msg),
+				 "path %s (SCSI device %s, %s) refused: its WWID is %s, not the "
+				 "volume's %s",
+				 bp.where, bp.id, bp.dev.sysname, bp.wwid[0] ? bp.wwid : "(none)",
+				 want ? want : "(unknown)");
+			append(refused, sizeof(refused), msg);
+			continue;
+		}
+		json_object_set_new(p, "wwid", json_string(bp.wwid));
+		json_object_del(p, "refused_wwid");
+		if (n < max)
+			ret[n++] = bp;
+	}
+	if (n > 0) {
+		*ret_n = n;
+		if (refused[0])
+			snprintf(e->msg, sizeof(e->msg), "%s", refused);
+		return 0;
+	}
+	if (refused[0] && !waiting[0])
+		return errbuf_set(e, -EMEDIUMTYPE,
+				  "no path of %s LUN %u shows the volume's WWID: %s", c->iqn,
+				  c->lun, refused);
+	if (!waiting[0] && !refused[0])
+		return errbuf_set(e, -ENODEV, "%s LUN %u is not connected (no SCSI path recorded)",
+				  c->iqn, c->lun);
+	return errbuf_set(e, -EAGAIN, "waiting for SCSI device %s (%s LUN %u)%s%s", waiting, c->iqn,
+			  c->lun, refused[0] ? "; " : "", refused);
+}
+
+enum backend_path_transport be_iscsi_path_transport(const struct backend_ctx *ctx,
+						    struct backend_attachment *a,
+						    const struct backend_path *bp, char *detail,
+						    size_t n)
+{
+	json_t *paths = json_object_get(a->objs, "paths"), *p, *found = NULL;
+	struct be_iscsi_portal pt;
+	const char *portal, *iqn;
+	char state[32], dummy[8];
+	unsigned sid;
+	size_t i;
+
+	if (!detail) {
+		detail = dummy;
+		n = sizeof(dummy);
+	}
+	json_array_foreach(paths, i, p)
+	{
+		if (streq(json_string_value(json_object_get(p, "hctl")), bp->id)) {
+			found = p;
+			break;
+		}
+	}
+	portal = json_string_value(json_object_get(found, "portal"));
+	iqn = json_string_value(json_object_get(found, "iqn"));
+	if (!portal || !iqn || be_iscsi_portal_parse(portal, &pt, NULL, 0) < 0) {
+		snprintf(detail, n, "path %s is not recorded", bp->id);
+		return BACKEND_PATH_GONE;
+	}
+	if (be_iscsi_sysfs_find_session(ctx->sys, iqn, pt.host, pt.port, be_iscsi_iface(ctx),
+					&sid) < 0) {
+		snprintf(detail, n, "no session to %s at %s", iqn, portal);
+		return BACKEND_PATH_GONE;
+	}
+	if (be_iscsi_sysfs_hctl_exists(ctx->sys, bp->id) != 1) {
+		snprintf(detail, n, "SCSI device %s is gone", bp->id);
+		return BACKEND_PATH_GONE;
+	}
+	if (be_iscsi_sysfs_session_state(ctx->sys, sid, state, sizeof(state)) < 0) {
+		snprintf(detail, n, "session %u is gone", sid);
+		return BACKEND_PATH_GONE;
+	}
+	snprintf(detail, n, "session %u %s", sid, state);
+	return streq(state, "LOGGED_IN") ? BACKEND_PATH_UP : BACKEND_PATH_DOWN;
+}
+
 int be_iscsi_identify(const struct backend_ctx *ctx, struct backend_attachment *a,
 		      const struct backend_device *dev, struct backend_identity *ret,
 		      struct errbuf *e)
@@ -684,4 +992,9 @@ const struct backend_ops be_iscsi_ops = {
     .find_device = be_iscsi_find_device,
     .identify = be_iscsi_identify,
     .disconnect = be_iscsi_disconnect,
+    .native_multipath = 0,
+    .paths_configured = be_iscsi_paths_configured,
+    .find_paths = be_iscsi_find_paths,
+    .path_transport = be_iscsi_path_transport,
+    .add_paths = be_iscsi_add_paths,
 };

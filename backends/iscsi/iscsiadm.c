@@ -32,13 +32,19 @@
  * enough that a dead target does not hang a detach for iscsid.conf's 120 s, long enough
  * to ride out a switch failover. */
 #define REPLACEMENT_TIMEOUT_S 30
+/* Multipathed: dm-multipath fails over, so the session gives up on I/O quickly
+ * (multipath-tools' recommended replacement_timeout with noop-out 5/5), and logging out of
+ * a dead target at detach is not worth iscsid's 15 s default. */
+#define MPATH_REPLACEMENT_TIMEOUT_S 5
+#define MPATH_NOOP_OUT_S 5
+#define MPATH_LOGOUT_TIMEOUT_S 2
 
 static int call_timeout(const struct backend_ctx *ctx)
 {
 	return ctx->timeout_ms > 0 ? ctx->timeout_ms : DEFAULT_TIMEOUT_MS;
 }
 
-void be_iscsi_node_tuning_for(int timeout_ms, struct be_iscsi_node_tuning *ret)
+void be_iscsi_node_tuning_for(int timeout_ms, int multipath, struct be_iscsi_node_tuning *ret)
 {
 	unsigned budget_s = (unsigned)((timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS) / 1000);
 	unsigned t = budget_s / 3;
@@ -52,7 +58,11 @@ void be_iscsi_node_tuning_for(int timeout_ms, struct be_iscsi_node_tuning *ret)
 	*ret = (struct be_iscsi_node_tuning){
 	    .login_timeout_s = t,
 	    .login_retry_max = 1,
-	    .replacement_timeout_s = REPLACEMENT_TIMEOUT_S,
+	    .replacement_timeout_s =
+		multipath ? MPATH_REPLACEMENT_TIMEOUT_S : REPLACEMENT_TIMEOUT_S,
+	    .noop_out_interval_s = multipath ? MPATH_NOOP_OUT_S : 0,
+	    .noop_out_timeout_s = multipath ? MPATH_NOOP_OUT_S : 0,
+	    .logout_timeout_s = multipath ? MPATH_LOGOUT_TIMEOUT_S : 0,
 	};
 }
 
@@ -227,7 +237,7 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 			    const struct be_iscsi_cfg *cfg, struct errbuf *e)
 {
 	struct be_iscsi_node_tuning t;
-	char login_to[16], retry[16], repl[16];
+	char login_to[16], retry[16], repl[16], noop_i[16], noop_t[16], logout_to[16];
 	struct {
 		const char *name, *value;
 	} set[8];
@@ -241,7 +251,7 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 		if (r != 0)
 			return r < 0 ? r : -EEXIST;
 	}
-	be_iscsi_node_tuning_for(ctx->timeout_ms, &t);
+	be_iscsi_node_tuning_for(ctx->timeout_ms, cfg->n_paths > 1, &t);
 	snprintf(login_to, sizeof(login_to), "%u", t.login_timeout_s);
 	snprintf(retry, sizeof(retry), "%u", t.login_retry_max);
 	snprintf(repl, sizeof(repl), "%u", t.replacement_timeout_s);
@@ -254,6 +264,16 @@ int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
 	set[n++] = (typeof(set[0])){"node.conn[0].timeo.login_timeout", login_to};
 	set[n++] = (typeof(set[0])){"node.session.initial_login_retry_max", retry};
 	set[n++] = (typeof(set[0])){"node.session.timeo.replacement_timeout", repl};
+	if (t.noop_out_interval_s) {
+		snprintf(noop_i, sizeof(noop_i), "%u", t.noop_out_interval_s);
+		snprintf(noop_t, sizeof(noop_t), "%u", t.noop_out_timeout_s);
+		set[n++] = (typeof(set[0])){"node.conn[0].timeo.noop_out_interval", noop_i};
+		set[n++] = (typeof(set[0])){"node.conn[0].timeo.noop_out_timeout", noop_t};
+	}
+	if (t.logout_timeout_s) {
+		snprintf(logout_to, sizeof(logout_to), "%u", t.logout_timeout_s);
+		set[n++] = (typeof(set[0])){"node.conn[0].timeo.logout_timeout", logout_to};
+	}
 
 	/* One iscsiadm run for every setting (it takes several -n/-v pairs): each run costs a
 	 * process, a DB lock and a record rewrite, and this is on the attach path. */

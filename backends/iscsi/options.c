@@ -249,6 +249,136 @@ static void parse_portals(const json_t *opts, struct be_iscsi_cfg *c, struct err
 	}
 }
 
+static const char *const target_keys[] = {"portal", "iqn", NULL};
+
+/* 'targets': [{"portal": "host:port", "iqn": "iqn..."}, ...], one entry per path for arrays
+ * that give each target port its own name. */
+static void parse_targets(const json_t *many, struct be_iscsi_cfg *c, struct errlist *el, int *bad)
+{
+	if (!json_is_array(many) || json_array_size(many) == 0) {
+		errlist_add(el, "'targets' must be a non-empty list of {\"portal\": \"host:port\", "
+				"\"iqn\": \"iqn...\"} objects, one per path");
+		*bad = 1;
+		return;
+	}
+	if (json_array_size(many) > BE_ISCSI_MAX_PORTALS) {
+		errlist_add(el, "'targets' has %zu entries; a volume has at most %d paths",
+			    json_array_size(many), BE_ISCSI_MAX_PORTALS);
+		*bad = 1;
+		return;
+	}
+	for (size_t i = 0; i < json_array_size(many); i++) {
+		const json_t *t = json_array_get(many, i);
+		const json_t *portal = json_object_get(t, "portal"),
+			     *iqn = json_object_get(t, "iqn");
+		struct be_iscsi_target tg = {0};
+		const char *key, *pt = json_string_value(portal);
+		char why[128];
+		json_t *v;
+		int ok = 1;
+
+		if (!json_is_object(t)) {
+			errlist_add(el,
+				    "'targets' entry %zu must be an object {\"portal\": "
+				    "\"host:port\", \"iqn\": \"iqn...\"}",
+				    i);
+			*bad = 1;
+			continue;
+		}
+		json_object_foreach((json_t *)t, key, v)
+		{
+			int known = 0;
+
+			for (const char *const *k = target_keys; *k; k++)
+				known |= streq(*k, key);
+			if (!known) {
+				errlist_add(el,
+					    "'targets' entry %zu has unknown key '%.40s'; an entry "
+					    "has only 'portal' and 'iqn'",
+					    i, key);
+				ok = 0;
+			}
+		}
+		if (!pt) {
+			errlist_add(
+			    el, "'targets' entry %zu needs 'portal', a string \"host:port\"", i);
+			ok = 0;
+		} else if (be_iscsi_portal_parse(pt, &tg.portal, why, sizeof(why)) < 0) {
+			errlist_add(el,
+				    "'targets' entry %zu: portal \"%.80s\" %s; write host:port, "
+				    "e.g. 10.0.0.5:3260",
+				    i, pt, why);
+			ok = 0;
+		}
+		if (!json_is_string(iqn) || !be_iscsi_name_is_valid(json_string_value(iqn))) {
+			if (json_is_string(iqn))
+				errlist_add(el,
+					    "'targets' entry %zu: iqn \"%.80s\" is not an iSCSI "
+					    "name; write iqn.YYYY-MM.reverse.domain[:name] or "
+					    "eui.<16 hex digits>",
+					    i, json_string_value(iqn));
+			else
+				errlist_add(el,
+					    "'targets' entry %zu needs 'iqn', the target's iSCSI "
+					    "name as a string",
+					    i);
+			ok = 0;
+		} else {
+			snprintf(tg.iqn, sizeof(tg.iqn), "%s", json_string_value(iqn));
+		}
+		for (unsigned j = 0; ok && j < c->n_paths; j++)
+			if (streq(c->paths[j].iqn, tg.iqn) &&
+			    streq(c->paths[j].portal.host, tg.portal.host) &&
+			    c->paths[j].portal.port == tg.portal.port) {
+				errlist_add(
+				    el,
+				    "'targets' entry %zu (%.80s at %.80s) repeats entry %u; "
+				    "give each path once",
+				    i, tg.iqn, pt, j);
+				ok = 0;
+			}
+		if (!ok) {
+			*bad = 1;
+			continue;
+		}
+		c->paths[c->n_paths++] = tg;
+	}
+	/* The volume's name for dedupe and messages: the same whatever the entries' order. */
+	for (unsigned j = 0; j < c->n_paths; j++)
+		if (!c->iqn[0] || strcmp(c->paths[j].iqn, c->iqn) < 0)
+			snprintf(c->iqn, sizeof(c->iqn), "%s", c->paths[j].iqn);
+}
+
+void be_iscsi_cfg_for_path(const struct be_iscsi_cfg *c, unsigned i, struct be_iscsi_cfg *ret)
+{
+	*ret = *c;
+	if (i < c->n_paths)
+		snprintf(ret->iqn, sizeof(ret->iqn), "%s", c->paths[i].iqn);
+}
+
+static void parse_iqn(const json_t *v, struct be_iscsi_cfg *c, struct errlist *el, int *bad)
+{
+	if (!v) {
+		errlist_add(el, "'iqn' is required: the target's iSCSI name, e.g. "
+				"iqn.2003-01.org.example:vol1 (or 'targets' for one name per "
+				"portal)");
+		*bad = 1;
+	} else if (!json_is_string(v) || !be_iscsi_name_is_valid(json_string_value(v))) {
+		if (json_is_string(v))
+			errlist_add(el,
+				    "'iqn' \"%.80s\" is not an iSCSI name: write "
+				    "iqn.YYYY-MM.reverse.domain[:name] (e.g. "
+				    "iqn.2003-01.org.example:vol1) or eui.<16 hex digits>",
+				    json_string_value(v));
+		else
+			errlist_add(el,
+				    "'iqn' must be a string, e.g. iqn.2003-01.org.example:vol1");
+		*bad = 1;
+	} else {
+		snprintf(c->iqn, sizeof(c->iqn), "%s", json_string_value(v));
+	}
+}
+
 static void parse_lun(const json_t *v, struct be_iscsi_cfg *c, struct errlist *el, int *bad)
 {
 	long long n = -1;
@@ -345,26 +475,25 @@ int be_iscsi_parse(const json_t *opts, void **ret_cfg, struct errlist *el)
 	if (!opts || !json_is_object(opts))
 		opts = NULL; /* json_object_get(NULL, ...) is NULL: every key is missing */
 
-	parse_portals(opts, c, el, &bad);
-
-	v = json_object_get(opts, "iqn");
-	if (!v) {
-		errlist_add(el, "'iqn' is required: the target's iSCSI name, e.g. "
-				"iqn.2003-01.org.example:vol1");
-		bad = 1;
-	} else if (!json_is_string(v) || !be_iscsi_name_is_valid(json_string_value(v))) {
-		if (json_is_string(v))
-			errlist_add(el,
-				    "'iqn' \"%.80s\" is not an iSCSI name: write "
-				    "iqn.YYYY-MM.reverse.domain[:name] (e.g. "
-				    "iqn.2003-01.org.example:vol1) or eui.<16 hex digits>",
-				    json_string_value(v));
-		else
-			errlist_add(el,
-				    "'iqn' must be a string, e.g. iqn.2003-01.org.example:vol1");
-		bad = 1;
+	v = json_object_get(opts, "targets");
+	if (v) {
+		if (json_object_get(opts, "portal") || json_object_get(opts, "portals") ||
+		    json_object_get(opts, "iqn")) {
+			errlist_add(el, "give either 'targets' (a portal and an iqn per path) or "
+					"'portals' with one 'iqn', not both");
+			bad = 1;
+		} else {
+			c->has_targets = 1;
+			parse_targets(v, c, el, &bad);
+		}
 	} else {
-		snprintf(c->iqn, sizeof(c->iqn), "%s", json_string_value(v));
+		parse_portals(opts, c, el, &bad);
+		parse_iqn(json_object_get(opts, "iqn"), c, el, &bad);
+		for (unsigned i = 0; i < c->n_portals; i++) {
+			c->paths[i].portal = c->portals[i];
+			snprintf(c->paths[i].iqn, sizeof(c->paths[i].iqn), "%s", c->iqn);
+		}
+		c->n_paths = c->n_portals;
 	}
 
 	parse_lun(json_object_get(opts, "lun"), c, el, &bad);

@@ -546,21 +546,25 @@ int be_iscsi_probe(const struct backend_ctx *ctx, struct backend_attachment *a,
 	if (r < 0)
 		return r;
 
-	for (unsigned i = 0; i < c->n_portals; i++) {
+	for (unsigned i = 0; i < c->n_paths; i++) {
 		char portal[BE_ISCSI_PORTAL_STR_MAX];
 		struct errbuf pe = {""};
 		struct backend_identity id;
-		struct probe p = {.cfg = c, .portal = portal, .initiator = initiator};
+		struct be_iscsi_cfg pc;
+		struct probe p = {.cfg = &pc, .portal = portal, .initiator = initiator};
 		unsigned klun = 0;
 		int64_t left = end - now_ms();
 
-		if (be_iscsi_portal_format(&c->portals[i], portal, sizeof(portal)) < 0)
+		if (be_iscsi_portal_format(&c->paths[i].portal, portal, sizeof(portal)) < 0)
 			continue;
+		/* With 'targets' each path has its own target name. */
+		be_iscsi_cfg_for_path(c, i, &pc);
 		/* Share what is left fairly, so one black-holed portal cannot eat the budget
 		 * of the ones after it. */
-		p.deadline = now_ms() + (left > 0 ? left / (int64_t)(c->n_portals - i) : 0);
+		p.deadline = now_ms() + (left > 0 ? left / (int64_t)(c->n_paths - i) : 0);
 		r = probe_portal(&p, &id, &klun, &pe);
 		probe_teardown(&p);
+		explicit_bzero(pc.chap_secret, sizeof(pc.chap_secret));
 		if (r == 0) {
 			if (a->objs || (a->objs = json_object())) {
 				/* The L of H:C:T:L as this target encodes the LUN, for connect. */
@@ -580,7 +584,7 @@ int be_iscsi_probe(const struct backend_ctx *ctx, struct backend_attachment *a,
 		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", all[0] ? "; " : "",
 			 pe.msg);
 	}
-	if (c->n_portals == 1)
+	if (c->n_paths == 1)
 		return errbuf_set(e, first_r ? first_r : -EIO, "%s", all);
 	return errbuf_set(e, first_r ? first_r : -EIO, "no portal of %s answered: %s", c->iqn, all);
 }

@@ -372,6 +372,43 @@ static void test_limits(void **state)
 	assert_int_equal(c.limits.max_pipelines, 3);
 }
 
+/* multipath: checker interval 1..60 s (default 5), no-path queueing 0..3600 s (default 30);
+ * bad values named and not applied. */
+static void test_multipath(void **state)
+{
+	struct agent_config c;
+	struct errlist el = {.n = 0};
+	json_t *j;
+
+	agent_config_init(&c);
+	assert_int_equal(c.multipath.check_interval_s, 5);
+	assert_int_equal(c.multipath.no_path_queue_s, 30);
+	j = json_loads("{\"multipath\":{\"check_interval_s\":2,\"no_path_queue_s\":0}}", 0,
+		       NULL);
+	assert_int_equal(agent_config_apply_json(&c, j, "test", &el), 0);
+	json_decref(j);
+	assert_int_equal(c.multipath.check_interval_s, 2);
+	assert_int_equal(c.multipath.no_path_queue_s, 0);
+	j = json_loads("{\"multipath\":{\"check_interval_s\":0,\"no_path_queue_s\":3601,"
+		       "\"queue\":1}}",
+		       0, NULL);
+	assert_int_equal(agent_config_apply_json(&c, j, "test", &el), -EINVAL);
+	json_decref(j);
+	assert_non_null(
+	    strstr(el.msg, "'multipath.check_interval_s' must be a whole number from 1 to 60"));
+	assert_non_null(
+	    strstr(el.msg, "'multipath.no_path_queue_s' must be a whole number from 0 to 3600"));
+	assert_non_null(strstr(el.msg, "unknown key 'multipath.queue'"));
+	j = json_loads("{\"multipath\":{\"check_interval_s\":61,\"no_path_queue_s\":-1}}", 0,
+		       NULL);
+	el = (struct errlist){.n = 0};
+	assert_int_equal(agent_config_apply_json(&c, j, "test", &el), -EINVAL);
+	json_decref(j);
+	assert_int_equal(el.n, 2);
+	assert_int_equal(c.multipath.check_interval_s, 2);
+	assert_int_equal(c.multipath.no_path_queue_s, 0);
+}
+
 /* iscsi.iface: default attachd, a name of our own accepted, the admin's "default", a
  * transport's iface, bad characters, a leading '.' and too long refused naming the fix. */
 static void test_iscsi_iface(void **state)
@@ -489,7 +526,7 @@ int main(void)
 	    cmocka_unit_test(test_help),	 cmocka_unit_test(test_flag_errors),
 	    cmocka_unit_test(test_listen_parse), cmocka_unit_test(test_file),
 	    cmocka_unit_test(test_file_errors),	 cmocka_unit_test(test_apply_json_direct),
-	    cmocka_unit_test(test_limits),	 cmocka_unit_test(test_iscsi_iface),
+	    cmocka_unit_test(test_limits),	 cmocka_unit_test(test_multipath),	 cmocka_unit_test(test_iscsi_iface),
 	    cmocka_unit_test(test_check_config), cmocka_unit_test(test_tls),
 	};
 

@@ -145,11 +145,15 @@ static void test_print_ls(void **state)
 			   "\"busy\":false,\"fs\":\"ext4\",\"device\":\"/dev/sdb\",\"dm\":\"attachd-v1\","
 			   "\"mounts\":[{},{}]},"
 			   "{\"volume\":\"file-vol-2\",\"backend\":\"file\",\"state\":\"detached\","
-			   "\"busy\":true,\"fs\":\"xfs\",\"device\":\"\",\"dm\":\"\",\"mounts\":[]}]");
+			   "\"busy\":true,\"fs\":\"xfs\",\"device\":\"\",\"dm\":\"\",\"mounts\":[]},"
+			   "{\"volume\":\"mp\",\"backend\":\"iscsi\",\"state\":\"attached\","
+			   "\"busy\":false,\"fs\":\"ext4\",\"device\":\"/dev/sdc\",\"dm\":\"attachd-mp\","
+			   "\"paths\":[{\"state\":\"active\"},{\"state\":\"failed\"}],\"mounts\":[{}]}]");
 
-	assert_string_equal(out, "VOLUME      BACKEND  STATE            FS    DEVICE    DM          MOUNTS\n"
-				 "v1          iscsi    attached         ext4  /dev/sdb  attachd-v1  2\n"
-				 "file-vol-2  file     detached (busy)  xfs   -         -           0\n");
+	assert_string_equal(out, "VOLUME      BACKEND  STATE            FS    DEVICE    DM          PATHS  MOUNTS\n"
+				 "v1          iscsi    attached         ext4  /dev/sdb  attachd-v1  -      2\n"
+				 "file-vol-2  file     detached (busy)  xfs   -         -           -      0\n"
+				 "mp          iscsi    attached         ext4  /dev/sdc  attachd-mp  1/2    1\n");
 	free(out);
 	out = render(ctl_print_ls, "[]");
 	assert_string_equal(out, "no volumes\n");
@@ -207,6 +211,49 @@ static void test_print_show_metrics_drain(void **state)
 				 "VOLUME  RESULT    ERROR\n"
 				 "a       detached  -\n"
 				 "bb      failed    busy\n");
+	free(out);
+}
+
+/* A multipath volume: every path with device, where, state, last result and when it
+ * changed; what happens to I/O with no path; the checker's counters in metrics. */
+static void test_print_paths(void **state)
+{
+	char *out = render(
+	    ctl_print_show,
+	    "{\"volume\":\"mp\",\"backend\":\"iscsi\",\"state\":\"attached\",\"busy\":false,"
+	    "\"fs\":\"ext4\",\"device\":\"/dev/sdb\",\"dm\":\"attachd-mp\",\"queueing\":true,"
+	    "\"paths\":[{\"id\":\"2:0:0:1\",\"device\":\"sdb\",\"devno\":\"8:16\","
+	    "\"where\":\"10.0.0.5:3260 iqn.t1\",\"state\":\"active\","
+	    "\"last_check\":\"2026-12-03T10:20:03.123Z\",\"last_result\":\"TUR ok\","
+	    "\"changed\":null},"
+	    "{\"id\":\"3:0:0:1\",\"device\":\"sdc\",\"devno\":\"8:32\","
+	    "\"where\":\"10.0.1.5:3260 iqn.t1\",\"state\":\"failed\","
+	    "\"last_check\":\"2026-12-03T10:20:03.123Z\",\"last_result\":\"session 3 FAILED\","
+	    "\"changed\":\"2026-12-03T10:19:58.001Z\"}],\"mounts\":[]}");
+
+	assert_non_null(strstr(out, "paths:      1/2 active, I/O queues when none is left\n"));
+	assert_non_null(strstr(out, "PATH     DEVICE      WHERE                 STATE   LAST CHECK  "
+				    "          RESULT            SINCE\n"
+				    "2:0:0:1  sdb (8:16)  10.0.0.5:3260 iqn.t1  active  2026-12-03 "
+				    "10:20:03Z  TUR ok            -\n"
+				    "3:0:0:1  sdc (8:32)  10.0.1.5:3260 iqn.t1  failed  2026-12-03 "
+				    "10:20:03Z  session 3 FAILED  2026-12-03 10:19:58Z\n"));
+	free(out);
+
+	/* single-path volumes have no paths section */
+	out = render(ctl_print_show, "{\"volume\":\"v\",\"backend\":\"file\",\"mounts\":[]}");
+	assert_null(strstr(out, "paths:"));
+	free(out);
+
+	out = render(ctl_print_metrics,
+		     "{\"attaches\":1,\"paths\":{\"failures\":2,\"reinstatements\":1,\"added\":1,"
+		     "\"removed\":0,\"all_down\":1,\"queueing_off\":1,\"failover_detect_ms\":"
+		     "{\"count\":2,\"max\":5200,\"avg\":4100},\"path_down_ms\":{\"max\":9000,"
+		     "\"avg\":9000}},\"steps\":{}}");
+	assert_non_null(strstr(out, "paths     2 failed, 1 reinstated, 1 added, 0 removed; all down "
+				    "1 times (I/O failed after the bound 1 times)\n"));
+	assert_non_null(strstr(out, "failover  last good check to failed: avg 4100 ms, max 5200 ms; "
+				    "down until reinstated: avg 9000 ms, max 9000 ms\n"));
 	free(out);
 }
 
@@ -272,6 +319,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_args),	 cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_fmt_units), cmocka_unit_test(test_print_ls),
+	    cmocka_unit_test(test_print_paths),
 	    cmocka_unit_test(test_print_trace), cmocka_unit_test(test_print_show_metrics_drain),
 	    cmocka_unit_test(test_probe_url),	 cmocka_unit_test(test_mountinfo),
 	};

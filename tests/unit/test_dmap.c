@@ -37,7 +37,7 @@ static void test_name_uuid(void **state)
 static void test_name_bad_keys(void **state)
 {
 	static const char *const bad[] = {
-		"", ".", "..", "a/b", "a b", "a\nb", "a:b", "a\\x2fb", "é", "a$", "a=b", "a*",
+	    "", ".", "..", "a/b", "a b", "a\nb", "a:b", "a\\x2fb", "é", "a$", "a=b", "a*",
 	};
 	char buf[200];
 
@@ -94,7 +94,7 @@ static void test_linear(void **state)
 
 static void test_linear_errors(void **state)
 {
-	struct dmap_target t = { .len = 42 };
+	struct dmap_target t = {.len = 42};
 
 	assert_int_equal(dmap_table_linear(0, 8, 16, &t), -EINVAL);
 	assert_int_equal(dmap_table_linear(1000, 8, 16, &t), -EINVAL);
@@ -108,7 +108,7 @@ static void test_linear_errors(void **state)
 
 static void test_multipath(void **state)
 {
-	const char *paths[] = { "8:16", "8:32", "65:0" };
+	const char *paths[] = {"8:16", "8:32", "65:0"};
 	struct dmap_target t;
 
 	assert_int_equal(dmap_table_multipath(1 << 30, paths, 3, &t), 0);
@@ -122,12 +122,12 @@ static void test_multipath(void **state)
 
 static void test_multipath_errors(void **state)
 {
-	const char *dup[] = { "8:16", "8:16" };
-	const char *badp[][1] = { { "8:" }, { ":16" }, { "sdb" }, { "0:16" }, { "8:16 " },
-				  { "-8:16" }, { "8:0x10" }, { "" }, { NULL } };
+	const char *dup[] = {"8:16", "8:16"};
+	const char *badp[][1] = {{"8:"},    {":16"},	{"sdb"}, {"0:16"}, {"8:16 "},
+				 {"-8:16"}, {"8:0x10"}, {""},	 {NULL}};
 	const char *many[DMAP_MULTIPATH_MAX_PATHS + 1];
 	char names[DMAP_MULTIPATH_MAX_PATHS + 1][16];
-	struct dmap_target t = { .len = 7 };
+	struct dmap_target t = {.len = 7};
 
 	assert_int_equal(dmap_table_multipath(1 << 30, NULL, 0, &t), -EINVAL);
 	assert_int_equal(dmap_table_multipath(1 << 30, dup, 0, &t), -EINVAL);
@@ -177,8 +177,8 @@ static void test_parse_line(void **state)
 	assert_int_equal(dmap_parse_table_line("0 2097152 error\n", &t), 0);
 	assert_string_equal(t.type, "error");
 	assert_string_equal(t.params, "");
-	assert_int_equal(dmap_parse_table_line("  2048  4096\tmultipath 0 0 1 1 round-robin 0 1 1 8:16 1  \n",
-					       &t),
+	assert_int_equal(dmap_parse_table_line(
+			     "  2048  4096\tmultipath 0 0 1 1 round-robin 0 1 1 8:16 1  \n", &t),
 			 0);
 	assert_int_equal(t.start, 2048);
 	assert_int_equal(t.len, 4096);
@@ -189,23 +189,23 @@ static void test_parse_line(void **state)
 static void test_parse_line_errors(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"   ",
-		"0",
-		"0 2048",
-		"0 2048 ",
-		"x 2048 linear 8:16 0",
-		"0 x linear 8:16 0",
-		"-1 2048 linear 8:16 0",
-		"0 -2048 linear 8:16 0",
-		"0 0 linear 8:16 0",         /* zero length */
-		"0 2048.5 linear 8:16 0",
-		"0x10 2048 linear 8:16 0",
-		"99999999999999999999 1 error",  /* overflow */
-		"1 18446744073709551615 error",  /* start + len overflows */
-		"0 2048 linear 8:16 0\n0 1 error", /* two lines */
+	    "",
+	    "   ",
+	    "0",
+	    "0 2048",
+	    "0 2048 ",
+	    "x 2048 linear 8:16 0",
+	    "0 x linear 8:16 0",
+	    "-1 2048 linear 8:16 0",
+	    "0 -2048 linear 8:16 0",
+	    "0 0 linear 8:16 0", /* zero length */
+	    "0 2048.5 linear 8:16 0",
+	    "0x10 2048 linear 8:16 0",
+	    "99999999999999999999 1 error",    /* overflow */
+	    "1 18446744073709551615 error",    /* start + len overflows */
+	    "0 2048 linear 8:16 0\n0 1 error", /* two lines */
 	};
-	struct dmap_target t = { .len = 99 };
+	struct dmap_target t = {.len = 99};
 	char line[2048];
 
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -227,8 +227,8 @@ static void test_parse_line_errors(void **state)
 
 static void test_format_roundtrip(void **state)
 {
-	const char *lines[] = { "0 2048 linear 8:16 0", "0 8 error",
-				"0 2097152 multipath 0 0 1 1 round-robin 0 1 1 8:16 1" };
+	const char *lines[] = {"0 2048 linear 8:16 0", "0 8 error",
+			       "0 2097152 multipath 0 0 1 1 round-robin 0 1 1 8:16 1"};
 	struct dmap_target t;
 	char out[1200], tiny[8];
 
@@ -243,7 +243,7 @@ static void test_format_roundtrip(void **state)
 static void test_targets_check(void **state)
 {
 	struct dmap_target t[3];
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 
 	assert_int_equal(dmap_parse_table_line("0 100 linear 8:16 0", &t[0]), 0);
 	assert_int_equal(dmap_parse_table_line("100 50 error", &t[1]), 0);
@@ -269,7 +269,7 @@ static void test_targets_check(void **state)
 
 static void test_targets_size(void **state)
 {
-	struct dmap_target t[2] = { { .start = 0, .len = 100 }, { .start = 100, .len = 28 } };
+	struct dmap_target t[2] = {{.start = 0, .len = 100}, {.start = 100, .len = 28}};
 	uint64_t b = 1;
 
 	assert_int_equal(dmap_targets_size(t, 2, &b), 0);
@@ -284,7 +284,7 @@ static void test_targets_size(void **state)
 
 static void test_equivalent(void **state)
 {
-	const char *paths[] = { "8:16", "8:32" };
+	const char *paths[] = {"8:16", "8:32"};
 	struct dmap_target want, have, two[2];
 
 	assert_int_equal(dmap_table_linear(1 << 30, 8, 16, &want), 0);
@@ -307,18 +307,19 @@ static void test_equivalent(void **state)
 
 	/* Multipath: the kernel's echo adds features and an attached hw handler. */
 	assert_int_equal(dmap_table_multipath(1 << 30, paths, 2, &want), 0);
-	assert_int_equal(dmap_parse_table_line("0 2097152 multipath 1 retain_attached_hw_handler 1 alua "
-					       "1 1 round-robin 0 2 1 8:16 1 8:32 1",
-					       &have),
-			 0);
+	assert_int_equal(
+	    dmap_parse_table_line("0 2097152 multipath 1 retain_attached_hw_handler 1 alua "
+				  "1 1 round-robin 0 2 1 8:16 1 8:32 1",
+				  &have),
+	    0);
 	assert_true(dmap_targets_equivalent(&want, 1, &have, 1));
-	assert_int_equal(dmap_parse_table_line("0 2097152 multipath 0 0 1 1 round-robin 0 2 1 8:32 1 8:16 1",
-					       &have),
+	assert_int_equal(dmap_parse_table_line(
+			     "0 2097152 multipath 0 0 1 1 round-robin 0 2 1 8:32 1 8:16 1", &have),
 			 0);
 	assert_false(dmap_targets_equivalent(&want, 1, &have, 1)); /* order matters */
-	assert_int_equal(dmap_parse_table_line("0 2097152 multipath 0 0 1 1 round-robin 0 1 1 8:16 1",
-					       &have),
-			 0);
+	assert_int_equal(
+	    dmap_parse_table_line("0 2097152 multipath 0 0 1 1 round-robin 0 1 1 8:16 1", &have),
+	    0);
 	assert_false(dmap_targets_equivalent(&want, 1, &have, 1)); /* a path missing */
 }
 
@@ -337,7 +338,7 @@ static void test_misc(void **state)
 static void test_kernel_arg_errors(void **state)
 {
 	struct dmap_target t;
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	char longname[200];
 
 	assert_int_equal(dmap_table_linear(1 << 30, 8, 16, &t), 0);
@@ -359,7 +360,7 @@ static void test_kernel_arg_errors(void **state)
  * leaves /dev alone. Skipped where dm exists (the VM tier covers that). */
 static void test_init_without_dm(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 	struct dmap_info info;
 	char **names = NULL;
 	struct stat st;
@@ -395,7 +396,7 @@ static void test_init_without_dm(void **state)
 /* attachd touches only devices whose DM UUID it gave them. */
 static void test_owned(void **state)
 {
-	struct errbuf e = { { 0 } };
+	struct errbuf e = {{0}};
 
 	(void)state;
 	assert_true(dmap_uuid_is_owned("ATTACHD-vol1"));
@@ -409,8 +410,7 @@ static void test_owned(void **state)
 
 	assert_int_equal(dmap_check_owned("attachd-x", "ATTACHD-x", "removing", &e), 0);
 	assert_string_equal(e.msg, "");
-	assert_int_equal(dmap_check_owned("attachd-x", "CRYPT-LUKS2-1234", "removing", &e),
-			 -EPERM);
+	assert_int_equal(dmap_check_owned("attachd-x", "CRYPT-LUKS2-1234", "removing", &e), -EPERM);
 	assert_non_null(strstr(e.msg, "not removing dm device attachd-x"));
 	assert_non_null(strstr(e.msg, "'CRYPT-LUKS2-1234'"));
 	assert_non_null(strstr(e.msg, "ATTACHD-"));
@@ -421,27 +421,151 @@ static void test_owned(void **state)
 	assert_non_null(strstr(e.msg, "DM UUID is ''"));
 }
 
+static void test_mpath_table(void **state)
+{
+	const char *paths[] = {"8:16", "8:32", "65:0"};
+	const unsigned group[] = {1, 0, 1};
+	struct dmap_mpath_spec spec = {.paths = paths, .n = 3, .queue_if_no_path = 1};
+	struct dmap_target t;
+
+	(void)state;
+	assert_int_equal(dmap_table_mpath(1 << 30, &spec, &t), 0);
+	assert_int_equal(t.start, 0);
+	assert_int_equal(t.len, 2097152);
+	assert_string_equal(t.type, "multipath");
+	assert_string_equal(t.params, "2 queue_if_no_path retain_attached_hw_handler 0 1 1 "
+				      "service-time 0 3 1 8:16 1 8:32 1 65:0 1");
+	/* ALUA: groups ascending (optimized first), the handler named. */
+	spec.group = group;
+	spec.hw_handler = "alua";
+	spec.queue_if_no_path = 0;
+	assert_int_equal(dmap_table_mpath(1 << 30, &spec, &t), 0);
+	assert_string_equal(t.params, "1 retain_attached_hw_handler 1 alua 2 1 "
+				      "service-time 0 1 1 8:32 1 service-time 0 2 1 8:16 1 65:0 1");
+	/* One path is a valid map (a volume whose other portal was down at attach). */
+	spec.n = 1;
+	spec.group = NULL;
+	spec.hw_handler = "";
+	assert_int_equal(dmap_table_mpath(1 << 30, &spec, &t), 0);
+	assert_string_equal(t.params,
+			    "1 retain_attached_hw_handler 0 1 1 service-time 0 1 1 8:16 1");
+}
+
+static void test_mpath_table_errors(void **state)
+{
+	const char *dup[] = {"8:16", "8:16"};
+	const char *bad[] = {"sdb"};
+	struct dmap_mpath_spec spec = {.paths = dup, .n = 2};
+	struct dmap_target t = {.len = 42};
+
+	(void)state;
+	assert_int_equal(dmap_table_mpath(1 << 30, &spec, &t), -EINVAL);
+	spec.n = 0;
+	assert_int_equal(dmap_table_mpath(1 << 30, &spec, &t), -EINVAL);
+	spec.n = 1;
+	assert_int_equal(dmap_table_mpath(1000, &spec, &t), -EINVAL);
+	assert_int_equal(dmap_table_mpath(1 << 30, NULL, &t), -EINVAL);
+	spec.hw_handler = "al ua";
+	assert_int_equal(dmap_table_mpath(1 << 30, &spec, &t), -EINVAL);
+	spec.hw_handler = NULL;
+	spec.paths = bad;
+	assert_int_equal(dmap_table_mpath(1 << 30, &spec, &t), -EINVAL);
+	spec.n = DMAP_MULTIPATH_MAX_PATHS + 1;
+	assert_int_equal(dmap_table_mpath(1 << 30, &spec, &t), -E2BIG);
+	assert_int_equal(t.len, 42); /* untouched */
+}
+
+static void test_mpath_equivalent(void **state)
+{
+	const char *paths[] = {"8:16", "8:32"};
+	struct dmap_mpath_spec spec = {.paths = paths, .n = 2, .queue_if_no_path = 1};
+	struct dmap_target want, have;
+
+	(void)state;
+	assert_int_equal(dmap_table_mpath(1 << 30, &spec, &want), 0);
+	/* The kernel's echo: path args as "<repeat_count> <relative_throughput>", the
+	 * handler it attached named, and queue_if_no_path gone after fail_if_no_path. */
+	assert_int_equal(dmap_parse_table_line("0 2097152 multipath 1 retain_attached_hw_handler "
+					       "1 alua 1 1 service-time 0 2 2 8:16 1 1 8:32 1 1",
+					       &have),
+			 0);
+	assert_true(dmap_targets_equivalent(&want, 1, &have, 1));
+	assert_int_equal(dmap_parse_table_line("0 2097152 multipath 2 queue_if_no_path "
+					       "retain_attached_hw_handler 0 1 1 service-time 0 1 "
+					       "2 8:16 1 1",
+					       &have),
+			 0);
+	assert_false(dmap_targets_equivalent(&want, 1, &have, 1)); /* a path missing */
+}
+
+static void test_mpath_status(void **state)
+{
+	struct dmap_mpath_status st;
+
+	(void)state;
+	/* Two groups (ALUA), the second path of the first failed twice, I/O queued. */
+	assert_int_equal(dmap_mpath_status_parse("2 1 0 0 2 1 A 0 2 2 8:16 A 0 0 1 8:32 F 2 0 1 "
+						 "E 0 1 2 65:0 A 0 0 1 ",
+						 &st),
+			 0);
+	assert_int_equal(st.queue_if_no_path, 1);
+	assert_int_equal(st.n, 3);
+	assert_string_equal(st.paths[0].devno, "8:16");
+	assert_int_equal(st.paths[0].active, 1);
+	assert_int_equal(st.paths[0].group, 0);
+	assert_string_equal(st.paths[1].devno, "8:32");
+	assert_int_equal(st.paths[1].active, 0);
+	assert_int_equal(st.paths[1].fail_count, 2);
+	assert_string_equal(st.paths[2].devno, "65:0");
+	assert_int_equal(st.paths[2].group, 1);
+	/* round-robin (no path info args) and no queueing */
+	assert_int_equal(dmap_mpath_status_parse("2 0 0 0 1 1 A 0 1 0 8:16 A 0", &st), 0);
+	assert_int_equal(st.queue_if_no_path, 0);
+	assert_int_equal(st.n, 1);
+
+	assert_int_equal(dmap_mpath_status_parse("", &st), -EINVAL);
+	assert_int_equal(dmap_mpath_status_parse(NULL, &st), -EINVAL);
+	assert_int_equal(dmap_mpath_status_parse("2 0 0 0 1 1 A 0 1 0 8:16 X 0", &st), -EINVAL);
+	assert_int_equal(dmap_mpath_status_parse("2 0 0 0 1 1 A 0 2 0 8:16 A 0", &st), -EINVAL);
+	assert_int_equal(dmap_mpath_status_parse("2 0 0 0 1 1 Q 0 1 0 8:16 A 0", &st), -EINVAL);
+	assert_int_equal(dmap_mpath_status_parse("2 0 0 0 1 1 A 0 1 0 sdb A 0", &st), -EINVAL);
+	assert_int_equal(dmap_mpath_status_parse("2 0 0 0 1 1 A 0 1 0 8:16 A 0 junk", &st),
+			 -EINVAL);
+
+	assert_int_equal(dmap_mpath_table_queueing("2 queue_if_no_path retain_attached_hw_handler "
+						   "0 1 1 service-time 0 1 2 8:16 1 1"),
+			 1);
+	assert_int_equal(dmap_mpath_table_queueing("1 retain_attached_hw_handler 0 1 1 "
+						   "service-time 0 1 2 8:16 1 1"),
+			 0);
+	assert_int_equal(dmap_mpath_table_queueing("x"), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_name_uuid),
-		cmocka_unit_test(test_name_bad_keys),
-		cmocka_unit_test(test_name_lengths),
-		cmocka_unit_test(test_linear),
-		cmocka_unit_test(test_linear_errors),
-		cmocka_unit_test(test_multipath),
-		cmocka_unit_test(test_multipath_errors),
-		cmocka_unit_test(test_devno),
-		cmocka_unit_test(test_parse_line),
-		cmocka_unit_test(test_parse_line_errors),
-		cmocka_unit_test(test_format_roundtrip),
-		cmocka_unit_test(test_targets_check),
-		cmocka_unit_test(test_targets_size),
-		cmocka_unit_test(test_equivalent),
-		cmocka_unit_test(test_misc),
-		cmocka_unit_test(test_kernel_arg_errors),
-		cmocka_unit_test(test_init_without_dm),
-		cmocka_unit_test(test_owned),
+	    cmocka_unit_test(test_name_uuid),
+	    cmocka_unit_test(test_name_bad_keys),
+	    cmocka_unit_test(test_name_lengths),
+	    cmocka_unit_test(test_linear),
+	    cmocka_unit_test(test_linear_errors),
+	    cmocka_unit_test(test_multipath),
+	    cmocka_unit_test(test_multipath_errors),
+	    cmocka_unit_test(test_devno),
+	    cmocka_unit_test(test_parse_line),
+	    cmocka_unit_test(test_parse_line_errors),
+	    cmocka_unit_test(test_format_roundtrip),
+	    cmocka_unit_test(test_targets_check),
+	    cmocka_unit_test(test_targets_size),
+	    cmocka_unit_test(test_equivalent),
+	    cmocka_unit_test(test_misc),
+	    cmocka_unit_test(test_kernel_arg_errors),
+	    cmocka_unit_test(test_init_without_dm),
+	    cmocka_unit_test(test_owned),
+	    cmocka_unit_test(test_mpath_table),
+	    cmocka_unit_test(test_mpath_table_errors),
+	    cmocka_unit_test(test_mpath_equivalent),
+	    cmocka_unit_test(test_mpath_status),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,6 +72,8 @@ struct fake {
 	unsigned luns[8], n_luns;	/* LUNs the fake target has */
 	unsigned noblock[8], n_noblock; /* ... whose disk the kernel never registers */
 	char wwid[128];
+	/* LUNs behind this target show another LU's WWID ("" = none) */
+	char other_iqn[224], other_wwid[128];
 	/* injected behaviour */
 	int run_errno;
 	int show_exit, login_exit, logout_exit, delete_exit, password_exit;
@@ -412,7 +414,8 @@ static int fake_write(const struct sys *s, const char *path, const char *data)
 				char disk = f->next_disk++;
 
 				sh(f, "device %u %u %u sd%c 8:%d 2048 '%s'", h, x->sid, l, disk,
-				   (disk - 'a') * 16, f->wwid);
+				   (disk - 'a') * 16,
+				   streq(x->iqn, f->other_iqn) ? f->other_wwid : f->wwid);
 			}
 		for (unsigned i = 0; i < f->n_noblock; i++)
 			if (f->noblock[i] == l)
@@ -1554,17 +1557,209 @@ static void test_node_tuning(void **state)
 {
 	struct be_iscsi_node_tuning t;
 
-	be_iscsi_node_tuning_for(30000, &t);
+	be_iscsi_node_tuning_for(30000, 0, &t);
 	assert_int_equal(t.login_timeout_s, 10);
 	assert_int_equal(t.login_retry_max, 1);
 	assert_int_equal(t.replacement_timeout_s, 30);
-	be_iscsi_node_tuning_for(1000, &t);
+	assert_int_equal(t.noop_out_interval_s, 0); /* single path: iscsid.conf's */
+	assert_int_equal(t.logout_timeout_s, 0);
+	be_iscsi_node_tuning_for(1000, 0, &t);
 	assert_int_equal(t.login_timeout_s, 2);
-	be_iscsi_node_tuning_for(600000, &t);
+	be_iscsi_node_tuning_for(600000, 0, &t);
 	assert_int_equal(t.login_timeout_s, 15);
-	be_iscsi_node_tuning_for(0, &t);
+	be_iscsi_node_tuning_for(0, 0, &t);
 	assert_int_equal(t.login_timeout_s, 10);
+	/* Multipathed: dm fails over after 5 s of lost connection, a dead target's logout
+	 * does not wait 15 s. */
+	be_iscsi_node_tuning_for(30000, 1, &t);
+	assert_int_equal(t.login_timeout_s, 10);
+	assert_int_equal(t.replacement_timeout_s, 5);
+	assert_int_equal(t.noop_out_interval_s, 5);
+	assert_int_equal(t.noop_out_timeout_s, 5);
+	assert_int_equal(t.logout_timeout_s, 2);
 }
+
+#define T8 "iqn.2003-01.org.example:t8"
+#define MPATH_SETTINGS                                                                             \
+	" -n node.startup -v manual -n node.session.scan -v manual"                                \
+	" -n node.conn[0].timeo.login_timeout -v 10 -n node.session.initial_login_retry_max -v 1"  \
+	" -n node.session.timeo.replacement_timeout -v 5"                                          \
+	" -n node.conn[0].timeo.noop_out_interval -v 5 -n node.conn[0].timeo.noop_out_timeout -v " \
+	"5"                                                                                        \
+	" -n node.conn[0].timeo.logout_timeout -v 2"
+
+static void set_session_state(struct fake *f, unsigned sid, const char *state)
+{
+	char path[PATH_MAX + 64];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/sys/class/iscsi_session/session%u/state", f->root, sid);
+	fp = fopen(path, "we");
+	assert_non_null(fp);
+	fprintf(fp, "%s\n", state);
+	fclose(fp);
+}
+
+/* 'targets': a session per (portal, target), both paths found with the volume's WWID, the
+ * multipath node settings on both records; the transport state follows the session. */
+static void test_find_paths_targets(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_path bp[BACKEND_MAX_PATHS];
+	struct errbuf e = {""};
+	char detail[128];
+	size_t n = 0;
+
+	att_init(&a, "{\"targets\":[{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\"},"
+		     "{\"portal\":\"10.0.0.12\",\"iqn\":\"" T8 "\"}],\"lun\":2}");
+	f->luns[f->n_luns++] = 2;
+	probed(&a, f->wwid);
+	assert_int_equal(be_iscsi_ops.paths_configured(a.cfg), 2);
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_non_null(
+	    strstr(f->calls, NODE(T9, "10.0.0.9:3260") " -o update" MPATH_SETTINGS "\n"));
+	assert_non_null(
+	    strstr(f->calls, NODE(T8, "10.0.0.12:3260") " -o update" MPATH_SETTINGS "\n"));
+	assert_int_equal(be_iscsi_ops.find_paths(&f->ctx, &a, bp, BACKEND_MAX_PATHS, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(bp[0].id, "10:0:0:2");
+	assert_string_equal(bp[0].dev.sysname, "sdd");
+	assert_string_equal(bp[0].dev.devnode, "/fakedev/dev/sdd");
+	assert_int_equal(bp[0].dev.major, 8);
+	assert_int_equal(bp[0].dev.minor, 48);
+	assert_string_equal(bp[0].where, "10.0.0.9:3260 " T9);
+	assert_string_equal(bp[0].wwid, f->wwid);
+	assert_string_equal(bp[1].id, "11:0:0:2");
+	assert_string_equal(bp[1].where, "10.0.0.12:3260 " T8);
+
+	assert_int_equal(be_iscsi_ops.path_transport(&f->ctx, &a, &bp[1], detail, sizeof(detail)),
+			 BACKEND_PATH_UP);
+	assert_string_equal(detail, "session 21 LOGGED_IN");
+	set_session_state(f, 21, "FAILED");
+	assert_int_equal(be_iscsi_ops.path_transport(&f->ctx, &a, &bp[1], detail, sizeof(detail)),
+			 BACKEND_PATH_DOWN);
+	assert_string_equal(detail, "session 21 FAILED");
+	assert_int_equal(be_iscsi_ops.path_transport(&f->ctx, &a, &bp[0], NULL, 0),
+			 BACKEND_PATH_UP);
+	sh(f, "rmdevice 10:0:0:2");
+	assert_int_equal(be_iscsi_ops.path_transport(&f->ctx, &a, &bp[0], detail, sizeof(detail)),
+			 BACKEND_PATH_GONE);
+	assert_non_null(strstr(detail, "10:0:0:2"));
+	/* the path whose device is gone is no path any more; the other still is */
+	assert_int_equal(be_iscsi_ops.find_paths(&f->ctx, &a, bp, BACKEND_MAX_PATHS, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(bp[0].id, "11:0:0:2");
+
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_sess, 3);
+	assert_int_equal(f->n_nodes, 0);
+	att_done(&a);
+}
+
+/* A path whose LUN is another LU (another WWID) is refused and named; the volume's paths
+ * are still used; the detach removes what our scan made there when nothing holds it. */
+static void test_find_paths_wwid_mismatch(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_path bp[BACKEND_MAX_PATHS];
+	struct errbuf e = {""};
+	size_t n = 0;
+
+	att_init(&a, "{\"targets\":[{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\"},"
+		     "{\"portal\":\"10.0.0.12\",\"iqn\":\"" T8 "\"}],\"lun\":2}");
+	f->luns[f->n_luns++] = 2;
+	snprintf(f->other_iqn, sizeof(f->other_iqn), T8);
+	snprintf(f->other_wwid, sizeof(f->other_wwid), "naa.600140500000000000000000000000bb");
+	probed(&a, f->wwid);
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(be_iscsi_ops.find_paths(&f->ctx, &a, bp, BACKEND_MAX_PATHS, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(bp[0].id, "10:0:0:2");
+	assert_non_null(strstr(e.msg, "path 10.0.0.12:3260 " T8 " (SCSI device 11:0:0:2"));
+	assert_non_null(strstr(e.msg, "naa.600140500000000000000000000000bb"));
+	assert_non_null(strstr(e.msg, "refused"));
+
+	/* detach: our device and the refused one (nothing holds it) are deleted */
+	snprintf(f->other_iqn, sizeof(f->other_iqn), T9);
+	f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->writes, DELETE_WRITE(20, 10, 2) DELETE_WRITE(21, 11, 2));
+	assert_int_equal(f->n_sess, 3);
+	assert_int_equal(f->n_nodes, 0);
+	att_done(&a);
+
+	/* only a refused path: no path of this volume at all */
+	att_init(&a, "{\"portals\":[\"10.0.0.9\"],\"iqn\":\"" T9 "\",\"lun\":2}");
+	probed(&a, f->wwid);
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(be_iscsi_ops.find_paths(&f->ctx, &a, bp, BACKEND_MAX_PATHS, &n, &e),
+			 -EMEDIUMTYPE);
+	assert_non_null(strstr(e.msg, "naa.600140500000000000000000000000bb"));
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_sess, 3);
+	att_done(&a);
+}
+
+/* add_paths connects the configured paths that are not recorded (a portal down at
+ * attach), never touches the recorded ones, and never deletes the device of a path whose
+ * session is merely down. */
+static void test_add_paths(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a;
+	struct backend_path bp[BACKEND_MAX_PATHS];
+	struct errbuf e = {""};
+	size_t n = 0;
+	json_t *paths;
+
+	att_init(&a, "{\"portals\":[\"10.0.0.9\",\"10.0.0.10\"],\"iqn\":\"" T9 "\",\"lun\":2}");
+	f->luns[f->n_luns++] = 2;
+	probed(&a, f->wwid);
+	f->login_exit = 8;
+	snprintf(f->login_fail_portal, sizeof(f->login_fail_portal), "10.0.0.10:3260");
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
+	assert_int_equal(n_paths(&a), 1);
+	/* still down: said so, nothing else changed */
+	f->calls[0] = 0;
+	assert_int_equal(be_iscsi_ops.add_paths(&f->ctx, &a, &e), -EHOSTDOWN);
+	assert_non_null(strstr(e.msg, "1 of 2 paths not connected"));
+	assert_non_null(strstr(e.msg, "10.0.0.10:3260"));
+	assert_null(strstr(f->calls, "10.0.0.9:"));
+	assert_int_equal(n_paths(&a), 1);
+	/* back: it joins */
+	f->login_exit = 0;
+	f->calls[0] = f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.add_paths(&f->ctx, &a, &e), 0);
+	assert_null(strstr(f->calls, "10.0.0.9:"));
+	assert_int_equal(n_paths(&a), 2);
+	assert_int_equal(be_iscsi_ops.find_paths(&f->ctx, &a, bp, BACKEND_MAX_PATHS, &n, &e), 0);
+	assert_int_equal(n, 2);
+	/* nothing missing: nothing done */
+	f->calls[0] = f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.add_paths(&f->ctx, &a, &e), 0);
+	assert_string_equal(f->calls, "");
+	assert_string_equal(f->writes, "");
+
+	/* an entry dropped (the checker removed it) while its session is recovering and its
+	 * device still there: add_paths fails it but leaves the device, and records it again */
+	paths = json_object_get(a.objs, "paths");
+	json_array_remove(paths, 1);
+	set_session_state(f, 21, "FAILED");
+	f->writes[0] = 0;
+	assert_int_equal(be_iscsi_ops.add_paths(&f->ctx, &a, &e), -EHOSTDOWN);
+	assert_non_null(strstr(e.msg, "FAILED"));
+	assert_string_equal(f->writes, "");
+	assert_true(hctl_exists(f, "11:0:0:2"));
+	assert_int_equal(n_paths(&a), 2);
+	set_session_state(f, 21, "LOGGED_IN");
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_int_equal(f->n_sess, 3);
+	assert_int_equal(f->n_nodes, 0);
+	att_done(&a);
+}
+
 #define FAKE_TEST(t) cmocka_unit_test_setup_teardown(t, fake_setup, fake_teardown)
 
 int main(void)
@@ -1597,6 +1792,9 @@ int main(void)
 	    FAKE_TEST(test_disconnect_from_persisted_objs),
 	    FAKE_TEST(test_disconnect_failure_keeps_entry),
 	    cmocka_unit_test(test_node_tuning),
+	    FAKE_TEST(test_find_paths_targets),
+	    FAKE_TEST(test_find_paths_wwid_mismatch),
+	    FAKE_TEST(test_add_paths),
 	};
 
 	if (find_srcdir() < 0)

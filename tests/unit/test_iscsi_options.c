@@ -293,8 +293,8 @@ static void test_names_and_portals_pure(void **state)
 
 static void test_keys_and_secrets_listed(void **state)
 {
-	const char *const want[] = {"portals", "portal",    "iqn",	  "lun",
-				    "wwid",    "chap_user", "chap_secret"};
+	const char *const want[] = {"portals", "portal", "iqn",	      "targets",
+				    "lun",     "wwid",	 "chap_user", "chap_secret"};
 	size_t n = 0;
 
 	assert_string_equal(be_iscsi_ops.name, "iscsi");
@@ -313,6 +313,102 @@ static void test_keys_and_secrets_listed(void **state)
 	be_iscsi_ops.free_cfg(NULL);
 }
 
+#define T1 "iqn.2003-01.org.example:a"
+#define T2 "iqn.2003-01.org.example:b"
+
+static void test_targets(void **state)
+{
+	struct be_iscsi_cfg *c = NULL, *c2 = NULL, pc;
+	struct errlist el;
+	char d1[300], d2[300];
+
+	(void)state;
+	/* One IQN per port: every entry is a path; the identity is the lowest name. */
+	assert_int_equal(parse("{\"targets\": [{\"portal\": \"10.0.0.5:3260\", \"iqn\": \"" T2
+			       "\"}, {\"portal\": \"10.0.0.6\", \"iqn\": \"" T1 "\"}], \"lun\": 1}",
+			       &c, &el),
+			 0);
+	assert_true(c->has_targets);
+	assert_int_equal(c->n_paths, 2);
+	assert_string_equal(c->paths[0].iqn, T2);
+	assert_string_equal(c->paths[0].portal.host, "10.0.0.5");
+	assert_string_equal(c->paths[1].portal.host, "10.0.0.6");
+	assert_int_equal(c->paths[1].portal.port, 3260);
+	assert_string_equal(c->iqn, T1);
+	be_iscsi_cfg_for_path(c, 0, &pc);
+	assert_string_equal(pc.iqn, T2);
+	assert_int_equal(be_iscsi_ops.paths_configured(c), 2);
+	/* describe() (dedupe) does not depend on the order of the entries */
+	assert_int_equal(parse("{\"targets\": [{\"portal\": \"10.0.0.6\", \"iqn\": \"" T1
+			       "\"}, {\"portal\": \"10.0.0.5:3260\", \"iqn\": \"" T2
+			       "\"}], \"lun\": 1}",
+			       &c2, &el),
+			 0);
+	assert_int_equal(be_iscsi_describe(c, d1, sizeof(d1)), 0);
+	assert_int_equal(be_iscsi_describe(c2, d2, sizeof(d2)), 0);
+	assert_string_equal(d1, d2);
+	be_iscsi_ops.free_cfg(c);
+	be_iscsi_ops.free_cfg(c2);
+
+	/* 'portals': one IQN on each portal, a path per portal; one portal, one path */
+	assert_int_equal(parse("{\"portals\": [\"10.0.0.5\", \"10.0.0.6\"], \"iqn\": \"" T1
+			       "\", \"lun\": 0}",
+			       &c, &el),
+			 0);
+	assert_false(c->has_targets);
+	assert_int_equal(c->n_paths, 2);
+	assert_string_equal(c->paths[1].iqn, T1);
+	assert_string_equal(c->paths[1].portal.host, "10.0.0.6");
+	assert_int_equal(be_iscsi_ops.paths_configured(c), 2);
+	be_iscsi_ops.free_cfg(c);
+	assert_int_equal(
+	    parse("{\"portal\": \"10.0.0.5\", \"iqn\": \"" T1 "\", \"lun\": 0}", &c, &el), 0);
+	assert_int_equal(be_iscsi_ops.paths_configured(c), 1);
+	be_iscsi_ops.free_cfg(c);
+}
+
+static void test_targets_bad(void **state)
+{
+	(void)state;
+	expect_bad("{\"targets\": [{\"portal\": \"10.0.0.5\", \"iqn\": \"" T1 "\"}], \"iqn\": \"" T1
+		   "\", \"lun\": 0}",
+		   1, "either 'targets'", "not both");
+	expect_bad("{\"targets\": [{\"portal\": \"10.0.0.5\", \"iqn\": \"" T1
+		   "\"}], \"portals\": [\"10.0.0.6\"], \"lun\": 0}",
+		   1, "either 'targets'", NULL);
+	expect_bad("{\"targets\": [], \"lun\": 0}", 1, "'targets' must be a non-empty list", NULL);
+	expect_bad("{\"targets\": \"10.0.0.5\", \"lun\": 0}", 1, "'targets' must be", NULL);
+	expect_bad("{\"targets\": [\"10.0.0.5\"], \"lun\": 0}", 1,
+		   "'targets' entry 0 must be an object", NULL);
+	/* every bad entry is named, with what is wrong in it */
+	expect_bad("{\"targets\": [{\"portal\": \"10.0.0.5\", \"iqn\": \"" T1
+		   "\"}, {\"portal\": \"10.0.0.5:99999\", \"iqn\": \"" T2 "\"}, "
+		   "{\"portal\": \"10.0.0.7\", \"iqn\": \"nope\"}, {\"iqn\": \"" T2 "\"}, "
+		   "{\"portal\": \"10.0.0.8\", \"iqn\": \"" T2 "\", \"lun\": 3}], \"lun\": 0}",
+		   4, "'targets' entry 1: portal \"10.0.0.5:99999\"",
+		   "'targets' entry 2: iqn \"nope\"");
+	expect_bad("{\"targets\": [{\"iqn\": \"" T2 "\"}], \"lun\": 0}", 1,
+		   "'targets' entry 0 needs 'portal'", NULL);
+	expect_bad("{\"targets\": [{\"portal\": \"10.0.0.8\", \"iqn\": \"" T2
+		   "\", \"lun\": 3}], \"lun\": 0}",
+		   1, "'targets' entry 0 has unknown key 'lun'", NULL);
+	expect_bad("{\"targets\": [{\"portal\": \"10.0.0.8\"}], \"lun\": 0}", 1,
+		   "'targets' entry 0 needs 'iqn'", NULL);
+	expect_bad("{\"targets\": [{\"portal\": \"10.0.0.5\", \"iqn\": \"" T1 "\"}, "
+		   "{\"portal\": \"10.0.0.5:3260\", \"iqn\": \"" T1 "\"}], \"lun\": 0}",
+		   1, "'targets' entry 1", "repeats entry 0");
+	expect_bad("{\"targets\": [{\"portal\": \"a1\", \"iqn\": \"" T1 "\"}, {\"portal\": \"a2\", "
+		   "\"iqn\": \"" T1 "\"}, {\"portal\": \"a3\", \"iqn\": \"" T1 "\"}, {\"portal\": "
+		   "\"a4\", \"iqn\": \"" T1 "\"}, {\"portal\": \"a5\", \"iqn\": \"" T1 "\"}, "
+		   "{\"portal\": \"a6\", \"iqn\": \"" T1 "\"}, {\"portal\": \"a7\", \"iqn\": \"" T1
+		   "\"}, {\"portal\": \"a8\", \"iqn\": \"" T1
+		   "\"}, {\"portal\": \"a9\", \"iqn\": \"" T1 "\"}], \"lun\": 0}",
+		   1, "'targets' has 9 entries; a volume has at most 8 paths", NULL);
+	/* the lun is still required */
+	expect_bad("{\"targets\": [{\"portal\": \"10.0.0.5\", \"iqn\": \"" T1 "\"}]}", 1,
+		   "'lun' is required", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +422,8 @@ int main(void)
 	    cmocka_unit_test(test_wwid_forms),
 	    cmocka_unit_test(test_names_and_portals_pure),
 	    cmocka_unit_test(test_keys_and_secrets_listed),
+	    cmocka_unit_test(test_targets),
+	    cmocka_unit_test(test_targets_bad),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

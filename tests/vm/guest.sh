@@ -67,7 +67,8 @@ mount --bind "$mods" "/lib/modules/$kver" || setup_failed "cannot bind-mount $mo
 # modprobe each: every call re-reads the index over 9p).
 need=(configfs loop dm_mod scsi_mod sd_mod iscsi_tcp target_core_mod target_core_file
 	target_core_iblock iscsi_target_mod nvme_tcp nvmet nvmet_tcp ext4)
-want=(dm_multipath dm_round_robin dm_service_time dm_queue_length dm_flakey dm_delay xfs sg)
+want=(dm_multipath dm_round_robin dm_service_time dm_queue_length dm_flakey dm_delay xfs sg
+	veth sch_netem scsi_dh_alua)
 if ! modprobe -a "${need[@]}" >>"$LOG" 2>&1; then
 	for m in "${need[@]}"; do
 		modprobe "$m" >>"$LOG" 2>&1 || setup_failed "modprobe $m failed (see guest.log)"
@@ -87,6 +88,9 @@ hostname attachd-vm
 # all sysrq functions: the host sends alt-sysrq-w (blocked tasks) before killing a hung VM
 echo 1 >/proc/sys/kernel/sysrq
 ip link set lo up || setup_failed "cannot bring lo up"
+# `ip netns add` makes /run/netns a shared bind mount on first use, which would stay behind
+# as a new mount of the first scenario using a namespace (mpnet_setup): make it now.
+ip netns add vm-probe && ip netns del vm-probe || setup_failed "cannot create a network namespace"
 
 # /etc is the overlay's: writable, starts as the host's. Clean iSCSI/NVMe identity and DBs.
 mkdir -p /etc/iscsi /etc/nvme

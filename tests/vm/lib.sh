@@ -162,6 +162,8 @@ vm_initiator_name() {
 #  - each --lun N:SIZE is a fileio backstore on the file `lio_lun_file IQN N` (sparse),
 #    with a deterministic unit serial (lio_lun_serial); default: one LUN 0 of 64M;
 #  - each --portal is a network portal (default 127.0.0.1:3260; any 127.x.y.z works);
+#    with --portal-netns NS the portals are created (and listen) in network namespace NS
+#    (LIO opens a portal's socket in the netns of the process that creates it; see mpnet_*);
 #  - without --acl the TPG is in demo mode (generate_node_acls=1, any initiator, writable);
 #    --acl adds an ACL for INITIATOR_IQN (default: this guest's initiator name) mapping every
 #    LUN, and switches demo mode off;
@@ -171,10 +173,12 @@ lio_target_create() {
 	local iqn=$1
 	shift
 	local luns=() portals=() chap_user='' chap_secret='' mchap_user='' mchap_secret='' acl='' ro=0
+	local in_ns=()
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--lun) luns+=("$2"); shift 2 ;;
 		--portal) portals+=("$2"); shift 2 ;;
+		--portal-netns) in_ns=(nsenter "--net=/run/netns/$2"); shift 2 ;;
 		--chap) chap_user=$2 chap_secret=$3; shift 3 ;;
 		--mutual-chap) mchap_user=$2 mchap_secret=$3; shift 3 ;;
 		--acl)
@@ -212,7 +216,7 @@ lio_target_create() {
 		ln -s "$bs" "$tpg/lun/lun_$n/$(vm_tag "$iqn")_$n" || return 1
 	done
 	for spec in "${portals[@]}"; do
-		mkdir "$tpg/np/$spec" || { echo "lio_target_create: cannot create portal $spec" >&2; return 1; }
+		"${in_ns[@]}" mkdir "$tpg/np/$spec" || { echo "lio_target_create: cannot create portal $spec" >&2; return 1; }
 	done
 	if [ -n "$acl" ]; then
 		local a=$tpg/acls/$acl
@@ -303,25 +307,28 @@ nvmet_ns_file() {
 	echo "$SCRATCH/nvmet/$(vm_tag "$1")/ns$2.img"
 }
 
-# nvmet_subsys_create NQN [--ns NSID:SIZE[:UUID]]... [--port IP:PORT]... [--host HOSTNQN]...
+# nvmet_subsys_create NQN [--ns NSID:SIZE[:UUID]]... [--port IP:PORT]... [--no-port]
+#                     [--host HOSTNQN]...
 # Creates an nvmet subsystem with file-backed namespaces (buffered_io=1: tmpfs has no
 # O_DIRECT), exported on NVMe/TCP ports (default 127.0.0.1:4420; a port with the same
-# address is shared with other subsystems). Without --host any host may connect.
+# address is shared with other subsystems; --no-port: none, e.g. for mpnet_nvmet_port).
+# Without --host any host may connect.
 # Default: one namespace 1 of 64M. Backing files keep existing content (see lio_lun_file).
 nvmet_subsys_create() {
 	local nqn=$1
 	shift
-	local nss=() ports=() hosts=() spec
+	local nss=() ports=() hosts=() spec noport=0
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--ns) nss+=("$2"); shift 2 ;;
 		--port) ports+=("$2"); shift 2 ;;
+		--no-port) noport=1; shift ;;
 		--host) hosts+=("$2"); shift 2 ;;
 		*) echo "nvmet_subsys_create: unknown argument '$1'" >&2; return 2 ;;
 		esac
 	done
 	[ ${#nss[@]} -gt 0 ] || nss=(1:64M)
-	[ ${#ports[@]} -gt 0 ] || ports=(127.0.0.1:4420)
+	[ ${#ports[@]} -gt 0 ] || [ $noport = 1 ] || ports=(127.0.0.1:4420)
 	[ -d "$VM_NVMET" ] || { echo "nvmet_subsys_create: $VM_NVMET missing (nvmet not loaded?)" >&2; return 1; }
 	local s=$VM_NVMET/subsystems/$nqn nsid size uuid bytes file rest h p
 	[ ! -e "$s" ] || { echo "nvmet_subsys_create: subsystem $nqn already exists" >&2; return 1; }
@@ -401,6 +408,130 @@ nvmet_subsys_delete() {
 		rmdir "$s" || rc=1
 	fi
 	return $rc
+}
+
+## ---------------------------------------------------------------- path failure (mpnet)
+
+# Targets reachable over N network paths whose failure looks like a network failure
+# (packets dropped, or a link down), not a clean logout. The targets live in the network
+# namespace MPNET_NS; path I is a veth pair: host side mpnI_h (10.77.I.1/24, in the guest's
+# namespace, where the initiator is) and target side mpnI_t (10.77.I.2/24, in MPNET_NS).
+# LIO and nvmet-tcp open a portal's listening socket in the network namespace of the
+# process that creates it in configfs, so the helpers below create portals under
+# `nsenter --net` (not `ip netns exec`: it remounts /sys, hiding configfs).
+#
+#   mpnet_setup 2                       # namespace + 2 paths; teardown via on_exit
+#   mpnet_lio_target IQN --lun 0:64M --paths "1 2"
+#   mpnet_nvmet_port NQN 1              # after nvmet_subsys_create NQN --no-port
+#   mpnet_drop 1; ...; mpnet_restore 1  # path 1 silently drops every packet, both ways
+#   mpnet_linkdown 2; ...; mpnet_linkup 2
+MPNET_NS=attachd-tgt
+
+# mpnet_addr I: the target-side address of path I (1-based), e.g. 10.77.1.2.
+mpnet_addr() {
+	echo "10.77.$1.2"
+}
+
+# mpnet_host_if I / mpnet_tgt_if I: the host-side / target-side interface of path I.
+mpnet_host_if() { echo "mpn$1_h"; }
+mpnet_tgt_if() { echo "mpn$1_t"; }
+
+# mpnet_ns CMD...: run CMD in the target namespace (network namespace only).
+mpnet_ns() {
+	nsenter "--net=/run/netns/$MPNET_NS" "$@"
+}
+
+# mpnet_setup N: create the namespace and N paths (N <= 8); registers mpnet_teardown.
+mpnet_setup() {
+	local n=$1 i h t
+	[ "$n" -ge 1 ] && [ "$n" -le 8 ] || { echo "mpnet_setup: want 1..8 paths, got '$n'" >&2; return 2; }
+	[ ! -e "/run/netns/$MPNET_NS" ] || { echo "mpnet_setup: /run/netns/$MPNET_NS exists" >&2; return 1; }
+	ip netns add "$MPNET_NS" || return 1
+	on_exit mpnet_teardown
+	mpnet_ns ip link set lo up || return 1
+	for ((i = 1; i <= n; i++)); do
+		h=$(mpnet_host_if $i) t=$(mpnet_tgt_if $i)
+		ip link add "$h" type veth peer name "$t" netns "$MPNET_NS" || return 1
+		ip addr add "10.77.$i.1/24" dev "$h" || return 1
+		mpnet_ns ip addr add "$(mpnet_addr $i)/24" dev "$t" || return 1
+		ip link set "$h" up || return 1
+		mpnet_ns ip link set "$t" up || return 1
+	done
+	# IPv4 addresses are usable at once (no DAD); wait for the carriers all the same
+	for ((i = 1; i <= n; i++)); do
+		wait_until 10 "path $i to come up" _mpnet_carrier "$(mpnet_host_if $i)" || return 1
+	done
+}
+_mpnet_carrier() { [ "$(cat "/sys/class/net/$1/carrier" 2>/dev/null)" = 1 ]; }
+
+# mpnet_teardown: remove the paths and the namespace. Delete the targets first (on_exit
+# runs last-registered first, so create them after mpnet_setup): a portal's socket keeps
+# the namespace alive. Idempotent.
+mpnet_teardown() {
+	local i rc=0
+	for ((i = 1; i <= 8; i++)); do
+		[ -e "/sys/class/net/$(mpnet_host_if $i)" ] || continue
+		ip link del "$(mpnet_host_if $i)" || rc=1
+	done
+	if [ -e "/run/netns/$MPNET_NS" ]; then
+		ip netns del "$MPNET_NS" || rc=1
+	fi
+	return $rc
+}
+
+# mpnet_lio_target IQN --paths "I..." [lio_target_create ARGS...]: a LIO target with one
+# portal (port 3260) per listed path, listening in the target namespace.
+mpnet_lio_target() {
+	local iqn=$1 args=() paths='' i
+	shift
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--paths) paths=$2; shift 2 ;;
+		*) args+=("$1"); shift ;;
+		esac
+	done
+	[ -n "$paths" ] || { echo "mpnet_lio_target: --paths \"I...\" is required" >&2; return 2; }
+	for i in $paths; do
+		args+=(--portal "$(mpnet_addr "$i"):3260")
+	done
+	lio_target_create "$iqn" --portal-netns "$MPNET_NS" "${args[@]}"
+}
+
+# mpnet_nvmet_port NQN I [SVC=4420]: export subsystem NQN (nvmet_subsys_create NQN --no-port)
+# on an NVMe/TCP port at path I's address, listening in the target namespace.
+mpnet_nvmet_port() {
+	local nqn=$1 addr svc=${3:-4420} p
+	addr=$(mpnet_addr "$2")
+	[ -d "$VM_NVMET/subsystems/$nqn" ] || { echo "mpnet_nvmet_port: no subsystem $nqn" >&2; return 1; }
+	p=$(nvmet_port_get "$addr:$svc") || return 1
+	# the port is enabled (its socket created) when the first subsystem is linked to it
+	mpnet_ns ln -s "$VM_NVMET/subsystems/$nqn" "$VM_NVMET/ports/$p/subsystems/$nqn" || return 1
+}
+
+# mpnet_drop I: every packet of path I is dropped, both ways, silently (netem loss 100%:
+# no RST, no ICMP, the sender's stack sees nothing): connections stall as if a cable or
+# switch died. mpnet_restore I: packets flow again (the same connections may resume).
+mpnet_drop() {
+	tc qdisc replace dev "$(mpnet_host_if "$1")" root netem loss 100% || return 1
+	mpnet_ns tc qdisc replace dev "$(mpnet_tgt_if "$1")" root netem loss 100% || return 1
+}
+mpnet_restore() {
+	local rc=0
+	tc qdisc del dev "$(mpnet_host_if "$1")" root 2>/dev/null || _mpnet_no_netem "$(mpnet_host_if "$1")" || rc=1
+	mpnet_ns tc qdisc del dev "$(mpnet_tgt_if "$1")" root 2>/dev/null ||
+		mpnet_ns bash -c "$(declare -f _mpnet_no_netem); _mpnet_no_netem $(mpnet_tgt_if "$1")" || rc=1
+	return $rc
+}
+_mpnet_no_netem() { ! tc qdisc show dev "$1" | grep -q netem; }
+
+# mpnet_linkdown I / mpnet_linkup I: set the target side of path I down / up (the host side
+# loses its carrier: packets to path I's address go nowhere).
+mpnet_linkdown() {
+	mpnet_ns ip link set "$(mpnet_tgt_if "$1")" down
+}
+mpnet_linkup() {
+	mpnet_ns ip link set "$(mpnet_tgt_if "$1")" up &&
+		wait_until 10 "path $1 carrier" _mpnet_carrier "$(mpnet_host_if "$1")"
 }
 
 ## ---------------------------------------------------------------- initiator helpers
@@ -571,7 +702,7 @@ attachctl() {
 
 # vm_objects: list the kernel objects tests create, one per line, "KIND<TAB>ID<TAB>WHAT".
 # KIND: mount dm loop iscsi-session iscsi-node iscsi-discovery nvme-ctrl nvmet-subsys
-# nvmet-port nvmet-host lio-target lio-backstore lio-discovery-auth.
+# nvmet-port nvmet-host lio-target lio-backstore lio-discovery-auth netns netif.
 # IDs are stable while the object lives, so two listings can be compared.
 vm_objects() {
 	local l d f t id a b c
@@ -628,6 +759,15 @@ vm_objects() {
 			[ -d "$d" ] && printf 'nvmet-host\t%s\t%s\n' "${d##*/}" "${d##*/}"
 		done
 	fi
+	# network namespaces (ip netns) and the guest's network interfaces (mpnet_setup)
+	for d in /run/netns/*; do
+		[ -e "$d" ] && printf 'netns\t%s\t%s\n' "${d##*/}" "$d"
+	done
+	for d in /sys/class/net/*; do
+		[ -e "$d/ifindex" ] || continue
+		_vm_rd a "$d/ifindex"
+		printf 'netif\t%s\t%s ifindex %s\n' "${d##*/}" "${d##*/}" "$a"
+	done
 	if [ -d "$VM_LIO" ]; then
 		for f in "$VM_LIO"/*/; do
 			f=${f%/}
@@ -845,6 +985,14 @@ vm_teardown() {
 		d=$VM_LIO/iscsi/discovery_auth
 		[ -e "$d/enforce_discovery_auth" ] && echo 0 >"$d/enforce_discovery_auth" 2>/dev/null
 	fi
+	# 10. network interfaces, then namespaces (after the targets: their portals' sockets
+	#     keep a namespace alive)
+	for d in $(_td_new netif); do
+		_td 10 ip link del "$d"
+	done
+	for d in $(_td_new netns); do
+		_td 10 ip netns del "$d"
+	done
 	unset -f _td _td_write _td_new _td_umount
 	new=$(vm_objects_new "$base")
 	if [ -n "$new" ]; then
