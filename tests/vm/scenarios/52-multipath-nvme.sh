@@ -1,7 +1,8 @@
 #!/bin/bash
 # NVMe/TCP native multipath: an nvmet subsystem on two TCP ports, each behind its own veth
-# link into a network namespace; Create with traddr = both addresses attaches the kernel's
-# multipath head disk (one controller per port under it). A writer that fsyncs and later
+# link into a network namespace (lib.sh mpnet_*); Create with traddr = both addresses
+# attaches the kernel's multipath head disk (one controller per port under it), and
+# attachctl show lists both controllers as the volume's paths. A writer that fsyncs and later
 # verifies every block runs while the path carrying I/O loses its packets (netem loss 100%
 # both ways, like a dead switch port): no I/O error, the controller on that port goes to
 # "connecting" and comes back "live" once packets flow again, all data verifies from the
@@ -15,59 +16,18 @@ set -eu -o pipefail
 
 nqn=nqn.2025-01.io.attachd.test:mp-nvme
 uuid=8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d
-ns=attachd-nvmp
-a_host=10.99.1.1 a_tgt=10.99.1.2 b_host=10.99.2.1 b_tgt=10.99.2.2
-
 [ "$(cat /sys/module/nvme_core/parameters/multipath 2>/dev/null)" = Y ] ||
 	fail "nvme_core.multipath is not Y in this kernel: native NVMe multipath cannot be tested"
 
-## --- the network: one veth pair per path, the target's ends in namespace $ns
-netns_mounted=0
-mountpoint -q /run/netns 2>/dev/null && netns_mounted=1
-net_down() {
-	ip link del nvmpA0 2>/dev/null || true
-	ip link del nvmpB0 2>/dev/null || true
-	ip netns del "$ns" 2>/dev/null || true
-	# `ip netns add` mounted /run/netns (a tmpfs) for its bind mounts: ours to undo
-	[ $netns_mounted = 1 ] || umount /run/netns 2>/dev/null || true
-}
-ip netns add "$ns"
-on_exit net_down
-for p in A B; do
-	ip link add "nvmp${p}0" type veth peer name "nvmp${p}1"
-	ip link set "nvmp${p}1" netns "$ns"
-done
-ip addr add "$a_host/24" dev nvmpA0
-ip addr add "$b_host/24" dev nvmpB0
-ip -n "$ns" addr add "$a_tgt/24" dev nvmpA1
-ip -n "$ns" addr add "$b_tgt/24" dev nvmpB1
-for d in nvmpA0 nvmpB0; do ip link set "$d" up; done
-for d in lo nvmpA1 nvmpB1; do ip -n "$ns" link set "$d" up; done
-# drop_path X / restore_path X: every packet of path X lost, both ways (no RST, no ICMP)
-drop_path() {
-	tc qdisc add dev "nvmp${1}0" root netem loss 100%
-	ip netns exec "$ns" tc qdisc add dev "nvmp${1}1" root netem loss 100%
-}
-restore_path() {
-	tc qdisc del dev "nvmp${1}0" root 2>/dev/null || true
-	ip netns exec "$ns" tc qdisc del dev "nvmp${1}1" root 2>/dev/null || true
-}
-
-## --- the target: nvmet listens inside $ns (its TCP listener is made in the network
-## namespace of the process that links the subsystem to the port, so the link is made
-## there: nsenter --net keeps this mount namespace, where configfs is).
-nvmet_subsys_create "$nqn" --ns "1:64M:$uuid"
+# Two paths (veth links into the target namespace, lib.sh mpnet_*); nvmet listens inside
+# the namespace (its socket is made in the network namespace of whoever links the
+# subsystem to the port: mpnet_nvmet_port does that with nsenter --net).
+mpnet_setup 2
+a_tgt=$(mpnet_addr 1) b_tgt=$(mpnet_addr 2)
+nvmet_subsys_create "$nqn" --ns "1:64M:$uuid" --no-port
 on_exit "nvmet_subsys_delete $nqn"
-for p in "$VM_NVMET"/ports/*/; do # drop the helper's default 127.0.0.1 port
-	if [ -L "$p/subsystems/$nqn" ]; then
-		rm "$p/subsystems/$nqn"
-		[ -n "$(ls -A "$p/subsystems")" ] || rmdir "$p"
-	fi
-done
-for t in "$a_tgt" "$b_tgt"; do
-	port=$(nvmet_port_get "$t:4420")
-	nsenter --net="/run/netns/$ns" ln -s "$VM_NVMET/subsystems/$nqn" "$VM_NVMET/ports/$port/subsystems/$nqn"
-done
+mpnet_nvmet_port "$nqn" 1
+mpnet_nvmet_port "$nqn" 2
 
 start_attachd
 on_exit stop_attachd
@@ -110,7 +70,11 @@ for c in "$ca" "$cb"; do
 	assert_eq "$(cat /sys/class/nvme/"$c"/state)" live "state of $c"
 done
 info "attachd-nvmp sits on $head, paths $ca ($a_tgt) and $cb ($b_tgt)"
-attachctl show nvmp >"$ARTIFACTS/show-before.txt" 2>&1 || true
+show=$(attachctl show nvmp)
+echo "$show" >"$ARTIFACTS/show-before.txt"
+assert_contains "$show" "paths:      2/2 active" "attachctl show"
+assert_contains "$show" "tcp $a_tgt:4420 $nqn" "attachctl show, path 1"
+assert_contains "$show" "tcp $b_tgt:4420 $nqn" "attachctl show, path 2"
 
 ## --- a writer: 256 KiB blocks, each fsynced, content known from its number
 block() { head -c 262144 < <(yes "attachd nvme multipath block $1"); }
@@ -135,7 +99,7 @@ wait_until 60 "the writer's first blocks" written_at_least 5 || fail "the writer
 
 ## --- the path carrying I/O (the first: iopolicy numa prefers it) loses its packets
 info "iopolicy $(cat /sys/class/nvme-subsystem/*/iopolicy 2>/dev/null | head -1); dropping $a_tgt ($ca)"
-drop_path A
+mpnet_drop 1
 t_drop=$(date +%s%N)
 wait_until 60 "$ca to leave the live state" ctrl_state_not "$ca" live
 info "$ca $(cat /sys/class/nvme/"$ca"/state) after $((($(date +%s%N) - t_drop) / 1000000)) ms"
@@ -147,7 +111,7 @@ info "$(( $(written) - n )) blocks written over $cb while $a_tgt was down"
 attachctl show nvmp >"$ARTIFACTS/show-down.txt" 2>&1 || true
 
 ## --- it returns: the kernel reconnects (reconnect_delay 2 s), the path is live again
-restore_path A
+mpnet_restore 1
 wait_until 90 "$ca live again" ctrl_state_is "$ca" live
 n=$(written)
 wait_until 60 "more writes" written_at_least $((n + 5))
@@ -176,7 +140,7 @@ check_no_leftovers
 ## --- a port that is silent at attach time does not fail the attach: it goes on the other
 ## (after the reach probe's connect timeout on the silent one); detach leaves nothing.
 ## (The missing port joining later is add_paths, driven by the path checker.)
-drop_path B
+mpnet_drop 2
 out=$(volman VolumeDriver.Create "{\"Name\":\"nvmp_app-2\",\"Opts\":$opts}")
 assert_contains "$out" '"Err":""' "Create (second attach)"
 t0=$(date +%s%N)
@@ -187,7 +151,7 @@ mp=$(sed -E 's/.*"Mountpoint":"([^"]*)".*/\1/' <<<"$out")
 assert_eq "$(nqn_ctrls)" 1 "controllers with $b_tgt silent"
 ctrl_of "$a_tgt" >/dev/null || fail "no controller for $a_tgt"
 assert_eq "$(cat "$mp/b1" | md5sum)" "$(block 1 | md5sum)" "data through $a_tgt alone"
-restore_path B
+mpnet_restore 2
 assert_contains "$(volman VolumeDriver.Unmount '{"Name":"nvmp_app-2"}')" '"Err":""' "Unmount (second)"
 assert_eq "$(nqn_ctrls)" 0 "controllers left after the second detach"
 check_no_leftovers
