@@ -10,6 +10,17 @@
  * -1 so a target that is gone for good does not leave a controller reconnecting forever
  * (and a host that cannot reboot cleanly); fast_io_fail_tmo fails I/O after 30 s of lost
  * connection instead of queueing it for the whole ctrl_loss_tmo.
+ *
+ * Several ports of one subsystem (native multipath): the kernel's head disk sends I/O to
+ * the live controllers only, and requeues what a dying one had in flight to another
+ * (nvme_failover_req), so losing one port fails no I/O while another is live; the same
+ * fast_io_fail_tmo then bounds how long I/O queues on the head when every port is down
+ * (a controller whose fast_io_fail_tmo expired no longer counts as a path that may come
+ * back: nvme_available_path), like attachd's no_path_queue_s for dm-multipath (30 s by
+ * default). reconnect_delay is 2 s instead of 10 so a port that returns carries I/O again
+ * within seconds (the kernel's TCP connect to a silent port gives up after one SYN retry,
+ * about 3 s). ctrl_loss_tmo stays 600 s: a port gone longer loses its controller, and the
+ * path checker's add_paths connects a new one when the port answers again.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,7 +41,8 @@
 #define UUID_NQN_PREFIX "nqn.2014-08.org.nvmexpress:uuid:"
 
 int be_nvme_fabrics_options(const char *subnqn, const char *traddr, unsigned trsvcid,
-			    const char *hostnqn, const char *hostid, char *buf, size_t n)
+			    const char *hostnqn, const char *hostid, int multipath, char *buf,
+			    size_t n)
 {
 	int r;
 
@@ -40,7 +52,8 @@ int be_nvme_fabrics_options(const char *subnqn, const char *traddr, unsigned trs
 		     "ctrl_loss_tmo=%d,reconnect_delay=%d,fast_io_fail_tmo=%d",
 		     subnqn, traddr, trsvcid, hostnqn, hostid && *hostid ? ",hostid=" : "",
 		     hostid && *hostid ? hostid : "", BE_NVME_CTRL_LOSS_TMO,
-		     BE_NVME_RECONNECT_DELAY, BE_NVME_FAST_IO_FAIL_TMO);
+		     multipath ? BE_NVME_MP_RECONNECT_DELAY : BE_NVME_RECONNECT_DELAY,
+		     BE_NVME_FAST_IO_FAIL_TMO);
 	return r < 0 || (size_t)r >= n ? -ENOBUFS : 0;
 }
 
@@ -321,10 +334,9 @@ int be_nvme_host_identity(const struct backend_ctx *ctx, char *nqn, size_t nn, c
 	return 0;
 }
 
-int be_nvme_connect_error(struct errbuf *e, int r, const struct be_nvme_cfg *c, const char *addr,
-			  const char *hostnqn)
+int be_nvme_connect_error(struct errbuf *e, int r, const struct be_nvme_cfg *c, const char *t,
+			  const char *addr, const char *hostnqn)
 {
-	const char *t = c->traddr;
 	unsigned p = c->trsvcid;
 
 	switch (r) {

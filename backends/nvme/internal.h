@@ -8,6 +8,7 @@
  *   sysfs.c     controllers, subsystems and namespaces as the kernel shows them
  *   lock.c      per-(subnqn, traddr, trsvcid) mutexes and the in-process users of each
  *   nvme.c      the ops table: connect / find_device / identify / disconnect, objs record
+ *   paths.c     multipath: the controllers as paths (find_paths, path_transport, add_paths)
  */
 #pragma once
 
@@ -26,6 +27,7 @@
 #define BE_NVME_CTRL_LOSS_TMO 600
 #define BE_NVME_RECONNECT_DELAY 10
 #define BE_NVME_FAST_IO_FAIL_TMO 30
+#define BE_NVME_MP_RECONNECT_DELAY 2 /* several traddrs: a returning port rejoins fast */
 
 enum be_nvme_id_kind {
 	BE_NVME_ID_UUID = 1,
@@ -51,8 +53,11 @@ struct be_nvme_fabrics_ops {
 extern const struct be_nvme_fabrics_ops be_nvme_fabrics_real;
 
 struct be_nvme_cfg {
-	char traddr[BE_NVME_HOST_MAX + 1]; /* as given (IPv6 without brackets) */
-	unsigned trsvcid;
+	/* as given (IPv6 without brackets), one per port of the subsystem (native multipath
+	 * when more than one) */
+	char traddr[BACKEND_MAX_PATHS][BE_NVME_HOST_MAX + 1];
+	unsigned n_traddr;
+	unsigned trsvcid; /* for every traddr */
 	char subnqn[BE_NVME_NQN_MAX + 1];
 	enum be_nvme_id_kind id_kind;
 	char id[40];   /* uuid / nguid normalised to lower-case 8-4-4-4-12; nsid in decimal */
@@ -78,9 +83,11 @@ int be_nvme_uuid_normalize(const char *in, int allow_plain, char *buf, size_t n)
 const char *be_nvme_id_kind_name(enum be_nvme_id_kind k);
 
 /* ---- fabrics.c ---- */
-/* The connect option string for /dev/nvme-fabrics (hostid may be NULL or ""). */
+/* The connect option string for /dev/nvme-fabrics (hostid may be NULL or ""); multipath:
+ * one of several ports of the subsystem (shorter reconnect_delay, see fabrics.c). */
 int be_nvme_fabrics_options(const char *subnqn, const char *traddr, unsigned trsvcid,
-			    const char *hostnqn, const char *hostid, char *buf, size_t n);
+			    const char *hostnqn, const char *hostid, int multipath, char *buf,
+			    size_t n);
 /* "instance=N,cntlid=M\n" -> N. -EBADMSG when there is no instance. */
 int be_nvme_fabrics_reply_parse(const char *reply, unsigned *ret_instance);
 /* The host NQN: ctx->host->nvme_hostnqn, else <etc_root>/etc/nvme/hostnqn; and the host ID
@@ -94,9 +101,10 @@ int be_nvme_host_identity(const struct backend_ctx *ctx, char *nqn, size_t nn, c
  * cannot tell (old target without descriptor lists, controller not reachable). */
 int be_nvme_target_has_ns(const struct be_nvme_cfg *c, const struct sys *s, unsigned instance,
 			  char *list, size_t n);
-/* Turn a failed connect into a sentence naming what to fix; returns r. */
-int be_nvme_connect_error(struct errbuf *e, int r, const struct be_nvme_cfg *c, const char *addr,
-			  const char *hostnqn);
+/* Turn a failed connect to traddr (as given; addr: numeric) into a sentence naming what to
+ * fix; returns r. */
+int be_nvme_connect_error(struct errbuf *e, int r, const struct be_nvme_cfg *c, const char *traddr,
+			  const char *addr, const char *hostnqn);
 
 /* ---- sysfs.c ---- */
 /* "traddr=10.0.0.5,trsvcid=4420,src_addr=..." -> value of key (0, -ENOENT). */
@@ -133,6 +141,14 @@ int be_nvme_sysfs_block_identity(const struct sys *s, const char *name,
 				 struct backend_identity *ret);
 /* The controller's state ("live", "connecting", ...). */
 int be_nvme_sysfs_ctrl_state(const struct sys *s, unsigned instance, char *buf, size_t n);
+/* The controller's char device number (/sys/class/nvme/nvmeN/dev). */
+int be_nvme_sysfs_ctrl_devnum(const struct sys *s, unsigned instance, unsigned *ret_major,
+			      unsigned *ret_minor);
+/* WWID of c's namespace as controller nvmeN shows it (its per-path disk nvmeXcNnH, or its
+ * own disk with multipath off): 0, -ENOENT when it has none (yet), -ENODEV when it is
+ * gone. */
+int be_nvme_sysfs_path_wwid(const struct sys *s, unsigned instance, const struct be_nvme_cfg *c,
+			    char *wwid, size_t n);
 
 /* ---- lock.c ---- */
 /* Serialises connect/disconnect per (subnqn, traddr, trsvcid): a detach's "nothing else
@@ -160,6 +176,30 @@ int be_nvme_target_owned_is(struct be_nvme_target_lock *l, unsigned instance,
 void be_nvme_boot_id(const struct sys *s, char *buf, size_t n);
 
 /* ---- nvme.c ---- */
+/* traddr (address or host name) -> numeric address in buf. */
+int be_nvme_resolve(const char *host, char *buf, size_t n, struct errbuf *e);
+/* The controller entries of a record (see nvme.c): how many, entry i (NULL if none). A
+ * record from before multipath is its own one entry. */
+size_t be_nvme_objs_n(const json_t *objs);
+json_t *be_nvme_objs_entry(const json_t *objs, size_t i);
+/* An entry's target (-ENOENT when not recorded) and controller instance (-ENOENT: none). */
+int be_nvme_entry_target(const json_t *ent, const char **ret_traddr, unsigned *ret_trsvcid);
+int be_nvme_entry_ctrl(const json_t *ent, unsigned *ret);
+/* 1 (and *ret_inst) if the entry's controller is there and still the recorded one (same
+ * target, host NQN, controller ID, sysfs inode), else 0. Reads sysfs only. */
+int be_nvme_entry_is_ours(const struct sys *s, const json_t *objs, const json_t *ent,
+			  unsigned *ret_inst);
+/* n_traddr > 1 needs nvme_core.multipath=Y: 0, or -EOPNOTSUPP saying how to enable it. */
+int be_nvme_multipath_check(const struct sys *s, unsigned n_traddr, struct errbuf *e);
+/* Start (or bring up to date) a record: subsnqn, hostnqn; a record from before multipath
+ * is converted to the "ctrls" list. */
+int be_nvme_objs_init(struct backend_attachment *a, const struct be_nvme_cfg *c,
+		      const char *hostnqn, struct errbuf *e);
+/* Connect (or reuse) the controller for the cfg's traddr i and record it as entry i (with
+ * the checkpoint when it made one). *ret_fatal: the failure is not the port's (memory,
+ * the checkpoint): the whole connect must fail. Blocks up to ctx->timeout_ms. */
+int be_nvme_connect_one(const struct backend_ctx *ctx, struct backend_attachment *a, size_t i,
+			const char *hostnqn, const char *hostid, int *ret_fatal, struct errbuf *e);
 int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e);
 int be_nvme_find_device(const struct backend_ctx *ctx, struct backend_attachment *a,
 			struct backend_device *ret, struct errbuf *e);
@@ -168,3 +208,14 @@ int be_nvme_identify(const struct backend_ctx *ctx, struct backend_attachment *a
 		     struct errbuf *e);
 int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment *a,
 		       struct errbuf *e);
+
+/* ---- paths.c: the controllers as the paths of a native multipath volume ---- */
+unsigned be_nvme_paths_configured(const void *cfg);
+int be_nvme_find_paths(const struct backend_ctx *ctx, struct backend_attachment *a,
+		       struct backend_path *ret, size_t max, size_t *ret_n, struct errbuf *e);
+enum backend_path_transport be_nvme_path_transport(const struct backend_ctx *ctx,
+						   struct backend_attachment *a,
+						   const struct backend_path *p, char *detail,
+						   size_t n);
+int be_nvme_add_paths(const struct backend_ctx *ctx, struct backend_attachment *a,
+		      struct errbuf *e);

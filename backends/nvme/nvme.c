@@ -8,11 +8,19 @@
  * nothing else uses it (no other volume of this agent connected through it, no namespace
  * of its subsystem held by a dm device or mounted).
  *
+ * Several traddrs (ports of one subsystem): one controller per port, all under the one
+ * head disk of the kernel's native multipath (nvme_core.multipath=Y, checked first), which
+ * is the device; a port that does not answer at attach time does not fail the attach
+ * while another connects, and add_paths (paths.c) connects it later.
+ *
  * a->objs, written as connect goes (so disconnect works after a crash or a failure part
  * way):
- *   { "subnqn": "nqn...", "traddr": "10.0.0.5" (numeric), "trsvcid": 4420,
- *     "hostnqn": "nqn...", "ctrl": "nvme3" | null, "created": bool,
- *     "owned": bool, "cntlid": N, "ctrl_ino": N, "boot": "<boot id>" }
+ *   { "subnqn": "nqn...", "hostnqn": "nqn...", "boot": "<boot id>",
+ *     "ctrls": [ one entry per configured traddr, in the options' order:
+ *       { "traddr": "10.0.0.5" (numeric), "trsvcid": 4420, "ctrl": "nvme3" | null,
+ *         "created": bool, "owned": bool, "cntlid": N, "ctrl_ino": N } ] }
+ * Records written before multipath have one entry's keys at the top level instead of
+ * "ctrls": read as a one-entry list.
  * created: this volume's connect made the controller. owned: attachd made it (this
  * volume, or another one this process knew about). Ownership: disconnect deletes a
  * controller only when it is provably attachd's: the record is from this boot, says owned
@@ -42,7 +50,7 @@ static const char *const nvme_secret_keys[] = {NULL};
 
 /* Numeric address of traddr: the kernel's nvme-tcp only takes addresses, sysfs shows them,
  * and a record keyed by the address needs no DNS when a restarted agent detaches. */
-static int resolve(const char *host, char *buf, size_t n, struct errbuf *e)
+int be_nvme_resolve(const char *host, char *buf, size_t n, struct errbuf *e)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
 	struct addrinfo *res = NULL;
@@ -78,28 +86,82 @@ static int ctrl_parse(const char *name, unsigned *ret)
 	return 0;
 }
 
-static int objs_ctrl(const struct backend_attachment *a, unsigned *ret)
+size_t be_nvme_objs_n(const json_t *objs)
 {
-	const char *s = json_string_value(json_object_get(a->objs, "ctrl"));
+	const json_t *l = json_object_get(objs, "ctrls");
+
+	if (json_is_array(l))
+		return json_array_size(l);
+	return json_is_string(json_object_get(objs, "traddr")) ? 1 : 0;
+}
+
+json_t *be_nvme_objs_entry(const json_t *objs, size_t i)
+{
+	json_t *l = json_object_get(objs, "ctrls");
+
+	if (json_is_array(l))
+		return json_is_object(json_array_get(l, i)) ? json_array_get(l, i) : NULL;
+	return i == 0 && json_is_string(json_object_get(objs, "traddr")) ? (json_t *)objs : NULL;
+}
+
+int be_nvme_entry_target(const json_t *ent, const char **ret_traddr, unsigned *ret_trsvcid)
+{
+	const char *t = json_string_value(json_object_get(ent, "traddr"));
+	const json_t *port = json_object_get(ent, "trsvcid");
+
+	if (!t || !json_is_integer(port) || json_integer_value(port) < 1 ||
+	    json_integer_value(port) > 65535)
+		return -ENOENT;
+	*ret_traddr = t;
+	*ret_trsvcid = (unsigned)json_integer_value(port);
+	return 0;
+}
+
+int be_nvme_entry_ctrl(const json_t *ent, unsigned *ret)
+{
+	const char *s = json_string_value(json_object_get(ent, "ctrl"));
 
 	return s ? ctrl_parse(s, ret) : -ENOENT;
 }
 
 /* Does the record say attachd made controller inst, and is inst still that controller
  * (same boot, controller ID and sysfs inode)? */
-static int record_proves_owned(const struct backend_attachment *a, unsigned inst,
+static int record_proves_owned(const json_t *objs, const json_t *ent, unsigned inst,
 			       const struct be_nvme_ctrl_ident *id, const char *boot)
 {
-	const json_t *o = a->objs;
-	const char *rboot = json_string_value(json_object_get(o, "boot"));
-	const json_t *cntlid = json_object_get(o, "cntlid"), *ino = json_object_get(o, "ctrl_ino");
+	const char *rboot = json_string_value(json_object_get(objs, "boot"));
+	const json_t *cntlid = json_object_get(ent, "cntlid"),
+		     *ino = json_object_get(ent, "ctrl_ino");
 	unsigned rinst;
 
-	return json_is_true(json_object_get(o, "owned")) && rboot && boot[0] &&
-	       streq(rboot, boot) && objs_ctrl(a, &rinst) == 0 && rinst == inst &&
+	return json_is_true(json_object_get(ent, "owned")) && rboot && boot[0] &&
+	       streq(rboot, boot) && be_nvme_entry_ctrl(ent, &rinst) == 0 && rinst == inst &&
 	       json_is_integer(cntlid) && json_is_integer(ino) && id->ino != 0 &&
 	       (unsigned long)json_integer_value(cntlid) == id->cntlid &&
 	       (uint64_t)json_integer_value(ino) == id->ino;
+}
+
+int be_nvme_entry_is_ours(const struct sys *s, const json_t *objs, const json_t *ent,
+			  unsigned *ret_inst)
+{
+	const char *subnqn = json_string_value(json_object_get(objs, "subnqn"));
+	const char *hostnqn = json_string_value(json_object_get(objs, "hostnqn"));
+	const json_t *cntlid = json_object_get(ent, "cntlid"),
+		     *ino = json_object_get(ent, "ctrl_ino");
+	struct be_nvme_ctrl_ident id;
+	const char *traddr;
+	unsigned trsvcid, inst;
+
+	if (!subnqn || be_nvme_entry_target(ent, &traddr, &trsvcid) < 0 ||
+	    be_nvme_entry_ctrl(ent, &inst) < 0 || !json_is_integer(cntlid) || !json_is_integer(ino))
+		return 0;
+	if (be_nvme_sysfs_ctrl_ident(s, inst, subnqn, traddr, trsvcid, hostnqn, &id) < 0)
+		return 0;
+	if ((unsigned long)json_integer_value(cntlid) != id.cntlid ||
+	    (uint64_t)json_integer_value(ino) != id.ino)
+		return 0;
+	*ret_inst = inst;
+	return 1;
 }
 
 static void who_of(const struct backend_attachment *a, char *buf, size_t n)
@@ -111,49 +173,134 @@ static void who_of(const struct backend_attachment *a, char *buf, size_t n)
 
 /* The controller is another volume's (one namespace named two ways): only stop counting
  * this attachment among its users, so the owner's detach can delete it. */
-static void be_nvme_release(const struct backend_ctx *ctx, struct backend_attachment *a)
+static void be_nvme_release(const struct backend_ctx *ctx _unused_, struct backend_attachment *a)
 {
 	const char *subnqn = json_string_value(json_object_get(a->objs, "subnqn"));
-	const char *traddr = json_string_value(json_object_get(a->objs, "traddr"));
-	const json_t *port = json_object_get(a->objs, "trsvcid");
 	char who[BE_NVME_NQN_MAX + 48];
-	struct be_nvme_target_lock *lk;
 
-	if (!subnqn || !traddr || !json_is_integer(port))
+	if (!subnqn)
 		return;
 	who_of(a, who, sizeof(who));
-	lk = be_nvme_target_lock(subnqn, traddr, (unsigned)json_integer_value(port));
-	be_nvme_target_user_del(lk, who);
-	be_nvme_target_unlock(lk);
+	for (size_t i = 0; i < be_nvme_objs_n(a->objs); i++) {
+		const char *traddr;
+		unsigned port;
+		struct be_nvme_target_lock *lk;
+
+		if (be_nvme_entry_target(be_nvme_objs_entry(a->objs, i), &traddr, &port) < 0)
+			continue;
+		lk = be_nvme_target_lock(subnqn, traddr, port);
+		be_nvme_target_user_del(lk, who);
+		be_nvme_target_unlock(lk);
+	}
 }
 
-int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e)
+int be_nvme_multipath_check(const struct sys *s, unsigned n_traddr, struct errbuf *e)
+{
+	char v[16];
+	int r;
+
+	if (n_traddr <= 1)
+		return 0;
+	r = sys_read_attr(s, "/sys/module/nvme_core/parameters/multipath", v, sizeof(v));
+	if (r == -ENOENT)
+		return errbuf_set(
+		    e, -EOPNOTSUPP,
+		    "%u traddrs need the kernel's native NVMe multipath, and this "
+		    "kernel shows none (no /sys/module/nvme_core/parameters/multipath: "
+		    "load nvme-tcp, or the kernel lacks CONFIG_NVME_MULTIPATH); or "
+		    "give one traddr",
+		    n_traddr);
+	if (r < 0)
+		return errbuf_set(e, r,
+				  "reading /sys/module/nvme_core/parameters/multipath failed: %s",
+				  strerror(-r));
+	if (!streq(v, "Y") && !streq(v, "y") && !streq(v, "1"))
+		return errbuf_set(
+		    e, -EOPNOTSUPP,
+		    "%u traddrs need the kernel's native NVMe multipath, which is "
+		    "off (nvme_core.multipath=%s): enable it with nvme_core.multipath=Y "
+		    "on the kernel command line (or as an nvme_core module option), "
+		    "or give one traddr",
+		    n_traddr, v);
+	return 0;
+}
+
+/* Entry i of a->objs' "ctrls" (created, and the list padded, as needed). */
+static json_t *entry_get_or_add(struct backend_attachment *a, size_t i)
+{
+	json_t *l = json_object_get(a->objs, "ctrls");
+
+	if (!json_is_array(l)) {
+		if (json_object_set_new(a->objs, "ctrls", json_array()) < 0)
+			return NULL;
+		l = json_object_get(a->objs, "ctrls");
+	}
+	while (json_array_size(l) <= i)
+		if (json_array_append_new(l, json_object()) < 0)
+			return NULL;
+	return json_array_get(l, i);
+}
+
+int be_nvme_objs_init(struct backend_attachment *a, const struct be_nvme_cfg *c,
+		      const char *hostnqn, struct errbuf *e)
+{
+	static const char *const ent_keys[] = {"traddr", "trsvcid", "ctrl",	"created",
+					       "owned",	 "cntlid",  "ctrl_ino", NULL};
+
+	if (!a->objs && !(a->objs = json_object()))
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	/* A record from before multipath: its one controller becomes entry 0. */
+	if (!json_is_array(json_object_get(a->objs, "ctrls")) &&
+	    json_is_string(json_object_get(a->objs, "traddr"))) {
+		json_t *ent = json_object(), *l = json_array();
+
+		if (!ent || !l || json_array_append(l, ent) < 0) {
+			json_decref(ent);
+			json_decref(l);
+			return errbuf_set(e, -ENOMEM, "out of memory");
+		}
+		for (size_t k = 0; ent_keys[k]; k++) {
+			json_t *v = json_object_get(a->objs, ent_keys[k]);
+
+			if (v)
+				json_object_set(ent, ent_keys[k], v);
+			json_object_del(a->objs, ent_keys[k]);
+		}
+		json_decref(ent);
+		json_object_set_new(a->objs, "ctrls", l);
+	}
+	if (json_object_set_new(a->objs, "subnqn", json_string(c->subnqn)) < 0 ||
+	    json_object_set_new(a->objs, "hostnqn", json_string(hostnqn)) < 0)
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int be_nvme_connect_one(const struct backend_ctx *ctx, struct backend_attachment *a, size_t i,
+			const char *hostnqn, const char *hostid, int *ret_fatal, struct errbuf *e)
 {
 	const struct be_nvme_cfg *c = a->cfg;
 	const struct sys *s = ctx->sys;
-	char addr[BE_NVME_HOST_MAX + 1], hostnqn[BE_NVME_NQN_MAX + 1], hostid[64];
-	char opts[1024], reply[128], name[32], who[BE_NVME_NQN_MAX + 48];
+	char addr[BE_NVME_HOST_MAX + 1], opts[1024], reply[128], name[32];
+	char who[BE_NVME_NQN_MAX + 48];
 	struct be_nvme_target_lock *lk;
+	json_t *ent;
 	unsigned inst;
 	int r, created = 0;
 
-	r = resolve(c->traddr, addr, sizeof(addr), e);
+	*ret_fatal = 0;
+	r = be_nvme_resolve(c->traddr[i], addr, sizeof(addr), e);
 	if (r < 0)
 		return r;
-	r = be_nvme_host_identity(ctx, hostnqn, sizeof(hostnqn), hostid, sizeof(hostid), e);
-	if (r < 0)
-		return r;
-	if (!a->objs && !(a->objs = json_object()))
+	ent = entry_get_or_add(a, i);
+	if (!ent || json_object_set_new(ent, "traddr", json_string(addr)) < 0 ||
+	    json_object_set_new(ent, "trsvcid", json_integer(c->trsvcid)) < 0) {
+		*ret_fatal = 1;
 		return errbuf_set(e, -ENOMEM, "out of memory");
-	if (json_object_set_new(a->objs, "subnqn", json_string(c->subnqn)) < 0 ||
-	    json_object_set_new(a->objs, "traddr", json_string(addr)) < 0 ||
-	    json_object_set_new(a->objs, "trsvcid", json_integer(c->trsvcid)) < 0 ||
-	    json_object_set_new(a->objs, "hostnqn", json_string(hostnqn)) < 0)
-		return errbuf_set(e, -ENOMEM, "out of memory");
-	if (!json_object_get(a->objs, "ctrl"))
-		json_object_set_new(a->objs, "ctrl", json_null());
-	if (!json_object_get(a->objs, "created"))
-		json_object_set_new(a->objs, "created", json_false());
+	}
+	if (!json_object_get(ent, "ctrl"))
+		json_object_set_new(ent, "ctrl", json_null());
+	if (!json_object_get(ent, "created"))
+		json_object_set_new(ent, "created", json_false());
 	who_of(a, who, sizeof(who));
 
 	lk = be_nvme_target_lock(c->subnqn, addr, c->trsvcid);
@@ -163,11 +310,11 @@ int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 		 * to a silent address would wait for the TCP SYN retries (minutes). */
 		r = c->fabrics->reach(c->fabrics_ud, addr, c->trsvcid, ctx->timeout_ms);
 		if (r < 0) {
-			be_nvme_connect_error(e, r, c, addr, hostnqn);
+			be_nvme_connect_error(e, r, c, c->traddr[i], addr, hostnqn);
 			goto out;
 		}
-		r = be_nvme_fabrics_options(c->subnqn, addr, c->trsvcid, hostnqn, hostid, opts,
-					    sizeof(opts));
+		r = be_nvme_fabrics_options(c->subnqn, addr, c->trsvcid, hostnqn, hostid,
+					    c->n_traddr > 1, opts, sizeof(opts));
 		if (r < 0) {
 			errbuf_set(e, r, "the NVMe connect options do not fit in %zu bytes",
 				   sizeof(opts));
@@ -186,7 +333,7 @@ int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 				goto out;
 			}
 		} else if (r < 0) {
-			be_nvme_connect_error(e, r, c, addr, hostnqn);
+			be_nvme_connect_error(e, r, c, c->traddr[i], addr, hostnqn);
 			goto out;
 		} else {
 			r = be_nvme_fabrics_reply_parse(reply, &inst);
@@ -216,17 +363,16 @@ int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 			/* Reused: attachd's only if this process knows it made it, or this very
 			 * record says so for this very controller (a re-connect after a crash). */
 			owned = created || be_nvme_target_owned_is(lk, inst, &id) ||
-				record_proves_owned(a, inst, &id, boot);
+				record_proves_owned(a->objs, ent, inst, &id, boot);
 		}
 		snprintf(name, sizeof(name), "nvme%u", inst);
-		if (json_object_set_new(a->objs, "ctrl", json_string(name)) < 0 ||
-		    json_object_set_new(a->objs, "created", json_boolean(created)) < 0 ||
-		    json_object_set_new(a->objs, "owned", json_boolean(owned)) < 0 ||
-		    json_object_set_new(a->objs, "cntlid", json_integer((json_int_t)id.cntlid)) <
-			0 ||
-		    json_object_set_new(a->objs, "ctrl_ino", json_integer((json_int_t)id.ino)) <
-			0 ||
+		if (json_object_set_new(ent, "ctrl", json_string(name)) < 0 ||
+		    json_object_set_new(ent, "created", json_boolean(created)) < 0 ||
+		    json_object_set_new(ent, "owned", json_boolean(owned)) < 0 ||
+		    json_object_set_new(ent, "cntlid", json_integer((json_int_t)id.cntlid)) < 0 ||
+		    json_object_set_new(ent, "ctrl_ino", json_integer((json_int_t)id.ino)) < 0 ||
 		    json_object_set_new(a->objs, "boot", json_string(boot)) < 0) {
+			*ret_fatal = 1;
 			r = errbuf_set(e, -ENOMEM, "out of memory");
 			goto out;
 		}
@@ -236,6 +382,7 @@ int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a,
 	if (created && ctx->checkpoint) {
 		r = ctx->checkpoint(ctx);
 		if (r < 0) {
+			*ret_fatal = 1;
 			errbuf_set(e, r, "cannot record the new NVMe controller nvme%u: %s", inst,
 				   strerror(-r));
 			goto out;
@@ -248,6 +395,54 @@ out:
 	return r;
 }
 
+int be_nvme_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e)
+{
+	const struct be_nvme_cfg *c = a->cfg;
+	char hostnqn[BE_NVME_NQN_MAX + 1], hostid[64];
+	struct errbuf first = {""};
+	char all[ERRBUF_MAX] = "";
+	int r, r_first = 0;
+	unsigned ok = 0;
+	size_t used = 0;
+
+	r = be_nvme_multipath_check(ctx->sys, c->n_traddr, e);
+	if (r < 0)
+		return r;
+	r = be_nvme_host_identity(ctx, hostnqn, sizeof(hostnqn), hostid, sizeof(hostid), e);
+	if (r < 0)
+		return r;
+	r = be_nvme_objs_init(a, c, hostnqn, e);
+	if (r < 0)
+		return r;
+	/* Every port: one that does not answer now is left to add_paths (the path checker),
+	 * as long as another one connects. */
+	for (size_t i = 0; i < c->n_traddr; i++) {
+		struct errbuf e1 = {""};
+		int fatal, w;
+
+		r = be_nvme_connect_one(ctx, a, i, hostnqn, hostid, &fatal, &e1);
+		if (r == 0) {
+			ok++;
+			continue;
+		}
+		if (fatal)
+			return errbuf_set(e, r, "%s", e1.msg);
+		if (!r_first) {
+			r_first = r;
+			first = e1;
+		}
+		w = snprintf(all + used, sizeof(all) - used, "%s%s: %s", used ? "; " : "",
+			     c->traddr[i], e1.msg);
+		if (w > 0 && (size_t)w < sizeof(all) - used)
+			used += (size_t)w;
+	}
+	if (ok > 0)
+		return 0;
+	if (c->n_traddr == 1)
+		return errbuf_set(e, r_first, "%s", first.msg);
+	return errbuf_set(e, r_first, "no port of %s could be connected (%s)", c->subnqn, all);
+}
+
 int be_nvme_find_device(const struct backend_ctx *ctx, struct backend_attachment *a,
 			struct backend_device *ret, struct errbuf *e)
 {
@@ -255,42 +450,80 @@ int be_nvme_find_device(const struct backend_ctx *ctx, struct backend_attachment
 	const struct sys *s = ctx->sys;
 	struct backend_device dev = {0};
 	char state[32] = "", path[sizeof(dev.devnode)], nqn[BE_NVME_NQN_MAX + 2];
-	char p[64];
-	unsigned inst;
-	int r;
+	char p[64], where[BE_NVME_HOST_MAX + 16] = "";
+	unsigned inst = 0, any = 0;
+	int r, found = 0;
 
-	if (objs_ctrl(a, &inst) < 0)
+	/* Any controller of ours leads to the namespace (with several, the head disk is the
+	 * subsystem's, one for all of them): the first live one, else the first there. */
+	for (size_t i = 0; i < be_nvme_objs_n(a->objs); i++) {
+		const json_t *ent = be_nvme_objs_entry(a->objs, i);
+		const char *traddr;
+		unsigned k, port;
+		char st[32] = "";
+
+		if (be_nvme_entry_ctrl(ent, &k) < 0)
+			continue;
+		any++;
+		snprintf(p, sizeof(p), "/sys/class/nvme/nvme%u/subsysnqn", k);
+		r = sys_read_attr(s, p, nqn, sizeof(nqn));
+		if (r == -ENOENT) {
+			if (!where[0] && be_nvme_entry_target(ent, &traddr, &port) == 0)
+				snprintf(where, sizeof(where), "nvme%u at %s:%u", k,
+					 i < c->n_traddr ? c->traddr[i] : traddr, port);
+			continue;
+		}
+		if (r < 0)
+			return errbuf_set(e, r, "reading %s failed: %s", p, strerror(-r));
+		if (!streq(nqn, c->subnqn))
+			return errbuf_set(
+			    e, -ENODEV,
+			    "NVMe controller nvme%u now belongs to %s, not %s (it was "
+			    "deleted and its number reused)",
+			    k, nqn, c->subnqn);
+		(void)be_nvme_sysfs_ctrl_state(s, k, st, sizeof(st));
+		if (!found || (streq(st, "live") && !streq(state, "live"))) {
+			found = 1;
+			inst = k;
+			snprintf(state, sizeof(state), "%s", st);
+		}
+	}
+	if (!any)
 		return errbuf_set(e, -ENODEV, "%s is not connected (no controller recorded)",
 				  c->subnqn);
-	snprintf(p, sizeof(p), "/sys/class/nvme/nvme%u/subsysnqn", inst);
-	r = sys_read_attr(s, p, nqn, sizeof(nqn));
-	if (r == -ENOENT)
+	if (!found)
 		return errbuf_set(e, -ENODEV,
-				  "NVMe controller nvme%u (%s at %s:%u) is gone (the target "
-				  "dropped the connection or it was deleted)",
-				  inst, c->subnqn, c->traddr, c->trsvcid);
-	if (r < 0)
-		return errbuf_set(e, r, "reading %s failed: %s", p, strerror(-r));
-	if (!streq(nqn, c->subnqn))
-		return errbuf_set(e, -ENODEV,
-				  "NVMe controller nvme%u now belongs to %s, not %s (it was "
-				  "deleted and its number reused)",
-				  inst, nqn, c->subnqn);
+				  "NVMe controller %s (%s) is gone (the target dropped the "
+				  "connection or it was deleted)",
+				  where[0] ? where : "?", c->subnqn);
 	r = be_nvme_sysfs_find_ns(s, inst, c, dev.sysname, sizeof(dev.sysname));
 	if (r == -ENOENT) {
-		(void)be_nvme_sysfs_ctrl_state(s, inst, state, sizeof(state));
 		/* Not there yet, or never coming? Ask the target once the controller is live
 		 * (the kernel scans namespaces asynchronously after the connect), so a wrong
 		 * id fails now with what the target has instead of at the device timeout. */
 		if (streq(state, "live") && !json_is_true(json_object_get(a->objs, "ns_offered"))) {
 			char list[256];
+			const char *traddr = "?";
+			unsigned port = c->trsvcid;
 
+			for (size_t i = 0; i < be_nvme_objs_n(a->objs); i++) {
+				const json_t *ent = be_nvme_objs_entry(a->objs, i);
+				unsigned k;
+
+				if (be_nvme_entry_ctrl(ent, &k) == 0 && k == inst) {
+					if (i < c->n_traddr)
+						traddr = c->traddr[i];
+					else
+						(void)be_nvme_entry_target(ent, &traddr, &port);
+					break;
+				}
+			}
 			r = be_nvme_target_has_ns(c, s, inst, list, sizeof(list));
 			if (r == 0)
 				return errbuf_set(e, -ENXIO,
 						  "subsystem %s at %s:%u has no namespace with %s "
 						  "%s (it offers namespace IDs: %s)",
-						  c->subnqn, c->traddr, c->trsvcid,
+						  c->subnqn, traddr, port,
 						  be_nvme_id_kind_name(c->id_kind), c->id, list);
 			if (r > 0)
 				json_object_set_new(a->objs, "ns_offered", json_true());
@@ -370,49 +603,24 @@ static int delete_ctrl(const struct backend_ctx *ctx, unsigned inst, const char 
 	return 0;
 }
 
-int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment *a,
-		       struct errbuf *e)
+/* Undo one controller entry of the record (the target lock serialises it with other
+ * volumes' connects). */
+static int disconnect_one(const struct backend_ctx *ctx, struct backend_attachment *a,
+			  const json_t *ent, const char *subnqn, const char *traddr,
+			  unsigned trsvcid, const char *hostnqn, const char *who, struct errbuf *e)
 {
 	const struct sys *s = ctx->sys;
-	const struct be_nvme_cfg *c = a->cfg;
-	const char *subnqn = json_string_value(json_object_get(a->objs, "subnqn"));
-	const char *traddr = json_string_value(json_object_get(a->objs, "traddr"));
-	const char *hostnqn = json_string_value(json_object_get(a->objs, "hostnqn"));
-	const json_t *port = json_object_get(a->objs, "trsvcid");
-	char who[BE_NVME_NQN_MAX + 48], held[64], boot[64];
-	char addr[BE_NVME_HOST_MAX + 1], hnqn[BE_NVME_NQN_MAX + 1], hid[64];
+	char held[64], boot[64];
 	struct be_nvme_ctrl_ident id = {0};
 	struct be_nvme_target_lock *lk;
-	unsigned inst, trsvcid;
+	unsigned inst;
 	int r = 0;
-
-	if (subnqn && traddr && json_is_integer(port) && json_integer_value(port) >= 1 &&
-	    json_integer_value(port) <= 65535) {
-		trsvcid = (unsigned)json_integer_value(port);
-	} else if (c) {
-		struct errbuf ignore;
-
-		/* Nothing recorded: the agent may have died after the kernel connect and before
-		 * it saved objs. Look the controller up by the volume's own target. */
-		if (resolve(c->traddr, addr, sizeof(addr), &ignore) < 0)
-			return 0;
-		subnqn = c->subnqn;
-		traddr = addr;
-		trsvcid = c->trsvcid;
-		hostnqn =
-		    be_nvme_host_identity(ctx, hnqn, sizeof(hnqn), hid, sizeof(hid), &ignore) == 0
-			? hnqn
-			: NULL;
-	} else {
-		return 0; /* connect never got as far as recording the target */
-	}
-	who_of(a, who, sizeof(who));
 
 	lk = be_nvme_target_lock(subnqn, traddr, trsvcid);
 	be_nvme_target_user_del(lk, who);
 	/* No controller recorded: nothing proves the one the target has now is attachd's
 	 * (an admin may have connected it): left alone. */
-	if (objs_ctrl(a, &inst) < 0)
+	if (!ent || be_nvme_entry_ctrl(ent, &inst) < 0)
 		goto out;
 	/* Still the recorded controller? Numbers are reused once a controller goes. */
 	r = be_nvme_sysfs_ctrl_ident(s, inst, subnqn, traddr, trsvcid, hostnqn, &id);
@@ -426,7 +634,7 @@ int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 		goto out;
 	}
 	be_nvme_boot_id(s, boot, sizeof(boot));
-	if (record_proves_owned(a, inst, &id, boot))
+	if (record_proves_owned(a->objs, ent, inst, &id, boot))
 		be_nvme_target_owned_set(lk, inst, &id); /* teach the volumes that reused it */
 	else if (!be_nvme_target_owned_is(lk, inst, &id))
 		goto out; /* not attachd's (the admin's, or unprovable): never deleted */
@@ -448,6 +656,54 @@ out:
 	return r;
 }
 
+int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment *a,
+		       struct errbuf *e)
+{
+	const struct be_nvme_cfg *c = a->cfg;
+	const char *subnqn = json_string_value(json_object_get(a->objs, "subnqn"));
+	const char *hostnqn = json_string_value(json_object_get(a->objs, "hostnqn"));
+	char who[BE_NVME_NQN_MAX + 48];
+	size_t n = be_nvme_objs_n(a->objs), done = 0;
+	int r = 0;
+
+	who_of(a, who, sizeof(who));
+	/* Every controller of the record; the first error is returned, the others are
+	 * still undone (each step is idempotent: a replay finishes the rest). */
+	for (size_t i = 0; subnqn && i < n; i++) {
+		const json_t *ent = be_nvme_objs_entry(a->objs, i);
+		struct errbuf e1 = {""};
+		const char *traddr;
+		unsigned port;
+		int k;
+
+		if (be_nvme_entry_target(ent, &traddr, &port) < 0)
+			continue;
+		done++;
+		k = disconnect_one(ctx, a, ent, subnqn, traddr, port, hostnqn, who, &e1);
+		if (k < 0 && r == 0) {
+			r = k;
+			*e = e1;
+		}
+	}
+	if (done || !c)
+		return r;
+	/* Nothing recorded: the agent may have died after the kernel connect and before it
+	 * saved objs. Only drop this volume from the targets' users: nothing proves the
+	 * controllers there attachd's. */
+	for (size_t i = 0; i < c->n_traddr; i++) {
+		char addr[BE_NVME_HOST_MAX + 1];
+		struct errbuf ignore;
+		struct be_nvme_target_lock *lk;
+
+		if (be_nvme_resolve(c->traddr[i], addr, sizeof(addr), &ignore) < 0)
+			continue;
+		lk = be_nvme_target_lock(c->subnqn, addr, c->trsvcid);
+		be_nvme_target_user_del(lk, who);
+		be_nvme_target_unlock(lk);
+	}
+	return 0;
+}
+
 const struct backend_ops be_nvme_ops = {
     .name = "nvme",
     .keys = nvme_keys,
@@ -460,4 +716,9 @@ const struct backend_ops be_nvme_ops = {
     .find_device = be_nvme_find_device,
     .identify = be_nvme_identify,
     .disconnect = be_nvme_disconnect,
+    .native_multipath = 1,
+    .paths_configured = be_nvme_paths_configured,
+    .find_paths = be_nvme_find_paths,
+    .path_transport = be_nvme_path_transport,
+    .add_paths = be_nvme_add_paths,
 };

@@ -134,37 +134,29 @@ int be_nvme_nqn_is_valid(const char *s)
 	return 1;
 }
 
-static void parse_traddr(const json_t *v, struct be_nvme_cfg *c, struct errlist *el, int *bad)
+/* One address of 'traddr' (a list entry when given several): "10.0.0.5", "fd00::5",
+ * "[fd00::5]" or a host name; the port is 'trsvcid', for every address. */
+static int parse_one_traddr(const char *s, size_t len, int listed, char *out, struct errlist *el)
 {
-	const char *s;
+	const char *what = listed ? "an entry of 'traddr'" : "'traddr'";
 	char host[BE_NVME_HOST_MAX + 1];
-	size_t len;
 
-	if (!v) {
-		errlist_add(el,
-			    "'traddr' is required: the NVMe/TCP target's address, e.g. 10.0.0.5");
-		*bad = 1;
-		return;
+	while (len > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
 	}
-	if (!json_is_string(v)) {
-		errlist_add(el,
-			    "'traddr' must be a string: an IPv4 or IPv6 address or a host name");
-		*bad = 1;
-		return;
-	}
-	s = json_string_value(v);
-	len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
 	if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
 		s++;
 		len -= 2;
 	}
 	if (len == 0 || len > BE_NVME_HOST_MAX) {
 		errlist_add(el,
-			    "'traddr' must be an IPv4 or IPv6 address or a host name (1-%d "
-			    "characters)",
-			    BE_NVME_HOST_MAX);
-		*bad = 1;
-		return;
+			    "%s must be an IPv4 or IPv6 address or a host name (1-%d "
+			    "characters)%s",
+			    what, BE_NVME_HOST_MAX, listed ? ", not empty" : "");
+		return -EINVAL;
 	}
 	memcpy(host, s, len);
 	host[len] = 0;
@@ -183,10 +175,100 @@ static void parse_traddr(const json_t *v, struct be_nvme_cfg *c, struct errlist 
 				    host);
 			break;
 		}
+		return -EINVAL;
+	}
+	memcpy(out, host, len + 1);
+	return 0;
+}
+
+static void add_traddr(struct be_nvme_cfg *c, const char *s, size_t len, int listed,
+		       struct errlist *el, int *bad)
+{
+	char host[BE_NVME_HOST_MAX + 1];
+
+	if (parse_one_traddr(s, len, listed, host, el) < 0) {
 		*bad = 1;
 		return;
 	}
-	snprintf(c->traddr, sizeof(c->traddr), "%s", host);
+	for (unsigned i = 0; i < c->n_traddr; i++)
+		if (be_nvme_addr_equal(c->traddr[i], host)) {
+			errlist_add(el,
+				    "'traddr' lists %.80s twice: give each port of the subsystem "
+				    "once",
+				    host);
+			*bad = 1;
+			return;
+		}
+	if (c->n_traddr >= BACKEND_MAX_PATHS) {
+		*bad = 1; /* counted and reported by the caller */
+		c->n_traddr++;
+		return;
+	}
+	memcpy(c->traddr[c->n_traddr++], host, strlen(host) + 1);
+}
+
+/*
+ * 'traddr': one address, or several ports of the one subsystem (native NVMe multipath) as
+ * a JSON array of strings or a comma-separated string ("10.0.0.5,10.0.0.6"). trsvcid
+ * applies to each.
+ */
+static void parse_traddr(const json_t *v, struct be_nvme_cfg *c, struct errlist *el, int *bad)
+{
+	unsigned given = 0;
+
+	if (!v) {
+		errlist_add(el,
+			    "'traddr' is required: the NVMe/TCP target's address, e.g. 10.0.0.5 "
+			    "(or several ports of the subsystem: [\"10.0.0.5\", \"10.0.1.5\"])");
+		*bad = 1;
+		return;
+	}
+	if (json_is_array(v)) {
+		size_t i;
+		json_t *x;
+
+		if (json_array_size(v) == 0) {
+			errlist_add(el, "'traddr' is an empty list: give at least one address");
+			*bad = 1;
+			return;
+		}
+		json_array_foreach(v, i, x)
+		{
+			if (!json_is_string(x)) {
+				errlist_add(el,
+					    "'traddr' entry %zu must be a string: an IPv4 or "
+					    "IPv6 address or a host name",
+					    i + 1);
+				*bad = 1;
+				continue;
+			}
+			add_traddr(c, json_string_value(x), strlen(json_string_value(x)), 1, el,
+				   bad);
+		}
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		int listed = strchr(s, ',') != NULL;
+
+		for (;;) {
+			size_t len = strcspn(s, ",");
+
+			add_traddr(c, s, len, listed, el, bad);
+			if (!s[len])
+				break;
+			s += len + 1;
+		}
+	} else {
+		errlist_add(el, "'traddr' must be a string (an IPv4 or IPv6 address or a host "
+				"name) or a list of them");
+		*bad = 1;
+		return;
+	}
+	given = c->n_traddr;
+	if (given > BACKEND_MAX_PATHS) {
+		errlist_add(el, "'traddr' lists %u addresses; at most %d paths per volume", given,
+			    BACKEND_MAX_PATHS);
+		c->n_traddr = BACKEND_MAX_PATHS;
+	}
 }
 
 static void parse_trsvcid(const json_t *v, struct be_nvme_cfg *c, struct errlist *el, int *bad)

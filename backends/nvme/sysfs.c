@@ -357,22 +357,92 @@ static int ctrl_namespaces(const struct sys *s, unsigned instance, struct ns_lis
 	return r < 0 ? r : 0;
 }
 
-static int ns_matches(const struct sys *s, const char *name, const struct be_nvme_cfg *c)
+/* Does the namespace disk whose attributes are in dir (/sys/block/<disk>, or a per-path
+ * disk under its controller) match c? */
+static int ns_matches_at(const struct sys *s, const char *dir, const struct be_nvme_cfg *c)
 {
 	char v[128], norm[BE_NVME_UUID_STR + 1];
 
 	switch (c->id_kind) {
 	case BE_NVME_ID_UUID:
-		return attr(s, v, sizeof(v), "/sys/block/%s/uuid", name) == 0 &&
+		return attr(s, v, sizeof(v), "%s/uuid", dir) == 0 &&
 		       be_nvme_uuid_normalize(v, 0, norm, sizeof(norm)) == 0 && streq(norm, c->id);
 	case BE_NVME_ID_NGUID:
-		return attr(s, v, sizeof(v), "/sys/block/%s/nguid", name) == 0 &&
+		return attr(s, v, sizeof(v), "%s/nguid", dir) == 0 &&
 		       be_nvme_uuid_normalize(v, 1, norm, sizeof(norm)) == 0 && streq(norm, c->id);
 	case BE_NVME_ID_NSID:
-		return attr(s, v, sizeof(v), "/sys/block/%s/nsid", name) == 0 &&
+		return attr(s, v, sizeof(v), "%s/nsid", dir) == 0 &&
 		       strspn(v, "0123456789") == strlen(v) && v[0] &&
 		       strtoul(v, NULL, 10) == c->nsid;
 	}
+	return 0;
+}
+
+static int ns_matches(const struct sys *s, const char *name, const struct be_nvme_cfg *c)
+{
+	char dir[64];
+
+	snprintf(dir, sizeof(dir), "/sys/block/%s", name);
+	return ns_matches_at(s, dir, c);
+}
+
+struct path_disk {
+	const struct sys *s;
+	const struct be_nvme_cfg *c;
+	unsigned instance;
+	char found[32];
+};
+
+static int path_disk_cb(const char *name, void *ud)
+{
+	struct path_disk *f = ud;
+	char dir[96];
+	int path;
+
+	if (!is_ns_disk(name, &path) || strlen(name) >= sizeof(f->found))
+		return 0;
+	snprintf(dir, sizeof(dir), "/sys/class/nvme/nvme%u/%s", f->instance, name);
+	if (!ns_matches_at(f->s, dir, f->c))
+		return 0;
+	snprintf(f->found, sizeof(f->found), "%s", name);
+	return 1;
+}
+
+int be_nvme_sysfs_path_wwid(const struct sys *s, unsigned instance, const struct be_nvme_cfg *c,
+			    char *wwid, size_t n)
+{
+	struct path_disk f = {.s = s, .c = c, .instance = instance};
+	char p[64];
+	int r;
+
+	snprintf(p, sizeof(p), "/sys/class/nvme/nvme%u", instance);
+	r = sys_sysfs_for_each(s, p, path_disk_cb, &f);
+	if (r == -ENOENT)
+		return -ENODEV;
+	if (r < 0)
+		return r;
+	if (!f.found[0])
+		return -ENOENT;
+	if (attr(s, wwid, n, "/sys/class/nvme/nvme%u/%s/wwid", instance, f.found) == 0 && wwid[0])
+		return 0;
+	r = attr(s, wwid, n, "/sys/block/%s/wwid", f.found);
+	return r < 0 ? -ENOENT : 0;
+}
+
+int be_nvme_sysfs_ctrl_devnum(const struct sys *s, unsigned instance, unsigned *ret_major,
+			      unsigned *ret_minor)
+{
+	char v[32];
+	unsigned ma, mi;
+	int r;
+
+	r = attr(s, v, sizeof(v), "/sys/class/nvme/nvme%u/dev", instance);
+	if (r < 0)
+		return r;
+	if (sscanf(v, "%u:%u", &ma, &mi) != 2)
+		return -EBADMSG;
+	*ret_major = ma;
+	*ret_minor = mi;
 	return 0;
 }
 

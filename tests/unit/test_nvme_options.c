@@ -72,7 +72,7 @@ static void test_valid_forms(void **state)
 	char d[512];
 
 	c = expect_ok("{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" NQN "\",\"uuid\":\"" U1 "\"}");
-	assert_string_equal(c->traddr, "10.0.0.5");
+	assert_string_equal(c->traddr[0], "10.0.0.5");
 	assert_int_equal(c->trsvcid, 4420);
 	assert_string_equal(c->subnqn, NQN);
 	assert_int_equal(c->id_kind, BE_NVME_ID_UUID);
@@ -85,7 +85,7 @@ static void test_valid_forms(void **state)
 	/* upper-case uuid normalised; port as a string */
 	c = expect_ok("{\"traddr\":\"fd00::5\",\"trsvcid\":\"4421\",\"subnqn\":\"" NQN
 		      "\",\"uuid\":\"3B0C8D2E-6F4A-4C1E-9D7B-2A5E8F1C0D41\"}");
-	assert_string_equal(c->traddr, "fd00::5");
+	assert_string_equal(c->traddr[0], "fd00::5");
 	assert_int_equal(c->trsvcid, 4421);
 	assert_string_equal(c->id, U1);
 	be_nvme_ops.free_cfg(c);
@@ -93,7 +93,7 @@ static void test_valid_forms(void **state)
 	/* [v6] brackets dropped, port as a number, nguid plain -> dashed lower case */
 	c = expect_ok("{\"traddr\":\"[fd00::5]\",\"trsvcid\":4430,\"subnqn\":\"" NQN
 		      "\",\"nguid\":\"0A1B2C3D4E5F60718293A4B5C6D7E8F9\"}");
-	assert_string_equal(c->traddr, "fd00::5");
+	assert_string_equal(c->traddr[0], "fd00::5");
 	assert_int_equal(c->trsvcid, 4430);
 	assert_int_equal(c->id_kind, BE_NVME_ID_NGUID);
 	assert_string_equal(c->id, "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9");
@@ -102,7 +102,7 @@ static void test_valid_forms(void **state)
 	/* host name, nsid as number and as string, the uuid form of NQN */
 	c = expect_ok("{\"traddr\":\"array-1.example.com\",\"subnqn\":"
 		      "\"nqn.2014-08.org.nvmexpress:uuid:" U1 "\",\"nsid\":7}");
-	assert_string_equal(c->traddr, "array-1.example.com");
+	assert_string_equal(c->traddr[0], "array-1.example.com");
 	assert_int_equal(c->id_kind, BE_NVME_ID_NSID);
 	assert_int_equal(c->nsid, 7);
 	assert_int_equal(be_nvme_ops.describe(c, d, sizeof(d)), 0);
@@ -110,7 +110,73 @@ static void test_valid_forms(void **state)
 	be_nvme_ops.free_cfg(c);
 	c = expect_ok("{\"traddr\":\"10.0.0.5\",\"subnqn\":\"" NQN "\",\"nsid\":\"4294967294\"}");
 	assert_int_equal(c->nsid, 4294967294u);
+	assert_int_equal(c->n_traddr, 1);
 	be_nvme_ops.free_cfg(c);
+}
+
+/* Several ports of one subsystem: a JSON list or a comma list, trsvcid for each; the
+ * volume's identity (describe) is the namespace's, whichever ports reach it. */
+static void test_traddr_list(void **state)
+{
+	struct be_nvme_cfg *c;
+	char d[512];
+
+	c = expect_ok("{\"traddr\":[\"10.0.0.5\",\"[fd00::6]\",\"array-b.example.com\"],"
+		      "\"trsvcid\":4430,\"subnqn\":\"" NQN "\",\"uuid\":\"" U1 "\"}");
+	assert_int_equal(c->n_traddr, 3);
+	assert_string_equal(c->traddr[0], "10.0.0.5");
+	assert_string_equal(c->traddr[1], "fd00::6");
+	assert_string_equal(c->traddr[2], "array-b.example.com");
+	assert_int_equal(c->trsvcid, 4430);
+	assert_int_equal(be_nvme_ops.describe(c, d, sizeof(d)), 0);
+	assert_string_equal(d, "nvme:" NQN ":" U1);
+	assert_int_equal(be_nvme_ops.paths_configured(c), 3);
+	be_nvme_ops.free_cfg(c);
+
+	c = expect_ok("{\"traddr\":\"10.0.0.5, 10.0.1.5\",\"subnqn\":\"" NQN "\",\"nsid\":1}");
+	assert_int_equal(c->n_traddr, 2);
+	assert_string_equal(c->traddr[0], "10.0.0.5");
+	assert_string_equal(c->traddr[1], "10.0.1.5");
+	assert_int_equal(c->trsvcid, 4420);
+	be_nvme_ops.free_cfg(c);
+
+	/* a list of one is one address */
+	c = expect_ok("{\"traddr\":[\"10.0.0.5\"],\"subnqn\":\"" NQN "\",\"nsid\":1}");
+	assert_int_equal(c->n_traddr, 1);
+	assert_int_equal(be_nvme_ops.paths_configured(c), 1);
+	be_nvme_ops.free_cfg(c);
+
+	/* eight is the most */
+	c = expect_ok("{\"traddr\":\"10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5,10.0.0.6,"
+		      "10.0.0.7,10.0.0.8\",\"subnqn\":\"" NQN "\",\"nsid\":1}");
+	assert_int_equal(c->n_traddr, 8);
+	be_nvme_ops.free_cfg(c);
+}
+
+static void test_traddr_list_bad(void **state)
+{
+	expect_bad("{\"traddr\":[],\"subnqn\":\"" NQN "\",\"nsid\":1}", 1,
+		   "'traddr' is an empty list", NULL);
+	expect_bad("{\"traddr\":[\"10.0.0.5\",7],\"subnqn\":\"" NQN "\",\"nsid\":1}", 1,
+		   "'traddr' entry 2 must be a string", NULL);
+	expect_bad("{\"traddr\":\"10.0.0.5,,10.0.0.6\",\"subnqn\":\"" NQN "\",\"nsid\":1}", 1,
+		   "an entry of 'traddr' must be", "not empty");
+	expect_bad("{\"traddr\":\"10.0.0.5,\",\"subnqn\":\"" NQN "\",\"nsid\":1}", 1,
+		   "an entry of 'traddr' must be", NULL);
+	expect_bad("{\"traddr\":[\"10.0.0.5\",\"10.0.0.999\"],\"subnqn\":\"" NQN "\",\"nsid\":1}",
+		   1, "'traddr' \"10.0.0.999\" is not a valid IPv4 address", NULL);
+	/* the same port twice (IPv6 written two ways) */
+	expect_bad("{\"traddr\":[\"fd00::5\",\"fd00:0::5\"],\"subnqn\":\"" NQN "\",\"nsid\":1}", 1,
+		   "'traddr' lists fd00:0::5 twice", NULL);
+	expect_bad("{\"traddr\":\"10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5,10.0.0.6,"
+		   "10.0.0.7,10.0.0.8,10.0.0.9\",\"subnqn\":\"" NQN "\",\"nsid\":1}",
+		   1, "'traddr' lists 9 addresses; at most 8 paths per volume", NULL);
+	expect_bad("{\"traddr\":{\"a\":1},\"subnqn\":\"" NQN "\",\"nsid\":1}", 1,
+		   "'traddr' must be a string", "or a list of them");
+	/* a port per address is not an option: trsvcid is for all */
+	expect_bad("{\"traddr\":[\"10.0.0.5:4420\",\"10.0.0.6\"],\"subnqn\":\"" NQN
+		   "\",\"nsid\":1}",
+		   1, "'traddr' \"10.0.0.5:4420\"", NULL);
 }
 
 static void test_every_problem_named(void **state)
@@ -156,7 +222,8 @@ static void test_bad_values(void **state)
 	/* ids */
 	expect_bad("{" OK_BASE ",\"uuid\":\"" U1 "\",\"nsid\":1}", 1,
 		   "give exactly one of 'uuid', 'nguid' or 'nsid', not 'uuid' and 'nsid'", NULL);
-	expect_bad("{" OK_BASE ",\"uuid\":\"" U1 "\",\"nguid\":\"0a1b2c3d4e5f60718293a4b5c6d7e8f9\","
+	expect_bad("{" OK_BASE ",\"uuid\":\"" U1
+		   "\",\"nguid\":\"0a1b2c3d4e5f60718293a4b5c6d7e8f9\","
 		   "\"nsid\":1}",
 		   1, "not all three", NULL);
 	expect_bad("{" OK_BASE ",\"uuid\":\"3b0c8d2e6f4a4c1e9d7b2a5e8f1c0d41\"}", 1,
@@ -210,18 +277,17 @@ static void test_uuid_normalize(void **state)
 {
 	char b[40];
 
-	assert_int_equal(be_nvme_uuid_normalize("3B0C8D2E-6F4A-4C1E-9D7B-2A5E8F1C0D41", 0, b,
-						sizeof(b)),
-			 0);
+	assert_int_equal(
+	    be_nvme_uuid_normalize("3B0C8D2E-6F4A-4C1E-9D7B-2A5E8F1C0D41", 0, b, sizeof(b)), 0);
 	assert_string_equal(b, U1);
-	assert_int_equal(be_nvme_uuid_normalize("3b0c8d2e6f4a4c1e9d7b2a5e8f1c0d41", 0, b, sizeof(b)),
-			 -EINVAL);
-	assert_int_equal(be_nvme_uuid_normalize("3b0c8d2e6f4a4c1e9d7b2a5e8f1c0d41", 1, b, sizeof(b)),
-			 0);
+	assert_int_equal(
+	    be_nvme_uuid_normalize("3b0c8d2e6f4a4c1e9d7b2a5e8f1c0d41", 0, b, sizeof(b)), -EINVAL);
+	assert_int_equal(
+	    be_nvme_uuid_normalize("3b0c8d2e6f4a4c1e9d7b2a5e8f1c0d41", 1, b, sizeof(b)), 0);
 	assert_string_equal(b, U1);
-	assert_int_equal(be_nvme_uuid_normalize("3b0c8d2e-6f4a-4c1e-9d7b_2a5e8f1c0d41", 0, b,
-						sizeof(b)),
-			 -EINVAL);
+	assert_int_equal(
+	    be_nvme_uuid_normalize("3b0c8d2e-6f4a-4c1e-9d7b_2a5e8f1c0d41", 0, b, sizeof(b)),
+	    -EINVAL);
 	assert_int_equal(be_nvme_uuid_normalize(U1, 0, b, 10), -EINVAL);
 }
 
@@ -230,21 +296,28 @@ static void test_fabrics_options(void **state)
 	char b[1024];
 
 	assert_int_equal(be_nvme_fabrics_options(NQN, "10.0.0.5", 4420,
-						 "nqn.2014-08.org.nvmexpress:uuid:" U1, U1, b,
+						 "nqn.2014-08.org.nvmexpress:uuid:" U1, U1, 0, b,
 						 sizeof(b)),
 			 0);
 	assert_string_equal(b, "nqn=" NQN ",transport=tcp,traddr=10.0.0.5,trsvcid=4420,"
 			       "hostnqn=nqn.2014-08.org.nvmexpress:uuid:" U1 ",hostid=" U1
 			       ",ctrl_loss_tmo=600,reconnect_delay=10,fast_io_fail_tmo=30");
-	assert_int_equal(be_nvme_fabrics_options(NQN, "fd00::5", 4421, "nqn.2024-01.io.h:me", "",
+	assert_int_equal(be_nvme_fabrics_options(NQN, "fd00::5", 4421, "nqn.2024-01.io.h:me", "", 0,
 						 b, sizeof(b)),
 			 0);
 	assert_string_equal(b, "nqn=" NQN ",transport=tcp,traddr=fd00::5,trsvcid=4421,"
 			       "hostnqn=nqn.2024-01.io.h:me,ctrl_loss_tmo=600,reconnect_delay=10,"
 			       "fast_io_fail_tmo=30");
-	assert_int_equal(be_nvme_fabrics_options(NQN, "10.0.0.5", 4420, "nqn.2024-01.io.h:me",
-						 NULL, b, 40),
-			 -ENOBUFS);
+	/* one port of several: reconnect sooner, so a returning port carries I/O again */
+	assert_int_equal(be_nvme_fabrics_options(NQN, "10.0.1.5", 4420, "nqn.2024-01.io.h:me", "",
+						 1, b, sizeof(b)),
+			 0);
+	assert_string_equal(b, "nqn=" NQN ",transport=tcp,traddr=10.0.1.5,trsvcid=4420,"
+			       "hostnqn=nqn.2024-01.io.h:me,ctrl_loss_tmo=600,reconnect_delay=2,"
+			       "fast_io_fail_tmo=30");
+	assert_int_equal(
+	    be_nvme_fabrics_options(NQN, "10.0.0.5", 4420, "nqn.2024-01.io.h:me", NULL, 0, b, 40),
+	    -ENOBUFS);
 }
 
 static void test_fabrics_reply(void **state)
@@ -305,19 +378,22 @@ static void test_ops_table(void **state)
 	assert_non_null(be_nvme_ops.find_device);
 	assert_non_null(be_nvme_ops.identify);
 	assert_non_null(be_nvme_ops.disconnect);
+	/* native multipath: the kernel's head disk is the device, the controllers its paths */
+	assert_int_equal(be_nvme_ops.native_multipath, 1);
+	assert_non_null(be_nvme_ops.paths_configured);
+	assert_non_null(be_nvme_ops.find_paths);
+	assert_non_null(be_nvme_ops.path_transport);
+	assert_non_null(be_nvme_ops.add_paths);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_valid_forms),
-	    cmocka_unit_test(test_every_problem_named),
-	    cmocka_unit_test(test_bad_values),
-	    cmocka_unit_test(test_nqn_validation),
-	    cmocka_unit_test(test_uuid_normalize),
-	    cmocka_unit_test(test_fabrics_options),
-	    cmocka_unit_test(test_fabrics_reply),
-	    cmocka_unit_test(test_address),
+	    cmocka_unit_test(test_valid_forms),	    cmocka_unit_test(test_traddr_list),
+	    cmocka_unit_test(test_traddr_list_bad), cmocka_unit_test(test_every_problem_named),
+	    cmocka_unit_test(test_bad_values),	    cmocka_unit_test(test_nqn_validation),
+	    cmocka_unit_test(test_uuid_normalize),  cmocka_unit_test(test_fabrics_options),
+	    cmocka_unit_test(test_fabrics_reply),   cmocka_unit_test(test_address),
 	    cmocka_unit_test(test_ops_table),
 	};
 
