@@ -416,7 +416,7 @@ int broker_config_parse(const json_t *j, struct broker_config *ret, struct errli
 		struct hostport hp;
 		char why[128];
 
-		if (hostport_parse(c.listen, 0, &hp, why, sizeof(why)) < 0)
+		if (hostport_parse(c.listen, 7620, &hp, why, sizeof(why)) < 0)
 			errlist_add(el, "listen: '%s' %s", c.listen, why);
 	}
 	if (get_str(j, "username", c.username, sizeof(c.username), "", el) != 1)

@@ -205,7 +205,18 @@ static int listen_socket(const char *listen_on, unsigned *ret_port, struct errbu
 	char why[128], port[8];
 	int fd, one = 1, r;
 
-	if (hostport_parse(listen_on, 0, &hp, why, sizeof(why)) < 0)
+	char host[HOSTPORT_HOST_MAX + 8];
+	size_t l = strlen(listen_on);
+
+	/* Port 0 (any free port, for tests) is not a port users write: take it here. */
+	if (l > 2 && l < sizeof(host) && streq(listen_on + l - 2, ":0")) {
+		memcpy(host, listen_on, l - 2);
+		host[l - 2] = 0;
+		r = hostport_parse(host, 1, &hp, why, sizeof(why));
+		hp.port = 0;
+	} else
+		r = hostport_parse(listen_on, 7620, &hp, why, sizeof(why));
+	if (r < 0)
 		return errbuf_set(e, -EINVAL, "--listen '%s' %s", listen_on, why);
 	snprintf(port, sizeof(port), "%u", hp.port);
 	r = getaddrinfo(hp.host, port, &hints, &ai);
