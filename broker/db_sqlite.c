@@ -190,6 +190,23 @@ static int claim(struct broker_db *db, struct broker_instance *inst, const char 
 	return r;
 }
 
+/* Run sql with one or two text parameters (arg2 may be NULL); the number of rows changed. */
+static int run1(struct broker_db *db, const char *sql, const char *arg, const char *arg2,
+		struct errbuf *e)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (prep(db, sql, &st, e) < 0)
+		return -EIO;
+	sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	if (arg2)
+		sqlite3_bind_text(st, 2, arg2, -1, SQLITE_STATIC);
+	r = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(db->h) : fail(db, e, sql);
+	sqlite3_finalize(st);
+	return r;
+}
+
 static int sq_instance_insert(struct broker_db *db, struct broker_instance *inst,
 			      const char *pool_plan, struct errbuf *e)
 {
@@ -198,8 +215,6 @@ static int sq_instance_insert(struct broker_db *db, struct broker_instance *inst
 
 	if (r < 0)
 		return r;
-	if (pool_plan && (r = claim(db, inst, pool_plan, e)) < 0)
-		return end(db, r, e);
 	if (prep(db, "INSERT INTO instances (id, service_id, plan_id, state, org, space, request,"
 		     " size, fs, volume_name, backend_ref) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
 		 &st, e) < 0)
@@ -217,7 +232,14 @@ static int sq_instance_insert(struct broker_db *db, struct broker_instance *inst
 	else if (rc != SQLITE_DONE)
 		r = fail(db, e, "inserting an instance");
 	sqlite3_finalize(st);
-	return end(db, r, e);
+	/* The instance first: its primary key decides who provisions an id. */
+	if (r == 0 && pool_plan) {
+		r = claim(db, inst, pool_plan, e);
+		if (r == 0)
+			r = run1(db, "UPDATE instances SET backend_ref = ? WHERE id = ?",
+				 inst->backend_ref, inst->id, e);
+	}
+	return end(db, r < 0 ? r : 0, e);
 }
 
 static int get_inst(struct broker_db *db, const char *id, struct broker_instance *ret,
@@ -287,19 +309,6 @@ static int sq_instance_update(struct broker_db *db, const struct broker_instance
 	return end(db, r, e);
 }
 
-static int run1(struct broker_db *db, const char *sql, const char *arg, struct errbuf *e)
-{
-	sqlite3_stmt *st;
-	int r;
-
-	if (prep(db, sql, &st, e) < 0)
-		return -EIO;
-	sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-	r = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(db->h) : fail(db, e, sql);
-	sqlite3_finalize(st);
-	return r;
-}
-
 static int sq_instance_delete(struct broker_db *db, const char *id, struct errbuf *e)
 {
 	int r = begin(db, e);
@@ -309,11 +318,11 @@ static int sq_instance_delete(struct broker_db *db, const char *id, struct errbu
 	r = run1(db,
 		 "UPDATE pool_items SET state = 'released', instance_id = NULL "
 		 "WHERE instance_id = ?",
-		 id, e);
+		 id, NULL, e);
 	if (r >= 0)
-		r = run1(db, "DELETE FROM bindings WHERE instance_id = ?", id, e);
+		r = run1(db, "DELETE FROM bindings WHERE instance_id = ?", id, NULL, e);
 	if (r >= 0) {
-		r = run1(db, "DELETE FROM instances WHERE id = ?", id, e);
+		r = run1(db, "DELETE FROM instances WHERE id = ?", id, NULL, e);
 		if (r == 0)
 			r = -ENOENT;
 	}
@@ -425,7 +434,7 @@ static int sq_binding_delete(struct broker_db *db, const char *id, struct errbuf
 
 	if (r < 0)
 		return r;
-	r = run1(db, "DELETE FROM bindings WHERE id = ?", id, e);
+	r = run1(db, "DELETE FROM bindings WHERE id = ?", id, NULL, e);
 	return end(db, r < 0 ? r : r == 0 ? -ENOENT : 0, e);
 }
 
@@ -500,7 +509,7 @@ static int sq_pool_clean(struct broker_db *db, const char *key, struct errbuf *e
 	else if (streq(state, "free"))
 		r = errbuf_set(e, -EALREADY, "%s is already free", key);
 	else
-		r = run1(db, "UPDATE pool_items SET state = 'free' WHERE key = ?", key, e);
+		r = run1(db, "UPDATE pool_items SET state = 'free' WHERE key = ?", key, NULL, e);
 	return end(db, r < 0 ? r : 0, e);
 }
 

@@ -189,16 +189,20 @@ int main(int argc, char **argv)
 	}
 	/* "pool ... --config F": options may follow the subcommand too. */
 	if (optind < argc && streq(argv[optind], "pool")) {
-		int first = optind + 1;
+		char *rest[4];
+		int n = 0;
 
-		optind = first;
-		while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-			if (c == 'c')
-				config = optarg;
-			else {
+		/* "pool clean KEY --config F": --config may come after the subcommand. */
+		for (int i = optind + 1; i < argc; i++) {
+			if (streq(argv[i], "--config") && i + 1 < argc)
+				config = argv[++i];
+			else if (startswith(argv[i], "--config="))
+				config = argv[i] + strlen("--config=");
+			else if (argv[i][0] == '-' || n == (int)ELEMENTSOF(rest)) {
 				usage(stderr);
 				return 2;
-			}
+			} else
+				rest[n++] = argv[i];
 		}
 		if (!config) {
 			fprintf(stderr, "attachd-broker pool: --config FILE is required\n");
@@ -206,8 +210,7 @@ int main(int argc, char **argv)
 		}
 		if (broker_config_load(config, &cfg, &el) < 0)
 			return config_report(config, &el);
-		/* getopt_long permuted the non-options to the end. */
-		r = pool_cmd(&b, argc - optind, argv + optind);
+		r = pool_cmd(&b, n, rest);
 		broker_config_done(&cfg);
 		return r;
 	}
