@@ -259,9 +259,9 @@ int broker_http_start(struct broker *b, const char *listen_on, struct broker_htt
 	h->fd = fd;
 	h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 				    MHD_USE_POLL | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
+				0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+				on_mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 				MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT,
 				120u, MHD_OPTION_END);
 	if (!h->d) {

@@ -388,7 +388,12 @@ def make_handler(st):
         def send(self, status, obj=None, raw=None, ctype="application/json"):
             body = raw if raw is not None else (b"" if obj is None else json.dumps(obj).encode())
             if getattr(self, "_slow_after", 0):
-                time.sleep(self._slow_after)
+                # The action is done (under the state lock); the answer waits outside it.
+                self._deferred = (status, body, ctype)
+                return
+            self.write(status, body, ctype)
+
+        def write(self, status, body, ctype):
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -436,6 +441,7 @@ def make_handler(st):
             n = int(self.headers.get("Content-Length") or 0)
             self._raw = self.rfile.read(n) if n else b""
             self._slow_after = 0
+            self._deferred = None
             try:
                 if path.startswith("/emu/"):
                     return self.control(method, path)
@@ -452,7 +458,11 @@ def make_handler(st):
                                          b"</body></html>", ctype="text/html")
                     return self.err(fault["status"], 0, "Service Unavailable")
                 self.api(method, path)
+                if getattr(self, "_deferred", None):
+                    time.sleep(self._slow_after)
+                    self.write(*self._deferred)
             except GwError as e:
+                self._slow_after = 0
                 self.err(e.status, e.code, e.message)
             except (BrokenPipeError, ConnectionResetError):
                 pass

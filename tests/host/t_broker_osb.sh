@@ -219,11 +219,12 @@ expect 400 "deprovision without service_id/plan_id"
 
 # ---- logs ----
 log=$tmp/broker.log
-jq -e 'select(.message == "attachd-broker.request") | .data.originating_identity.platform == "cloudfoundry"
+log_has "$log" '.message == "attachd-broker.request" and .data.originating_identity.platform == "cloudfoundry"
 	and .data.originating_identity.value.user_id == "683ea748-3092-4ff4-b656-39cacc4d5360"
-	and (.data.request_id | startswith("req-"))' "$log" >/dev/null || fail "identity headers not logged"
-jq -e '.source == "attachd-broker" and (.timestamp | test("Z$")) and .log_level' "$log" >/dev/null ||
-	fail "log shape"
+	and (.data.request_id | startswith("req-"))' || fail "identity headers not logged"
+jq -s -e 'all(.source == "attachd-broker" and (.timestamp | test("Z$")) and .log_level != null)' "$log" \
+	>/dev/null || fail "log shape"
+log_has "$log" '.message == "attachd-broker.request" and .data.status == 412' || fail "412 not logged"
 for secret in s3cr3t-broker gwpass chapchapchap1; do
 	grep -q "$secret" "$log" && fail "secret '$secret' in the log"
 done

@@ -93,12 +93,16 @@ req() {
 	local hv=(-H "X-Broker-API-Version: ${VERSION-2.17}")
 	[ "${VERSION-x}" = "" ] && hv=()
 	local out
-	out=$(curl -s -o "$tmp/resp" -w '%{http_code}' -X "$method" -u "${AUTH:-cc:s3cr3t-broker}" \
+	local resp=$tmp/resp.$BASHPID
+	out=$(curl -s -o "$resp" -w '%{http_code}' -X "$method" -u "${AUTH:-cc:s3cr3t-broker}" \
 		"${hv[@]}" -H "X-Broker-API-Originating-Identity: $ORIG" \
 		-H "X-Broker-API-Request-Identity: req-$RANDOM" "${args[@]}" "$URL$path")
 	status=$out
-	body=$(cat "$tmp/resp")
+	body=$(cat "$resp" 2>/dev/null)
+	rm -f "$resp"
 }
+# log_has FILE FILTER: some line of the JSON log FILE makes FILTER true.
+log_has() { jq -s -e "[.[] | $2] | any" "$1" >/dev/null; }
 expect() { # expect STATUS WHAT
 	[ "$status" = "$1" ] || fail "$2: HTTP $status (want $1): $body"
 	ok
