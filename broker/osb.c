@@ -202,9 +202,10 @@ static void provision(struct ctx *x, const char *id)
 	params = json_object_get(x->body, "parameters");
 	if (broker_provision_params(p, params, &vp, &el) < 0)
 		return fail(x, 400, "BadRequest", "parameters of plan %s: %s", p->name, el.msg);
-	request = canonical(json_pack("{s:s, s:s, s:s, s:s, s:O}", "service_id", service_id,
+	request = canonical(json_pack("{s:s, s:s, s:s, s:s, s:o}", "service_id", service_id,
 				      "plan_id", plan_id, "org", org, "space", space, "parameters",
-				      params && !json_is_null(params) ? params : json_object()));
+				      params && !json_is_null(params) ? json_incref(params)
+								      : json_object()));
 	if (!request || strlen(request) >= sizeof(inst.request))
 		return fail(x, 400, "BadRequest", "parameters: too large");
 
@@ -516,9 +517,10 @@ static void bind(struct ctx *x, const char *id, const char *bid)
 	params = json_object_get(x->body, "parameters");
 	if (broker_bind_params(x->b->cfg->container_root, id, params, &bp, &el) < 0)
 		return fail(x, 400, "BadRequest", "parameters: %s", el.msg);
-	request = canonical(json_pack("{s:s, s:s, s:O}", "instance", id, "app_guid", app,
+	request = canonical(json_pack("{s:s, s:s, s:o}", "instance", id, "app_guid", app,
 				      "parameters",
-				      params && !json_is_null(params) ? params : json_object()));
+				      params && !json_is_null(params) ? json_incref((json_t *)params)
+								      : json_object()));
 	if (!request || strlen(request) >= sizeof(bd.request))
 		return fail(x, 400, "BadRequest", "parameters: too large");
 	snprintf(bd.id, sizeof(bd.id), "%s", bid);
@@ -639,13 +641,14 @@ json_t *osb_catalog(const struct broker_config *c)
 
 		for (size_t k = 0; k < c->n_plans; k++) {
 			const struct broker_plan *p = &c->plans[k];
-			json_t *props = json_pack(
-			    "{s:{s:s, s:[ss], s:s}}", "fs", "type", "string", "enum", "ext4", "xfs",
-			    "description", "filesystem made on first use (default: the plan's)");
+			json_t *props;
 			char sz[32];
 
 			if (p->service != i)
 				continue;
+			props = json_pack(
+			    "{s:{s:s, s:[ss], s:s}}", "fs", "type", "string", "enum", "ext4", "xfs",
+			    "description", "filesystem made on first use (default: the plan's)");
 			if (!broker_backend_is_pool(p->backend)) {
 				broker_size_format(p->size, sz, sizeof(sz));
 				json_object_set_new(
