@@ -21,7 +21,7 @@
 #include "backends/backend.h"
 #include "lib/err.h"
 
-#define BROKER_ID_MAX 255     /* instance, binding, service and plan ids */
+#define BROKER_ID_MAX 255 /* instance, binding, service and plan ids */
 #define BROKER_NAME_MAX 64
 #define BROKER_GIB (1ull << 30)
 #define BROKER_SIO_UNIT (8ull << 30) /* PowerFlex allocates in 8 GiB units */
@@ -45,9 +45,9 @@ struct broker_plan {
 	char description[256];
 	unsigned service; /* index into broker_config.services */
 	enum broker_backend backend;
-	char fs[8];		/* "ext4" (default) or "xfs" */
-	uint64_t size;		/* scaleio, file: default size in bytes (scaleio: rounded) */
-	uint64_t max_size;	/* scaleio, file: largest size a user may ask for (0: none) */
+	char fs[8];	   /* "ext4" (default) or "xfs" */
+	uint64_t size;	   /* scaleio, file: default size in bytes (scaleio: rounded) */
+	uint64_t max_size; /* scaleio, file: largest size a user may ask for (0: none) */
 	/* scaleio */
 	char storage_pool_id[17]; /* "" when given by name */
 	char protection_domain[BROKER_NAME_MAX + 1];
@@ -71,8 +71,8 @@ struct broker_service {
 struct broker_config {
 	char listen[300];
 	char username[128];
-	char password[256]; /* from password_file; never logged */
-	char database[4096]; /* "sqlite:/path" */
+	char password[256];	   /* from password_file; never logged */
+	char database[4096];	   /* "sqlite:/path" */
 	char container_root[1024]; /* default container_dir parent: /var/vcap/data */
 	struct backend_scaleio_host sio;
 	char sio_system_id[17];
@@ -91,8 +91,7 @@ int broker_config_parse(const json_t *j, struct broker_config *ret, struct errli
 int broker_config_load(const char *path, struct broker_config *ret, struct errlist *el);
 void broker_config_done(struct broker_config *c);
 const struct broker_plan *broker_config_plan(const struct broker_config *c, const char *id);
-const struct broker_service *broker_config_service(const struct broker_config *c,
-						   const char *id);
+const struct broker_service *broker_config_service(const struct broker_config *c, const char *id);
 
 /* ---- params.c (pure) ---- */
 /* "20G", "20GiB", "512M", "1T", "1073741824": whole numbers, binary units. -EINVAL or
@@ -105,10 +104,10 @@ uint64_t broker_round_up(uint64_t v, uint64_t unit);
 
 /* What one instance gets, from the plan and the user's parameters. */
 struct broker_vol_params {
-	uint64_t size;	  /* bytes, after rounding (0 for pool plans) */
-	uint64_t asked;	  /* what the user asked for (0: the plan default) */
+	uint64_t size;	/* bytes, after rounding (0 for pool plans) */
+	uint64_t asked; /* what the user asked for (0: the plan default) */
 	char fs[8];
-	char note[160];	  /* "20G rounded up to 24G: ..." or "" */
+	char note[160]; /* "20G rounded up to 24G: ..." or "" */
 };
 /* Validate provision parameters (an object or NULL) against the plan: "size" (a size
  * string; not for pool plans), "fs" ("ext4"/"xfs"). Every problem goes to el. */
@@ -125,8 +124,8 @@ struct broker_bind_params {
 };
 /* Validate bind parameters: "mount" (an absolute path; default container_root/<instance>)
  * and "readonly" (a boolean). */
-int broker_bind_params(const char *container_root, const char *instance_id,
-		       const json_t *params, struct broker_bind_params *ret, struct errlist *el);
+int broker_bind_params(const char *container_root, const char *instance_id, const json_t *params,
+		       struct broker_bind_params *ret, struct errlist *el);
 
 /* attachd's volume key for an instance: the id itself when it is a valid key (letters,
  * digits, '.', '_', '-', at most 119, not starting with '.'), else "osb-" and 32 hex digits
@@ -139,8 +138,8 @@ void broker_sio_volume_name(const char *instance_id, char *buf, size_t n);
 /* ---- sio.c: the PowerFlex gateway (blocking; each call one deadline of
  * c->sio_timeout_ms) ---- */
 /* Create a volume of size bytes (a multiple of 8 GiB) named name in the plan's pool. */
-int broker_sio_create(const struct broker_config *c, const struct broker_plan *p,
-		      const char *name, uint64_t size, char *ret_id, size_t n, struct errbuf *e);
+int broker_sio_create(const struct broker_config *c, const struct broker_plan *p, const char *name,
+		      uint64_t size, char *ret_id, size_t n, struct errbuf *e);
 /* The id of the volume named name; -ENOENT when there is none. */
 int broker_sio_find(const struct broker_config *c, const char *name, char *ret_id, size_t n,
 		    struct errbuf *e);

@@ -60,8 +60,8 @@ static int get_str(const json_t *o, const char *key, char *buf, size_t n, const 
 	return 1;
 }
 
-static int read_secret(const char *path, char *buf, size_t n, const char *where,
-		       const char *key, struct errlist *el)
+static int read_secret(const char *path, char *buf, size_t n, const char *where, const char *key,
+		       struct errlist *el)
 {
 	_cleanup_free_ char *s = NULL;
 	size_t len;
@@ -106,9 +106,14 @@ static int get_size(const json_t *o, const char *key, uint64_t *ret, const char 
 
 static void parse_scaleio(const json_t *o, struct broker_config *c, struct errlist *el)
 {
-	static const char *const keys[] = {"gateway",	  "username", "password_file",
-					   "ca_file",	  "insecure_skip_verify",
-					   "system_id",	  "timeout_ms", NULL};
+	static const char *const keys[] = {"gateway",
+					   "username",
+					   "password_file",
+					   "ca_file",
+					   "insecure_skip_verify",
+					   "system_id",
+					   "timeout_ms",
+					   NULL};
 	const char *w = "scaleio.";
 	char pwfile[4096] = "";
 	const json_t *v;
@@ -137,20 +142,19 @@ static void parse_scaleio(const json_t *o, struct broker_config *c, struct errli
 	for (char *p = c->sio_system_id; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	v = json_object_get(o, "timeout_ms");
-	if (v && (!json_is_integer(v) || json_integer_value(v) < 100 ||
-		  json_integer_value(v) > 600000))
+	if (v &&
+	    (!json_is_integer(v) || json_integer_value(v) < 100 || json_integer_value(v) > 600000))
 		errlist_add(el, "scaleio.timeout_ms: must be an integer 100-600000");
 	else if (v)
 		c->sio_timeout_ms = (int)json_integer_value(v);
 	if (!c->sio.gateway[0] || !c->sio.username[0] || !pwfile[0] || !c->sio_system_id[0])
 		errlist_add(el, "scaleio: gateway, username, password_file and system_id are "
-			    "required");
+				"required");
 }
 
 /* Pool items: plan options merged with each item, secrets read, checked by the backend's
  * own option parser, so every item is a Create attachd accepts. */
-static void parse_items(const json_t *po, struct broker_plan *p, const char *w,
-			struct errlist *el)
+static void parse_items(const json_t *po, struct broker_plan *p, const char *w, struct errlist *el)
 {
 	const struct backend_ops *be = backend_find(broker_backend_name(p->backend));
 	const json_t *opts = json_object_get(po, "options"), *items = json_object_get(po, "items");
@@ -205,8 +209,8 @@ static void parse_items(const json_t *po, struct broker_plan *p, const char *w,
 		json_object_foreach(m, key, v)
 		{
 			if (!key_in(key, be->keys))
-				errlist_add(el, "%s: '%.64s' is not a %s option of attachd", iw, key,
-					    be->name);
+				errlist_add(el, "%s: '%.64s' is not a %s option of attachd", iw,
+					    key, be->name);
 		}
 		if (be->parse(m, &cfg, &bel) < 0)
 			errlist_add(el, "%s: %s", iw, bel.msg[0] ? bel.msg : "invalid options");
@@ -223,13 +227,22 @@ static void parse_items(const json_t *po, struct broker_plan *p, const char *w,
 	}
 }
 
-static void parse_plan(const json_t *po, struct broker_plan *p, const char *w,
-		       struct errlist *el)
+static void parse_plan(const json_t *po, struct broker_plan *p, const char *w, struct errlist *el)
 {
-	static const char *const keys[] = {
-	    "id",      "name",	      "description",   "backend",	"fs",
-	    "size",    "max_size",    "storage_pool_id", "protection_domain", "storage_pool",
-	    "provisioning", "options", "items",	       NULL};
+	static const char *const keys[] = {"id",
+					   "name",
+					   "description",
+					   "backend",
+					   "fs",
+					   "size",
+					   "max_size",
+					   "storage_pool_id",
+					   "protection_domain",
+					   "storage_pool",
+					   "provisioning",
+					   "options",
+					   "items",
+					   NULL};
 	char be[16] = "", prov[16] = "thin";
 
 	unknown_keys(po, keys, w, el);
@@ -259,13 +272,14 @@ static void parse_plan(const json_t *po, struct broker_plan *p, const char *w,
 	}
 	get_size(po, "max_size", &p->max_size, w, el);
 	if (broker_backend_is_pool(p->backend)) {
-		static const char *const not_pool[] = {"size", "max_size", "storage_pool_id",
-						       "protection_domain", "storage_pool",
-						       "provisioning"};
+		static const char *const not_pool[] = {
+		    "size",	    "max_size",	   "storage_pool_id", "protection_domain",
+		    "storage_pool", "provisioning"};
 
 		for (size_t i = 0; i < ELEMENTSOF(not_pool); i++)
 			if (json_object_get(po, not_pool[i]))
-				errlist_add(el, "%s%s: not a setting of %s plans (their LUNs are "
+				errlist_add(el,
+					    "%s%s: not a setting of %s plans (their LUNs are "
 					    "pre-created)",
 					    w, not_pool[i], be);
 		parse_items(po, p, w, el);
@@ -278,32 +292,36 @@ static void parse_plan(const json_t *po, struct broker_plan *p, const char *w,
 	if (p->backend == BROKER_BE_FILE) {
 		if (json_object_get(po, "storage_pool_id") || json_object_get(po, "storage_pool") ||
 		    json_object_get(po, "protection_domain") || json_object_get(po, "provisioning"))
-			errlist_add(el, "%s: storage pools and provisioning are scaleio settings", w);
+			errlist_add(el, "%s: storage pools and provisioning are scaleio settings",
+				    w);
 		return;
 	}
 	if (p->size)
 		p->size = broker_round_up(p->size, BROKER_SIO_UNIT);
 	if (p->max_size && p->max_size % BROKER_SIO_UNIT)
-		errlist_add(el, "%smax_size: must be a multiple of 8G (PowerFlex allocates in 8G "
+		errlist_add(el,
+			    "%smax_size: must be a multiple of 8G (PowerFlex allocates in 8G "
 			    "units)",
 			    w);
-	if (get_str(po, "storage_pool_id", p->storage_pool_id, sizeof(p->storage_pool_id), w,
-		    el) == 1) {
+	if (get_str(po, "storage_pool_id", p->storage_pool_id, sizeof(p->storage_pool_id), w, el) ==
+	    1) {
 		if (!be_sio_id_is_valid(p->storage_pool_id))
 			errlist_add(el, "%sstorage_pool_id: '%s' is not 16 hex digits", w,
 				    p->storage_pool_id);
 		if (json_object_get(po, "storage_pool") || json_object_get(po, "protection_domain"))
-			errlist_add(el, "%s: give storage_pool_id or protection_domain + "
+			errlist_add(el,
+				    "%s: give storage_pool_id or protection_domain + "
 				    "storage_pool, not both",
 				    w);
 	} else {
 		int a = get_str(po, "protection_domain", p->protection_domain,
 				sizeof(p->protection_domain), w, el);
-		int b = get_str(po, "storage_pool", p->storage_pool, sizeof(p->storage_pool), w,
-				el);
+		int b =
+		    get_str(po, "storage_pool", p->storage_pool, sizeof(p->storage_pool), w, el);
 
 		if (a != 1 || b != 1)
-			errlist_add(el, "%s: a scaleio plan needs storage_pool_id, or "
+			errlist_add(el,
+				    "%s: a scaleio plan needs storage_pool_id, or "
 				    "protection_domain and storage_pool (names)",
 				    w);
 	}
@@ -393,14 +411,15 @@ static void parse_services(const json_t *arr, struct broker_config *c, struct er
 			if (streq(c->plans[i].id, c->plans[j].id) ||
 			    (c->plans[i].service == c->plans[j].service &&
 			     streq(c->plans[i].name, c->plans[j].name)))
-				errlist_add(el, "plan '%s': id or name used twice", c->plans[j].name);
+				errlist_add(el, "plan '%s': id or name used twice",
+					    c->plans[j].name);
 }
 
 int broker_config_parse(const json_t *j, struct broker_config *ret, struct errlist *el)
 {
-	static const char *const keys[] = {"listen",	     "username", "password_file",
-					   "database",	     "container_root", "scaleio",
-					   "services",	     NULL};
+	static const char *const keys[] = {
+	    "listen",	      "username", "password_file", "database",
+	    "container_root", "scaleio",  "services",	   NULL};
 	struct broker_config c = {.sio_timeout_ms = 30000};
 	unsigned before = el->n;
 	char pwfile[4096] = "";
@@ -427,13 +446,12 @@ int broker_config_parse(const json_t *j, struct broker_config *ret, struct errli
 		read_secret(pwfile, c.password, sizeof(c.password), "", "password_file", el);
 	if (get_str(j, "database", c.database, sizeof(c.database), "", el) != 1)
 		errlist_add(el, "database: required (\"sqlite:/var/vcap/store/attachd-broker/"
-			    "broker.db\")");
+				"broker.db\")");
 	else if (!startswith(c.database, "sqlite:/"))
 		errlist_add(el, "database: '%s' is not supported (use sqlite:/absolute/path)",
 			    c.database);
 	snprintf(c.container_root, sizeof(c.container_root), "/var/vcap/data");
-	if (get_str(j, "container_root", c.container_root, sizeof(c.container_root), "", el) ==
-		1 &&
+	if (get_str(j, "container_root", c.container_root, sizeof(c.container_root), "", el) == 1 &&
 	    c.container_root[0] != '/')
 		errlist_add(el, "container_root: must be an absolute path");
 	parse_services(json_object_get(j, "services"), &c, el);
@@ -443,7 +461,7 @@ int broker_config_parse(const json_t *j, struct broker_config *ret, struct errli
 		parse_scaleio(json_object_get(j, "scaleio"), &c, el);
 	else if (need_sio)
 		errlist_add(el, "scaleio: required by the scaleio plans (gateway, username, "
-			    "password_file, system_id)");
+				"password_file, system_id)");
 	if (el->n > before) {
 		broker_config_done(&c);
 		return -EINVAL;
@@ -495,8 +513,7 @@ const struct broker_plan *broker_config_plan(const struct broker_config *c, cons
 	return NULL;
 }
 
-const struct broker_service *broker_config_service(const struct broker_config *c,
-						   const char *id)
+const struct broker_service *broker_config_service(const struct broker_config *c, const char *id)
 {
 	for (size_t i = 0; i < c->n_services; i++)
 		if (streq(c->services[i].id, id))

@@ -29,7 +29,7 @@ struct broker_instance {
 	char request[1024];
 	uint64_t size;
 	char fs[8];
-	char volume_name[32]; /* scaleio: the name given at create */
+	char volume_name[32];  /* scaleio: the name given at create */
 	char backend_ref[256]; /* scaleio: volume id ("" until known); pools: the item key */
 };
 

@@ -169,8 +169,9 @@ static int claim(struct broker_db *db, struct broker_instance *inst, const char 
 	sqlite3_stmt *st;
 	int r = -ENOSPC;
 
-	if (prep(db, "SELECT key FROM pool_items WHERE plan_id = ? AND state = 'free' "
-		     "ORDER BY key LIMIT 1",
+	if (prep(db,
+		 "SELECT key FROM pool_items WHERE plan_id = ? AND state = 'free' "
+		 "ORDER BY key LIMIT 1",
 		 &st, e) < 0)
 		return -EIO;
 	sqlite3_bind_text(st, 1, plan, -1, SQLITE_STATIC);
@@ -181,8 +182,8 @@ static int claim(struct broker_db *db, struct broker_instance *inst, const char 
 	sqlite3_finalize(st);
 	if (r < 0)
 		return errbuf_set(e, r, "no free LUN left in the pool of plan %s", plan);
-	if (prep(db, "UPDATE pool_items SET state = 'in_use', instance_id = ? WHERE key = ?",
-		 &st, e) < 0)
+	if (prep(db, "UPDATE pool_items SET state = 'in_use', instance_id = ? WHERE key = ?", &st,
+		 e) < 0)
 		return -EIO;
 	bind_texts(st, 2, (const char *const[]){inst->id, inst->backend_ref});
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : fail(db, e, "claiming a pool item");
@@ -215,8 +216,9 @@ static int sq_instance_insert(struct broker_db *db, struct broker_instance *inst
 
 	if (r < 0)
 		return r;
-	if (prep(db, "INSERT INTO instances (id, service_id, plan_id, state, org, space, request,"
-		     " size, fs, volume_name, backend_ref) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+	if (prep(db,
+		 "INSERT INTO instances (id, service_id, plan_id, state, org, space, request,"
+		 " size, fs, volume_name, backend_ref) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
 		 &st, e) < 0)
 		return end(db, -EIO, e);
 	bind_texts(st, 7,
@@ -249,8 +251,9 @@ static int get_inst(struct broker_db *db, const char *id, struct broker_instance
 	sqlite3_stmt *st;
 	int r = -ENOENT;
 
-	if (prep(db, "SELECT id, service_id, plan_id, state, org, space, request, size, fs,"
-		     " volume_name, backend_ref FROM instances WHERE id = ?",
+	if (prep(db,
+		 "SELECT id, service_id, plan_id, state, org, space, request, size, fs,"
+		 " volume_name, backend_ref FROM instances WHERE id = ?",
 		 &st, e) < 0)
 		return -EIO;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -292,8 +295,9 @@ static int sq_instance_update(struct broker_db *db, const struct broker_instance
 
 	if (r < 0)
 		return r;
-	if (prep(db, "UPDATE instances SET state = ?, plan_id = ?, request = ?, size = ?,"
-		     " backend_ref = ? WHERE id = ? AND state = ?",
+	if (prep(db,
+		 "UPDATE instances SET state = ?, plan_id = ?, request = ?, size = ?,"
+		 " backend_ref = ? WHERE id = ? AND state = ?",
 		 &st, e) < 0)
 		return end(db, -EIO, e);
 	bind_texts(st, 3, (const char *const[]){inst->state, inst->plan_id, inst->request});
@@ -333,7 +337,7 @@ static int sq_instance_list(struct broker_db *db, const char *state,
 			    int (*cb)(const struct broker_instance *, void *), void *ud,
 			    struct errbuf *e)
 {
-	char (*ids)[BROKER_ID_MAX + 1] = NULL;
+	char(*ids)[BROKER_ID_MAX + 1] = NULL;
 	size_t n = 0;
 	sqlite3_stmt *st;
 	int r = 0;
@@ -367,8 +371,7 @@ static int sq_instance_list(struct broker_db *db, const char *state,
 	return r;
 }
 
-static int sq_binding_insert(struct broker_db *db, const struct broker_binding *b,
-			     struct errbuf *e)
+static int sq_binding_insert(struct broker_db *db, const struct broker_binding *b, struct errbuf *e)
 {
 	struct broker_instance inst;
 	sqlite3_stmt *st;
@@ -381,8 +384,9 @@ static int sq_binding_insert(struct broker_db *db, const struct broker_binding *
 		return end(db, r, e);
 	if (!streq(inst.state, "ready"))
 		return end(db, -EBUSY, e);
-	if (prep(db, "INSERT INTO bindings (id, instance_id, app_guid, request, container_dir,"
-		     " readonly) VALUES (?,?,?,?,?,?)",
+	if (prep(db,
+		 "INSERT INTO bindings (id, instance_id, app_guid, request, container_dir,"
+		 " readonly) VALUES (?,?,?,?,?,?)",
 		 &st, e) < 0)
 		return end(db, -EIO, e);
 	bind_texts(st, 5,
@@ -406,8 +410,9 @@ static int sq_binding_get(struct broker_db *db, const char *id, struct broker_bi
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&db->lock);
-	if (prep(db, "SELECT id, instance_id, app_guid, request, container_dir, readonly"
-		     " FROM bindings WHERE id = ?",
+	if (prep(db,
+		 "SELECT id, instance_id, app_guid, request, container_dir, readonly"
+		 " FROM bindings WHERE id = ?",
 		 &st, e) < 0) {
 		pthread_mutex_unlock(&db->lock);
 		return -EIO;
@@ -465,7 +470,8 @@ static int sq_pool_list(struct broker_db *db, int (*cb)(const struct broker_pool
 	int r = 0;
 
 	pthread_mutex_lock(&db->lock);
-	if (prep(db, "SELECT plan_id, key, state, instance_id FROM pool_items ORDER BY plan_id, key",
+	if (prep(db,
+		 "SELECT plan_id, key, state, instance_id FROM pool_items ORDER BY plan_id, key",
 		 &st, e) < 0) {
 		pthread_mutex_unlock(&db->lock);
 		return -EIO;
@@ -501,8 +507,8 @@ static int sq_pool_clean(struct broker_db *db, const char *key, struct errbuf *e
 	}
 	sqlite3_finalize(st);
 	if (!state[0])
-		r = errbuf_set(e, -ENOENT, "no pool item '%s' (attachd-broker pool list shows them)",
-			       key);
+		r = errbuf_set(e, -ENOENT,
+			       "no pool item '%s' (attachd-broker pool list shows them)", key);
 	else if (streq(state, "in_use"))
 		r = errbuf_set(e, -EBUSY, "%s is in use by instance %s: deprovision it first", key,
 			       inst);

@@ -28,8 +28,7 @@ struct req {
 	int too_big;
 };
 
-static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *body,
-				 int challenge)
+static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *body, int challenge)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	struct MHD_Response *resp;
@@ -84,8 +83,7 @@ static json_t *originating_identity(const char *h)
 	return json_pack("{s:s%, s:o}", "platform", h, (size_t)(sp - h), "value", v);
 }
 
-static void log_request(struct MHD_Connection *c, const char *method, const char *url,
-			int status)
+static void log_request(struct MHD_Connection *c, const char *method, const char *url, int status)
 {
 	const char *rid = header(c, "X-Broker-API-Request-Identity");
 	const char *ver = header(c, "X-Broker-API-Version");
@@ -98,8 +96,8 @@ static void log_request(struct MHD_Connection *c, const char *method, const char
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_size, void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_size, void **con_cls)
 {
 	struct broker_http *h = cls;
 	struct req *q = *con_cls;
@@ -154,9 +152,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (q->too_big) {
 		log_request(c, method, url, 413);
-		return send_json(c, 413,
-				 json_pack("{s:s}", "description", "request body larger than 64 KiB"),
-				 0);
+		return send_json(
+		    c, 413, json_pack("{s:s}", "description", "request body larger than 64 KiB"),
+		    0);
 	}
 	rq = (struct osb_request){
 	    .method = method,
@@ -238,7 +236,7 @@ static int listen_socket(const char *listen_on, unsigned *ret_port, struct errbu
 	freeaddrinfo(ai);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		*ret_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							  : ((struct sockaddr_in *)&ss)->sin_port);
+							   : ((struct sockaddr_in *)&ss)->sin_port);
 	return fd;
 }
 
@@ -257,13 +255,12 @@ int broker_http_start(struct broker *b, const char *listen_on, struct broker_htt
 	}
 	h->b = b;
 	h->fd = fd;
-	h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-				    MHD_USE_POLL | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-				on_mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-				120u, MHD_OPTION_END);
+	h->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+		MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+	    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	    MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
 	if (!h->d) {
 		close(fd);
 		free(h);

@@ -73,15 +73,14 @@ static json_t *redact(const json_t *v)
 	}
 	if (json_is_array(v)) {
 		copy = json_array();
-		json_array_foreach(v, i, child)
-		json_array_append_new(copy, redact(child));
+		json_array_foreach(v, i, child) json_array_append_new(copy, redact(child));
 		return copy;
 	}
 	return json_deep_copy(v);
 }
 
-char *broker_log_format(const struct timespec *ts, enum broker_log_level level,
-			const char *message, const json_t *data)
+char *broker_log_format(const struct timespec *ts, enum broker_log_level level, const char *message,
+			const json_t *data)
 {
 	char stamp[64], *text, *out;
 	struct tm tm;

@@ -22,7 +22,7 @@ void broker_log_set_fd(int fd);
 /* Log one line; message is the full dotted name; data (may be NULL) is stolen. */
 void broker_log(enum broker_log_level level, const char *message, json_t *data);
 /* The line broker_log would write (with '\n'), malloc'ed; NULL on ENOMEM. Pure. */
-char *broker_log_format(const struct timespec *ts, enum broker_log_level level,
-			const char *message, const json_t *data);
+char *broker_log_format(const struct timespec *ts, enum broker_log_level level, const char *message,
+			const json_t *data);
 /* 1 if a data key names a secret. */
 int broker_log_key_is_secret(const char *key);

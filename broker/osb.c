@@ -41,10 +41,10 @@ static void _printf_(4, 5) fail(struct ctx *x, int status, const char *code, con
 	j = json_pack("{s:s}", "description", text);
 	if (code)
 		json_object_set_new(j, "error", json_string(code));
-	broker_log(status >= 500 ? BROKER_LOG_ERROR : BROKER_LOG_INFO, "attachd-broker.request.failed",
-		   json_pack("{s:s, s:s, s:i, s:s, s:s}", "method", x->rq->method, "path",
-			     x->rq->path, "status", status, "error", code ? code : "",
-			     "description", text));
+	broker_log(
+	    status >= 500 ? BROKER_LOG_ERROR : BROKER_LOG_INFO, "attachd-broker.request.failed",
+	    json_pack("{s:s, s:s, s:i, s:s, s:s}", "method", x->rq->method, "path", x->rq->path,
+		      "status", status, "error", code ? code : "", "description", text));
 	answer(x, status, j);
 }
 
@@ -52,7 +52,9 @@ static void concurrency(struct ctx *x, const char *id, const char *state)
 {
 	fail(x, 422, "ConcurrencyError",
 	     "instance %s is being %s by another request; try again when it is done", id,
-	     streq(state, "creating") ? "created" : streq(state, "deleting") ? "deleted" : "changed");
+	     streq(state, "creating")	? "created"
+	     : streq(state, "deleting") ? "deleted"
+					: "changed");
 }
 
 static const char *q(struct ctx *x, const char *key)
@@ -105,15 +107,14 @@ static int body_str(struct ctx *x, const char *key, int required, const char **r
 }
 
 /* The service and plan a request names, checked against the catalog. */
-static const struct broker_plan *plan_of(struct ctx *x, const char *service_id,
-					 const char *plan_id)
+static const struct broker_plan *plan_of(struct ctx *x, const char *service_id, const char *plan_id)
 {
 	const struct broker_service *s = broker_config_service(x->b->cfg, service_id);
 	const struct broker_plan *p = broker_config_plan(x->b->cfg, plan_id);
 
 	if (!s) {
-		fail(x, 400, "BadRequest", "service_id: '%s' is not a service of this broker's catalog",
-		     service_id);
+		fail(x, 400, "BadRequest",
+		     "service_id: '%s' is not a service of this broker's catalog", service_id);
 		return NULL;
 	}
 	if (!p || &x->b->cfg->services[p->service] != s) {
@@ -150,8 +151,8 @@ static void provision_existing(struct ctx *x, const struct broker_instance *have
 	if (!streq(have->state, "ready"))
 		return concurrency(x, have->id, have->state);
 	if (streq(have->request, request))
-		return answer(x, 200, json_pack("{s:{s:o}}", "metadata", "attributes",
-						instance_attrs(have)));
+		return answer(
+		    x, 200, json_pack("{s:{s:o}}", "metadata", "attributes", instance_attrs(have)));
 	fail(x, 409, NULL,
 	     "instance %s exists with other attributes (service, plan, organization, space or "
 	     "parameters); use another instance id or update the existing one",
@@ -202,10 +203,10 @@ static void provision(struct ctx *x, const char *id)
 	params = json_object_get(x->body, "parameters");
 	if (broker_provision_params(p, params, &vp, &el) < 0)
 		return fail(x, 400, "BadRequest", "parameters of plan %s: %s", p->name, el.msg);
-	request = canonical(json_pack("{s:s, s:s, s:s, s:s, s:o}", "service_id", service_id,
-				      "plan_id", plan_id, "org", org, "space", space, "parameters",
-				      params && !json_is_null(params) ? json_incref(params)
-								      : json_object()));
+	request = canonical(
+	    json_pack("{s:s, s:s, s:s, s:s, s:o}", "service_id", service_id, "plan_id", plan_id,
+		      "org", org, "space", space, "parameters",
+		      params && !json_is_null(params) ? json_incref(params) : json_object()));
 	if (!request || strlen(request) >= sizeof(inst.request))
 		return fail(x, 400, "BadRequest", "parameters: too large");
 
@@ -267,8 +268,8 @@ static void provision(struct ctx *x, const char *id)
 		json_object_set_new(meta, "size_note", json_string(vp.note));
 	broker_log(BROKER_LOG_INFO, "attachd-broker.provision.done",
 		   json_pack("{s:s, s:s, s:s, s:s, s:O, s:s}", "instance", id, "plan", p->name,
-			     "backend", broker_backend_name(p->backend), "volume",
-			     inst.backend_ref, "attributes", meta, "request_id", x->rq->request_id));
+			     "backend", broker_backend_name(p->backend), "volume", inst.backend_ref,
+			     "attributes", meta, "request_id", x->rq->request_id));
 	answer(x, 201, json_pack("{s:{s:o}}", "metadata", "attributes", meta));
 }
 
@@ -277,7 +278,8 @@ static void provision(struct ctx *x, const char *id)
 static int require_ids(struct ctx *x)
 {
 	if (!q(x, "service_id") || !q(x, "plan_id")) {
-		fail(x, 400, "BadRequest", "the query parameters service_id and plan_id are required");
+		fail(x, 400, "BadRequest",
+		     "the query parameters service_id and plan_id are required");
 		return -EINVAL;
 	}
 	return 0;
@@ -372,10 +374,11 @@ static void update(struct ctx *x, const char *id)
 		    !streq(p->storage_pool_id, np->storage_pool_id) ||
 		    !streq(p->storage_pool, np->storage_pool) ||
 		    !streq(p->protection_domain, np->protection_domain) || p->thick != np->thick)
-			return fail(x, 400, "BadRequest",
-				    "plan_id: instance %s cannot move from plan %s to plan %s (only "
-				    "between scaleio plans of one storage pool and provisioning)",
-				    id, p->name, np->name);
+			return fail(
+			    x, 400, "BadRequest",
+			    "plan_id: instance %s cannot move from plan %s to plan %s (only "
+			    "between scaleio plans of one storage pool and provisioning)",
+			    id, p->name, np->name);
 	}
 	if (broker_update_params(np, inst.size, inst.fs, json_object_get(x->body, "parameters"),
 				 &vp, &el) < 0)
@@ -453,9 +456,10 @@ json_t *osb_binding_body(const struct broker_config *c, const struct broker_inst
 			if (streq(p->keys[i], inst->backend_ref))
 				item = json_array_get(p->items, i);
 		if (!item) {
-			errbuf_set(e, -ENOENT,
-				   "%s of instance %s is no longer in plan %s's items in the config",
-				   inst->backend_ref, inst->id, p->name);
+			errbuf_set(
+			    e, -ENOENT,
+			    "%s of instance %s is no longer in plan %s's items in the config",
+			    inst->backend_ref, inst->id, p->name);
 			return NULL;
 		}
 		mc = json_deep_copy(item);
@@ -517,10 +521,9 @@ static void bind(struct ctx *x, const char *id, const char *bid)
 	params = json_object_get(x->body, "parameters");
 	if (broker_bind_params(x->b->cfg->container_root, id, params, &bp, &el) < 0)
 		return fail(x, 400, "BadRequest", "parameters: %s", el.msg);
-	request = canonical(json_pack("{s:s, s:s, s:o}", "instance", id, "app_guid", app,
-				      "parameters",
-				      params && !json_is_null(params) ? json_incref((json_t *)params)
-								      : json_object()));
+	request = canonical(json_pack(
+	    "{s:s, s:s, s:o}", "instance", id, "app_guid", app, "parameters",
+	    params && !json_is_null(params) ? json_incref((json_t *)params) : json_object()));
 	if (!request || strlen(request) >= sizeof(bd.request))
 		return fail(x, 400, "BadRequest", "parameters: too large");
 	snprintf(bd.id, sizeof(bd.id), "%s", bid);
@@ -646,9 +649,9 @@ json_t *osb_catalog(const struct broker_config *c)
 
 			if (p->service != i)
 				continue;
-			props = json_pack(
-			    "{s:{s:s, s:[ss], s:s}}", "fs", "type", "string", "enum", "ext4", "xfs",
-			    "description", "filesystem made on first use (default: the plan's)");
+			props = json_pack("{s:{s:s, s:[ss], s:s}}", "fs", "type", "string", "enum",
+					  "ext4", "xfs", "description",
+					  "filesystem made on first use (default: the plan's)");
 			if (!broker_backend_is_pool(p->backend)) {
 				broker_size_format(p->size, sz, sizeof(sz));
 				json_object_set_new(
@@ -665,15 +668,15 @@ json_t *osb_catalog(const struct broker_config *c)
 				      "s:b}}}}}",
 				      "id", p->id, "name", p->name, "description", p->description,
 				      "free", 1, "bindable", 1, "plan_updateable",
-				      p->backend == BROKER_BE_SCALEIO, "schemas", "service_instance",
-				      "create", "parameters", "$schema",
+				      p->backend == BROKER_BE_SCALEIO, "schemas",
+				      "service_instance", "create", "parameters", "$schema",
 				      "http://json-schema.org/draft-04/schema#", "type", "object",
 				      "properties", props, "additionalProperties", 0));
 		}
 		json_array_append_new(
 		    services,
-		    json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:[s], s:[ss], s:o}", "id", s->id,
-			      "name", s->name, "description", s->description, "bindable", 1,
+		    json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:[s], s:[ss], s:o}", "id",
+			      s->id, "name", s->name, "description", s->description, "bindable", 1,
 			      "instances_retrievable", 1, "bindings_retrievable", 1,
 			      "plan_updateable", s->plan_updateable, "requires", "volume_mount",
 			      "tags", "attachd", "block", "plans", plans));
@@ -727,8 +730,8 @@ void osb_handle(struct broker *b, const struct osb_request *rq, struct osb_respo
 	}
 	p += strlen("/v2/service_instances");
 	if (segment(&p, id, sizeof(id)) < 0) {
-		fail(&x, 400, "BadRequest",
-		     "instance id: must be 1-%d printable ASCII characters", BROKER_ID_MAX);
+		fail(&x, 400, "BadRequest", "instance id: must be 1-%d printable ASCII characters",
+		     BROKER_ID_MAX);
 		goto out;
 	}
 	if (!*p) {

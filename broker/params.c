@@ -30,7 +30,8 @@ static const struct {
 	const char *suffix;
 	unsigned shift;
 } units[] = {
-    {"", 0}, {"K", 10}, {"M", 20}, {"G", 30}, {"T", 40}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
+    {"", 0},	 {"K", 10},   {"M", 20},   {"G", 30},	{"T", 40},
+    {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
 };
 
 int broker_size_parse(const char *s, uint64_t *ret, const char **why)
@@ -113,7 +114,8 @@ static int parse_fs(const json_t *v, char *out, size_t n, struct errlist *el)
 
 	if (!s || (!streq(s, "ext4") && !streq(s, "xfs"))) {
 		if (s)
-			errlist_add(el, "fs: '%.32s' is not supported (use \"ext4\" or \"xfs\")", s);
+			errlist_add(el, "fs: '%.32s' is not supported (use \"ext4\" or \"xfs\")",
+				    s);
 		else
 			errlist_add(el, "fs: must be a string, \"ext4\" or \"xfs\", not %s",
 				    jsonx_type_name(v));
@@ -199,9 +201,11 @@ int broker_provision_params(const struct broker_plan *p, const json_t *params,
 		}
 		if (broker_backend_is_pool(p->backend)) {
 			if (json_object_get(params, "size"))
-				errlist_add(el, "size: plan %s hands out pre-created %s; their size "
+				errlist_add(el,
+					    "size: plan %s hands out pre-created %s; their size "
 					    "cannot be chosen",
-					    p->name, p->backend == BROKER_BE_ISCSI ? "LUNs" : "namespaces");
+					    p->name,
+					    p->backend == BROKER_BE_ISCSI ? "LUNs" : "namespaces");
 			check_keys(params, json_object_get(params, "size") ? sized : pooled,
 				   "allowed: fs", el);
 		} else
@@ -234,7 +238,8 @@ int broker_update_params(const struct broker_plan *p, uint64_t cur, const char *
 		return 0;
 	}
 	if (!json_is_object(params)) {
-		errlist_add(el, "parameters: must be a JSON object, not %s", jsonx_type_name(params));
+		errlist_add(el, "parameters: must be a JSON object, not %s",
+			    jsonx_type_name(params));
 		return -EINVAL;
 	}
 	check_keys(params, keys, "allowed: size", el);
@@ -250,7 +255,8 @@ int broker_update_params(const struct broker_plan *p, uint64_t cur, const char *
 		else if (parse_size(p, v, &o, el) == 0 && o.size < cur) {
 			broker_size_format(o.asked, a, sizeof(a));
 			broker_size_format(cur, b, sizeof(b));
-			errlist_add(el, "size: %s is smaller than the volume (%s): shrinking is not "
+			errlist_add(el,
+				    "size: %s is smaller than the volume (%s): shrinking is not "
 				    "supported",
 				    a, b);
 		}
@@ -261,8 +267,8 @@ int broker_update_params(const struct broker_plan *p, uint64_t cur, const char *
 	return 0;
 }
 
-int broker_bind_params(const char *container_root, const char *instance_id,
-		       const json_t *params, struct broker_bind_params *ret, struct errlist *el)
+int broker_bind_params(const char *container_root, const char *instance_id, const json_t *params,
+		       struct broker_bind_params *ret, struct errlist *el)
 {
 	static const char *const keys[] = {"mount", "readonly", NULL};
 	struct broker_bind_params o = {0};
@@ -290,7 +296,8 @@ int broker_bind_params(const char *container_root, const char *instance_id,
 			else if (s[0] != '/' || strstr(s, "/../") || strstr(s, "/./") ||
 				 (strlen(s) >= 3 && streq(s + strlen(s) - 3, "/..")) ||
 				 strlen(s) >= sizeof(o.container_dir) || streq(s, "/"))
-				errlist_add(el, "mount: '%.128s' must be an absolute path other "
+				errlist_add(el,
+					    "mount: '%.128s' must be an absolute path other "
 					    "than / without . or .. components",
 					    s);
 			else

@@ -40,8 +40,8 @@ static char *canonical_body(json_t *j)
 }
 
 /* A POST whose answer is a JSON string (an id) or an object with "id". */
-static int post_id(struct be_sio_client *c, const char *path, json_t *body, char *ret,
-		   size_t n, long *ret_code, struct errbuf *e)
+static int post_id(struct be_sio_client *c, const char *path, json_t *body, char *ret, size_t n,
+		   long *ret_code, struct errbuf *e)
 {
 	_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
 	json_t *out = NULL;
@@ -55,7 +55,7 @@ static int post_id(struct be_sio_client *c, const char *path, json_t *body, char
 	if (r < 0)
 		return r;
 	id = json_is_string(out) ? json_string_value(out)
-				  : json_string_value(json_object_get(out, "id"));
+				 : json_string_value(json_object_get(out, "id"));
 	if (!id || !be_sio_id_is_valid(id)) {
 		json_decref(out);
 		return errbuf_set(e, -EBADMSG, "POST %s: the gateway's answer holds no id", path);
@@ -81,16 +81,16 @@ static int pool_id(struct be_sio_client *c, const struct broker_plan *p, char *r
 		return errbuf_prefix(e, r, "protection domain '%s' of plan %s",
 				     p->protection_domain, p->name);
 	r = post_id(c, "/api/types/StoragePool/instances/action/queryIdByKey",
-		    json_pack("{s:s, s:s}", "name", p->storage_pool, "protectionDomainId", pd),
-		    ret, n, NULL, e);
+		    json_pack("{s:s, s:s}", "name", p->storage_pool, "protectionDomainId", pd), ret,
+		    n, NULL, e);
 	if (r < 0)
 		return errbuf_prefix(e, r, "storage pool '%s' of plan %s", p->storage_pool,
 				     p->name);
 	return 0;
 }
 
-int broker_sio_create(const struct broker_config *c, const struct broker_plan *p,
-		      const char *name, uint64_t size, char *ret_id, size_t n, struct errbuf *e)
+int broker_sio_create(const struct broker_config *c, const struct broker_plan *p, const char *name,
+		      uint64_t size, char *ret_id, size_t n, struct errbuf *e)
 {
 	_cleanup_(client_done) struct client k = {0};
 	char pool[BE_SIO_ID_LEN + 1], kb[32];
@@ -165,11 +165,10 @@ int broker_sio_remove(const struct broker_config *c, const char *id, struct errb
 		size_t len = 0;
 
 		for (unsigned i = 0; i < v.n_mapped && len < sizeof(who) - 1; i++)
-			len += (size_t)snprintf(who + len, sizeof(who) - len, "%s%s (%s%s%s)",
-						i ? ", " : "", v.mapped[i].sdc_id,
-						v.mapped[i].sdc_name[0] ? v.mapped[i].sdc_name : "",
-						v.mapped[i].sdc_name[0] ? ", " : "",
-						v.mapped[i].sdc_ip);
+			len += (size_t)snprintf(
+			    who + len, sizeof(who) - len, "%s%s (%s%s%s)", i ? ", " : "",
+			    v.mapped[i].sdc_id, v.mapped[i].sdc_name[0] ? v.mapped[i].sdc_name : "",
+			    v.mapped[i].sdc_name[0] ? ", " : "", v.mapped[i].sdc_ip);
 		return errbuf_set(e, -EBUSY,
 				  "volume %s is still mapped to SDC %s: unbind the apps (or unmap "
 				  "it on the gateway) before deleting the service",

@@ -73,8 +73,11 @@ static void test_size_format_and_rounding(void **state)
 
 static struct broker_plan sio_plan(void)
 {
-	struct broker_plan p = {.name = "small", .backend = BROKER_BE_SCALEIO, .fs = "ext4",
-				.size = 8 * G, .max_size = 64 * G};
+	struct broker_plan p = {.name = "small",
+				.backend = BROKER_BE_SCALEIO,
+				.fs = "ext4",
+				.size = 8 * G,
+				.max_size = 64 * G};
 
 	return p;
 }
@@ -89,8 +92,8 @@ static json_t *J(const char *s)
 
 static void test_provision_params(void **state)
 {
-	struct broker_plan p = sio_plan(), pool = {.name = "lun", .backend = BROKER_BE_ISCSI,
-						   .fs = "xfs"};
+	struct broker_plan p = sio_plan(),
+			   pool = {.name = "lun", .backend = BROKER_BE_ISCSI, .fs = "xfs"};
 	struct broker_vol_params v;
 	struct errlist el = {.n = 0};
 	json_t *j;
@@ -117,7 +120,8 @@ static void test_provision_params(void **state)
 	json_decref(j);
 	assert_int_equal(el.n, 3);
 	assert_non_null(strstr(el.msg, "unknown parameter 'color' (allowed: size, fs)"));
-	assert_non_null(strstr(el.msg, "size: '100G' is larger than plan small allows (at most 64G)"));
+	assert_non_null(
+	    strstr(el.msg, "size: '100G' is larger than plan small allows (at most 64G)"));
 	assert_non_null(strstr(el.msg, "fs: 'btrfs' is not supported (use \"ext4\" or \"xfs\")"));
 	assert_int_equal(((unsigned char *)&v)[0], 0x5a);
 
@@ -138,8 +142,8 @@ static void test_provision_params(void **state)
 	j = J("{\"size\":\"1G\"}");
 	assert_int_equal(broker_provision_params(&pool, j, &v, &el), -EINVAL);
 	json_decref(j);
-	assert_string_equal(el.msg,
-			    "size: plan lun hands out pre-created LUNs; their size cannot be chosen");
+	assert_string_equal(
+	    el.msg, "size: plan lun hands out pre-created LUNs; their size cannot be chosen");
 	j = J("{\"fs\":\"ext4\"}");
 	assert_int_equal(broker_provision_params(&pool, j, &v, &el), 0);
 	json_decref(j);
@@ -162,8 +166,8 @@ static void test_update_params(void **state)
 	j = J("{\"size\":\"16G\"}");
 	assert_int_equal(broker_update_params(&p, 24 * G, "ext4", j, &v, &el), -EINVAL);
 	json_decref(j);
-	assert_string_equal(el.msg,
-			    "size: 16G is smaller than the volume (24G): shrinking is not supported");
+	assert_string_equal(
+	    el.msg, "size: 16G is smaller than the volume (24G): shrinking is not supported");
 
 	el = (struct errlist){.n = 0};
 	j = J("{\"fs\":\"xfs\"}");
@@ -216,7 +220,8 @@ static void test_bind_params(void **state)
 	assert_int_equal(broker_bind_params("/var/vcap/data", "i", j, &b, &el), -EINVAL);
 	json_decref(j);
 	assert_int_equal(el.n, 2);
-	assert_non_null(strstr(el.msg, "unknown parameter 'chap_secret' (allowed: mount, readonly)"));
+	assert_non_null(
+	    strstr(el.msg, "unknown parameter 'chap_secret' (allowed: mount, readonly)"));
 	assert_non_null(strstr(el.msg, "readonly: must be true or false, not a string"));
 }
 
@@ -224,7 +229,8 @@ static void test_names(void **state)
 {
 	char k[128], k2[128], n[32], n2[32];
 
-	assert_int_equal(broker_volume_key("7f3c1c2e-0000-4000-8000-000000000001", k, sizeof(k)), 0);
+	assert_int_equal(broker_volume_key("7f3c1c2e-0000-4000-8000-000000000001", k, sizeof(k)),
+			 0);
 	assert_string_equal(k, "7f3c1c2e-0000-4000-8000-000000000001");
 	/* Not a valid attachd key: a stable hash of it. */
 	assert_int_equal(broker_volume_key("with space/slash", k, sizeof(k)), 0);
@@ -303,11 +309,12 @@ static void test_config_plans(void **state)
 	close(fd);
 
 	assert_int_equal(
-	    config_with("[{\"name\":\"scaleio\",\"plans\":[{\"name\":\"s\",\"backend\":\"scaleio\","
-			"\"storage_pool_id\":\"e65f9c2700000000\",\"size\":\"20G\"},"
-			"{\"name\":\"l\",\"backend\":\"iscsi\",\"options\":{\"portal\":\"10.0.0.5\","
-			"\"iqn\":\"iqn.2003-01.org.x:t\"},\"items\":[{\"lun\":1},{\"lun\":2}]}]}]",
-			&c, &el),
+	    config_with(
+		"[{\"name\":\"scaleio\",\"plans\":[{\"name\":\"s\",\"backend\":\"scaleio\","
+		"\"storage_pool_id\":\"e65f9c2700000000\",\"size\":\"20G\"},"
+		"{\"name\":\"l\",\"backend\":\"iscsi\",\"options\":{\"portal\":\"10.0.0.5\","
+		"\"iqn\":\"iqn.2003-01.org.x:t\"},\"items\":[{\"lun\":1},{\"lun\":2}]}]}]",
+		&c, &el),
 	    0);
 	assert_int_equal(c.n_plans, 2);
 	assert_string_equal(c.plans[0].id, "attachd-scaleio-s");
@@ -321,12 +328,13 @@ static void test_config_plans(void **state)
 
 	/* Every problem, named with its place. */
 	assert_int_equal(
-	    config_with("[{\"name\":\"x\",\"plans\":[{\"name\":\"s\",\"backend\":\"scaleio\","
-			"\"size\":\"8G\",\"provisioning\":\"fat\",\"max_size\":\"20G\"},"
-			"{\"name\":\"l\",\"backend\":\"iscsi\",\"size\":\"1G\",\"options\":"
-			"{\"iqn\":\"iqn.2003-01.org.x:t\",\"chap_secret\":\"x\"},\"items\":[{\"lun\":1},"
-			"{\"lun\":1,\"color\":2}]},{\"name\":\"f\",\"backend\":\"tape\"}]}]",
-			&c, &el),
+	    config_with(
+		"[{\"name\":\"x\",\"plans\":[{\"name\":\"s\",\"backend\":\"scaleio\","
+		"\"size\":\"8G\",\"provisioning\":\"fat\",\"max_size\":\"20G\"},"
+		"{\"name\":\"l\",\"backend\":\"iscsi\",\"size\":\"1G\",\"options\":"
+		"{\"iqn\":\"iqn.2003-01.org.x:t\",\"chap_secret\":\"x\"},\"items\":[{\"lun\":1},"
+		"{\"lun\":1,\"color\":2}]},{\"name\":\"f\",\"backend\":\"tape\"}]}]",
+		&c, &el),
 	    -EINVAL);
 	const char *want[] = {
 	    "services[0].plans[0].: a scaleio plan needs storage_pool_id, or protection_domain "
@@ -359,10 +367,14 @@ static void test_config_plans(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_size_parse),	 cmocka_unit_test(test_size_format_and_rounding),
-	    cmocka_unit_test(test_provision_params), cmocka_unit_test(test_update_params),
-	    cmocka_unit_test(test_bind_params),	 cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_auth),		 cmocka_unit_test(test_config_plans),
+	    cmocka_unit_test(test_size_parse),
+	    cmocka_unit_test(test_size_format_and_rounding),
+	    cmocka_unit_test(test_provision_params),
+	    cmocka_unit_test(test_update_params),
+	    cmocka_unit_test(test_bind_params),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_auth),
+	    cmocka_unit_test(test_config_plans),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
