@@ -193,6 +193,25 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	broker_log(BROKER_LOG_ERROR, "attachd-broker.http.error", json_pack("{s:s}", "error", msg));
 }
 
+int broker_http_listen_parse(const char *listen_on, struct hostport *ret, struct errbuf *e)
+{
+	char host[HOSTPORT_HOST_MAX + 8], why[128];
+	size_t l = strlen(listen_on);
+	int r;
+
+	/* Port 0 (any free port, for tests) is not a port users write: take it here. */
+	if (l > 2 && l < sizeof(host) && streq(listen_on + l - 2, ":0")) {
+		memcpy(host, listen_on, l - 2);
+		host[l - 2] = 0;
+		r = hostport_parse(host, 1, ret, why, sizeof(why));
+		ret->port = 0;
+	} else
+		r = hostport_parse(listen_on, 7620, ret, why, sizeof(why));
+	if (r < 0)
+		return errbuf_set(e, -EINVAL, "--listen '%s' %s", listen_on, why);
+	return 0;
+}
+
 static int listen_socket(const char *listen_on, unsigned *ret_port, struct errbuf *e)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
@@ -200,22 +219,12 @@ static int listen_socket(const char *listen_on, unsigned *ret_port, struct errbu
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct hostport hp;
-	char why[128], port[8];
+	char port[8];
 	int fd, one = 1, r;
 
-	char host[HOSTPORT_HOST_MAX + 8];
-	size_t l = strlen(listen_on);
-
-	/* Port 0 (any free port, for tests) is not a port users write: take it here. */
-	if (l > 2 && l < sizeof(host) && streq(listen_on + l - 2, ":0")) {
-		memcpy(host, listen_on, l - 2);
-		host[l - 2] = 0;
-		r = hostport_parse(host, 1, &hp, why, sizeof(why));
-		hp.port = 0;
-	} else
-		r = hostport_parse(listen_on, 7620, &hp, why, sizeof(why));
+	r = broker_http_listen_parse(listen_on, &hp, e);
 	if (r < 0)
-		return errbuf_set(e, -EINVAL, "--listen '%s' %s", listen_on, why);
+		return r;
 	snprintf(port, sizeof(port), "%u", hp.port);
 	r = getaddrinfo(hp.host, port, &hints, &ai);
 	if (r != 0)

@@ -10,8 +10,12 @@
 
 #include "broker/osb.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
 
 struct broker_http;
+
+/* "host:port" (port 0: any free one) -> ret; -EINVAL with e naming the problem. */
+int broker_http_listen_parse(const char *listen_on, struct hostport *ret, struct errbuf *e);
 
 /* Listen on listen ("host:port"; port 0 picks one) and serve b until broker_http_stop.
  * *ret_port gets the port listened on. */

@@ -234,6 +234,16 @@ int main(int argc, char **argv)
 		return config_report(config, &el);
 	if (!listen_on)
 		listen_on = cfg.listen;
+	{
+		struct hostport hp;
+		struct errbuf e = {{0}};
+
+		if (broker_http_listen_parse(listen_on, &hp, &e) < 0) {
+			fprintf(stderr, "attachd-broker: %s\n", e.msg);
+			broker_config_done(&cfg);
+			return 2;
+		}
+	}
 	r = serve(&b, listen_on);
 	broker_config_done(&cfg);
 	return r;

@@ -42,6 +42,7 @@ SVC_ISCSI=svc-iscsi PLAN_LUN=plan-iscsi-lun SVC_FILE=svc-file PLAN_FILE=plan-fil
 write_config() {
 	echo "s3cr3t-broker" >"$tmp/broker.pw"
 	echo "chapchapchap1" >"$tmp/chap.pw"
+	echo gwpass >"$tmp/gw.pw"
 	CONFIG=$tmp/broker.json
 	cat >"$CONFIG" <<JSON
 {"username": "cc", "password_file": "$tmp/broker.pw", "database": "sqlite:$tmp/broker.db",
