@@ -3,7 +3,7 @@
 # `make check` installs what is missing and runs all three test tiers.
 
 CC ?= cc
-PKGS := libiscsi devmapper libudev blkid libcurl libmicrohttpd gnutls jansson sqlite3
+PKGS := libiscsi devmapper libudev blkid libcurl libmicrohttpd gnutls jansson sqlite3 libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -71,9 +71,10 @@ struct broker_service {
 struct broker_config {
 	char listen[300];
 	char username[128];
-	char password[256];	   /* from password_file; never logged */
-	char database[4096];	   /* "sqlite:/path" */
-	char container_root[1024]; /* default container_dir parent: /var/vcap/data */
+	char password[256];	     /* from password_file; never logged */
+	char database[4096];	     /* "sqlite:/path" or "postgresql://user@host/db" */
+	char database_password[256]; /* from database_password_file; "" = none */
+	char container_root[1024];   /* default container_dir parent: /var/vcap/data */
 	struct backend_scaleio_host sio;
 	char sio_system_id[17];
 	int sio_timeout_ms;

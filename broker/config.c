@@ -418,8 +418,8 @@ static void parse_services(const json_t *arr, struct broker_config *c, struct er
 int broker_config_parse(const json_t *j, struct broker_config *ret, struct errlist *el)
 {
 	static const char *const keys[] = {
-	    "listen",	      "username", "password_file", "database",
-	    "container_root", "scaleio",  "services",	   NULL};
+	    "listen",  "username", "password_file",	     "database", "container_root",
+	    "scaleio", "services", "database_password_file", NULL};
 	struct broker_config c = {.sio_timeout_ms = 30000};
 	unsigned before = el->n;
 	char pwfile[4096] = "";
@@ -447,9 +447,23 @@ int broker_config_parse(const json_t *j, struct broker_config *ret, struct errli
 	if (get_str(j, "database", c.database, sizeof(c.database), "", el) != 1)
 		errlist_add(el, "database: required (\"sqlite:/var/vcap/store/attachd-broker/"
 				"broker.db\")");
-	else if (!startswith(c.database, "sqlite:/"))
-		errlist_add(el, "database: '%s' is not supported (use sqlite:/absolute/path)",
+	else if (startswith(c.database, "postgresql://") || startswith(c.database, "postgres://")) {
+		const char *auth = strstr(c.database, "://") + 3;
+		size_t hostpart = strcspn(auth, "/?");
+		const char *at = memrchr(auth, '@', hostpart);
+
+		/* The password stays out of the URL (it would reach logs and ps). */
+		if (at && memchr(auth, ':', (size_t)(at - auth)))
+			errlist_add(el, "database: put the password in database_password_file, "
+					"not in the URL");
+	} else if (!startswith(c.database, "sqlite:/"))
+		errlist_add(el,
+			    "database: '%s' is not supported (use sqlite:/absolute/path or "
+			    "postgresql://user@host/dbname)",
 			    c.database);
+	if (get_str(j, "database_password_file", pwfile, sizeof(pwfile), "", el) == 1)
+		read_secret(pwfile, c.database_password, sizeof(c.database_password), "",
+			    "database_password_file", el);
 	snprintf(c.container_root, sizeof(c.container_root), "/var/vcap/data");
 	if (get_str(j, "container_root", c.container_root, sizeof(c.container_root), "", el) == 1 &&
 	    c.container_root[0] != '/')
@@ -499,6 +513,7 @@ void broker_config_done(struct broker_config *c)
 	free(c->plans);
 	free(c->services);
 	explicit_bzero(c->password, sizeof(c->password));
+	explicit_bzero(c->database_password, sizeof(c->database_password));
 	explicit_bzero(c->sio.password, sizeof(c->sio.password));
 	c->plans = NULL;
 	c->services = NULL;

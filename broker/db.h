@@ -3,8 +3,9 @@
  * The broker's state store. Every function is one transaction (all or nothing) and is
  * safe to call from several threads and from several broker processes sharing the store:
  * exclusion comes from the database's unique constraints and conditional updates, never
- * from a lock in memory. Implementations: db_sqlite.c ("sqlite:/path"); a PostgreSQL one
- * fills the same table.
+ * from a lock in memory. Implementations: db_sqlite.c ("sqlite:/path", one broker process or
+ * several on one host), db_pg.c ("postgresql://...", several brokers behind a load
+ * balancer).
  *
  * Instance states: "creating" (row written before the array is asked; its volume may or
  * may not exist), "ready", "deleting" (the volume is being removed). A restarted broker
@@ -52,9 +53,11 @@ struct broker_pool_item {
 struct broker_db;
 
 struct broker_db_ops {
-	const char *scheme; /* "sqlite" */
-	/* Open (creating the store when new) and migrate the schema to the current version. */
-	int (*open)(const char *url, struct broker_db **ret, struct errbuf *e);
+	const char *scheme; /* "sqlite", "postgresql" */
+	/* Open (creating the store when new) and migrate the schema to the current version.
+	 * password (may be NULL) is the database password, read from its file. */
+	int (*open)(const char *url, const char *password, struct broker_db **ret,
+		    struct errbuf *e);
 	void (*close)(struct broker_db *db);
 	/* Insert a new instance. -EEXIST when the id exists (whoever wrote it). When
 	 * pool_plan is non-NULL, one of its "free" items is claimed for the instance in the
@@ -94,3 +97,4 @@ struct broker_db_ops {
 /* The implementation for a database URL; NULL when the scheme is unknown. */
 const struct broker_db_ops *broker_db_find(const char *url);
 extern const struct broker_db_ops broker_db_sqlite;
+extern const struct broker_db_ops broker_db_pg;

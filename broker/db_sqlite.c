@@ -100,7 +100,7 @@ static void col(sqlite3_stmt *st, int i, char *buf, size_t n)
 	snprintf(buf, n, "%s", s ? (const char *)s : "");
 }
 
-static int sq_open(const char *url, struct broker_db **ret, struct errbuf *e)
+static int sq_open(const char *url, const char *password, struct broker_db **ret, struct errbuf *e)
 {
 	struct broker_db *db;
 	int v = -1, r;
@@ -540,5 +540,7 @@ const struct broker_db_ops *broker_db_find(const char *url)
 {
 	if (startswith(url, "sqlite:"))
 		return &broker_db_sqlite;
+	if (startswith(url, "postgresql://") || startswith(url, "postgres://"))
+		return &broker_db_pg;
 	return NULL;
 }

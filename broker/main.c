@@ -49,7 +49,9 @@ static int open_db(struct broker *b, struct errbuf *e)
 	b->dbo = broker_db_find(b->cfg->database);
 	if (!b->dbo)
 		return errbuf_set(e, -EINVAL, "database %s: unsupported", b->cfg->database);
-	return b->dbo->open(b->cfg->database, &b->db, e);
+	return b->dbo->open(b->cfg->database,
+			    b->cfg->database_password[0] ? b->cfg->database_password : NULL, &b->db,
+			    e);
 }
 
 static int sync_pools(struct broker *b, struct errbuf *e)

@@ -6,6 +6,7 @@
 # deprovision, the restarted broker finishes the deprovision. Two broker processes sharing
 # one SQLite database, asked at the same time to provision the same instance id, make
 # exactly one volume (one answers 201, the other 422 ConcurrencyError or 200).
+# BROKER_DB=pg runs it all on PostgreSQL (t_broker_pg.sh).
 source "$(dirname "$0")/lib/broker.sh"
 start_gw
 write_config
@@ -29,7 +30,7 @@ wait "$BROKER_PID" 2>/dev/null
 wait $reqpid 2>/dev/null
 gw_fault '{}'
 [ "$(nvols)" = 1 ] || fail "precondition: the gateway should hold the half-made volume"
-sqlite3 "$tmp/broker.db" "SELECT state FROM instances WHERE id = 'c1'" | grep -qx creating ||
+db_query "SELECT state FROM instances WHERE id = 'c1'" | grep -qx creating ||
 	fail "precondition: the intent row should be 'creating'"
 start_broker "$tmp/broker2.log"
 [ "$(nvols)" = 0 ] || fail "orphan volume after restart: $(gw_state | jq -c .volumes)"
@@ -52,8 +53,8 @@ kill -KILL "$BROKER_PID"
 wait "$BROKER_PID" 2>/dev/null
 wait $reqpid 2>/dev/null
 gw_fault '{}'
-sqlite3 "$tmp/broker.db" "SELECT state FROM instances WHERE id = 'c1'" | grep -qx deleting ||
-	fail "precondition: the row should be 'deleting': $(sqlite3 "$tmp/broker.db" 'SELECT * FROM instances') $(tail -4 "$tmp/broker2.log")"
+db_query "SELECT state FROM instances WHERE id = 'c1'" | grep -qx deleting ||
+	fail "precondition: the row should be 'deleting': $(db_query 'SELECT * FROM instances') $(tail -4 "$tmp/broker2.log")"
 start_broker "$tmp/broker3.log"
 req GET /v2/service_instances/c1
 expect 404 "instance after the finished deprovision"
@@ -83,7 +84,7 @@ for n in 1 2 3; do
 done
 gw_fault '{}'
 [ "$(nvols)" = 3 ] || fail "three ids provisioned by two brokers made $(nvols) volumes"
-[ "$(sqlite3 "$tmp/broker.db" "SELECT count(*) FROM instances WHERE id LIKE 'race%' AND state = 'ready'")" = 3 ] ||
-	fail "instances: $(sqlite3 "$tmp/broker.db" 'SELECT id, state FROM instances')"
+[ "$(db_query "SELECT count(*) FROM instances WHERE id LIKE 'race%' AND state = 'ready'")" = 3 ] ||
+	fail "instances: $(db_query 'SELECT id, state FROM instances')"
 ok
 echo "PASS ($checks checks)"

@@ -13,6 +13,8 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
+	[ -n "${PGBIN:-}" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$tmp/pg/data" -m immediate \
+		stop >/dev/null 2>&1
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -35,6 +37,33 @@ start_gw() {
 gw_state() { curl -s "$GW/emu/state"; }
 gw_fault() { curl -s -X POST -d "$1" "$GW/emu/fault" >/dev/null; }
 
+# BROKER_DB=pg: the broker's state in a PostgreSQL started here (initdb + pg_ctl in $tmp,
+# unix socket only, scram password). Sets $DB_URL and $DB_EXTRA (the config's keys).
+start_pg() {
+	[ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 || { echo "PostgreSQL tests need root and the postgres user"; exit 77; }
+	PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+	[ -x "$PGBIN/initdb" ] || { echo "postgresql is not installed"; exit 77; }
+	chmod 711 "$tmp"
+	mkdir -p "$tmp/pg"
+	echo "pg-pass-1" >"$tmp/pg/pw"
+	chown -R postgres "$tmp/pg"
+	runuser -u postgres -- "$PGBIN/initdb" -D "$tmp/pg/data" -U postgres --auth=scram-sha-256 \
+		--pwfile="$tmp/pg/pw" --no-sync >"$tmp/pg.init.log" 2>&1 || fail "initdb: $(tail -3 "$tmp/pg.init.log")"
+	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/log" -w \
+		-o "-k $tmp/pg -c listen_addresses='' -c fsync=off" start >/dev/null || fail "pg_ctl start: $(tail -3 "$tmp/pg/log")"
+	PGPASSWORD=pg-pass-1 "$PGBIN/createdb" -h "$tmp/pg" -U postgres broker || fail "createdb"
+	DB_URL="postgresql:///broker?host=$tmp/pg&user=postgres"
+	DB_EXTRA="\"database_password_file\": \"$tmp/pg/pw\","
+}
+# db_query SQL: one value per line, from whichever database the broker uses.
+db_query() {
+	if [ -n "${PGBIN:-}" ]; then
+		PGPASSWORD=pg-pass-1 "$PGBIN/psql" -h "$tmp/pg" -U postgres -d broker -At -c "$1"
+	else
+		sqlite3 "$tmp/broker.db" "$1"
+	fi
+}
+
 SVC_SIO=svc-scaleio PLAN_SMALL=plan-sio-small PLAN_BIG=plan-sio-big PLAN_NAMED=plan-sio-named
 SVC_ISCSI=svc-iscsi PLAN_LUN=plan-iscsi-lun SVC_FILE=svc-file PLAN_FILE=plan-file
 
@@ -44,8 +73,10 @@ write_config() {
 	echo "chapchapchap1" >"$tmp/chap.pw"
 	echo gwpass >"$tmp/gw.pw"
 	CONFIG=$tmp/broker.json
+	DB_URL=sqlite:$tmp/broker.db DB_EXTRA=""
+	[ "${BROKER_DB:-}" = pg ] && start_pg
 	cat >"$CONFIG" <<JSON
-{"username": "cc", "password_file": "$tmp/broker.pw", "database": "sqlite:$tmp/broker.db",
+{"username": "cc", "password_file": "$tmp/broker.pw", "database": "$DB_URL", $DB_EXTRA
  "scaleio": {"gateway": "$GW", "username": "admin", "password_file": "$tmp/gw.pw",
              "system_id": "14DBBF5617523654", "timeout_ms": 20000},
  "services": [
