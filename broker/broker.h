@@ -78,6 +78,9 @@ struct broker_config {
 	struct backend_scaleio_host sio;
 	char sio_system_id[17];
 	int sio_timeout_ms;
+	/* Intents ("creating"/"deleting") older than this are a dead broker's, undone by
+	 * osb_recover. Default: twice the gateway timeout plus 30 s. */
+	int recover_after_s;
 	struct broker_service *services;
 	size_t n_services;
 	struct broker_plan *plans;

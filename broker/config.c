@@ -418,8 +418,8 @@ static void parse_services(const json_t *arr, struct broker_config *c, struct er
 int broker_config_parse(const json_t *j, struct broker_config *ret, struct errlist *el)
 {
 	static const char *const keys[] = {
-	    "listen",  "username", "password_file",	     "database", "container_root",
-	    "scaleio", "services", "database_password_file", NULL};
+	    "listen",  "username", "password_file",	     "database",	"container_root",
+	    "scaleio", "services", "database_password_file", "recover_after_s", NULL};
 	struct broker_config c = {.sio_timeout_ms = 30000};
 	unsigned before = el->n;
 	char pwfile[4096] = "";
@@ -453,7 +453,8 @@ int broker_config_parse(const json_t *j, struct broker_config *ret, struct errli
 		const char *at = memrchr(auth, '@', hostpart);
 
 		/* The password stays out of the URL (it would reach logs and ps). */
-		if (at && memchr(auth, ':', (size_t)(at - auth)))
+		if ((at && memchr(auth, ':', (size_t)(at - auth))) ||
+		    strstr(c.database, "password="))
 			errlist_add(el, "database: put the password in database_password_file, "
 					"not in the URL");
 	} else if (!startswith(c.database, "sqlite:/"))
@@ -469,6 +470,15 @@ int broker_config_parse(const json_t *j, struct broker_config *ret, struct errli
 	    c.container_root[0] != '/')
 		errlist_add(el, "container_root: must be an absolute path");
 	parse_services(json_object_get(j, "services"), &c, el);
+	{
+		const json_t *v = json_object_get(j, "recover_after_s");
+
+		if (v && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			  json_integer_value(v) > 86400))
+			errlist_add(el, "recover_after_s: must be an integer 1-86400 (seconds)");
+		else if (v)
+			c.recover_after_s = (int)json_integer_value(v);
+	}
 	for (size_t i = 0; i < c.n_plans; i++)
 		need_sio |= c.plans[i].backend == BROKER_BE_SCALEIO;
 	if (json_object_get(j, "scaleio"))
@@ -476,6 +486,8 @@ int broker_config_parse(const json_t *j, struct broker_config *ret, struct errli
 	else if (need_sio)
 		errlist_add(el, "scaleio: required by the scaleio plans (gateway, username, "
 				"password_file, system_id)");
+	if (!c.recover_after_s)
+		c.recover_after_s = 2 * c.sio_timeout_ms / 1000 + 30;
 	if (el->n > before) {
 		broker_config_done(&c);
 		return -EINVAL;

@@ -74,8 +74,10 @@ struct broker_db_ops {
 	/* Delete the instance and its bindings; its pool item becomes "released". -ENOENT
 	 * when absent. */
 	int (*instance_delete)(struct broker_db *db, const char *id, struct errbuf *e);
-	/* Every instance in state; cb's non-zero return stops and is returned. */
-	int (*instance_list)(struct broker_db *db, const char *state,
+	/* Every instance in state whose row was last written more than older_than_s seconds
+	 * ago by the database's clock (brokers on several hosts agree on it); cb's non-zero
+	 * return stops and is returned. */
+	int (*instance_list)(struct broker_db *db, const char *state, int older_than_s,
 			     int (*cb)(const struct broker_instance *, void *), void *ud,
 			     struct errbuf *e);
 	/* -EEXIST when the binding id exists; -ENOENT when the instance does not (or is not

@@ -36,7 +36,7 @@ static const char schema_v1[] =
     " state TEXT NOT NULL CHECK (state IN ('creating','ready','deleting')),"
     " org TEXT NOT NULL, space TEXT NOT NULL, request TEXT NOT NULL,"
     " size BIGINT NOT NULL, fs TEXT NOT NULL, volume_name TEXT NOT NULL,"
-    " backend_ref TEXT NOT NULL);"
+    " backend_ref TEXT NOT NULL, updated BIGINT NOT NULL);"
     "CREATE TABLE bindings ("
     " id TEXT PRIMARY KEY, instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
     " app_guid TEXT NOT NULL, request TEXT NOT NULL, container_dir TEXT NOT NULL,"
@@ -213,15 +213,15 @@ static int pg_instance_insert(struct broker_db *db, struct broker_instance *inst
 	if (r < 0)
 		return r;
 	snprintf(size, sizeof(size), "%" PRIu64, inst->size);
-	r = exec0(
-	    db,
-	    "INSERT INTO instances (id, service_id, plan_id, state, org, space, request,"
-	    " size, fs, volume_name, backend_ref) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-	    11,
-	    (const char *const[]){inst->id, inst->service_id, inst->plan_id, inst->state, inst->org,
-				  inst->space, inst->request, size, inst->fs, inst->volume_name,
-				  inst->backend_ref},
-	    e);
+	r = exec0(db,
+		  "INSERT INTO instances (id, service_id, plan_id, state, org, space, request,"
+		  " size, fs, volume_name, backend_ref, updated) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,"
+		  "$9,$10,$11, extract(epoch from now())::bigint)",
+		  11,
+		  (const char *const[]){inst->id, inst->service_id, inst->plan_id, inst->state,
+					inst->org, inst->space, inst->request, size, inst->fs,
+					inst->volume_name, inst->backend_ref},
+		  e);
 	if (r == -EEXIST)
 		errbuf_set(e, -EEXIST, "instance %s exists", inst->id);
 	if (r >= 0 && pool_plan) {
@@ -296,7 +296,8 @@ static int pg_instance_update(struct broker_db *db, const struct broker_instance
 	snprintf(size, sizeof(size), "%" PRIu64, inst->size);
 	r = exec0(db,
 		  "UPDATE instances SET state = $1, plan_id = $2, request = $3, size = $4,"
-		  " backend_ref = $5 WHERE id = $6 AND state = $7",
+		  " backend_ref = $5, updated = extract(epoch from now())::bigint"
+		  " WHERE id = $6 AND state = $7",
 		  7,
 		  (const char *const[]){inst->state, inst->plan_id, inst->request, size,
 					inst->backend_ref, inst->id, from_state},
@@ -327,16 +328,20 @@ static int pg_instance_delete(struct broker_db *db, const char *id, struct errbu
 	return end(db, r < 0 ? r : 0, e);
 }
 
-static int pg_instance_list(struct broker_db *db, const char *state,
+static int pg_instance_list(struct broker_db *db, const char *state, int older_than_s,
 			    int (*cb)(const struct broker_instance *, void *), void *ud,
 			    struct errbuf *e)
 {
 	PGresult *res;
+	char age[16];
 	int r = 0;
 
+	snprintf(age, sizeof(age), "%d", older_than_s);
 	pthread_mutex_lock(&db->lock);
-	res = run(db, "SELECT id FROM instances WHERE state = $1 ORDER BY id", 1,
-		  (const char *const[]){state}, e);
+	res = run(db,
+		  "SELECT id FROM instances WHERE state = $1"
+		  " AND updated < extract(epoch from now())::bigint - $2::bigint ORDER BY id",
+		  2, (const char *const[]){state, age}, e);
 	pthread_mutex_unlock(&db->lock);
 	if (!res)
 		return -EIO;

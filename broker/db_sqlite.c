@@ -30,7 +30,7 @@ static const char schema_v1[] =
     " state TEXT NOT NULL CHECK (state IN ('creating','ready','deleting')),"
     " org TEXT NOT NULL, space TEXT NOT NULL, request TEXT NOT NULL,"
     " size INTEGER NOT NULL, fs TEXT NOT NULL, volume_name TEXT NOT NULL,"
-    " backend_ref TEXT NOT NULL);"
+    " backend_ref TEXT NOT NULL, updated INTEGER NOT NULL);"
     "CREATE TABLE bindings ("
     " id TEXT PRIMARY KEY NOT NULL,"
     " instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
@@ -218,7 +218,8 @@ static int sq_instance_insert(struct broker_db *db, struct broker_instance *inst
 		return r;
 	if (prep(db,
 		 "INSERT INTO instances (id, service_id, plan_id, state, org, space, request,"
-		 " size, fs, volume_name, backend_ref) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+		 " size, fs, volume_name, backend_ref, updated)"
+		 " VALUES (?,?,?,?,?,?,?,?,?,?,?, strftime('%s','now'))",
 		 &st, e) < 0)
 		return end(db, -EIO, e);
 	bind_texts(st, 7,
@@ -297,7 +298,7 @@ static int sq_instance_update(struct broker_db *db, const struct broker_instance
 		return r;
 	if (prep(db,
 		 "UPDATE instances SET state = ?, plan_id = ?, request = ?, size = ?,"
-		 " backend_ref = ? WHERE id = ? AND state = ?",
+		 " backend_ref = ?, updated = strftime('%s','now') WHERE id = ? AND state = ?",
 		 &st, e) < 0)
 		return end(db, -EIO, e);
 	bind_texts(st, 3, (const char *const[]){inst->state, inst->plan_id, inst->request});
@@ -333,7 +334,7 @@ static int sq_instance_delete(struct broker_db *db, const char *id, struct errbu
 	return end(db, r < 0 ? r : 0, e);
 }
 
-static int sq_instance_list(struct broker_db *db, const char *state,
+static int sq_instance_list(struct broker_db *db, const char *state, int older_than_s,
 			    int (*cb)(const struct broker_instance *, void *), void *ud,
 			    struct errbuf *e)
 {
@@ -344,11 +345,15 @@ static int sq_instance_list(struct broker_db *db, const char *state,
 
 	/* Ids first, callbacks after: a callback may write to the store. */
 	pthread_mutex_lock(&db->lock);
-	if (prep(db, "SELECT id FROM instances WHERE state = ? ORDER BY id", &st, e) < 0) {
+	if (prep(db,
+		 "SELECT id FROM instances WHERE state = ?"
+		 " AND updated < CAST(strftime('%s','now') AS INTEGER) - ? ORDER BY id",
+		 &st, e) < 0) {
 		pthread_mutex_unlock(&db->lock);
 		return -EIO;
 	}
 	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, older_than_s);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		void *nn = realloc(ids, (n + 1) * sizeof(*ids));
 

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,8 +110,70 @@ static int pool_cmd(struct broker *b, int argc, char **argv)
 	return 0;
 }
 
+/* The janitor: undoes dead brokers' intents (osb_recover) every recover_after_s / 2. */
+struct janitor {
+	struct broker *b;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop;
+};
+
+static void *janitor_run(void *arg)
+{
+	struct janitor *j = arg;
+	int interval = j->b->cfg->recover_after_s / 2 > 0 ? j->b->cfg->recover_after_s / 2 : 1;
+
+	pthread_mutex_lock(&j->lock);
+	while (!j->stop) {
+		struct timespec until;
+		struct errbuf e = {{0}};
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += interval;
+		while (!j->stop && pthread_cond_timedwait(&j->cond, &j->lock, &until) != ETIMEDOUT)
+			;
+		if (j->stop)
+			break;
+		pthread_mutex_unlock(&j->lock);
+		if (osb_recover(j->b, &e) < 0)
+			broker_log(BROKER_LOG_ERROR, "attachd-broker.recover.failed",
+				   json_pack("{s:s}", "error", e.msg));
+		pthread_mutex_lock(&j->lock);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+static int janitor_start(struct janitor *j, struct broker *b)
+{
+	pthread_condattr_t ca;
+	int r;
+
+	j->b = b;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	r = -pthread_create(&j->thread, NULL, janitor_run, j);
+	return r;
+}
+
+static void janitor_stop(struct janitor *j)
+{
+	pthread_mutex_lock(&j->lock);
+	j->stop = 1;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	pthread_join(j->thread, NULL);
+	pthread_cond_destroy(&j->cond);
+	pthread_mutex_destroy(&j->lock);
+}
+
 static int serve(struct broker *b, const char *listen_on)
 {
+	struct janitor jan = {0};
 	struct broker_http *h = NULL;
 	struct errbuf e = {{0}};
 	unsigned port = 0;
@@ -143,6 +206,14 @@ static int serve(struct broker *b, const char *listen_on)
 		b->dbo->close(b->db);
 		return 1;
 	}
+	r = janitor_start(&jan, b);
+	if (r < 0) {
+		broker_log(BROKER_LOG_FATAL, "attachd-broker.janitor.failed",
+			   json_pack("{s:s}", "error", strerror(-r)));
+		broker_http_stop(h);
+		b->dbo->close(b->db);
+		return 1;
+	}
 	broker_log(BROKER_LOG_INFO, "attachd-broker.started",
 		   json_pack("{s:s, s:i, s:s, s:i, s:i}", "listen", listen_on, "port", (int)port,
 			     "database", b->cfg->database, "services", (int)b->cfg->n_services,
@@ -150,6 +221,7 @@ static int serve(struct broker *b, const char *listen_on)
 	sigwait(&set, &sig);
 	broker_log(BROKER_LOG_INFO, "attachd-broker.stopping",
 		   json_pack("{s:s}", "signal", strsignal(sig)));
+	janitor_stop(&jan);
 	broker_http_stop(h);
 	b->dbo->close(b->db);
 	return 0;

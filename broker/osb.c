@@ -3,7 +3,8 @@
  * OSB operations. Each one reads and writes the store in single transactions (db.h); the
  * only multi-step operations are the scaleio ones, which write an intent first ("creating"
  * / "deleting") so that a crash between the gateway call and the commit is finished or
- * undone at the next start (osb_recover) instead of leaving an orphan volume.
+ * undone later (osb_recover, at start and periodically, by any broker sharing the
+ * database) instead of leaving an orphan volume.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -801,8 +802,11 @@ static int recover_one(const struct broker_instance *inst, void *ud)
 	}
 	if (k == 0 && id[0])
 		k = broker_sio_remove(b->cfg, id, &e);
-	if (k == 0)
+	if (k == 0) {
 		k = b->dbo->instance_delete(b->db, inst->id, &e);
+		if (k == -ENOENT) /* another broker's janitor was quicker */
+			k = 0;
+	}
 	broker_log(k < 0 ? BROKER_LOG_ERROR : BROKER_LOG_INFO, "attachd-broker.recover.instance",
 		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance", inst->id, "state",
 			     inst->state, "volume", id, "result", k < 0 ? "failed" : "removed",
@@ -820,9 +824,10 @@ int osb_recover(struct broker *b, struct errbuf *e)
 	struct rec r = {.b = b, .e = e};
 	int k;
 
-	k = b->dbo->instance_list(b->db, "creating", recover_one, &r, e);
+	k = b->dbo->instance_list(b->db, "creating", b->cfg->recover_after_s, recover_one, &r, e);
 	if (k == 0)
-		k = b->dbo->instance_list(b->db, "deleting", recover_one, &r, e);
+		k = b->dbo->instance_list(b->db, "deleting", b->cfg->recover_after_s, recover_one,
+					  &r, e);
 	if (k < 0)
 		return k;
 	return r.failed ? -EIO : r.n;

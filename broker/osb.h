@@ -46,7 +46,10 @@ json_t *osb_catalog(const struct broker_config *c);
 json_t *osb_binding_body(const struct broker_config *c, const struct broker_instance *inst,
 			 const struct broker_binding *bd, struct errbuf *e);
 
-/* At start: finish or undo what a broker that died half way left ("creating": remove the
- * volume if the gateway has it, then the row; "deleting": remove the volume, then the row).
- * Returns how many instances it cleaned, or a negative errno (e says which failed). */
+/* Finish or undo what a broker that died half way left ("creating": remove the volume if
+ * the gateway has it, then the row; "deleting": remove the volume, then the row), for
+ * intents older than the config's recover_after_s: an operation still running in some
+ * broker cannot be that old (it is bounded by the gateway timeout). Called at start and
+ * periodically. Returns how many instances it cleaned, or a negative errno (e says which
+ * failed). */
 int osb_recover(struct broker *b, struct errbuf *e);

@@ -13,6 +13,16 @@ out=$("$BROKER_BIN" --check-config "$CONFIG" 2>"$tmp/err"); rc=$?
 [ -e "$tmp/broker.db" ] && fail "--check-config created the database"
 ok
 
+# PostgreSQL URLs: accepted; a password in the URL refused (it belongs in a file).
+jq '.database = "postgresql://broker@db.example.com:5432/broker"' "$CONFIG" >"$tmp/pg.json"
+"$BROKER_BIN" --check-config "$tmp/pg.json" >/dev/null 2>"$tmp/err" || fail "postgresql URL: $(cat "$tmp/err")"
+jq '.database = "postgresql://broker:hunter2@db/broker"' "$CONFIG" >"$tmp/pgpw.json"
+"$BROKER_BIN" --check-config "$tmp/pgpw.json" >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "put the password in database_password_file, not in the URL" "$tmp/err" ||
+	fail "password in the URL: $rc $(cat "$tmp/err")"
+grep -q hunter2 "$tmp/err" && fail "the refusal repeats the password"
+ok
+
 jq '.services[0].plans[0].size = "8GB" | .services[0].plans[1].backend = "tape"
 	| .services[1].plans[0].items[1].color = 1 | .database = "mysql://x" | .bogus = 1
 	| .scaleio.system_id = "xyz"' "$CONFIG" >"$tmp/bad.json"
@@ -22,7 +32,7 @@ jq '.services[0].plans[0].size = "8GB" | .services[0].plans[1].backend = "tape"
 for want in "unknown key 'bogus'" "services[0].plans[0].size: '8GB' has an ambiguous unit" \
 	"services[0].plans[1].backend: 'tape' is not one of scaleio, iscsi, nvme, file" \
 	"services[1].plans[0].items[1]: 'color' is not a iscsi option of attachd" \
-	"database: 'mysql://x' is not supported (use sqlite:/absolute/path)" \
+	"database: 'mysql://x' is not supported (use sqlite:/absolute/path or postgresql://user@host/dbname)" \
 	"scaleio.system_id: 'xyz' is not 16 hex digits" "invalid (6 problems)"; do
 	[ "$(grep -cF -- "$want" "$tmp/err")" = 1 ] || fail "stderr lacks one line with '$want': $(cat "$tmp/err")"
 done
