@@ -144,6 +144,19 @@ static json_t *instance_attrs(const struct broker_instance *inst)
 	return json_pack("{s:s, s:s}", "size", sz, "fs", inst->fs);
 }
 
+/* The catalog has no maintenance_info, so a request that names one asks for something
+ * this broker does not offer (spec: 422 MaintenanceInfoConflict). */
+static int maintenance_info_refused(struct ctx *x)
+{
+	const json_t *m = json_object_get(x->body, "maintenance_info");
+
+	if (!m || json_is_null(m))
+		return 0;
+	fail(x, 422, "MaintenanceInfoConflict",
+	     "maintenance_info: this broker's catalog has none; send the request without it");
+	return 1;
+}
+
 /* ---- provision ---- */
 
 static void provision_existing(struct ctx *x, const struct broker_instance *have,
@@ -200,6 +213,8 @@ static void provision(struct ctx *x, const char *id)
 		return;
 	p = plan_of(x, service_id, plan_id);
 	if (!p)
+		return;
+	if (maintenance_info_refused(x))
 		return;
 	params = json_object_get(x->body, "parameters");
 	if (broker_provision_params(p, params, &vp, &el) < 0)
@@ -350,7 +365,7 @@ static void update(struct ctx *x, const char *id)
 	int r;
 
 	if (parse_body(x) < 0 || body_str(x, "service_id", 1, &service_id) < 0 ||
-	    body_str(x, "plan_id", 0, &plan_id) < 0)
+	    body_str(x, "plan_id", 0, &plan_id) < 0 || maintenance_info_refused(x))
 		return;
 	r = db->instance_get(x->b->db, id, &inst, &e);
 	if (r == -ENOENT)

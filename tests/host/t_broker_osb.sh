@@ -96,10 +96,14 @@ req PUT /v2/service_instances/bad7 "{\"plan_id\":\"$PLAN_SMALL\"}"
 expect 400 "no service_id"
 grep -q "service_id: required" <<<"$body" || fail "$body"
 [ "$(gw_state | jq '.volumes | length')" = 1 ] || fail "bad requests made volumes"
-for i in 1 2 3 4 5 6 7; do
+for i in 1 2 3 4 5 6 7 8; do
 	req GET /v2/service_instances/bad$i
 	expect 404 "bad$i exists after a refused provision"
 done
+
+req PUT /v2/service_instances/bad8 "$J,\"maintenance_info\":{\"version\":\"1.0.0\"}}"
+expect 422 "maintenance_info the catalog does not have"
+[ "$(jq -r .error <<<"$body")" = MaintenanceInfoConflict ] || fail "$body"
 
 # named pool (protection domain + pool names), thick
 req PUT /v2/service_instances/named1 "{\"service_id\":\"$SVC_SIO\",\"plan_id\":\"$PLAN_NAMED\",\"organization_guid\":\"o\",\"space_guid\":\"s\"}"
