@@ -1,8 +1,9 @@
-# attachd — one non-recursive Makefile. `make` builds bin/attachd and bin/attachctl;
+# attachd — one non-recursive Makefile. `make` builds bin/attachd, bin/attachctl and
+# bin/attachd-broker;
 # `make check` installs what is missing and runs all three test tiers.
 
 CC ?= cc
-PKGS := libiscsi devmapper libudev blkid libcurl libmicrohttpd gnutls jansson
+PKGS := libiscsi devmapper libudev blkid libcurl libmicrohttpd gnutls jansson sqlite3 libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -32,6 +33,8 @@ endif
 CORE_SRCS := $(wildcard lib/*.c dm/*.c backends/*.c backends/*/*.c attach/*.c)
 AGENT_SRCS := $(filter-out agent/main.c,$(wildcard agent/*.c))
 CTL_SRCS := $(wildcard tools/attachctl*.c)
+# attachd-broker: a sibling daemon of agent/ over backends/ and lib/.
+BROKER_SRCS := $(filter-out broker/main.c,$(wildcard broker/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 HOST_SRCS := $(wildcard tests/host/test_*.c)
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
@@ -39,6 +42,7 @@ TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 CORE_OBJS := $(call obj,$(CORE_SRCS))
 AGENT_OBJS := $(call obj,$(AGENT_SRCS))
+BROKER_OBJS := $(call obj,$(BROKER_SRCS))
 TESTLIB_OBJS := $(call obj,$(TESTLIB_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 HOST_BINS := $(patsubst tests/host/%.c,$(B)/tests/host/%,$(HOST_SRCS))
@@ -46,13 +50,15 @@ HOST_BINS := $(patsubst tests/host/%.c,$(B)/tests/host/%,$(HOST_SRCS))
 ifeq ($(SAN),1)
 ATTACHD := $(B)/attachd
 ATTACHCTL := $(B)/attachctl
+BROKER := $(B)/attachd-broker
 else
 ATTACHD := $(BIN)/attachd
 ATTACHCTL := $(BIN)/attachctl
+BROKER := $(BIN)/attachd-broker
 endif
 
 .PHONY: all check check-unit check-asan check-host check-vm layers format clean deps demo bench tests
-all: $(ATTACHD) $(ATTACHCTL) layers
+all: $(ATTACHD) $(ATTACHCTL) $(BROKER) layers
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -64,6 +70,9 @@ $(B)/libcore.a: $(CORE_OBJS)
 $(B)/libagent.a: $(AGENT_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
+$(B)/libbroker.a: $(BROKER_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
 
 
 $(ATTACHD): $(call obj,agent/main.c) $(B)/libagent.a $(B)/libcore.a
@@ -72,12 +81,15 @@ $(ATTACHD): $(call obj,agent/main.c) $(B)/libagent.a $(B)/libcore.a
 $(ATTACHCTL): $(call obj,$(CTL_SRCS)) $(B)/libagent.a $(B)/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BROKER): $(call obj,broker/main.c) $(B)/libbroker.a $(B)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/tests/%: $(B)/obj/tests/%.o $(TESTLIB_OBJS) $(B)/libagent.a $(B)/libcore.a
+$(B)/tests/%: $(B)/obj/tests/%.o $(TESTLIB_OBJS) $(B)/libagent.a $(B)/libbroker.a $(B)/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
-tests: $(UNIT_BINS) $(HOST_BINS) $(ATTACHD) $(ATTACHCTL)
+tests: $(UNIT_BINS) $(HOST_BINS) $(ATTACHD) $(ATTACHCTL) $(BROKER)
 
 layers:
 	@tools/check-layers.sh
@@ -106,7 +118,7 @@ deps:
 	@tools/setup-deps.sh
 
 format:
-	clang-format -i $(CORE_SRCS) $(AGENT_SRCS) agent/main.c $(CTL_SRCS) $(wildcard */*.h */*/*.h)
+	clang-format -i $(CORE_SRCS) $(AGENT_SRCS) agent/main.c $(BROKER_SRCS) broker/main.c $(CTL_SRCS) $(wildcard */*.h */*/*.h)
 
 clean:
 	rm -rf build/rel build/asan build/fuzz bin

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Dependencies point down only: tools/agent -> attach -> backends, dm -> lib.
+# Dependencies point down only: tools/agent -> attach -> backends, dm -> lib; broker/ (the
+# service broker) is a sibling of agent/ over backends/ and lib/ only.
 # Fails listing every #include that points up or sideways.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ declare -A allowed=(
 	[backends]="lib backends"
 	[attach]="lib dm backends attach"
 	[agent]="lib dm backends attach agent"
+	[broker]="lib backends broker"
 	[tools]="lib dm backends attach agent tools"
 )
 bad=0

@@ -12,6 +12,7 @@ pkgs=(
 	build-essential pkg-config
 	libiscsi-dev libiscsi-bin libdevmapper-dev libudev-dev libblkid-dev
 	libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev libcmocka-dev
+	libsqlite3-dev sqlite3 libpq-dev postgresql
 	qemu-system-x86 busybox-static cpio kmod udev dmsetup
 	open-iscsi tgt nvme-cli e2fsprogs xfsprogs util-linux fdisk
 	curl python3 openssl iproute2 jq

@@ -19,10 +19,10 @@
 #include <stdint.h>
 
 #include "backends/backend.h"
+#include "backends/scaleio/gateway.h"
 #include "lib/err.h"
 #include "lib/sys.h"
 
-#define BE_SIO_ID_LEN 16 /* system, SDC and volume ids: 16 hex digits */
 #define BE_SIO_BY_ID_DIR "/dev/disk/by-id"
 
 struct be_sio_cfg {
@@ -35,8 +35,6 @@ struct be_sio_cfg {
 int be_sio_parse(const json_t *opts, void **ret_cfg, struct errlist *el);
 void be_sio_free_cfg(void *cfg);
 int be_sio_describe(const void *cfg, char *buf, size_t n);
-/* 1 if s is 16 hex digits (either case). */
-int be_sio_id_is_valid(const char *s);
 /* 1 if s is an SDC GUID, 8-4-4-4-12 hex. */
 int be_sio_guid_is_valid(const char *s);
 
@@ -90,22 +88,6 @@ int be_sio_sdc_find_id(const json_t *list, const char *id, struct be_sio_sdc *re
 /* "d0f055a700000000 (name 'host2', IP 10.0.0.6)" for messages. */
 void be_sio_sdc_format(const struct be_sio_sdc *s, char *buf, size_t n);
 
-#define BE_SIO_MAX_MAPPINGS 16
-struct be_sio_volume {
-	char id[BE_SIO_ID_LEN + 1];
-	char name[64];
-	uint64_t size_bytes;
-	int all_sdcs; /* mappingToAllSdcsEnabled */
-	unsigned n_mapped;
-	struct {
-		char sdc_id[BE_SIO_ID_LEN + 1];
-		char sdc_ip[64];
-		char sdc_name[128];
-		char access_mode[32];
-	} mapped[BE_SIO_MAX_MAPPINGS];
-};
-/* A Volume object. mappedSdcInfo may be null, [] or missing. -EINVAL when not a volume. */
-int be_sio_volume_parse(const json_t *v, struct be_sio_volume *ret);
 /* 1 if sdc_id is among the volume's mappings. */
 int be_sio_volume_is_mapped_to(const struct be_sio_volume *v, const char *sdc_id);
 /* Index of the first mapping to an SDC other than sdc_id, -1 if none. */
@@ -119,38 +101,3 @@ char *be_sio_body_unmap(const char *sdc_id);
  * -ENOENT when none. */
 int be_sio_drv_cfg_guid_parse(const char *out, char *buf, size_t n);
 
-/* ---- rest.c ---- */
-
-/* One gateway operation (probe, connect or disconnect) with one deadline. */
-struct be_sio_client {
-	const struct backend_scaleio_host *host;
-	int64_t deadline_ms; /* CLOCK_MONOTONIC ms */
-	void *curl;	     /* CURL *, reused for the operation (keep-alive) */
-	char token[512];
-	char version[16];
-	int bearer;
-	unsigned logins; /* logins made by this client (tests) */
-};
-
-/* Set up for an operation bounded by timeout_ms. -EINVAL (e filled) when the gateway is
- * not configured. */
-int be_sio_client_init(struct be_sio_client *c, const struct backend_scaleio_host *host,
-		       int timeout_ms, struct errbuf *e);
-void be_sio_client_done(struct be_sio_client *c);
-
-/*
- * One REST call: method "GET"/"POST", path "/api/...", body (POST, may be NULL = "{}").
- * Logs in first when there is no token (process-wide cache per gateway+user), and once
- * more on a 401. Returns the HTTP status (200..599) with the body in *ret_body (malloc'd,
- * may be ""), or a negative errno with e saying why (gateway unreachable, timed out, TLS,
- * bad credentials).
- */
-int be_sio_call(struct be_sio_client *c, const char *method, const char *path, const char *body,
-		char **ret_body, struct errbuf *e);
-/* be_sio_call + require 200 + parse JSON. On a gateway error, e carries its message and
- * *ret_code (may be NULL) the errorCode (-1 if none). */
-int be_sio_call_json(struct be_sio_client *c, const char *method, const char *path,
-		     const char *body, json_t **ret, long *ret_code, struct errbuf *e);
-
-/* Forget every cached token (tests). */
-void be_sio_token_cache_clear(void);

@@ -20,13 +20,22 @@ SDC emulation for the SDC whose GUID is --local-sdc-guid (this host):
   --sdc none   mappings only.
 Devices appear --device-delay seconds after the map (the MDM pushes it to the SDC).
 
+Volume lifecycle (what attachd-broker uses): POST /api/types/Volume/instances
+{"volumeSizeInKb","storagePoolId","name","volumeType"} rounds the size up to 8 GiB, as
+PowerFlex does, and answers {"id"}; names are unique and at most 31 characters;
+Volume::<id>/action/setVolumeSize {"sizeInGB"} grows (multiples of 8, never shrinks);
+Volume::<id>/action/removeVolume {"removeMode":"ONLY_ME"} refuses while the volume is
+mapped; protection domains and storage pools (pd1/sp1, pd1/sp2) answer queryIdByKey.
+
 Control endpoints (no auth, for tests; JSON bodies):
   POST /emu/sdc      {"id","guid","ip","name","state":"Connected"|"Disconnected","approved"}
   POST /emu/volume   {"id","name","sizeInKb"}
   POST /emu/map      {"volumeId","sdcId"}       map directly (no rules, no device)
   POST /emu/expire-tokens                        every live token becomes invalid
-  POST /emu/fault    {"slow": seconds, "status": 503 | 0, "html": bool, "nodevice": bool}
-                     (nodevice: maps succeed but this host's SDC never shows the device)
+  POST /emu/fault    {"slow": seconds, "status": 503 | 0, "html": bool, "nodevice": bool,
+                      "slow_after": seconds}
+                     (nodevice: maps succeed but this host's SDC never shows the device;
+                     slow_after: a POST's action is done at once, its answer is held back)
   GET  /emu/state    everything, plus counters {"logins","unauthorized","requests"}
 State (systems, SDCs, volumes, mappings, devices) is saved in STATE/state.json and reloaded
 at start, so a test can kill the gateway ("unavailable") and start it again; tokens die
@@ -50,6 +59,9 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SYSTEM_ID = "14dbbf5617523654"
+PD_ID = "7e5d1a2300000000"
+POOLS = {"e65f9c2700000000": "sp1", "e65f9c2800000000": "sp2"}
+GIB8_KB = 8 * 1024 * 1024
 HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
 
 
@@ -66,7 +78,7 @@ class State:
         self.path = os.path.join(args.state_dir, "state.json")
         self.tokens = {}  # token -> {"created", "used"}
         self.counters = {"logins": 0, "unauthorized": 0, "requests": 0}
-        self.fault = {"slow": 0, "status": 0, "html": False, "nodevice": False}
+        self.fault = {"slow": 0, "status": 0, "html": False, "nodevice": False, "slow_after": 0}
         self.data = {
             "system": {"id": SYSTEM_ID, "name": "mocksystem", "version": self.version(),
                        "restrictedSdcMode": "None"},
@@ -77,6 +89,9 @@ class State:
         if os.path.exists(self.path):
             with open(self.path) as f:
                 self.data = json.load(f)
+        self.data.setdefault("pds", {PD_ID: {"id": PD_ID, "name": "pd1"}})
+        self.data.setdefault("pools", {i: {"id": i, "name": n, "protectionDomainId": PD_ID}
+                                       for i, n in POOLS.items()})
         if args.local_sdc_guid and not any(
                 s["sdcGuid"].upper() == args.local_sdc_guid.upper()
                 for s in self.data["sdcs"].values()):
@@ -115,6 +130,62 @@ class State:
                 "mappingToAllSdcsEnabled": False, "mappings": []}
             self.save()
         return vid
+
+    def create_volume(self, b):
+        with self.lock:
+            name = str(b.get("name", ""))
+            pool = str(b.get("storagePoolId", "")).lower()
+            if pool not in self.data["pools"]:
+                raise GwError(500, 0, "Could not find the Storage Pool")
+            if not name or len(name) > 31:
+                raise GwError(500, 0, "Volume name must be 1-31 characters")
+            if any(v["name"] == name for v in self.data["volumes"].values()):
+                raise GwError(500, 6, "Volume name already in use. Please use a different name.")
+            try:
+                kb = int(str(b.get("volumeSizeInKb")))
+            except ValueError:
+                raise GwError(500, 0, "volumeSizeInKb must be a number")
+            if kb <= 0:
+                raise GwError(500, 0, "Volume size must be positive")
+            kb = -(-kb // GIB8_KB) * GIB8_KB  # PowerFlex: 8 GiB granularity, rounded up
+            vtype = b.get("volumeType", "ThinProvisioned")
+            if vtype not in ("ThinProvisioned", "ThickProvisioned"):
+                raise GwError(500, 0, "Invalid volumeType")
+            vid = secrets.token_hex(8)
+            self.data["volumes"][vid] = {
+                "id": vid, "name": name, "sizeInKb": kb, "storagePoolId": pool,
+                "vtreeId": vid, "volumeType": vtype, "mappingToAllSdcsEnabled": False,
+                "mappings": []}
+            self.save()
+            return vid
+
+    def resize(self, vid, b):
+        with self.lock:
+            v = self.volume(vid)
+            try:
+                gb = int(str(b.get("sizeInGB")))
+            except ValueError:
+                raise GwError(500, 0, "sizeInGB must be a number")
+            if gb <= 0 or gb % 8:
+                raise GwError(500, 0, "Size must be a multiple of 8 GB")
+            if gb * 1024 * 1024 < v["sizeInKb"]:
+                raise GwError(500, 0, "Volume size cannot be decreased")
+            v["sizeInKb"] = gb * 1024 * 1024
+            self.save()
+
+    def remove(self, vid, b):
+        with self.lock:
+            v = self.volume(vid)
+            if b.get("removeMode") not in ("ONLY_ME", "INCLUDING_DESCENDANTS",
+                                           "DESCENDANTS_ONLY", "WHOLE_VTREE"):
+                raise GwError(500, 0, "Invalid removeMode")
+            if v["mappings"] or v["mappingToAllSdcsEnabled"]:
+                raise GwError(500, 0, "The volume is mapped to an SDC and cannot be removed")
+            del self.data["volumes"][v["id"]]
+            f = os.path.join(self.args.state_dir, "emc-vol-%s-%s" % (SYSTEM_ID, v["id"]))
+            if os.path.exists(f):
+                os.unlink(f)
+            self.save()
 
     # ---- auth ----
     def login(self, user, password):
@@ -158,7 +229,7 @@ class State:
                          "hostType": "SdcHost"})
         return {"id": v["id"], "name": v["name"], "sizeInKb": v["sizeInKb"],
                 "storagePoolId": v["storagePoolId"], "vtreeId": v["vtreeId"],
-                "volumeType": "ThinProvisioned", "ancestorVolumeId": None,
+                "volumeType": v.get("volumeType", "ThinProvisioned"), "ancestorVolumeId": None,
                 "mappingToAllSdcsEnabled": v["mappingToAllSdcsEnabled"],
                 "accessModeLimit": "ReadWrite", "mappedSdcInfo": info or None,
                 "links": [{"rel": "self", "href": "/api/instances/Volume::" + v["id"]}]}
@@ -316,6 +387,13 @@ def make_handler(st):
 
         def send(self, status, obj=None, raw=None, ctype="application/json"):
             body = raw if raw is not None else (b"" if obj is None else json.dumps(obj).encode())
+            if getattr(self, "_slow_after", 0):
+                # The action is done (under the state lock); the answer waits outside it.
+                self._deferred = (status, body, ctype)
+                return
+            self.write(status, body, ctype)
+
+        def write(self, status, body, ctype):
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -362,6 +440,8 @@ def make_handler(st):
             # of a keep-alive connection.
             n = int(self.headers.get("Content-Length") or 0)
             self._raw = self.rfile.read(n) if n else b""
+            self._slow_after = 0
+            self._deferred = None
             try:
                 if path.startswith("/emu/"):
                     return self.control(method, path)
@@ -370,13 +450,19 @@ def make_handler(st):
                     fault = dict(st.fault)
                 if fault["slow"]:
                     time.sleep(fault["slow"])
+                if method == "POST" and path != "/api/login":
+                    self._slow_after = fault.get("slow_after", 0)
                 if fault["status"]:
                     if fault["html"]:
                         return self.send(fault["status"], raw=b"<html><body>Service Unavailable"
                                          b"</body></html>", ctype="text/html")
                     return self.err(fault["status"], 0, "Service Unavailable")
                 self.api(method, path)
+                if getattr(self, "_deferred", None):
+                    time.sleep(self._slow_after)
+                    self.write(*self._deferred)
             except GwError as e:
+                self._slow_after = 0
                 self.err(e.status, e.code, e.message)
             except (BrokenPipeError, ConnectionResetError):
                 pass
@@ -404,7 +490,8 @@ def make_handler(st):
                 with st.lock:
                     st.fault = {"slow": float(b.get("slow", 0)), "status": int(b.get("status", 0)),
                                 "html": bool(b.get("html", False)),
-                                "nodevice": bool(b.get("nodevice", False))}
+                                "nodevice": bool(b.get("nodevice", False)),
+                                "slow_after": float(b.get("slow_after", 0))}
                 return self.send(200, st.fault)
             raise GwError(404, 0, "no such control endpoint")
 
@@ -457,11 +544,26 @@ def make_handler(st):
                 m = re.fullmatch(r"/api/instances/Volume::([^/]+)", path)
                 if m:
                     return self.send(200, st.volume_json(st.volume(m.group(1))))
+                if path == "/api/types/StoragePool/instances":
+                    return self.send(200, list(d["pools"].values()))
                 m = re.fullmatch(r"/api/types/Volume/instances/getByName::(.+)", path)
                 if m:
                     name = urllib.parse.unquote(urllib.parse.unquote(m.group(1)))
                     return self.send(200, self.by_name(name))
             if method == "POST":
+                if path == "/api/types/Volume/instances":
+                    return self.send(200, {"id": st.create_volume(b)})
+                if path == "/api/types/ProtectionDomain/instances/action/queryIdByKey":
+                    for p in d["pds"].values():
+                        if p["name"] == b.get("name"):
+                            return self.send(200, p["id"])
+                    raise GwError(500, 0, "Could not find the Protection Domain")
+                if path == "/api/types/StoragePool/instances/action/queryIdByKey":
+                    for p in d["pools"].values():
+                        if p["name"] == b.get("name") and \
+                                p["protectionDomainId"] == b.get("protectionDomainId"):
+                            return self.send(200, p["id"])
+                    raise GwError(500, 0, "Could not find the Storage Pool")
                 if path == "/api/types/Volume/instances/action/queryIdByKey":
                     return self.send(200, self.by_name(b.get("name", "")))
                 if path == "/api/types/Sdc/instances/action/queryIdByKey":
@@ -473,7 +575,8 @@ def make_handler(st):
                 if m:
                     vid, action = m.groups()
                     fn = {"addMappedSdc": st.map, "removeMappedSdc": st.unmap,
-                          "setMappedSdcLimits": st.limits}.get(action)
+                          "setMappedSdcLimits": st.limits, "setVolumeSize": st.resize,
+                          "removeVolume": st.remove}.get(action)
                     if fn:
                         fn(vid, b)
                         return self.send(200, None)
