@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs every Debian package attachd's build, tests and demo need (clang and
 # libclang-rt-14-dev: the fuzz targets' compiler and libFuzzer/sanitizer runtimes, which
-# clang-14 only recommends; llvm: llvm-symbolizer for readable crash stacks; ruby: ERB renders the BOSH
-# job's templates in tests/host/t_bosh_release.sh), and unpacks
-# Debian's stock kernel (for the VM test tier) into build/vmkernel.
+# clang-14 only recommends; llvm: llvm-symbolizer for readable crash stacks;
+# ruby: ERB renders the BOSH job's templates in tests/host/t_bosh_release.sh; systemd:
+# systemd-analyze verify of tools/systemd/attachd.service), and unpacks Debian's stock
+# kernel (for the VM test tier) into build/vmkernel.
 # Idempotent; returns in well under a second when everything is present.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +17,7 @@ pkgs=(
 	open-iscsi tgt nvme-cli e2fsprogs xfsprogs util-linux fdisk
 	curl python3 openssl iproute2 jq
 	clang libclang-rt-14-dev llvm
-	ruby
+	ruby systemd
 )
 
 missing=()
