@@ -155,7 +155,7 @@ ln -sfn "$JOB" /var/vcap/jobs/attachd
 JOB=/var/vcap/jobs/attachd
 
 bash "$JOB/bin/pre-start" >"$TMP/pre.out" 2>"$TMP/pre.err" || fail "pre-start: exit $?: $(cat "$TMP/pre.err")"
-grep -q "ATTACHD_PREFLIGHT_STRICT=0: continuing" "$TMP/pre.err" || true # preflight may pass
+grep -qx "config /var/vcap/jobs/attachd/config/attachd.json: valid" "$TMP/pre.out" || fail "pre-start did not check the config: $(cat "$TMP/pre.out")"
 for d in 700:/var/vcap/data/attachd/state 700:/var/vcap/store/attachd/files 700:/var/vcap/sys/run/attachd \
 	755:/var/vcap/data/volumes/attachd 755:/var/vcap/data/voldrivers 755:/var/vcap/sys/log/attachd; do
 	[ "$(stat -c %a "${d#*:}" 2>/dev/null)" = "${d%%:*}" ] || fail "pre-start: ${d#*:} mode $(stat -c %a "${d#*:}" 2>&1), want ${d%%:*}"
