@@ -157,7 +157,8 @@ end
 def config_keys(config_c)
   tables = {}
   File.read(config_c).scan(/static const struct field (\w+)\[\] = \{(.*?)\n\};/m) do |name, body|
-    tables[name] = body.scan(/\b(STR|BOOL|UINT|OBJ)\("([a-z_]+)"(?:,\s*(\w+))?/)
+    # Every entry is MACRO("key", ...): STR, BOOL, UINT, UINT0, ... and OBJ("key", table).
+    tables[name] = body.scan(/\b([A-Z][A-Z0-9_]*)\("([a-z_]+)"(?:,\s*(\w+))?/)
   end
   raise "#{config_c}: no top_fields table" unless tables['top_fields']
 

@@ -75,7 +75,9 @@ ok "cell-minimal, cell-full, cell-file-only render and pass attachd --check-conf
 # cell-full sets every property: the config holds every key the agent knows, with the
 # file-content properties as paths and the secrets only in their own files.
 full=$tmp/r.cell-full
-missing=$(comm -23 <(sort <<<"$keys") <(flat "$full/config/attachd.json" | sort))
+# (DESIGN.md's newer keys are checked with cell-future-keys below, as the agent learns them.)
+missing=$(comm -23 <(sort <<<"$keys") <(printf '%s\n' "${future[@]}" | sort) |
+	comm -23 - <(flat "$full/config/attachd.json" | sort))
 [ -z "$missing" ] || fail "cell-full: keys not rendered: $missing"
 jq -e '.scaleio.password_file == "/var/vcap/jobs/attachd/config/scaleio/password" and
 	.tls.client_key_file == "/var/vcap/data/voldrivers/certs/blockdriver/client.key" and
@@ -100,7 +102,19 @@ $render render "$job" "$fx/cell-future-keys.yml" "$fk" 2>"$tmp/err" || fail "fut
 jq -e '.metrics_listen == "127.0.0.1:9610" and .multipath.check_interval_s == 5 and
 	.multipath.no_path_queue_s == 30 and .fencing.key == "0a1b2c3d4e5f6789"' "$fk/config/attachd.json" >/dev/null ||
 	fail "future keys: $(cat "$fk/config/attachd.json")"
-ok "metrics_listen, multipath.*, fencing.key are rendered when set (and only then, above)"
+# The agent accepts each of them it knows (agent/config.c) and refuses, by name, the others.
+"$bin" --check-config "$fk/config/attachd.json" >/dev/null 2>"$tmp/err"; rc=$?
+known=0
+for k in "${future[@]}"; do
+	if grep -qx "$k" <<<"$keys"; then
+		known=$((known + 1))
+		grep -q "$k\|'${k%%.*}'" "$tmp/err" && fail "future keys: $k is known to agent/config.c but refused: $(cat "$tmp/err")"
+	else
+		grep -q "unknown key '\($k\|${k%%.*}\)'" "$tmp/err" || fail "future keys: $k unknown to the agent but not refused by name: $(cat "$tmp/err")"
+	fi
+done
+if [ $known -eq ${#future[@]} ]; then [ $rc = 0 ] || fail "future keys: all known, yet refused: $(cat "$tmp/err")"; fi
+ok "metrics_listen, multipath.*, fencing.key are rendered when set (and only then, above); the agent knows $known of ${#future[@]}, refuses the others by name"
 
 # --- bad manifests: the template refuses, naming the property
 expect_render_error() { # manifest, message
