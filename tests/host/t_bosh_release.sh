@@ -94,7 +94,7 @@ jq -e '.listen == "127.0.0.1:7610" and .driver_name == "attachd" and .iscsi.ifac
 	and (has("tls") | not) and (.scaleio | has("gateway") | not)' \
 	"$tmp/r.cell-minimal/config/attachd.json" >/dev/null ||
 	fail "cell-minimal: $(cat "$tmp/r.cell-minimal/config/attachd.json")"
-ok "cell-full renders all $(wc -l <<<"$keys") keys, secrets only in 0600-bound files; cell-minimal gets the defaults"
+ok "cell-full renders all $(comm -23 <(sort <<<"$keys") <(printf '%s\n' "${future[@]}" | sort) | wc -l) keys (future ones below), secrets only in 0600-bound files; cell-minimal gets the defaults"
 
 # Keys this attachd does not parse yet: rendered only when set.
 fk=$tmp/r.future
@@ -140,6 +140,34 @@ $render render "$job" "$fx/bad-listen.yml" "$bl" 2>"$tmp/err" || fail "bad-liste
 grep -q "listen: 0.0.0.0:7610 is not a loopback address" "$tmp/err" || fail "bad-listen: $(cat "$tmp/err")"
 grep -q "iscsi.iface: 'default' is open-iscsi's own iface" "$tmp/err" || fail "bad-listen: $(cat "$tmp/err")"
 ok "bad-listen (0.0.0.0 without TLS, iface default) refused by attachd --check-config with both problems"
+
+# --- the release's inputs: specs parse and point at what exists; scripts/prepare gives the
+# package every source `make all` reads (a dry run finds no missing file) and maps every
+# pkg-config name of the Makefile to a -dev package for the blobs.
+rel=$top/tools/bosh-release
+ruby -ryaml -e '
+	rel = ARGV[0]
+	%w[config/final.yml config/blobs.yml].each { |f| YAML.safe_load(File.read("#{rel}/#{f}")) }
+	Dir["#{rel}/packages/*/spec"].each do |f|
+		s = YAML.safe_load(File.read(f))
+		abort "#{f}: name #{s["name"]} is not its folder" unless s["name"] == File.basename(File.dirname(f))
+		abort "#{f}: no files" if (s["files"] || []).empty?
+	end
+	Dir["#{rel}/jobs/*/spec"].each do |f|
+		s = YAML.safe_load(File.read(f)); d = File.dirname(f)
+		abort "#{f}: name #{s["name"]} is not its folder" unless s["name"] == File.basename(d)
+		abort "#{d}: no monit file" unless File.exist?("#{d}/monit")
+		(s["templates"] || {}).each_key { |t| abort "#{f}: template #{t} missing" unless File.exist?("#{d}/templates/#{t}") }
+		(s["packages"] || []).each { |p| abort "#{f}: package #{p} missing" unless File.exist?("#{rel}/packages/#{p}/spec") }
+	end' "$rel" 2>"$tmp/err" || fail "release layout: $(cat "$tmp/err")"
+for s in "$rel"/packages/*/packaging "$rel"/scripts/*; do bash -n "$s" 2>"$tmp/err" || fail "$s: $(cat "$tmp/err")"; done
+"$rel/scripts/prepare" --no-blobs --src-dir "$tmp/src" --print-debs >"$tmp/prep.out" 2>&1 || fail "prepare: $(cat "$tmp/prep.out")"
+grep -q "^build debs: pkgconf .*libiscsi-dev .*libjansson-dev" "$tmp/prep.out" || fail "prepare --print-debs: $(cat "$tmp/prep.out")"
+make -n -C "$tmp/src" all >"$tmp/make.out" 2>&1 || fail "make -n all in the prepared source: $(tail -n 5 "$tmp/make.out")"
+grep -q -- "-o bin/attachd " "$tmp/make.out" || fail "make -n all would not build bin/attachd: $(tail -n 5 "$tmp/make.out")"
+rm "$tmp/src/agent/main.c"
+make -n -C "$tmp/src" all >/dev/null 2>&1 && fail "make -n did not notice agent/main.c missing"
+ok "release layout valid; scripts/prepare's source builds (make -n) and its PKGS map to -dev debs"
 
 # --- the rendered hooks, run for real
 if [ "$(id -u)" != 0 ] || ! unshare -m --propagation private true 2>/dev/null; then
