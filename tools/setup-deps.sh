@@ -2,8 +2,10 @@
 # Installs every Debian package attachd's build, tests and demo need (multipath-tools: the
 # VM scenario 53 runs multipathd next to attachd; clang and
 # libclang-rt-14-dev: the fuzz targets' compiler and libFuzzer/sanitizer runtimes, which
-# clang-14 only recommends; llvm: llvm-symbolizer for readable crash stacks), and unpacks
-# Debian's stock kernel (for the VM test tier) into build/vmkernel.
+# clang-14 only recommends; llvm: llvm-symbolizer for readable crash stacks;
+# ruby: ERB renders the BOSH job's templates in tests/host/t_bosh_release.sh; systemd:
+# systemd-analyze verify of tools/systemd/attachd.service), and unpacks Debian's stock
+# kernel (for the VM test tier) into build/vmkernel.
 # Idempotent; returns in well under a second when everything is present.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +20,7 @@ pkgs=(
 	curl python3 openssl iproute2 jq
 	multipath-tools
 	clang libclang-rt-14-dev llvm
+	ruby systemd
 )
 
 missing=()
