@@ -105,7 +105,7 @@ int agent_pathcheck_volume(struct agent_volumes *r, struct agent_metrics *m, con
 	if (rc < 0)
 		return rc;
 	if (!v->attached || v->av.reached != STEP_MOUNT || v->av.doing != STEP_NONE ||
-	    !v->av.multipath) {
+	    !attach_volume_has_paths(&v->av)) {
 		agent_volume_paths_publish(v);
 		agent_volume_unlock(r, v);
 		return 0;
@@ -161,7 +161,7 @@ static void watch_busy(struct agent_volumes *r, struct agent_metrics *m, const c
 		if (streq(r->vols[i]->key, key)) {
 			v = r->vols[i];
 			pthread_mutex_lock(&v->data_lock);
-			if (v->mp_multipath && !v->removed) {
+			if (v->mp_dm_multipath && !v->removed) {
 				snprintf(dm, sizeof(dm), "%s", v->mp_dm_name);
 				snprintf(step, sizeof(step), "%s", v->busy_step);
 				since = v->mp_all_down_since;

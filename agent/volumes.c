@@ -374,7 +374,8 @@ void agent_volume_paths_publish(struct agent_volume *v)
 {
 	pthread_mutex_lock(&v->data_lock);
 	v->mp_published = 1;
-	v->mp_multipath = v->av.multipath;
+	v->mp_multipath = attach_volume_has_paths(&v->av);
+	v->mp_dm_multipath = v->av.multipath;
 	v->mp_queueing = v->av.queueing;
 	v->mp_all_down_since = v->av.all_down_since_ms;
 	snprintf(v->mp_dm_name, sizeof(v->mp_dm_name), "%s", v->av.dm_name);

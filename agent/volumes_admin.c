@@ -105,7 +105,7 @@ static json_t *describe_locked(struct agent_volume *v, int with_trace)
 		 * paths (published under data_lock): device, dm and staging stay valid. */
 		int checking = !have_op && v->checking;
 		int live = (have_op || checking) && v->attached;
-		int mp = have_op ? av->multipath : v->mp_multipath;
+		int mp = have_op ? attach_volume_has_paths(av) : v->mp_multipath;
 
 		o = json_pack("{s:o,s:s,s:s,s:b,s:s,s:b,s:o,s:o,s:s,s:s,s:s,s:o,s:o}", "volume",
 			      agent_json_string(v->key), "backend",

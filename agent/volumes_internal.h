@@ -47,6 +47,7 @@ struct agent_volume {
 	int checking;
 	int mp_published; /* agent_volume_paths_publish ran at least once */
 	int mp_multipath, mp_queueing;
+	int mp_dm_multipath; /* the map is dm-multipath (not NVMe native): bound while busy */
 	char mp_error[160]; /* the checker's last error text, logged once per change */
 	char mp_dm_name[160];
 	int64_t mp_all_down_since; /* CLOCK_REALTIME ms, 0: some path up */

@@ -154,6 +154,16 @@ struct attach_volume {
 	int64_t add_paths_after_ms; /* checker: no add_paths try before (CLOCK_MONOTONIC ms) */
 };
 
+/* Does the path checker follow this volume: a dm-multipath map (v->multipath), or a
+ * native-multipath backend (NVMe) with more than one configured path. */
+static inline int attach_volume_has_paths(const struct attach_volume *v)
+{
+	const struct backend_ops *be = v->opts.be;
+
+	return v->multipath || (be && be->native_multipath && be->paths_configured &&
+				v->att.cfg && be->paths_configured(v->att.cfg) > 1);
+}
+
 /* What one checker round did to a volume (for the agent's log and metrics). */
 struct attach_path_event {
 	enum {

@@ -313,7 +313,7 @@ json_t *attach_opts_redacted(const json_t *opts)
 	{
 		/* Known keys keep scalar values; nested values are never options we define. */
 		if (!key_is_public(key) || json_is_object(v) ||
-		    (json_is_array(v) && strcmp(key, "portals") != 0))
+		    (json_is_array(v) && strcmp(key, "portals") != 0 && strcmp(key, "traddr") != 0))
 			json_object_set_new(copy, key, json_string("REDACTED"));
 	}
 	return copy;

@@ -347,11 +347,78 @@ static void no_path_bound(struct round *R, struct errbuf *e)
 	v->all_down_since_ms = 0;
 }
 
+/* Native multipath (NVMe): the kernel routes I/O, so the paths are only followed. The
+ * controllers present now replace the list (state kept by id; one gone is removed); a
+ * configured port without a controller (down at attach, or lost past ctrl_loss_tmo) is
+ * connected again by add_paths, at most every ADD_PATHS_EVERY_MS. */
+static void native_refresh(struct round *R, struct errbuf *e)
+{
+	struct attach_volume *v = R->v;
+	const struct backend_ops *be = v->opts.be;
+	struct backend_ctx ctx = {
+	    .sys = &R->env->sys, .host = &R->env->host, .timeout_ms = ADD_PATHS_TIMEOUT_MS};
+	struct backend_path found[BACKEND_MAX_PATHS];
+	struct attach_path next[BACKEND_MAX_PATHS];
+	struct errbuf fe = {0};
+	int64_t mono = attach_now_ms();
+	size_t nf = 0;
+	unsigned k = 0;
+
+	if (!be->find_paths)
+		return;
+	if (be->find_paths(&ctx, &v->att, found, BACKEND_MAX_PATHS, &nf, &fe) < 0)
+		nf = 0;
+	if (be->add_paths && be->paths_configured && nf < be->paths_configured(v->att.cfg) &&
+	    mono >= v->add_paths_after_ms) {
+		struct errbuf ae = {0};
+		int r;
+
+		v->add_paths_after_ms = mono + ADD_PATHS_EVERY_MS;
+		r = be->add_paths(&ctx, &v->att, &ae);
+		if (r < 0 && r != -EHOSTDOWN)
+			errbuf_setif(e, r, "adding paths to %s: %s", v->key, ae.msg);
+		if (be->find_paths(&ctx, &v->att, found, BACKEND_MAX_PATHS, &nf, &fe) < 0)
+			nf = 0;
+	}
+	if (nf == 0)
+		return; /* nothing found (transient): keep the list, the transport says why */
+	for (size_t i = 0; i < nf && k < BACKEND_MAX_PATHS; i++) {
+		unsigned j;
+
+		for (j = 0; j < v->n_paths; j++)
+			if (streq(v->paths[j].bp.id, found[i].id))
+				break;
+		if (j < v->n_paths) {
+			next[k] = v->paths[j];
+			next[k].bp = found[i];
+		} else {
+			next[k] = (struct attach_path){
+			    .bp = found[i], .checked_ms = R->now, .changed_ms = R->now};
+			snprintf(next[k].last_detail, sizeof(next[k].last_detail), "connected");
+			event(R, PATH_EV_ADDED, found[i].id, 0, "%s", found[i].where);
+		}
+		k++;
+	}
+	for (unsigned j = 0; j < v->n_paths; j++) {
+		int still = 0;
+
+		for (unsigned i = 0; i < k; i++)
+			still |= streq(next[i].bp.id, v->paths[j].bp.id);
+		if (!still)
+			event(R, PATH_EV_REMOVED, v->paths[j].bp.id, 0, "%s: gone",
+			      v->paths[j].bp.where);
+	}
+	memcpy(v->paths, next, sizeof(next[0]) * k);
+	v->n_paths = k;
+}
+
 static void check_native(struct round *R, struct errbuf *e)
 {
 	struct attach_volume *v = R->v;
 	struct backend_ctx ctx = {
 	    .sys = &R->env->sys, .host = &R->env->host, .timeout_ms = R->env->tur_timeout_ms};
+
+	native_refresh(R, e);
 
 	for (unsigned i = 0; i < v->n_paths; i++) {
 		struct attach_path *p = &v->paths[i];
@@ -402,7 +469,7 @@ int attach_paths_check_dm(struct attach_env *env, struct attach_volume *v,
 	int r;
 
 	*ret_n_ev = 0;
-	if (!v->multipath || !v->opts.be->path_transport)
+	if (!attach_volume_has_paths(v) || !v->opts.be->path_transport)
 		return 0;
 	for (unsigned i = 0; i < v->n_paths && i < BACKEND_MAX_PATHS; i++)
 		R.prev_checked[i] = v->paths[i].checked_ms;

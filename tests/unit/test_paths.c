@@ -521,6 +521,39 @@ static void test_native_multipath_reports_only(void **state)
 	assert_int_equal(F.n_msgs, 0);
 }
 
+/* NVMe native multipath: a linear map over the head disk (v->multipath 0), followed because
+ * several ports are configured. A port down at attach joins by add_paths (no table reload,
+ * no map message); a controller that goes away leaves the list. */
+static void test_native_port_joins_and_leaves(void **state)
+{
+	struct backend_ops native = fake_be;
+
+	native.native_multipath = 1;
+	vol.opts.be = &native;
+	vol.att.cfg = &F;
+	vol.multipath = 0;
+	vol.n_paths = 1;
+	F.present = 1;
+	F.add_brings = 1;
+	round_ok();
+	assert_int_equal(F.add_calls, 1);
+	assert_int_equal(vol.n_paths, 2);
+	assert_true(has_event(PATH_EV_ADDED, "3:0:0:1"));
+	assert_int_equal(F.reloads, 0);
+	assert_int_equal(F.n_msgs, 0);
+	assert_false(vol.paths[1].failed);
+
+	/* the second controller is deleted (ctrl_loss_tmo): it leaves the list, and is not
+	 * reconnected again before the retry interval */
+	F.present = 1;
+	F.add_brings = 0;
+	round_ok();
+	assert_int_equal(vol.n_paths, 1);
+	assert_true(has_event(PATH_EV_REMOVED, "3:0:0:1"));
+	assert_int_equal(F.add_calls, 1);
+	assert_int_equal(F.n_msgs, 0);
+}
+
 static void test_single_path_volume_is_left_alone(void **state)
 {
 	vol.multipath = 0;
@@ -576,6 +609,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_all_gone_keeps_the_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_path_joins, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_native_multipath_reports_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_native_port_joins_and_leaves, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_single_path_volume_is_left_alone, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bound_while_an_operation_holds_the_volume, setup,
 					    teardown),

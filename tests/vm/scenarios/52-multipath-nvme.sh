@@ -69,8 +69,10 @@ for c in "$ca" "$cb"; do
 	assert_eq "$(cat /sys/class/nvme/"$c"/state)" live "state of $c"
 done
 info "attachd-nvmp sits on $head, paths $ca ($a_tgt) and $cb ($b_tgt)"
-# (attachctl show lists paths only for dm-multipath volumes so far: kept for reading)
-attachctl show nvmp >"$ARTIFACTS/show-before.txt" 2>&1 || true
+attachctl show nvmp >"$ARTIFACTS/show-before.txt" 2>&1 || fail "attachctl show nvmp failed"
+assert_contains "$(cat "$ARTIFACTS/show-before.txt")" "2/2 active" "attachctl show: both controllers active"
+assert_contains "$(cat "$ARTIFACTS/show-before.txt")" "tcp $a_tgt" "attachctl show lists the first port"
+assert_contains "$(cat "$ARTIFACTS/show-before.txt")" "tcp $b_tgt" "attachctl show lists the second port"
 
 ## --- a writer: 256 KiB blocks, each fsynced, content known from its number
 block() { head -c 262144 < <(yes "attachd nvme multipath block $1"); }
@@ -104,6 +106,8 @@ wait_until 120 "writes to go on over $cb" written_at_least $((n + 10)) ||
 	fail "the writer stalled with $a_tgt down: $(cat "$SCRATCH/writer.err")"
 kill -0 $wpid 2>/dev/null || fail "the writer died: $(cat "$SCRATCH/writer.err")"
 info "$(( $(written) - n )) blocks written over $cb while $a_tgt was down"
+show_one_down() { attachctl show nvmp 2>&1 | grep -q "1/2 active"; }
+wait_until 30 "attachctl show to report $ca down" show_one_down
 attachctl show nvmp >"$ARTIFACTS/show-down.txt" 2>&1 || true
 
 ## --- it returns: the kernel reconnects (reconnect_delay 2 s), the path is live again
