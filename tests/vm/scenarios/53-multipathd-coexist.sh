@@ -23,8 +23,24 @@ lio_target_create "$X" --lun 0:16M --portal "$P1"
 on_exit "lio_target_delete $X"
 
 # multipathd as greedy as it gets, plus attachd's drop-in
-[ ! -e /etc/multipath.conf ] && [ ! -e /etc/multipath ] || fail "/etc/multipath* exists before the scenario"
-on_exit "rm -rf /etc/multipath /etc/multipath.conf"
+# Whatever multipath config the VM already has (multipath-tools' udev helpers may have left
+# /etc/multipath behind in an earlier scenario) is moved aside and put back afterwards.
+saved=$SCRATCH/etc-multipath-saved
+mkdir -p "$saved"
+for f in /etc/multipath /etc/multipath.conf; do
+	if [ -e "$f" ]; then
+		info "moving aside $f: $(find "$f" | xargs)"
+		mv "$f" "$saved/"
+	fi
+done
+restore_etc_multipath() {
+	rm -rf /etc/multipath /etc/multipath.conf
+	for f in "$saved"/* "$saved"/.[!.]*; do
+		[ -e "$f" ] && mv "$f" /etc/
+	done
+	true
+}
+on_exit restore_etc_multipath
 cat >/etc/multipath.conf <<'CONF'
 defaults {
 	find_multipaths greedy
