@@ -181,8 +181,8 @@ static int collect_iscsi(const struct sys *s, const struct backend_host_config *
 	int r;
 
 	if (host && host->iscsi_initiator_name[0]) {
-		r = sum(errors, add(o, "iscsi_initiator_name", host->iscsi_initiator_name, "config",
-				    NULL));
+		r = sum(errors,
+			add(o, "iscsi_initiator_name", host->iscsi_initiator_name, "config", NULL));
 		name = strdup(host->iscsi_initiator_name);
 	} else {
 		r = read_initiator(s, &name);
@@ -236,14 +236,16 @@ static int collect_nvme(const struct sys *s, const struct backend_host_config *h
 static int collect_sdc(const struct sys *s, const struct backend_host_config *host, json_t *o,
 		       int *errors)
 {
-	const char *drv = host && host->scaleio.drv_cfg[0] ? host->scaleio.drv_cfg : DEFAULT_DRV_CFG;
+	const char *drv =
+	    host && host->scaleio.drv_cfg[0] ? host->scaleio.drv_cfg : DEFAULT_DRV_CFG;
 	char *argv[] = {(char *)drv, (char *)"--query_guid", NULL};
 	_cleanup_free_ char *out = NULL;
 	char guid[40], msg[512];
 	int r;
 
 	if (host && host->scaleio.sdc_guid[0])
-		return sum(errors, add(o, "scaleio_sdc_guid", host->scaleio.sdc_guid, "config", NULL));
+		return sum(errors,
+			   add(o, "scaleio_sdc_guid", host->scaleio.sdc_guid, "config", NULL));
 	r = sys_run(s, argv, ATTACH_IDENTITY_DRV_CFG_TIMEOUT_MS, &out);
 	if (r == -ENOENT)
 		return sum(errors, add(o, "scaleio_sdc_guid", "", "not installed", NULL));
@@ -279,7 +281,8 @@ static int collect_fencing(const struct sys *s, const char *key, const char *ini
 	r = read_line(s, MACHINE_ID_FILE, &mid);
 	if (r == 0 && attach_fencing_key_derive(mid, NULL, &k) == 0) {
 		snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)k);
-		return sum(errors, add(o, "fencing_key", hex, "derived from " MACHINE_ID_FILE, NULL));
+		return sum(errors,
+			   add(o, "fencing_key", hex, "derived from " MACHINE_ID_FILE, NULL));
 	}
 	if (initiator && attach_fencing_key_derive(NULL, initiator, &k) == 0) {
 		snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)k);

@@ -15,8 +15,8 @@
 
 /* attach_identity_collect()'s entries, in the order shown. */
 static const char *const entries[] = {
-    "iscsi_initiator_name", "iscsi_iface", "nvme_hostnqn", "nvme_hostid", "scaleio_sdc_guid",
-    "fencing_key",
+    "iscsi_initiator_name", "iscsi_iface",	"nvme_hostnqn",
+    "nvme_hostid",	    "scaleio_sdc_guid", "fencing_key",
 };
 
 static const char *entry_str(const json_t *e, const char *key)
@@ -102,9 +102,9 @@ int ctl_cmd_identity(const struct ctl_args *a)
 	json_decref(o);
 	errors = report_errors(id);
 	if (a->json) {
-		json_t *j = json_pack("{s:O,s:b,s:s}", "identity", id, "agent", from_agent, "Err",
-				      errors ? "some of this host's identity could not be read"
-					     : "");
+		json_t *j =
+		    json_pack("{s:O,s:b,s:s}", "identity", id, "agent", from_agent, "Err",
+			      errors ? "some of this host's identity could not be read" : "");
 		char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 
 		if (text)
