@@ -13,6 +13,7 @@
 #include "agent/http.h"
 #include "agent/log.h"
 #include "agent/volumes_admin.h"
+#include "attach/identity.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
 
@@ -144,6 +145,22 @@ static char *call_metrics(const struct agent_admin_ctx *c, const json_t *body)
 	return m ? answer(json_pack("{s:o}", "metrics", m)) : NULL;
 }
 
+static char *call_identity(const struct agent_admin_ctx *c, const json_t *body)
+{
+	json_t *id = NULL;
+	int r;
+
+	if (!c->sys)
+		return answer_err(-EOPNOTSUPP, "identity is not available in this agent");
+	r = attach_identity_collect(c->sys, c->host, c->fencing_key, &id);
+	if (r < 0)
+		return NULL;
+	return answer(json_pack("{s:o,s:s}", "identity", id, "Err",
+				r ? "some of this host's identity could not be read (see each "
+				    "entry's error)"
+				  : ""));
+}
+
 static char *call_ping(const struct agent_admin_ctx *c, const json_t *body)
 {
 	return answer(json_pack("{s:I,s:s,s:b}", "pid", (json_int_t)getpid(), "driver_name",
@@ -158,7 +175,7 @@ static const struct {
 } calls[] = {
     {"ping", call_ping, 0},	  {"ls", call_ls, 0},	    {"show", call_show, 1},
     {"detach", call_detach, 1},	  {"drain", call_drain, 0}, {"trace", call_trace, 1},
-    {"metrics", call_metrics, 0},
+    {"metrics", call_metrics, 0}, {"identity", call_identity, 0},
 };
 
 char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, const char *url,

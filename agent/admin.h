@@ -16,6 +16,8 @@
  *   drain                 {"Err","spec_removed","results":[{"volume","result","error"}]}
  *   trace  {"name"}       {"Err","trace":<agent/trace.h JSON>}
  *   metrics               {"Err","metrics":<agent/admin_metrics.h JSON>}
+ *   identity              {"Err","identity":<attach/identity.h object>} (Err also when an
+ *                         entry could not be read; the others are still there)
  * "errno" carries the error's name ("ENOENT", "EBUSY"...) when Err is not empty.
  */
 #pragma once
@@ -31,6 +33,11 @@ struct agent_admin_ctx {
 	struct agent_volumes *vols;
 	struct agent_metrics *metrics;
 	const char *driver_name;
+	/* For identity (NULL sys: the call answers Err): the agent's host config and
+	 * fencing.key ("" = derived). */
+	const struct sys *sys;
+	const struct backend_host_config *host;
+	const char *fencing_key;
 	/* drain's first step: remove the driver spec file and refuse new mounts. Returns
 	 * 1 if the spec file was removed now, 0 if it was already gone, or a negative errno
 	 * with e set. */

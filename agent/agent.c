@@ -246,6 +246,9 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	a->admin_ctx = (struct agent_admin_ctx){
 	    .metrics = &a->metrics,
 	    .driver_name = a->cfg.driver_name,
+	    .sys = &a->env.sys,
+	    .host = &a->env.host,
+	    .fencing_key = a->cfg.fencing_key,
 	    .drain_begin = drain_begin,
 	    .is_draining = is_draining,
 	    .userdata = a,

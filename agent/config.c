@@ -8,6 +8,7 @@
 
 #include "lib/jsonx.h"
 #include "agent/config.h"
+#include "attach/identity.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
 
@@ -103,6 +104,10 @@ static const struct field multipath_fields[] = {
     UINT0("no_path_queue_s", multipath.no_path_queue_s, 3600),
     {NULL, F_STR, 0, 0, NULL},
 };
+static const struct field fencing_fields[] = {
+    STR("key", fencing_key),
+    {NULL, F_STR, 0, 0, NULL},
+};
 static const struct field top_fields[] = {
     STR("listen", listen),	   STR("admin_socket", admin_socket),
     STR("state_dir", state_dir),   STR("mount_root", mount_root),
@@ -110,7 +115,7 @@ static const struct field top_fields[] = {
     OBJ("tls", tls_fields),	   OBJ("iscsi", iscsi_fields),
     OBJ("nvme", nvme_fields),	   OBJ("scaleio", scaleio_fields),
     OBJ("file", file_fields),	   OBJ("limits", limits_fields),
-    OBJ("multipath", multipath_fields),
+    OBJ("multipath", multipath_fields), OBJ("fencing", fencing_fields),
     {NULL, F_STR, 0, 0, NULL},
 };
 
@@ -387,6 +392,11 @@ int agent_config_validate(const struct agent_config *c, struct errlist *el)
 				    "start with '.'",
 				    c->driver_name);
 	}
+	if (c->fencing_key[0] && !attach_fencing_key_is_valid(c->fencing_key))
+		errlist_add(el,
+			    "fencing.key: '%s' must be exactly 16 hex digits and not all zero (e.g. "
+			    "0123456789abcdef), or unset to derive one from the host identity",
+			    c->fencing_key);
 	if (c->iscsi_initiator_name[0] && !startswith(c->iscsi_initiator_name, "iqn.") &&
 	    !startswith(c->iscsi_initiator_name, "eui.") &&
 	    !startswith(c->iscsi_initiator_name, "naa."))

@@ -83,6 +83,7 @@ struct agent_config {
 	char file_dir[AGENT_PATH_MAX]; /* "" = the file backend's default */
 	struct agent_limits_config limits;
 	struct agent_multipath_config multipath;
+	char fencing_key[17]; /* 16 hex digits, "" = derived from the host identity */
 };
 
 /* Fill c with the built-in defaults. */

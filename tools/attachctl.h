@@ -72,6 +72,11 @@ int ctl_probe_url_parse(const char *url, json_t **ret, struct errbuf *e);
 int ctl_cmd_probe(const struct ctl_args *a);
 int ctl_cmd_preflight(const struct ctl_args *a);
 int ctl_cmd_doctor(const struct ctl_args *a);
+/* ---- attachctl_identity.c ---- */
+/* FIELD / VALUE / SOURCE table of an identity object (attach/identity.h). */
+void ctl_print_identity(const json_t *identity, FILE *f);
+/* Ask the agent; when it does not run, read this host's files (with a note on stderr). */
+int ctl_cmd_identity(const struct ctl_args *a);
 /* 1 if path is a mount point in /proc/self/mountinfo (octal escapes decoded), 0 if not,
  * negative errno. */
 int ctl_is_mountpoint(const char *mountinfo_path, const char *path);

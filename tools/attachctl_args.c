@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"ls", 0},	    {"show", 1},  {"detach", 1}, {"drain", 0},	   {"trace", 1},
     {"metrics", 0}, {"probe", 1}, {"doctor", 0}, {"preflight", 0}, {"ping", 0},
+    {"identity", 0},
 };
 
 void ctl_usage(FILE *f)
@@ -31,6 +32,9 @@ void ctl_usage(FILE *f)
 		"                        failures, reinstatements and failover times\n"
 		"  doctor                check that each volume's kernel objects are live\n"
 		"  ping                  is the agent answering\n"
+		"  identity              this host's iSCSI IQN and iface, NVMe host NQN and ID,\n"
+		"                        PowerFlex SDC GUID and fencing key, with their source\n"
+		"                        (without an agent: read from this host's files)\n"
 		"Commands that need no agent:\n"
 		"  probe URL             ask an iSCSI target about a LUN: size and WWID\n"
 		"                        (URL: iscsi://HOST[:PORT]/IQN/LUN; CHAP from the\n"
