@@ -258,7 +258,6 @@ static const struct route routes[] = {
     {"/VolumeDriver.Capabilities", "capabilities", h_capabilities, shape_capabilities, 0, 0, 1},
 };
 
-
 /* Go's encoding/json matches field names case-insensitively; so do we, preferring the
  * exact spelling. */
 static json_t *field(json_t *obj, const char *name)
