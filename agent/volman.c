@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -79,6 +80,70 @@ char *agent_volman_safe_error(const char *msg)
 	return s;
 }
 
+/* Volman shows only Mount's SafeError to the app: a Create rejected for its options is
+ * remembered per volume id (bounded, expiring: Volman may never call Mount) and answered
+ * at the next Mount of any container name of it. The text is the redacted Create error. */
+#define PROBLEMS_MAX 64
+#define PROBLEM_TTL_MS (10 * 60 * 1000)
+static struct {
+	char key[ATTACH_KEY_MAX + 1];
+	char msg[ERRBUF_MAX];
+	int64_t at;
+} problems[PROBLEMS_MAX];
+static pthread_mutex_t problems_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t now_ms(void);
+
+static void problem_set(const char *key, const char *msg)
+{
+	int64_t now = now_ms();
+	size_t slot = 0;
+
+	pthread_mutex_lock(&problems_lock);
+	for (size_t i = 0; i < PROBLEMS_MAX; i++) {
+		if (problems[i].key[0] && streq(problems[i].key, key)) {
+			slot = i;
+			break;
+		}
+		if (problems[i].at < problems[slot].at || !problems[i].key[0])
+			slot = problems[slot].key[0] ? i : slot;
+	}
+	snprintf(problems[slot].key, sizeof(problems[slot].key), "%s", key);
+	snprintf(problems[slot].msg, sizeof(problems[slot].msg), "%s", msg);
+	problems[slot].at = now;
+	pthread_mutex_unlock(&problems_lock);
+}
+
+static void problem_clear(const char *key)
+{
+	pthread_mutex_lock(&problems_lock);
+	for (size_t i = 0; i < PROBLEMS_MAX; i++)
+		if (streq(problems[i].key, key))
+			problems[i].key[0] = 0;
+	pthread_mutex_unlock(&problems_lock);
+}
+
+static int problem_get(const char *key, struct errbuf *e)
+{
+	int64_t now = now_ms();
+	int r = 0;
+
+	pthread_mutex_lock(&problems_lock);
+	for (size_t i = 0; i < PROBLEMS_MAX; i++) {
+		if (!problems[i].key[0] || !streq(problems[i].key, key))
+			continue;
+		if (now - problems[i].at > PROBLEM_TTL_MS)
+			problems[i].key[0] = 0;
+		else
+			r = errbuf_set(e, -EINVAL,
+				       "%s; fix the service's mount_config (rebind or update the "
+				       "service) and restart the app",
+				       problems[i].msg);
+	}
+	pthread_mutex_unlock(&problems_lock);
+	return r;
+}
+
 static int h_activate(struct request *q, struct errbuf *e)
 {
 	return 0;
@@ -92,6 +157,7 @@ static int h_capabilities(struct request *q, struct errbuf *e)
 static int h_create(struct request *q, struct errbuf *e)
 {
 	json_t *opts = json_object_get(q->body, "Opts");
+	int r;
 
 	if (opts && !json_is_null(opts) && !json_is_object(opts))
 		return errbuf_set(e, -EINVAL, "'Opts' must be a JSON object or null");
@@ -101,7 +167,12 @@ static int h_create(struct request *q, struct errbuf *e)
 		  json_pack("{s:o,s:s,s:s,s:o}", "name", agent_json_string(q->name), "volume",
 			    q->n.key, "container", q->n.container, "opts",
 			    opts ? attach_opts_redacted(opts) : json_null()));
-	return agent_volumes_create(q->r, &q->n, q->name, opts, e);
+	r = agent_volumes_create(q->r, &q->n, q->name, opts, e);
+	if (r == -EINVAL && errbuf_is_set(e) && !strncmp(e->msg, "invalid options", 15))
+		problem_set(q->n.key, e->msg);
+	else if (r >= 0)
+		problem_clear(q->n.key);
+	return r;
 }
 
 static int h_mount(struct request *q, struct errbuf *e)
@@ -112,6 +183,9 @@ static int h_mount(struct request *q, struct errbuf *e)
 	agent_log(AGENT_LOG_INFO, "attachd.mount.start",
 		  json_pack("{s:o,s:s,s:s}", "name", agent_json_string(q->name), "volume", q->n.key,
 			    "container", q->n.container));
+	r = problem_get(q->n.key, e);
+	if (r < 0)
+		return r;
 	r = agent_volumes_mount(q->r, &q->n, q->name, path, sizeof(path), e);
 	if (r < 0)
 		return r;
@@ -130,6 +204,7 @@ static int h_remove(struct request *q, struct errbuf *e)
 {
 	agent_log(AGENT_LOG_INFO, "attachd.remove.start",
 		  json_pack("{s:o,s:s}", "name", agent_json_string(q->name), "volume", q->n.key));
+	problem_clear(q->n.key);
 	return agent_volumes_remove(q->r, &q->n, q->name, e);
 }
 
@@ -182,7 +257,6 @@ static const struct route routes[] = {
     {"/VolumeDriver.Remove", "remove", h_remove, shape_err_only, 1, 0, 0},
     {"/VolumeDriver.Capabilities", "capabilities", h_capabilities, shape_capabilities, 0, 0, 1},
 };
-
 
 /* Go's encoding/json matches field names case-insensitively; so do we, preferring the
  * exact spelling. */

@@ -44,6 +44,11 @@ expect_err VolumeDriver.Create '{"Name":5}' "'Name' must be a string"
 expect_err VolumeDriver.Create '{"Name":"x_a","Opts":"x"}' "'Opts' must be a JSON object or null"
 expect_err VolumeDriver.Create '{"Name":"x_a","Opts":{"backend":"file","size":"16M","colour":1}}' colour
 expect_err VolumeDriver.Create '{"Name":"x_a","Opts":null}' "invalid options"
+# Volman shows the app only Mount's SafeError: the next Mount of x (any container) names the bad option
+expect_err VolumeDriver.Create '{"Name":"x_a","Opts":{"backend":"file","size":"16M","colour":1}}' colour
+out=$(call VolumeDriver.Mount '{"Name":"x_b"}')
+case $out in *'{\"SafeDescription\":\"invalid options for volume '*colour*) ;; *) fail "Mount after a bad Create: $out" ;; esac
+echo "ok: Mount after a bad Create -> $(head -c 160 <<<"$out")"
 for n in '../x' 'a/b' '..' '\\' 'a_b_c' ''; do
 	expect_err VolumeDriver.Mount "{\"Name\":\"$n\"}" "volume name"
 done

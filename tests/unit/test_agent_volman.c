@@ -257,14 +257,68 @@ static void test_create_reports_every_problem(void **state)
 	json_decref(j);
 	expect_err("/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"backend\":\"floppy\"}}",
 		   "backend");
-	/* Nothing was stored: Mount says create first. */
+	/* Nothing was stored, but the next Mount (any container of v) tells the app why:
+	 * Volman shows only Mount's SafeError. */
+	assert_int_equal(list_count("v"), -1);
+	j = call("/VolumeDriver.Mount", "{\"Name\":\"v_other\"}");
+	{
+		char *d = safe_description(j);
+
+		assert_non_null(strstr(d, "invalid options for volume 'v'"));
+		assert_non_null(strstr(d, "backend"));
+		assert_non_null(strstr(d, "mount_config"));
+		free(d);
+	}
+	json_decref(j);
+	j = call("/VolumeDriver.Create",
+		 "{\"Name\":\"v_c\",\"Opts\":{\"backend\":\"file\","
+		 "\"size\":\"1.5G\",\"bogus\":1,\"other\":true,\"fs\":\"ntfs\"}}");
+	json_decref(j);
 	j = call("/VolumeDriver.Mount", "{\"Name\":\"v_c\"}");
 	{
 		char *d = safe_description(j);
 
-		assert_non_null(strstr(d, "Volume 'v_c' must be created before being mounted"));
+		assert_non_null(strstr(d, "bogus"));
+		assert_non_null(strstr(d, "other"));
+		assert_non_null(strstr(d, "fs"));
+		assert_non_null(strstr(d, "size"));
 		free(d);
 	}
+	json_decref(j);
+	/* A good Create clears it. */
+	create("v_c", FILE_OPTS);
+	free(mount("v_c"));
+	unmount("v_c");
+}
+
+static void test_create_problem_bound_and_remove(void **state)
+{
+	char body[256];
+	json_t *j;
+
+	/* Remove clears a remembered problem: Mount is back to "create first". */
+	expect_err("/VolumeDriver.Create", "{\"Name\":\"r_c\",\"Opts\":{\"backend\":\"x\"}}",
+		   "backend");
+	expect_err("/VolumeDriver.Mount", "{\"Name\":\"r_c\"}", "invalid options");
+	json_decref(call("/VolumeDriver.Remove", "{\"Name\":\"r_c\"}"));
+	expect_err("/VolumeDriver.Mount", "{\"Name\":\"r_c\"}", "must be created");
+	/* At most 64 names are kept: the oldest is forgotten. */
+	for (int i = 0; i < 65; i++) {
+		snprintf(body, sizeof(body), "{\"Name\":\"b%d_c\",\"Opts\":{\"backend\":\"x\"}}",
+			 i);
+		json_decref(call("/VolumeDriver.Create", body));
+	}
+	expect_err("/VolumeDriver.Mount", "{\"Name\":\"b0_c\"}", "must be created");
+	expect_err("/VolumeDriver.Mount", "{\"Name\":\"b1_c\"}", "invalid options");
+	expect_err("/VolumeDriver.Mount", "{\"Name\":\"b64_c\"}", "invalid options");
+	/* Secrets in bad options are never echoed by the Mount. */
+	j = call("/VolumeDriver.Create",
+		 "{\"Name\":\"s_c\",\"Opts\":{\"backend\":\"iscsi\",\"chap_secret\":\"hunter2xyz\","
+		 "\"bogus\":1}}");
+	json_decref(j);
+	j = call("/VolumeDriver.Mount", "{\"Name\":\"s_c\"}");
+	assert_non_null(strstr(err_of(j), "bogus"));
+	assert_null(strstr(err_of(j), "hunter2xyz"));
 	json_decref(j);
 }
 
@@ -464,7 +518,8 @@ static void test_same_device_refused(void **state)
 		expect_err("/VolumeDriver.Create", body, "same device as volume 'first'");
 	}
 	/* Defined earlier, mounted while 'first' holds the device: refused at Mount. */
-	expect_err("/VolumeDriver.Mount", "{\"Name\":\"second_c\"}", "same device as volume 'first'");
+	expect_err("/VolumeDriver.Mount", "{\"Name\":\"second_c\"}",
+		   "same device as volume 'first'");
 	create("first_c9", opts); /* the same key again is fine */
 	unmount("first");
 	free(mp);
@@ -662,6 +717,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_same_resolved_device_refused, each_setup,
 					    each_teardown),
 	    cmocka_unit_test_setup_teardown(test_leftovers_are_busy, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_create_problem_bound_and_remove, each_setup,
+					    each_teardown),
 	    cmocka_unit_test_setup_teardown(test_host_check_refuses_mounts, each_setup,
 					    each_teardown),
 	};
