@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/pr.h>
 #include <scsi/sg.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -121,16 +122,16 @@ static int real_scsi_tur(const struct sys *s _unused_, const char *devnode, int 
 			 int *ret_sense_key)
 {
 	_cleanup_close_ int fd = -EBADF;
-	unsigned char cdb[6] = { 0 }; /* TEST UNIT READY */
-	unsigned char sense[32] = { 0 };
+	unsigned char cdb[6] = {0}; /* TEST UNIT READY */
+	unsigned char sense[32] = {0};
 	struct sg_io_hdr h = {
-		.interface_id = 'S',
-		.dxfer_direction = SG_DXFER_NONE,
-		.cmd_len = sizeof(cdb),
-		.mx_sb_len = sizeof(sense),
-		.cmdp = cdb,
-		.sbp = sense,
-		.timeout = timeout_ms > 0 ? (unsigned)timeout_ms : 1,
+	    .interface_id = 'S',
+	    .dxfer_direction = SG_DXFER_NONE,
+	    .cmd_len = sizeof(cdb),
+	    .mx_sb_len = sizeof(sense),
+	    .cmdp = cdb,
+	    .sbp = sense,
+	    .timeout = timeout_ms > 0 ? (unsigned)timeout_ms : 1,
 	};
 
 	fd = open(devnode, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -142,25 +143,183 @@ static int real_scsi_tur(const struct sys *s _unused_, const char *devnode, int 
 				ret_sense_key);
 }
 
+int sys_pr_ioctl_result(int r, int err)
+{
+	unsigned host, status;
+
+	if (r == 0)
+		return 0;
+	if (r < 0) {
+		switch (err) {
+		case ENOTTY:
+		case EOPNOTSUPP:
+		case EINVAL: /* ILLEGAL REQUEST: INVALID FIELD IN CDB / PARAMETER LIST */
+			return -EOPNOTSUPP;
+		case ENODEV:
+			return -ENXIO;
+		case EBADE:
+		case EHOSTDOWN:
+		case ETIMEDOUT:
+		case ENXIO:
+			return -err;
+		default:
+			return -EIO;
+		}
+	}
+	/* NVMe: generic status 0x83 is a reservation conflict; the DNR/More bits may ride
+	 * along in bits 14/13. */
+	if ((r & 0x7ff) == 0x83)
+		return -EBADE;
+	host = ((unsigned)r >> 16) & 0xff;
+	status = (unsigned)r & 0xff;
+	if (host)
+		/* pr_status 0x10000/0xe0000/0xf0000 and raw DID_* results alike */
+		return -EHOSTDOWN;
+	if (status == 0x18)
+		return -EBADE;
+	return -EIO;
+}
+
+int sys_pr_in_decode(unsigned status, unsigned host_status, unsigned driver_status,
+		     const unsigned char *sense, size_t sense_len)
+{
+	int key = -1, r;
+
+	if (host_status == HOST_OK && (status & 0xff) == 0x18)
+		return -EBADE;
+	r = sys_sg_io_decode(status, host_status, driver_status, sense, sense_len, &key);
+	if (r == -EIO && key == 5) /* ILLEGAL REQUEST */
+		return -EOPNOTSUPP;
+	return r;
+}
+
+static int pr_open(const char *devnode)
+{
+	/* O_NONBLOCK: a SCSI disk without media or a failed map must not block the open. */
+	int fd = open(devnode, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT || errno == ENODEV ? -ENXIO : negative_errno();
+	return fd;
+}
+
+static int pr_ioctl(const char *devnode, unsigned long req, void *arg)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	fd = pr_open(devnode);
+	if (fd < 0)
+		return fd;
+	r = ioctl(fd, req, arg);
+	return sys_pr_ioctl_result(r, r < 0 ? errno : 0);
+}
+
+static int real_pr_register(const struct sys *s _unused_, const char *devnode, uint64_t old_key,
+			    uint64_t new_key, bool ignore_key)
+{
+	struct pr_registration a = {
+	    .old_key = old_key,
+	    .new_key = new_key,
+	    .flags = ignore_key ? PR_FL_IGNORE_KEY : 0,
+	};
+
+	return pr_ioctl(devnode, IOC_PR_REGISTER, &a);
+}
+
+static int real_pr_reserve(const struct sys *s _unused_, const char *devnode, uint64_t key,
+			   unsigned type)
+{
+	struct pr_reservation a = {.key = key, .type = type};
+
+	return pr_ioctl(devnode, IOC_PR_RESERVE, &a);
+}
+
+static int real_pr_release(const struct sys *s _unused_, const char *devnode, uint64_t key,
+			   unsigned type)
+{
+	struct pr_reservation a = {.key = key, .type = type};
+
+	return pr_ioctl(devnode, IOC_PR_RELEASE, &a);
+}
+
+static int real_pr_preempt(const struct sys *s _unused_, const char *devnode, uint64_t old_key,
+			   uint64_t new_key, unsigned type, bool abort)
+{
+	struct pr_preempt a = {.old_key = old_key, .new_key = new_key, .type = type};
+
+	return pr_ioctl(devnode, abort ? IOC_PR_PREEMPT_ABORT : IOC_PR_PREEMPT, &a);
+}
+
+static int real_pr_clear(const struct sys *s _unused_, const char *devnode, uint64_t key)
+{
+	struct pr_clear a = {.key = key};
+
+	return pr_ioctl(devnode, IOC_PR_CLEAR, &a);
+}
+
+static int real_scsi_pr_in(const struct sys *s _unused_, const char *devnode,
+			   unsigned service_action, unsigned char *buf, size_t len, int timeout_ms,
+			   size_t *ret_len)
+{
+	_cleanup_close_ int fd = -EBADF;
+	unsigned char cdb[10] = {0x5e, (unsigned char)(service_action & 0x1f)};
+	unsigned char sense[32] = {0};
+	struct sg_io_hdr h;
+	int r;
+
+	if (len > 0xffff)
+		len = 0xffff; /* ALLOCATION LENGTH is 16 bits */
+	cdb[7] = (unsigned char)(len >> 8);
+	cdb[8] = (unsigned char)len;
+	h = (struct sg_io_hdr){
+	    .interface_id = 'S',
+	    .dxfer_direction = SG_DXFER_FROM_DEV,
+	    .cmd_len = sizeof(cdb),
+	    .mx_sb_len = sizeof(sense),
+	    .dxfer_len = (unsigned)len,
+	    .dxferp = buf,
+	    .cmdp = cdb,
+	    .sbp = sense,
+	    .timeout = timeout_ms > 0 ? (unsigned)timeout_ms : 1,
+	};
+	fd = pr_open(devnode);
+	if (fd < 0)
+		return fd;
+	if (ioctl(fd, SG_IO, &h) < 0)
+		return errno == ENODEV ? -ENXIO : negative_errno();
+	r = sys_pr_in_decode(h.status, h.host_status, h.driver_status, sense, h.sb_len_wr);
+	if (r < 0)
+		return r;
+	*ret_len = h.resid > 0 && (size_t)h.resid <= len ? len - (size_t)h.resid : len;
+	return 0;
+}
+
 const struct sys_ops sys_real_ops = {
-	.read_file = real_read_file,
-	.write_file = real_write_file,
-	.run = real_run,
-	.mount = real_mount,
-	.umount = real_umount,
-	.mkdir_p = real_mkdir_p,
-	.rmdir = real_rmdir,
-	.scsi_tur = real_scsi_tur,
+    .read_file = real_read_file,
+    .write_file = real_write_file,
+    .run = real_run,
+    .mount = real_mount,
+    .umount = real_umount,
+    .mkdir_p = real_mkdir_p,
+    .rmdir = real_rmdir,
+    .scsi_tur = real_scsi_tur,
+    .pr_register = real_pr_register,
+    .pr_reserve = real_pr_reserve,
+    .pr_release = real_pr_release,
+    .pr_preempt = real_pr_preempt,
+    .pr_clear = real_pr_clear,
+    .scsi_pr_in = real_scsi_pr_in,
 };
 
 void sys_init_real(struct sys *s)
 {
 	*s = (struct sys){
-		.sysfs_root = "",
-		.dev_root = "",
-		.proc_root = "",
-		.etc_root = "",
-		.ops = &sys_real_ops,
+	    .sysfs_root = "",
+	    .dev_root = "",
+	    .proc_root = "",
+	    .etc_root = "",
+	    .ops = &sys_real_ops,
 	};
 }
 
@@ -202,7 +361,7 @@ int sys_read_attr(const struct sys *s, const char *path, char *buf, size_t n)
 
 int sys_run(const struct sys *s, char *const argv[], int timeout_ms, char **ret_out)
 {
-	struct sys_run_result res = { 0 };
+	struct sys_run_result res = {0};
 	int r;
 
 	r = s->ops->run(s, argv, timeout_ms, &res);
@@ -223,8 +382,8 @@ static void closedirp(DIR **d)
 		closedir(*d);
 }
 
-int sys_sysfs_for_each(const struct sys *s, const char *path,
-		       int (*cb)(const char *name, void *ud), void *ud)
+int sys_sysfs_for_each(const struct sys *s, const char *path, int (*cb)(const char *name, void *ud),
+		       void *ud)
 {
 	_cleanup_(closedirp) DIR *d = NULL;
 	struct dirent *de;
