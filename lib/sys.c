@@ -122,16 +122,16 @@ static int real_scsi_tur(const struct sys *s _unused_, const char *devnode, int 
 			 int *ret_sense_key)
 {
 	_cleanup_close_ int fd = -EBADF;
-	unsigned char cdb[6] = {0}; /* TEST UNIT READY */
-	unsigned char sense[32] = {0};
+	unsigned char cdb[6] = { 0 }; /* TEST UNIT READY */
+	unsigned char sense[32] = { 0 };
 	struct sg_io_hdr h = {
-	    .interface_id = 'S',
-	    .dxfer_direction = SG_DXFER_NONE,
-	    .cmd_len = sizeof(cdb),
-	    .mx_sb_len = sizeof(sense),
-	    .cmdp = cdb,
-	    .sbp = sense,
-	    .timeout = timeout_ms > 0 ? (unsigned)timeout_ms : 1,
+		.interface_id = 'S',
+		.dxfer_direction = SG_DXFER_NONE,
+		.cmd_len = sizeof(cdb),
+		.mx_sb_len = sizeof(sense),
+		.cmdp = cdb,
+		.sbp = sense,
+		.timeout = timeout_ms > 0 ? (unsigned)timeout_ms : 1,
 	};
 
 	fd = open(devnode, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -296,30 +296,30 @@ static int real_scsi_pr_in(const struct sys *s _unused_, const char *devnode,
 }
 
 const struct sys_ops sys_real_ops = {
-    .read_file = real_read_file,
-    .write_file = real_write_file,
-    .run = real_run,
-    .mount = real_mount,
-    .umount = real_umount,
-    .mkdir_p = real_mkdir_p,
-    .rmdir = real_rmdir,
-    .scsi_tur = real_scsi_tur,
-    .pr_register = real_pr_register,
-    .pr_reserve = real_pr_reserve,
-    .pr_release = real_pr_release,
-    .pr_preempt = real_pr_preempt,
-    .pr_clear = real_pr_clear,
-    .scsi_pr_in = real_scsi_pr_in,
+	.read_file = real_read_file,
+	.write_file = real_write_file,
+	.run = real_run,
+	.mount = real_mount,
+	.umount = real_umount,
+	.mkdir_p = real_mkdir_p,
+	.rmdir = real_rmdir,
+	.scsi_tur = real_scsi_tur,
+	.pr_register = real_pr_register,
+	.pr_reserve = real_pr_reserve,
+	.pr_release = real_pr_release,
+	.pr_preempt = real_pr_preempt,
+	.pr_clear = real_pr_clear,
+	.scsi_pr_in = real_scsi_pr_in,
 };
 
 void sys_init_real(struct sys *s)
 {
 	*s = (struct sys){
-	    .sysfs_root = "",
-	    .dev_root = "",
-	    .proc_root = "",
-	    .etc_root = "",
-	    .ops = &sys_real_ops,
+		.sysfs_root = "",
+		.dev_root = "",
+		.proc_root = "",
+		.etc_root = "",
+		.ops = &sys_real_ops,
 	};
 }
 
@@ -361,7 +361,7 @@ int sys_read_attr(const struct sys *s, const char *path, char *buf, size_t n)
 
 int sys_run(const struct sys *s, char *const argv[], int timeout_ms, char **ret_out)
 {
-	struct sys_run_result res = {0};
+	struct sys_run_result res = { 0 };
 	int r;
 
 	r = s->ops->run(s, argv, timeout_ms, &res);
@@ -382,8 +382,8 @@ static void closedirp(DIR **d)
 		closedir(*d);
 }
 
-int sys_sysfs_for_each(const struct sys *s, const char *path, int (*cb)(const char *name, void *ud),
-		       void *ud)
+int sys_sysfs_for_each(const struct sys *s, const char *path,
+		       int (*cb)(const char *name, void *ud), void *ud)
 {
 	_cleanup_(closedirp) DIR *d = NULL;
 	struct dirent *de;

@@ -16,8 +16,8 @@ struct sys;
 
 /* Result of running a helper program. */
 struct sys_run_result {
-	int status; /* exit status 0-255, or 128+signal when killed */
-	char *out;  /* stdout+stderr, NUL-terminated, owned by the caller (free()) */
+	int status;  /* exit status 0-255, or 128+signal when killed */
+	char *out;   /* stdout+stderr, NUL-terminated, owned by the caller (free()) */
 };
 
 struct sys_ops {
@@ -29,8 +29,7 @@ struct sys_ops {
 	 * timeout_ms (then SIGKILL to its process group). Returns 0 and fills *ret when it ran,
 	 * whatever its exit status; negative errno when it could not be started or timed out
 	 * (-ETIMEDOUT). */
-	int (*run)(const struct sys *s, char *const argv[], int timeout_ms,
-		   struct sys_run_result *ret);
+	int (*run)(const struct sys *s, char *const argv[], int timeout_ms, struct sys_run_result *ret);
 	int (*mount)(const struct sys *s, const char *src, const char *target, const char *fstype,
 		     unsigned long flags, const char *data);
 	int (*umount)(const struct sys *s, const char *target, int flags);
@@ -46,7 +45,6 @@ struct sys_ops {
 	 * fakes that do not model SCSI. */
 	int (*scsi_tur)(const struct sys *s, const char *devnode, int timeout_ms,
 			int *ret_sense_key);
-
 	/* Persistent reservations through the block layer's PR ioctls (linux/pr.h) on
 	 * devnode, the volume's device (the dm-multipath map, which registers every path,
 	 * or the single disk). type is the IOC_PR type (SYS_PR_WRITE_EXCLUSIVE_REG_ONLY).
@@ -114,8 +112,8 @@ int sys_read_attr(const struct sys *s, const char *path, char *buf, size_t n);
 
 /* Call cb for each entry of a sysfs directory (under sysfs_root; not "." or ".."). cb
  * returning non-zero stops the walk and is returned; -ENOENT when the directory is absent. */
-int sys_sysfs_for_each(const struct sys *s, const char *path, int (*cb)(const char *name, void *ud),
-		       void *ud);
+int sys_sysfs_for_each(const struct sys *s, const char *path,
+		       int (*cb)(const char *name, void *ud), void *ud);
 
 /* Pure: what an SG_IO command's outcome means (sg_io_hdr's status, host_status,
  * driver_status and the sense bytes it wrote). 0 good; -EIO with *ret_sense_key (0..15,
