@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fencing: one read-write host per volume through SCSI-3 persistent reservations (type
+ * Write Exclusive - Registrants Only, SCSI 5h / IOC_PR SYS_PR_WRITE_EXCLUSIVE_REG_ONLY).
+ * This part decides, from what the target reports, what an attach must do. Pure: no I/O,
+ * tested on structs; the pipeline runs the plan through sys->ops->pr_*.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+#include "lib/scsi_pr.h"
+
+/* Create option `fencing`. */
+enum attach_fencing {
+	ATTACH_FENCING_BEST_EFFORT = 0, /* default: attach unfenced when the target has no PR */
+	ATTACH_FENCING_REQUIRED,	/* refuse a read-write attach the target cannot fence */
+};
+
+/* The note shown by attachctl show and the attach log for an unfenced attach. */
+#define ATTACH_FENCE_NOTE_UNSUPPORTED "fencing: unsupported by target"
+
+struct attach_fence_input {
+	const char *volume; /* the volume's name, for the messages */
+	uint64_t our_key;   /* this host's key (attach_fencing_key_derive or fencing.key) */
+	bool readwrite;
+	enum attach_fencing mode;
+	bool takeover; /* Create option takeover, or attachctl takeover */
+	/* What the target said. pr_supported false: PERSISTENT RESERVE IN answered ILLEGAL
+	 * REQUEST or the device has no PR ops (-EOPNOTSUPP); keys/resv are then unused. */
+	bool pr_supported;
+	const struct scsi_pr_keys *keys;
+	const struct scsi_pr_reservation *resv;
+	const struct scsi_pr_full_status *full; /* NULL when READ FULL STATUS is not available */
+};
+
+enum attach_fence_action {
+	ATTACH_FENCE_NONE,     /* read-only: register nothing */
+	ATTACH_FENCE_UNFENCED, /* no PR on the target, best-effort: attach with the note */
+	ATTACH_FENCE_RESERVE,  /* nobody holds it: register, reserve */
+	ATTACH_FENCE_HELD,     /* we hold it already (restart, reboot): register (new paths) */
+	ATTACH_FENCE_PREEMPT,  /* takeover: register, PREEMPT AND ABORT the holder's key */
+};
+
+struct attach_fence_plan {
+	enum attach_fence_action action;
+	/* REGISTER AND IGNORE EXISTING KEY with our key before reserving: idempotent, and on
+	 * a multipath map the kernel registers every path. */
+	bool do_register;
+	uint64_t preempt_key; /* PREEMPT: the holder's key (0 for an all-registrants type) */
+	/* Other hosts' registrations that hold no reservation: with type 5h every registrant
+	 * may write, so after we hold the reservation they are removed (PREEMPT of a
+	 * non-holder key removes only its registrations). A host that registered and is
+	 * about to reserve then gets RESERVATION CONFLICT and refuses its attach. */
+	size_t n_evict;
+	uint64_t evict[SCSI_PR_MAX_KEYS];
+	/* PREEMPT: whom we took the volume from, "initiator iqn... (key 0x...)" or "key 0x...",
+	 * for the loud log event. */
+	char previous_holder[SCSI_PR_NAME_MAX + 40];
+	const char *note; /* ATTACH_FENCE_NOTE_UNSUPPORTED or NULL */
+};
+
+/*
+ * Decide what a read-write (or read-only) attach does about reservations. 0 and *ret on
+ * success. -EBUSY with e set when another host holds the volume and takeover is false:
+ * the message names the holder (its initiator IQN from READ FULL STATUS, else its key)
+ * and says how to take over. -EOPNOTSUPP with e set when the target cannot fence and
+ * fencing is required. -EINVAL for a missing input (programmer error) or our_key 0.
+ */
+int attach_fence_decide(const struct attach_fence_input *in, struct attach_fence_plan *ret,
+			struct errbuf *e);
+
+/* "0x0123456789abcdef" into buf (at least 19 bytes). Returns buf. */
+char *attach_fence_key_str(uint64_t key, char *buf, size_t n);
