@@ -32,6 +32,8 @@ struct attach_opts {
 	int format_never;      /* format=never */
 	int readonly;          /* container mounts read-only */
 	char mount_options[256]; /* validated comma list, "" if none */
+	int fencing_required;  /* fencing: required (default best-effort), see attach/fence.h */
+	int takeover;          /* takeover: true: preempt another host's reservation */
 };
 
 /*

@@ -11,7 +11,7 @@
 #include "attach/internal.h"
 
 static const char *const generic_keys[] = {
-	"backend", "fs", "format", "readonly", "mount_options", NULL,
+	"backend", "fs", "format", "readonly", "mount_options", "fencing", "takeover", NULL,
 };
 
 static int key_in(const char *key, const char *const *list)
@@ -218,6 +218,26 @@ static void parse_generic(const json_t *opts, struct attach_opts *o, struct errl
 			errlist_add(el, "mount_options: too long");
 		else if (attach_mount_options_check(s, el) == 0)
 			snprintf(o->mount_options, sizeof(o->mount_options), "%s", s);
+	}
+	v = json_object_get(opts, "fencing");
+	if (v && !json_is_null(v)) {
+		const char *s = json_string_value(v);
+
+		if (s && !strcmp(s, "required"))
+			o->fencing_required = 1;
+		else if (s && !strcmp(s, "best-effort"))
+			o->fencing_required = 0;
+		else
+			errlist_add(el, "fencing: must be \"required\" (refuse a read-write attach "
+					"the target cannot fence) or \"best-effort\" (the default)");
+	}
+	v = json_object_get(opts, "takeover");
+	if (v && !json_is_null(v)) {
+		if (attach_json_bool(v, &b) < 0)
+			errlist_add(el, "takeover: must be true (take the volume over from another "
+					"host, fencing its writes) or false");
+		else
+			o->takeover = b;
 	}
 }
 

@@ -187,6 +187,45 @@ static void test_key_validation(void **state)
 	assert_true(attach_key_is_valid(big));
 }
 
+static void test_fencing_and_takeover(void **state)
+{
+	struct attach_opts o;
+	struct errlist el;
+
+	/* defaults: best-effort, no takeover */
+	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\"}", &o, &el), 0);
+	assert_int_equal(o.fencing_required, 0);
+	assert_int_equal(o.takeover, 0);
+	attach_opts_done(&o);
+	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":\"required\","
+			       "\"takeover\":true}",
+			       &o, &el),
+			 0);
+	assert_int_equal(o.fencing_required, 1);
+	assert_int_equal(o.takeover, 1);
+	attach_opts_done(&o);
+	/* Volman passes strings */
+	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":\"best-effort\","
+			       "\"takeover\":\"false\"}",
+			       &o, &el),
+			 0);
+	assert_int_equal(o.fencing_required, 0);
+	assert_int_equal(o.takeover, 0);
+	attach_opts_done(&o);
+	/* both wrong: both reported, each saying what is allowed */
+	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":\"yes\","
+			       "\"takeover\":\"now\"}",
+			       &o, &el),
+			 -EINVAL);
+	assert_int_equal(el.n, 2);
+	assert_non_null(strstr(el.msg, "fencing: must be \"required\""));
+	assert_non_null(strstr(el.msg, "\"best-effort\" (the default)"));
+	assert_non_null(strstr(el.msg, "takeover: must be true"));
+	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":true}", &o, &el),
+			 -EINVAL);
+	assert_non_null(strstr(el.msg, "fencing: must be"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_redaction),
 		cmocka_unit_test(test_json_coercion),
 		cmocka_unit_test(test_key_validation),
+		cmocka_unit_test(test_fencing_and_takeover),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
