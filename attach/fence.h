@@ -12,6 +12,7 @@
 
 #include "lib/err.h"
 #include "lib/scsi_pr.h"
+#include "lib/sys.h"
 
 /* Create option `fencing`. */
 enum attach_fencing {
@@ -74,3 +75,48 @@ int attach_fence_decide(const struct attach_fence_input *in, struct attach_fence
 
 /* "0x0123456789abcdef" into buf (at least 19 bytes). Returns buf. */
 char *attach_fence_key_str(uint64_t key, char *buf, size_t n);
+
+/*
+ * Running it on a device (the volume's dm map or its single disk) through sys->ops->pr_*
+ * and scsi_pr_in. Each call blocks for a few round trips to the target, each bounded by
+ * timeout_ms. Not yet called by the pipeline (see issue 9).
+ */
+
+/* What the target reports, read with PERSISTENT RESERVE IN. */
+struct attach_fence_state {
+	bool supported; /* false: the target or the device has no persistent reservations */
+	struct scsi_pr_keys keys;
+	struct scsi_pr_reservation resv;
+	bool have_full; /* READ FULL STATUS answered (it is optional for a target) */
+	struct scsi_pr_full_status full; /* owned */
+};
+
+/* Read keys, reservation and (if the target has it) full status. 0 (supported or not),
+ * or a negative errno with e set (transport, malformed answer). NULL ops: -EOPNOTSUPP. */
+int attach_fence_read(const struct sys *s, const char *devnode, int timeout_ms,
+		      struct attach_fence_state *ret, struct errbuf *e);
+void attach_fence_state_done(struct attach_fence_state *st);
+
+/*
+ * Read, decide (attach_fence_decide with in's volume, our_key, readwrite, mode,
+ * takeover; its state fields are ignored) and carry out: REGISTER AND IGNORE EXISTING
+ * KEY, RESERVE or PREEMPT AND ABORT, then remove stale foreign registrations. When
+ * another host reserved between our read and our RESERVE (RESERVATION CONFLICT), it
+ * reads and decides again, so the loser of a race is refused naming the winner. On
+ * failure after registering, our registration is removed again. 0 and *ret (what was
+ * done: the plan) or a negative errno with e set (-EBUSY held elsewhere, -EOPNOTSUPP
+ * fencing required but unsupported, transport errors).
+ */
+int attach_fence_acquire(const struct sys *s, const char *devnode,
+			 const struct attach_fence_input *in, int timeout_ms,
+			 struct attach_fence_plan *ret, struct errbuf *e);
+
+/* Detach: RELEASE if we hold the reservation, then unregister our key. Idempotent: 0 when
+ * nothing of ours is there or the target has no PR. Negative errno with e set. */
+int attach_fence_release(const struct sys *s, const char *devnode, uint64_t key, int timeout_ms,
+			 struct errbuf *e);
+
+/* Recovery: 1 if our key still holds the reservation, 0 if it does not (e says who does,
+ * or that nobody does), -EOPNOTSUPP without PR, other negative errno with e set. */
+int attach_fence_check(const struct sys *s, const char *devnode, uint64_t key, int timeout_ms,
+		       struct errbuf *e);

@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* attach/fence: acquiring, releasing and checking a reservation against a model of an
+ * SPC-3 target behind the kernel seam (struct sys_ops pr_* and scsi_pr_in). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "attach/fence.h"
+
+#define OURS 0x1111111111111111ULL
+#define THEIRS 0x2222222222222222ULL
+#define STALE 0x3333333333333333ULL
+#define DEV "/dev/dm-3"
+
+/* One registration per key (one I_T nexus per host is enough for the decisions). */
+struct target {
+	bool no_pr;   /* PERSISTENT RESERVE IN answers ILLEGAL REQUEST */
+	bool no_full; /* READ FULL STATUS not supported */
+	bool corrupt; /* READ KEYS answers a length that does not add up */
+	bool race;    /* THEIRS registers and reserves just before our RESERVE */
+	uint64_t regs[8];
+	size_t nregs;
+	bool held;
+	uint64_t holder;
+	unsigned type; /* SCSI type */
+	uint32_t gen;
+	char log[512];
+};
+
+static struct target *T(const struct sys *s)
+{
+	return s->userdata;
+}
+
+static void logf_(struct target *t, const char *what, uint64_t k)
+{
+	size_t l = strlen(t->log);
+
+	snprintf(t->log + l, sizeof(t->log) - l, "%s %04llx;", what,
+		 (unsigned long long)(k & 0xffff));
+}
+
+static bool is_reg(struct target *t, uint64_t k)
+{
+	for (size_t i = 0; i < t->nregs; i++)
+		if (t->regs[i] == k)
+			return true;
+	return false;
+}
+
+static void add_reg(struct target *t, uint64_t k)
+{
+	if (!is_reg(t, k))
+		t->regs[t->nregs++] = k;
+	t->gen++;
+}
+
+static void del_reg(struct target *t, uint64_t k)
+{
+	for (size_t i = 0; i < t->nregs; i++)
+		if (t->regs[i] == k) {
+			t->regs[i] = t->regs[--t->nregs];
+			i--;
+		}
+	if (t->held && t->holder == k)
+		t->held = false;
+	t->gen++;
+}
+
+static const char *iqn_of(uint64_t k)
+{
+	return k == OURS     ? "iqn.2026-12.io.attachd:cell-b"
+	       : k == THEIRS ? "iqn.2026-12.io.attachd:cell-a"
+			     : "iqn.2026-12.io.attachd:old";
+}
+
+static int f_register(const struct sys *s, const char *dev, uint64_t old_key, uint64_t new_key,
+		      bool ignore)
+{
+	struct target *t = T(s);
+
+	logf_(t, new_key ? "register" : "unregister", new_key ? new_key : old_key);
+	if (t->no_pr)
+		return -EOPNOTSUPP;
+	if (new_key == 0) {
+		if (!is_reg(t, old_key))
+			return ignore ? 0 : -EBADE;
+		del_reg(t, old_key);
+		return 0;
+	}
+	add_reg(t, new_key);
+	return 0;
+}
+
+static int f_reserve(const struct sys *s, const char *dev, uint64_t key, unsigned type)
+{
+	struct target *t = T(s);
+
+	assert_int_equal(type, SYS_PR_WRITE_EXCLUSIVE_REG_ONLY);
+	logf_(t, "reserve", key);
+	if (t->race) {
+		t->race = false;
+		add_reg(t, THEIRS);
+		t->held = true;
+		t->holder = THEIRS;
+		t->type = 5;
+	}
+	if (!is_reg(t, key) || (t->held && t->holder != key))
+		return -EBADE;
+	t->held = true;
+	t->holder = key;
+	t->type = 5;
+	return 0;
+}
+
+static int f_release(const struct sys *s, const char *dev, uint64_t key, unsigned type)
+{
+	struct target *t = T(s);
+
+	logf_(t, "release", key);
+	if (t->held && t->holder == key)
+		t->held = false;
+	return 0;
+}
+
+static int f_preempt(const struct sys *s, const char *dev, uint64_t old_key, uint64_t new_key,
+		     unsigned type, bool abort)
+{
+	struct target *t = T(s);
+	bool was_holder = t->held && t->holder == old_key;
+
+	assert_true(abort);
+	logf_(t, "preempt-abort", old_key);
+	if (!is_reg(t, new_key))
+		return -EBADE;
+	del_reg(t, old_key);
+	if (was_holder) {
+		t->held = true;
+		t->holder = new_key;
+		t->type = 5;
+	}
+	return 0;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	put32(p, v >> 32);
+	put32(p + 4, (uint32_t)v);
+}
+
+static int f_pr_in(const struct sys *s, const char *dev, unsigned sa, unsigned char *buf,
+		   size_t len, int timeout_ms, size_t *ret_len)
+{
+	struct target *t = T(s);
+	unsigned char a[2048] = {0};
+	size_t n = 8;
+
+	assert_string_equal(dev, DEV);
+	if (t->no_pr || (sa == SYS_PR_IN_READ_FULL_STATUS && t->no_full))
+		return -EOPNOTSUPP;
+	put32(a, t->gen);
+	if (sa == SYS_PR_IN_READ_KEYS) {
+		for (size_t i = 0; i < t->nregs; i++, n += 8)
+			put64(a + n, t->regs[i]);
+		if (t->corrupt)
+			n -= 4;
+	} else if (sa == SYS_PR_IN_READ_RESERVATION) {
+		if (t->held) {
+			put64(a + 8, t->holder);
+			a[8 + 13] = (unsigned char)t->type;
+			n += 16;
+		}
+	} else {
+		for (size_t i = 0; i < t->nregs; i++) {
+			const char *iqn = iqn_of(t->regs[i]);
+			size_t nl = strlen(iqn) + 1, add = (nl + 3) & ~(size_t)3;
+			unsigned char *d = a + n;
+
+			put64(d, t->regs[i]);
+			d[12] = t->held && t->holder == t->regs[i];
+			d[13] = d[12] ? (unsigned char)t->type : 0;
+			put32(d + 20, (uint32_t)(4 + add));
+			d[24] = 0x05;
+			d[27] = (unsigned char)add;
+			memcpy(d + 28, iqn, nl);
+			n += 24 + 4 + add;
+		}
+	}
+	put32(a + 4, (uint32_t)(n - 8 + (t->corrupt ? 4 : 0)));
+	memcpy(buf, a, n < len ? n : len);
+	*ret_len = n < len ? n : len;
+	return 0;
+}
+
+static const struct sys_ops pr_ops = {
+    .pr_register = f_register,
+    .pr_reserve = f_reserve,
+    .pr_release = f_release,
+    .pr_preempt = f_preempt,
+    .scsi_pr_in = f_pr_in,
+};
+
+static const struct sys_ops no_pr_ops = {0};
+
+struct fx {
+	struct target t;
+	struct sys s;
+	struct attach_fence_input in;
+	struct attach_fence_plan p;
+	struct errbuf e;
+};
+
+static void fx_init(struct fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->s = (struct sys){.ops = &pr_ops, .userdata = &f->t};
+	f->in = (struct attach_fence_input){.volume = "vol1", .our_key = OURS, .readwrite = true};
+}
+
+static int acquire(struct fx *f)
+{
+	return attach_fence_acquire(&f->s, DEV, &f->in, 1000, &f->p, &f->e);
+}
+
+static void theirs_holds(struct fx *f)
+{
+	add_reg(&f->t, THEIRS);
+	f->t.held = true;
+	f->t.holder = THEIRS;
+	f->t.type = 5;
+}
+
+static void test_free_volume_reserved(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	assert_int_equal(acquire(&f), 0);
+	assert_int_equal(f.p.action, ATTACH_FENCE_RESERVE);
+	assert_string_equal(f.t.log, "register 1111;reserve 1111;");
+	assert_true(f.t.held && f.t.holder == OURS);
+	assert_int_equal(attach_fence_check(&f.s, DEV, OURS, 1000, &f.e), 1);
+}
+
+static void test_readonly_touches_nothing(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	theirs_holds(&f);
+	f.in.readwrite = false;
+	assert_int_equal(acquire(&f), 0);
+	assert_int_equal(f.p.action, ATTACH_FENCE_NONE);
+	assert_string_equal(f.t.log, "");
+	assert_false(is_reg(&f.t, OURS));
+}
+
+static void test_held_elsewhere_refused(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	theirs_holds(&f);
+	assert_int_equal(acquire(&f), -EBUSY);
+	assert_non_null(strstr(f.e.msg, "initiator iqn.2026-12.io.attachd:cell-a"));
+	assert_non_null(strstr(f.e.msg, "attachctl takeover vol1"));
+	/* nothing registered: we cannot write under their reservation */
+	assert_string_equal(f.t.log, "");
+	assert_false(is_reg(&f.t, OURS));
+	assert_true(f.t.holder == THEIRS);
+
+	/* without READ FULL STATUS the key names the holder */
+	fx_init(&f);
+	theirs_holds(&f);
+	f.t.no_full = true;
+	assert_int_equal(acquire(&f), -EBUSY);
+	assert_non_null(strstr(f.e.msg, "key 0x2222222222222222 holds"));
+}
+
+static void test_takeover_fences_holder(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	theirs_holds(&f);
+	f.in.takeover = true;
+	assert_int_equal(acquire(&f), 0);
+	assert_int_equal(f.p.action, ATTACH_FENCE_PREEMPT);
+	assert_string_equal(f.p.previous_holder,
+			    "initiator iqn.2026-12.io.attachd:cell-a (key 0x2222222222222222)");
+	assert_string_equal(f.t.log, "register 1111;preempt-abort 2222;");
+	assert_true(f.t.holder == OURS);
+	assert_false(is_reg(&f.t, THEIRS)); /* its writes now conflict */
+
+	/* the old holder's recovery check reports the loss, naming us */
+	assert_int_equal(attach_fence_check(&f.s, DEV, THEIRS, 1000, &f.e), 0);
+	assert_non_null(strstr(f.e.msg, "no longer holds the reservation"));
+	assert_non_null(strstr(f.e.msg, "iqn.2026-12.io.attachd:cell-b"));
+}
+
+static void test_lost_race_refused_and_unregistered(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	f.t.race = true;
+	assert_int_equal(acquire(&f), -EBUSY);
+	assert_non_null(strstr(f.e.msg, "iqn.2026-12.io.attachd:cell-a"));
+	assert_string_equal(f.t.log, "register 1111;reserve 1111;unregister 1111;");
+	assert_false(is_reg(&f.t, OURS));
+	assert_true(f.t.holder == THEIRS);
+}
+
+static void test_stale_registrations_removed(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	add_reg(&f.t, STALE);
+	assert_int_equal(acquire(&f), 0);
+	assert_int_equal(f.p.action, ATTACH_FENCE_RESERVE);
+	assert_string_equal(f.t.log, "register 1111;reserve 1111;preempt-abort 3333;");
+	assert_false(is_reg(&f.t, STALE));
+	assert_true(f.t.holder == OURS);
+}
+
+static void test_still_ours_after_restart(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	add_reg(&f.t, OURS);
+	f.t.held = true;
+	f.t.holder = OURS;
+	f.t.type = 5;
+	assert_int_equal(acquire(&f), 0);
+	assert_int_equal(f.p.action, ATTACH_FENCE_HELD);
+	assert_string_equal(f.t.log, "register 1111;");
+}
+
+static void test_no_pr(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	f.t.no_pr = true;
+	assert_int_equal(acquire(&f), 0);
+	assert_int_equal(f.p.action, ATTACH_FENCE_UNFENCED);
+	assert_string_equal(f.p.note, "fencing: unsupported by target");
+	f.in.mode = ATTACH_FENCING_REQUIRED;
+	assert_int_equal(acquire(&f), -EOPNOTSUPP);
+	assert_non_null(strstr(f.e.msg, "fencing is required"));
+	assert_int_equal(attach_fence_check(&f.s, DEV, OURS, 1000, &f.e), -EOPNOTSUPP);
+	assert_int_equal(attach_fence_release(&f.s, DEV, OURS, 1000, &f.e), 0);
+
+	/* a device (or fake) without the ops at all */
+	fx_init(&f);
+	f.s.ops = &no_pr_ops;
+	assert_int_equal(acquire(&f), 0);
+	assert_int_equal(f.p.action, ATTACH_FENCE_UNFENCED);
+}
+
+static void test_release_idempotent(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	assert_int_equal(acquire(&f), 0);
+	f.t.log[0] = 0;
+	assert_int_equal(attach_fence_release(&f.s, DEV, OURS, 1000, &f.e), 0);
+	assert_string_equal(f.t.log, "release 1111;unregister 1111;");
+	assert_false(f.t.held);
+	assert_int_equal(f.t.nregs, 0);
+	f.t.log[0] = 0;
+	assert_int_equal(attach_fence_release(&f.s, DEV, OURS, 1000, &f.e), 0);
+	assert_string_equal(f.t.log, "");
+	assert_int_equal(attach_fence_check(&f.s, DEV, OURS, 1000, &f.e), 0);
+	assert_non_null(strstr(f.e.msg, "nobody holds it"));
+
+	/* released after a takeover took it: leaves the new holder alone */
+	fx_init(&f);
+	theirs_holds(&f);
+	assert_int_equal(attach_fence_release(&f.s, DEV, OURS, 1000, &f.e), 0);
+	assert_string_equal(f.t.log, "");
+	assert_true(f.t.held && f.t.holder == THEIRS);
+}
+
+static void test_malformed_answer(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	add_reg(&f.t, STALE);
+	f.t.corrupt = true;
+	assert_int_equal(acquire(&f), -EBADMSG);
+	assert_non_null(strstr(f.e.msg, "READ KEYS: malformed answer"));
+	assert_string_equal(f.t.log, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_free_volume_reserved),
+	    cmocka_unit_test(test_readonly_touches_nothing),
+	    cmocka_unit_test(test_held_elsewhere_refused),
+	    cmocka_unit_test(test_takeover_fences_holder),
+	    cmocka_unit_test(test_lost_race_refused_and_unregistered),
+	    cmocka_unit_test(test_stale_registrations_removed),
+	    cmocka_unit_test(test_still_ours_after_restart),
+	    cmocka_unit_test(test_no_pr),
+	    cmocka_unit_test(test_release_idempotent),
+	    cmocka_unit_test(test_malformed_answer),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
