@@ -52,6 +52,21 @@ static bool key_listed(const uint64_t *keys, size_t n, uint64_t key)
 	return false;
 }
 
+/* With our key holding: the holding iSCSI registrant if it is another initiator. */
+static const struct scsi_pr_registrant *shared_key_holder(const struct attach_fence_input *in)
+{
+	if (!in->full || !in->our_initiator || !in->our_initiator[0])
+		return NULL;
+	for (size_t i = 0; i < in->full->n; i++) {
+		const struct scsi_pr_registrant *g = &in->full->reg[i];
+
+		if (g->holder && g->key == in->our_key && g->protocol == 5 &&
+		    strcmp(g->initiator, in->our_initiator) != 0)
+			return g;
+	}
+	return NULL;
+}
+
 /* Foreign registrations (deduplicated: a host registers once per path) other than skip. */
 static void collect_evict(const struct attach_fence_input *in, uint64_t skip,
 			  struct attach_fence_plan *p)
@@ -106,6 +121,17 @@ int attach_fence_decide(const struct attach_fence_input *in, struct attach_fence
 	if (!in->resv->held) {
 		p.action = ATTACH_FENCE_RESERVE;
 		collect_evict(in, 0, &p);
+	} else if (ours && shared_key_holder(in)) {
+		char k[24];
+
+		return errbuf_set(
+		    e, -EEXIST,
+		    "volume %s is reserved under this host's fencing key %s, but by "
+		    "initiator %s, not by this host (%s): two hosts share one fencing "
+		    "key (a cloned /etc/machine-id?); set a distinct fencing.key on "
+		    "each host",
+		    vol, attach_fence_key_str(in->our_key, k, sizeof(k)),
+		    shared_key_holder(in)->initiator, in->our_initiator);
 	} else if (ours) {
 		/* Ours from before a restart or reboot: a stale registration of our own key is
 		 * what REGISTER AND IGNORE EXISTING KEY refreshes. */

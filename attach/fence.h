@@ -29,6 +29,10 @@ struct attach_fence_input {
 	bool readwrite;
 	enum attach_fencing mode;
 	bool takeover; /* Create option takeover, or attachctl takeover */
+	/* This host's iSCSI initiator name, or NULL: when READ FULL STATUS shows our key
+	 * held through another initiator, two hosts share one key (cloned machine-id) and
+	 * the attach is refused rather than trusted. */
+	const char *our_initiator;
 	/* What the target said. pr_supported false: PERSISTENT RESERVE IN answered ILLEGAL
 	 * REQUEST or the device has no PR ops (-EOPNOTSUPP); keys/resv are then unused. */
 	bool pr_supported;
@@ -68,7 +72,9 @@ struct attach_fence_plan {
  * success. -EBUSY with e set when another host holds the volume and takeover is false:
  * the message names the holder (its initiator IQN from READ FULL STATUS, else its key)
  * and says how to take over. -EOPNOTSUPP with e set when the target cannot fence and
- * fencing is required. -EINVAL for a missing input (programmer error) or our_key 0.
+ * fencing is required. -EEXIST with e set when our key is held through another iSCSI
+ * initiator (two hosts with the same key). -EINVAL for a missing input (programmer error) or
+ * our_key 0.
  */
 int attach_fence_decide(const struct attach_fence_input *in, struct attach_fence_plan *ret,
 			struct errbuf *e);

@@ -124,6 +124,32 @@ static void test_held_by_us_after_restart(void **state)
 	assert_int_equal(f.plan.action, ATTACH_FENCE_HELD);
 }
 
+static void test_shared_key_refused(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	add_key(&f, OURS);
+	hold(&f, OURS);
+	f.reg[0] =
+	    (struct scsi_pr_registrant){.key = OURS, .holder = true, .type = 5, .protocol = 5};
+	strcpy(f.reg[0].initiator, "iqn.2026-12.io.attachd:clone");
+	f.full = (struct scsi_pr_full_status){.n = 1, .reg = f.reg};
+	f.in.full = &f.full;
+	f.in.our_initiator = "iqn.2026-12.io.attachd:cell-b";
+	assert_int_equal(attach_fence_decide(&f.in, &f.plan, &f.e), -EEXIST);
+	assert_non_null(strstr(f.e.msg, "by initiator iqn.2026-12.io.attachd:clone"));
+	assert_non_null(strstr(f.e.msg, "set a distinct fencing.key"));
+	/* held through our own initiator: ours */
+	f.in.our_initiator = "iqn.2026-12.io.attachd:clone";
+	assert_int_equal(attach_fence_decide(&f.in, &f.plan, &f.e), 0);
+	assert_int_equal(f.plan.action, ATTACH_FENCE_HELD);
+	/* our initiator unknown: cannot tell, trusted as ours */
+	f.in.our_initiator = NULL;
+	assert_int_equal(attach_fence_decide(&f.in, &f.plan, &f.e), 0);
+	assert_int_equal(f.plan.action, ATTACH_FENCE_HELD);
+}
+
 static void test_held_by_other_refused_naming_initiator(void **state)
 {
 	struct fx f;
@@ -243,6 +269,7 @@ int main(void)
 	    cmocka_unit_test(test_free_volume_register_and_reserve),
 	    cmocka_unit_test(test_free_volume_evicts_stale_registrations),
 	    cmocka_unit_test(test_held_by_us_after_restart),
+	    cmocka_unit_test(test_shared_key_refused),
 	    cmocka_unit_test(test_held_by_other_refused_naming_initiator),
 	    cmocka_unit_test(test_held_by_other_refused_naming_key),
 	    cmocka_unit_test(test_takeover_preempts_holder),
