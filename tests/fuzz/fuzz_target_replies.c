@@ -3,7 +3,9 @@
  * What a storage target sends back, decoded before attachd trusts a device: SCSI REPORT
  * LUNS, READ CAPACITY (16) and (10), VPD page 0x83 (-> the kernel-style WWID), WWID
  * normalisation, libiscsi's error strings, and NVMe Identify (active namespace list and
- * namespace identification descriptors) through the fabrics seam. The target is across
+ * namespace identification descriptors) through the fabrics seam, and the PERSISTENT
+ * RESERVE IN answers fencing reads (READ KEYS, READ RESERVATION, READ FULL STATUS with
+ * its TransportIDs). The target is across
  * the network: nothing it sends is trusted.
  *
  * Input: one reply; every decoder gets the same bytes (NVMe: both Identify answers).
@@ -13,6 +15,7 @@
 
 #include "backends/iscsi/internal.h"
 #include "backends/nvme/internal.h"
+#include "lib/scsi_pr.h"
 #include "tests/fuzz/fuzz.h"
 
 struct reply {
@@ -84,6 +87,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)be_iscsi_wwid_normalize(s, small, sizeof(small));
 	be_iscsi_libiscsi_error_parse(s, &err, &login);
 	free(s);
+
+	{
+		struct scsi_pr_keys keys;
+		struct scsi_pr_reservation resv;
+		struct scsi_pr_full_status st;
+		char name[SCSI_PR_NAME_MAX], isid[16];
+		unsigned proto;
+
+		if (scsi_pr_decode_keys(data, size, &keys) == 0 && keys.n > SCSI_PR_MAX_KEYS)
+			abort();
+		(void)scsi_pr_decode_reservation(data, size, &resv);
+		if (scsi_pr_decode_full_status(data, size, &st) == 0) {
+			for (size_t i = 0; i < st.n; i++)
+				if (strlen(st.reg[i].initiator) >= sizeof(st.reg[i].initiator) ||
+				    strlen(st.reg[i].isid) >= sizeof(st.reg[i].isid))
+					abort();
+			(void)scsi_pr_full_status_holder(&st);
+			scsi_pr_full_status_done(&st);
+		}
+		(void)scsi_pr_decode_transport_id(data, size, &proto, name, sizeof(name), isid,
+						  sizeof(isid));
+	}
 
 	for (int i = 0; i < 3; i++) {
 		be_nvme_cfg_set_fabrics_ops(nvme_cfg[i], &fabrics, &rep);
