@@ -410,6 +410,78 @@ static void test_malformed_answer(void **state)
 	assert_string_equal(f.t.log, "");
 }
 
+/* A target with many registrants: READ FULL STATUS is longer than the first allocation
+ * length, and the holder is the last descriptor. */
+static size_t long_lens[4], n_long;
+
+static int f_pr_in_long(const struct sys *s, const char *dev, unsigned sa, unsigned char *buf,
+			size_t len, int timeout_ms, size_t *ret_len)
+{
+	static unsigned char a[16384];
+	size_t n = 8;
+
+	memset(a, 0, sizeof(a));
+	if (sa == SYS_PR_IN_READ_KEYS) {
+		put64(a + 8, THEIRS);
+		n += 8;
+	} else if (sa == SYS_PR_IN_READ_RESERVATION) {
+		put64(a + 8, THEIRS);
+		a[8 + 13] = 5;
+		n += 16;
+	} else {
+		long_lens[n_long++ % 4] = len;
+		for (int i = 0; i < 26; i++) {
+			unsigned char *d = a + n;
+			char iqn[224];
+			size_t nl, add;
+
+			if (i < 25)
+				snprintf(iqn, sizeof(iqn),
+					 "iqn.2026-12.io.example:reader-%03d-%0180d", i, 0);
+			else
+				snprintf(iqn, sizeof(iqn), "iqn.2026-12.io.attachd:cell-a");
+			nl = strlen(iqn) + 1;
+			add = (nl + 3) & ~(size_t)3;
+			put64(d, i < 25 ? STALE + (uint64_t)i : THEIRS);
+			d[12] = i == 25;
+			d[13] = i == 25 ? 5 : 0;
+			put32(d + 20, (uint32_t)(4 + add));
+			d[24] = 0x05;
+			d[26] = (unsigned char)(add >> 8);
+			d[27] = (unsigned char)add;
+			memcpy(d + 28, iqn, nl);
+			n += 24 + 4 + add;
+		}
+	}
+	put32(a + 4, (uint32_t)(n - 8));
+	memcpy(buf, a, n < len ? n : len);
+	*ret_len = n < len ? n : len;
+	return 0;
+}
+
+static const struct sys_ops long_ops = {
+    .pr_register = f_register,
+    .pr_reserve = f_reserve,
+    .pr_release = f_release,
+    .pr_preempt = f_preempt,
+    .scsi_pr_in = f_pr_in_long,
+};
+
+static void test_long_full_status_read_whole(void **state)
+{
+	struct fx f;
+
+	fx_init(&f);
+	f.s.ops = &long_ops;
+	n_long = 0;
+	assert_int_equal(acquire(&f), -EBUSY);
+	assert_non_null(strstr(f.e.msg, "initiator iqn.2026-12.io.attachd:cell-a"));
+	/* asked again with the length the target reported */
+	assert_int_equal(n_long, 2);
+	assert_int_equal(long_lens[0], 4096);
+	assert_true(long_lens[1] > 4096);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +495,7 @@ int main(void)
 	    cmocka_unit_test(test_no_pr),
 	    cmocka_unit_test(test_release_idempotent),
 	    cmocka_unit_test(test_malformed_answer),
+	    cmocka_unit_test(test_long_full_status_read_whole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
