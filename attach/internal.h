@@ -110,9 +110,10 @@ int attach_paths_check_dm(struct attach_env *env, struct attach_volume *v,
 /* attach_paths_bound with dm calls through dm. */
 int attach_paths_bound_dm(struct attach_env *env, const char *dm_name,
 			  const struct attach_paths_dm *dm, int64_t *since_ms, struct errbuf *e);
-/* The multipath table over v->paths for a reload, by attach_mpath_dm's rules (ALUA groups
- * from sysfs access_state when scsi_dh_alua is attached to every path, hardware handler
- * "alua" then), size v->ident.size_bytes, queueing as queue says; sets paths[i].group. */
+/* The multipath table over v->paths (mpath.c), for the attach's map and the checker's
+ * reloads alike: ALUA groups from sysfs access_state when scsi_dh_alua is attached to every
+ * path (hardware handler "alua" then), size v->ident.size_bytes, queueing as queue says;
+ * sets paths[i].group. */
 int attach_paths_table(const struct sys *s, struct attach_volume *v, int queue,
 		       struct dmap_target *ret);
 

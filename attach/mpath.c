@@ -188,72 +188,78 @@ int attach_mpath_holders(struct attach_env *env, struct attach_volume *v, struct
 	return 0;
 }
 
-/* The ALUA state of a path's SCSI device: its group, and whether scsi_dh_alua is attached
- * (then the map names "alua" as its hardware handler). */
-static void alua_of(const struct sys *s, const struct backend_device *d, int *ret_group,
-		    int *ret_dh)
+int attach_paths_table(const struct sys *s, struct attach_volume *v, int queue,
+		       struct dmap_target *ret)
 {
-	char path[160], buf[64];
+	char devs[BACKEND_MAX_PATHS][16], path[160], buf[64];
+	const char *pp[BACKEND_MAX_PATHS];
+	unsigned groups[BACKEND_MAX_PATHS];
+	int alua = 1, dh = 1, r;
 
-	snprintf(path, sizeof(path), "/sys/block/%s/device/access_state", d->sysname);
-	*ret_group =
-	    sys_read_attr(s, path, buf, sizeof(buf)) == 0 ? attach_mpath_alua_group(buf) : -1;
-	snprintf(path, sizeof(path), "/sys/block/%s/device/dh_state", d->sysname);
-	*ret_dh = sys_read_attr(s, path, buf, sizeof(buf)) == 0 && streq(buf, "alua");
+	if (v->n_paths == 0 || v->n_paths > BACKEND_MAX_PATHS)
+		return -EINVAL;
+	/* ALUA groups only when every path reports a state (a path without one cannot be
+	 * placed) and scsi_dh_alua is attached to every path: without the handler the kernel
+	 * still shows access_state for a TPGS device, but nobody updates it. */
+	for (unsigned i = 0; i < v->n_paths; i++) {
+		const struct backend_device *d = &v->paths[i].bp.dev;
+		int g = -1;
+
+		snprintf(devs[i], sizeof(devs[i]), "%u:%u", d->major, d->minor);
+		pp[i] = devs[i];
+		snprintf(path, sizeof(path), "/sys/block/%s/device/access_state", d->sysname);
+		if (sys_read_attr(s, path, buf, sizeof(buf)) == 0)
+			g = attach_mpath_alua_group(buf);
+		snprintf(path, sizeof(path), "/sys/block/%s/device/dh_state", d->sysname);
+		dh &= sys_read_attr(s, path, buf, sizeof(buf)) == 0 && streq(buf, "alua");
+		alua &= g >= 0;
+		groups[i] = g < 0 ? 0 : (unsigned)g;
+	}
+	alua &= dh;
+	r = dmap_table_mpath(v->ident.size_bytes,
+			     &(struct dmap_mpath_spec){
+				     .paths = pp,
+				     .group = alua ? groups : NULL,
+				     .n = v->n_paths,
+				     .queue_if_no_path = queue,
+				     .hw_handler = dh ? "alua" : NULL,
+			     },
+			     ret);
+	if (r < 0)
+		return r;
+	/* The map's priority group: the rank of the path's ALUA group among those present. */
+	for (unsigned i = 0; i < v->n_paths; i++) {
+		unsigned rank = 0;
+
+		for (unsigned g = 0; alua && g < groups[i]; g++)
+			for (unsigned j = 0; j < v->n_paths; j++)
+				if (groups[j] == g) {
+					rank++;
+					break;
+				}
+		v->paths[i].group = rank;
+	}
+	return 0;
 }
 
 int attach_mpath_dm(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
 {
-	char devno[BACKEND_MAX_PATHS][16], uuid[160];
-	const char *paths[BACKEND_MAX_PATHS];
-	unsigned group[BACKEND_MAX_PATHS];
-	struct dmap_mpath_spec spec = {.paths = paths, .n = v->n_paths, .queue_if_no_path = 1};
 	struct dmap_target t;
-	int alua = v->n_paths > 0, dh = v->n_paths > 0, r;
+	char uuid[160];
+	int r;
 
 	r = dmap_uuid_for(v->key, uuid, sizeof(uuid));
 	if (r < 0)
 		return errbuf_set(e, r, "volume key %s cannot be used as a dm uuid", v->key);
-	for (unsigned i = 0; i < v->n_paths; i++) {
-		const struct backend_device *d = &v->paths[i].bp.dev;
-		int g, has_dh;
-
-		snprintf(devno[i], sizeof(devno[i]), "%u:%u", d->major, d->minor);
-		paths[i] = devno[i];
-		alua_of(&env->sys, d, &g, &has_dh);
-		/* ALUA groups only when every path reports a state: a path without one
-		 * cannot be placed. */
-		if (g < 0)
-			alua = 0;
-		group[i] = g < 0 ? 0 : (unsigned)g;
-		dh &= has_dh;
-	}
-	/* Without scsi_dh_alua the kernel still shows access_state for a TPGS device, but
-	 * nobody updates it: only group by it when the handler is attached. */
-	alua &= dh;
-	spec.group = alua ? group : NULL;
-	spec.hw_handler = dh ? "alua" : NULL;
-	r = dmap_table_mpath(v->ident.size_bytes, &spec, &t);
+	r = attach_paths_table(&env->sys, v, 1, &t);
 	if (r < 0)
 		return errbuf_set(e, r, "cannot build a multipath table over %u paths of %s",
 				  v->n_paths, v->dev.devnode);
 	r = dmap_create(v->dm_name, uuid, &t, 1, env->device_timeout_ms, e);
 	if (r < 0)
 		return r;
-	for (unsigned i = 0; i < v->n_paths; i++) {
-		unsigned rank = 0;
-
-		/* The map's priority group (0-based, in table order): the rank of the path's
-		 * ALUA group among the groups present. */
-		for (unsigned g = 0; alua && g < group[i]; g++)
-			for (unsigned j = 0; j < v->n_paths; j++)
-				if (group[j] == g) {
-					rank++;
-					break;
-				}
-		v->paths[i].group = rank;
+	for (unsigned i = 0; i < v->n_paths; i++)
 		v->paths[i].failed = 0;
-	}
 	v->multipath = 1;
 	v->queueing = 1;
 	v->all_down_since_ms = 0;

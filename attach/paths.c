@@ -80,59 +80,6 @@ static void devno(const struct backend_device *d, char *buf, size_t n)
 	snprintf(buf, n, "%u:%u", d->major, d->minor);
 }
 
-int attach_paths_table(const struct sys *s, struct attach_volume *v, int queue,
-		       struct dmap_target *ret)
-{
-	char devs[BACKEND_MAX_PATHS][16], path[160], buf[64];
-	const char *pp[BACKEND_MAX_PATHS];
-	unsigned groups[BACKEND_MAX_PATHS];
-	int alua = 1, dh = 1, r;
-
-	if (v->n_paths == 0 || v->n_paths > BACKEND_MAX_PATHS)
-		return -EINVAL;
-	/* The same rules as the attach's map (mpath.c attach_mpath_dm): ALUA groups only when
-	 * scsi_dh_alua is attached to every path and every path reports its state. */
-	for (unsigned i = 0; i < v->n_paths; i++) {
-		const struct backend_device *d = &v->paths[i].bp.dev;
-		int g = -1;
-
-		devno(d, devs[i], sizeof(devs[i]));
-		pp[i] = devs[i];
-		snprintf(path, sizeof(path), "/sys/block/%s/device/access_state", d->sysname);
-		if (sys_read_attr(s, path, buf, sizeof(buf)) == 0)
-			g = attach_mpath_alua_group(buf);
-		snprintf(path, sizeof(path), "/sys/block/%s/device/dh_state", d->sysname);
-		dh &= sys_read_attr(s, path, buf, sizeof(buf)) == 0 && streq(buf, "alua");
-		alua &= g >= 0;
-		groups[i] = g < 0 ? 0 : (unsigned)g;
-	}
-	alua &= dh;
-	r = dmap_table_mpath(v->ident.size_bytes,
-			     &(struct dmap_mpath_spec){
-				     .paths = pp,
-				     .group = alua ? groups : NULL,
-				     .n = v->n_paths,
-				     .queue_if_no_path = queue,
-				     .hw_handler = dh ? "alua" : NULL,
-			     },
-			     ret);
-	if (r < 0)
-		return r;
-	/* The map's priority group: the rank of the path's ALUA group among those present. */
-	for (unsigned i = 0; i < v->n_paths; i++) {
-		unsigned rank = 0;
-
-		for (unsigned g = 0; alua && g < groups[i]; g++)
-			for (unsigned j = 0; j < v->n_paths; j++)
-				if (groups[j] == g) {
-					rank++;
-					break;
-				}
-		v->paths[i].group = rank;
-	}
-	return 0;
-}
-
 static int reload(struct round *R, struct errbuf *e)
 {
 	struct dmap_target t;
