@@ -41,6 +41,15 @@ void agent_metrics_record(struct agent_metrics *m, enum agent_metrics_op op,
 	pthread_mutex_unlock(&m->lock);
 }
 
+void agent_metrics_fence_event(struct agent_metrics *m, enum agent_fence_event ev)
+{
+	if ((unsigned)ev >= _AGENT_FENCE_EV_MAX)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->fence_events[ev]++;
+	pthread_mutex_unlock(&m->lock);
+}
+
 void agent_metrics_path_event(struct agent_metrics *m, const struct attach_path_event *ev)
 {
 	if ((unsigned)ev->kind > PATH_EV_QUEUE_ON)

@@ -20,6 +20,16 @@ enum agent_metrics_op {
 	_AGENT_METRICS_OP_MAX,
 };
 
+/* Fencing outcomes of read-write attaches (issue 9). */
+enum agent_fence_event {
+	AGENT_FENCE_RESERVED,    /* we took a free reservation (or found ours) */
+	AGENT_FENCE_TAKEOVER,    /* we preempted another host (or unmapped its SDC) */
+	AGENT_FENCE_REFUSED,     /* another host holds it: the attach was refused */
+	AGENT_FENCE_UNSUPPORTED, /* the target has no reservations: attached unfenced */
+	AGENT_FENCE_LOST,        /* recovery found our reservation gone */
+	_AGENT_FENCE_EV_MAX,
+};
+
 struct agent_metrics {
 	pthread_mutex_t lock;
 	uint64_t ops[_AGENT_METRICS_OP_MAX];
@@ -33,6 +43,8 @@ struct agent_metrics {
 	int64_t detect_ms_total, detect_ms_max; /* last good check -> failed in the map */
 	int64_t down_ms_total, down_ms_max;     /* failed -> reinstated */
 	int64_t no_path_ms_max;		      /* longest time with no path at all */
+	/* fencing (agent_metrics_fence_event) */
+	uint64_t fence_events[_AGENT_FENCE_EV_MAX];
 };
 
 void agent_metrics_init(struct agent_metrics *m);
@@ -43,6 +55,8 @@ void agent_metrics_done(struct agent_metrics *m);
  */
 void agent_metrics_record(struct agent_metrics *m, enum agent_metrics_op op,
 			  const struct attach_volume *v, unsigned first_timing, int rc);
+/* Count one fencing outcome. */
+void agent_metrics_fence_event(struct agent_metrics *m, enum agent_fence_event ev);
 /* Count one path checker event (attach/attach.h struct attach_path_event). */
 void agent_metrics_path_event(struct agent_metrics *m, const struct attach_path_event *ev);
 /*

@@ -91,6 +91,15 @@ struct backend_attachment {
 	const struct backend_ops *ops;
 	void *cfg;
 	json_t *objs;
+	/* In: the Create option takeover (or attachctl takeover). A backend that fences by
+	 * mapping (scaleio) then unmaps the volume from the other host before mapping it here
+	 * instead of refusing. Backends fenced by reservations (iscsi, nvme) ignore it:
+	 * attach/ preempts the reservation. */
+	int takeover;
+	/* Out: set by a backend that took the volume from another host, naming it for people
+	 * ("SDC 1a2b3c4d (cell-7, 10.0.0.7)"); "" otherwise. attach/ reports it as the loud
+	 * takeover event. */
+	char took_over_from[320];
 };
 
 struct backend_ops {
