@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "agent/http.h"
 #include "agent/log.h"
+#include "agent/prom.h"
 #include "agent/state.h"
 #include "agent/volman.h"
 #include "lib/fileio.h"
@@ -42,6 +43,7 @@ struct agent {
 	struct agent_admin_ctx admin_ctx;
 	struct agent_admin *admin;
 	struct agent_pathcheck *pathcheck;
+	struct agent_prom_server *prom; /* --metrics-listen, NULL: off */
 	int draining; /* atomic: set by drain, refuses new Create/Mount */
 };
 
@@ -360,6 +362,34 @@ static int write_spec(struct agent *a, struct errbuf *e)
 	return 0;
 }
 
+/* Not fatal, like the admin socket: volumes matter more than their metrics (the scrape
+ * fails, and the log says why). */
+static void start_metrics(struct agent *a)
+{
+	struct agent_prom_sources src = {.metrics = &a->metrics, .vols = a->vols};
+	struct errbuf pe = {{0}};
+	char host[256], addr[300];
+	unsigned port;
+	int r;
+
+	if (agent_listen_parse(a->cfg.metrics_listen, host, sizeof(host), &port) < 0)
+		r = errbuf_set(&pe, -EINVAL, "metrics_listen: '%s' is not HOST:PORT",
+			       a->cfg.metrics_listen);
+	else
+		r = agent_prom_start(host, port, a->tls, &src, &a->prom, &pe);
+	if (r < 0) {
+		agent_log(AGENT_LOG_ERROR, "attachd.metrics-server.failed",
+			  json_pack("{s:s,s:o}", "address", a->cfg.metrics_listen, "error",
+				    agent_json_string(pe.msg)));
+		return;
+	}
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+		 agent_prom_port(a->prom));
+	agent_log(AGENT_LOG_INFO, "attachd.metrics-server.started",
+		  json_pack("{s:s,s:s,s:b}", "address", addr, "path", "/metrics", "mutual_tls",
+			    a->tls != NULL));
+}
+
 int agent_start(struct agent *a, struct errbuf *e)
 {
 	struct agent_http_options o = {
@@ -432,8 +462,11 @@ int agent_start(struct agent *a, struct errbuf *e)
 			agent_log(AGENT_LOG_ERROR, "attachd.path-check.not-started",
 				  json_pack("{s:o}", "error", agent_json_string(pe.msg)));
 	}
+	if (a->cfg.metrics_listen[0] && !a->prom)
+		start_metrics(a);
 	r = agent_http_start(&o, handle, a, &a->http, e);
 	if (r < 0) {
+		a->prom = agent_prom_stop(a->prom);
 		a->pathcheck = agent_pathcheck_stop(a->pathcheck);
 		a->admin = agent_admin_stop(a->admin);
 		return r;
@@ -443,6 +476,7 @@ int agent_start(struct agent *a, struct errbuf *e)
 	r = write_spec(a, e);
 	if (r < 0) {
 		a->http = agent_http_stop(a->http);
+		a->prom = agent_prom_stop(a->prom);
 		a->pathcheck = agent_pathcheck_stop(a->pathcheck);
 		a->admin = agent_admin_stop(a->admin);
 		return r;
@@ -464,8 +498,14 @@ void agent_stop(struct agent *a)
 		a->http = agent_http_stop(a->http);
 		agent_log(AGENT_LOG_INFO, "attachd.driver-server.stopped", NULL);
 	}
+	a->prom = agent_prom_stop(a->prom);
 	a->pathcheck = agent_pathcheck_stop(a->pathcheck);
 	a->admin = agent_admin_stop(a->admin);
+}
+
+unsigned agent_metrics_port(const struct agent *a)
+{
+	return agent_prom_port(a->prom);
 }
 
 struct agent *agent_free(struct agent *a)

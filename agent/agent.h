@@ -41,6 +41,8 @@ struct agent_volumes *agent_volumes(struct agent *a);
 int agent_start(struct agent *a, struct errbuf *e);
 /* The port the Volman API listens on (after agent_start). */
 unsigned agent_port(const struct agent *a);
+/* The port the metrics endpoint listens on (after agent_start; 0: off or not started). */
+unsigned agent_metrics_port(const struct agent *a);
 /* Path of the spec file (valid after agent_new). */
 const char *agent_spec_path(const struct agent *a);
 

@@ -109,7 +109,8 @@ static const struct field fencing_fields[] = {
     {NULL, F_STR, 0, 0, NULL},
 };
 static const struct field top_fields[] = {
-    STR("listen", listen),	   STR("admin_socket", admin_socket),
+    STR("listen", listen),	   STR("metrics_listen", metrics_listen),
+    STR("admin_socket", admin_socket),
     STR("state_dir", state_dir),   STR("mount_root", mount_root),
     STR("driver_dir", driver_dir), STR("driver_name", driver_name),
     OBJ("tls", tls_fields),	   OBJ("iscsi", iscsi_fields),
@@ -355,6 +356,20 @@ int agent_config_validate(const struct agent_config *c, struct errlist *el)
 			    "needs mutual TLS (a tls section with ca_file, cert_file, key_file, "
 			    "client_cert_file, client_key_file), or listen on 127.0.0.1",
 			    c->listen);
+	if (c->metrics_listen[0] &&
+	    agent_listen_parse(c->metrics_listen, host, sizeof(host), &port) < 0)
+		errlist_add(el,
+			    "metrics_listen: '%.256s' is not HOST:PORT (e.g. 127.0.0.1:9610, "
+			    "[::1]:9610, port 0-65535)",
+			    c->metrics_listen);
+	else if (c->metrics_listen[0] && !agent_host_is_loopback(host) &&
+		 !agent_config_has_tls(c))
+		errlist_add(el,
+			    "metrics_listen: %s is not a loopback address: off loopback /metrics "
+			    "is served only with the agent's mutual TLS (the tls section; "
+			    "Prometheus then needs a client certificate from tls.ca_file), or "
+			    "listen on 127.0.0.1",
+			    c->metrics_listen);
 	if (agent_config_has_tls(c)) {
 		const struct agent_tls_config *t = &c->tls;
 
@@ -445,6 +460,7 @@ enum {
 	OPT_MOUNT_ROOT,
 	OPT_DRIVER_DIR,
 	OPT_DRIVER_NAME,
+	OPT_METRICS_LISTEN,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
 };
@@ -456,6 +472,7 @@ static const struct option long_options[] = {
     {"mount-root", required_argument, NULL, OPT_MOUNT_ROOT},
     {"driver-dir", required_argument, NULL, OPT_DRIVER_DIR},
     {"driver-name", required_argument, NULL, OPT_DRIVER_NAME},
+    {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"check-config", required_argument, NULL, OPT_CHECK_CONFIG},
     {"help", no_argument, NULL, 'h'},
@@ -476,6 +493,10 @@ void agent_config_usage(FILE *f, const char *prog)
 	    "  --mount-root DIR       mount points handed to containers (default %s)\n"
 	    "  --driver-dir DIR       where <driver-name>.json is written (default %s)\n"
 	    "  --driver-name NAME     volume driver name (default %s)\n"
+	    "  --metrics-listen HOST:PORT\n"
+	    "                         serve Prometheus metrics at /metrics (default off;\n"
+	    "                         loopback only unless mutual TLS is configured, then\n"
+	    "                         served with it)\n"
 	    "  --config FILE          JSON config: the flag names with _ for -, plus tls,\n"
 	    "                         iscsi, nvme, scaleio and file sections; flags win\n"
 	    "  --check-config FILE    validate FILE (with the other flags) as a start would,\n"
@@ -579,6 +600,8 @@ int agent_config_parse_args(int argc, char *argv[], struct agent_config *ret, st
 		 flags[OPT_DRIVER_DIR - OPT_LISTEN], el);
 	set_flag(c.driver_name, sizeof(c.driver_name), "driver-name",
 		 flags[OPT_DRIVER_NAME - OPT_LISTEN], el);
+	set_flag(c.metrics_listen, sizeof(c.metrics_listen), "metrics-listen",
+		 flags[OPT_METRICS_LISTEN - OPT_LISTEN], el);
 	if (el->n > before && !check)
 		return -EINVAL;
 	if (agent_config_validate(&c, el) < 0 || el->n > before)

@@ -70,6 +70,7 @@ struct agent_multipath_config {
 
 struct agent_config {
 	char listen[256]; /* HOST:PORT, port 0 = any free port (tests) */
+	char metrics_listen[256]; /* Prometheus /metrics HOST:PORT, "" = off */
 	char admin_socket[AGENT_SOCKET_PATH_MAX + 1];
 	char state_dir[AGENT_PATH_MAX];
 	char mount_root[AGENT_PATH_MAX];

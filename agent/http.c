@@ -49,6 +49,8 @@ struct agent_http {
 	agent_http_handler h;
 	agent_http_gate gate;
 	agent_http_error error;
+	agent_http_route route;
+	const char *content_type;
 	void *userdata;
 	const struct agent_http_tls *tls;
 	char log_name[64];
@@ -135,7 +137,8 @@ static char *error_json(const struct agent_http *s, int r, const char *msg)
 	return text;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, char *text)
+static enum MHD_Result send_answer(const struct agent_http *s, struct MHD_Connection *c,
+				   unsigned status, char *text)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -149,11 +152,17 @@ static enum MHD_Result send_json(struct MHD_Connection *c, char *text)
 		free(text);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				s->content_type ? s->content_type : "application/json");
 	/* Volman ignores the status (it reads Err), like the CF reference drivers always 200. */
-	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static enum MHD_Result send_json(const struct agent_http *s, struct MHD_Connection *c, char *text)
+{
+	return send_answer(s, c, MHD_HTTP_OK, text);
 }
 
 static char *too_large(const struct agent_http *s)
@@ -243,11 +252,11 @@ static enum MHD_Result dispatch(struct agent_http *s, struct req *q, const char 
 	q->method = strdup(method);
 	q->url = strdup(url);
 	if (!q->method || !q->url)
-		return send_json(q->c, error_json(s, -ENOMEM, "out of memory"));
+		return send_json(s, q->c, error_json(s, -ENOMEM, "out of memory"));
 	pthread_mutex_lock(&s->lock);
 	if (s->stopping) {
 		pthread_mutex_unlock(&s->lock);
-		return send_json(q->c, error_json(s, -ESHUTDOWN, "attachd is stopping"));
+		return send_json(s, q->c, error_json(s, -ESHUTDOWN, "attachd is stopping"));
 	}
 	/* Suspended under the lock, which run_handler takes before it resumes: a quick
 	 * handler cannot resume the connection before it is suspended. */
@@ -264,7 +273,7 @@ static enum MHD_Result dispatch(struct agent_http *s, struct req *q, const char 
 	}
 	pthread_mutex_unlock(&s->lock);
 	log_event(s, AGENT_LOG_ERROR, "thread-failed", json_pack("{s:s}", "error", strerror(r)));
-	return send_json(q->c, error_json(s, -r,
+	return send_json(s, q->c, error_json(s, -r,
 					  "attachd cannot start a thread for this call "
 					  "(out of resources); try again"));
 }
@@ -348,12 +357,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO; /* close, answer nothing */
 		bad = ambiguous_framing(c);
 		if (bad)
-			return send_json(c, error_json(s, -EINVAL, bad));
+			return send_json(s, c, error_json(s, -EINVAL, bad));
 		if (s->gate) {
 			char *deny = s->gate(s->userdata, k->fd, method, url);
 
 			if (deny)
-				return send_json(c, deny);
+				return send_json(s, c, deny);
+		}
+		if (s->route) {
+			char *body = NULL;
+			unsigned status = s->route(s->userdata, method, url, &body);
+
+			if (status)
+				return send_answer(s, c, status, body);
 		}
 		/* A declared oversized body: refuse it before reading it when the client waits
 		 * for "100 Continue" (it has sent nothing yet) or when it is far too big; MHD
@@ -363,7 +379,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		 * transport, as Volman uses it, may report the write error instead). */
 		if (oversized && ((expect && !strcasecmp(expect, "100-continue")) ||
 				  declared > DRAIN_MAX(s->max_body)))
-			return send_json(c, too_large(s));
+			return send_json(s, c, too_large(s));
 		q = calloc(1, sizeof(*q));
 		if (!q)
 			return MHD_NO;
@@ -375,7 +391,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (q->answer)
-		return send_json(c, TAKE_PTR(q->answer));
+		return send_json(s, c, TAKE_PTR(q->answer));
 	if (*upload_size > 0) {
 		size_t n = *upload_size;
 
@@ -405,7 +421,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (q->too_large)
-		return send_json(c, too_large(s));
+		return send_json(s, c, too_large(s));
 	return dispatch(s, q, method, url);
 }
 
@@ -665,6 +681,8 @@ int agent_http_serve(int fd, const struct agent_http_options *o, agent_http_hand
 	s->h = h;
 	s->gate = o->gate;
 	s->error = o->error;
+	s->route = o->route;
+	s->content_type = o->content_type;
 	s->userdata = userdata;
 	s->tls = o->tls;
 	snprintf(s->log_name, sizeof(s->log_name), "%s",

@@ -3,7 +3,8 @@
  * The HTTP server under both of attachd's APIs (Volman over TCP, optionally with mutual
  * TLS; the admin API over a unix socket), on libmicrohttpd. Requests are buffered whole (up
  * to max_body bytes) and handed to one handler; every answer is HTTP 200, Content-Type
- * application/json.
+ * application/json (a server with a route callback and its own content type, the metrics
+ * endpoint, answers other statuses too).
  *
  * Threads. One polling thread (epoll) owns every connection, so an idle or slow connection
  * costs a file descriptor and a few KiB, never a thread. A request whose headers and body
@@ -44,6 +45,10 @@ typedef char *(*agent_http_gate)(void *userdata, int fd, const char *method, con
 /* The JSON answer for an error the server itself reports (r a negative errno: body too
  * large, stopping, out of threads). malloc'ed; NULL = out of memory. */
 typedef char *(*agent_http_error)(int r, const char *msg);
+/* Like a gate, for a server that answers more than 200 (the metrics endpoint): 0 to go on,
+ * or the HTTP status to answer at once, with *ret_body (malloc'ed) as the body. */
+typedef unsigned (*agent_http_route)(void *userdata, const char *method, const char *url,
+				     char **ret_body);
 
 /* Mutual TLS material, loaded once at start (agent_http_tls_load). */
 struct agent_http_tls;
@@ -57,6 +62,8 @@ struct agent_http_options {
 	const struct agent_http_tls *tls; /* NULL = plain HTTP; borrowed until stop */
 	agent_http_gate gate;		  /* NULL = admit every request */
 	agent_http_error error;		  /* NULL = {"Err":msg} */
+	agent_http_route route;		  /* NULL = every request goes to the handler */
+	const char *content_type;	  /* of every answer; NULL = application/json */
 };
 
 struct agent_http;

@@ -102,6 +102,29 @@ struct backend_attachment {
 	char took_over_from[320];
 };
 
+/*
+ * Requests a backend made to its array's management API (scaleio: the PowerFlex gateway)
+ * since the process started, for the agent's metrics. bucket[i] counts the requests that
+ * took at most backend_request_bucket_usec[i] and longer than the bucket before it
+ * (non-cumulative); bucket[BACKEND_REQUEST_BUCKETS] those longer than every bound.
+ */
+#define BACKEND_REQUEST_BUCKETS 12
+extern const int64_t backend_request_bucket_usec[BACKEND_REQUEST_BUCKETS];
+struct backend_request_stats {
+	uint64_t answered;	   /* an HTTP answer with status below 400 */
+	uint64_t http_errors;	   /* an HTTP answer with status 400 or more */
+	uint64_t transport_errors; /* no answer: unreachable, timed out, TLS failed */
+	uint64_t bucket[BACKEND_REQUEST_BUCKETS + 1];
+	uint64_t sum_usec;
+};
+/* Count one request that took usec and ended with status (an HTTP status, or a negative
+ * errno when there was no answer). Lock-free (atomic adds): any thread, any time. */
+void backend_request_record(struct backend_request_stats *s, int64_t usec, int status);
+/* A copy of s for reading (an atomic load per field: a request recorded meanwhile may show
+ * in its bucket and not yet in its result). */
+void backend_request_read(const struct backend_request_stats *s,
+			  struct backend_request_stats *ret);
+
 struct backend_ops {
 	const char *name;
 	/* Option keys this backend accepts in Create (NULL-terminated); the generic keys are
@@ -168,6 +191,10 @@ struct backend_ops {
 	 * a path that connected is recorded even then. */
 	int (*add_paths)(const struct backend_ctx *ctx, struct backend_attachment *a,
 			 struct errbuf *e);
+
+	/* Optional: this process's requests to the array's management API so far
+	 * (backend_request_read of the backend's counters). Cheap, any thread. */
+	void (*request_stats)(struct backend_request_stats *ret);
 };
 
 extern const struct backend_ops be_file_ops;

@@ -71,3 +71,5 @@ int be_sio_call_json(struct be_sio_client *c, const char *method, const char *pa
 
 /* Forget every cached token (tests). */
 void be_sio_token_cache_clear(void);
+/* Every request this process made to a gateway so far (be_scaleio_ops.request_stats). */
+void be_sio_request_stats(struct backend_request_stats *ret);

@@ -34,6 +34,22 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Every exchange with a gateway (logins included), for the agent's metrics. */
+static struct backend_request_stats gw_stats;
+
+void be_sio_request_stats(struct backend_request_stats *ret)
+{
+	backend_request_read(&gw_stats, ret);
+}
+
 /* ---- process-wide token cache ---- */
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -190,6 +206,7 @@ static int perform(struct be_sio_client *c, const char *method, const char *path
 	char url[2048], accept[96], ctype[96], bearer[600], cerr[CURL_ERROR_SIZE] = "";
 	int64_t left = c->deadline_ms - now_ms();
 	long status = 0;
+	int64_t started;
 	CURLcode cc;
 	int r;
 
@@ -241,8 +258,11 @@ static int perform(struct be_sio_client *c, const char *method, const char *path
 	} else
 		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+	started = now_usec();
 	cc = curl_easy_perform(curl);
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	backend_request_record(&gw_stats, now_usec() - started,
+			       cc == CURLE_OK ? (int)status : curl_errno(cc));
 	/* Drop credentials from the handle before anything else can look at it. */
 	curl_easy_setopt(curl, CURLOPT_PASSWORD, "");
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
