@@ -506,6 +506,45 @@ static void test_check_config(void **state)
 	EXPECT_ERR("listen: 'nope' is not HOST:PORT", "--check-config", p, "--listen", "nope");
 }
 
+/* --metrics-listen / metrics_listen: off by default; loopback only unless the agent's
+ * mutual TLS is configured. */
+static void test_metrics_listen(void **state)
+{
+	struct agent_config c;
+	struct errlist el;
+	char *p;
+
+	assert_int_equal(parse(1, ARGV(NULL), &c, &el), 0);
+	assert_string_equal(c.metrics_listen, "");
+	assert_int_equal(parse(ARGC("--metrics-listen", "127.0.0.1:9610"),
+			       ARGV("--metrics-listen", "127.0.0.1:9610"), &c, &el),
+			 0);
+	assert_string_equal(c.metrics_listen, "127.0.0.1:9610");
+	p = write_tmp("metrics.json", "{\"metrics_listen\":\"[::1]:9610\"}");
+	assert_int_equal(parse(ARGC("--config", p), ARGV("--config", p), &c, &el), 0);
+	assert_string_equal(c.metrics_listen, "[::1]:9610");
+	/* The flag wins over the file. */
+	assert_int_equal(parse(ARGC("--config", p, "--metrics-listen", "localhost:0"),
+			       ARGV("--config", p, "--metrics-listen", "localhost:0"), &c, &el),
+			 0);
+	assert_string_equal(c.metrics_listen, "localhost:0");
+
+	EXPECT_ERR("metrics_listen: '9610' is not HOST:PORT", "--metrics-listen", "9610");
+	EXPECT_ERR("--metrics-listen: must not be empty", "--metrics-listen", "");
+	EXPECT_ERR("metrics_listen: 10.0.0.5:9610 is not a loopback address: off loopback "
+		   "/metrics is served only with the agent's mutual TLS",
+		   "--metrics-listen", "10.0.0.5:9610");
+	EXPECT_ERR("or listen on 127.0.0.1", "--metrics-listen", "0.0.0.0:9610");
+	p = write_tmp("metrics-type.json", "{\"metrics_listen\":9610}");
+	EXPECT_ERR("'metrics_listen' must be a string, not a number", "--config", p);
+	/* With the agent's TLS, any address. */
+	p = write_tmp("metrics-tls.json", "{\"tls\":{" TLS_FULL "}}");
+	assert_int_equal(parse(ARGC("--config", p, "--metrics-listen", "0.0.0.0:9610"),
+			       ARGV("--config", p, "--metrics-listen", "0.0.0.0:9610"), &c, &el),
+			 0);
+	assert_string_equal(c.metrics_listen, "0.0.0.0:9610");
+}
+
 static int setup(void **state)
 {
 	return mkdtemp(tmpdir) ? 0 : -1;
@@ -528,6 +567,7 @@ int main(void)
 	    cmocka_unit_test(test_file_errors),	 cmocka_unit_test(test_apply_json_direct),
 	    cmocka_unit_test(test_limits),	 cmocka_unit_test(test_multipath),	 cmocka_unit_test(test_iscsi_iface),
 	    cmocka_unit_test(test_check_config), cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_metrics_listen),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
