@@ -4,7 +4,8 @@
 # libclang-rt-14-dev: the fuzz targets' compiler and libFuzzer/sanitizer runtimes, which
 # clang-14 only recommends; llvm: llvm-symbolizer for readable crash stacks;
 # ruby: ERB renders the BOSH job's templates in tests/host/t_bosh_release.sh; systemd:
-# systemd-analyze verify of tools/systemd/attachd.service), and unpacks Debian's stock
+# systemd-analyze verify of tools/systemd/attachd.service; prometheus: promtool checks the
+# /metrics output in tests/host/test_metrics.c and t_metrics.sh), and unpacks Debian's stock
 # kernel (for the VM test tier) into build/vmkernel.
 # Idempotent; returns in well under a second when everything is present.
 set -euo pipefail
@@ -21,6 +22,7 @@ pkgs=(
 	multipath-tools
 	clang libclang-rt-14-dev llvm
 	ruby systemd
+	prometheus
 )
 
 missing=()
