@@ -11,8 +11,8 @@ static const char *const op_names[_AGENT_METRICS_OP_MAX][2] = {
 };
 
 const int64_t agent_metrics_step_bucket_usec[AGENT_METRICS_STEP_BUCKETS] = {
-    50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
-    120000000,
+    50000,   100000,   250000,	 500000,   1000000,   2500000,
+    5000000, 10000000, 30000000, 60000000, 120000000,
 };
 
 static const char *const op_labels[_AGENT_METRICS_OP_MAX] = {
@@ -23,15 +23,15 @@ static const char *const op_labels[_AGENT_METRICS_OP_MAX] = {
 };
 
 static const char *const fence_labels[_AGENT_FENCE_EV_MAX] = {
-    [AGENT_FENCE_RESERVED] = "reserved",	 [AGENT_FENCE_TAKEOVER] = "takeover",
+    [AGENT_FENCE_RESERVED] = "reserved", [AGENT_FENCE_TAKEOVER] = "takeover",
     [AGENT_FENCE_REFUSED] = "refused",	 [AGENT_FENCE_UNSUPPORTED] = "unsupported",
     [AGENT_FENCE_LOST] = "lost",
 };
 
 static const char *const path_labels[PATH_EV_QUEUE_ON + 1] = {
-    [PATH_EV_FAILED] = "failed",	   [PATH_EV_REINSTATED] = "reinstated",
-    [PATH_EV_ADDED] = "added",	   [PATH_EV_REMOVED] = "removed",
-    [PATH_EV_ALL_DOWN] = "all_down",	   [PATH_EV_QUEUE_OFF] = "queueing_off",
+    [PATH_EV_FAILED] = "failed",	[PATH_EV_REINSTATED] = "reinstated",
+    [PATH_EV_ADDED] = "added",		[PATH_EV_REMOVED] = "removed",
+    [PATH_EV_ALL_DOWN] = "all_down",	[PATH_EV_QUEUE_OFF] = "queueing_off",
     [PATH_EV_QUEUE_ON] = "queueing_on",
 };
 
@@ -200,7 +200,8 @@ json_t *agent_metrics_json(struct agent_metrics *m)
 	pthread_mutex_lock(&m->lock);
 	for (int i = 0; i < _AGENT_METRICS_OP_MAX; i++) {
 		json_object_set_new(o, op_names[i][0], json_integer((json_int_t)m->d.ops[i]));
-		json_object_set_new(o, op_names[i][1], json_integer((json_int_t)m->d.op_failures[i]));
+		json_object_set_new(o, op_names[i][1],
+				    json_integer((json_int_t)m->d.op_failures[i]));
 	}
 	for (int s = STEP_NONE + 1; s < _STEP_MAX; s++) {
 		if (!m->d.step_count[s])

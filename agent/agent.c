@@ -44,7 +44,7 @@ struct agent {
 	struct agent_admin *admin;
 	struct agent_pathcheck *pathcheck;
 	struct agent_prom_server *prom; /* --metrics-listen, NULL: off */
-	int draining; /* atomic: set by drain, refuses new Create/Mount */
+	int draining;			/* atomic: set by drain, refuses new Create/Mount */
 };
 
 /* The registry runs the pipeline through these, which count every call and its step

@@ -109,14 +109,14 @@ static const struct field fencing_fields[] = {
     {NULL, F_STR, 0, 0, NULL},
 };
 static const struct field top_fields[] = {
-    STR("listen", listen),	   STR("metrics_listen", metrics_listen),
-    STR("admin_socket", admin_socket),
+    STR("listen", listen),	   STR("admin_socket", admin_socket),
     STR("state_dir", state_dir),   STR("mount_root", mount_root),
     STR("driver_dir", driver_dir), STR("driver_name", driver_name),
     OBJ("tls", tls_fields),	   OBJ("iscsi", iscsi_fields),
     OBJ("nvme", nvme_fields),	   OBJ("scaleio", scaleio_fields),
     OBJ("file", file_fields),	   OBJ("limits", limits_fields),
     OBJ("multipath", multipath_fields), OBJ("fencing", fencing_fields),
+    STR("metrics_listen", metrics_listen),
     {NULL, F_STR, 0, 0, NULL},
 };
 
@@ -362,8 +362,7 @@ int agent_config_validate(const struct agent_config *c, struct errlist *el)
 			    "metrics_listen: '%.256s' is not HOST:PORT (e.g. 127.0.0.1:9610, "
 			    "[::1]:9610, port 0-65535)",
 			    c->metrics_listen);
-	else if (c->metrics_listen[0] && !agent_host_is_loopback(host) &&
-		 !agent_config_has_tls(c))
+	else if (c->metrics_listen[0] && !agent_host_is_loopback(host) && !agent_config_has_tls(c))
 		errlist_add(el,
 			    "metrics_listen: %s is not a loopback address: off loopback /metrics "
 			    "is served only with the agent's mutual TLS (the tls section; "

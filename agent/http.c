@@ -273,9 +273,10 @@ static enum MHD_Result dispatch(struct agent_http *s, struct req *q, const char 
 	}
 	pthread_mutex_unlock(&s->lock);
 	log_event(s, AGENT_LOG_ERROR, "thread-failed", json_pack("{s:s}", "error", strerror(r)));
-	return send_json(s, q->c, error_json(s, -r,
-					  "attachd cannot start a thread for this call "
-					  "(out of resources); try again"));
+	return send_json(s, q->c,
+			 error_json(s, -r,
+				    "attachd cannot start a thread for this call "
+				    "(out of resources); try again"));
 }
 
 /* ---- libmicrohttpd callbacks ---- */

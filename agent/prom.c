@@ -82,12 +82,12 @@ static void operations(FILE *f, const struct agent_metrics_data *m)
 
 			if (!backend_is_written(m, b))
 				continue;
-			fprintf(f,
-				"attachd_operations_total{op=\"%s\",backend=\"", agent_metrics_op_name(op));
+			fprintf(f, "attachd_operations_total{op=\"%s\",backend=\"",
+				agent_metrics_op_name(op));
 			value(f, be);
 			fprintf(f, "\",result=\"success\"} %" PRIu64 "\n", all - failed);
-			fprintf(f,
-				"attachd_operations_total{op=\"%s\",backend=\"", agent_metrics_op_name(op));
+			fprintf(f, "attachd_operations_total{op=\"%s\",backend=\"",
+				agent_metrics_op_name(op));
 			value(f, be);
 			fprintf(f, "\",result=\"failure\"} %" PRIu64 "\n", failed);
 		}
@@ -117,7 +117,8 @@ static void steps(FILE *f, const struct agent_metrics_data *m)
 				continue;
 			for (unsigned k = 0; k <= AGENT_METRICS_STEP_BUCKETS; k++) {
 				cum += h->bucket[k];
-				step_labels(f, "attachd_attach_step_duration_seconds_bucket", be, s);
+				step_labels(f, "attachd_attach_step_duration_seconds_bucket", be,
+					    s);
 				fprintf(f, ",le=\"%s\"} %" PRIu64 "\n",
 					k < AGENT_METRICS_STEP_BUCKETS
 					    ? secs(b1, agent_metrics_step_bucket_usec[k])
@@ -146,7 +147,8 @@ static void census(FILE *f, const struct agent_prom_snapshot *s)
 {
 	const struct agent_volumes_census *c = &s->census;
 
-	header(f, "attachd_volumes_attached", "gauge", "Volumes attached to this host, by backend.");
+	header(f, "attachd_volumes_attached", "gauge",
+	       "Volumes attached to this host, by backend.");
 	for (unsigned b = 0; b < AGENT_METRICS_MAX_BACKENDS; b++) {
 		const char *be = agent_metrics_backend_name(b);
 
@@ -211,7 +213,8 @@ static void requests(FILE *f, const struct agent_prom_snapshot *s)
 	for (unsigned i = 0; i < s->n_requests; i++) {
 		const struct agent_prom_requests *q = &s->requests[i];
 		const char *res[3] = {"success", "http_error", "transport_error"};
-		uint64_t n[3] = {q->stats.answered, q->stats.http_errors, q->stats.transport_errors};
+		uint64_t n[3] = {q->stats.answered, q->stats.http_errors,
+				 q->stats.transport_errors};
 
 		for (int k = 0; k < 3; k++) {
 			fputs("attachd_gateway_requests_total{backend=\"", f);
@@ -231,8 +234,9 @@ static void requests(FILE *f, const struct agent_prom_snapshot *s)
 			fputs("attachd_gateway_request_duration_seconds_bucket{backend=\"", f);
 			value(f, q->backend);
 			fprintf(f, "\",le=\"%s\"} %" PRIu64 "\n",
-				k < BACKEND_REQUEST_BUCKETS ? secs(b1, backend_request_bucket_usec[k])
-							    : "+Inf",
+				k < BACKEND_REQUEST_BUCKETS
+				    ? secs(b1, backend_request_bucket_usec[k])
+				    : "+Inf",
 				cum);
 		}
 		fputs("attachd_gateway_request_duration_seconds_sum{backend=\"", f);
@@ -250,7 +254,8 @@ static void process(FILE *f, const struct agent_prom_process *p)
 
 	if (!p->valid)
 		return;
-	header(f, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+	header(f, "process_cpu_seconds_total", "counter",
+	       "Total user and system CPU time spent in seconds.");
 	fprintf(f, "process_cpu_seconds_total %s\n", secs(b, (int64_t)p->cpu_usec));
 	header(f, "process_open_fds", "gauge", "Number of open file descriptors.");
 	fprintf(f, "process_open_fds %u\n", p->open_fds);

@@ -17,7 +17,8 @@ static unsigned containers(const struct agent_volume *v)
 		if (!v->mounts[i].count)
 			continue;
 		for (size_t j = 0; j < i && !seen; j++)
-			seen = v->mounts[j].count && streq(v->mounts[j].container, v->mounts[i].container);
+			seen = v->mounts[j].count &&
+			       streq(v->mounts[j].container, v->mounts[i].container);
 		n += !seen;
 	}
 	return n;

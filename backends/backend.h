@@ -122,8 +122,7 @@ struct backend_request_stats {
 void backend_request_record(struct backend_request_stats *s, int64_t usec, int status);
 /* A copy of s for reading (an atomic load per field: a request recorded meanwhile may show
  * in its bucket and not yet in its result). */
-void backend_request_read(const struct backend_request_stats *s,
-			  struct backend_request_stats *ret);
+void backend_request_read(const struct backend_request_stats *s, struct backend_request_stats *ret);
 
 struct backend_ops {
 	const char *name;

@@ -4,7 +4,7 @@
 /* 5 ms .. 30 s: a healthy gateway answers in tens of ms; a login or a mapping under load
  * takes seconds; past 30 s the operation's deadline has usually fired. */
 const int64_t backend_request_bucket_usec[BACKEND_REQUEST_BUCKETS] = {
-    5000,   10000,   25000,   50000,   100000,   250000,
+    5000,   10000,   25000,   50000,   100000,	 250000,
     500000, 1000000, 2500000, 5000000, 10000000, 30000000,
 };
 
@@ -26,8 +26,7 @@ void backend_request_record(struct backend_request_stats *s, int64_t usec, int s
 		__atomic_fetch_add(&s->answered, 1, __ATOMIC_RELAXED);
 }
 
-void backend_request_read(const struct backend_request_stats *s,
-			  struct backend_request_stats *ret)
+void backend_request_read(const struct backend_request_stats *s, struct backend_request_stats *ret)
 {
 	ret->answered = __atomic_load_n(&s->answered, __ATOMIC_RELAXED);
 	ret->http_errors = __atomic_load_n(&s->http_errors, __ATOMIC_RELAXED);

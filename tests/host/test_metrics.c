@@ -60,8 +60,7 @@ static int timed_up(struct attach_env *env, struct attach_volume *v, struct errb
 	return r;
 }
 
-static int timed_down(struct attach_env *env, struct attach_volume *v, int force,
-		      struct errbuf *e)
+static int timed_down(struct attach_env *env, struct attach_volume *v, int force, struct errbuf *e)
 {
 	int r = fakedriver_ops.down(env, v, force, e);
 
@@ -149,8 +148,8 @@ static void request(const char *method, const char *path, struct testhttp_respon
 	int n;
 
 	assert_int_equal(testhttp_connect(mport, &c), 0);
-	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", method,
-		     path, strcmp(method, "POST") ? "" : "Content-Length: 0\r\n");
+	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", method, path,
+		     strcmp(method, "POST") ? "" : "Content-Length: 0\r\n");
 	if (testhttp_raw(c, req, (size_t)n, ret) < 0)
 		fail_msg("%s %s on the metrics port failed", method, path);
 	testhttp_close(c);
@@ -192,8 +191,9 @@ static void promtool_check(const char *text)
 	int st;
 
 	if (system("command -v promtool >/dev/null") != 0)
-		fail_msg("promtool is not installed (Debian package prometheus: tools/setup-deps.sh "
-			 "installs it)");
+		fail_msg(
+		    "promtool is not installed (Debian package prometheus: tools/setup-deps.sh "
+		    "installs it)");
 	snprintf(path, sizeof(path), "%s/scrape.txt", tmp);
 	f = fopen(path, "w");
 	assert_non_null(f);
@@ -227,7 +227,8 @@ static void promtool_check(const char *text)
 #define VOLUMES "attachd_volumes_attached{backend=\"file\"}"
 #define MOUNTS "attachd_container_mounts"
 #define IN_FLIGHT "attachd_operations_in_flight"
-#define STEP(what, step) "attachd_attach_step_duration_seconds_" what "{backend=\"file\",step=\"" step "\""
+#define STEP(what, step)                                                                           \
+	"attachd_attach_step_duration_seconds_" what "{backend=\"file\",step=\"" step "\""
 #define MKFS_LE(le) STEP("bucket", "mkfs") ",le=\"" le "\"}"
 
 /* ---- tests ---- */

@@ -25,15 +25,14 @@ static int find_fixture(void **state)
 {
 	const char *s = getenv("SRCDIR");
 
-	snprintf(fixture, sizeof(fixture), "%s/tests/fixtures/prom/scrape.txt",
-		 s && *s ? s : ".");
+	snprintf(fixture, sizeof(fixture), "%s/tests/fixtures/prom/scrape.txt", s && *s ? s : ".");
 	return 0;
 }
 
 static void timing(struct attach_volume *v, enum attach_step step, int64_t usec, int result)
 {
-	v->timings[v->n_timings++] = (struct attach_timing){.step = step, .usec = usec,
-							     .result = result};
+	v->timings[v->n_timings++] =
+	    (struct attach_timing){.step = step, .usec = usec, .result = result};
 }
 
 /* What a scrape sees after: a file volume attached (its steps on and around the bucket
@@ -173,8 +172,9 @@ static void test_label_escaping_and_no_process(void **state)
 	s.n_requests = 1;
 	text = agent_prom_text(&s);
 	assert_non_null(text);
-	assert_non_null(strstr(text, "attachd_gateway_requests_total{backend=\"we\\\"ird\\\\back\\nend\","
-				     "result=\"success\"} 0\n"));
+	assert_non_null(strstr(text,
+			       "attachd_gateway_requests_total{backend=\"we\\\"ird\\\\back\\nend\","
+			       "result=\"success\"} 0\n"));
 	assert_null(strstr(text, "process_"));
 	/* Nothing ran: no step series, and no "unknown" backend. */
 	assert_null(strstr(text, "attachd_attach_step_duration_seconds_bucket"));
@@ -193,7 +193,7 @@ static void test_parse_proc_stat(void **state)
 
 	memset(&p, 0, sizeof(p));
 	assert_int_equal(agent_prom_parse_proc_stat(stat, 1796300000, 100, 4096, &p), 0);
-	assert_int_equal(p.cpu_usec, 3230000);				/* (250 + 73) / 100 s */
+	assert_int_equal(p.cpu_usec, 3230000);				   /* (250 + 73) / 100 s */
 	assert_int_equal(p.start_time_usec, 1796300000000000 + 123450000); /* btime + 123.45 s */
 	assert_int_equal(p.threads, 9);
 	assert_int_equal(p.virtual_bytes, 360026112);
