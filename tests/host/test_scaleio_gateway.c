@@ -638,6 +638,56 @@ static void test_unmap_replay_84(void **state)
 	att_done(&a);
 }
 
+static uint64_t count_of(const struct backend_request_stats *st)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i <= BACKEND_REQUEST_BUCKETS; i++)
+		n += st->bucket[i];
+	return n;
+}
+
+/* The metrics' gateway counters (be_scaleio_ops.request_stats): every exchange counted by
+ * its result, and in the duration histogram. */
+static void test_request_stats(void **state)
+{
+	struct backend_ctx ctx = ctx_ms(10000);
+	struct backend_attachment a = att_for(VOL1, 0);
+	struct backend_request_stats s0, s1, s2, s3;
+	struct backend_identity id;
+	struct errbuf e = {{0}};
+
+	assert_non_null(be_scaleio_ops.request_stats);
+	be_scaleio_ops.request_stats(&s0);
+	/* A fresh login (version asked too) and the probe's calls: answered. */
+	assert_int_equal(be_scaleio_ops.probe(&ctx, &a, &id, &e), 0);
+	be_scaleio_ops.request_stats(&s1);
+	assert_true(s1.answered >= s0.answered + 3);
+	assert_int_equal(s1.http_errors, s0.http_errors);
+	assert_int_equal(s1.transport_errors, s0.transport_errors);
+	assert_int_equal(count_of(&s1) - count_of(&s0), s1.answered - s0.answered);
+	assert_true(s1.sum_usec > s0.sum_usec);
+
+	/* A gateway answering 503: an HTTP error. */
+	json_decref(emu("/emu/fault", "{\"status\":503,\"html\":true}"));
+	assert_int_equal(be_scaleio_ops.probe(&ctx, &a, &id, &e), -EIO);
+	json_decref(emu("/emu/fault", "{}"));
+	be_scaleio_ops.request_stats(&s2);
+	assert_int_equal(s2.http_errors, s1.http_errors + 1);
+	assert_int_equal(s2.transport_errors, s1.transport_errors);
+
+	/* Nothing listening: a transport error (the login's request). */
+	snprintf(host.scaleio.gateway, sizeof(host.scaleio.gateway), "https://127.0.0.1:1");
+	assert_int_equal(be_scaleio_ops.probe(&ctx, &a, &id, &e), -ECONNREFUSED);
+	be_scaleio_ops.request_stats(&s3);
+	assert_int_equal(s3.transport_errors, s2.transport_errors + 1);
+	assert_int_equal(s3.answered, s2.answered);
+	assert_int_equal(count_of(&s3) - count_of(&s0),
+			 (s3.answered - s0.answered) + (s3.http_errors - s0.http_errors) +
+			     (s3.transport_errors - s0.transport_errors));
+	att_done(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -656,6 +706,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_device_never_appears, setup),
 	    cmocka_unit_test_setup(test_api4_cycle, setup),
 	    cmocka_unit_test_setup(test_unmap_replay_84, setup),
+	    cmocka_unit_test_setup(test_request_stats, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
