@@ -5,7 +5,7 @@
 # and container mounts gauges to 1 and each attach step's histogram count by one (mkfs
 # included: a blank volume); the Unmount moves detach and unbind by one and the gauges
 # back to 0; `attachctl metrics` agrees.
-# timeout: 240
+# timeout: 360
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 command -v promtool >/dev/null || skip "promtool is not installed (Debian package prometheus)"
