@@ -4,7 +4,7 @@
 # durations, detach refused while mounted, detach --force, metrics, doctor, then the BOSH
 # drain hook (attachctl drain: spec file removed, the rest detached, new Mounts refused),
 # nothing left; the CHAP secret never in attachctl output nor the agent log.
-# timeout: 300
+# timeout: 600
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 command -v jq >/dev/null || skip "jq is not installed"
