@@ -9,6 +9,7 @@
 
 #include "agent/admin.h"
 #include "agent/pathcheck.h"
+#include "agent/progress.h"
 #include "agent/agent.h"
 #include "agent/http.h"
 #include "agent/log.h"
@@ -42,6 +43,7 @@ struct agent {
 	struct agent_admin_ctx admin_ctx;
 	struct agent_admin *admin;
 	struct agent_pathcheck *pathcheck;
+	struct agent_progress *progress; /* operations in flight (attachctl ls, watch) */
 	int draining; /* atomic: set by drain, refuses new Create/Mount */
 };
 
@@ -53,8 +55,11 @@ struct agent {
 static int metered_up(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
 {
 	struct agent *a = AGENT_OF(env);
-	int r = a->ops->up(env, v, e);
+	int r;
 
+	agent_progress_op_begin(a->progress, v->key, "attach");
+	r = a->ops->up(env, v, e);
+	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_ATTACH, v, 0, r);
 	return r;
 }
@@ -63,8 +68,11 @@ static int metered_down(struct attach_env *env, struct attach_volume *v, int for
 			struct errbuf *e)
 {
 	struct agent *a = AGENT_OF(env);
-	int r = a->ops->down(env, v, force, e);
+	int r;
 
+	agent_progress_op_begin(a->progress, v->key, "detach");
+	r = a->ops->down(env, v, force, e);
+	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_DETACH, v, 0, r);
 	return r;
 }
@@ -74,8 +82,11 @@ static int metered_bind(struct attach_env *env, struct attach_volume *v, const c
 {
 	struct agent *a = AGENT_OF(env);
 	unsigned first = v->n_timings;
-	int r = a->ops->bind(env, v, container, ret_path, n, e);
+	int r;
 
+	agent_progress_op_begin(a->progress, v->key, "bind");
+	r = a->ops->bind(env, v, container, ret_path, n, e);
+	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_BIND, v, first, r);
 	return r;
 }
@@ -85,8 +96,11 @@ static int metered_unbind(struct attach_env *env, struct attach_volume *v, const
 {
 	struct agent *a = AGENT_OF(env);
 	unsigned first = v->n_timings;
-	int r = a->ops->unbind(env, v, container, e);
+	int r;
 
+	agent_progress_op_begin(a->progress, v->key, "unbind");
+	r = a->ops->unbind(env, v, container, e);
+	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_UNBIND, v, first, r);
 	return r;
 }
@@ -94,8 +108,11 @@ static int metered_unbind(struct attach_env *env, struct attach_volume *v, const
 static int metered_rollback(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
 {
 	struct agent *a = AGENT_OF(env);
-	int r = a->ops->rollback ? a->ops->rollback(env, v, e) : a->ops->down(env, v, 0, e);
+	int r;
 
+	agent_progress_op_begin(a->progress, v->key, "rollback");
+	r = a->ops->rollback ? a->ops->rollback(env, v, e) : a->ops->down(env, v, 0, e);
+	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_DETACH, v, 0, r);
 	return r;
 }
@@ -255,7 +272,14 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	};
 	a->vols = agent_volumes_new(&a->env, &metered_ops);
 	a->admin_ctx.vols = a->vols;
-	if (!a->vols) {
+	a->progress = agent_progress_new(NULL);
+	a->env.progress = agent_progress_hook;
+	a->env.progress_userdata = a->progress;
+	a->admin_ctx.progress = a->progress;
+	a->admin_ctx.env = &a->env;
+	if (!a->vols || !a->progress) {
+		agent_volumes_free(a->vols);
+		agent_progress_free(a->progress);
 		agent_http_tls_free(a->tls);
 		free(a);
 		return errbuf_set(e, -ENOMEM, "out of memory");
@@ -474,6 +498,7 @@ struct agent *agent_free(struct agent *a)
 		return NULL;
 	agent_stop(a);
 	agent_volumes_free(a->vols);
+	agent_progress_free(a->progress);
 	agent_metrics_done(&a->metrics);
 	agent_state_free(a->state);
 	agent_http_tls_free(a->tls);
