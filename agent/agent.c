@@ -15,6 +15,7 @@
 #include "agent/log.h"
 #include "agent/state.h"
 #include "agent/volman.h"
+#include "agent/volumes_internal.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
 
@@ -273,6 +274,8 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	a->vols = agent_volumes_new(&a->env, &metered_ops);
 	a->admin_ctx.vols = a->vols;
 	a->progress = agent_progress_new(NULL);
+	if (a->vols)
+		a->vols->progress = a->progress; /* Mount and Unmount as one operation each */
 	a->env.progress = agent_progress_hook;
 	a->env.progress_userdata = a->progress;
 	a->admin_ctx.progress = a->progress;

@@ -16,6 +16,7 @@ struct op {
 	char key[ATTACH_KEY_MAX + 1];
 	char op[16];
 	int implicit; /* opened by a step outside any operation: its end closes it */
+	unsigned depth; /* operations begun inside this one (a Mount's attach and bind) */
 	int64_t started_ms;
 	enum attach_step step; /* STEP_NONE between steps */
 	int64_t step_started_ms;
@@ -210,10 +211,16 @@ static struct op *begin_op(struct agent_progress *p, const char *key, const char
 
 void agent_progress_op_begin(struct agent_progress *p, const char *key, const char *op)
 {
+	struct op *o;
+
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
-	(void)begin_op(p, key, op, 0);
+	o = find(p, key);
+	if (o && !o->implicit)
+		o->depth++; /* part of the operation in flight: its steps are the outer one's */
+	else
+		(void)begin_op(p, key, op, 0);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -226,7 +233,9 @@ void agent_progress_op_end(struct agent_progress *p, const char *key, int result
 		return;
 	pthread_mutex_lock(&p->lock);
 	o = find(p, key);
-	if (o)
+	if (o && o->depth > 0)
+		o->depth--;
+	else if (o)
 		end_op(p, o, result, error);
 	pthread_mutex_unlock(&p->lock);
 }

@@ -43,8 +43,9 @@ struct agent_progress *agent_progress_new(int64_t (*now_ms)(void));
 struct agent_progress *agent_progress_free(struct agent_progress *p);
 
 /* Every function below is a no-op on a NULL hub. */
-/* An operation on volume key begins: op is "attach", "detach", ... An operation still in
- * flight for key is ended first (result 0). */
+/* An operation on volume key begins: op is "mount", "attach", "detach", ... One begun while
+ * another is in flight for key is part of it (a Mount's attach and bind): it reports no
+ * begin or end of its own, its steps are the outer operation's. */
 void agent_progress_op_begin(struct agent_progress *p, const char *key, const char *op);
 /* It ended: result 0 or a negative errno; error (may be NULL or "") says why. A step still
  * running is reported ended with the operation's result. No-op when none is in flight. */

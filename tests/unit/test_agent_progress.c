@@ -96,6 +96,20 @@ static void test_bookkeeping(void **state)
 	free(s);
 	agent_progress_op_end(p, "v1", 0, NULL);
 	assert_null(agent_progress_get(p, "v1"));
+	/* An operation inside another (a Mount's attach and bind) belongs to it. */
+	agent_progress_op_begin(p, "v1", "mount");
+	agent_progress_op_begin(p, "v1", "attach");
+	agent_progress_op_end(p, "v1", 0, NULL);
+	agent_progress_op_begin(p, "v1", "bind");
+	s = dumps(agent_progress_get(p, "v1"));
+	assert_non_null(strstr(s, "\"op\":\"mount\""));
+	free(s);
+	agent_progress_op_end(p, "v1", 0, NULL);
+	s = dumps(agent_progress_get(p, "v1"));
+	assert_non_null(s);
+	free(s);
+	agent_progress_op_end(p, "v1", 0, NULL);
+	assert_null(agent_progress_get(p, "v1"));
 	/* Ending what is not in flight changes nothing. */
 	agent_progress_op_end(p, "v1", -EIO, "x");
 	assert_null(agent_progress_get(p, "v1"));
@@ -173,13 +187,15 @@ static void test_overflow(void **state)
 
 	assert_int_equal(agent_progress_watch(p, NULL, &w), 0);
 	/* A watcher that does not read: its queue is bounded, the rest is counted. */
-	for (int i = 0; i < AGENT_PROGRESS_QUEUE_MAX + 9; i++)
+	for (int i = 0; i < AGENT_PROGRESS_QUEUE_MAX + 9; i++) {
 		agent_progress_op_begin(p, "v1", "attach");
+		agent_progress_op_end(p, "v1", 0, NULL);
+	}
 	line = agent_progress_watcher_next(p, w, &last);
 	assert_non_null(line);
-	/* Everything is dropped: the watching line, the first begin, and an end and a begin
-	 * for each of the other 1032 (a begin ends the operation before it). */
-	assert_string_equal(line, "{\"event\":\"overflow\",\"lost\":2066}");
+	/* Everything is dropped: the watching line and a begin and an end for each of the
+	 * 1033 operations. */
+	assert_string_equal(line, "{\"event\":\"overflow\",\"lost\":2067}");
 	assert_true(last);
 	free(line);
 	agent_progress_unwatch(p, w);
