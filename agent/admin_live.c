@@ -173,21 +173,20 @@ static int probe_scaleio(const struct agent_admin_ctx *c, const json_t *opts, js
 	int r;
 
 	if (!sys || !vol || !be_sio_id_is_valid(sys) || !be_sio_id_is_valid(vol))
-		return errbuf_set(e, -EINVAL, "scaleio probe needs system_id and volume_id, 16 "
-					      "hex digits each");
-	r = be_sio_probe_volume(&c->env->host.scaleio, c->env->connect_timeout_ms, sys, vol, &v,
-				e);
+		return errbuf_set(e, -EINVAL,
+				  "scaleio probe needs system_id and volume_id, 16 "
+				  "hex digits each");
+	r = be_sio_probe_volume(&c->env->host.scaleio, c->env->connect_timeout_ms, sys, vol, &v, e);
 	if (r < 0)
 		return r;
 	snprintf(ident, sizeof(ident), "emc-vol-%s-%s", sys, v.id);
 	maps = json_array();
 	for (unsigned i = 0; maps && i < v.n_mapped; i++)
-		json_array_append_new(maps, json_pack("{s:s,s:o,s:o,s:o}", "sdc_id",
-						      v.mapped[i].sdc_id, "sdc_name",
-						      agent_json_string(v.mapped[i].sdc_name),
-						      "sdc_ip", agent_json_string(v.mapped[i].sdc_ip),
-						      "access_mode",
-						      agent_json_string(v.mapped[i].access_mode)));
+		json_array_append_new(
+		    maps, json_pack("{s:s,s:o,s:o,s:o}", "sdc_id", v.mapped[i].sdc_id, "sdc_name",
+				    agent_json_string(v.mapped[i].sdc_name), "sdc_ip",
+				    agent_json_string(v.mapped[i].sdc_ip), "access_mode",
+				    agent_json_string(v.mapped[i].access_mode)));
 	*ret = json_pack("{s:s,s:s,s:s,s:o,s:I,s:s,s:b,s:o}", "backend", "scaleio", "system_id",
 			 sys, "volume_id", v.id, "volume_name", agent_json_string(v.name),
 			 "size_bytes", (json_int_t)v.size_bytes, "identity", ident, "all_sdcs",

@@ -15,7 +15,7 @@
 struct op {
 	char key[ATTACH_KEY_MAX + 1];
 	char op[16];
-	int implicit; /* opened by a step outside any operation: its end closes it */
+	int implicit;	/* opened by a step outside any operation: its end closes it */
 	unsigned depth; /* operations begun inside this one (a Mount's attach and bind) */
 	int64_t started_ms;
 	enum attach_step step; /* STEP_NONE between steps */
@@ -172,8 +172,8 @@ static void end_op(struct agent_progress *p, struct op *o, int result, const cha
 				    result_json(result)),
 			  0);
 	}
-	ev = json_pack("{s:s,s:s,s:s,s:f,s:o}", "event", "end", "volume", o->key, "op", o->op,
-		       "ms", (double)(now - o->started_ms), "result", result_json(result));
+	ev = json_pack("{s:s,s:s,s:s,s:f,s:o}", "event", "end", "volume", o->key, "op", o->op, "ms",
+		       (double)(now - o->started_ms), "result", result_json(result));
 	if (ev && error && *error)
 		json_object_set_new(ev, result ? "error" : "note", agent_json_string(error));
 	snprintf(key, sizeof(key), "%s", o->key);
@@ -182,8 +182,7 @@ static void end_op(struct agent_progress *p, struct op *o, int result, const cha
 }
 
 /* Lock held. NULL on ENOMEM. */
-static struct op *begin_op(struct agent_progress *p, const char *key, const char *op,
-			   int implicit)
+static struct op *begin_op(struct agent_progress *p, const char *key, const char *op, int implicit)
 {
 	struct op *o = find(p, key);
 
@@ -204,8 +203,7 @@ static struct op *begin_op(struct agent_progress *p, const char *key, const char
 	snprintf(o->op, sizeof(o->op), "%s", op);
 	o->implicit = implicit;
 	o->started_ms = p->now_ms();
-	broadcast(p, key, json_pack("{s:s,s:s,s:s}", "event", "begin", "volume", key, "op", op),
-		  0);
+	broadcast(p, key, json_pack("{s:s,s:s,s:s}", "event", "begin", "volume", key, "op", op), 0);
 	return o;
 }
 
@@ -224,8 +222,7 @@ void agent_progress_op_begin(struct agent_progress *p, const char *key, const ch
 	pthread_mutex_unlock(&p->lock);
 }
 
-void agent_progress_op_end(struct agent_progress *p, const char *key, int result,
-			   const char *error)
+void agent_progress_op_end(struct agent_progress *p, const char *key, int result, const char *error)
 {
 	struct op *o;
 
@@ -293,14 +290,12 @@ static json_t *op_json(const struct agent_progress *p, const struct op *o)
 						       attach_step_name(o->done[i].step), "ms",
 						       (double)o->done[i].usec / 1000.0, "result",
 						       result_json(o->done[i].result)));
-	return json_pack("{s:s,s:s,s:f,s:o,s:o,s:o}", "volume", o->key, "op", o->op, "op_ms",
-			 (double)(now - o->started_ms), "step",
-			 o->step != STEP_NONE ? json_string(attach_step_name(o->step))
-					      : json_null(),
-			 "step_ms",
-			 o->step != STEP_NONE ? json_real((double)(now - o->step_started_ms))
-					      : json_null(),
-			 "steps", steps);
+	return json_pack(
+	    "{s:s,s:s,s:f,s:o,s:o,s:o}", "volume", o->key, "op", o->op, "op_ms",
+	    (double)(now - o->started_ms), "step",
+	    o->step != STEP_NONE ? json_string(attach_step_name(o->step)) : json_null(), "step_ms",
+	    o->step != STEP_NONE ? json_real((double)(now - o->step_started_ms)) : json_null(),
+	    "steps", steps);
 }
 
 json_t *agent_progress_get(struct agent_progress *p, const char *key)

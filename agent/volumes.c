@@ -701,7 +701,7 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 				  name);
 	if (rc < 0)
 		return rc;
-	agent_progress_op_begin(r->progress, n->key, "mount");
+	agent_progress_op_begin(r->progress, n->key, v->attached ? "mount" : "attach");
 	if (!v->attached && has_leftovers(v)) {
 		/* A retry re-checks the kernel instead of trusting the record's `reached`:
 		 * undo whatever the failed attach left (every undo step is idempotent and

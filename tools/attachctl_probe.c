@@ -113,7 +113,8 @@ static int parse_nvme(const char *url, const char *p, json_t **ret, struct errbu
 
 		errno = 0;
 		nsid = strtoull(ns + 1, &end, 10);
-		if (errno || *end || ns[1] < '0' || ns[1] > '9' || nsid < 1 || nsid > 0xFFFFFFFEULL) {
+		if (errno || *end || ns[1] < '0' || ns[1] > '9' || nsid < 1 ||
+		    nsid > 0xFFFFFFFEULL) {
 			json_decref(o);
 			return errbuf_set(e, -EINVAL,
 					  "'%s': '%s' is neither a namespace id (1-4294967294) nor "
@@ -154,8 +155,8 @@ static int parse_scaleio(const char *url, const char *p, json_t **ret, struct er
 				  "'%s': volume id '%.64s' is not 16 hex digits (as the gateway "
 				  "shows it)",
 				  url, slash + 1);
-	*ret = json_pack("{s:s,s:s#,s:s}", "backend", "scaleio", "system_id", p,
-			 (int)(slash - p), "volume_id", slash + 1);
+	*ret = json_pack("{s:s,s:s#,s:s}", "backend", "scaleio", "system_id", p, (int)(slash - p),
+			 "volume_id", slash + 1);
 	return *ret ? 0 : errbuf_set(e, -ENOMEM, "out of memory");
 }
 
@@ -178,7 +179,8 @@ void ctl_print_probe(const json_t *p, FILE *f)
 {
 	static const char *const head[] = {"SDC ID", "NAME", "IP", "ACCESS", NULL};
 	const char *be = json_string_value(json_object_get(p, "backend"));
-	unsigned long long size = (unsigned long long)json_integer_value(json_object_get(p, "size_bytes"));
+	unsigned long long size =
+	    (unsigned long long)json_integer_value(json_object_get(p, "size_bytes"));
 	const json_t *maps = json_object_get(p, "mappings"), *m;
 	const char *s;
 	char sz[32];
@@ -189,8 +191,8 @@ void ctl_print_probe(const json_t *p, FILE *f)
 	if (be && streq(be, "scaleio")) {
 		s = json_string_value(json_object_get(p, "volume_name"));
 		fprintf(f, "volume:    %s%s%s%s\n",
-			json_string_value(json_object_get(p, "volume_id")) ?: "", s && *s ? " (" : "",
-			s && *s ? s : "", s && *s ? ")" : "");
+			json_string_value(json_object_get(p, "volume_id")) ?: "",
+			s && *s ? " (" : "", s && *s ? s : "", s && *s ? ")" : "");
 	}
 	fprintf(f, "size:      %s (%llu bytes)\n", sz, size);
 	s = json_string_value(json_object_get(p, "identity"));
@@ -208,10 +210,11 @@ void ctl_print_probe(const json_t *p, FILE *f)
 
 		ctl_table_init(&t, head);
 		json_array_foreach(maps, i, m) ctl_table_add(
-		    &t, (const char *const[]){json_string_value(json_object_get(m, "sdc_id")),
-					      json_string_value(json_object_get(m, "sdc_name")),
-					      json_string_value(json_object_get(m, "sdc_ip")),
-					      json_string_value(json_object_get(m, "access_mode"))});
+		    &t,
+		    (const char *const[]){json_string_value(json_object_get(m, "sdc_id")),
+					  json_string_value(json_object_get(m, "sdc_name")),
+					  json_string_value(json_object_get(m, "sdc_ip")),
+					  json_string_value(json_object_get(m, "access_mode"))});
 		ctl_table_print(&t, f);
 		ctl_table_done(&t);
 	}

@@ -153,7 +153,8 @@ int ctl_cmd_watch(const struct ctl_args *a)
 		if (streq(what, "overflow"))
 			goto out;
 		if (streq(what, "watching")) {
-			long long n = (long long)json_integer_value(json_object_get(ev, "in_flight"));
+			long long n =
+			    (long long)json_integer_value(json_object_get(ev, "in_flight"));
 
 			if (!a->json)
 				fprintf(stderr, "watching %s: %lld operation%s in flight\n",
@@ -169,7 +170,8 @@ int ctl_cmd_watch(const struct ctl_args *a)
 			continue;
 		failed |= !streq(ev_str(ev, "result"), "ok");
 		/* NAME: its operation ended. --once: nothing followed is in flight any more. */
-		if (a->arg || (a->once && json_integer_value(json_object_get(ev, "in_flight")) == 0)) {
+		if (a->arg ||
+		    (a->once && json_integer_value(json_object_get(ev, "in_flight")) == 0)) {
 			rc = failed ? CTL_EXIT_FAIL : CTL_EXIT_OK;
 			goto out;
 		}

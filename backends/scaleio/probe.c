@@ -30,8 +30,9 @@ int be_sio_probe_volume(const struct backend_scaleio_host *host, int timeout_ms,
 		/* The gateway answered, with an error: no such system behind it. */
 		struct errbuf why = *e;
 
-		r = errbuf_set(e, -ENOENT, "PowerFlex system %s is not known to the gateway %s (%s)",
-			       system_id, host->gateway, why.msg);
+		r = errbuf_set(e, -ENOENT,
+			       "PowerFlex system %s is not known to the gateway %s (%s)", system_id,
+			       host->gateway, why.msg);
 		goto out;
 	}
 	if (r < 0)

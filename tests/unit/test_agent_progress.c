@@ -84,8 +84,9 @@ static void test_bookkeeping(void **state)
 	agent_progress_step(p, "v1", STEP_MKFS, NULL);
 	clock_ms = 13405;
 	s = dumps(agent_progress_get(p, "v1"));
-	assert_string_equal(s, "{\"op\":\"attach\",\"op_ms\":12405.0,\"step\":\"mkfs\",\"step_ms\":"
-			       "12400.0,\"steps\":[{\"ms\":5.0,\"result\":\"ok\",\"step\":\"plan\"}]}");
+	assert_string_equal(
+	    s, "{\"op\":\"attach\",\"op_ms\":12405.0,\"step\":\"mkfs\",\"step_ms\":"
+	       "12400.0,\"steps\":[{\"ms\":5.0,\"result\":\"ok\",\"step\":\"plan\"}]}");
 	free(s);
 	/* Another volume's state is its own. */
 	assert_null(agent_progress_get(p, "v2"));
@@ -152,12 +153,14 @@ static void test_watch_events(void **state)
 	expect_line(p, all,
 		    "{\"event\":\"step-start\",\"volume\":\"v1\",\"op\":\"detach\",\"step\":"
 		    "\"dm-remove\"}");
-	expect_line(p, all,
-		    "{\"event\":\"step\",\"volume\":\"v1\",\"op\":\"detach\",\"step\":\"dm-remove\","
-		    "\"ms\":200.0,\"result\":\"EBUSY\"}");
-	expect_line(p, all,
-		    "{\"event\":\"end\",\"volume\":\"v1\",\"op\":\"detach\",\"ms\":500.0,\"result\":"
-		    "\"EBUSY\",\"error\":\"dm-remove: device busy\",\"in_flight\":0}");
+	expect_line(
+	    p, all,
+	    "{\"event\":\"step\",\"volume\":\"v1\",\"op\":\"detach\",\"step\":\"dm-remove\","
+	    "\"ms\":200.0,\"result\":\"EBUSY\"}");
+	expect_line(
+	    p, all,
+	    "{\"event\":\"end\",\"volume\":\"v1\",\"op\":\"detach\",\"ms\":500.0,\"result\":"
+	    "\"EBUSY\",\"error\":\"dm-remove: device busy\",\"in_flight\":0}");
 	expect_empty(p, all);
 	expect_empty(p, v2);
 
@@ -165,9 +168,10 @@ static void test_watch_events(void **state)
 	t = timing(STEP_BIND, 2, 0);
 	agent_progress_step(p, "v2", STEP_BIND, &t);
 	expect_line(p, v2, "{\"event\":\"begin\",\"volume\":\"v2\",\"op\":\"bind\"}");
-	expect_line(p, v2,
-		    "{\"event\":\"step\",\"volume\":\"v2\",\"op\":\"bind\",\"step\":\"bind\",\"ms\":"
-		    "2.0,\"result\":\"ok\"}");
+	expect_line(
+	    p, v2,
+	    "{\"event\":\"step\",\"volume\":\"v2\",\"op\":\"bind\",\"step\":\"bind\",\"ms\":"
+	    "2.0,\"result\":\"ok\"}");
 	expect_line(p, v2,
 		    "{\"event\":\"end\",\"volume\":\"v2\",\"op\":\"bind\",\"ms\":0.0,\"result\":"
 		    "\"ok\",\"in_flight\":0}");
