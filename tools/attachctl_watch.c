@@ -138,6 +138,9 @@ int ctl_cmd_watch(const struct ctl_args *a)
 
 			first = 0;
 			if (err && *err) {
+				if (a->json)
+					printf("%s%s", line,
+					       line[strlen(line) - 1] == '\n' ? "" : "\n");
 				fprintf(stderr, "attachctl: watch: %s\n", err);
 				goto out;
 			}
