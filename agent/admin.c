@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/admin.h"
+#include "agent/admin_live.h"
 #include "agent/http.h"
 #include "agent/log.h"
 #include "agent/volumes_admin.h"
@@ -64,6 +65,7 @@ static char *call_ls(const struct agent_admin_ctx *c, const json_t *body)
 {
 	json_t *l = agent_volumes_admin_list(c->vols);
 
+	agent_admin_add_progress(c, l);
 	return l ? answer(json_pack("{s:o}", "volumes", l)) : NULL;
 }
 
@@ -73,6 +75,8 @@ static char *call_show(const struct agent_admin_ctx *c, const json_t *body)
 	json_t *v;
 	int r = agent_volumes_admin_show(c->vols, arg_name(body), &v, &e);
 
+	if (r == 0)
+		agent_admin_add_progress(c, v);
 	return r < 0 ? answer_err(r, e.msg) : answer(json_pack("{s:o}", "volume", v));
 }
 
@@ -161,6 +165,15 @@ static char *call_identity(const struct agent_admin_ctx *c, const json_t *body)
 				  : ""));
 }
 
+static char *call_probe(const struct agent_admin_ctx *c, const json_t *body)
+{
+	struct errbuf e = {{0}};
+	json_t *p = NULL;
+	int r = agent_admin_probe(c, body, &p, &e);
+
+	return r < 0 ? answer_err(r, e.msg) : answer(json_pack("{s:o}", "probe", p));
+}
+
 static char *call_ping(const struct agent_admin_ctx *c, const json_t *body)
 {
 	return answer(json_pack("{s:I,s:s,s:b}", "pid", (json_int_t)getpid(), "driver_name",
@@ -176,6 +189,7 @@ static const struct {
     {"ping", call_ping, 0},	  {"ls", call_ls, 0},	    {"show", call_show, 1},
     {"detach", call_detach, 1},	  {"drain", call_drain, 0}, {"trace", call_trace, 1},
     {"metrics", call_metrics, 0}, {"identity", call_identity, 0},
+    {"probe", call_probe, 0},
 };
 
 char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, const char *url,
@@ -212,7 +226,7 @@ char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, co
 	}
 	snprintf(msg, sizeof(msg),
 		 "unknown call '%.64s' (ping, ls, show, detach, drain, trace, "
-		 "metrics)",
+		 "metrics, identity, probe, watch)",
 		 url + 4);
 	return answer_err(-ENOENT, msg);
 }
@@ -251,6 +265,14 @@ static char *handle(void *userdata, const char *method, const char *url, const c
 	const struct agent_admin *s = userdata;
 
 	return agent_admin_handle(s->ctx, method, url, body, len);
+}
+
+static int stream(void *userdata, const char *method, const char *url, const char *body,
+		  size_t len, struct agent_http_stream *st)
+{
+	const struct agent_admin *s = userdata;
+
+	return agent_admin_stream(s->ctx, method, url, body, len, st);
 }
 
 /* A socket file nobody answers on is a leftover of a killed agent: replace it. A live one
@@ -331,6 +353,7 @@ int agent_admin_start(const char *path, const struct agent_admin_ctx *ctx, struc
 	    .max_connections = ADMIN_MAX_CONNECTIONS,
 	    .gate = gate,
 	    .error = answer_err,
+	    .stream = stream,
 	};
 	struct agent_admin *s;
 	int fd = -EBADF, r;

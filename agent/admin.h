@@ -18,6 +18,8 @@
  *   metrics               {"Err","metrics":<agent/admin_metrics.h JSON>}
  *   identity              {"Err","identity":<attach/identity.h object>} (Err also when an
  *                         entry could not be read; the others are still there)
+ *   watch, probe          agent/admin_live.h; ls and show add "progress" to a volume
+ *                         with an operation in flight
  * "errno" carries the error's name ("ENOENT", "EBUSY"...) when Err is not empty.
  */
 #pragma once
@@ -25,6 +27,7 @@
 #include <stddef.h>
 
 #include "agent/admin_metrics.h"
+#include "agent/progress.h"
 #include "agent/volumes.h"
 #include "lib/err.h"
 
@@ -38,6 +41,10 @@ struct agent_admin_ctx {
 	const struct sys *sys;
 	const struct backend_host_config *host;
 	const char *fencing_key;
+	/* Operations in flight (attachctl ls, watch; NULL: no progress) and the pipeline's
+	 * environment (probe; NULL: probe answers Err). */
+	struct agent_progress *progress;
+	struct attach_env *env;
 	/* drain's first step: remove the driver spec file and refuse new mounts. Returns
 	 * 1 if the spec file was removed now, 0 if it was already gone, or a negative errno
 	 * with e set. */

@@ -9,12 +9,14 @@
 
 #include "agent/admin.h"
 #include "agent/pathcheck.h"
+#include "agent/progress.h"
 #include "agent/agent.h"
 #include "agent/http.h"
 #include "agent/log.h"
 #include "agent/prom.h"
 #include "agent/state.h"
 #include "agent/volman.h"
+#include "agent/volumes_internal.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
 
@@ -44,6 +46,7 @@ struct agent {
 	struct agent_admin *admin;
 	struct agent_pathcheck *pathcheck;
 	struct agent_prom_server *prom; /* --metrics-listen, NULL: off */
+	struct agent_progress *progress; /* operations in flight (attachctl ls, watch) */
 	int draining;			/* atomic: set by drain, refuses new Create/Mount */
 };
 
@@ -55,8 +58,11 @@ struct agent {
 static int metered_up(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
 {
 	struct agent *a = AGENT_OF(env);
-	int r = a->ops->up(env, v, e);
+	int r;
 
+	agent_progress_op_begin(a->progress, v->key, "attach");
+	r = a->ops->up(env, v, e);
+	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_ATTACH, v, 0, r);
 	return r;
 }
@@ -65,8 +71,11 @@ static int metered_down(struct attach_env *env, struct attach_volume *v, int for
 			struct errbuf *e)
 {
 	struct agent *a = AGENT_OF(env);
-	int r = a->ops->down(env, v, force, e);
+	int r;
 
+	agent_progress_op_begin(a->progress, v->key, "detach");
+	r = a->ops->down(env, v, force, e);
+	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_DETACH, v, 0, r);
 	return r;
 }
@@ -76,8 +85,11 @@ static int metered_bind(struct attach_env *env, struct attach_volume *v, const c
 {
 	struct agent *a = AGENT_OF(env);
 	unsigned first = v->n_timings;
-	int r = a->ops->bind(env, v, container, ret_path, n, e);
+	int r;
 
+	agent_progress_op_begin(a->progress, v->key, "bind");
+	r = a->ops->bind(env, v, container, ret_path, n, e);
+	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_BIND, v, first, r);
 	return r;
 }
@@ -87,8 +99,11 @@ static int metered_unbind(struct attach_env *env, struct attach_volume *v, const
 {
 	struct agent *a = AGENT_OF(env);
 	unsigned first = v->n_timings;
-	int r = a->ops->unbind(env, v, container, e);
+	int r;
 
+	agent_progress_op_begin(a->progress, v->key, "unbind");
+	r = a->ops->unbind(env, v, container, e);
+	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_UNBIND, v, first, r);
 	return r;
 }
@@ -96,8 +111,11 @@ static int metered_unbind(struct attach_env *env, struct attach_volume *v, const
 static int metered_rollback(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
 {
 	struct agent *a = AGENT_OF(env);
-	int r = a->ops->rollback ? a->ops->rollback(env, v, e) : a->ops->down(env, v, 0, e);
+	int r;
 
+	agent_progress_op_begin(a->progress, v->key, "rollback");
+	r = a->ops->rollback ? a->ops->rollback(env, v, e) : a->ops->down(env, v, 0, e);
+	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_DETACH, v, 0, r);
 	return r;
 }
@@ -257,7 +275,16 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	};
 	a->vols = agent_volumes_new(&a->env, &metered_ops);
 	a->admin_ctx.vols = a->vols;
-	if (!a->vols) {
+	a->progress = agent_progress_new(NULL);
+	if (a->vols)
+		a->vols->progress = a->progress; /* Mount and Unmount as one operation each */
+	a->env.progress = agent_progress_hook;
+	a->env.progress_userdata = a->progress;
+	a->admin_ctx.progress = a->progress;
+	a->admin_ctx.env = &a->env;
+	if (!a->vols || !a->progress) {
+		agent_volumes_free(a->vols);
+		agent_progress_free(a->progress);
 		agent_http_tls_free(a->tls);
 		free(a);
 		return errbuf_set(e, -ENOMEM, "out of memory");
@@ -514,6 +541,7 @@ struct agent *agent_free(struct agent *a)
 		return NULL;
 	agent_stop(a);
 	agent_volumes_free(a->vols);
+	agent_progress_free(a->progress);
 	agent_metrics_done(&a->metrics);
 	agent_state_free(a->state);
 	agent_http_tls_free(a->tls);

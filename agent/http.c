@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -41,6 +42,7 @@ struct conn {
 	int busy;	      /* a call runs for it: never closed by us */
 	int closing;	      /* shut down by us, waiting for libmicrohttpd to notice */
 	int verified;	      /* TLS: the client certificate was checked after the handshake */
+	int streaming;	      /* a streaming call owns the socket (agent_http_stream_begin) */
 	uint64_t deadline_ms; /* CLOCK_MONOTONIC; when !busy */
 };
 
@@ -51,6 +53,7 @@ struct agent_http {
 	agent_http_error error;
 	agent_http_route route;
 	const char *content_type;
+	agent_http_streamer stream;
 	void *userdata;
 	const struct agent_http_tls *tls;
 	char log_name[64];
@@ -84,6 +87,12 @@ struct req {
 	int too_large;
 	char *method, *url; /* copies for the handler thread */
 	char *answer;	    /* the handler's, set before the connection is resumed */
+	int streamed;	    /* a streamer answered on the socket itself: close it */
+};
+
+struct agent_http_stream {
+	struct agent_http *s;
+	struct conn *conn;
 };
 
 static uint64_t now_ms(void)
@@ -223,11 +232,21 @@ static void *run_handler(void *p)
 {
 	struct req *q = p;
 	struct agent_http *s = q->s;
-	char *answer = s->h(s->userdata, q->method, q->url, q->buf ? q->buf : "", q->len);
+	char *answer = NULL;
 
-	q->answer = answer ? answer : error_json(s, -ENOMEM, "out of memory");
+	if (s->stream && !s->tls) {
+		struct agent_http_stream st = {.s = s, .conn = q->conn};
+
+		q->streamed = s->stream(s->userdata, q->method, q->url, q->buf ? q->buf : "",
+					q->len, &st) > 0;
+	}
+	if (!q->streamed) {
+		answer = s->h(s->userdata, q->method, q->url, q->buf ? q->buf : "", q->len);
+		q->answer = answer ? answer : error_json(s, -ENOMEM, "out of memory");
+	}
 	pthread_mutex_lock(&s->lock);
 	/* The answer must be read within a request timeout too. */
+	q->conn->streaming = 0;
 	q->conn->busy = 0;
 	q->conn->deadline_ms = now_ms() + AGENT_HTTP_REQUEST_TIMEOUT_S * 1000ULL;
 	pthread_mutex_unlock(&s->lock);
@@ -238,6 +257,91 @@ static void *run_handler(void *p)
 		pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
+}
+
+/* ---- streaming calls (on the handler thread, the connection suspended) ---- */
+
+static int wait_fd(int fd, short events, int timeout_ms)
+{
+	struct pollfd pf = {.fd = fd, .events = events};
+	int r;
+
+	do
+		r = poll(&pf, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return negative_errno();
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+/* libmicrohttpd's sockets are non-blocking: wait for room, with the answer's deadline. */
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			int r = wait_fd(fd, POLLOUT, AGENT_HTTP_REQUEST_TIMEOUT_S * 1000);
+
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (w < 0)
+			return errno == ECONNRESET ? -EPIPE : negative_errno();
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int agent_http_stream_begin(struct agent_http_stream *st, const char *content_type)
+{
+	struct agent_http *s = st->s;
+	char head[256];
+	int stopping;
+
+	pthread_mutex_lock(&s->lock);
+	stopping = s->stopping;
+	if (!stopping)
+		st->conn->streaming = 1;
+	pthread_mutex_unlock(&s->lock);
+	if (stopping)
+		return -ESHUTDOWN;
+	snprintf(head, sizeof(head),
+		 "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
+		 "Connection: close\r\n\r\n",
+		 content_type);
+	return send_all(st->conn->fd, head, strlen(head));
+}
+
+int agent_http_stream_write(struct agent_http_stream *st, const char *data, size_t n)
+{
+	return send_all(st->conn->fd, data, n);
+}
+
+int agent_http_stream_wait(struct agent_http_stream *st, int wake_fd)
+{
+	struct pollfd pf[2] = {{.fd = st->conn->fd, .events = POLLIN | POLLRDHUP},
+			       {.fd = wake_fd, .events = POLLIN}};
+	int r, stopping;
+
+	do
+		r = poll(pf, 2, -1);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return negative_errno();
+	pthread_mutex_lock(&st->s->lock);
+	stopping = st->s->stopping;
+	pthread_mutex_unlock(&st->s->lock);
+	if (stopping)
+		return -ESHUTDOWN;
+	/* The client sends nothing while it reads a stream: anything is the end of it. */
+	if (pf[0].revents)
+		return -EPIPE;
+	return 0;
 }
 
 /* The request is complete: run the handler on a thread of its own, the connection
@@ -337,6 +441,10 @@ static const char *ambiguous_framing(struct MHD_Connection *c)
 	return NULL;
 }
 
+/* Set on the polling thread when a streamed answer's connection is closed on purpose, so
+ * that libmicrohttpd's "internal error" line about it is not logged. */
+static __thread int stream_closed;
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -390,6 +498,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		q->too_large = oversized;
 		*con_cls = q;
 		return MHD_YES;
+	}
+	if (q->streamed) {
+		/* The stream's end is the connection's; libmicrohttpd says so in its log. */
+		stream_closed = 1;
+		return MHD_NO;
 	}
 	if (q->answer)
 		return send_json(s, c, TAKE_PTR(q->answer));
@@ -584,6 +697,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = 0;
+	if (stream_closed && startswith(msg, "Application reported internal error")) {
+		stream_closed = 0;
+		return;
+	}
 	/* libmicrohttpd says this about every failed TLS handshake. */
 	if (s->tls && startswith(msg, "Error: received handshake message out of context")) {
 		if (tls_refusal_logged) {
@@ -684,6 +801,7 @@ int agent_http_serve(int fd, const struct agent_http_options *o, agent_http_hand
 	s->error = o->error;
 	s->route = o->route;
 	s->content_type = o->content_type;
+	s->stream = o->stream;
 	s->userdata = userdata;
 	s->tls = o->tls;
 	snprintf(s->log_name, sizeof(s->log_name), "%s",
@@ -758,6 +876,10 @@ struct agent_http *agent_http_stop(struct agent_http *s)
 	pthread_mutex_lock(&s->lock);
 	s->stopping = 1;
 	pthread_cond_broadcast(&s->cond);
+	/* Streams wait without a timeout: end them (their threads count as workers). */
+	for (struct conn *k = s->head; k; k = k->next)
+		if (k->streaming)
+			(void)shutdown(k->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&s->lock);
 	if (s->have_sweeper)
 		pthread_join(s->sweeper, NULL);

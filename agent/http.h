@@ -50,6 +50,28 @@ typedef char *(*agent_http_error)(int r, const char *msg);
 typedef unsigned (*agent_http_route)(void *userdata, const char *method, const char *url,
 				     char **ret_body);
 
+/*
+ * Streaming calls (plain HTTP only: ignored with TLS). A streamer is offered every complete
+ * request on its handler thread, before h. It returns 0 when the call is not a streaming
+ * one (h answers it), or 1 once it has streamed its whole answer through st
+ * (agent_http_stream_begin, then _write as long as it likes, waiting for its events with
+ * _wait); the connection is closed after it. The answer is HTTP/1.1 200 with
+ * Connection: close and no length: the body ends when the connection does. The connection
+ * is exempt from the request deadlines while it streams; agent_http_stop ends its waits.
+ */
+struct agent_http_stream;
+typedef int (*agent_http_streamer)(void *userdata, const char *method, const char *url,
+				   const char *body, size_t len, struct agent_http_stream *st);
+/* Send the status line and headers. -ESHUTDOWN when the server is stopping, -EPIPE when
+ * the client is gone. */
+int agent_http_stream_begin(struct agent_http_stream *st, const char *content_type);
+/* Send n bytes; a client that does not take them within AGENT_HTTP_REQUEST_TIMEOUT_S is
+ * dropped (-ETIMEDOUT). -EPIPE when the client is gone. */
+int agent_http_stream_write(struct agent_http_stream *st, const char *data, size_t n);
+/* Block, without a timeout, until wake_fd is readable (0), the client hangs up or sends
+ * anything (-EPIPE) or the server stops (-ESHUTDOWN). */
+int agent_http_stream_wait(struct agent_http_stream *st, int wake_fd);
+
 /* Mutual TLS material, loaded once at start (agent_http_tls_load). */
 struct agent_http_tls;
 
@@ -64,6 +86,7 @@ struct agent_http_options {
 	agent_http_error error;		  /* NULL = {"Err":msg} */
 	agent_http_route route;		  /* NULL = every request goes to the handler */
 	const char *content_type;	  /* of every answer; NULL = application/json */
+	agent_http_streamer stream;	  /* NULL = no streaming calls */
 };
 
 struct agent_http;

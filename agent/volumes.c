@@ -701,6 +701,7 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 				  name);
 	if (rc < 0)
 		return rc;
+	agent_progress_op_begin(r->progress, n->key, v->attached ? "mount" : "attach");
 	if (!v->attached && has_leftovers(v)) {
 		/* A retry re-checks the kernel instead of trusting the record's `reached`:
 		 * undo whatever the failed attach left (every undo step is idempotent and
@@ -827,6 +828,7 @@ bind_failed:
 	snprintf(ret_path, len, "%s", path);
 	rc = 0;
 out:
+	agent_progress_op_end(r->progress, n->key, rc, e->msg);
 	agent_volume_unlock(r, v);
 	return rc;
 }
@@ -843,6 +845,7 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
 		return errbuf_set(e, -ENOENT, "Volume '%s' not found", name);
 	if (rc < 0)
 		return rc;
+	agent_progress_op_begin(r->progress, n->key, "unmount");
 	m = agent_volume_find_mount(v, name);
 	if (!m) {
 		rc = errbuf_set(e, -ENOENT, "Volume '%s' not found (not mounted)", name);
@@ -886,6 +889,7 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
 		pthread_mutex_unlock(&v->data_lock);
 	}
 out:
+	agent_progress_op_end(r->progress, n->key, rc, e->msg);
 	agent_volume_unlock(r, v);
 	return rc;
 }

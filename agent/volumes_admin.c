@@ -36,6 +36,25 @@ static int resolve(struct agent_volumes *r, const char *name, char *key, size_t 
 	return 0;
 }
 
+int agent_volumes_admin_resolve(struct agent_volumes *r, const char *name, char *ret, size_t n,
+				struct errbuf *e)
+{
+	char key[ATTACH_KEY_MAX + 1];
+	int found = 0, rc;
+
+	rc = resolve(r, name, key, sizeof(key), e);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n && !found; i++)
+		found = streq(r->vols[i]->key, key);
+	pthread_mutex_unlock(&r->lock);
+	if (!found)
+		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	snprintf(ret, n, "%s", key);
+	return 0;
+}
+
 static json_t *mounts_json(const struct agent_volume *v)
 {
 	json_t *a = json_array();

@@ -27,6 +27,11 @@
  */
 json_t *agent_volumes_admin_list(struct agent_volumes *r);
 
+/* NAME -> the key of a volume this agent knows: 0, or -ENOENT ("no volume 'x' on this
+ * host") / -EINVAL with e set. */
+int agent_volumes_admin_resolve(struct agent_volumes *r, const char *name, char *ret, size_t n,
+				struct errbuf *e);
+
 /* One volume, same shape as a list element plus "trace" when it is not busy. -ENOENT
  * (e: "no volume 'x'") if unknown. */
 int agent_volumes_admin_show(struct agent_volumes *r, const char *name, json_t **ret,

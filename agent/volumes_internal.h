@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include "agent/progress.h"
 #include "agent/state.h"
 #include "agent/volumes.h"
 
@@ -68,6 +69,7 @@ struct agent_volumes {
 	pthread_cond_t slot_cond;
 	unsigned running; /* slot_lock: pipelines running now */
 	const struct agent_test_settings *test; /* NULL: no crash points */
+	struct agent_progress *progress;	/* NULL: none (agent/progress.h) */
 };
 
 /* Take the operation lock of key's volume (a reference is held until unlock): 0 and *ret;

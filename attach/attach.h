@@ -117,6 +117,14 @@ struct attach_env {
 	int (*claim)(struct attach_env *env, struct attach_volume *v, int *ret_same_dev,
 		     struct errbuf *e);
 	void *claim_userdata;
+	/* Live progress (NULL: none). Called on the thread running the step: at its start
+	 * with t NULL, and at its end with t, the timing just recorded in v->timings (a step
+	 * that is skipped, like mkfs of a formatted device, is not reported at all). Steps of
+	 * attach_volume_up/_down/_rollback, attach_bind and attach_unbind. It must not block
+	 * and may only read v->key; several volumes' steps call it at once. */
+	void (*progress)(struct attach_env *env, const struct attach_volume *v,
+			 enum attach_step step, const struct attach_timing *t);
+	void *progress_userdata;
 };
 
 /* One path of a multipathed volume, as attachd manages it. */
@@ -254,6 +262,23 @@ int attach_path_is_mounted(const struct attach_env *env, const char *path);
 /* Path a container's bind mount lives at. */
 int attach_container_path(const struct attach_env *env, const char *key, const char *container,
 			  char *ret, size_t n);
+
+/* attachctl probe (probe.c). */
+struct attach_probe_info {
+	struct backend_identity ident;
+	struct backend_device dev; /* the kernel device seen (connected), else empty */
+	int connected;		   /* 1: connect-identify-disconnect was used */
+};
+/*
+ * What the array says about a volume, from Create-style options (validated as Create
+ * does): the backend's probe op when it has one (nothing on this host changes); else
+ * (nvme, which has no way to ask a subsystem without a kernel controller) connect, wait for
+ * the device (env->device_timeout_ms), identify it and disconnect again. The disconnect is
+ * the backend's own: it deletes only a controller this connect made and nothing else uses.
+ * Blocks. -EINVAL with e naming every bad option; else e says what failed.
+ */
+int attach_probe(struct attach_env *env, const json_t *opts, struct attach_probe_info *ret,
+		 struct errbuf *e);
 
 /* What every attach needs from this host: device-mapper (-ENODEV with e saying how to get
  * it), and udev running (1 with e set when it is not: attaches still work, on kernel

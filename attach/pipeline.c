@@ -57,15 +57,25 @@ int attach_container_path(const struct attach_env *env, const char *key, const c
 	return r < 0 || (size_t)r >= n ? -ENAMETOOLONG : 0;
 }
 
-static void record(struct attach_volume *v, enum attach_step s, int64_t t0, int r)
+static void step_start(struct attach_env *env, const struct attach_volume *v, enum attach_step s)
 {
-	if (v->n_timings >= ATTACH_MAX_STEPS)
-		return;
-	v->timings[v->n_timings++] = (struct attach_timing){
+	if (env->progress)
+		env->progress(env, v, s, NULL);
+}
+
+static void record(struct attach_env *env, struct attach_volume *v, enum attach_step s,
+		   int64_t t0, int r)
+{
+	struct attach_timing t = {
 		.step = s,
 		.usec = attach_now_us() - t0,
 		.result = r,
 	};
+
+	if (v->n_timings < ATTACH_MAX_STEPS)
+		v->timings[v->n_timings++] = t;
+	if (env->progress)
+		env->progress(env, v, s, &t);
 }
 
 static struct backend_ctx be_ctx(const struct attach_env *env, int timeout_ms)
@@ -461,6 +471,7 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 		int r;
 
 		v->doing = steps[i];
+		step_start(env, v, steps[i]);
 		(void)hook(env, v, steps[i], 0);
 		switch (steps[i]) {
 		case STEP_UMOUNT:
@@ -490,7 +501,7 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 		default:
 			r = -EINVAL;
 		}
-		record(v, steps[i], t0, r);
+		record(env, v, steps[i], t0, r);
 		if (r < 0) {
 			if (!first) {
 				first = r;
@@ -549,6 +560,8 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 		int64_t t0 = attach_now_us();
 
 		v->doing = steps[i];
+		if (steps[i] != STEP_MKFS || need_mkfs)
+			step_start(env, v, steps[i]);
 		r = hook(env, v, steps[i], 0);
 		if (r < 0)
 			errbuf_set(e, r, "cannot record the volume's state: %s", strerror(-r));
@@ -556,7 +569,7 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 			r = run_up_step(env, v, steps[i], &w, &expect, &need_mkfs, &keep_conn,
 					note, sizeof(note), e);
 		if (steps[i] != STEP_MKFS || need_mkfs)
-			record(v, steps[i], t0, r);
+			record(env, v, steps[i], t0, r);
 		if (r == 0) {
 			v->reached = steps[i];
 			v->doing = STEP_NONE;
@@ -648,6 +661,7 @@ int attach_bind(struct attach_env *env, struct attach_volume *v, const char *con
 	int64_t t0 = attach_now_us();
 	int r;
 
+	step_start(env, v, STEP_BIND);
 	r = attach_container_path(env, v->key, container, path, sizeof(path));
 	if (r < 0)
 		return errbuf_set(e, r, "invalid container name '%s'", container);
@@ -683,7 +697,7 @@ int attach_bind(struct attach_env *env, struct attach_volume *v, const char *con
 		return errbuf_set(e, r, "setting mount flags on %s failed: %s", path, strerror(-r));
 	}
 done:
-	record(v, STEP_BIND, t0, 0);
+	record(env, v, STEP_BIND, t0, 0);
 	if (ret_path)
 		snprintf(ret_path, n, "%s", path);
 	return 0;
@@ -697,6 +711,7 @@ int attach_unbind(struct attach_env *env, struct attach_volume *v, const char *c
 	int64_t t0 = attach_now_us();
 	int r;
 
+	step_start(env, v, STEP_UNBIND);
 	r = attach_container_path(env, v->key, container, path, sizeof(path));
 	if (r < 0)
 		return errbuf_set(e, r, "invalid container name '%s'", container);
@@ -717,7 +732,7 @@ int attach_unbind(struct attach_env *env, struct attach_volume *v, const char *c
 		return errbuf_set(e, r, "cannot remove %s: %s", path, strerror(-r));
 	snprintf(dir, sizeof(dir), "%s/%s", env->mount_root, v->key);
 	(void)s->ops->rmdir(s, dir); /* only succeeds once the last container is gone */
-	record(v, STEP_UNBIND, t0, 0);
+	record(env, v, STEP_UNBIND, t0, 0);
 	return 0;
 }
 

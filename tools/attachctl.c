@@ -88,6 +88,8 @@ int main(int argc, char *argv[])
 		return ctl_cmd_doctor(&a);
 	if (streq(a.cmd, "identity"))
 		return ctl_cmd_identity(&a);
+	if (streq(a.cmd, "watch"))
+		return ctl_cmd_watch(&a);
 
 	if (streq(a.cmd, "ls")) {
 		rc = admin(&a, "ls", NULL, CTL_TIMEOUT_QUICK, &o);

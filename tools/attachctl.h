@@ -21,6 +21,7 @@ struct ctl_args {
 	char socket[AGENT_SOCKET_PATH_MAX + 1];
 	int json;
 	int force;
+	int once; /* watch --once */
 	int help;
 	const char *cmd; /* NULL with help */
 	const char *arg; /* NAME or URL, NULL for commands without one */
@@ -65,11 +66,34 @@ void ctl_print_drain(const json_t *answer, FILE *f);
 int ctl_call(const char *socket, const char *call, json_t *body, int timeout_s, json_t **ret,
 	     struct errbuf *e);
 
-/* ---- attachctl_local.c ---- */
-/* Split iscsi://host[:port]/iqn/lun into a Create-style options object {"portal","iqn",
- * "lun"}. -EINVAL with e on a malformed URL. Pure. */
+/* Connect, send POST /v1/<call> with body (NULL = none) and read the response head of a
+ * streaming call (agent/http.h): the socket, positioned at the body (JSON lines), or a
+ * negative errno with e. */
+int ctl_open_stream(const char *socket, const char *call, json_t *body, int timeout_s,
+		    struct errbuf *e);
+
+/* ---- attachctl_probe.c ---- */
+/* A probe URL as Create-style options with "backend":
+ *   iscsi://HOST[:PORT]/IQN/LUN              {"backend":"iscsi","portal","iqn","lun"}
+ *   nvme://ADDR[:PORT]/SUBNQN[/NSID|UUID]    {"backend":"nvme","traddr","trsvcid",
+ *                                             "subnqn","nsid"|"uuid"} (nsid 1 if omitted)
+ *   scaleio://SYSTEM_ID/VOLUME_ID            {"backend":"scaleio","system_id","volume_id"}
+ * -EINVAL with e naming what is wrong. Pure. */
 int ctl_probe_url_parse(const char *url, json_t **ret, struct errbuf *e);
+/* The probe answer for people (agent/admin_live.h's probe object plus "url"). */
+void ctl_print_probe(const json_t *probe, FILE *f);
 int ctl_cmd_probe(const struct ctl_args *a);
+
+/* ---- attachctl_watch.c ---- */
+/* One agent/progress.h event for people ("vol1: attach: mkfs 12.40 s ok"); "" for events
+ * that print nothing. Pure. */
+void ctl_watch_format(const json_t *ev, char *buf, size_t n);
+/* "attaching: mkfs 12.4 s": the STATE of a volume with an operation in flight (its
+ * "progress" object); "" when there is none. Pure. */
+void ctl_fmt_progress(const json_t *progress, char *buf, size_t n);
+int ctl_cmd_watch(const struct ctl_args *a);
+
+/* ---- attachctl_local.c ---- */
 int ctl_cmd_preflight(const struct ctl_args *a);
 int ctl_cmd_doctor(const struct ctl_args *a);
 /* ---- attachctl_identity.c ---- */

@@ -7,11 +7,11 @@
 
 static const struct {
 	const char *name;
-	int has_arg; /* 1: NAME/URL required */
+	int has_arg; /* 1: NAME/URL required, 2: NAME optional */
 } commands[] = {
     {"ls", 0},	    {"show", 1},  {"detach", 1}, {"drain", 0},	   {"trace", 1},
     {"metrics", 0}, {"probe", 1}, {"doctor", 0}, {"preflight", 0}, {"ping", 0},
-    {"identity", 0},
+    {"identity", 0}, {"watch", 2},
 };
 
 void ctl_usage(FILE *f)
@@ -35,10 +35,19 @@ void ctl_usage(FILE *f)
 		"  identity              this host's iSCSI IQN and iface, NVMe host NQN and ID,\n"
 		"                        PowerFlex SDC GUID and fencing key, with their source\n"
 		"                        (without an agent: read from this host's files)\n"
+		"  watch [NAME] [--once] follow operations live: each step as it ends, the total;\n"
+		"                        with NAME until its operation (running or next) ends;\n"
+		"                        without, every volume until interrupted (--once: until\n"
+		"                        none is in flight)\n"
+		"  probe URL             ask the array about a volume: size, identity\n"
+		"                        nvme://ADDR[:PORT]/SUBNQN[/NSID|UUID] (through the agent:\n"
+		"                        connect, identify, disconnect; NSID 1 when omitted)\n"
+		"                        scaleio://SYSTEM_ID/VOLUME_ID (the agent's gateway; also\n"
+		"                        the volume's SDC mappings)\n"
 		"Commands that need no agent:\n"
-		"  probe URL             ask an iSCSI target about a LUN: size and WWID\n"
-		"                        (URL: iscsi://HOST[:PORT]/IQN/LUN; CHAP from the\n"
-		"                        ATTACHCTL_CHAP_USER and ATTACHCTL_CHAP_SECRET variables)\n"
+		"  probe iscsi://HOST[:PORT]/IQN/LUN\n"
+		"                        ask an iSCSI target about a LUN: size and WWID (CHAP from\n"
+		"                        ATTACHCTL_CHAP_USER and ATTACHCTL_CHAP_SECRET)\n"
 		"  preflight             load kernel modules, check iscsid, udevd, dm, initiator\n"
 		"\n"
 		"Options:\n"
@@ -62,6 +71,8 @@ int ctl_parse_args(int argc, char *argv[], struct ctl_args *ret, struct errbuf *
 			a.json = 1;
 		else if (streq(s, "--force"))
 			a.force = 1;
+		else if (streq(s, "--once"))
+			a.once = 1;
 		else if (streq(s, "-h") || streq(s, "--help"))
 			a.help = 1;
 		else if (streq(s, "--admin-socket") || startswith(s, "--admin-socket=")) {
@@ -98,16 +109,18 @@ int ctl_parse_args(int argc, char *argv[], struct ctl_args *ret, struct errbuf *
 			cmd = (int)i;
 	if (cmd < 0)
 		return errbuf_set(e, -EINVAL, "unknown command '%s'", pos[0]);
-	if (commands[cmd].has_arg && npos < 2)
+	if (commands[cmd].has_arg == 1 && npos < 2)
 		return errbuf_set(e, -EINVAL, "%s needs %s", pos[0],
 				  streq(pos[0], "probe") ? "a URL" : "a volume NAME");
-	if (npos > 1 + commands[cmd].has_arg)
+	if (npos > 1 + !!commands[cmd].has_arg)
 		return errbuf_set(e, -EINVAL, "unexpected argument '%s'",
-				  pos[1 + commands[cmd].has_arg]);
+				  pos[1 + !!commands[cmd].has_arg]);
 	if (a.force && !streq(pos[0], "detach"))
 		return errbuf_set(e, -EINVAL, "--force only applies to detach");
+	if (a.once && !streq(pos[0], "watch"))
+		return errbuf_set(e, -EINVAL, "--once only applies to watch");
 	a.cmd = pos[0];
-	a.arg = commands[cmd].has_arg ? pos[1] : NULL;
+	a.arg = commands[cmd].has_arg && npos > 1 ? pos[1] : NULL;
 	*ret = a;
 	return 0;
 }

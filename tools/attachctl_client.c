@@ -135,3 +135,64 @@ int ctl_call(const char *socket_path, const char *call, json_t *body, int timeou
 	*ret = o;
 	return 0;
 }
+
+int ctl_open_stream(const char *socket_path, const char *call, json_t *body, int timeout_s,
+		    struct errbuf *e)
+{
+	_cleanup_free_ char *text = NULL, *req = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
+	char head[4096];
+	size_t len = 0;
+	int r, status = 0;
+
+	text = body ? json_dumps(body, JSON_COMPACT) : strdup("");
+	if (!text)
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	if (asprintf(&req,
+		     "POST /v1/%s HTTP/1.1\r\nHost: attachd\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		     call, strlen(text), text) < 0)
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	fd = connect_admin(socket_path, e);
+	if (fd < 0)
+		return fd;
+	r = write_all(fd, req, strlen(req));
+	if (r < 0)
+		return errbuf_set(e, r, "sending to %s: %s", socket_path, strerror(-r));
+	/* Byte by byte up to the blank line: the body stays in the socket for the caller. */
+	while (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int64_t left = deadline - now_ms();
+		ssize_t n;
+
+		if (len + 1 >= sizeof(head))
+			return errbuf_set(e, -EPROTO, "attachd's answer head is too long");
+		if (left <= 0)
+			return errbuf_set(e, -ETIMEDOUT, "attachd did not answer '%s' within %d s",
+					  call, timeout_s);
+		r = poll(&p, 1, (int)left);
+		if (r < 0 && errno != EINTR)
+			return errbuf_set(e, negative_errno(), "poll: %s", strerror(errno));
+		if (r <= 0)
+			continue;
+		n = read(fd, head + len, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errbuf_set(e, negative_errno(), "reading from %s: %s", socket_path,
+					  strerror(errno));
+		if (n == 0)
+			return errbuf_set(e, -EPROTO,
+					  "attachd closed the connection without answering");
+		len++;
+	}
+	head[len] = 0;
+	if (sscanf(head, "HTTP/1.%*d %d", &status) != 1 || status != 200)
+		return errbuf_set(e, -EPROTO, "attachd's answer is not HTTP 200: %.80s", head);
+	if (!strstr(head, "application/x-ndjson"))
+		return errbuf_set(e, -EPROTO,
+				  "attachd does not stream '%s' (an older attachd without it?)",
+				  call);
+	return TAKE_FD(fd);
+}

@@ -102,6 +102,9 @@ static const char *str(const json_t *o, const char *key)
 
 static void state_of(const json_t *v, char *buf, size_t n)
 {
+	ctl_fmt_progress(json_object_get(v, "progress"), buf, n);
+	if (buf[0])
+		return;
 	snprintf(buf, n, "%s%s", str(v, "state"),
 		 json_is_true(json_object_get(v, "busy")) ? " (busy)" : "");
 }
@@ -141,7 +144,7 @@ void ctl_print_ls(const json_t *volumes, FILE *f)
 	ctl_table_init(&t, head);
 	json_array_foreach(volumes, i, v)
 	{
-		char state[48], mounts[16], paths[24];
+		char state[96], mounts[16], paths[24];
 
 		state_of(v, state, sizeof(state));
 		paths_of(v, paths, sizeof(paths));
@@ -228,7 +231,7 @@ void ctl_print_show(const json_t *v, FILE *f)
 {
 	static const char *const head[] = {"NAME", "CONTAINER", "COUNT", "PATH", NULL};
 	const json_t *mounts = json_object_get(v, "mounts"), *m;
-	char state[48], *opts;
+	char state[96], *opts;
 	struct ctl_table t;
 	size_t i;
 

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Commands that work on this host directly: probe (libiscsi through the iscsi backend's
- * probe op), preflight (kernel modules, daemons) and doctor (the agent's view checked
- * against the kernel). */
+/* Commands that work on this host directly: preflight (kernel modules, daemons) and doctor
+ * (the agent's view checked against the kernel). probe is in attachctl_probe.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -21,8 +20,6 @@
 #include "lib/sys.h"
 #include "tools/attachctl.h"
 
-#define CTL_PROBE_TIMEOUT_MS 15000
-
 static void print_json(const json_t *o)
 {
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -30,94 +27,6 @@ static void print_json(const json_t *o)
 	if (s)
 		printf("%s\n", s);
 	free(s);
-}
-
-/* ---- probe ---- */
-
-int ctl_probe_url_parse(const char *url, json_t **ret, struct errbuf *e)
-{
-	const char *p, *slash, *last;
-	char portal[300], iqn[256];
-	char *end;
-	unsigned long lun;
-
-	if (!startswith(url, "iscsi://"))
-		return errbuf_set(e, -EINVAL,
-				  "'%s': only iscsi://HOST[:PORT]/IQN/LUN URLs are "
-				  "supported",
-				  url);
-	p = url + strlen("iscsi://");
-	slash = strchr(p, '/');
-	last = strrchr(p, '/');
-	if (!slash || slash == p || last == slash || !last[1])
-		return errbuf_set(e, -EINVAL, "'%s' is not iscsi://HOST[:PORT]/IQN/LUN", url);
-	if ((size_t)(slash - p) >= sizeof(portal) || (size_t)(last - slash - 1) >= sizeof(iqn))
-		return errbuf_set(e, -EINVAL, "'%s': too long", url);
-	snprintf(portal, sizeof(portal), "%.*s", (int)(slash - p), p);
-	snprintf(iqn, sizeof(iqn), "%.*s", (int)(last - slash - 1), slash + 1);
-	errno = 0;
-	lun = strtoul(last + 1, &end, 10);
-	if (errno || *end || last[1] < '0' || last[1] > '9' || lun > 16383)
-		return errbuf_set(e, -EINVAL, "'%s': LUN '%s' is not a number 0-16383", url,
-				  last + 1);
-	*ret = json_pack("{s:s,s:s,s:I}", "portal", portal, "iqn", iqn, "lun", (json_int_t)lun);
-	return *ret ? 0 : errbuf_set(e, -ENOMEM, "out of memory");
-}
-
-int ctl_cmd_probe(const struct ctl_args *a)
-{
-	struct backend_host_config host;
-	struct backend_identity id;
-	struct errlist el = {.n = 0};
-	struct errbuf e = {{0}};
-	struct sys s;
-	struct backend_ctx ctx;
-	struct backend_attachment att;
-	const char *user = getenv("ATTACHCTL_CHAP_USER"), *secret = getenv("ATTACHCTL_CHAP_SECRET");
-	json_t *opts = NULL, *out;
-	void *cfg = NULL;
-	char size[32];
-	int r;
-
-	memset(&host, 0, sizeof(host));
-	memset(&id, 0, sizeof(id));
-	if (ctl_probe_url_parse(a->arg, &opts, &e) < 0) {
-		fprintf(stderr, "attachctl: probe: %s\n", e.msg);
-		return CTL_EXIT_USAGE;
-	}
-	if (user && *user && secret) {
-		json_object_set_new(opts, "chap_user", json_string(user));
-		json_object_set_new(opts, "chap_secret", json_string(secret));
-	}
-	r = be_iscsi_ops.parse(opts, &cfg, &el);
-	json_decref(opts);
-	if (r < 0) {
-		fprintf(stderr, "attachctl: probe: %s\n", el.msg);
-		return CTL_EXIT_USAGE;
-	}
-	sys_init_real(&s);
-	ctx = (struct backend_ctx){.sys = &s, .host = &host, .timeout_ms = CTL_PROBE_TIMEOUT_MS};
-	att = (struct backend_attachment){.ops = &be_iscsi_ops, .cfg = cfg, .objs = json_object()};
-	r = be_iscsi_ops.probe(&ctx, &att, &id, &e);
-	be_iscsi_ops.free_cfg(cfg);
-	json_decref(att.objs);
-	if (r < 0) {
-		fprintf(stderr, "attachctl: probe %s: %s\n", a->arg,
-			e.msg[0] ? e.msg : strerror(-r));
-		return CTL_EXIT_FAIL;
-	}
-	ctl_fmt_bytes(id.size_bytes, size, sizeof(size));
-	if (a->json) {
-		out = json_pack("{s:s,s:I,s:s}", "url", a->arg, "size_bytes",
-				(json_int_t)id.size_bytes, "wwid", id.wwid);
-		if (out)
-			print_json(out);
-		json_decref(out);
-	} else {
-		printf("url:   %s\nsize:  %s (%llu bytes)\nwwid:  %s\n", a->arg, size,
-		       (unsigned long long)id.size_bytes, id.wwid[0] ? id.wwid : "-");
-	}
-	return CTL_EXIT_OK;
 }
 
 /* ---- preflight ---- */

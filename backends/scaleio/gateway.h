@@ -73,3 +73,13 @@ int be_sio_call_json(struct be_sio_client *c, const char *method, const char *pa
 void be_sio_token_cache_clear(void);
 /* Every request this process made to a gateway so far (be_scaleio_ops.request_stats). */
 void be_sio_request_stats(struct backend_request_stats *ret);
+
+/* ---- probe.c ---- */
+/*
+ * attachctl probe scaleio://SYSTEM/VOLUME: checks the system exists on the gateway
+ * (-ENOENT naming it otherwise), then reads the volume (-ENOENT when missing) with its
+ * mappings. Read-only: no SDC of this host is needed. Bounded by timeout_ms.
+ */
+int be_sio_probe_volume(const struct backend_scaleio_host *host, int timeout_ms,
+			const char *system_id, const char *volume_id, struct be_sio_volume *ret,
+			struct errbuf *e);

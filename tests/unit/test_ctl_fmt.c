@@ -21,6 +21,8 @@
 #include "tools/attachctl_client.c"
 #include "tools/attachctl_fmt.c"
 #include "tools/attachctl_local.c"
+#include "tools/attachctl_probe.c"
+#include "tools/attachctl_watch.c"
 
 static int parse(struct ctl_args *a, struct errbuf *e, ...)
 {
@@ -287,13 +289,137 @@ static void test_probe_url(void **state)
 		 "iqn.2001-05.com.x:tgt", 0);
 	probe_ok("iscsi://array.example/iqn.x:y/17", "array.example", "iqn.x:y", 17);
 	probe_ok("iscsi://[fd00::5]:3260/iqn.x:y/3", "[fd00::5]:3260", "iqn.x:y", 3);
-	probe_bad("nvme://h/x/0", "only iscsi://");
+	probe_bad("http://h/x/0", "the URL must be iscsi://HOST[:PORT]/IQN/LUN, nvme://");
 	probe_bad("iscsi://h/iqn.x:y", "is not iscsi://");
 	probe_bad("iscsi:///iqn/0", "is not iscsi://");
 	probe_bad("iscsi://h/iqn.x:y/", "is not iscsi://");
 	probe_bad("iscsi://h/iqn.x:y/x1", "LUN 'x1' is not a number");
 	probe_bad("iscsi://h/iqn.x:y/-1", "LUN '-1'");
 	probe_bad("iscsi://h/iqn.x:y/99999", "LUN '99999'");
+}
+
+/* The URL's options as compact sorted JSON. */
+static void probe_is(const char *url, const char *want)
+{
+	struct errbuf e = {{0}};
+	json_t *j = NULL;
+	char *got;
+
+	if (ctl_probe_url_parse(url, &j, &e) < 0)
+		fail_msg("%s refused: %s", url, e.msg);
+	got = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(got, want);
+	free(got);
+	json_decref(j);
+}
+
+static void test_probe_url_nvme_scaleio(void **state)
+{
+	probe_is("nvme://10.0.0.5/nqn.2024-01.com.example:vol1/3",
+		 "{\"backend\":\"nvme\",\"nsid\":3,\"subnqn\":\"nqn.2024-01.com.example:vol1\","
+		 "\"traddr\":\"10.0.0.5\",\"trsvcid\":4420}");
+	probe_is("nvme://[fd00::5]:4421/nqn.2024-01.com.example:vol1",
+		 "{\"backend\":\"nvme\",\"nsid\":1,\"subnqn\":\"nqn.2024-01.com.example:vol1\","
+		 "\"traddr\":\"fd00::5\",\"trsvcid\":4421}");
+	probe_is("nvme://array.example:4420/nqn.2014-08.org.nvmexpress:uuid:5f1d9a4e-3c2b-4e8f-"
+		 "9a71-0c6b2d4e8f10/5f1d9a4e-3c2b-4e8f-9a71-0c6b2d4e8f10",
+		 "{\"backend\":\"nvme\",\"subnqn\":\"nqn.2014-08.org.nvmexpress:uuid:5f1d9a4e-"
+		 "3c2b-4e8f-9a71-0c6b2d4e8f10\",\"traddr\":\"array.example\",\"trsvcid\":4420,"
+		 "\"uuid\":\"5f1d9a4e-3c2b-4e8f-9a71-0c6b2d4e8f10\"}");
+	probe_is("scaleio://14dbbf5617523654/E65F9C2700000001",
+		 "{\"backend\":\"scaleio\",\"system_id\":\"14dbbf5617523654\","
+		 "\"volume_id\":\"E65F9C2700000001\"}");
+
+	probe_bad("nvme://10.0.0.5", "is not nvme://ADDR[:PORT]/SUBNQN[/NSID|UUID]");
+	probe_bad("nvme:///nqn.x:y", "is not nvme://");
+	probe_bad("nvme://10.0.0.5:99999/nqn.x:y", "address '10.0.0.5:99999' has an invalid port");
+	probe_bad("nvme://10.0.0.5/iqn.x:y/1", "'iqn.x:y' is not a subsystem NQN");
+	probe_bad("nvme://10.0.0.5/nqn.x:y/0", "'0' is neither a namespace id (1-4294967294)");
+	probe_bad("nvme://10.0.0.5/nqn.x:y/5f1d9a4e", "'5f1d9a4e' is neither a namespace id");
+	probe_bad("scaleio://14dbbf5617523654", "is not scaleio://SYSTEM_ID/VOLUME_ID");
+	probe_bad("scaleio://14dbbf56/e65f9c2700000001", "system id '14dbbf56' is not 16 hex digits");
+	probe_bad("scaleio://14dbbf5617523654/e65f9c27000000zz",
+		  "volume id 'e65f9c27000000zz' is not 16 hex digits");
+	probe_bad("scaleio://14dbbf5617523654/", "volume id '' is not 16 hex digits");
+}
+
+static void watch_is(const char *json, const char *want)
+{
+	json_t *j = json_loads(json, 0, NULL);
+	char buf[1024];
+
+	assert_non_null(j);
+	ctl_watch_format(j, buf, sizeof(buf));
+	assert_string_equal(buf, want);
+	json_decref(j);
+}
+
+static void test_watch_format(void **state)
+{
+	struct ctl_args a;
+	struct errbuf e;
+	char buf[96];
+	json_t *p;
+
+	watch_is("{\"event\":\"begin\",\"volume\":\"v1\",\"op\":\"attach\"}",
+		 "v1: attach started");
+	watch_is("{\"event\":\"step-start\",\"volume\":\"v1\",\"op\":\"attach\",\"step\":"
+		 "\"mkfs\"}",
+		 "v1: attach: mkfs ...");
+	watch_is("{\"event\":\"step\",\"volume\":\"v1\",\"op\":\"attach\",\"step\":\"mkfs\","
+		 "\"ms\":12400.0,\"result\":\"ok\"}",
+		 "v1: attach: mkfs 12.40 s ok");
+	watch_is("{\"event\":\"step\",\"volume\":\"v1\",\"op\":\"attach\",\"step\":"
+		 "\"connect\",\"ms\":3.25,\"result\":\"ETIMEDOUT\"}",
+		 "v1: attach: connect 3.2 ms ETIMEDOUT");
+	watch_is("{\"event\":\"end\",\"volume\":\"v1\",\"op\":\"attach\",\"ms\":13000.0,"
+		 "\"result\":\"ok\",\"in_flight\":0}",
+		 "v1: attach ok, total 13.00 s");
+	watch_is("{\"event\":\"end\",\"volume\":\"v1\",\"op\":\"attach\",\"ms\":5.0,"
+		 "\"result\":\"ENOENT\",\"error\":\"connect: LUN 3 not found\"}",
+		 "v1: attach FAILED (ENOENT), total 5.0 ms: connect: LUN 3 not found");
+	watch_is("{\"event\":\"in-flight\",\"volume\":\"v1\",\"op\":\"detach\",\"op_ms\":"
+		 "2500.0,\"step\":\"dm-remove\",\"step_ms\":300.0,\"steps\":[{\"step\":"
+		 "\"umount\",\"ms\":2200.0,\"result\":\"ok\"}]}",
+		 "v1: detach running for 2.5 s (detaching: dm-remove 300.0 ms; done: umount)");
+	watch_is("{\"event\":\"watching\",\"volume\":null,\"in_flight\":0}", "");
+
+	p = json_loads("{\"op\":\"attach\",\"op_ms\":13000,\"step\":\"mkfs\",\"step_ms\":"
+		       "12449.0}",
+		       0, NULL);
+	ctl_fmt_progress(p, buf, sizeof(buf));
+	assert_string_equal(buf, "attaching: mkfs 12.4 s");
+	json_decref(p);
+	p = json_loads("{\"op\":\"bind\",\"op_ms\":20.0,\"step\":null}", 0, NULL);
+	ctl_fmt_progress(p, buf, sizeof(buf));
+	assert_string_equal(buf, "binding 20.0 ms");
+	json_decref(p);
+	ctl_fmt_progress(NULL, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+
+	assert_int_equal(PARSE(&a, &e, "watch"), 0);
+	assert_null(a.arg);
+	assert_int_equal(PARSE(&a, &e, "watch", "v1", "--once"), 0);
+	assert_string_equal(a.arg, "v1");
+	assert_true(a.once);
+	usage_error("--once only applies to watch", PARSE(&a, &e, "ls", "--once"), &e);
+	usage_error("unexpected argument 'b'", PARSE(&a, &e, "watch", "a", "b"), &e);
+}
+
+static void test_ls_progress(void **state)
+{
+	char *out = render(ctl_print_ls,
+			   "[{\"volume\":\"v1\",\"backend\":\"iscsi\",\"state\":\"attaching\","
+			   "\"busy\":true,\"fs\":\"ext4\",\"mounts\":[],\"progress\":{\"op\":"
+			   "\"attach\",\"op_ms\":13000.0,\"step\":\"mkfs\",\"step_ms\":12400.0}},"
+			   "{\"volume\":\"v2\",\"backend\":\"file\",\"state\":\"attached\","
+			   "\"busy\":true,\"fs\":\"ext4\",\"mounts\":[]}]");
+
+	assert_string_equal(out,
+			    "VOLUME  BACKEND  STATE                   FS    DEVICE  DM  PATHS  MOUNTS\n"
+			    "v1      iscsi    attaching: mkfs 12.4 s  ext4  -       -   -      0\n"
+			    "v2      file     attached (busy)         ext4  -       -   -      0\n");
+	free(out);
 }
 
 static void test_mountinfo(void **state)
@@ -321,7 +447,8 @@ int main(void)
 	    cmocka_unit_test(test_fmt_units), cmocka_unit_test(test_print_ls),
 	    cmocka_unit_test(test_print_paths),
 	    cmocka_unit_test(test_print_trace), cmocka_unit_test(test_print_show_metrics_drain),
-	    cmocka_unit_test(test_probe_url),	 cmocka_unit_test(test_mountinfo),
+	    cmocka_unit_test(test_probe_url),	 cmocka_unit_test(test_probe_url_nvme_scaleio),
+	    cmocka_unit_test(test_watch_format), cmocka_unit_test(test_ls_progress),	 cmocka_unit_test(test_mountinfo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,8 +5,11 @@
 # the controller stays while any of them is attached and is deleted with the last; data
 # survives detach + re-attach (no reformat); an unknown subsystem, a namespace the subsystem
 # does not have and a port with nothing listening fail clearly, fast, and leave nothing
-# behind.
-# timeout: 420
+# behind. attachctl watch follows an attach's real steps in order with the total;
+# attachctl probe nvme:// reads a namespace's size and identity (connect, identify,
+# disconnect: a controller it made is deleted again, one in use is kept), refuses a
+# namespace a volume uses, and names an unknown subsystem.
+# timeout: 480
 set -eu -o pipefail
 # shellcheck source=SCRIPTDIR/../lib.sh
 . "$REPO/tests/vm/lib.sh"
@@ -69,7 +72,18 @@ sync
 
 # 2. by nsid and 3. by nguid: same subsystem, same controller
 create nv2_app-2 "$(nvme_opts nsid 2)"
+# attachctl watch follows the Mount: the pipeline's own steps, in order, then the total.
+attachctl --json watch nv2 >"$ARTIFACTS/watch-nv2.json" 2>&1 &
+watcher=$!
+wait_until 30 "the watch to subscribe" grep -q '"event":"watching"' "$ARTIFACTS/watch-nv2.json"
 mp2=$(mount_vol nv2_app-2)
+wait "$watcher" || fail "attachctl watch nv2 exited $?: $(cat "$ARTIFACTS/watch-nv2.json")"
+steps=$(jq -r 'select(.event == "step") | .step' "$ARTIFACTS/watch-nv2.json" | tr '\n' ' ')
+info "watch saw: $steps"
+[[ " $steps" =~ \ connect\ (.+\ )?await-device\ (.+\ )?verify\ (.+\ )?dm-map\ (.+\ )?probe-fs\ (.+\ )?mkfs\ (.+\ )?mount\ (.+\ )?bind\ $ ]] ||
+	fail "watch steps out of order: $steps"
+assert_eq "$(jq -r 'select(.event == "end") | "\(.op) \(.result)"' "$ARTIFACTS/watch-nv2.json")" \
+	"attach ok" "watch's end line"
 assert_eq "$(cat /sys/block/"$(slave_of nv2)"/nsid)" 2 "nsid of the disk under attachd-nv2"
 create nv3_app-3 "$(nvme_opts nguid "\"$nguid\"")"
 mp3=$(mount_vol nv3_app-3)
@@ -79,7 +93,18 @@ assert_eq "$(basename /sys/class/nvme/nvme*)" "$ctrl" "the shared controller"
 assert_eq "$(findmnt -n -o FSTYPE --mountpoint "$mp2")" ext4 "namespace 2 filesystem"
 assert_eq "$(findmnt -n -o FSTYPE --mountpoint "$mp3")" ext4 "namespace 3 filesystem"
 
+# probe: namespace 2 is attached (as nv2): refused, naming the volume; namespace 1 too.
+out=$(attachctl probe "nvme://127.0.0.1/$nqn/2" 2>&1) && fail "probe of an attached namespace: $out"
+assert_contains "$out" "volume 'nv2' on this host uses this namespace" "probe of an attached namespace"
+assert_eq "$(ctrls)" 1 "controllers after a refused probe"
+
 assert_contains "$(volman VolumeDriver.Unmount '{"Name":"nv2_app-2"}')" '"Err":""' "Unmount nv2"
+# Namespace 2 is free again: probed through the controller nv1 uses, which stays.
+out=$(attachctl probe "nvme://127.0.0.1:4420/$nqn/$u2") || fail "probe nvme namespace 2: $out"
+info "probe: $out"
+assert_contains "$out" "size:      48.0 MiB (50331648 bytes)" "probe size"
+assert_contains "$out" "$u2" "probe identity"
+assert_eq "$(ctrls)" 1 "controllers after probing next to an attached volume"
 assert_contains "$(volman VolumeDriver.Unmount '{"Name":"nv3_app-3"}')" '"Err":""' "Unmount nv3"
 assert_eq "$(ctrls)" 1 "controller kept while namespace 1 is attached"
 assert_eq "$(cat "$mp1/data.txt")" "nvme payload" "namespace 1 data while the others detach"
@@ -96,6 +121,18 @@ assert_eq "$(cat "$mp1/data.txt")" "nvme payload" "data after re-attach"
 n=$(grep 'attachd.attach.finish' "$ARTIFACTS/attachd.log" | grep -c '"formatted":true' || true)
 assert_eq "$n" 3 "attaches that ran mkfs (namespaces 1, 2, 3 once each)"
 assert_contains "$(volman VolumeDriver.Unmount '{"Name":"nv1_app-4"}')" '"Err":""' "final Unmount"
+check_no_leftovers
+
+# probe with nothing attached: the controller it makes is deleted again.
+out=$(attachctl --json probe "nvme://127.0.0.1/$nqn") || fail "probe nvme (nsid 1): $out"
+assert_eq "$(jq -r '"\(.size_bytes) \(.connected)"' <<<"$out")" "67108864 true" "probe --json of nsid 1"
+assert_eq "$(ctrls)" 0 "controllers after a probe with nothing attached"
+out=$(attachctl probe "nvme://127.0.0.1/nqn.2025-01.io.attachd.test:no-such-subsys/1" 2>&1) &&
+	fail "probe of an unknown subsystem: $out"
+assert_contains "$out" "not offered by 127.0.0.1:4420" "probe of an unknown subsystem"
+rc=0
+out=$(attachctl probe "nvme://127.0.0.1/$nqn/0" 2>&1) || rc=$?
+assert_eq "$rc" 2 "probe of a bad namespace id: exit"
 check_no_leftovers
 
 # Unknown subsystem: a clear error naming it, fast, nothing left.
