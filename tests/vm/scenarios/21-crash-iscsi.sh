@@ -3,7 +3,7 @@
 # or undo kernel objects (connect, dm-map, mkfs, mount, bind; unbind, umount, dm-remove,
 # disconnect); a restarted attachd converges: no session, node record, SCSI device, dm
 # device or mount left after the final Unmount, data intact, no reformat.
-# timeout: 1200
+# timeout: 2400
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 . "$REPO/tests/vm/crash.sh"
