@@ -539,6 +539,37 @@ int be_file_identify(const struct backend_ctx *ctx, struct backend_attachment *a
 	return 0;
 }
 
+int be_file_rescan(const struct backend_ctx *ctx, struct backend_attachment *a,
+		   const struct backend_device *dev, struct errbuf *e)
+{
+	_cleanup_close_ int fd = -EBADF;
+	const struct be_file_loop_ops *ops;
+	const char *loop = objs_str(a->objs, "loop");
+	void *ud;
+	unsigned nr;
+	int r;
+
+	if (!dev || be_file_loop_name_parse(dev->sysname, &nr) < 0)
+		return errbuf_set(e, -EINVAL, "file backend: '%s' is not a loop device",
+				  dev ? dev->sysname : "");
+	if (!loop || !streq(loop, dev->sysname))
+		return errbuf_set(e, -ENODEV, "file backend: %s is not this volume's loop device",
+				  dev->sysname);
+	ops = ops_of(a->cfg, &ud);
+	if (!ops->set_capacity)
+		return errbuf_set(e, -EOPNOTSUPP, "file backend: cannot resize loop devices here");
+	/* Read-only is enough: the ioctl needs CAP_SYS_ADMIN or a writer, and a read-only
+	 * open makes no udev "change" on close. */
+	r = open_owned(ctx, ops, ud, nr, a->objs, O_RDONLY, &fd, e);
+	if (r < 0)
+		return r;
+	r = ops->set_capacity(ud, fd);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot make loop%u take the new size of %s: %s", nr,
+				  objs_str(a->objs, "file") ?: "its file", strerror(-r));
+	return 0;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;

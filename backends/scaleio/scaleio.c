@@ -444,4 +444,5 @@ const struct backend_ops be_scaleio_ops = {
     .find_device = sio_find_device,
     .identify = sio_identify,
     .disconnect = sio_disconnect,
+    .rescan = be_sio_rescan,
 };
