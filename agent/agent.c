@@ -100,6 +100,21 @@ static int metered_rollback(struct attach_env *env, struct attach_volume *v, str
 	return r;
 }
 
+static int metered_expand(struct attach_env *env, struct attach_volume *v, int wait_ms,
+			  struct attach_expand_result *res, struct errbuf *e)
+{
+	struct agent *a = AGENT_OF(env);
+	unsigned first = v->n_timings;
+	int r;
+
+	if (!a->ops->expand)
+		return errbuf_set(e, -EOPNOTSUPP, "this agent's driver cannot grow volumes");
+	r = a->ops->expand(env, v, wait_ms, res, e);
+
+	agent_metrics_record(&a->metrics, AGENT_METRICS_EXPAND, v, first, r);
+	return r;
+}
+
 static int passed_check(struct attach_env *env, struct errbuf *e)
 {
 	struct agent *a = AGENT_OF(env);
@@ -114,6 +129,7 @@ static const struct agent_driver_ops metered_ops = {
     .unbind = metered_unbind,
     .rollback = metered_rollback,
     .check = passed_check,
+    .expand = metered_expand,
 };
 
 static int remove_spec(struct agent *a)
