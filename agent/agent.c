@@ -110,8 +110,10 @@ static int metered_expand(struct attach_env *env, struct attach_volume *v, int w
 	if (!a->ops->expand)
 		return errbuf_set(e, -EOPNOTSUPP, "this agent's driver cannot grow volumes");
 	r = a->ops->expand(env, v, wait_ms, res, e);
-
-	agent_metrics_record(&a->metrics, AGENT_METRICS_EXPAND, v, first, r);
+	/* Counted when it grew something or failed: every Mount checks, and a check that
+	 * finds nothing to grow is not an expand. */
+	if (r < 0 || res->grew_dm || res->grew_fs)
+		agent_metrics_record(&a->metrics, AGENT_METRICS_EXPAND, v, first, r);
 	return r;
 }
 

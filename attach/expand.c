@@ -93,8 +93,7 @@ static int line_u64(const char *text, const char *key, uint64_t *ret)
 	return -ENOENT;
 }
 
-int attach_fs_size_parse(const char *fs, const char *out, uint64_t *ret_bytes,
-			 uint64_t *ret_block)
+int attach_fs_size_parse(const char *fs, const char *out, uint64_t *ret_bytes, uint64_t *ret_block)
 {
 	uint64_t blocks = 0, bsize = 0;
 	int r;
@@ -152,7 +151,8 @@ static int fs_size(struct attach_env *env, struct attach_volume *v, uint64_t *re
 		r = -EIO;
 	if (r < 0) {
 		trim(out);
-		return errbuf_set(e, -EIO, "cannot read the size of the %s filesystem on %s: %.200s",
+		return errbuf_set(e, -EIO,
+				  "cannot read the size of the %s filesystem on %s: %.200s",
 				  v->opts.fs, is_xfs ? v->staging : v->dm_devnode, out ? out : "");
 	}
 	return 0;
@@ -175,10 +175,11 @@ static int grow_fs(struct attach_env *env, struct attach_volume *v, struct errbu
 		return errbuf_set(e, r, "cannot run %s: %s", tool, strerror(-r));
 	if (r != 0) {
 		trim(out);
-		return errbuf_set(e, -EIO,
-				  "%s could not grow the %s filesystem online (exit %d): %.300s; the "
-				  "volume stays mounted at its old size",
-				  tool, v->opts.fs, r, out ? out : "");
+		return errbuf_set(
+		    e, -EIO,
+		    "%s could not grow the %s filesystem online (exit %d): %.300s; the "
+		    "volume stays mounted at its old size",
+		    tool, v->opts.fs, r, out ? out : "");
 	}
 	return 0;
 }
@@ -344,13 +345,13 @@ static void record_step(struct attach_volume *v, int64_t t0, int r)
 {
 	if (v->n_timings >= ATTACH_MAX_STEPS)
 		return;
-	v->timings[v->n_timings++] = (struct attach_timing){
-	    .step = STEP_EXPAND, .usec = attach_now_us() - t0, .result = r};
+	v->timings[v->n_timings++] =
+	    (struct attach_timing){.step = STEP_EXPAND, .usec = attach_now_us() - t0, .result = r};
 }
 
 /* Wait (up to deadline) for a rescan that finishes later to show a size above map. */
-static void await_growth(struct attach_env *env, struct attach_volume *v,
-			 struct attach_devwait *w, uint64_t map, int64_t deadline)
+static void await_growth(struct attach_env *env, struct attach_volume *v, struct attach_devwait *w,
+			 uint64_t map, int64_t deadline)
 {
 	for (;;) {
 		struct errbuf ignore = {{0}};
@@ -372,9 +373,11 @@ static int expand(struct attach_env *env, struct attach_volume *v,
 	unsigned act = 0;
 	int r, later;
 
-	if (v->reached < STEP_MOUNT || !v->staging[0] || attach_path_is_mounted(env, v->staging) <= 0)
+	if (v->reached < STEP_MOUNT || !v->staging[0] ||
+	    attach_path_is_mounted(env, v->staging) <= 0)
 		return errbuf_set(e, -ENOTCONN,
-				  "volume %s is not attached and mounted here: nothing to grow", v->key);
+				  "volume %s is not attached and mounted here: nothing to grow",
+				  v->key);
 	r = map_size(dm, v->dm_name, &map);
 	if (r < 0)
 		return errbuf_set(e, r, "cannot read the size of dm device %s: %s", v->dm_name,
@@ -407,7 +410,8 @@ static int expand(struct attach_env *env, struct attach_volume *v,
 	if (act & ATTACH_EXPAND_DM) {
 		r = grow_map(env, v, dm, size, e);
 		if (r < 0)
-			return errbuf_prefix(e, r, "growing dm device %s to %" PRIu64 " bytes failed",
+			return errbuf_prefix(e, r,
+					     "growing dm device %s to %" PRIu64 " bytes failed",
 					     v->dm_name, size);
 		res->grew_dm = 1;
 		res->map_after = size;

@@ -28,7 +28,6 @@ int be_sio_rescan(const struct backend_ctx *ctx, struct backend_attachment *a,
 	if (r < 0)
 		return errbuf_set(e, r, "cannot run %s --rescan: %s", drv, strerror(-r));
 	if (r != 0)
-		return errbuf_set(e, -EIO, "%s --rescan exited %d: %.200s", drv, r,
-				  out ? out : "");
+		return errbuf_set(e, -EIO, "%s --rescan exited %d: %.200s", drv, r, out ? out : "");
 	return 0;
 }

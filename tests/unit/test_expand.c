@@ -175,8 +175,8 @@ static int setup(void **state)
 	F.fs = F.map = 64 * MIB;
 	F.block = 4096;
 	memset(&env, 0, sizeof(env));
-	env.sys = (struct sys){.sysfs_root = "", .dev_root = "", .proc_root = "", .etc_root = "",
-			       .ops = &fake_ops};
+	env.sys = (struct sys){
+	    .sysfs_root = "", .dev_root = "", .proc_root = "", .etc_root = "", .ops = &fake_ops};
 	env.connect_timeout_ms = env.device_timeout_ms = env.mkfs_timeout_ms = 1000;
 	memset(&v, 0, sizeof(v));
 	snprintf(v.key, sizeof(v.key), "v");
@@ -212,13 +212,11 @@ static void test_decide(void **state)
 	/* nothing new; a tail smaller than one block is no reason to run a tool */
 	assert_int_equal(attach_expand_decide(64 * MIB, 64 * MIB, 64 * MIB, 4096, &act, &e), 0);
 	assert_int_equal(act, 0);
-	assert_int_equal(attach_expand_decide(64 * MIB + 4096, 64 * MIB + 4096, 64 * MIB, 4096,
-					      &act, &e),
-			 0);
+	assert_int_equal(
+	    attach_expand_decide(64 * MIB + 4096, 64 * MIB + 4096, 64 * MIB, 4096, &act, &e), 0);
 	assert_int_equal(act, 0);
-	assert_int_equal(attach_expand_decide(64 * MIB + 8192, 64 * MIB + 8192, 64 * MIB, 4096,
-					      &act, &e),
-			 0);
+	assert_int_equal(
+	    attach_expand_decide(64 * MIB + 8192, 64 * MIB + 8192, 64 * MIB, 4096, &act, &e), 0);
 	assert_int_equal(act, ATTACH_EXPAND_FS);
 
 	/* never shrink */
@@ -238,11 +236,12 @@ static void test_fs_size_parse(void **state)
 {
 	uint64_t b = 0, bs = 0;
 
-	assert_int_equal(attach_fs_size_parse("ext4",
-					      "dumpe2fs 1.47.0\nBlock count:              65536\n"
-					      "Reserved block count:     0\nBlock size:               1024\n",
-					      &b, &bs),
-			 0);
+	assert_int_equal(
+	    attach_fs_size_parse("ext4",
+				 "dumpe2fs 1.47.0\nBlock count:              65536\n"
+				 "Reserved block count:     0\nBlock size:               1024\n",
+				 &b, &bs),
+	    0);
 	assert_int_equal(b, 64 * MIB);
 	assert_int_equal(bs, 1024);
 	assert_int_equal(attach_fs_size_parse("xfs",
@@ -253,12 +252,13 @@ static void test_fs_size_parse(void **state)
 	assert_int_equal(b, 320 * MIB);
 	assert_int_equal(bs, 4096);
 	/* "Reserved block count" must not be taken for the block count */
-	assert_int_equal(attach_fs_size_parse("ext4", "Reserved block count: 5\n", &b, &bs), -EINVAL);
-	assert_int_equal(attach_fs_size_parse("ext4", "Block count: x\nBlock size: 4096\n", &b, &bs),
+	assert_int_equal(attach_fs_size_parse("ext4", "Reserved block count: 5\n", &b, &bs),
 			 -EINVAL);
-	assert_int_equal(attach_fs_size_parse("xfs", "geom.datablocks = 10\ngeom.bsize = 3000\n",
-					      &b, &bs),
-			 -EINVAL);
+	assert_int_equal(
+	    attach_fs_size_parse("ext4", "Block count: x\nBlock size: 4096\n", &b, &bs), -EINVAL);
+	assert_int_equal(
+	    attach_fs_size_parse("xfs", "geom.datablocks = 10\ngeom.bsize = 3000\n", &b, &bs),
+	    -EINVAL);
 	assert_int_equal(attach_fs_size_parse("btrfs", "", &b, &bs), -EOPNOTSUPP);
 }
 
@@ -493,8 +493,9 @@ static void test_file_rescan(void **state)
 		char mark[LO_NAME_SIZE];
 
 		be_file_loop_mark("v", mark, sizeof(mark));
-		a.objs = json_pack("{s:s,s:s,s:I,s:I,s:s}", "file", path, "loop", "loop3", "dev",
-				   (json_int_t)st.st_dev, "ino", (json_int_t)st.st_ino, "mark", mark);
+		a.objs =
+		    json_pack("{s:s,s:s,s:I,s:I,s:s}", "file", path, "loop", "loop3", "dev",
+			      (json_int_t)st.st_dev, "ino", (json_int_t)st.st_ino, "mark", mark);
 		F.devs[0] = (struct fdev){"loop3", "7:3", 64 * MIB, 0};
 		/* the file grew: the loop device takes its size */
 		assert_int_equal(be_file_ops.rescan(&ctx, &a, &d, &e), 0);
@@ -538,10 +539,10 @@ static void test_scaleio_rescan(void **state)
 
 static void test_ctl_print_expand(void **state)
 {
-	json_t *x = json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I}", "volume", "vol_1", "fs", "ext4",
-			      "grew", 1, "map_before", (json_int_t)(64 * MIB), "map_after",
-			      (json_int_t)(128 * MIB), "fs_before", (json_int_t)(64 * MIB),
-			      "fs_after", (json_int_t)(128 * MIB));
+	json_t *x =
+	    json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I}", "volume", "vol_1", "fs", "ext4", "grew", 1,
+		      "map_before", (json_int_t)(64 * MIB), "map_after", (json_int_t)(128 * MIB),
+		      "fs_before", (json_int_t)(64 * MIB), "fs_after", (json_int_t)(128 * MIB));
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -552,13 +553,14 @@ static void test_ctl_print_expand(void **state)
 	json_object_set_new(x, "fs_before", json_integer((json_int_t)(128 * MIB)));
 	ctl_print_expand(x, f);
 	fclose(f);
-	assert_string_equal(buf, "volume vol_1: grown online\n"
-				 "  device      64.0 MiB -> 128.0 MiB (67108864 -> 134217728 bytes)\n"
-				 "  ext4        64.0 MiB -> 128.0 MiB (67108864 -> 134217728 bytes)\n"
-				 "volume vol_1: nothing to grow (the device is no larger than the "
-				 "filesystem)\n"
-				 "  device      128.0 MiB (134217728 bytes), unchanged\n"
-				 "  ext4        128.0 MiB (134217728 bytes), unchanged\n");
+	assert_string_equal(buf,
+			    "volume vol_1: grown online\n"
+			    "  device      64.0 MiB -> 128.0 MiB (67108864 -> 134217728 bytes)\n"
+			    "  ext4        64.0 MiB -> 128.0 MiB (67108864 -> 134217728 bytes)\n"
+			    "volume vol_1: nothing to grow (the device is no larger than the "
+			    "filesystem)\n"
+			    "  device      128.0 MiB (134217728 bytes), unchanged\n"
+			    "  ext4        128.0 MiB (134217728 bytes), unchanged\n");
 	free(buf);
 	json_decref(x);
 }
