@@ -68,7 +68,7 @@ assert_eq "$(md5sum <"$mp/blob")" "$sum" "data after the expand"
 echo more >"$mp/after-expand" && sync
 assert_contains "$(grep '"attachd.expand.done"' "$ARTIFACTS/attachd.log")" '"map_after":134217728' "expand event sizes"
 assert_contains "$(attachctl trace fvol)" "expand" "trace shows the expand step"
-assert_contains "$(attachctl --json metrics)" '"expands": 1' "metrics count the expand"
+assert_contains "$(attachctl metrics)" "expands   1 (0 failed)" "metrics count the expand"
 
 # Again: nothing to grow, nothing changes.
 out=$(attachctl expand fvol) || fail "a second expand failed: $out"
@@ -133,7 +133,8 @@ lio_grow 1 480M
 mp2=$(mount_vol xvol_app-2 "$xopts")
 after=$(df_size "$mp2")
 info "XFS df: $before -> $after bytes (second container's mount)"
-[ "$after" -gt "$(mib 440)" ] || fail "df in the second container's mount says $after bytes; the LUN is 480 MiB"
+# XFS' df leaves out its log and metadata: the growth is what must show (160 MiB)
+[ "$after" -ge $((before + $(mib 150))) ] || fail "df in the second container's mount says $after bytes, $before before the LUN grew by 160 MiB"
 assert_eq "$(df_size "$mp1")" "$after" "first container sees the grown filesystem too"
 assert_eq "$(cat "$mp2/data")" "xfs data" "data in the grown XFS"
 assert_contains "$(grep '"attachd.expand.done"' "$ARTIFACTS/attachd.log" | grep '"trigger":"mount"')" '"volume":"xvol"' "expand event at Mount"
