@@ -110,6 +110,19 @@ static char *call_detach(const struct agent_admin_ctx *c, const json_t *body)
 				r > 0 ? "detached" : "not-attached"));
 }
 
+static char *call_expand(const struct agent_admin_ctx *c, const json_t *body)
+{
+	struct errbuf e = {{0}};
+	const char *name = arg_name(body);
+	json_t *o = NULL;
+	int r;
+
+	agent_log(AGENT_LOG_INFO, "attachd.admin.expand.start",
+		  json_pack("{s:o}", "name", agent_json_string(name ? name : "")));
+	r = agent_volumes_admin_expand(c->vols, name, &o, &e);
+	return r < 0 ? answer_err(r, e.msg) : answer(json_pack("{s:o}", "expand", o));
+}
+
 static char *call_drain(const struct agent_admin_ctx *c, const json_t *body)
 {
 	struct errbuf e = {{0}};
@@ -189,7 +202,7 @@ static const struct {
     {"ping", call_ping, 0},	  {"ls", call_ls, 0},	    {"show", call_show, 1},
     {"detach", call_detach, 1},	  {"drain", call_drain, 0}, {"trace", call_trace, 1},
     {"metrics", call_metrics, 0}, {"identity", call_identity, 0},
-    {"probe", call_probe, 0},
+    {"probe", call_probe, 0}, {"expand", call_expand, 1},
 };
 
 char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, const char *url,
@@ -226,7 +239,7 @@ char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, co
 	}
 	snprintf(msg, sizeof(msg),
 		 "unknown call '%.64s' (ping, ls, show, detach, drain, trace, "
-		 "metrics, identity, probe, watch)",
+		 "metrics, identity, probe, watch, expand)",
 		 url + 4);
 	return answer_err(-ENOENT, msg);
 }

@@ -8,6 +8,7 @@ static const char *const op_names[_AGENT_METRICS_OP_MAX][2] = {
     [AGENT_METRICS_DETACH] = {"detaches", "detach_failures"},
     [AGENT_METRICS_BIND] = {"binds", "bind_failures"},
     [AGENT_METRICS_UNBIND] = {"unbinds", "unbind_failures"},
+    [AGENT_METRICS_EXPAND] = {"expands", "expand_failures"},
 };
 
 const int64_t agent_metrics_step_bucket_usec[AGENT_METRICS_STEP_BUCKETS] = {

@@ -120,6 +120,23 @@ static int metered_rollback(struct attach_env *env, struct attach_volume *v, str
 	return r;
 }
 
+static int metered_expand(struct attach_env *env, struct attach_volume *v, int wait_ms,
+			  struct attach_expand_result *res, struct errbuf *e)
+{
+	struct agent *a = AGENT_OF(env);
+	unsigned first = v->n_timings;
+	int r;
+
+	if (!a->ops->expand)
+		return errbuf_set(e, -EOPNOTSUPP, "this agent's driver cannot grow volumes");
+	r = a->ops->expand(env, v, wait_ms, res, e);
+	/* Counted when it grew something or failed: every Mount checks, and a check that
+	 * finds nothing to grow is not an expand. */
+	if (r < 0 || res->grew_dm || res->grew_fs)
+		agent_metrics_record(&a->metrics, AGENT_METRICS_EXPAND, v, first, r);
+	return r;
+}
+
 static int passed_check(struct attach_env *env, struct errbuf *e)
 {
 	struct agent *a = AGENT_OF(env);
@@ -134,6 +151,7 @@ static const struct agent_driver_ops metered_ops = {
     .unbind = metered_unbind,
     .rollback = metered_rollback,
     .check = passed_check,
+    .expand = metered_expand,
 };
 
 static int remove_spec(struct agent *a)

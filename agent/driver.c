@@ -10,4 +10,5 @@ const struct agent_driver_ops agent_driver_ops_real = {
     .unbind = attach_unbind,
     .rollback = attach_volume_rollback,
     .check = attach_env_check,
+    .expand = attach_volume_expand,
 };

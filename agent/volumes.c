@@ -755,6 +755,8 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 		v->attached = 1;
 		pthread_mutex_unlock(&v->data_lock);
 	}
+	/* A volume the array grew is grown before the container sees it (never fails). */
+	agent_volume_expand_at_mount(r, v);
 	/* Recorded before the bind exists: a container's destroy Unmounts every name it asked
 	 * for, so a restarted agent must know the name even if the bind never happened. */
 	{

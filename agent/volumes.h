@@ -41,6 +41,10 @@ struct agent_driver_ops {
 	 * missing (Mounts that need an attach are refused with it). Cheap; run at start and
 	 * before each attach (so loading a module later is picked up). */
 	int (*check)(struct attach_env *env, struct errbuf *e);
+	/* Optional (NULL: volumes are never grown): grow an attached volume online
+	 * (attach_volume_expand). */
+	int (*expand)(struct attach_env *env, struct attach_volume *v, int wait_ms,
+		      struct attach_expand_result *res, struct errbuf *e);
 };
 extern const struct agent_driver_ops agent_driver_ops_real;
 

@@ -13,9 +13,8 @@
 #include "agent/volumes_internal.h"
 #include "lib/macro.h"
 
-/* A NAME from attachctl: an exact volume key first (keys may contain '_', which a wire
- * name would split), else a wire name's key. */
-static int resolve(struct agent_volumes *r, const char *name, char *key, size_t n, struct errbuf *e)
+int agent_volumes_resolve(struct agent_volumes *r, const char *name, char *key, size_t n,
+			  struct errbuf *e)
 {
 	struct agent_name an;
 	int found = 0;
@@ -42,7 +41,7 @@ int agent_volumes_admin_resolve(struct agent_volumes *r, const char *name, char 
 	char key[ATTACH_KEY_MAX + 1];
 	int found = 0, rc;
 
-	rc = resolve(r, name, key, sizeof(key), e);
+	rc = agent_volumes_resolve(r, name, key, sizeof(key), e);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&r->lock);
@@ -194,7 +193,7 @@ int agent_volumes_admin_show(struct agent_volumes *r, const char *name, json_t *
 	json_t *o = NULL;
 	int rc;
 
-	rc = resolve(r, name, key, sizeof(key), e);
+	rc = agent_volumes_resolve(r, name, key, sizeof(key), e);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&r->lock);
@@ -218,7 +217,7 @@ int agent_volumes_admin_trace(struct agent_volumes *r, const char *name, json_t 
 	json_t *t;
 	int rc;
 
-	rc = resolve(r, name, key, sizeof(key), e);
+	rc = agent_volumes_resolve(r, name, key, sizeof(key), e);
 	if (rc < 0)
 		return rc;
 	rc = agent_volume_lock(r, key, &v, e);
@@ -282,7 +281,7 @@ int agent_volumes_admin_detach(struct agent_volumes *r, const char *name, int fo
 	struct agent_volume *v;
 	int rc;
 
-	rc = resolve(r, name, key, sizeof(key), e);
+	rc = agent_volumes_resolve(r, name, key, sizeof(key), e);
 	if (rc < 0)
 		return rc;
 	rc = agent_volume_lock(r, key, &v, e);

@@ -51,6 +51,17 @@ int agent_volumes_admin_detach(struct agent_volumes *r, const char *name, int fo
 			       struct errbuf *e);
 
 /*
+ * Expand (attachctl expand NAME): grow an attached volume online, after the array grew it
+ * (agent_driver_ops.expand: rescan, dm map, filesystem). Waits for an operation in flight.
+ * *ret: {"volume","fs","grew":bool,"device_bytes","map_before","map_after","fs_before",
+ * "fs_after"} (bytes). -ENOENT unknown, -ENOTCONN not attached, -ERANGE the device shrank
+ * (nothing changed), other negative errno with e when a step failed (the volume stays
+ * mounted; e says why).
+ */
+int agent_volumes_admin_expand(struct agent_volumes *r, const char *name, json_t **ret,
+			       struct errbuf *e);
+
+/*
  * Drain: for every volume, unbind every container mount (drain runs when the cell's
  * containers are gone), then detach; a detach that fails cleanly is retried with force.
  * Returns a JSON array of {"volume","result":"detached"|"forced"|"not-attached"|"failed",

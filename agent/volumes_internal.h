@@ -91,6 +91,13 @@ void agent_volume_unlock(struct agent_volumes *r, struct agent_volume *v);
 /* Take key's operation lock only if no operation holds it: 0 and *ret, -EBUSY, or -ENOENT
  * (unknown or removed). Release with agent_volume_unlock. */
 int agent_volume_trylock(struct agent_volumes *r, const char *key, struct agent_volume **ret);
+/* A NAME from attachctl: an exact volume key first (keys may contain '_', which a wire
+ * name would split), else a wire name's key. -ENOENT / -EINVAL with e. */
+int agent_volumes_resolve(struct agent_volumes *r, const char *name, char *key, size_t n,
+			  struct errbuf *e);
+/* Operation lock held, v attached: grow it online at a Mount, before the bind. Never fails
+ * the Mount: what could not be grown is logged (with why) and the volume is used as it is. */
+void agent_volume_expand_at_mount(struct agent_volumes *r, struct agent_volume *v);
 /* Every volume key now, NULL-terminated, malloc'ed (free with agent_state_keys_free). */
 int agent_volumes_keys(struct agent_volumes *r, char ***ret);
 /* Operation lock held: copy av's multipath state for listings (data_lock taken here). */

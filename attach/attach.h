@@ -67,6 +67,8 @@ enum attach_step {
 	STEP_UMOUNT,
 	STEP_DM_REMOVE,
 	STEP_DISCONNECT,
+	/* online (attachctl expand, or a Mount of a volume the array grew) */
+	STEP_EXPAND,
 	_STEP_MAX,
 };
 const char *attach_step_name(enum attach_step s);
@@ -220,6 +222,29 @@ int attach_paths_bound(struct attach_env *env, const char *dm_name, int64_t *sin
 /* Initialise v for key with parsed opts (ownership of opts->be_cfg moves to v). */
 int attach_volume_init(struct attach_volume *v, const char *key, struct attach_opts *opts);
 void attach_volume_done(struct attach_volume *v);
+
+/* What an online expand found and did (sizes in bytes; fs 0: unknown). */
+struct attach_expand_result {
+	uint64_t device;		/* the volume's device(s) after the rescan */
+	uint64_t map_before, map_after; /* the dm map */
+	uint64_t fs_before, fs_after;	/* the filesystem */
+	int grew_dm, grew_fs;
+};
+
+/*
+ * Grow a staged volume online to the size the array now gives it (expand.c): the backend's
+ * rescan of every device (each path of a multipath map), then the dm map reloaded with the
+ * new size (every path must show it), then the filesystem (resize2fs on the dm device for
+ * ext4, xfs_growfs on the staging mount for xfs). Nothing to grow is success with grew_* 0.
+ * Never shrinks: a device smaller than its map or its filesystem is -ERANGE with e, and
+ * nothing is changed. A filesystem that cannot grow online (read-only, the tool failed)
+ * leaves the volume mounted (the map may have grown): negative errno with e saying why.
+ * *res is filled as far as it got, also on failure. wait_ms: how long a rescan that ends
+ * later (NVMe) is waited for (0: use the sizes as they are). Records STEP_EXPAND in
+ * v->timings. The caller holds v; blocks for the rescans and the filesystem tool.
+ */
+int attach_volume_expand(struct attach_env *env, struct attach_volume *v, int wait_ms,
+			 struct attach_expand_result *res, struct errbuf *e);
 
 /* Attach and stage: on success the filesystem is mounted at v->staging (and e->msg is a
  * note for the log when not empty: a configured path refused for its WWID). On failure

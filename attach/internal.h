@@ -117,6 +117,34 @@ int attach_paths_bound_dm(struct attach_env *env, const char *dm_name,
 int attach_paths_table(const struct sys *s, struct attach_volume *v, int queue,
 		       struct dmap_target *ret);
 
+/* Online expand (expand.c). */
+enum {
+	ATTACH_EXPAND_DM = 1, /* reload the dm map with the device's new size */
+	ATTACH_EXPAND_FS = 2, /* grow the filesystem to the device */
+};
+/* Pure: what to grow, given the device's size now, the dm map's and the filesystem's
+ * (fs 0: unknown, never grown) with its block size, all in bytes. 0 and *ret_actions
+ * (0: nothing to do); -ERANGE with e when the device is smaller than its map or its
+ * filesystem (never shrink); -EIO for an unknown device or map size. */
+int attach_expand_decide(uint64_t dev, uint64_t map, uint64_t fs, uint64_t fs_block,
+			 unsigned *ret_actions, struct errbuf *e);
+/* Pure: a filesystem's size from its tool's output: "ext4" from `dumpe2fs -h` (Block
+ * count x Block size), "xfs" from `xfs_io -c statfs` (geom.datablocks x geom.bsize).
+ * 0, -EINVAL when the output lacks them, -EOPNOTSUPP for another fs. */
+int attach_fs_size_parse(const char *fs, const char *out, uint64_t *ret_bytes,
+			 uint64_t *ret_block);
+/* The dm calls of an expand, a seam for tests (NULL members: the real dmap_*). */
+struct attach_expand_dm {
+	int (*size)(void *ud, const char *name, uint64_t *ret_bytes);
+	int (*grow)(void *ud, const char *name, const struct dmap_target *t, size_t n,
+		    int timeout_ms, struct errbuf *e);
+	void *ud;
+};
+/* attach_volume_expand with dm calls through dm (NULL: the real ones). */
+int attach_volume_expand_dm(struct attach_env *env, struct attach_volume *v,
+			    const struct attach_expand_dm *dm, int wait_ms,
+			    struct attach_expand_result *res, struct errbuf *e);
+
 /* Multipath (mpath.c). */
 /* A dm-multipath map for v: the backend has find_paths, does not multipath itself, and v
  * has more than one configured path (even if only one is up at attach time). */

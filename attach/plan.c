@@ -14,6 +14,7 @@ static const char *const step_names[_STEP_MAX] = {
 	[STEP_PROBE] = "probe-fs",    [STEP_MKFS] = "mkfs",       [STEP_MOUNT] = "mount",
 	[STEP_BIND] = "bind",         [STEP_UNBIND] = "unbind",   [STEP_UMOUNT] = "umount",
 	[STEP_DM_REMOVE] = "dm-remove", [STEP_DISCONNECT] = "disconnect",
+	[STEP_EXPAND] = "expand",
 };
 
 const char *attach_step_name(enum attach_step s)

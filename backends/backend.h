@@ -160,6 +160,16 @@ struct backend_ops {
 	 * drop whatever in-process reference connect took, so the owner's detach is not held
 	 * back by it. */
 	void (*release)(const struct backend_ctx *ctx, struct backend_attachment *a);
+	/* Optional (NULL: the kernel learns a new size by itself): after the volume grew on
+	 * the array, make the kernel re-read the size of dev, one device of this attachment
+	 * (the single device, or one path's disk: attach/ calls it for every path). 0 when
+	 * the kernel's size is current on return (SCSI rescan, loop set-capacity); 1 when a
+	 * rescan was started and the new size follows later, announced by a block uevent
+	 * (NVMe namespace scan); a negative errno with e. Blocks for at most one round trip
+	 * to the array per device. Never shrinks anything: the kernel reports what the
+	 * array says. */
+	int (*rescan)(const struct backend_ctx *ctx, struct backend_attachment *a,
+		      const struct backend_device *dev, struct errbuf *e);
 
 	/* ---- multipath (optional; all four or none) ---- */
 	/* 1: the kernel multipaths this backend itself (NVMe native multipath): find_device

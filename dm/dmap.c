@@ -752,8 +752,9 @@ int dmap_message(const char *name, const char *msg, struct errbuf *e)
 	return 0;
 }
 
-int dmap_reload(const char *name, const struct dmap_target *t, size_t n, int timeout_ms,
-		struct errbuf *e)
+/* grow: the new table may be larger than the live one (never smaller). */
+static int reload(const char *name, const struct dmap_target *t, size_t n, int timeout_ms,
+		  int grow, struct errbuf *e)
 {
 	_cleanup_task_ struct dm_task *reload = NULL, *resume = NULL;
 	_cleanup_free_ struct dmap_target *live = NULL;
@@ -777,14 +778,15 @@ int dmap_reload(const char *name, const struct dmap_target *t, size_t n, int tim
 	if (r < 0)
 		return errbuf_set(e, r, "cannot read the table of dm device %s: %s", name,
 				  strerror(-r));
-	/* A size change under a mounted filesystem is a resize, not a path change. */
+	/* A size change under a mounted filesystem is a resize, not a path change; and a
+	 * resize only ever grows (a smaller map would cut the filesystem's end off). */
 	if (nlive > 0 && (dmap_targets_size(live, nlive, &have) < 0 ||
-			  dmap_targets_size(t, n, &want) < 0 || have != want))
+			  dmap_targets_size(t, n, &want) < 0 || (grow ? want < have : have != want)))
 		return errbuf_set(e, -EINVAL,
 				  "dm device %s: the new table is %" PRIu64
-				  " bytes, the live one %" PRIu64
-				  "; a reload must not change the size",
-				  name, want, have);
+				  " bytes, the live one %" PRIu64 "; %s",
+				  name, want, have,
+				  grow ? "a map is never shrunk" : "a reload must not change the size");
 
 	reload = dm_task_create(DM_DEVICE_RELOAD);
 	if (!reload || !dm_task_set_uuid(reload, uuid))
@@ -823,6 +825,18 @@ int dmap_reload(const char *name, const struct dmap_target *t, size_t n, int tim
 	if (r < 0)
 		return errbuf_set(e, r, "reloading %s: %s", name, werr.msg);
 	return 0;
+}
+
+int dmap_reload(const char *name, const struct dmap_target *t, size_t n, int timeout_ms,
+		struct errbuf *e)
+{
+	return reload(name, t, n, timeout_ms, 0, e);
+}
+
+int dmap_grow(const char *name, const struct dmap_target *t, size_t n, int timeout_ms,
+	      struct errbuf *e)
+{
+	return reload(name, t, n, timeout_ms, 1, e);
 }
 
 int dmap_get_mpath_status(const char *name, struct dmap_mpath_status *ret)

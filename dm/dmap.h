@@ -127,6 +127,10 @@ int dmap_message(const char *name, const char *msg, struct errbuf *e);
  * -EPERM not ours. Waits for udev up to timeout_ms (the change event). */
 int dmap_reload(const char *name, const struct dmap_target *t, size_t n, int timeout_ms,
 		struct errbuf *e);
+/* dmap_reload for an online resize: the new table may be larger than the live one (the
+ * device below grew), never smaller (-EINVAL). I/O continues across the swap (noflush). */
+int dmap_grow(const char *name, const struct dmap_target *t, size_t n, int timeout_ms,
+	      struct errbuf *e);
 /* Status of a multipath map of ours: -ENXIO absent, -EMEDIUMTYPE not a multipath map. */
 int dmap_get_mpath_status(const char *name, struct dmap_mpath_status *ret);
 /* Names of every dm device whose UUID starts with DMAP_UUID_PREFIX. *ret is a

@@ -59,6 +59,8 @@ void ctl_print_show(const json_t *volume, FILE *f);
 void ctl_print_trace(const json_t *trace, FILE *f);
 void ctl_print_metrics(const json_t *metrics, FILE *f);
 void ctl_print_drain(const json_t *answer, FILE *f);
+/* attachctl_expand.c: the "expand" object of an expand answer, old -> new sizes. */
+void ctl_print_expand(const json_t *expand, FILE *f);
 
 /* ---- attachctl_client.c ---- */
 /* POST /v1/<call> with body (NULL = none) on the admin socket; *ret is the answer object

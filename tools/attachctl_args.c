@@ -11,7 +11,7 @@ static const struct {
 } commands[] = {
     {"ls", 0},	    {"show", 1},  {"detach", 1}, {"drain", 0},	   {"trace", 1},
     {"metrics", 0}, {"probe", 1}, {"doctor", 0}, {"preflight", 0}, {"ping", 0},
-    {"identity", 0}, {"watch", 2},
+    {"identity", 0}, {"watch", 2}, {"expand", 1},
 };
 
 void ctl_usage(FILE *f)
@@ -28,6 +28,9 @@ void ctl_usage(FILE *f)
 		"                        mounted unless --force (lazy unmounts, dm error-swap)\n"
 		"  drain                 remove the driver spec, detach every volume (BOSH drain)\n"
 		"  trace NAME            the last operation's steps with their durations\n"
+		"  expand NAME           grow a volume online after the array grew it: rescan,\n"
+		"                        dm map, filesystem (never shrinks); prints old and new\n"
+		"                        device and filesystem sizes\n"
 		"  metrics               attach/detach counters, per-step durations, path\n"
 		"                        failures, reinstatements and failover times\n"
 		"  doctor                check that each volume's kernel objects are live\n"

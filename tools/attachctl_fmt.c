@@ -277,7 +277,8 @@ void ctl_print_metrics(const json_t *m, FILE *f)
 	static const char *const ops[][2] = {{"attaches", "attach_failures"},
 					     {"detaches", "detach_failures"},
 					     {"binds", "bind_failures"},
-					     {"unbinds", "unbind_failures"}};
+					     {"unbinds", "unbind_failures"},
+					     {"expands", "expand_failures"}};
 	static const char *const head[] = {"STEP", "COUNT", "FAILURES", "TOTAL", "AVERAGE", NULL};
 	const json_t *steps = json_object_get(m, "steps"), *s;
 	struct ctl_table t;

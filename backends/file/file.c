@@ -539,6 +539,81 @@ int be_file_identify(const struct backend_ctx *ctx, struct backend_attachment *a
 	return 0;
 }
 
+/* 0 when the recorded file is at least as large as loopN now; -ERANGE (e) when it is
+ * smaller; -ENODEV when the file at the recorded path is not the recorded one. */
+static int file_vs_loop(const struct backend_ctx *ctx, const json_t *objs, unsigned nr,
+			struct errbuf *e)
+{
+	const char *file = objs_str(objs, "file");
+	char attr[64], val[32], have[32], want[32];
+	unsigned long long sectors;
+	uint64_t dev = 0, ino = 0;
+	struct stat st;
+	int r;
+
+	if (!file || objs_u64(objs, "dev", &dev) < 0 || objs_u64(objs, "ino", &ino) < 0)
+		return errbuf_set(e, -ENODEV, "file backend: the record has no file identity");
+	if (stat(file, &st) < 0)
+		return errbuf_set(e, negative_errno(), "cannot stat %s: %m", file);
+	if ((uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino)
+		return errbuf_set(e, -ENODEV,
+				  "%s is no longer the file loop%u was bound to (replaced?); "
+				  "nothing was changed",
+				  file, nr);
+	snprintf(attr, sizeof(attr), "/sys/block/loop%u/size", nr);
+	r = sys_read_attr(ctx->sys, attr, val, sizeof(val));
+	if (r < 0)
+		return errbuf_set(e, r, "cannot read %s: %s", attr, strerror(-r));
+	if (sscanf(val, "%llu", &sectors) != 1)
+		return errbuf_set(e, -EIO, "%s: unexpected '%s'", attr, val);
+	if ((uint64_t)st.st_size / 512 < (uint64_t)sectors) {
+		format_size((uint64_t)st.st_size, have, sizeof(have));
+		format_size((uint64_t)sectors * 512, want, sizeof(want));
+		return errbuf_set(e, -ERANGE,
+				  "%s is now %s, smaller than the volume (%s): attachd never "
+				  "shrinks a volume and left loop%u at its size; give the file "
+				  "back its size (truncate -s %" PRIu64 ")",
+				  file, have, want, nr, (uint64_t)sectors * 512);
+	}
+	return 0;
+}
+
+int be_file_rescan(const struct backend_ctx *ctx, struct backend_attachment *a,
+		   const struct backend_device *dev, struct errbuf *e)
+{
+	_cleanup_close_ int fd = -EBADF;
+	const struct be_file_loop_ops *ops;
+	const char *loop = objs_str(a->objs, "loop");
+	void *ud;
+	unsigned nr;
+	int r;
+
+	if (!dev || be_file_loop_name_parse(dev->sysname, &nr) < 0)
+		return errbuf_set(e, -EINVAL, "file backend: '%s' is not a loop device",
+				  dev ? dev->sysname : "");
+	if (!loop || !streq(loop, dev->sysname))
+		return errbuf_set(e, -ENODEV, "file backend: %s is not this volume's loop device",
+				  dev->sysname);
+	ops = ops_of(a->cfg, &ud);
+	if (!ops->set_capacity)
+		return errbuf_set(e, -EOPNOTSUPP, "file backend: cannot resize loop devices here");
+	/* Read-only is enough: the ioctl needs CAP_SYS_ADMIN or a writer, and a read-only
+	 * open makes no udev "change" on close. */
+	r = open_owned(ctx, ops, ud, nr, a->objs, O_RDONLY, &fd, e);
+	if (r < 0)
+		return r;
+	/* The loop device would follow a file cut short (and the filesystem on it lose its
+	 * end): only a file at least as large as the device is taken. */
+	r = file_vs_loop(ctx, a->objs, nr, e);
+	if (r < 0)
+		return r;
+	r = ops->set_capacity(ud, fd);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot make loop%u take the new size of %s: %s", nr,
+				  objs_str(a->objs, "file") ?: "its file", strerror(-r));
+	return 0;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;

@@ -32,6 +32,9 @@ struct be_file_loop_ops {
 	 * the loop driver accept direct I/O on a file that then fails every request
 	 * (overlayfs over tmpfs on 6.1: endless I/O errors), so ask before asking the kernel. */
 	int (*file_dio_ok)(void *ud, int file_fd);
+	/* LOOP_SET_CAPACITY: re-read the backing file's size (it grew). NULL in fakes that
+	 * do not model it: the rescan is then refused (-EOPNOTSUPP). */
+	int (*set_capacity)(void *ud, int loop_fd);
 };
 extern const struct be_file_loop_ops be_file_loop_real;
 
@@ -106,3 +109,7 @@ int be_file_identify(const struct backend_ctx *ctx, struct backend_attachment *a
 		     struct errbuf *e);
 int be_file_disconnect(const struct backend_ctx *ctx, struct backend_attachment *a,
 		       struct errbuf *e);
+/* The loop device takes the file's current size (LOOP_SET_CAPACITY), after an operator
+ * grew the file; only on attachd's own device for the recorded file. */
+int be_file_rescan(const struct backend_ctx *ctx, struct backend_attachment *a,
+		   const struct backend_device *dev, struct errbuf *e);

@@ -67,6 +67,11 @@ static int real_status(void *ud _unused_, int loop_fd, struct loop_info64 *ret)
 	return ioctl(loop_fd, LOOP_GET_STATUS64, ret) < 0 ? negative_errno() : 0;
 }
 
+static int real_set_capacity(void *ud _unused_, int loop_fd)
+{
+	return ioctl(loop_fd, LOOP_SET_CAPACITY, 0) < 0 ? negative_errno() : 0;
+}
+
 static int real_file_dio_ok(void *ud _unused_, int file_fd)
 {
 	_cleanup_close_ int fd = -EBADF;
@@ -97,6 +102,7 @@ const struct be_file_loop_ops be_file_loop_real = {
     .clr_fd = real_clr_fd,
     .status = real_status,
     .file_dio_ok = real_file_dio_ok,
+    .set_capacity = real_set_capacity,
 };
 
 int be_file_loop_name_parse(const char *name, unsigned *ret_nr)

@@ -373,4 +373,5 @@ const struct backend_ops be_file_ops = {
     .find_device = be_file_find_device,
     .identify = be_file_identify,
     .disconnect = be_file_disconnect,
+    .rescan = be_file_rescan,
 };

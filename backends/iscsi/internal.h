@@ -291,6 +291,9 @@ int be_iscsi_sysfs_scan(const struct sys *s, unsigned host, unsigned channel, un
 int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e);
 int be_iscsi_find_device(const struct backend_ctx *ctx, struct backend_attachment *a,
 			 struct backend_device *ret, struct errbuf *e);
+/* rescan.c: backend_ops.rescan (SCSI rescan of one path's disk). */
+int be_iscsi_rescan(const struct backend_ctx *ctx, struct backend_attachment *a,
+		    const struct backend_device *dev, struct errbuf *e);
 int be_iscsi_identify(const struct backend_ctx *ctx, struct backend_attachment *a,
 		      const struct backend_device *dev, struct backend_identity *ret,
 		      struct errbuf *e);

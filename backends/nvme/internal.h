@@ -185,6 +185,9 @@ json_t *be_nvme_objs_entry(const json_t *objs, size_t i);
 /* An entry's target (-ENOENT when not recorded) and controller instance (-ENOENT: none). */
 int be_nvme_entry_target(const json_t *ent, const char **ret_traddr, unsigned *ret_trsvcid);
 int be_nvme_entry_ctrl(const json_t *ent, unsigned *ret);
+/* rescan.c: backend_ops.rescan (namespace rescan of every recorded controller; 1: queued). */
+int be_nvme_rescan(const struct backend_ctx *ctx, struct backend_attachment *a,
+		   const struct backend_device *dev, struct errbuf *e);
 /* 1 (and *ret_inst) if the entry's controller is there and still the recorded one (same
  * target, host NQN, controller ID, sysfs inode), else 0. Reads sysfs only. */
 int be_nvme_entry_is_ours(const struct sys *s, const json_t *objs, const json_t *ent,

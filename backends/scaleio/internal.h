@@ -100,4 +100,7 @@ char *be_sio_body_unmap(const char *sdc_id);
 /* The GUID from `drv_cfg --query_guid` output (first line that is a GUID), upper case.
  * -ENOENT when none. */
 int be_sio_drv_cfg_guid_parse(const char *out, char *buf, size_t n);
+/* rescan.c: backend_ops.rescan (`drv_cfg --rescan`; 0 without drv_cfg). */
+int be_sio_rescan(const struct backend_ctx *ctx, struct backend_attachment *a,
+		  const struct backend_device *dev, struct errbuf *e);
 

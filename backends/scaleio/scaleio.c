@@ -445,4 +445,5 @@ const struct backend_ops be_scaleio_ops = {
     .identify = sio_identify,
     .disconnect = sio_disconnect,
     .request_stats = be_sio_request_stats,
+    .rescan = be_sio_rescan,
 };
