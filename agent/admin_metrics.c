@@ -21,6 +21,7 @@ static const char *const op_labels[_AGENT_METRICS_OP_MAX] = {
     [AGENT_METRICS_DETACH] = "detach",
     [AGENT_METRICS_BIND] = "bind",
     [AGENT_METRICS_UNBIND] = "unbind",
+    [AGENT_METRICS_EXPAND] = "expand",
 };
 
 static const char *const fence_labels[_AGENT_FENCE_EV_MAX] = {

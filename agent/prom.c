@@ -74,7 +74,7 @@ static uint64_t hist_count(const struct agent_metrics_hist *h)
 static void operations(FILE *f, const struct agent_metrics_data *m)
 {
 	header(f, "attachd_operations_total", "counter",
-	       "Pipeline operations (attach, detach, bind, unbind) by backend and result.");
+	       "Pipeline operations (attach, detach, bind, unbind, expand) by backend and result.");
 	for (int op = 0; op < _AGENT_METRICS_OP_MAX; op++)
 		for (unsigned b = 0; b < AGENT_METRICS_MAX_BACKENDS; b++) {
 			const char *be = agent_metrics_backend_name(b);

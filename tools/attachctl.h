@@ -90,6 +90,8 @@ int ctl_cmd_probe(const struct ctl_args *a);
 /* One agent/progress.h event for people ("vol1: attach: mkfs 12.40 s ok"); "" for events
  * that print nothing. Pure. */
 void ctl_watch_format(const json_t *ev, char *buf, size_t n);
+/* "1.2 ms", "12.4 s": one decimal, as people read a running clock. */
+void ctl_fmt_elapsed(double ms, char *buf, size_t n);
 /* "attaching: mkfs 12.4 s": the STATE of a volume with an operation in flight (its
  * "progress" object); "" when there is none. Pure. */
 void ctl_fmt_progress(const json_t *progress, char *buf, size_t n);

@@ -100,6 +100,39 @@ static const char *str(const json_t *o, const char *key)
 	return s ? s : "";
 }
 
+/* "1.2 ms", "12.4 s": one decimal, as people read a running clock. */
+void ctl_fmt_elapsed(double ms, char *buf, size_t n)
+{
+	if (ms >= 1000.0)
+		snprintf(buf, n, "%.1f s", ms / 1000.0);
+	else
+		snprintf(buf, n, "%.1f ms", ms);
+}
+
+void ctl_fmt_progress(const json_t *p, char *buf, size_t n)
+{
+	const char *op = str(p, "op"), *step = str(p, "step");
+	char t[32], ing[24];
+
+	buf[0] = 0;
+	if (!json_is_object(p) || !*op)
+		return;
+	/* attach -> attaching, detach -> detaching, bind -> binding */
+	if (streq(op, "rollback"))
+		snprintf(ing, sizeof(ing), "rolling back");
+	else if (strlen(op) > 1 && op[strlen(op) - 1] == 'e')
+		snprintf(ing, sizeof(ing), "%.*sing", (int)strlen(op) - 1, op);
+	else
+		snprintf(ing, sizeof(ing), "%sing", op);
+	if (*step) {
+		ctl_fmt_elapsed(json_number_value(json_object_get(p, "step_ms")), t, sizeof(t));
+		snprintf(buf, n, "%s: %s %s", ing, step, t);
+	} else {
+		ctl_fmt_elapsed(json_number_value(json_object_get(p, "op_ms")), t, sizeof(t));
+		snprintf(buf, n, "%s %s", ing, t);
+	}
+}
+
 static void state_of(const json_t *v, char *buf, size_t n)
 {
 	ctl_fmt_progress(json_object_get(v, "progress"), buf, n);

@@ -21,39 +21,6 @@ static double ev_num(const json_t *o, const char *key)
 	return json_number_value(json_object_get(o, key));
 }
 
-/* "1.2 ms", "12.4 s": one decimal, as people read a running clock. */
-static void fmt_elapsed(double ms, char *buf, size_t n)
-{
-	if (ms >= 1000.0)
-		snprintf(buf, n, "%.1f s", ms / 1000.0);
-	else
-		snprintf(buf, n, "%.1f ms", ms);
-}
-
-void ctl_fmt_progress(const json_t *p, char *buf, size_t n)
-{
-	const char *op = ev_str(p, "op"), *step = ev_str(p, "step");
-	char t[32], ing[24];
-
-	buf[0] = 0;
-	if (!json_is_object(p) || !*op)
-		return;
-	/* attach -> attaching, detach -> detaching, bind -> binding */
-	if (streq(op, "rollback"))
-		snprintf(ing, sizeof(ing), "rolling back");
-	else if (strlen(op) > 1 && op[strlen(op) - 1] == 'e')
-		snprintf(ing, sizeof(ing), "%.*sing", (int)strlen(op) - 1, op);
-	else
-		snprintf(ing, sizeof(ing), "%sing", op);
-	if (*step) {
-		fmt_elapsed(ev_num(p, "step_ms"), t, sizeof(t));
-		snprintf(buf, n, "%s: %s %s", ing, step, t);
-	} else {
-		fmt_elapsed(ev_num(p, "op_ms"), t, sizeof(t));
-		snprintf(buf, n, "%s %s", ing, t);
-	}
-}
-
 void ctl_watch_format(const json_t *ev, char *buf, size_t n)
 {
 	const char *what = ev_str(ev, "event"), *vol = ev_str(ev, "volume"), *op = ev_str(ev, "op");
@@ -92,7 +59,7 @@ void ctl_watch_format(const json_t *ev, char *buf, size_t n)
 			l += (size_t)w;
 		}
 		ctl_fmt_progress(ev, now, sizeof(now));
-		fmt_elapsed(ev_num(ev, "op_ms"), t, sizeof(t));
+		ctl_fmt_elapsed(ev_num(ev, "op_ms"), t, sizeof(t));
 		snprintf(buf, n, "%s: %s running for %s (%s; done: %s)", vol, op, t, now,
 			 done[0] ? done : "nothing yet");
 	} else if (streq(what, "overflow"))
