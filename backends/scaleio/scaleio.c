@@ -214,13 +214,17 @@ static int evict(struct be_sio_client *c, const struct be_sio_cfg *cfg,
 				     "could not read it again; nothing was mapped to this host's "
 				     "SDC %s",
 				     cfg->volume_id, done, own->id);
-	r = be_sio_exclusive_plan(vol, own->id, NULL, 0, 0, &again, e);
+	r = be_sio_exclusive_plan(vol, own->id, NULL, 0, 1, &again, e);
 	if (r < 0)
-		return errbuf_prefix(e, r,
-				     "taking over PowerFlex volume %s: unmapped from %s, but "
-				     "meanwhile another host mapped it; not unmapping that one "
-				     "too (nothing was mapped to this host's SDC %s)",
-				     cfg->volume_id, done, own->id);
+		return errbuf_prefix(e, r, "taking over PowerFlex volume %s: unmapped from %s, then",
+				     cfg->volume_id, done);
+	if (again.n_evict)
+		return errbuf_set(e, -EBUSY,
+				  "taking over PowerFlex volume %s: unmapped it from %s, but "
+				  "meanwhile another host mapped it, %s; not unmapping that one "
+				  "too, and nothing was mapped to this host's SDC %s (take it over "
+				  "again once it is clear which host should have it)",
+				  cfg->volume_id, done, again.who, own->id);
 	return 0;
 }
 
