@@ -329,7 +329,13 @@ class State:
                                           "limitIops": 0, "limitBwInMbps": 0, "multi": False})
             self.save()
             for s in gone:
-                if self.is_local(s):
+                if not self.is_local(s):
+                    continue
+                if self.device_is_open(v["id"], s):
+                    # Withdrawn before the answer: whoever maps it next (a takeover on this
+                    # same machine) must not find the old holder's disk under the name.
+                    self.device_del(v["id"], s)
+                else:
                     self.schedule(self.device_del, v["id"], s)
 
     def limits(self, vid, body):
@@ -395,6 +401,16 @@ class State:
             os.symlink("../../" + dev, link)
             self.data["devices"][key] = {"kind": "fake", "dev": dev}
         self.save()
+
+    def device_is_open(self, vid, sid):
+        """A loop device something is built on (a dm map over it: its host still uses it)."""
+        d = self.data["devices"].get(vid + "@" + sid)
+        if not d or d["kind"] != "loop":
+            return False
+        try:
+            return bool(os.listdir("/sys/block/%s/holders" % d["dev"]))
+        except OSError:
+            return False
 
     def device_del(self, vid, sid):
         d = self.data["devices"].pop(vid + "@" + sid, None)
