@@ -61,8 +61,8 @@ static int metered_up(struct attach_env *env, struct attach_volume *v, struct er
 		agent_metrics_fence_event(&a->metrics, AGENT_FENCE_TAKEOVER);
 		agent_log(AGENT_LOG_WARN, "attachd.attach.takeover",
 			  json_pack("{s:s, s:s, s:s, s:s}", "event", "takeover", "volume", v->key,
-				    "backend", v->opts.be ? v->opts.be->name : "",
-				    "took_over_from", v->att.took_over_from));
+				    "backend", v->opts.be ? v->opts.be->name : "", "took_over_from",
+				    v->att.took_over_from));
 	}
 	return r;
 }

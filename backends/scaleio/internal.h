@@ -109,9 +109,8 @@ struct be_sio_excl {
  * takeover 0 and the SDCs to unmap in *ret. sdcs (the system's SDC list, may be NULL) names
  * the SDCs. Mappings to own_id are ours and left alone.
  */
-int be_sio_exclusive_plan(const struct be_sio_volume *vol, const char *own_id,
-			  const json_t *sdcs, int readonly, int takeover, struct be_sio_excl *ret,
-			  struct errbuf *e);
+int be_sio_exclusive_plan(const struct be_sio_volume *vol, const char *own_id, const json_t *sdcs,
+			  int readonly, int takeover, struct be_sio_excl *ret, struct errbuf *e);
 
 /* Request bodies (malloc'd JSON, all values strings as the gateway wants). */
 char *be_sio_body_map(const char *sdc_id, int readonly);

@@ -201,7 +201,8 @@ static int evict(struct be_sio_client *c, const struct be_sio_cfg *cfg,
 					     "unmap it from SDC %s (%s%s); nothing was mapped to "
 					     "this host's SDC %s",
 					     cfg->volume_id, plan->evict[i],
-					     done[0] ? "already unmapped from " : "no mapping changed",
+					     done[0] ? "already unmapped from "
+						     : "no mapping changed",
 					     done, own->id);
 		if (k < sizeof(done))
 			k += (size_t)snprintf(done + k, sizeof(done) - k, "%sSDC %s", k ? ", " : "",
@@ -216,7 +217,8 @@ static int evict(struct be_sio_client *c, const struct be_sio_cfg *cfg,
 				     cfg->volume_id, done, own->id);
 	r = be_sio_exclusive_plan(vol, own->id, NULL, 0, 1, &again, e);
 	if (r < 0)
-		return errbuf_prefix(e, r, "taking over PowerFlex volume %s: unmapped from %s, then",
+		return errbuf_prefix(e, r,
+				     "taking over PowerFlex volume %s: unmapped from %s, then",
 				     cfg->volume_id, done);
 	if (again.n_evict)
 		return errbuf_set(e, -EBUSY,

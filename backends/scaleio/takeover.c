@@ -15,8 +15,8 @@
 
 /* The SDC of mapping i for people: from the SDC list when it knows it, else from what the
  * volume's mappedSdcInfo says. */
-static void name_mapping(const struct be_sio_volume *vol, unsigned i, const json_t *sdcs,
-			 char *buf, size_t n)
+static void name_mapping(const struct be_sio_volume *vol, unsigned i, const json_t *sdcs, char *buf,
+			 size_t n)
 {
 	struct be_sio_sdc s = {0};
 
@@ -30,9 +30,8 @@ static void name_mapping(const struct be_sio_volume *vol, unsigned i, const json
 	be_sio_sdc_format(&s, buf + strlen(buf), n - strlen(buf));
 }
 
-int be_sio_exclusive_plan(const struct be_sio_volume *vol, const char *own_id,
-			  const json_t *sdcs, int readonly, int takeover, struct be_sio_excl *ret,
-			  struct errbuf *e)
+int be_sio_exclusive_plan(const struct be_sio_volume *vol, const char *own_id, const json_t *sdcs,
+			  int readonly, int takeover, struct be_sio_excl *ret, struct errbuf *e)
 {
 	struct be_sio_excl p = {0};
 	size_t k = 0;
