@@ -28,7 +28,7 @@ python3 "$REPO/tests/emulator/pfgw.py" --state-dir "$emu_dir/state" --tls \
 	--local-sdc-guid "$GUID" --sdc loop --device-delay 0.3 --verbose >>"$ARTIFACTS/pfgw.log" 2>&1 &
 EMU_PID=$!
 on_exit "kill $EMU_PID 2>/dev/null || true"
-wait_for_path "$emu_dir/port" 30 || fail "the gateway emulator did not start"
+wait_for_path "$emu_dir/port" 120 || fail "the gateway emulator did not start"
 EMU_PORT=$(cat "$emu_dir/port")
 emu() { # PATH [JSON]
 	if [ $# -gt 1 ]; then
@@ -133,7 +133,7 @@ mkdir -p "$SCRATCH/drivers-b"
 	--mount-root "$SCRATCH/mnt-b" --driver-dir "$SCRATCH/drivers-b" >>"$ARTIFACTS/attachd-b.log" 2>&1 &
 B_PID=$!
 on_exit "kill $B_PID 2>/dev/null || true"
-wait_for_path "$SCRATCH/drivers-b/attachd.json" 30 || fail "agent B did not start: $(tail -5 "$ARTIFACTS/attachd-b.log")"
+wait_for_path "$SCRATCH/drivers-b/attachd.json" 60 || fail "agent B did not start: $(tail -5 "$ARTIFACTS/attachd-b.log")"
 volman_b() { curl -sS --max-time 120 -X POST --data-binary "${2-}" -H 'Content-Type:' "http://127.0.0.1:7611/$1"; }
 opts3() { echo "{\"backend\":\"scaleio\",\"system_id\":\"$SYS\",\"volume_id\":\"$VOL3\"$1}"; }
 
