@@ -195,15 +195,19 @@ static int evict(struct be_sio_client *c, const struct be_sio_cfg *cfg,
 			errbuf_clear(e);
 			r = 0;
 		}
+		/* code < 0: no answer (timeout, connection lost): that unmap may have
+		 * happened or not, a re-read would tell; the gateway's own errors change
+		 * nothing. */
 		if (r < 0)
 			return errbuf_prefix(e, r,
 					     "taking over PowerFlex volume %s: the gateway did not "
-					     "unmap it from SDC %s (%s%s); nothing was mapped to "
+					     "unmap it from SDC %s (%s%s%s); nothing was mapped to "
 					     "this host's SDC %s",
 					     cfg->volume_id, plan->evict[i],
-					     done[0] ? "already unmapped from "
-						     : "no mapping changed",
-					     done, own->id);
+					     code < 0 ? "that unmap may or may not have happened"
+						      : "that SDC keeps it",
+					     done[0] ? "; already unmapped from " : "", done,
+					     own->id);
 		if (k < sizeof(done))
 			k += (size_t)snprintf(done + k, sizeof(done) - k, "%sSDC %s", k ? ", " : "",
 					      plan->evict[i]);

@@ -704,7 +704,7 @@ static void test_takeover_unmap_fails(void **state)
 	json_decref(emu("/emu/fault", "{\"fail_unmap\":65}"));
 	assert_int_equal(be_scaleio_ops.connect(&ctx, &a, &e), -EIO);
 	json_decref(emu("/emu/fault", "{}"));
-	assert_non_null(strstr(e.msg, "did not unmap it from SDC " OTHER_ID));
+	assert_non_null(strstr(e.msg, "did not unmap it from SDC " OTHER_ID " (that SDC keeps it)"));
 	assert_non_null(strstr(e.msg, "gateway error 65: Failed to unmap"));
 	assert_non_null(strstr(e.msg, "nothing was mapped to this host's SDC " SDC_ID));
 	assert_string_equal(a.took_over_from, "");
