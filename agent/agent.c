@@ -64,6 +64,14 @@ static int metered_up(struct attach_env *env, struct attach_volume *v, struct er
 	r = a->ops->up(env, v, e);
 	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_ATTACH, v, 0, r);
+	if (r == 0 && v->att.took_over_from[0]) {
+		/* Loud: another host just lost this volume (its writes are cut off). */
+		agent_metrics_fence_event(&a->metrics, AGENT_FENCE_TAKEOVER);
+		agent_log(AGENT_LOG_WARN, "attachd.attach.takeover",
+			  json_pack("{s:s, s:s, s:s, s:s}", "event", "takeover", "volume", v->key,
+				    "backend", v->opts.be ? v->opts.be->name : "", "took_over_from",
+				    v->att.took_over_from));
+	}
 	return r;
 }
 

@@ -19,6 +19,8 @@ const char *agent_log_level_name(enum agent_log_level l)
 		return "debug";
 	case AGENT_LOG_INFO:
 		return "info";
+	case AGENT_LOG_WARN:
+		return "warn";
 	case AGENT_LOG_ERROR:
 		return "error";
 	case AGENT_LOG_FATAL:

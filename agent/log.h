@@ -18,11 +18,12 @@
 enum agent_log_level {
 	AGENT_LOG_DEBUG,
 	AGENT_LOG_INFO,
+	AGENT_LOG_WARN, /* worth an operator's attention, not a failure (a takeover) */
 	AGENT_LOG_ERROR,
 	AGENT_LOG_FATAL,
 };
 
-/* "debug", "info", "error", "fatal". */
+/* "debug", "info", "warn", "error", "fatal". */
 const char *agent_log_level_name(enum agent_log_level l);
 
 /* Where lines go (default STDOUT_FILENO) and the lowest level written (default info).

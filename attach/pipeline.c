@@ -552,6 +552,9 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 
 	v->n_timings = 0;
 	v->formatted = 0;
+	/* The backend fences by mapping (scaleio) on takeover, and says whom it cut off. */
+	v->att.takeover = v->opts.takeover;
+	v->att.took_over_from[0] = 0;
 	r = prepare(env, v);
 	if (r < 0)
 		return errbuf_set(e, r, "cannot plan the attach of %s", v->key);
@@ -628,7 +631,9 @@ int attach_volume_rollback(struct attach_env *env, struct attach_volume *v, stru
 		struct backend_ctx ctx = be_ctx(env, env->connect_timeout_ms);
 		struct errbuf ignore;
 
-		/* Learn what the interrupted connect made (it finds rather than remakes). */
+		/* Learn what the interrupted connect made (it finds rather than remakes); a
+		 * rollback never takes a volume from another host. */
+		v->att.takeover = 0;
 		(void)v->opts.be->connect(&ctx, &v->att, &ignore);
 	}
 	return attach_volume_down(env, v, 0, e);

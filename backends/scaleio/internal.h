@@ -8,6 +8,7 @@
  *               drv_cfg output
  *   rest.c      the gateway client (libcurl): login, token cache, version header, 401 retry,
  *               TLS settings, one deadline per operation
+ *   takeover.c  pure: one writer per volume (refuse, or the SDCs a takeover unmaps)
  *   scaleio.c   the ops table: probe / connect / find_device / identify / disconnect
  *
  * The gateway password lives only in the host config and in the Authorization header of a
@@ -92,6 +93,24 @@ void be_sio_sdc_format(const struct be_sio_sdc *s, char *buf, size_t n);
 int be_sio_volume_is_mapped_to(const struct be_sio_volume *v, const char *sdc_id);
 /* Index of the first mapping to an SDC other than sdc_id, -1 if none. */
 int be_sio_volume_other_mapping(const struct be_sio_volume *v, const char *sdc_id);
+
+/* ---- takeover.c (pure) ---- */
+
+/* What a read-write attach must do about the SDCs other than ours that have the volume. */
+struct be_sio_excl {
+	unsigned n_evict; /* SDCs a takeover unmaps before mapping ours */
+	char evict[BE_SIO_MAX_MAPPINGS][BE_SIO_ID_LEN + 1];
+	char who[320]; /* those SDCs for people: "SDC <id> (name 'x', IP y)[, SDC ...]" */
+};
+/*
+ * readonly: 0, nothing to do (a read-only attach shares the volume). Read-write: a volume
+ * mapped to all SDCs is refused, takeover or not (-EBUSY, e says why and what to do);
+ * mapped to other SDCs: refused naming them and saying how to take over (-EBUSY), or with
+ * takeover 0 and the SDCs to unmap in *ret. sdcs (the system's SDC list, may be NULL) names
+ * the SDCs. Mappings to own_id are ours and left alone.
+ */
+int be_sio_exclusive_plan(const struct be_sio_volume *vol, const char *own_id, const json_t *sdcs,
+			  int readonly, int takeover, struct be_sio_excl *ret, struct errbuf *e);
 
 /* Request bodies (malloc'd JSON, all values strings as the gateway wants). */
 char *be_sio_body_map(const char *sdc_id, int readonly);

@@ -6,10 +6,15 @@
  * go. The backend never talks to the SDC driver itself except to learn its GUID.
  *
  * a->objs, written by connect before it asks the gateway anything that changes state:
- *   { "system_id": "...", "volume_id": "...", "sdc_id": "...", "mapped_by_us": bool }
+ *   { "system_id": "...", "volume_id": "...", "sdc_id": "...", "mapped_by_us": bool,
+ *     "device": "scinia" (find_device) }
  * mapped_by_us is true from the moment addMappedSdc is sent (the answer may be lost) until
  * disconnect has unmapped and seen the device go; false when the volume was already mapped
  * to this SDC by someone else (then detach leaves that mapping alone).
+ *
+ * One writer per volume (takeover.c): a read-write attach of a volume another SDC has mapped
+ * is refused, or with a->takeover that SDC is unmapped first (the holder's host loses the
+ * disk: PowerFlex fences by mapping) and a->took_over_from names it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -140,43 +145,11 @@ static int get_volume(struct be_sio_client *c, const char *volume_id, struct be_
 	return 0;
 }
 
-/* Refuse a read-write attach of a volume another SDC has mapped: two hosts writing one
- * filesystem destroy it. Names that SDC so the operator knows where to look. */
-static int check_exclusive(const struct be_sio_cfg *cfg, const struct be_sio_volume *vol,
-			   const struct be_sio_sdc *own, const json_t *sdcs, struct errbuf *e)
-{
-	struct be_sio_sdc other = {0};
-	char who[256];
-	int i;
-
-	if (cfg->readonly)
-		return 0;
-	if (vol->all_sdcs)
-		return errbuf_set(
-		    e, -EBUSY,
-		    "PowerFlex volume %s is mapped to all SDCs; refusing a read-write "
-		    "attach (mappings left untouched)",
-		    vol->id);
-	i = be_sio_volume_other_mapping(vol, own->id);
-	if (i < 0)
-		return 0;
-	if (be_sio_sdc_find_id(sdcs, vol->mapped[i].sdc_id, &other) < 0) {
-		snprintf(other.id, sizeof(other.id), "%s", vol->mapped[i].sdc_id);
-		snprintf(other.name, sizeof(other.name), "%s", vol->mapped[i].sdc_name);
-		snprintf(other.ip, sizeof(other.ip), "%s", vol->mapped[i].sdc_ip);
-	}
-	be_sio_sdc_format(&other, who, sizeof(who));
-	return errbuf_set(e, -EBUSY,
-			  "PowerFlex volume %s is already mapped to another SDC, %s; refusing a "
-			  "read-write attach to this host's SDC %s (mappings left untouched; unmap "
-			  "it there first)",
-			  vol->id, who, own->id);
-}
-
-/* Everything probe and connect both need: the volume, our SDC, the exclusivity check. */
+/* Everything probe and connect both need: the volume, our SDC, the one-writer decision
+ * (refused, or with takeover the SDCs to unmap, in *ret_plan; see takeover.c). */
 static int look(const struct backend_ctx *ctx, struct be_sio_client *c,
-		const struct be_sio_cfg *cfg, struct be_sio_volume *vol, struct be_sio_sdc *own,
-		struct errbuf *e)
+		const struct be_sio_cfg *cfg, int takeover, struct be_sio_volume *vol,
+		struct be_sio_sdc *own, struct be_sio_excl *ret_plan, struct errbuf *e)
 {
 	json_t *sdcs = NULL;
 	int r;
@@ -187,9 +160,78 @@ static int look(const struct backend_ctx *ctx, struct be_sio_client *c,
 	r = own_sdc(ctx, c, cfg->system_id, own, &sdcs, e);
 	if (r < 0)
 		return r;
-	r = check_exclusive(cfg, vol, own, sdcs, e);
+	r = be_sio_exclusive_plan(vol, own->id, sdcs, cfg->readonly, takeover, ret_plan, e);
 	json_decref(sdcs);
 	return r;
+}
+
+/*
+ * Takeover: unmap the volume from every other SDC, then read it again. Nothing is mapped
+ * to us here, so a failure leaves this host without the volume and e says which SDC the
+ * gateway would not unmap, with its answer. The re-read catches a third host that mapped
+ * the volume while we unmapped the holder: then we refuse rather than unmap it too (two
+ * takeovers must not chase each other). *vol is the volume as it is now.
+ */
+static int evict(struct be_sio_client *c, const struct be_sio_cfg *cfg,
+		 const struct be_sio_excl *plan, const struct be_sio_sdc *own,
+		 struct be_sio_volume *vol, struct errbuf *e)
+{
+	struct be_sio_excl again;
+	char path[128], done[320] = "";
+	size_t k = 0;
+	long code;
+	int r;
+
+	snprintf(path, sizeof(path), "/api/instances/Volume::%s/action/removeMappedSdc",
+		 cfg->volume_id);
+	for (unsigned i = 0; i < plan->n_evict; i++) {
+		_cleanup_free_ char *body = be_sio_body_unmap(plan->evict[i]);
+
+		if (!body)
+			return -ENOMEM;
+		r = be_sio_call_json(c, "POST", path, body, NULL, &code, e);
+		if (r < 0 && be_sio_code_is_not_mapped(code)) {
+			/* Gone already (that host detached meanwhile): just as good. */
+			errbuf_clear(e);
+			r = 0;
+		}
+		/* code < 0: no answer (timeout, connection lost): that unmap may have
+		 * happened or not, a re-read would tell; the gateway's own errors change
+		 * nothing. */
+		if (r < 0)
+			return errbuf_prefix(e, r,
+					     "taking over PowerFlex volume %s: the gateway did not "
+					     "unmap it from SDC %s (%s%s%s); nothing was mapped to "
+					     "this host's SDC %s",
+					     cfg->volume_id, plan->evict[i],
+					     code < 0 ? "that unmap may or may not have happened"
+						      : "that SDC keeps it",
+					     done[0] ? "; already unmapped from " : "", done,
+					     own->id);
+		if (k < sizeof(done))
+			k += (size_t)snprintf(done + k, sizeof(done) - k, "%sSDC %s", k ? ", " : "",
+					      plan->evict[i]);
+	}
+	r = get_volume(c, cfg->volume_id, vol, e);
+	if (r < 0)
+		return errbuf_prefix(e, r,
+				     "taking over PowerFlex volume %s: unmapped from %s, then "
+				     "could not read it again; nothing was mapped to this host's "
+				     "SDC %s",
+				     cfg->volume_id, done, own->id);
+	r = be_sio_exclusive_plan(vol, own->id, NULL, 0, 1, &again, e);
+	if (r < 0)
+		return errbuf_prefix(e, r,
+				     "taking over PowerFlex volume %s: unmapped from %s, then",
+				     cfg->volume_id, done);
+	if (again.n_evict)
+		return errbuf_set(e, -EBUSY,
+				  "taking over PowerFlex volume %s: unmapped it from %s, but "
+				  "meanwhile another host mapped it, %s; not unmapping that one "
+				  "too, and nothing was mapped to this host's SDC %s (take it over "
+				  "again once it is clear which host should have it)",
+				  cfg->volume_id, done, again.who, own->id);
+	return 0;
 }
 
 static int sio_probe(const struct backend_ctx *ctx, struct backend_attachment *a,
@@ -199,12 +241,14 @@ static int sio_probe(const struct backend_ctx *ctx, struct backend_attachment *a
 	struct backend_identity id = {0};
 	struct be_sio_client c;
 	struct be_sio_volume vol;
+	struct be_sio_excl plan;
 	struct be_sio_sdc own;
 	int r;
 
+	/* With takeover nothing is refused here: connect does the unmapping. */
 	r = be_sio_client_init(&c, &ctx->host->scaleio, ctx->timeout_ms, e);
 	if (r == 0)
-		r = look(ctx, &c, cfg, &vol, &own, e);
+		r = look(ctx, &c, cfg, a->takeover, &vol, &own, &plan, e);
 	be_sio_client_done(&c);
 	if (r < 0)
 		return r;
@@ -226,6 +270,7 @@ static int sio_connect(const struct backend_ctx *ctx, struct backend_attachment 
 	_cleanup_free_ char *body = NULL;
 	struct be_sio_client c;
 	struct be_sio_volume vol;
+	struct be_sio_excl plan;
 	struct be_sio_sdc own;
 	char path[128];
 	long code;
@@ -233,9 +278,15 @@ static int sio_connect(const struct backend_ctx *ctx, struct backend_attachment 
 
 	if (!a->objs && !(a->objs = json_object()))
 		return -ENOMEM;
+	a->took_over_from[0] = 0;
 	r = be_sio_client_init(&c, &ctx->host->scaleio, ctx->timeout_ms, e);
 	if (r == 0)
-		r = look(ctx, &c, cfg, &vol, &own, e);
+		r = look(ctx, &c, cfg, a->takeover, &vol, &own, &plan, e);
+	if (r == 0 && plan.n_evict) {
+		r = evict(&c, cfg, &plan, &own, &vol, e);
+		if (r == 0)
+			snprintf(a->took_over_from, sizeof(a->took_over_from), "%s", plan.who);
+	}
 	if (r < 0)
 		goto out;
 	if (objs_set_str(a->objs, "system_id", cfg->system_id) < 0 ||
@@ -272,6 +323,14 @@ static int sio_connect(const struct backend_ctx *ctx, struct backend_attachment 
 			errbuf_prefix(e, -EBUSY, "volume %s was mapped to another SDC meanwhile",
 				      vol.id);
 		r = code == BE_SIO_E_MAPPED_ELSEWHERE ? -EBUSY : r;
+	}
+	if (r < 0 && a->took_over_from[0]) {
+		struct errbuf first = *e;
+
+		/* Half a takeover: say that the holder lost the volume all the same. */
+		errbuf_set(e, r, "%.700s (the takeover had already unmapped it from %.250s)",
+			   first.msg, a->took_over_from);
+		a->took_over_from[0] = 0;
 	}
 	if (r < 0)
 		errbuf_prefix(e, r, "mapping PowerFlex volume %s to SDC %s", vol.id, own.id);
@@ -339,6 +398,9 @@ static int sio_find_device(const struct backend_ctx *ctx, struct backend_attachm
 	snprintf(d.devnode, sizeof(d.devnode), "%s", real);
 	d.major = ma;
 	d.minor = mi;
+	/* For wait_gone: once the link names another disk, ours is gone. */
+	if (a->objs && objs_set_str(a->objs, "device", name) < 0)
+		return -ENOMEM;
 	*ret = d;
 	return 0;
 }
@@ -369,6 +431,23 @@ static int sio_identify(const struct backend_ctx *ctx, struct backend_attachment
 	return 0;
 }
 
+/* 1 if link resolves to a disk other than ours (recorded by find_device): the volume was
+ * mapped to this SDC again by someone else, and our disk is gone all the same. */
+static int link_is_other_disk(const struct backend_attachment *a, const char *link)
+{
+	const char *ours = objs_str(a->objs, "device");
+	_cleanup_free_ char *real = NULL;
+	const char *base;
+
+	if (!ours || !*ours)
+		return 0;
+	real = realpath(link, NULL);
+	if (!real)
+		return 0;
+	base = strrchr(real, '/');
+	return !streq(base ? base + 1 : real, ours);
+}
+
 /* Wait (bounded) for the SDC to remove the device once unmapped. */
 static int wait_gone(const struct backend_ctx *ctx, const struct backend_attachment *a,
 		     int64_t deadline, struct errbuf *e)
@@ -382,6 +461,8 @@ static int wait_gone(const struct backend_ctx *ctx, const struct backend_attachm
 		return 0;
 	for (;;) {
 		if (lstat(link, &st) < 0 && errno == ENOENT)
+			return 0;
+		if (link_is_other_disk(a, link))
 			return 0;
 		if (now_ms() >= deadline)
 			return errbuf_set(e, -ETIMEDOUT,

@@ -9,11 +9,17 @@ volumes; addMappedSdc / removeMappedSdc / setMappedSdcLimits with the real error
 and codes (79, 80, 81/4037, 84/4039, 297); a non-hex id is "... must be a hexadecimal
 number".
 
-SDC emulation for the SDC whose GUID is --local-sdc-guid (this host):
+SDC emulation for the SDC whose GUID is --local-sdc-guid (this host), and with --sdc loop
+also for SDCs added with /emu/sdc {"local": true} (two agents in one VM acting as two hosts):
   --sdc loop   on map: truncate -s SIZE STATE/emc-vol-<sys>-<vol> (never shrinks, data kept
-               across unmap/map) and `losetup --find --show` it (-r for ReadOnly); on unmap
-               `losetup -d`. A test-only udev rule makes /dev/disk/by-id/emc-vol-<sys>-<vol>
-               from the loop device's backing file name (tests/emulator/99-fake-scini.rules).
+               across unmap/map), hard-link it as STATE/sdc-<sdcId>/emc-vol-<sys>-<vol> and
+               `losetup --find --show` that (-r for ReadOnly); on unmap `losetup -d`. A
+               test-only udev rule makes /dev/disk/by-id/emc-vol-<sys>-<vol> from the loop
+               device's backing file name (tests/emulator/99-fake-scini.rules). A loop device
+               still open on unmap (its host did not detach: a takeover) cannot go; the SDC
+               withdraws it all the same: its backing link is renamed away, so udev drops its
+               by-id name (the kernel lets go of the loop device at its last close). Its host
+               can still do I/O through what it holds open: the emulation does not fence.
   --sdc fake   no root, no udev: under --fake-root R make R/dev/sciniX, the link
                R/dev/disk/by-id/emc-vol-<sys>-<vol> -> ../../sciniX and R/sys/class/block/
                sciniX/{dev,size}; removed on unmap (point attachd's dev/sysfs roots at R).
@@ -28,14 +34,20 @@ Volume::<id>/action/removeVolume {"removeMode":"ONLY_ME"} refuses while the volu
 mapped; protection domains and storage pools (pd1/sp1, pd1/sp2) answer queryIdByKey.
 
 Control endpoints (no auth, for tests; JSON bodies):
-  POST /emu/sdc      {"id","guid","ip","name","state":"Connected"|"Disconnected","approved"}
+  POST /emu/sdc      {"id","guid","ip","name","state":"Connected"|"Disconnected","approved",
+                      "local": bool (an SDC on this machine: see --sdc loop)}
   POST /emu/volume   {"id","name","sizeInKb"}
-  POST /emu/map      {"volumeId","sdcId"}       map directly (no rules, no device)
+  POST /emu/map      {"volumeId","sdcId","accessMode"}  map directly (no rules, no device)
   POST /emu/expire-tokens                        every live token becomes invalid
   POST /emu/fault    {"slow": seconds, "status": 503 | 0, "html": bool, "nodevice": bool,
-                      "slow_after": seconds}
+                      "slow_after": seconds, "fail_unmap": errorCode | 0,
+                      "map_after_unmap": sdcId | ""}
                      (nodevice: maps succeed but this host's SDC never shows the device;
-                     slow_after: a POST's action is done at once, its answer is held back)
+                     slow_after: a POST's action is done at once, its answer is held back;
+                     fail_unmap: removeMappedSdc of one SDC answers 500 with that code and
+                     changes nothing; map_after_unmap: right after the next removeMappedSdc
+                     of one SDC, that SDC maps the volume, as a third host racing a
+                     takeover would, once)
   GET  /emu/state    everything, plus counters {"logins","unauthorized","requests"}
 State (systems, SDCs, volumes, mappings, devices) is saved in STATE/state.json and reloaded
 at start, so a test can kill the gateway ("unavailable") and start it again; tokens die
@@ -78,18 +90,22 @@ class State:
         self.path = os.path.join(args.state_dir, "state.json")
         self.tokens = {}  # token -> {"created", "used"}
         self.counters = {"logins": 0, "unauthorized": 0, "requests": 0}
-        self.fault = {"slow": 0, "status": 0, "html": False, "nodevice": False, "slow_after": 0}
+        self.fault = {"slow": 0, "status": 0, "html": False, "nodevice": False, "slow_after": 0,
+                      "fail_unmap": 0, "map_after_unmap": ""}
         self.data = {
             "system": {"id": SYSTEM_ID, "name": "mocksystem", "version": self.version(),
                        "restrictedSdcMode": "None"},
             "sdcs": {},
             "volumes": {},
-            "devices": {},  # volume id -> {"kind": "loop"|"fake", "dev": "loop3"|"scinia"}
+            # "<volume id>@<sdc id>" -> {"kind": "loop"|"fake", "dev": "loop3"|"scinia"}
+            "devices": {},
+            "local_sdcs": [],  # more SDCs on this machine (--sdc loop), /emu/sdc "local"
         }
         if os.path.exists(self.path):
             with open(self.path) as f:
                 self.data = json.load(f)
         self.data.setdefault("pds", {PD_ID: {"id": PD_ID, "name": "pd1"}})
+        self.data.setdefault("local_sdcs", [])
         self.data.setdefault("pools", {i: {"id": i, "name": n, "protectionDomainId": PD_ID}
                                        for i, n in POOLS.items()})
         if args.local_sdc_guid and not any(
@@ -117,6 +133,8 @@ class State:
                 "mdmConnectionState": b.get("state", "Connected"),
                 "sdcApproved": b.get("approved", True), "systemId": SYSTEM_ID,
                 "hostType": "SdcHost", "osType": "Linux"}
+            if b.get("local") and sid.lower() not in self.data["local_sdcs"]:
+                self.data["local_sdcs"].append(sid.lower())
             self.save()
         return sid.lower()
 
@@ -182,9 +200,12 @@ class State:
             if v["mappings"] or v["mappingToAllSdcsEnabled"]:
                 raise GwError(500, 0, "The volume is mapped to an SDC and cannot be removed")
             del self.data["volumes"][v["id"]]
-            f = os.path.join(self.args.state_dir, "emc-vol-%s-%s" % (SYSTEM_ID, v["id"]))
-            if os.path.exists(f):
-                os.unlink(f)
+            name = "emc-vol-%s-%s" % (SYSTEM_ID, v["id"])
+            for f in [os.path.join(self.args.state_dir, name)] + [
+                    os.path.join(self.args.state_dir, d, name)
+                    for d in os.listdir(self.args.state_dir) if d.startswith("sdc-")]:
+                if os.path.exists(f):
+                    os.unlink(f)
             self.save()
 
     # ---- auth ----
@@ -257,8 +278,12 @@ class State:
         return c4 if self.args.api == 4 else c3
 
     def is_local(self, sid):
+        """An SDC on this machine: the emulation shows it the volumes mapped to it."""
         g = self.args.local_sdc_guid
-        return g and self.data["sdcs"].get(sid, {}).get("sdcGuid", "").upper() == g.upper()
+        if g and self.data["sdcs"].get(sid, {}).get("sdcGuid", "").upper() == g.upper():
+            return True
+        # More than one local SDC needs per-SDC devices: loop devices only.
+        return self.args.sdc == "loop" and sid in self.data["local_sdcs"]
 
     def map(self, vid, body):
         with self.lock:
@@ -279,7 +304,7 @@ class State:
                                   "limitBwInMbps": 0, "multi": multi})
             self.save()
             if self.is_local(sid) and not self.fault.get("nodevice"):
-                self.schedule(self.device_add, v["id"], v["sizeInKb"], mode == "ReadOnly")
+                self.schedule(self.device_add, v["id"], sid, v["sizeInKb"], mode == "ReadOnly")
 
     def unmap(self, vid, body):
         with self.lock:
@@ -292,11 +317,26 @@ class State:
                 sid = self.resolve_sdc(body)
                 if not any(m["sdcId"] == sid for m in v["mappings"]):
                     raise GwError(500, self.code(84, 4039), "The volume is not mapped to SDC")
+                if self.fault.get("fail_unmap"):
+                    raise GwError(500, int(self.fault["fail_unmap"]),
+                                  "Failed to unmap the volume from the SDC (emulated fault)")
                 v["mappings"] = [m for m in v["mappings"] if m["sdcId"] != sid]
                 gone = [sid]
+                racer = self.fault.get("map_after_unmap")
+                if racer:
+                    self.fault["map_after_unmap"] = ""
+                    v["mappings"].append({"sdcId": racer.lower(), "accessMode": "ReadWrite",
+                                          "limitIops": 0, "limitBwInMbps": 0, "multi": False})
             self.save()
-            if any(self.is_local(s) for s in gone):
-                self.schedule(self.device_del, v["id"])
+            for s in gone:
+                if not self.is_local(s):
+                    continue
+                if self.device_is_open(v["id"], s):
+                    # Withdrawn before the answer: whoever maps it next (a takeover on this
+                    # same machine) must not find the old holder's disk under the name.
+                    self.device_del(v["id"], s)
+                else:
+                    self.schedule(self.device_del, v["id"], s)
 
     def limits(self, vid, body):
         with self.lock:
@@ -323,15 +363,25 @@ class State:
                     print("pfgw: SDC emulation: %s" % e, file=sys.stderr, flush=True)
         threading.Thread(target=run, daemon=True).start()
 
-    def device_add(self, vid, size_kb, readonly):
+    def device_add(self, vid, sid, size_kb, readonly):
         name = "emc-vol-%s-%s" % (SYSTEM_ID, vid)
+        key = vid + "@" + sid
         if self.args.sdc == "loop":
             f = os.path.join(self.args.state_dir, name)
             if not os.path.exists(f) or os.path.getsize(f) < size_kb * 1024:
                 subprocess.run(["truncate", "-s", str(size_kb * 1024), f], check=True)
-            cmd = ["losetup", "--find", "--show"] + (["-r"] if readonly else []) + [f]
+            # One link per SDC to the one data file: an SDC's device can be withdrawn
+            # (renamed away) without touching the other SDCs' (see device_del).
+            d = os.path.join(self.args.state_dir, "sdc-" + sid)
+            os.makedirs(d, exist_ok=True)
+            lf = os.path.join(d, name)
+            if os.path.lexists(lf):
+                os.unlink(lf)
+            os.link(f, lf)
+            cmd = ["losetup", "--find", "--show"] + (["-r"] if readonly else []) + [lf]
             dev = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
-            self.data["devices"][vid] = {"kind": "loop", "dev": os.path.basename(dev)}
+            self.data["devices"][key] = {"kind": "loop", "dev": os.path.basename(dev),
+                                         "file": lf}
         elif self.args.sdc == "fake":
             root = self.args.fake_root
             used = {d["dev"] for d in self.data["devices"].values()}
@@ -349,15 +399,38 @@ class State:
             if os.path.lexists(link):
                 os.unlink(link)
             os.symlink("../../" + dev, link)
-            self.data["devices"][vid] = {"kind": "fake", "dev": dev}
+            self.data["devices"][key] = {"kind": "fake", "dev": dev}
         self.save()
 
-    def device_del(self, vid):
-        d = self.data["devices"].pop(vid, None)
+    def device_is_open(self, vid, sid):
+        """A loop device something is built on (a dm map over it: its host still uses it)."""
+        d = self.data["devices"].get(vid + "@" + sid)
+        if not d or d["kind"] != "loop":
+            return False
+        try:
+            return bool(os.listdir("/sys/block/%s/holders" % d["dev"]))
+        except OSError:
+            return False
+
+    def device_del(self, vid, sid):
+        d = self.data["devices"].pop(vid + "@" + sid, None)
         if not d:
             return
         if d["kind"] == "loop":
             subprocess.run(["losetup", "-d", "/dev/" + d["dev"]], check=False)
+            lf = d.get("file")
+            if lf and os.path.exists("/sys/block/%s/loop/backing_file" % d["dev"]):
+                # Still open (its host holds it: a takeover): the kernel only marks it
+                # autoclear. Withdraw it from that host as the SDC would: rename its link
+                # so the backing file no longer matches the udev rule, and let udev drop
+                # the by-id name.
+                gone = os.path.join(os.path.dirname(lf), "withdrawn-%s-%s" % (vid, d["dev"]))
+                os.replace(lf, gone)
+                os.unlink(gone)
+                subprocess.run(["udevadm", "trigger", "--action=change", "--settle",
+                                "/sys/block/" + d["dev"]], check=False, capture_output=True)
+            elif lf and os.path.lexists(lf):
+                os.unlink(lf)
         elif d["kind"] == "fake":
             root = self.args.fake_root
             name = "emc-vol-%s-%s" % (SYSTEM_ID, vid)
@@ -478,8 +551,12 @@ def make_handler(st):
             if method == "POST" and path == "/emu/map":
                 with st.lock:
                     v = st.volume(b["volumeId"])
-                    v["mappings"].append({"sdcId": b["sdcId"].lower(), "accessMode": "ReadWrite",
-                                          "limitIops": 0, "limitBwInMbps": 0, "multi": False})
+                    sid = b["sdcId"].lower()
+                    if not any(m["sdcId"] == sid for m in v["mappings"]):
+                        v["mappings"].append({"sdcId": sid,
+                                              "accessMode": b.get("accessMode", "ReadWrite"),
+                                              "limitIops": 0, "limitBwInMbps": 0,
+                                              "multi": False})
                     st.save()
                 return self.send(200, {})
             if method == "POST" and path == "/emu/expire-tokens":
@@ -491,7 +568,9 @@ def make_handler(st):
                     st.fault = {"slow": float(b.get("slow", 0)), "status": int(b.get("status", 0)),
                                 "html": bool(b.get("html", False)),
                                 "nodevice": bool(b.get("nodevice", False)),
-                                "slow_after": float(b.get("slow_after", 0))}
+                                "slow_after": float(b.get("slow_after", 0)),
+                                "fail_unmap": int(b.get("fail_unmap", 0)),
+                                "map_after_unmap": str(b.get("map_after_unmap", ""))}
                 return self.send(200, st.fault)
             raise GwError(404, 0, "no such control endpoint")
 

@@ -5,8 +5,10 @@
  * rootless SDC emulation (--sdc fake: by-id link and sysfs entries under a temporary root
  * that the backend's dev/sysfs roots point at). Covers: the whole attach/detach cycle,
  * re-login once on a 401 after the tokens expired, a volume mapped to another SDC refused
- * by name with its mappings untouched, an unavailable or slow gateway failing within the
- * bound, bad credentials, TLS verification, drv_cfg for the GUID, and the password never
+ * by name with its mappings untouched (the refusal says how to take over), a takeover
+ * (the other SDC unmapped, then ours mapped; a failed unmap maps nothing; a third host
+ * mapping it meanwhile is not unmapped in turn), an unavailable or slow gateway failing
+ * within the bound, bad credentials, TLS verification, drv_cfg for the GUID, and the password never
  * in an error or a record. Needs python3 and openssl; skips otherwise.
  */
 #include <setjmp.h>
@@ -393,6 +395,9 @@ static void test_mapped_to_other_sdc_refused(void **state)
 	errbuf_clear(&e);
 	assert_int_equal(be_scaleio_ops.connect(&ctx, &a, &e), -EBUSY);
 	assert_non_null(strstr(e.msg, "host2"));
+	assert_non_null(strstr(e.msg, "attachctl takeover"));
+	assert_non_null(strstr(e.msg, "takeover: true"));
+	assert_string_equal(a.took_over_from, "");
 	assert_int_equal(be_scaleio_ops.disconnect(&ctx, &a, &e), 0);
 	mappings_of(VOL2, maps, sizeof(maps));
 	assert_string_equal(maps, OTHER_ID);
@@ -685,6 +690,108 @@ static void test_request_stats(void **state)
 	assert_int_equal(count_of(&s3) - count_of(&s0),
 			 (s3.answered - s0.answered) + (s3.http_errors - s0.http_errors) +
 			     (s3.transport_errors - s0.transport_errors));
+}
+
+/* A volume of its own for a takeover test, mapped read-write to the other SDC (host2). */
+static void held_by_other(const char *vol)
+{
+	char b[160];
+
+	snprintf(b, sizeof(b), "{\"id\":\"%s\",\"name\":\"t-%s\",\"sizeInKb\":32768}", vol,
+		 vol + 10);
+	json_decref(emu("/emu/volume", b));
+	snprintf(b, sizeof(b), "{\"volumeId\":\"%s\",\"sdcId\":\"" OTHER_ID "\"}", vol);
+	json_decref(emu("/emu/map", b));
+}
+
+/* Takeover: host2's SDC is unmapped, ours mapped, the device comes, took_over_from names
+ * host2 for the agent's log; detach leaves the volume mapped to nobody. */
+static void test_takeover(void **state)
+{
+	struct backend_ctx ctx = ctx_ms(10000);
+	struct backend_attachment a = att_for("c36a59ef00000041", 0);
+	struct backend_identity id;
+	struct backend_device dev;
+	struct errbuf e = {{0}};
+	char maps[256];
+
+	held_by_other("c36a59ef00000041");
+	a.takeover = 1;
+	/* The plan step refuses nothing on takeover, and changes nothing. */
+	assert_int_equal(be_scaleio_ops.probe(&ctx, &a, &id, &e), 0);
+	mappings_of("c36a59ef00000041", maps, sizeof(maps));
+	assert_string_equal(maps, OTHER_ID);
+	if (be_scaleio_ops.connect(&ctx, &a, &e) != 0)
+		fail_msg("takeover connect: %s", e.msg);
+	assert_string_equal(a.took_over_from, "SDC " OTHER_ID " (name 'host2', IP 10.0.0.6)");
+	mappings_of("c36a59ef00000041", maps, sizeof(maps));
+	assert_string_equal(maps, SDC_ID);
+	assert_true(json_is_true(json_object_get(a.objs, "mapped_by_us")));
+	assert_int_equal(await_device(&ctx, &a, &dev, &e), 0);
+	/* Connect again (a resumed attach): ours already, nobody to take it from. */
+	assert_int_equal(be_scaleio_ops.connect(&ctx, &a, &e), 0);
+	assert_string_equal(a.took_over_from, "");
+	assert_int_equal(be_scaleio_ops.disconnect(&ctx, &a, &e), 0);
+	mappings_of("c36a59ef00000041", maps, sizeof(maps));
+	assert_string_equal(maps, "");
+	no_secret(&e, &a);
+	att_done(&a);
+}
+
+/* The gateway will not unmap host2: nothing is mapped to us, the error names host2's SDC
+ * and carries the gateway's answer, and a detach has nothing to undo. */
+static void test_takeover_unmap_fails(void **state)
+{
+	struct backend_ctx ctx = ctx_ms(10000);
+	struct backend_attachment a = att_for("c36a59ef00000042", 0);
+	struct errbuf e = {{0}};
+	char maps[256];
+	long reqs;
+
+	held_by_other("c36a59ef00000042");
+	a.takeover = 1;
+	json_decref(emu("/emu/fault", "{\"fail_unmap\":65}"));
+	assert_int_equal(be_scaleio_ops.connect(&ctx, &a, &e), -EIO);
+	json_decref(emu("/emu/fault", "{}"));
+	assert_non_null(strstr(e.msg, "did not unmap it from SDC " OTHER_ID " (that SDC keeps it)"));
+	assert_non_null(strstr(e.msg, "gateway error 65: Failed to unmap"));
+	assert_non_null(strstr(e.msg, "nothing was mapped to this host's SDC " SDC_ID));
+	assert_string_equal(a.took_over_from, "");
+	mappings_of("c36a59ef00000042", maps, sizeof(maps));
+	assert_string_equal(maps, OTHER_ID);
+	reqs = counter("requests");
+	assert_int_equal(be_scaleio_ops.disconnect(&ctx, &a, &e), 0);
+	assert_int_equal(counter("requests"), reqs); /* nothing of ours to unmap */
+	mappings_of("c36a59ef00000042", maps, sizeof(maps));
+	assert_string_equal(maps, OTHER_ID);
+	no_secret(&e, &a);
+	att_done(&a);
+}
+
+/* A third host maps the volume while we unmap host2: the re-read sees it, and we neither
+ * unmap it in turn nor map ours (two takeovers must not chase each other). */
+static void test_takeover_race_third_host(void **state)
+{
+	struct backend_ctx ctx = ctx_ms(10000);
+	struct backend_attachment a = att_for("c36a59ef00000043", 0);
+	struct errbuf e = {{0}};
+	char maps[256];
+
+	held_by_other("c36a59ef00000043");
+	json_decref(emu("/emu/sdc", "{\"id\":\"bbbbbbbb00000003\",\"guid\":"
+				    "\"33333333-2222-3333-4444-555555555555\",\"ip\":\"10.0.0.7\","
+				    "\"name\":\"host3\"}"));
+	json_decref(emu("/emu/fault", "{\"map_after_unmap\":\"bbbbbbbb00000003\"}"));
+	a.takeover = 1;
+	assert_int_equal(be_scaleio_ops.connect(&ctx, &a, &e), -EBUSY);
+	json_decref(emu("/emu/fault", "{}"));
+	assert_non_null(strstr(e.msg, "unmapped it from SDC " OTHER_ID));
+	assert_non_null(strstr(e.msg, "meanwhile another host mapped it"));
+	assert_non_null(strstr(e.msg, "bbbbbbbb00000003"));
+	assert_string_equal(a.took_over_from, "");
+	mappings_of("c36a59ef00000043", maps, sizeof(maps));
+	assert_string_equal(maps, "bbbbbbbb00000003");
+	assert_int_equal(be_scaleio_ops.disconnect(&ctx, &a, &e), 0);
 	att_done(&a);
 }
 
@@ -707,6 +814,9 @@ int main(void)
 	    cmocka_unit_test_setup(test_api4_cycle, setup),
 	    cmocka_unit_test_setup(test_unmap_replay_84, setup),
 	    cmocka_unit_test_setup(test_request_stats, setup),
+	    cmocka_unit_test_setup(test_takeover, setup),
+	    cmocka_unit_test_setup(test_takeover_unmap_fails, setup),
+	    cmocka_unit_test_setup(test_takeover_race_third_host, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

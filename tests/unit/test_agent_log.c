@@ -68,6 +68,7 @@ static void test_levels(void **state)
 {
 	assert_string_equal(agent_log_level_name(AGENT_LOG_DEBUG), "debug");
 	assert_string_equal(agent_log_level_name(AGENT_LOG_INFO), "info");
+	assert_string_equal(agent_log_level_name(AGENT_LOG_WARN), "warn");
 	assert_string_equal(agent_log_level_name(AGENT_LOG_ERROR), "error");
 	assert_string_equal(agent_log_level_name(AGENT_LOG_FATAL), "fatal");
 }

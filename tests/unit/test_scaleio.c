@@ -248,6 +248,97 @@ static void test_volume_parse(void **state)
 	json_decref(j);
 }
 
+/* A volume object with mappings "sdcId:ip:name,..." (name may be empty). */
+static void volume_with(struct be_sio_volume *v, int all_sdcs, const char *maps)
+{
+	char buf[512], *save = NULL, *m;
+
+	memset(v, 0, sizeof(*v));
+	snprintf(v->id, sizeof(v->id), VOL);
+	v->all_sdcs = all_sdcs;
+	snprintf(buf, sizeof(buf), "%s", maps);
+	for (m = strtok_r(buf, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+		char *ip = strchr(m, ':'), *name;
+
+		*ip++ = 0;
+		name = strchr(ip, ':');
+		*name++ = 0;
+		snprintf(v->mapped[v->n_mapped].sdc_id, sizeof(v->mapped[0].sdc_id), "%s", m);
+		snprintf(v->mapped[v->n_mapped].sdc_ip, sizeof(v->mapped[0].sdc_ip), "%s", ip);
+		snprintf(v->mapped[v->n_mapped].sdc_name, sizeof(v->mapped[0].sdc_name), "%s",
+			 name);
+		v->n_mapped++;
+	}
+}
+
+#define OWN "d0f055a700000000"
+#define HOLDER "a1b2c3d400000009"
+
+/* One writer: a read-write attach of a volume mapped to another SDC is refused, naming that
+ * SDC and saying how to take over; with takeover the SDCs to unmap; read-only shares. */
+static void test_exclusive_plan(void **state)
+{
+	json_t *sdcs = json_loads(SDCS, 0, NULL);
+	struct be_sio_volume v;
+	struct be_sio_excl p;
+	struct errbuf e = {{0}};
+
+	/* Free, or mapped to us only: nothing to do, takeover or not. */
+	volume_with(&v, 0, "");
+	assert_int_equal(be_sio_exclusive_plan(&v, OWN, sdcs, 0, 0, &p, &e), 0);
+	assert_int_equal(p.n_evict, 0);
+	volume_with(&v, 0, OWN ":10.0.0.5:");
+	assert_int_equal(be_sio_exclusive_plan(&v, "D0F055A700000000", sdcs, 0, 1, &p, &e), 0);
+	assert_int_equal(p.n_evict, 0);
+	assert_string_equal(p.who, "");
+
+	/* Held by host2: refused without takeover, naming it from the SDC list. */
+	volume_with(&v, 0, HOLDER "::");
+	assert_int_equal(be_sio_exclusive_plan(&v, OWN, sdcs, 0, 0, &p, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "already mapped to another SDC, SDC " HOLDER
+				      " (name 'host2', IP 10.0.0.6)"));
+	assert_non_null(strstr(e.msg, "this host's SDC " OWN));
+	assert_non_null(strstr(e.msg, "attachctl takeover"));
+	assert_non_null(strstr(e.msg, "takeover: true"));
+	assert_non_null(strstr(e.msg, "read-only attach works"));
+	/* Read-only shares it, takeover or not. */
+	errbuf_clear(&e);
+	assert_int_equal(be_sio_exclusive_plan(&v, OWN, sdcs, 1, 0, &p, &e), 0);
+	assert_int_equal(p.n_evict, 0);
+	assert_int_equal(be_sio_exclusive_plan(&v, OWN, sdcs, 1, 1, &p, &e), 0);
+	assert_int_equal(p.n_evict, 0);
+	/* Takeover: unmap host2's SDC, named for the log. */
+	assert_int_equal(be_sio_exclusive_plan(&v, OWN, sdcs, 0, 1, &p, &e), 0);
+	assert_int_equal(p.n_evict, 1);
+	assert_string_equal(p.evict[0], HOLDER);
+	assert_string_equal(p.who, "SDC " HOLDER " (name 'host2', IP 10.0.0.6)");
+
+	/* Mapped to us and to two others (one unknown to the SDC list: named from the
+	 * volume's mappedSdcInfo): every other one goes, ours stays. */
+	volume_with(&v, 0, HOLDER "::," OWN "::,bbbbbbbb00000001:10.0.0.7:cell-7");
+	assert_int_equal(be_sio_exclusive_plan(&v, OWN, sdcs, 0, 0, &p, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "other SDCs: SDC " HOLDER " (name 'host2', IP 10.0.0.6), "
+				      "SDC bbbbbbbb00000001 (name 'cell-7', IP 10.0.0.7)"));
+	assert_int_equal(be_sio_exclusive_plan(&v, OWN, NULL, 0, 1, &p, &e), 0);
+	assert_int_equal(p.n_evict, 2);
+	assert_string_equal(p.evict[0], HOLDER);
+	assert_string_equal(p.evict[1], "bbbbbbbb00000001");
+	assert_string_equal(p.who, "SDC " HOLDER " (name '-', IP unknown), "
+				   "SDC bbbbbbbb00000001 (name 'cell-7', IP 10.0.0.7)");
+
+	/* Mapped to all SDCs: refused even on takeover, saying why; read-only still fine. */
+	volume_with(&v, 1, "");
+	errbuf_clear(&e);
+	assert_int_equal(be_sio_exclusive_plan(&v, OWN, sdcs, 0, 0, &p, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "mapped to all SDCs"));
+	assert_null(strstr(e.msg, "even with takeover"));
+	assert_int_equal(be_sio_exclusive_plan(&v, OWN, sdcs, 0, 1, &p, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "even with takeover"));
+	assert_non_null(strstr(e.msg, "allSdcs"));
+	assert_int_equal(be_sio_exclusive_plan(&v, OWN, sdcs, 1, 1, &p, &e), 0);
+	json_decref(sdcs);
+}
+
 static void test_request_bodies(void **state)
 {
 	char *b;
@@ -378,6 +469,7 @@ int main(void)
 	    cmocka_unit_test(test_urls),
 	    cmocka_unit_test(test_sdc_lookup),
 	    cmocka_unit_test(test_volume_parse),
+	    cmocka_unit_test(test_exclusive_plan),
 	    cmocka_unit_test(test_request_bodies),
 	    cmocka_unit_test(test_drv_cfg_output),
 	    cmocka_unit_test(test_find_device_fixture),

@@ -33,7 +33,7 @@ emu_start() {
 		--local-sdc-guid "$GUID" --sdc loop --device-delay 0.3 --verbose \
 		>>"$ARTIFACTS/pfgw.log" 2>&1 &
 	EMU_PID=$!
-	wait_for_path "$emu_dir/port" 30 || fail "the gateway emulator did not start: $(tail -5 "$ARTIFACTS/pfgw.log")"
+	wait_for_path "$emu_dir/port" 120 || fail "the gateway emulator did not start: $(tail -5 "$ARTIFACTS/pfgw.log")"
 	EMU_PORT=$(cat "$emu_dir/port")
 }
 emu_stop() {

@@ -3,8 +3,11 @@
 # another SDC has mapped (mapped ReadOnly with allowMultipleMappings, the data readable, the
 # other SDC's mapping kept on detach) while a read-write one is still refused; a map whose
 # device never shows up on this host's SDC fails within the device deadline and is rolled
-# back (unmapped, nothing left).
-# timeout: 300
+# back (unmapped, nothing left). One writer across two hosts (a second attachd with its own
+# SDC GUID plays host B): B's read-write Mount of a volume A holds is refused naming A's SDC
+# and how to take over; B's Create with takeover: true unmaps A's SDC, maps B's, mounts
+# read-write and reads A's data; the takeover is a warn-level log event on B.
+# timeout: 600
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 
@@ -25,7 +28,7 @@ python3 "$REPO/tests/emulator/pfgw.py" --state-dir "$emu_dir/state" --tls \
 	--local-sdc-guid "$GUID" --sdc loop --device-delay 0.3 --verbose >>"$ARTIFACTS/pfgw.log" 2>&1 &
 EMU_PID=$!
 on_exit "kill $EMU_PID 2>/dev/null || true"
-wait_for_path "$emu_dir/port" 30 || fail "the gateway emulator did not start"
+wait_for_path "$emu_dir/port" 120 || fail "the gateway emulator did not start"
 EMU_PORT=$(cat "$emu_dir/port")
 emu() { # PATH [JSON]
 	if [ $# -gt 1 ]; then
@@ -114,6 +117,73 @@ assert_contains "$out" "scaleio device" "no-device error"
 assert_eq "$(mappings $VOL2)" "" "the mapping was rolled back"
 emu /emu/fault '{}' >/dev/null
 check_no_leftovers
+
+# ---- One writer across two hosts: takeover (issue 9) ----
+# Host B: a second agent with its own SDC (GUID, id, name), port, state and mount root.
+GUID_B=B0B0B0B0-2F4B-4A42-BFF4-88B6846FBFDB
+SDC_B=b0b0b0b000000002
+VOL3=c36a59ef00000013
+emu /emu/sdc "{\"id\":\"$SDC_B\",\"guid\":\"$GUID_B\",\"ip\":\"10.0.0.8\",\"name\":\"cell-b\",\"local\":true}" >/dev/null
+emu /emu/volume "{\"id\":\"$VOL3\",\"name\":\"contested\",\"sizeInKb\":65536}" >/dev/null
+printf '{"scaleio": {"gateway": "https://127.0.0.1:%s", "username": "admin", "password_file": "%s", "ca_file": "%s", "sdc_guid": "%s"}}\n' \
+	"$EMU_PORT" "$emu_dir/password" "$emu_dir/state/gw.crt" "$GUID_B" >"$SCRATCH/attachd-b.json"
+mkdir -p "$SCRATCH/drivers-b"
+"$REPO/bin/attachd" --config "$SCRATCH/attachd-b.json" --listen 127.0.0.1:7611 \
+	--admin-socket "$SCRATCH/attachd-b.sock" --state-dir "$SCRATCH/state-b" \
+	--mount-root "$SCRATCH/mnt-b" --driver-dir "$SCRATCH/drivers-b" >>"$ARTIFACTS/attachd-b.log" 2>&1 &
+B_PID=$!
+on_exit "kill $B_PID 2>/dev/null || true"
+wait_for_path "$SCRATCH/drivers-b/attachd.json" 60 || fail "agent B did not start: $(tail -5 "$ARTIFACTS/attachd-b.log")"
+volman_b() { curl -sS --max-time 120 -X POST --data-binary "${2-}" -H 'Content-Type:' "http://127.0.0.1:7611/$1"; }
+opts3() { echo "{\"backend\":\"scaleio\",\"system_id\":\"$SYS\",\"volume_id\":\"$VOL3\"$1}"; }
+
+# A holds it read-write, with data.
+assert_contains "$(call Create hold_a "$(opts3 '')")" '"Err":""' "A: Create"
+out=$(call Mount hold_a)
+assert_contains "$out" '"Err":""' "A: Mount"
+mp_a=$(sed -E 's/.*"Mountpoint":"([^"]*)".*/\1/' <<<"$out")
+echo "written by A" >"$mp_a/a.txt"
+sync
+assert_eq "$(mappings $VOL3)" "$OWN:ReadWrite" "mappings while A holds it"
+
+# B read-write: refused, naming A's SDC and how to take over; nothing changed.
+out=$(volman_b VolumeDriver.Create "{\"Name\":\"take_b\",\"Opts\":$(opts3 '')}")
+[[ $out == *'"Err":""'* ]] && out=$(volman_b VolumeDriver.Mount '{"Name":"take_b"}')
+info "B read-write while A holds it: $out"
+assert_contains "$out" "SDC $OWN (name 'this-host'" "B's refusal names A's SDC"
+assert_contains "$out" "attachctl takeover" "B's refusal says how to take over"
+assert_contains "$out" "takeover: true" "B's refusal says how to take over"
+assert_eq "$(mappings $VOL3)" "$OWN:ReadWrite" "mappings after B's refusal"
+volman_b VolumeDriver.Remove '{"Name":"take_b"}' >/dev/null || true
+
+# B with takeover: A's SDC unmapped, B's mapped, B mounts read-write and reads A's data.
+out=$(volman_b VolumeDriver.Create "{\"Name\":\"take_b\",\"Opts\":$(opts3 ',"takeover":true')}")
+assert_contains "$out" '"Err":""' "B: Create with takeover"
+out=$(volman_b VolumeDriver.Mount '{"Name":"take_b"}')
+info "B takeover: $out"
+assert_contains "$out" '"Err":""' "B: Mount with takeover"
+mp_b=$(sed -E 's/.*"Mountpoint":"([^"]*)".*/\1/' <<<"$out")
+assert_eq "$(mappings $VOL3)" "$SDC_B:ReadWrite" "mappings after B's takeover: B only"
+assert_eq "$(cat "$mp_b/a.txt")" "written by A" "B reads A's data"
+echo "written by B" >"$mp_b/b.txt" || fail "B cannot write after the takeover"
+dev_b=$(basename "$(readlink -f "/dev/disk/by-id/emc-vol-$SYS-$VOL3")")
+assert_contains "$(cat "/sys/block/$dev_b/loop/backing_file")" "sdc-$SDC_B/" "the by-id disk is B's SDC's"
+assert_eq "$(ls "/sys/block/$(basename "$(readlink -f /dev/mapper/attachd-take)")/slaves")" "$dev_b" \
+	"B's map sits on the disk B's SDC got"
+ev=$(grep '"attachd.attach.takeover"' "$ARTIFACTS/attachd-b.log" || true)
+info "B's takeover event: $ev"
+assert_contains "$ev" '"log_level":"warn"' "takeover event level"
+assert_contains "$ev" '"event":"takeover"' "takeover event"
+assert_contains "$ev" "SDC $OWN (name 'this-host'" "takeover event names A's SDC"
+
+# Both detach: B first (its mapping goes), then A (nothing of A's is left to unmap).
+assert_contains "$(volman_b VolumeDriver.Unmount '{"Name":"take_b"}')" '"Err":""' "B: Unmount"
+volman_b VolumeDriver.Remove '{"Name":"take_b"}' >/dev/null
+assert_contains "$(call Unmount hold_a)" '"Err":""' "A: Unmount after losing the volume"
+volman VolumeDriver.Remove '{"Name":"hold_a"}' >/dev/null
+assert_eq "$(mappings $VOL3)" "" "mappings after both detached"
+kill -TERM "$B_PID"
+wait "$B_PID" || true
 
 stop_attachd
 check_no_leftovers

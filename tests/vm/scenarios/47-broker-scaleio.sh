@@ -24,7 +24,7 @@ python3 "$REPO/tests/emulator/pfgw.py" --state-dir "$emu_dir/state" \
 	--local-sdc-guid "$GUID" --sdc loop --device-delay 0.3 >>"$ARTIFACTS/pfgw.log" 2>&1 &
 EMU_PID=$!
 on_exit "kill $EMU_PID 2>/dev/null || true"
-wait_for_path "$emu_dir/port" 30 || fail "the gateway emulator did not start"
+wait_for_path "$emu_dir/port" 120 || fail "the gateway emulator did not start"
 GW=http://127.0.0.1:$(cat "$emu_dir/port")
 gw_volumes() {
 	curl -sS --max-time 20 "$GW/emu/state" |
