@@ -223,6 +223,9 @@ static int serve(struct broker *b, const char *listen_on)
 		   json_pack("{s:s}", "signal", strsignal(sig)));
 	janitor_stop(&jan);
 	broker_http_stop(h);
+	/* Operations in flight finish (each bounded by the gateway timeout); one killed
+	 * instead is resumed by the next broker (osb_recover). */
+	osb_jobs_wait();
 	b->dbo->close(b->db);
 	return 0;
 }

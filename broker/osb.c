@@ -7,9 +7,14 @@
  * database) instead of leaving an orphan volume.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "broker/log.h"
 #include "broker/osb.h"
@@ -49,18 +54,226 @@ static void _printf_(4, 5) fail(struct ctx *x, int status, const char *code, con
 	answer(x, status, j);
 }
 
+static const char *q(struct ctx *x, const char *key)
+{
+	return x->rq->query ? x->rq->query(x->rq->query_ud, key) : NULL;
+}
+
 static void concurrency(struct ctx *x, const char *id, const char *state)
 {
+	if (streq(state, "failed"))
+		return fail(x, 422, "ConcurrencyError",
+			    "instance %s failed to be created (see its last operation); delete it",
+			    id);
 	fail(x, 422, "ConcurrencyError",
 	     "instance %s is being %s by another request; try again when it is done", id,
 	     streq(state, "creating")	? "created"
 	     : streq(state, "deleting") ? "deleted"
+	     : streq(state, "updating") ? "updated"
 					: "changed");
 }
 
-static const char *q(struct ctx *x, const char *key)
+/* ---- asynchronous operations ----
+ * The operation lives in the instance row (db.h: state + op), never only in memory: a
+ * worker thread runs it, and whoever finds it unfinished after recover_after_s (a
+ * restarted broker, or another broker's janitor) runs it again. Every step is idempotent
+ * (the volume name is derived from the instance id; setVolumeSize and removeVolume reach
+ * the same end twice) and every write is conditional on the state it expects. */
+
+struct op {
+	char id[64];
+	char kind[16];	/* "provision", "update", "deprovision" */
+	char state[16]; /* "in progress", "succeeded", "failed" */
+	char description[512];
+	uint64_t size;			   /* update: the size asked for */
+	char plan_id[BROKER_ID_MAX + 1]; /* update: the plan asked for */
+};
+
+static int op_parse(const char *s, struct op *ret)
 {
-	return x->rq->query ? x->rq->query(x->rq->query_ud, key) : NULL;
+	json_t *j = s && s[0] ? json_loads(s, 0, NULL) : NULL;
+	struct op o = {.size = 0};
+	json_int_t size = 0;
+	const char *id = "", *kind = "", *state = "", *desc = "", *plan = "";
+
+	if (!j)
+		return -ENOENT;
+	if (json_unpack(j, "{s:s, s:s, s:s, s?s, s?I, s?s}", "id", &id, "kind", &kind, "state",
+			&state, "description", &desc, "size", &size, "plan_id", &plan) < 0) {
+		json_decref(j);
+		return -EINVAL;
+	}
+	snprintf(o.id, sizeof(o.id), "%s", id);
+	snprintf(o.kind, sizeof(o.kind), "%s", kind);
+	snprintf(o.state, sizeof(o.state), "%s", state);
+	snprintf(o.description, sizeof(o.description), "%s", desc);
+	snprintf(o.plan_id, sizeof(o.plan_id), "%s", plan);
+	o.size = (uint64_t)size;
+	json_decref(j);
+	*ret = o;
+	return 0;
+}
+
+/* Write o into inst->op (descriptions are cut to fit). */
+static void op_store(struct broker_instance *inst, const struct op *o)
+{
+	char desc[sizeof(o->description)];
+	json_t *j;
+	char *s;
+
+	snprintf(desc, sizeof(desc), "%s", o->description);
+	for (size_t cut = sizeof(desc);; cut -= 64) {
+		desc[cut - 1] = 0;
+		j = json_pack("{s:s, s:s, s:s, s:s}", "id", o->id, "kind", o->kind, "state",
+			      o->state, "description", desc);
+		if (o->size)
+			json_object_set_new(j, "size", json_integer((json_int_t)o->size));
+		if (o->plan_id[0])
+			json_object_set_new(j, "plan_id", json_string(o->plan_id));
+		s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_decref(j);
+		if (s && strlen(s) < sizeof(inst->op)) {
+			snprintf(inst->op, sizeof(inst->op), "%s", s);
+			free(s);
+			return;
+		}
+		free(s);
+		if (cut <= 64)
+			break;
+	}
+	inst->op[0] = 0;
+}
+
+static void _printf_(3, 4)
+    op_finish(struct broker_instance *inst, const char *state, const char *fmt, ...)
+{
+	struct op o;
+	va_list ap;
+
+	if (op_parse(inst->op, &o) < 0)
+		return;
+	snprintf(o.state, sizeof(o.state), "%s", state);
+	va_start(ap, fmt);
+	vsnprintf(o.description, sizeof(o.description), fmt, ap);
+	va_end(ap);
+	op_store(inst, &o);
+}
+
+static void op_begin(struct broker_instance *inst, const char *kind, uint64_t size,
+		     const char *plan_id, const char *desc)
+{
+	struct op o = {.size = size};
+	uint8_t rnd[8] = {0};
+
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		/* Unique enough for telling operations apart in logs. */
+		uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)inst;
+
+		memcpy(rnd, &t, sizeof(rnd));
+	}
+	snprintf(o.id, sizeof(o.id), "%s-%02x%02x%02x%02x%02x%02x%02x%02x", kind, rnd[0], rnd[1],
+		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	snprintf(o.kind, sizeof(o.kind), "%s", kind);
+	snprintf(o.state, sizeof(o.state), "in progress");
+	snprintf(o.description, sizeof(o.description), "%s", desc);
+	snprintf(o.plan_id, sizeof(o.plan_id), "%s", plan_id ? plan_id : "");
+	op_store(inst, &o);
+}
+
+static int accepts_incomplete(struct ctx *x)
+{
+	const char *v = q(x, "accepts_incomplete");
+
+	return v && streq(v, "true");
+}
+
+/* 1: run asynchronously; 0: synchronously; -1: refused, answered (422 AsyncRequired). */
+static int async_mode(struct ctx *x, const struct broker_plan *p)
+{
+	if (!p || p->backend != BROKER_BE_SCALEIO || p->async == BROKER_ASYNC_OFF)
+		return 0;
+	if (accepts_incomplete(x))
+		return 1;
+	if (p->async == BROKER_ASYNC_REQUIRED) {
+		fail(x, 422, "AsyncRequired",
+		     "plan %s works asynchronously only: send accepts_incomplete=true and poll "
+		     "last_operation",
+		     p->name);
+		return -1;
+	}
+	return 0;
+}
+
+static void answer_accepted(struct ctx *x, const struct broker_instance *inst)
+{
+	struct op o;
+
+	if (op_parse(inst->op, &o) < 0)
+		return fail(x, 500, NULL, "instance %s: its operation record is unreadable",
+			    inst->id);
+	answer(x, 202, json_pack("{s:s}", "operation", o.id));
+}
+
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
+static unsigned jobs_running;
+
+struct job {
+	struct broker *b;
+	char id[BROKER_ID_MAX + 1];
+};
+
+static void *job_run(void *arg)
+{
+	struct job *j = arg;
+	struct errbuf e = {{0}};
+
+	(void)osb_operation_run(j->b, j->id, &e);
+	free(j);
+	pthread_mutex_lock(&jobs_lock);
+	jobs_running--;
+	pthread_cond_broadcast(&jobs_cond);
+	pthread_mutex_unlock(&jobs_lock);
+	return NULL;
+}
+
+/* Run the instance's operation in a worker thread; inline when no thread can be made
+ * (the answer is 202 either way: the outcome is in the store). */
+static void job_start(struct broker *b, const char *id)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	pthread_attr_t attr;
+	pthread_t t;
+	int r = -ENOMEM;
+
+	if (j) {
+		j->b = b;
+		snprintf(j->id, sizeof(j->id), "%s", id);
+		pthread_mutex_lock(&jobs_lock);
+		jobs_running++;
+		pthread_mutex_unlock(&jobs_lock);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		r = -pthread_create(&t, &attr, job_run, j);
+		pthread_attr_destroy(&attr);
+		if (r == 0)
+			return;
+		pthread_mutex_lock(&jobs_lock);
+		jobs_running--;
+		pthread_mutex_unlock(&jobs_lock);
+		free(j);
+	}
+	struct errbuf e = {{0}};
+
+	(void)osb_operation_run(b, id, &e);
+}
+
+void osb_jobs_wait(void)
+{
+	pthread_mutex_lock(&jobs_lock);
+	while (jobs_running)
+		pthread_cond_wait(&jobs_cond, &jobs_lock);
+	pthread_mutex_unlock(&jobs_lock);
 }
 
 /* Parse the body as a JSON object; 400 and -EINVAL when it is not one. */
@@ -162,6 +375,12 @@ static int maintenance_info_refused(struct ctx *x)
 static void provision_existing(struct ctx *x, const struct broker_instance *have,
 			       const char *request)
 {
+	struct op o;
+
+	/* The platform asking again for an asynchronous provision it started. */
+	if (streq(have->state, "creating") && streq(have->request, request) &&
+	    accepts_incomplete(x) && op_parse(have->op, &o) == 0 && streq(o.kind, "provision"))
+		return answer(x, 202, json_pack("{s:s}", "operation", o.id));
 	if (!streq(have->state, "ready"))
 		return concurrency(x, have->id, have->state);
 	if (streq(have->request, request))
@@ -173,19 +392,19 @@ static void provision_existing(struct ctx *x, const struct broker_instance *have
 	     have->id);
 }
 
-static int sio_create(struct ctx *x, const struct broker_plan *p, struct broker_instance *inst,
-		      struct errbuf *e)
+static int sio_create(const struct broker_config *c, const struct broker_plan *p,
+		      struct broker_instance *inst, struct errbuf *e)
 {
 	char id[32];
 	int r;
 
-	r = broker_sio_create(x->b->cfg, p, inst->volume_name, inst->size, id, sizeof(id), e);
+	r = broker_sio_create(c, p, inst->volume_name, inst->size, id, sizeof(id), e);
 	if (r < 0) {
 		struct errbuf e2 = {{0}};
 
 		/* The name is ours (derived from the instance id, and we hold its row): a
 		 * volume by that name is one an earlier attempt created. */
-		if (broker_sio_find(x->b->cfg, inst->volume_name, id, sizeof(id), &e2) < 0)
+		if (broker_sio_find(c, inst->volume_name, id, sizeof(id), &e2) < 0)
 			return r;
 		errbuf_clear(e);
 	}
@@ -204,7 +423,7 @@ static void provision(struct ctx *x, const char *id)
 	struct errbuf e = {{0}};
 	const struct broker_plan *p;
 	json_t *params, *meta;
-	int r;
+	int r, async;
 
 	if (parse_body(x) < 0 || body_str(x, "service_id", 1, &service_id) < 0 ||
 	    body_str(x, "plan_id", 1, &plan_id) < 0 ||
@@ -215,6 +434,9 @@ static void provision(struct ctx *x, const char *id)
 	if (!p)
 		return;
 	if (maintenance_info_refused(x))
+		return;
+	async = async_mode(x, p);
+	if (async < 0)
 		return;
 	params = json_object_get(x->body, "parameters");
 	if (broker_provision_params(p, params, &vp, &el) < 0)
@@ -238,6 +460,14 @@ static void provision(struct ctx *x, const char *id)
 		 p->backend == BROKER_BE_SCALEIO ? "creating" : "ready");
 	if (p->backend == BROKER_BE_SCALEIO)
 		broker_sio_volume_name(id, inst.volume_name, sizeof(inst.volume_name));
+	if (async) {
+		char sz[32], desc[256];
+
+		broker_size_format(inst.size, sz, sizeof(sz));
+		snprintf(desc, sizeof(desc), "creating a %s volume (%s) on the PowerFlex gateway%s%s",
+			 sz, p->thick ? "thick" : "thin", vp.note[0] ? "; " : "", vp.note);
+		op_begin(&inst, "provision", 0, NULL, desc);
+	}
 
 	r = db->instance_insert(x->b->db, &inst, broker_backend_is_pool(p->backend) ? p->id : NULL,
 				&e);
@@ -255,8 +485,15 @@ static void provision(struct ctx *x, const char *id)
 	if (r < 0)
 		return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
 
+	if (async) {
+		broker_log(BROKER_LOG_INFO, "attachd-broker.provision.accepted",
+			   json_pack("{s:s, s:s, s:s, s:s}", "instance", id, "plan", p->name,
+				     "operation", inst.op, "request_id", x->rq->request_id));
+		job_start(x->b, id);
+		return answer_accepted(x, &inst);
+	}
 	if (p->backend == BROKER_BE_SCALEIO) {
-		r = sio_create(x, p, &inst, &e);
+		r = sio_create(x->b->cfg, p, &inst, &e);
 		if (r < 0) {
 			struct errbuf e2 = {{0}};
 
@@ -307,7 +544,8 @@ static void deprovision(struct ctx *x, const char *id)
 	struct broker_instance inst;
 	struct errbuf e = {{0}};
 	const struct broker_plan *p;
-	int r;
+	struct op o;
+	int r, async;
 
 	if (require_ids(x) < 0)
 		return;
@@ -316,10 +554,36 @@ static void deprovision(struct ctx *x, const char *id)
 		return answer(x, 410, NULL);
 	if (r < 0)
 		return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
-	if (!streq(inst.state, "ready"))
-		return concurrency(x, id, inst.state);
 	p = broker_config_plan(x->b->cfg, inst.plan_id);
-	if (p && p->backend == BROKER_BE_SCALEIO && inst.backend_ref[0]) {
+	if (streq(inst.state, "deleting") && accepts_incomplete(x) && op_parse(inst.op, &o) == 0 &&
+	    streq(o.kind, "deprovision") && streq(o.state, "in progress"))
+		return answer(x, 202, json_pack("{s:s}", "operation", o.id));
+	/* A failed asynchronous provision left a row and no volume: the platform cleans up. */
+	if (!streq(inst.state, "ready") && !streq(inst.state, "failed"))
+		return concurrency(x, id, inst.state);
+	async = streq(inst.state, "ready") && inst.backend_ref[0] ? async_mode(x, p) : 0;
+	if (async < 0)
+		return;
+	if (async) {
+		char desc[128];
+
+		snprintf(desc, sizeof(desc), "removing volume %s from the PowerFlex gateway",
+			 inst.backend_ref);
+		op_begin(&inst, "deprovision", 0, NULL, desc);
+		snprintf(inst.state, sizeof(inst.state), "deleting");
+		r = db->instance_update(x->b->db, &inst, "ready", &e);
+		if (r == -ESTALE)
+			return concurrency(x, id, "changing");
+		if (r < 0)
+			return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
+		broker_log(BROKER_LOG_INFO, "attachd-broker.deprovision.accepted",
+			   json_pack("{s:s, s:s, s:s}", "instance", id, "operation", inst.op,
+				     "request_id", x->rq->request_id));
+		job_start(x->b, id);
+		return answer_accepted(x, &inst);
+	}
+	if (p && p->backend == BROKER_BE_SCALEIO && inst.backend_ref[0] &&
+	    streq(inst.state, "ready")) {
 		snprintf(inst.state, sizeof(inst.state), "deleting");
 		r = db->instance_update(x->b->db, &inst, "ready", &e);
 		if (r == -ESTALE)
@@ -362,7 +626,7 @@ static void update(struct ctx *x, const char *id)
 	struct errbuf e = {{0}};
 	const struct broker_plan *p, *np;
 	char a[32], b[32];
-	int r;
+	int r, async;
 
 	if (parse_body(x) < 0 || body_str(x, "service_id", 1, &service_id) < 0 ||
 	    body_str(x, "plan_id", 0, &plan_id) < 0 || maintenance_info_refused(x))
@@ -402,6 +666,30 @@ static void update(struct ctx *x, const char *id)
 	if (np->max_size && vp.size > np->max_size)
 		return fail(x, 400, "BadRequest", "size: plan %s allows at most %s", np->name,
 			    (broker_size_format(np->max_size, a, sizeof(a)), a));
+	async = async_mode(x, np);
+	if (async < 0)
+		return;
+	if (async && vp.size > inst.size) {
+		char desc[256];
+
+		now = inst;
+		broker_size_format(inst.size, a, sizeof(a));
+		broker_size_format(vp.size, b, sizeof(b));
+		snprintf(desc, sizeof(desc), "growing volume %s from %s to %s%s%s",
+			 inst.backend_ref, a, b, vp.note[0] ? "; " : "", vp.note);
+		op_begin(&now, "update", vp.size, np->id, desc);
+		snprintf(now.state, sizeof(now.state), "updating");
+		r = db->instance_update(x->b->db, &now, "ready", &e);
+		if (r == -ESTALE)
+			return concurrency(x, id, "changing");
+		if (r < 0)
+			return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
+		broker_log(BROKER_LOG_INFO, "attachd-broker.update.accepted",
+			   json_pack("{s:s, s:s, s:s}", "instance", id, "operation", now.op,
+				     "request_id", x->rq->request_id));
+		job_start(x->b, id);
+		return answer_accepted(x, &now);
+	}
 	if (vp.size > inst.size) {
 		r = broker_sio_resize(x->b->cfg, inst.backend_ref, vp.size, &e);
 		if (r < 0)
@@ -435,7 +723,7 @@ static void fetch_instance(struct ctx *x, const char *id)
 	struct errbuf e = {{0}};
 	int r = x->b->dbo->instance_get(x->b->db, id, &inst, &e);
 
-	if (r == -ENOENT || (r == 0 && streq(inst.state, "creating")))
+	if (r == -ENOENT || (r == 0 && (streq(inst.state, "creating") || streq(inst.state, "failed"))))
 		return fail(x, 404, NULL, "instance %s does not exist", id);
 	if (r < 0)
 		return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
@@ -480,7 +768,8 @@ json_t *osb_binding_body(const struct broker_config *c, const struct broker_inst
 		}
 		mc = json_deep_copy(item);
 	} else if (p->backend == BROKER_BE_SCALEIO) {
-		mc = json_pack("{s:s, s:s}", "system_id", c->sio_system_id, "volume_id",
+		mc = json_pack("{s:s, s:s}", "system_id",
+			       p->system_id[0] ? p->system_id : c->sio_system_id, "volume_id",
 			       inst->backend_ref);
 	} else {
 		broker_size_format(inst->size, sz, sizeof(sz));
@@ -490,8 +779,14 @@ json_t *osb_binding_body(const struct broker_config *c, const struct broker_inst
 	json_object_set_new(mc, "fs", json_string(inst->fs));
 	if (bd->readonly)
 		json_object_set_new(mc, "readonly", json_true());
+	/* The plan's fencing policy (attachd's Create options; unset: attachd's defaults). */
+	if (p->fencing[0])
+		json_object_set_new(mc, "fencing", json_string(p->fencing));
+	if (p->takeover >= 0)
+		json_object_set_new(mc, "takeover", json_boolean(p->takeover));
 	return json_pack("{s:{}, s:[{s:s, s:s, s:s, s:s, s:{s:s, s:o}}]}", "credentials",
-			 "volume_mounts", "driver", "attachd", "container_dir", bd->container_dir,
+			 "volume_mounts", "driver", c->driver[0] ? c->driver : "attachd",
+			 "container_dir", bd->container_dir,
 			 "mode", bd->readonly ? "r" : "rw", "device_type", "shared", "device",
 			 "volume_id", key, "mount_config", mc);
 }
@@ -629,23 +924,123 @@ static void fetch_binding(struct ctx *x, const char *id, const char *bid)
 	answer(x, 200, out);
 }
 
-/* last_operation: everything here is synchronous, so an operation that returned is done. */
+/* last_operation. Bindings are synchronous: one that exists has succeeded. An instance's
+ * asynchronous operation is in its row; when the row is gone the deprovision is done
+ * (410: the platform counts that as success for a delete). */
 static void last_operation(struct ctx *x, const char *id, const char *bid)
 {
 	struct broker_instance inst;
 	struct broker_binding bd;
 	struct errbuf e = {{0}};
+	struct op o;
+	json_t *out;
 	int r = bid ? x->b->dbo->binding_get(x->b->db, bid, &bd, &e)
 		    : x->b->dbo->instance_get(x->b->db, id, &inst, &e);
 
 	if (r == -ENOENT)
-		return fail(x, 410, NULL, "%s %s does not exist", bid ? "binding" : "instance",
-			    bid ? bid : id);
+		return answer(x, 410, NULL);
 	if (r < 0)
 		return fail(x, 500, NULL, "%s", e.msg);
-	if (!bid && !streq(inst.state, "ready"))
-		return answer(x, 200, json_pack("{s:s}", "state", "in progress"));
-	answer(x, 200, json_pack("{s:s}", "state", "succeeded"));
+	if (bid)
+		return answer(x, 200, json_pack("{s:s}", "state", "succeeded"));
+	if (op_parse(inst.op, &o) < 0) {
+		/* Never asynchronous: a synchronous request still running in some broker. */
+		return answer(x, 200,
+			      json_pack("{s:s}", "state",
+					streq(inst.state, "ready") ? "succeeded" : "in progress"));
+	}
+	out = json_pack("{s:s, s:s}", "state", o.state, "description", o.description);
+	if (streq(o.state, "failed") && !streq(o.kind, "provision")) {
+		/* A failed resize or removal leaves the volume as it was, usable. */
+		json_object_set_new(out, "instance_usable", json_true());
+		if (streq(o.kind, "update"))
+			json_object_set_new(out, "update_repeatable", json_true());
+	}
+	answer(x, 200, out);
+}
+
+/* Run (or resume) the instance's asynchronous operation to its end. Blocking: the gateway
+ * and the database. */
+int osb_operation_run(struct broker *b, const char *id, struct errbuf *e)
+{
+	const struct broker_db_ops *db = b->dbo;
+	struct broker_instance inst, now;
+	const struct broker_plan *p, *np;
+	struct errbuf ge = {{0}};
+	char a[32], sz[32];
+	struct op o;
+	int r;
+
+	r = db->instance_get(b->db, id, &inst, e);
+	if (r < 0)
+		return r;
+	if (op_parse(inst.op, &o) < 0 || !streq(o.state, "in progress"))
+		return 0;
+	p = broker_config_plan(b->cfg, inst.plan_id);
+	now = inst;
+	if (streq(inst.state, "creating")) {
+		if (!p)
+			r = errbuf_set(&ge, -ENOENT, "plan %s is no longer in the config",
+				       inst.plan_id);
+		else
+			r = sio_create(b->cfg, p, &now, &ge);
+		broker_size_format(inst.size, sz, sizeof(sz));
+		if (r == 0) {
+			snprintf(now.state, sizeof(now.state), "ready");
+			op_finish(&now, "succeeded", "created volume %s (%s)", now.backend_ref, sz);
+		} else {
+			snprintf(now.state, sizeof(now.state), "failed");
+			op_finish(&now, "failed", "creating the %s volume failed: %s", sz, ge.msg);
+		}
+		r = db->instance_update(b->db, &now, "creating", e);
+		if (r < 0 && now.backend_ref[0] && streq(now.state, "ready")) {
+			struct errbuf e2 = {{0}};
+
+			/* No orphan: the same undo as the synchronous path (the row stays
+			 * "creating" when this fails too, and the janitor runs it again). */
+			if (broker_sio_remove(b->cfg, now.backend_ref, &e2) == 0) {
+				snprintf(now.state, sizeof(now.state), "failed");
+				now.backend_ref[0] = 0;
+				op_finish(&now, "failed",
+					  "recording the volume failed (%s); it was removed again",
+					  e->msg);
+				(void)db->instance_update(b->db, &now, "creating", &e2);
+			}
+		}
+	} else if (streq(inst.state, "updating")) {
+		np = broker_config_plan(b->cfg, o.plan_id);
+		broker_size_format(inst.size, a, sizeof(a));
+		broker_size_format(o.size, sz, sizeof(sz));
+		r = np ? broker_sio_resize(b->cfg, inst.backend_ref, o.size, &ge)
+		       : errbuf_set(&ge, -ENOENT, "plan %s is no longer in the config", o.plan_id);
+		snprintf(now.state, sizeof(now.state), "ready");
+		if (r == 0) {
+			now.size = o.size;
+			snprintf(now.plan_id, sizeof(now.plan_id), "%s", np->id);
+			op_finish(&now, "succeeded", "volume %s grew from %s to %s", inst.backend_ref,
+				  a, sz);
+		} else
+			op_finish(&now, "failed", "growing volume %s to %s failed (it is still %s): %s",
+				  inst.backend_ref, sz, a, ge.msg);
+		r = db->instance_update(b->db, &now, "updating", e);
+	} else if (streq(inst.state, "deleting")) {
+		r = broker_sio_remove(b->cfg, inst.backend_ref, &ge);
+		if (r == 0) {
+			r = db->instance_delete(b->db, id, e);
+			if (r == -ENOENT)
+				r = 0;
+		} else {
+			snprintf(now.state, sizeof(now.state), "ready");
+			op_finish(&now, "failed", "%s", ge.msg);
+			r = db->instance_update(b->db, &now, "deleting", e);
+		}
+	} else
+		return 0;
+	broker_log(r < 0 ? BROKER_LOG_ERROR : BROKER_LOG_INFO, "attachd-broker.operation.done",
+		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance", id, "operation", o.id,
+			     "kind", o.kind, "state", r < 0 ? "unrecorded" : now.op[0] ? now.state : "deleted",
+			     "error", r < 0 ? e->msg : ge.msg));
+	return r;
 }
 
 /* ---- catalog ---- */
@@ -806,8 +1201,24 @@ static int recover_one(const struct broker_instance *inst, void *ud)
 	struct broker *b = r->b;
 	struct errbuf e = {{0}};
 	char id[32] = "";
+	struct op o;
 	int k = 0;
 
+	/* An asynchronous operation whose broker stopped: run it again (resume). */
+	if (op_parse(inst->op, &o) == 0 && streq(o.state, "in progress")) {
+		k = osb_operation_run(b, inst->id, &e);
+		broker_log(k < 0 ? BROKER_LOG_ERROR : BROKER_LOG_INFO,
+			   "attachd-broker.recover.instance",
+			   json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance", inst->id, "state",
+				     inst->state, "operation", o.id, "result",
+				     k < 0 ? "failed" : "resumed", "error", e.msg));
+		if (k < 0) {
+			r->failed++;
+			errbuf_set(r->e, k, "instance %s (%s): %s", inst->id, inst->state, e.msg);
+		} else
+			r->n++;
+		return 0;
+	}
 	if (inst->backend_ref[0])
 		snprintf(id, sizeof(id), "%s", inst->backend_ref);
 	else if (inst->volume_name[0]) {
@@ -842,6 +1253,9 @@ int osb_recover(struct broker *b, struct errbuf *e)
 	k = b->dbo->instance_list(b->db, "creating", b->cfg->recover_after_s, recover_one, &r, e);
 	if (k == 0)
 		k = b->dbo->instance_list(b->db, "deleting", b->cfg->recover_after_s, recover_one,
+					  &r, e);
+	if (k == 0)
+		k = b->dbo->instance_list(b->db, "updating", b->cfg->recover_after_s, recover_one,
 					  &r, e);
 	if (k < 0)
 		return k;
