@@ -174,9 +174,10 @@ static void parse_items(const json_t *po, struct broker_plan *p, const char *w, 
 		return;
 	}
 	if (!json_is_array(items) || json_array_size(items) == 0) {
-		errlist_add(el, "%sitems (or pool): required, a non-empty array of the pre-created %s", w,
-			    p->backend == BROKER_BE_ISCSI ? "LUNs ({\"lun\": 1}, ...)"
-							  : "namespaces ({\"nsid\": 1}, ...)");
+		errlist_add(
+		    el, "%sitems (or pool): required, a non-empty array of the pre-created %s", w,
+		    p->backend == BROKER_BE_ISCSI ? "LUNs ({\"lun\": 1}, ...)"
+						  : "namespaces ({\"nsid\": 1}, ...)");
 		return;
 	}
 	p->items = json_array();
@@ -288,10 +289,11 @@ static void parse_plan(const json_t *po, struct broker_plan *p, const char *w, s
 		else if (streq(mode, "off"))
 			p->async = BROKER_ASYNC_OFF;
 		else
-			errlist_add(el,
-				    "%sasync: '%s' must be \"auto\" (asynchronous when the platform "
-				    "accepts it), \"required\" or \"off\"",
-				    w, mode);
+			errlist_add(
+			    el,
+			    "%sasync: '%s' must be \"auto\" (asynchronous when the platform "
+			    "accepts it), \"required\" or \"off\"",
+			    w, mode);
 	}
 	get_str(po, "id", p->id, sizeof(p->id), w, el);
 	get_str(po, "description", p->description, sizeof(p->description), w, el);
@@ -317,10 +319,15 @@ static void parse_plan(const json_t *po, struct broker_plan *p, const char *w, s
 	}
 	get_size(po, "max_size", &p->max_size, w, el);
 	if (broker_backend_is_pool(p->backend)) {
-		static const char *const not_pool[] = {
-		    "size",	    "max_size",	    "storage_pool_id", "protection_domain",
-		    "storage_pool", "provisioning", "thin",	       "system_id",
-		    "async"};
+		static const char *const not_pool[] = {"size",
+						       "max_size",
+						       "storage_pool_id",
+						       "protection_domain",
+						       "storage_pool",
+						       "provisioning",
+						       "thin",
+						       "system_id",
+						       "async"};
 
 		for (size_t i = 0; i < ELEMENTSOF(not_pool); i++)
 			if (json_object_get(po, not_pool[i]))
@@ -341,10 +348,11 @@ static void parse_plan(const json_t *po, struct broker_plan *p, const char *w, s
 		    json_object_get(po, "protection_domain") ||
 		    json_object_get(po, "provisioning") || json_object_get(po, "thin") ||
 		    json_object_get(po, "system_id") || json_object_get(po, "async"))
-			errlist_add(el,
-				    "%s: storage pools, provisioning, thin, system_id and async are "
-				    "scaleio settings",
-				    w);
+			errlist_add(
+			    el,
+			    "%s: storage pools, provisioning, thin, system_id and async are "
+			    "scaleio settings",
+			    w);
 		return;
 	}
 	if (p->size)
@@ -517,7 +525,8 @@ static void parse_tls(const json_t *o, struct broker_config *c, struct errlist *
 	tls_file(o, "cert_file", c->tls_cert_file, sizeof(c->tls_cert_file), el);
 	tls_file(o, "key_file", c->tls_key_file, sizeof(c->tls_key_file), el);
 	tls_file(o, "ca_file", c->tls_ca_file, sizeof(c->tls_ca_file), el);
-	if (!c->tls_cert_file[0] != !c->tls_key_file[0] || (c->tls_ca_file[0] && !c->tls_cert_file[0]))
+	if (!c->tls_cert_file[0] != !c->tls_key_file[0] ||
+	    (c->tls_ca_file[0] && !c->tls_cert_file[0]))
 		errlist_add(el, "tls: cert_file and key_file are needed together (ca_file only "
 				"adds client-certificate checks to them)");
 }
@@ -525,9 +534,9 @@ static void parse_tls(const json_t *o, struct broker_config *c, struct errlist *
 int broker_config_parse(const json_t *j, struct broker_config *ret, struct errlist *el)
 {
 	static const char *const keys[] = {
-	    "listen",  "username", "password_file",	     "database",	"container_root",
-	    "scaleio", "services", "database_password_file", "recover_after_s", "driver", "tls",
-	    NULL};
+	    "listen",	       "username", "password_file", "database",
+	    "container_root",  "scaleio",  "services",	    "database_password_file",
+	    "recover_after_s", "driver",   "tls",	    NULL};
 	struct broker_config c = {.sio_timeout_ms = 30000};
 	unsigned before = el->n;
 	char pwfile[4096] = "";

@@ -234,7 +234,9 @@ static int serve(struct broker *b, const char *listen_on)
 		   json_pack("{s:s, s:i, s:s, s:i, s:i, s:s}", "listen", listen_on, "port",
 			     (int)port, "database", b->cfg->database, "services",
 			     (int)b->cfg->n_services, "plans", (int)b->cfg->n_plans, "scheme",
-			     !tls ? "http" : tls->ca_pem ? "https (client certificates)" : "https"));
+			     !tls	   ? "http"
+			     : tls->ca_pem ? "https (client certificates)"
+					   : "https"));
 	sigwait(&set, &sig);
 	broker_log(BROKER_LOG_INFO, "attachd-broker.stopping",
 		   json_pack("{s:s}", "signal", strsignal(sig)));

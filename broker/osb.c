@@ -85,7 +85,7 @@ struct op {
 	char kind[16];	/* "provision", "update", "deprovision" */
 	char state[16]; /* "in progress", "succeeded", "failed" */
 	char description[512];
-	uint64_t size;			   /* update: the size asked for */
+	uint64_t size;			 /* update: the size asked for */
 	char plan_id[BROKER_ID_MAX + 1]; /* update: the plan asked for */
 };
 
@@ -464,8 +464,9 @@ static void provision(struct ctx *x, const char *id)
 		char sz[32], desc[256];
 
 		broker_size_format(inst.size, sz, sizeof(sz));
-		snprintf(desc, sizeof(desc), "creating a %s volume (%s) on the PowerFlex gateway%s%s",
-			 sz, p->thick ? "thick" : "thin", vp.note[0] ? "; " : "", vp.note);
+		snprintf(desc, sizeof(desc),
+			 "creating a %s volume (%s) on the PowerFlex gateway%s%s", sz,
+			 p->thick ? "thick" : "thin", vp.note[0] ? "; " : "", vp.note);
 		op_begin(&inst, "provision", 0, NULL, desc);
 	}
 
@@ -723,7 +724,8 @@ static void fetch_instance(struct ctx *x, const char *id)
 	struct errbuf e = {{0}};
 	int r = x->b->dbo->instance_get(x->b->db, id, &inst, &e);
 
-	if (r == -ENOENT || (r == 0 && (streq(inst.state, "creating") || streq(inst.state, "failed"))))
+	if (r == -ENOENT ||
+	    (r == 0 && (streq(inst.state, "creating") || streq(inst.state, "failed"))))
 		return fail(x, 404, NULL, "instance %s does not exist", id);
 	if (r < 0)
 		return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
@@ -786,9 +788,8 @@ json_t *osb_binding_body(const struct broker_config *c, const struct broker_inst
 		json_object_set_new(mc, "takeover", json_boolean(p->takeover));
 	return json_pack("{s:{}, s:[{s:s, s:s, s:s, s:s, s:{s:s, s:o}}]}", "credentials",
 			 "volume_mounts", "driver", c->driver[0] ? c->driver : "attachd",
-			 "container_dir", bd->container_dir,
-			 "mode", bd->readonly ? "r" : "rw", "device_type", "shared", "device",
-			 "volume_id", key, "mount_config", mc);
+			 "container_dir", bd->container_dir, "mode", bd->readonly ? "r" : "rw",
+			 "device_type", "shared", "device", "volume_id", key, "mount_config", mc);
 }
 
 static void bind(struct ctx *x, const char *id, const char *bid)
@@ -1017,10 +1018,11 @@ int osb_operation_run(struct broker *b, const char *id, struct errbuf *e)
 		if (r == 0) {
 			now.size = o.size;
 			snprintf(now.plan_id, sizeof(now.plan_id), "%s", np->id);
-			op_finish(&now, "succeeded", "volume %s grew from %s to %s", inst.backend_ref,
-				  a, sz);
+			op_finish(&now, "succeeded", "volume %s grew from %s to %s",
+				  inst.backend_ref, a, sz);
 		} else
-			op_finish(&now, "failed", "growing volume %s to %s failed (it is still %s): %s",
+			op_finish(&now, "failed",
+				  "growing volume %s to %s failed (it is still %s): %s",
 				  inst.backend_ref, sz, a, ge.msg);
 		r = db->instance_update(b->db, &now, "updating", e);
 	} else if (streq(inst.state, "deleting")) {
@@ -1037,8 +1039,11 @@ int osb_operation_run(struct broker *b, const char *id, struct errbuf *e)
 	} else
 		return 0;
 	broker_log(r < 0 ? BROKER_LOG_ERROR : BROKER_LOG_INFO, "attachd-broker.operation.done",
-		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance", id, "operation", o.id,
-			     "kind", o.kind, "state", r < 0 ? "unrecorded" : now.op[0] ? now.state : "deleted",
+		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance", id, "operation", o.id, "kind",
+			     o.kind, "state",
+			     r < 0	 ? "unrecorded"
+			     : now.op[0] ? now.state
+					 : "deleted",
 			     "error", r < 0 ? e->msg : ge.msg));
 	return r;
 }

@@ -87,8 +87,8 @@ int broker_tls_load(const char *ca_file, const char *cert_file, const char *key_
 	if (r >= 0) {
 		gnutls_datum_t cert = {(unsigned char *)t->cert_pem, (unsigned)strlen(t->cert_pem)};
 		gnutls_datum_t key = {(unsigned char *)t->key_pem, (unsigned)strlen(t->key_pem)};
-		int k = gnutls_certificate_set_x509_key_mem2(cred, &cert, &key,
-							     GNUTLS_X509_FMT_PEM, NULL, 0);
+		int k = gnutls_certificate_set_x509_key_mem2(cred, &cert, &key, GNUTLS_X509_FMT_PEM,
+							     NULL, 0);
 
 		if (k == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
 			r = errbuf_set(e, -EINVAL,
