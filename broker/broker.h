@@ -7,10 +7,12 @@
  *   log.c        JSON log lines (lager shape)
  *   params.c     pure: sizes, provision/update/bind parameters, volume key, mount_config
  *   config.c     the config file: credentials, database URL, gateway, services and plans
- *   db.h         the state store interface; db_sqlite.c implements it
+ *   db.h         the state store interface; db_sqlite.c and db_pg.c implement it
  *   sio.c        volume create/grow/remove on the PowerFlex gateway
  *   osb.c        the OSB operations (transport-free: method, path, headers, body -> answer)
+ *   async.c      asynchronous operations (worker threads, state in the store) and recovery
  *   http.c       libmicrohttpd: basic auth, version header, identity headers, routing
+ *   tls.c        HTTPS material (a minimal copy of agent/http_tls.c's checks)
  *   main.c       flags, start-up recovery, `pool` subcommand
  */
 #pragma once

@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "broker/log.h"
-#include "broker/osb.h"
+#include "broker/osb_internal.h"
 #include "lib/jsonx.h"
 #include "lib/macro.h"
 
@@ -73,113 +73,6 @@ static void concurrency(struct ctx *x, const char *id, const char *state)
 					: "changed");
 }
 
-/* ---- asynchronous operations ----
- * The operation lives in the instance row (db.h: state + op), never only in memory: a
- * worker thread runs it, and whoever finds it unfinished after recover_after_s (a
- * restarted broker, or another broker's janitor) runs it again. Every step is idempotent
- * (the volume name is derived from the instance id; setVolumeSize and removeVolume reach
- * the same end twice) and every write is conditional on the state it expects. */
-
-struct op {
-	char id[64];
-	char kind[16];	/* "provision", "update", "deprovision" */
-	char state[16]; /* "in progress", "succeeded", "failed" */
-	char description[512];
-	uint64_t size;			 /* update: the size asked for */
-	char plan_id[BROKER_ID_MAX + 1]; /* update: the plan asked for */
-};
-
-static int op_parse(const char *s, struct op *ret)
-{
-	json_t *j = s && s[0] ? json_loads(s, 0, NULL) : NULL;
-	struct op o = {.size = 0};
-	json_int_t size = 0;
-	const char *id = "", *kind = "", *state = "", *desc = "", *plan = "";
-
-	if (!j)
-		return -ENOENT;
-	if (json_unpack(j, "{s:s, s:s, s:s, s?s, s?I, s?s}", "id", &id, "kind", &kind, "state",
-			&state, "description", &desc, "size", &size, "plan_id", &plan) < 0) {
-		json_decref(j);
-		return -EINVAL;
-	}
-	snprintf(o.id, sizeof(o.id), "%s", id);
-	snprintf(o.kind, sizeof(o.kind), "%s", kind);
-	snprintf(o.state, sizeof(o.state), "%s", state);
-	snprintf(o.description, sizeof(o.description), "%s", desc);
-	snprintf(o.plan_id, sizeof(o.plan_id), "%s", plan);
-	o.size = (uint64_t)size;
-	json_decref(j);
-	*ret = o;
-	return 0;
-}
-
-/* Write o into inst->op (descriptions are cut to fit). */
-static void op_store(struct broker_instance *inst, const struct op *o)
-{
-	char desc[sizeof(o->description)];
-	json_t *j;
-	char *s;
-
-	snprintf(desc, sizeof(desc), "%s", o->description);
-	for (size_t cut = sizeof(desc);; cut -= 64) {
-		desc[cut - 1] = 0;
-		j = json_pack("{s:s, s:s, s:s, s:s}", "id", o->id, "kind", o->kind, "state",
-			      o->state, "description", desc);
-		if (o->size)
-			json_object_set_new(j, "size", json_integer((json_int_t)o->size));
-		if (o->plan_id[0])
-			json_object_set_new(j, "plan_id", json_string(o->plan_id));
-		s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
-		json_decref(j);
-		if (s && strlen(s) < sizeof(inst->op)) {
-			snprintf(inst->op, sizeof(inst->op), "%s", s);
-			free(s);
-			return;
-		}
-		free(s);
-		if (cut <= 64)
-			break;
-	}
-	inst->op[0] = 0;
-}
-
-static void _printf_(3, 4)
-    op_finish(struct broker_instance *inst, const char *state, const char *fmt, ...)
-{
-	struct op o;
-	va_list ap;
-
-	if (op_parse(inst->op, &o) < 0)
-		return;
-	snprintf(o.state, sizeof(o.state), "%s", state);
-	va_start(ap, fmt);
-	vsnprintf(o.description, sizeof(o.description), fmt, ap);
-	va_end(ap);
-	op_store(inst, &o);
-}
-
-static void op_begin(struct broker_instance *inst, const char *kind, uint64_t size,
-		     const char *plan_id, const char *desc)
-{
-	struct op o = {.size = size};
-	uint8_t rnd[8] = {0};
-
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		/* Unique enough for telling operations apart in logs. */
-		uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)inst;
-
-		memcpy(rnd, &t, sizeof(rnd));
-	}
-	snprintf(o.id, sizeof(o.id), "%s-%02x%02x%02x%02x%02x%02x%02x%02x", kind, rnd[0], rnd[1],
-		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	snprintf(o.kind, sizeof(o.kind), "%s", kind);
-	snprintf(o.state, sizeof(o.state), "in progress");
-	snprintf(o.description, sizeof(o.description), "%s", desc);
-	snprintf(o.plan_id, sizeof(o.plan_id), "%s", plan_id ? plan_id : "");
-	op_store(inst, &o);
-}
-
 static int accepts_incomplete(struct ctx *x)
 {
 	const char *v = q(x, "accepts_incomplete");
@@ -206,74 +99,12 @@ static int async_mode(struct ctx *x, const struct broker_plan *p)
 
 static void answer_accepted(struct ctx *x, const struct broker_instance *inst)
 {
-	struct op o;
+	struct broker_op o;
 
-	if (op_parse(inst->op, &o) < 0)
+	if (broker_op_parse(inst->op, &o) < 0)
 		return fail(x, 500, NULL, "instance %s: its operation record is unreadable",
 			    inst->id);
 	answer(x, 202, json_pack("{s:s}", "operation", o.id));
-}
-
-static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
-static unsigned jobs_running;
-
-struct job {
-	struct broker *b;
-	char id[BROKER_ID_MAX + 1];
-};
-
-static void *job_run(void *arg)
-{
-	struct job *j = arg;
-	struct errbuf e = {{0}};
-
-	(void)osb_operation_run(j->b, j->id, &e);
-	free(j);
-	pthread_mutex_lock(&jobs_lock);
-	jobs_running--;
-	pthread_cond_broadcast(&jobs_cond);
-	pthread_mutex_unlock(&jobs_lock);
-	return NULL;
-}
-
-/* Run the instance's operation in a worker thread; inline when no thread can be made
- * (the answer is 202 either way: the outcome is in the store). */
-static void job_start(struct broker *b, const char *id)
-{
-	struct job *j = calloc(1, sizeof(*j));
-	pthread_attr_t attr;
-	pthread_t t;
-	int r = -ENOMEM;
-
-	if (j) {
-		j->b = b;
-		snprintf(j->id, sizeof(j->id), "%s", id);
-		pthread_mutex_lock(&jobs_lock);
-		jobs_running++;
-		pthread_mutex_unlock(&jobs_lock);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		r = -pthread_create(&t, &attr, job_run, j);
-		pthread_attr_destroy(&attr);
-		if (r == 0)
-			return;
-		pthread_mutex_lock(&jobs_lock);
-		jobs_running--;
-		pthread_mutex_unlock(&jobs_lock);
-		free(j);
-	}
-	struct errbuf e = {{0}};
-
-	(void)osb_operation_run(b, id, &e);
-}
-
-void osb_jobs_wait(void)
-{
-	pthread_mutex_lock(&jobs_lock);
-	while (jobs_running)
-		pthread_cond_wait(&jobs_cond, &jobs_lock);
-	pthread_mutex_unlock(&jobs_lock);
 }
 
 /* Parse the body as a JSON object; 400 and -EINVAL when it is not one. */
@@ -375,11 +206,12 @@ static int maintenance_info_refused(struct ctx *x)
 static void provision_existing(struct ctx *x, const struct broker_instance *have,
 			       const char *request)
 {
-	struct op o;
+	struct broker_op o;
 
 	/* The platform asking again for an asynchronous provision it started. */
 	if (streq(have->state, "creating") && streq(have->request, request) &&
-	    accepts_incomplete(x) && op_parse(have->op, &o) == 0 && streq(o.kind, "provision"))
+	    accepts_incomplete(x) && broker_op_parse(have->op, &o) == 0 &&
+	    streq(o.kind, "provision"))
 		return answer(x, 202, json_pack("{s:s}", "operation", o.id));
 	if (!streq(have->state, "ready"))
 		return concurrency(x, have->id, have->state);
@@ -390,26 +222,6 @@ static void provision_existing(struct ctx *x, const struct broker_instance *have
 	     "instance %s exists with other attributes (service, plan, organization, space or "
 	     "parameters); use another instance id or update the existing one",
 	     have->id);
-}
-
-static int sio_create(const struct broker_config *c, const struct broker_plan *p,
-		      struct broker_instance *inst, struct errbuf *e)
-{
-	char id[32];
-	int r;
-
-	r = broker_sio_create(c, p, inst->volume_name, inst->size, id, sizeof(id), e);
-	if (r < 0) {
-		struct errbuf e2 = {{0}};
-
-		/* The name is ours (derived from the instance id, and we hold its row): a
-		 * volume by that name is one an earlier attempt created. */
-		if (broker_sio_find(c, inst->volume_name, id, sizeof(id), &e2) < 0)
-			return r;
-		errbuf_clear(e);
-	}
-	snprintf(inst->backend_ref, sizeof(inst->backend_ref), "%s", id);
-	return 0;
 }
 
 static void provision(struct ctx *x, const char *id)
@@ -467,7 +279,7 @@ static void provision(struct ctx *x, const char *id)
 		snprintf(desc, sizeof(desc),
 			 "creating a %s volume (%s) on the PowerFlex gateway%s%s", sz,
 			 p->thick ? "thick" : "thin", vp.note[0] ? "; " : "", vp.note);
-		op_begin(&inst, "provision", 0, NULL, desc);
+		broker_op_begin(&inst, "provision", 0, NULL, desc);
 	}
 
 	r = db->instance_insert(x->b->db, &inst, broker_backend_is_pool(p->backend) ? p->id : NULL,
@@ -490,11 +302,11 @@ static void provision(struct ctx *x, const char *id)
 		broker_log(BROKER_LOG_INFO, "attachd-broker.provision.accepted",
 			   json_pack("{s:s, s:s, s:s, s:s}", "instance", id, "plan", p->name,
 				     "operation", inst.op, "request_id", x->rq->request_id));
-		job_start(x->b, id);
+		broker_job_start(x->b, id);
 		return answer_accepted(x, &inst);
 	}
 	if (p->backend == BROKER_BE_SCALEIO) {
-		r = sio_create(x->b->cfg, p, &inst, &e);
+		r = broker_sio_create_or_find(x->b->cfg, p, &inst, &e);
 		if (r < 0) {
 			struct errbuf e2 = {{0}};
 
@@ -545,7 +357,7 @@ static void deprovision(struct ctx *x, const char *id)
 	struct broker_instance inst;
 	struct errbuf e = {{0}};
 	const struct broker_plan *p;
-	struct op o;
+	struct broker_op o;
 	int r, async;
 
 	if (require_ids(x) < 0)
@@ -556,8 +368,9 @@ static void deprovision(struct ctx *x, const char *id)
 	if (r < 0)
 		return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
 	p = broker_config_plan(x->b->cfg, inst.plan_id);
-	if (streq(inst.state, "deleting") && accepts_incomplete(x) && op_parse(inst.op, &o) == 0 &&
-	    streq(o.kind, "deprovision") && streq(o.state, "in progress"))
+	if (streq(inst.state, "deleting") && accepts_incomplete(x) &&
+	    broker_op_parse(inst.op, &o) == 0 && streq(o.kind, "deprovision") &&
+	    streq(o.state, "in progress"))
 		return answer(x, 202, json_pack("{s:s}", "operation", o.id));
 	/* A failed asynchronous provision left a row and no volume: the platform cleans up. */
 	if (!streq(inst.state, "ready") && !streq(inst.state, "failed"))
@@ -570,7 +383,7 @@ static void deprovision(struct ctx *x, const char *id)
 
 		snprintf(desc, sizeof(desc), "removing volume %s from the PowerFlex gateway",
 			 inst.backend_ref);
-		op_begin(&inst, "deprovision", 0, NULL, desc);
+		broker_op_begin(&inst, "deprovision", 0, NULL, desc);
 		snprintf(inst.state, sizeof(inst.state), "deleting");
 		r = db->instance_update(x->b->db, &inst, "ready", &e);
 		if (r == -ESTALE)
@@ -580,7 +393,7 @@ static void deprovision(struct ctx *x, const char *id)
 		broker_log(BROKER_LOG_INFO, "attachd-broker.deprovision.accepted",
 			   json_pack("{s:s, s:s, s:s}", "instance", id, "operation", inst.op,
 				     "request_id", x->rq->request_id));
-		job_start(x->b, id);
+		broker_job_start(x->b, id);
 		return answer_accepted(x, &inst);
 	}
 	if (p && p->backend == BROKER_BE_SCALEIO && inst.backend_ref[0] &&
@@ -678,7 +491,7 @@ static void update(struct ctx *x, const char *id)
 		broker_size_format(vp.size, b, sizeof(b));
 		snprintf(desc, sizeof(desc), "growing volume %s from %s to %s%s%s",
 			 inst.backend_ref, a, b, vp.note[0] ? "; " : "", vp.note);
-		op_begin(&now, "update", vp.size, np->id, desc);
+		broker_op_begin(&now, "update", vp.size, np->id, desc);
 		snprintf(now.state, sizeof(now.state), "updating");
 		r = db->instance_update(x->b->db, &now, "ready", &e);
 		if (r == -ESTALE)
@@ -688,7 +501,7 @@ static void update(struct ctx *x, const char *id)
 		broker_log(BROKER_LOG_INFO, "attachd-broker.update.accepted",
 			   json_pack("{s:s, s:s, s:s}", "instance", id, "operation", now.op,
 				     "request_id", x->rq->request_id));
-		job_start(x->b, id);
+		broker_job_start(x->b, id);
 		return answer_accepted(x, &now);
 	}
 	if (vp.size > inst.size) {
@@ -933,7 +746,7 @@ static void last_operation(struct ctx *x, const char *id, const char *bid)
 	struct broker_instance inst;
 	struct broker_binding bd;
 	struct errbuf e = {{0}};
-	struct op o;
+	struct broker_op o;
 	json_t *out;
 	int r = bid ? x->b->dbo->binding_get(x->b->db, bid, &bd, &e)
 		    : x->b->dbo->instance_get(x->b->db, id, &inst, &e);
@@ -944,7 +757,7 @@ static void last_operation(struct ctx *x, const char *id, const char *bid)
 		return fail(x, 500, NULL, "%s", e.msg);
 	if (bid)
 		return answer(x, 200, json_pack("{s:s}", "state", "succeeded"));
-	if (op_parse(inst.op, &o) < 0) {
+	if (broker_op_parse(inst.op, &o) < 0) {
 		/* Never asynchronous: a synchronous request still running in some broker. */
 		return answer(x, 200,
 			      json_pack("{s:s}", "state",
@@ -958,94 +771,6 @@ static void last_operation(struct ctx *x, const char *id, const char *bid)
 			json_object_set_new(out, "update_repeatable", json_true());
 	}
 	answer(x, 200, out);
-}
-
-/* Run (or resume) the instance's asynchronous operation to its end. Blocking: the gateway
- * and the database. */
-int osb_operation_run(struct broker *b, const char *id, struct errbuf *e)
-{
-	const struct broker_db_ops *db = b->dbo;
-	struct broker_instance inst, now;
-	const struct broker_plan *p, *np;
-	struct errbuf ge = {{0}};
-	char a[32], sz[32];
-	struct op o;
-	int r;
-
-	r = db->instance_get(b->db, id, &inst, e);
-	if (r < 0)
-		return r;
-	if (op_parse(inst.op, &o) < 0 || !streq(o.state, "in progress"))
-		return 0;
-	p = broker_config_plan(b->cfg, inst.plan_id);
-	now = inst;
-	if (streq(inst.state, "creating")) {
-		if (!p)
-			r = errbuf_set(&ge, -ENOENT, "plan %s is no longer in the config",
-				       inst.plan_id);
-		else
-			r = sio_create(b->cfg, p, &now, &ge);
-		broker_size_format(inst.size, sz, sizeof(sz));
-		if (r == 0) {
-			snprintf(now.state, sizeof(now.state), "ready");
-			op_finish(&now, "succeeded", "created volume %s (%s)", now.backend_ref, sz);
-		} else {
-			snprintf(now.state, sizeof(now.state), "failed");
-			op_finish(&now, "failed", "creating the %s volume failed: %s", sz, ge.msg);
-		}
-		r = db->instance_update(b->db, &now, "creating", e);
-		if (r < 0 && now.backend_ref[0] && streq(now.state, "ready")) {
-			struct errbuf e2 = {{0}};
-
-			/* No orphan: the same undo as the synchronous path (the row stays
-			 * "creating" when this fails too, and the janitor runs it again). */
-			if (broker_sio_remove(b->cfg, now.backend_ref, &e2) == 0) {
-				snprintf(now.state, sizeof(now.state), "failed");
-				now.backend_ref[0] = 0;
-				op_finish(&now, "failed",
-					  "recording the volume failed (%s); it was removed again",
-					  e->msg);
-				(void)db->instance_update(b->db, &now, "creating", &e2);
-			}
-		}
-	} else if (streq(inst.state, "updating")) {
-		np = broker_config_plan(b->cfg, o.plan_id);
-		broker_size_format(inst.size, a, sizeof(a));
-		broker_size_format(o.size, sz, sizeof(sz));
-		r = np ? broker_sio_resize(b->cfg, inst.backend_ref, o.size, &ge)
-		       : errbuf_set(&ge, -ENOENT, "plan %s is no longer in the config", o.plan_id);
-		snprintf(now.state, sizeof(now.state), "ready");
-		if (r == 0) {
-			now.size = o.size;
-			snprintf(now.plan_id, sizeof(now.plan_id), "%s", np->id);
-			op_finish(&now, "succeeded", "volume %s grew from %s to %s",
-				  inst.backend_ref, a, sz);
-		} else
-			op_finish(&now, "failed",
-				  "growing volume %s to %s failed (it is still %s): %s",
-				  inst.backend_ref, sz, a, ge.msg);
-		r = db->instance_update(b->db, &now, "updating", e);
-	} else if (streq(inst.state, "deleting")) {
-		r = broker_sio_remove(b->cfg, inst.backend_ref, &ge);
-		if (r == 0) {
-			r = db->instance_delete(b->db, id, e);
-			if (r == -ENOENT)
-				r = 0;
-		} else {
-			snprintf(now.state, sizeof(now.state), "ready");
-			op_finish(&now, "failed", "%s", ge.msg);
-			r = db->instance_update(b->db, &now, "deleting", e);
-		}
-	} else
-		return 0;
-	broker_log(r < 0 ? BROKER_LOG_ERROR : BROKER_LOG_INFO, "attachd-broker.operation.done",
-		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance", id, "operation", o.id, "kind",
-			     o.kind, "state",
-			     r < 0	 ? "unrecorded"
-			     : now.op[0] ? now.state
-					 : "deleted",
-			     "error", r < 0 ? e->msg : ge.msg));
-	return r;
 }
 
 /* ---- catalog ---- */
@@ -1189,80 +914,4 @@ out:
 	json_decref(x.body);
 	if (!ret->body)
 		answer(&x, ret->status ? ret->status : 500, NULL);
-}
-
-/* ---- recovery ---- */
-
-struct rec {
-	struct broker *b;
-	int n;
-	int failed;
-	struct errbuf *e;
-};
-
-static int recover_one(const struct broker_instance *inst, void *ud)
-{
-	struct rec *r = ud;
-	struct broker *b = r->b;
-	struct errbuf e = {{0}};
-	char id[32] = "";
-	struct op o;
-	int k = 0;
-
-	/* An asynchronous operation whose broker stopped: run it again (resume). */
-	if (op_parse(inst->op, &o) == 0 && streq(o.state, "in progress")) {
-		k = osb_operation_run(b, inst->id, &e);
-		broker_log(k < 0 ? BROKER_LOG_ERROR : BROKER_LOG_INFO,
-			   "attachd-broker.recover.instance",
-			   json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance", inst->id, "state",
-				     inst->state, "operation", o.id, "result",
-				     k < 0 ? "failed" : "resumed", "error", e.msg));
-		if (k < 0) {
-			r->failed++;
-			errbuf_set(r->e, k, "instance %s (%s): %s", inst->id, inst->state, e.msg);
-		} else
-			r->n++;
-		return 0;
-	}
-	if (inst->backend_ref[0])
-		snprintf(id, sizeof(id), "%s", inst->backend_ref);
-	else if (inst->volume_name[0]) {
-		k = broker_sio_find(b->cfg, inst->volume_name, id, sizeof(id), &e);
-		if (k == -ENOENT)
-			k = 0;
-	}
-	if (k == 0 && id[0])
-		k = broker_sio_remove(b->cfg, id, &e);
-	if (k == 0) {
-		k = b->dbo->instance_delete(b->db, inst->id, &e);
-		if (k == -ENOENT) /* another broker's janitor was quicker */
-			k = 0;
-	}
-	broker_log(k < 0 ? BROKER_LOG_ERROR : BROKER_LOG_INFO, "attachd-broker.recover.instance",
-		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance", inst->id, "state",
-			     inst->state, "volume", id, "result", k < 0 ? "failed" : "removed",
-			     "error", e.msg));
-	if (k < 0) {
-		r->failed++;
-		errbuf_set(r->e, k, "instance %s (%s): %s", inst->id, inst->state, e.msg);
-	} else
-		r->n++;
-	return 0;
-}
-
-int osb_recover(struct broker *b, struct errbuf *e)
-{
-	struct rec r = {.b = b, .e = e};
-	int k;
-
-	k = b->dbo->instance_list(b->db, "creating", b->cfg->recover_after_s, recover_one, &r, e);
-	if (k == 0)
-		k = b->dbo->instance_list(b->db, "deleting", b->cfg->recover_after_s, recover_one,
-					  &r, e);
-	if (k == 0)
-		k = b->dbo->instance_list(b->db, "updating", b->cfg->recover_after_s, recover_one,
-					  &r, e);
-	if (k < 0)
-		return k;
-	return r.failed ? -EIO : r.n;
 }
