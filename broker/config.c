@@ -190,7 +190,7 @@ static void parse_items(const json_t *po, struct broker_plan *p, const char *w, 
 	{
 		char iw[128];
 		struct errlist bel = {.n = 0};
-		json_t *m = json_deep_copy(opts ? opts : json_object());
+		json_t *m = opts ? json_deep_copy(opts) : json_object();
 		const char *key;
 		json_t *v;
 		void *cfg = NULL;
