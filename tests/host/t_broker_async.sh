@@ -11,13 +11,37 @@
 # create (gateway 503) is "failed" and the platform's delete then answers 200; a broker
 # killed while its worker waits on the gateway leaves the operation in the database and
 # the next broker resumes it (the volume exists once, last_operation "succeeded").
-# BROKER_DB=pg runs it on PostgreSQL.
+# On SQLite, first: a database of the previous schema (v1) is migrated at start, its
+# instance and binding kept. BROKER_DB=pg runs it on PostgreSQL.
 source "$(dirname "$0")/lib/broker.sh"
 start_gw
 write_config
 # plan-sio-small requires asynchronous operations; recover_after_s 2 resumes fast.
 jq '.recover_after_s = 2 | (.services[0].plans[0].async) = "required"' "$CONFIG" >"$tmp/c2.json"
 CONFIG=$tmp/c2.json
+
+# ---- a schema v1 database (the synchronous broker's) is migrated ----
+if [ "${BROKER_DB:-}" != pg ]; then
+	sqlite3 "$tmp/broker.db" "CREATE TABLE instances (id TEXT PRIMARY KEY NOT NULL, service_id TEXT NOT NULL,
+		plan_id TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('creating','ready','deleting')),
+		org TEXT NOT NULL, space TEXT NOT NULL, request TEXT NOT NULL, size INTEGER NOT NULL, fs TEXT NOT NULL,
+		volume_name TEXT NOT NULL, backend_ref TEXT NOT NULL, updated INTEGER NOT NULL);
+	CREATE TABLE bindings (id TEXT PRIMARY KEY NOT NULL,
+		instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE, app_guid TEXT NOT NULL,
+		request TEXT NOT NULL, container_dir TEXT NOT NULL, readonly INTEGER NOT NULL);
+	CREATE TABLE pool_items (key TEXT PRIMARY KEY NOT NULL, plan_id TEXT NOT NULL,
+		state TEXT NOT NULL CHECK (state IN ('free','in_use','released')), instance_id TEXT UNIQUE,
+		CHECK ((state = 'in_use') = (instance_id IS NOT NULL)));
+	INSERT INTO instances VALUES ('old1','$SVC_FILE','$PLAN_FILE','ready','o','s','{}',1073741824,'ext4','','',0);
+	INSERT INTO bindings VALUES ('oldb','old1','app0','{}','/var/vcap/data/old1',0);
+	PRAGMA user_version = 1;" || fail "making a v1 database"
+	start_broker "$tmp/broker-v1.log"
+	[ "$(db_query 'PRAGMA user_version')" = 2 ] || fail "schema not migrated: $(db_query 'PRAGMA user_version')"
+	req GET /v2/service_instances/old1/service_bindings/oldb
+	expect 200 "a v1 binding after the migration"
+	[ "$(jq -r '.volume_mounts[0].device.mount_config.size' <<<"$body")" = 1G ] || fail "v1 binding: $body"
+	stop_broker
+fi
 start_broker
 P="{\"service_id\":\"$SVC_SIO\",\"plan_id\":\"$PLAN_BIG\",\"organization_guid\":\"o\",\"space_guid\":\"s\"}"
 DEL="?service_id=$SVC_SIO&plan_id=$PLAN_BIG&accepts_incomplete=true"
