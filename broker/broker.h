@@ -7,10 +7,12 @@
  *   log.c        JSON log lines (lager shape)
  *   params.c     pure: sizes, provision/update/bind parameters, volume key, mount_config
  *   config.c     the config file: credentials, database URL, gateway, services and plans
- *   db.h         the state store interface; db_sqlite.c implements it
+ *   db.h         the state store interface; db_sqlite.c and db_pg.c implement it
  *   sio.c        volume create/grow/remove on the PowerFlex gateway
  *   osb.c        the OSB operations (transport-free: method, path, headers, body -> answer)
+ *   async.c      asynchronous operations (worker threads, state in the store) and recovery
  *   http.c       libmicrohttpd: basic auth, version header, identity headers, routing
+ *   tls.c        HTTPS material (a minimal copy of agent/http_tls.c's checks)
  *   main.c       flags, start-up recovery, `pool` subcommand
  */
 #pragma once
@@ -53,6 +55,16 @@ struct broker_plan {
 	char protection_domain[BROKER_NAME_MAX + 1];
 	char storage_pool[BROKER_NAME_MAX + 1];
 	int thick;
+	char system_id[17]; /* scaleio: the plan's system ("" = the scaleio section's) */
+	/* Asynchronous operations (scaleio): when the platform sends accepts_incomplete=true,
+	 * provision, update and deprovision answer 202 and run in a worker (auto, default);
+	 * required: a request without it is refused (422 AsyncRequired); off: always
+	 * synchronous. Other backends are always synchronous (nothing slow to wait for). */
+	enum { BROKER_ASYNC_AUTO, BROKER_ASYNC_REQUIRED, BROKER_ASYNC_OFF } async;
+	/* Copied into each bind's mount_config (attachd's Create options): "" / -1 when the
+	 * plan does not set them (attachd's defaults apply). */
+	char fencing[12]; /* "auto", "required", "off" */
+	int takeover;	  /* -1, 0, 1 */
 	/* iscsi, nvme: each item is the full backend option object of one LUN/namespace
 	 * (plan "options" merged with the item; secrets already read from their files);
 	 * keys[i] is its identity as the backend describes it ("iscsi:<iqn>:<lun>"). */
@@ -70,6 +82,13 @@ struct broker_service {
 
 struct broker_config {
 	char listen[300];
+	char driver[64]; /* the volume_mounts' driver: attachd's --driver-name (default attachd) */
+	/* HTTPS: the Cloud Controller talks to brokers over TLS. cert_file + key_file serve
+	 * HTTPS; ca_file additionally requires client certificates signed by it. "" = plain
+	 * HTTP. */
+	char tls_cert_file[4096];
+	char tls_key_file[4096];
+	char tls_ca_file[4096];
 	char username[128];
 	char password[256];	     /* from password_file; never logged */
 	char database[4096];	     /* "sqlite:/path" or "postgresql://user@host/db" */
@@ -91,6 +110,8 @@ struct broker_config {
 /* Parse and validate a config object; every problem goes to el (one line each). base_dir
  * is unused for now (paths must be absolute). Returns 0 or -EINVAL. */
 int broker_config_parse(const json_t *j, struct broker_config *ret, struct errlist *el);
+/* 1 for a Volman driver name (attachd's --driver-name): [A-Za-z0-9._-]{1,63}. */
+int broker_driver_name_is_valid(const char *s);
 /* Read FILE and parse it (el names the file on a read or JSON error). */
 int broker_config_load(const char *path, struct broker_config *ret, struct errlist *el);
 void broker_config_done(struct broker_config *c);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backends/backend.h"
 #include "backends/scaleio/gateway.h"
@@ -147,9 +148,8 @@ static void parse_scaleio(const json_t *o, struct broker_config *c, struct errli
 		errlist_add(el, "scaleio.timeout_ms: must be an integer 100-600000");
 	else if (v)
 		c->sio_timeout_ms = (int)json_integer_value(v);
-	if (!c->sio.gateway[0] || !c->sio.username[0] || !pwfile[0] || !c->sio_system_id[0])
-		errlist_add(el, "scaleio: gateway, username, password_file and system_id are "
-				"required");
+	if (!c->sio.gateway[0] || !c->sio.username[0] || !pwfile[0])
+		errlist_add(el, "scaleio: gateway, username and password_file are required");
 }
 
 /* Pool items: plan options merged with each item, secrets read, checked by the backend's
@@ -161,14 +161,23 @@ static void parse_items(const json_t *po, struct broker_plan *p, const char *w, 
 	const json_t *it;
 	size_t i;
 
+	/* DESIGN.md's form: "pool": [{"portal", "iqn", "lun"}, ...] (each item whole). */
+	if (json_object_get(po, "pool")) {
+		if (items) {
+			errlist_add(el, "%s: give pool or items, not both", w);
+			return;
+		}
+		items = json_object_get(po, "pool");
+	}
 	if (opts && !json_is_object(opts)) {
 		errlist_add(el, "%soptions: must be an object", w);
 		return;
 	}
 	if (!json_is_array(items) || json_array_size(items) == 0) {
-		errlist_add(el, "%sitems: required, a non-empty array of the pre-created %s", w,
-			    p->backend == BROKER_BE_ISCSI ? "LUNs ({\"lun\": 1}, ...)"
-							  : "namespaces ({\"nsid\": 1}, ...)");
+		errlist_add(
+		    el, "%sitems (or pool): required, a non-empty array of the pre-created %s", w,
+		    p->backend == BROKER_BE_ISCSI ? "LUNs ({\"lun\": 1}, ...)"
+						  : "namespaces ({\"nsid\": 1}, ...)");
 		return;
 	}
 	p->items = json_array();
@@ -181,7 +190,7 @@ static void parse_items(const json_t *po, struct broker_plan *p, const char *w, 
 	{
 		char iw[128];
 		struct errlist bel = {.n = 0};
-		json_t *m = json_deep_copy(opts ? opts : json_object());
+		json_t *m = opts ? json_deep_copy(opts) : json_object();
 		const char *key;
 		json_t *v;
 		void *cfg = NULL;
@@ -242,12 +251,50 @@ static void parse_plan(const json_t *po, struct broker_plan *p, const char *w, s
 					   "provisioning",
 					   "options",
 					   "items",
+					   "pool",
+					   "thin",
+					   "system_id",
+					   "async",
+					   "fencing",
+					   "takeover",
 					   NULL};
-	char be[16] = "", prov[16] = "thin";
+	char be[16] = "", prov[16] = "thin", mode[16] = "";
+	const json_t *v;
 
 	unknown_keys(po, keys, w, el);
 	if (get_str(po, "name", p->name, sizeof(p->name), w, el) != 1)
 		errlist_add(el, "%sname: required", w);
+	if (get_str(po, "fencing", p->fencing, sizeof(p->fencing), w, el) == 1 &&
+	    !streq(p->fencing, "auto") && !streq(p->fencing, "required") &&
+	    !streq(p->fencing, "off"))
+		errlist_add(el,
+			    "%sfencing: '%s' must be \"auto\" (reserve when the target supports "
+			    "persistent reservations), \"required\" (refuse when it does not) or "
+			    "\"off\"",
+			    w, p->fencing);
+	p->takeover = -1;
+	v = json_object_get(po, "takeover");
+	if (v && !json_is_boolean(v))
+		errlist_add(el,
+			    "%stakeover: must be true (attachd preempts another host's "
+			    "reservation or SDC mapping) or false",
+			    w);
+	else if (v)
+		p->takeover = json_is_true(v);
+	if (get_str(po, "async", mode, sizeof(mode), w, el) == 1) {
+		if (streq(mode, "auto"))
+			p->async = BROKER_ASYNC_AUTO;
+		else if (streq(mode, "required"))
+			p->async = BROKER_ASYNC_REQUIRED;
+		else if (streq(mode, "off"))
+			p->async = BROKER_ASYNC_OFF;
+		else
+			errlist_add(
+			    el,
+			    "%sasync: '%s' must be \"auto\" (asynchronous when the platform "
+			    "accepts it), \"required\" or \"off\"",
+			    w, mode);
+	}
 	get_str(po, "id", p->id, sizeof(p->id), w, el);
 	get_str(po, "description", p->description, sizeof(p->description), w, el);
 	snprintf(p->fs, sizeof(p->fs), "ext4");
@@ -272,9 +319,15 @@ static void parse_plan(const json_t *po, struct broker_plan *p, const char *w, s
 	}
 	get_size(po, "max_size", &p->max_size, w, el);
 	if (broker_backend_is_pool(p->backend)) {
-		static const char *const not_pool[] = {
-		    "size",	    "max_size",	   "storage_pool_id", "protection_domain",
-		    "storage_pool", "provisioning"};
+		static const char *const not_pool[] = {"size",
+						       "max_size",
+						       "storage_pool_id",
+						       "protection_domain",
+						       "storage_pool",
+						       "provisioning",
+						       "thin",
+						       "system_id",
+						       "async"};
 
 		for (size_t i = 0; i < ELEMENTSOF(not_pool); i++)
 			if (json_object_get(po, not_pool[i]))
@@ -285,15 +338,21 @@ static void parse_plan(const json_t *po, struct broker_plan *p, const char *w, s
 		parse_items(po, p, w, el);
 		return;
 	}
-	if (json_object_get(po, "items") || json_object_get(po, "options"))
-		errlist_add(el, "%sitems/options: only iscsi and nvme plans have a pool", w);
+	if (json_object_get(po, "items") || json_object_get(po, "options") ||
+	    json_object_get(po, "pool"))
+		errlist_add(el, "%sitems/options/pool: only iscsi and nvme plans have a pool", w);
 	if (get_size(po, "size", &p->size, w, el) == 0)
 		errlist_add(el, "%ssize: required (the default size, e.g. \"8G\")", w);
 	if (p->backend == BROKER_BE_FILE) {
 		if (json_object_get(po, "storage_pool_id") || json_object_get(po, "storage_pool") ||
-		    json_object_get(po, "protection_domain") || json_object_get(po, "provisioning"))
-			errlist_add(el, "%s: storage pools and provisioning are scaleio settings",
-				    w);
+		    json_object_get(po, "protection_domain") ||
+		    json_object_get(po, "provisioning") || json_object_get(po, "thin") ||
+		    json_object_get(po, "system_id") || json_object_get(po, "async"))
+			errlist_add(
+			    el,
+			    "%s: storage pools, provisioning, thin, system_id and async are "
+			    "scaleio settings",
+			    w);
 		return;
 	}
 	if (p->size)
@@ -329,6 +388,17 @@ static void parse_plan(const json_t *po, struct broker_plan *p, const char *w, s
 	    !streq(prov, "thick"))
 		errlist_add(el, "%sprovisioning: must be \"thin\" or \"thick\"", w);
 	p->thick = streq(prov, "thick");
+	/* DESIGN.md's form: "thin": true/false. */
+	v = json_object_get(po, "thin");
+	if (v && !json_is_boolean(v))
+		errlist_add(el, "%sthin: must be true (thin provisioning) or false (thick)", w);
+	else if (v && json_object_get(po, "provisioning"))
+		errlist_add(el, "%s: give thin or provisioning, not both", w);
+	else if (v)
+		p->thick = json_is_false(v);
+	if (get_str(po, "system_id", p->system_id, sizeof(p->system_id), w, el) == 1 &&
+	    !be_sio_id_is_valid(p->system_id))
+		errlist_add(el, "%ssystem_id: '%s' is not 16 hex digits", w, p->system_id);
 	if (p->max_size && p->size > p->max_size)
 		errlist_add(el, "%ssize: larger than max_size", w);
 }
@@ -415,11 +485,58 @@ static void parse_services(const json_t *arr, struct broker_config *c, struct er
 					    c->plans[j].name);
 }
 
+int broker_driver_name_is_valid(const char *s)
+{
+	if (!s[0] || strlen(s) > 63)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
+			return 0;
+	return 1;
+}
+
+/* A readable file (the key is read at start, so a wrong path fails now, not at the first
+ * connection). */
+static void tls_file(const json_t *o, const char *key, char *buf, size_t n, struct errlist *el)
+{
+	char w[32];
+
+	snprintf(w, sizeof(w), "tls.");
+	if (get_str(o, key, buf, n, w, el) != 1)
+		return;
+	if (buf[0] != '/')
+		errlist_add(el, "tls.%s: '%s' must be an absolute path", key, buf);
+	else if (access(buf, R_OK) < 0)
+		errlist_add(el, "tls.%s: cannot read %s: %s", key, buf, strerror(errno));
+}
+
+static void parse_tls(const json_t *o, struct broker_config *c, struct errlist *el)
+{
+	static const char *const keys[] = {"cert_file", "key_file", "ca_file", NULL};
+
+	if (!o || json_is_null(o))
+		return;
+	if (!json_is_object(o)) {
+		errlist_add(el, "tls: must be an object {\"cert_file\", \"key_file\", "
+				"\"ca_file\"}");
+		return;
+	}
+	unknown_keys(o, keys, "tls.", el);
+	tls_file(o, "cert_file", c->tls_cert_file, sizeof(c->tls_cert_file), el);
+	tls_file(o, "key_file", c->tls_key_file, sizeof(c->tls_key_file), el);
+	tls_file(o, "ca_file", c->tls_ca_file, sizeof(c->tls_ca_file), el);
+	if (!c->tls_cert_file[0] != !c->tls_key_file[0] ||
+	    (c->tls_ca_file[0] && !c->tls_cert_file[0]))
+		errlist_add(el, "tls: cert_file and key_file are needed together (ca_file only "
+				"adds client-certificate checks to them)");
+}
+
 int broker_config_parse(const json_t *j, struct broker_config *ret, struct errlist *el)
 {
 	static const char *const keys[] = {
-	    "listen",  "username", "password_file",	     "database",	"container_root",
-	    "scaleio", "services", "database_password_file", "recover_after_s", NULL};
+	    "listen",	       "username", "password_file", "database",
+	    "container_root",  "scaleio",  "services",	    "database_password_file",
+	    "recover_after_s", "driver",   "tls",	    NULL};
 	struct broker_config c = {.sio_timeout_ms = 30000};
 	unsigned before = el->n;
 	char pwfile[4096] = "";
@@ -438,6 +555,14 @@ int broker_config_parse(const json_t *j, struct broker_config *ret, struct errli
 		if (hostport_parse(c.listen, 7620, &hp, why, sizeof(why)) < 0)
 			errlist_add(el, "listen: '%s' %s", c.listen, why);
 	}
+	snprintf(c.driver, sizeof(c.driver), "attachd");
+	if (get_str(j, "driver", c.driver, sizeof(c.driver), "", el) == 1 &&
+	    !broker_driver_name_is_valid(c.driver))
+		errlist_add(el,
+			    "driver: '%s' must be attachd's --driver-name (letters, digits, '.', "
+			    "'_', '-')",
+			    c.driver);
+	parse_tls(json_object_get(j, "tls"), &c, el);
 	if (get_str(j, "username", c.username, sizeof(c.username), "", el) != 1)
 		errlist_add(el, "username: required (the broker's basic-auth user)");
 	if (get_str(j, "password_file", pwfile, sizeof(pwfile), "", el) != 1)
@@ -486,6 +611,17 @@ int broker_config_parse(const json_t *j, struct broker_config *ret, struct errli
 	else if (need_sio)
 		errlist_add(el, "scaleio: required by the scaleio plans (gateway, username, "
 				"password_file, system_id)");
+	for (size_t i = 0; i < c.n_plans; i++) {
+		struct broker_plan *p = &c.plans[i];
+
+		for (char *s = p->system_id; *s; s++)
+			*s = (char)tolower((unsigned char)*s);
+		if (p->backend == BROKER_BE_SCALEIO && !p->system_id[0] && !c.sio_system_id[0])
+			errlist_add(el,
+				    "plan %s: system_id: required here or in the scaleio section "
+				    "(the PowerFlex system's 16 hex digits)",
+				    p->name);
+	}
 	if (!c.recover_after_s)
 		c.recover_after_s = 2 * c.sio_timeout_ms / 1000 + 30;
 	if (el->n > before) {

@@ -8,7 +8,9 @@
  * balancer).
  *
  * Instance states: "creating" (row written before the array is asked; its volume may or
- * may not exist), "ready", "deleting" (the volume is being removed). A restarted broker
+ * may not exist), "ready", "deleting" (the volume is being removed), "updating" (an
+ * asynchronous resize is running), "failed" (an asynchronous provision failed: the row
+ * stays so that last_operation can say so, until the platform deletes it). A restarted broker
  * finishes or undoes what it finds in "creating"/"deleting" (main.c).
  */
 #pragma once
@@ -32,6 +34,10 @@ struct broker_instance {
 	char fs[8];
 	char volume_name[32];  /* scaleio: the name given at create */
 	char backend_ref[256]; /* scaleio: volume id ("" until known); pools: the item key */
+	/* The last asynchronous operation on it, as JSON ("" when it has had none):
+	 * {"id","kind":"provision|update|deprovision","state":"in progress|succeeded|failed",
+	 *  "description", and for updates the target "size" and "plan_id"}. */
+	char op[1024];
 };
 
 struct broker_binding {
@@ -67,7 +73,7 @@ struct broker_db_ops {
 	/* -ENOENT when absent. */
 	int (*instance_get)(struct broker_db *db, const char *id, struct broker_instance *ret,
 			    struct errbuf *e);
-	/* Write state, plan, size, backend_ref, request of inst if the row is in state
+	/* Write state, plan, size, backend_ref, request, op of inst if the row is in state
 	 * from_state now; -ESTALE when it is not (another request changed it). */
 	int (*instance_update)(struct broker_db *db, const struct broker_instance *inst,
 			       const char *from_state, struct errbuf *e);

@@ -19,7 +19,7 @@
 #include "broker/db.h"
 #include "lib/macro.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define MIGRATE_LOCK 7620 /* advisory lock key: the broker's port, for recognisability */
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
@@ -47,6 +47,14 @@ static const char schema_v1[] =
     " instance_id TEXT UNIQUE,"
     " CHECK ((state = 'in_use') = (instance_id IS NOT NULL)));"
     "UPDATE broker_schema SET version = 1;";
+
+/* v2: the states "updating" and "failed", and the op column (asynchronous operations). */
+static const char schema_v2[] =
+    "ALTER TABLE instances DROP CONSTRAINT instances_state_check;"
+    "ALTER TABLE instances ADD CONSTRAINT instances_state_check"
+    " CHECK (state IN ('creating','ready','deleting','updating','failed'));"
+    "ALTER TABLE instances ADD COLUMN op TEXT NOT NULL DEFAULT '';"
+    "UPDATE broker_schema SET version = 2;";
 
 /* Run sql with n text parameters: 0 and *ret (caller clears; may be NULL to drop it), or
  * -EEXIST (unique_violation), -EBUSY (serialization failure, deadlock), -EIO; e filled. */
@@ -177,6 +185,8 @@ static int pg_open(const char *url, const char *password, struct broker_db **ret
 		r = -EIO;
 	if (r >= 0 && v == 0)
 		r = exec0(db, schema_v1, 0, NULL, e);
+	if (r >= 0 && v < 2)
+		r = exec0(db, schema_v2, 0, NULL, e);
 	else if (r >= 0 && v > SCHEMA_VERSION)
 		r = errbuf_set(e, -EPROTO,
 			       "database %s: schema version %d is newer than this broker's (%d): "
@@ -215,12 +225,12 @@ static int pg_instance_insert(struct broker_db *db, struct broker_instance *inst
 	snprintf(size, sizeof(size), "%" PRIu64, inst->size);
 	r = exec0(db,
 		  "INSERT INTO instances (id, service_id, plan_id, state, org, space, request,"
-		  " size, fs, volume_name, backend_ref, updated) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,"
-		  "$9,$10,$11, extract(epoch from now())::bigint)",
-		  11,
+		  " size, fs, volume_name, backend_ref, op, updated) VALUES ($1,$2,$3,$4,$5,$6,$7,"
+		  "$8,$9,$10,$11,$12, extract(epoch from now())::bigint)",
+		  12,
 		  (const char *const[]){inst->id, inst->service_id, inst->plan_id, inst->state,
 					inst->org, inst->space, inst->request, size, inst->fs,
-					inst->volume_name, inst->backend_ref},
+					inst->volume_name, inst->backend_ref, inst->op},
 		  e);
 	if (r == -EEXIST)
 		errbuf_set(e, -EEXIST, "instance %s exists", inst->id);
@@ -261,7 +271,7 @@ static int pg_instance_get(struct broker_db *db, const char *id, struct broker_i
 		PQreset(db->c);
 	res = run(db,
 		  "SELECT id, service_id, plan_id, state, org, space, request, size, fs,"
-		  " volume_name, backend_ref FROM instances WHERE id = $1",
+		  " volume_name, backend_ref, op FROM instances WHERE id = $1",
 		  1, (const char *const[]){id}, e);
 	if (!res)
 		r = -EIO;
@@ -277,6 +287,7 @@ static int pg_instance_get(struct broker_db *db, const char *id, struct broker_i
 		col(res, 0, 8, x.fs, sizeof(x.fs));
 		col(res, 0, 9, x.volume_name, sizeof(x.volume_name));
 		col(res, 0, 10, x.backend_ref, sizeof(x.backend_ref));
+		col(res, 0, 11, x.op, sizeof(x.op));
 		*ret = x;
 		r = 0;
 	}
@@ -296,11 +307,11 @@ static int pg_instance_update(struct broker_db *db, const struct broker_instance
 	snprintf(size, sizeof(size), "%" PRIu64, inst->size);
 	r = exec0(db,
 		  "UPDATE instances SET state = $1, plan_id = $2, request = $3, size = $4,"
-		  " backend_ref = $5, updated = extract(epoch from now())::bigint"
-		  " WHERE id = $6 AND state = $7",
-		  7,
+		  " backend_ref = $5, op = $6, updated = extract(epoch from now())::bigint"
+		  " WHERE id = $7 AND state = $8",
+		  8,
 		  (const char *const[]){inst->state, inst->plan_id, inst->request, size,
-					inst->backend_ref, inst->id, from_state},
+					inst->backend_ref, inst->op, inst->id, from_state},
 		  e);
 	if (r == 0)
 		r = errbuf_set(e, -ESTALE, "instance %s is no longer %s", inst->id, from_state);

@@ -15,7 +15,7 @@
 #include "broker/db.h"
 #include "lib/macro.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 15000
 
 struct broker_db {
@@ -42,6 +42,24 @@ static const char schema_v1[] =
     " instance_id TEXT UNIQUE,"
     " CHECK ((state = 'in_use') = (instance_id IS NOT NULL)));"
     "PRAGMA user_version = 1;";
+
+/* v2: the states "updating" and "failed", and the op column (asynchronous operations).
+ * SQLite cannot change a CHECK: the table is rebuilt (foreign keys are off during the
+ * migration, so dropping the old table does not cascade into bindings). */
+static const char schema_v2[] =
+    "CREATE TABLE instances_v2 ("
+    " id TEXT PRIMARY KEY NOT NULL, service_id TEXT NOT NULL, plan_id TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN ('creating','ready','deleting','updating','failed')),"
+    " org TEXT NOT NULL, space TEXT NOT NULL, request TEXT NOT NULL,"
+    " size INTEGER NOT NULL, fs TEXT NOT NULL, volume_name TEXT NOT NULL,"
+    " backend_ref TEXT NOT NULL, updated INTEGER NOT NULL, op TEXT NOT NULL DEFAULT '');"
+    "INSERT INTO instances_v2 (id, service_id, plan_id, state, org, space, request, size, fs,"
+    " volume_name, backend_ref, updated)"
+    " SELECT id, service_id, plan_id, state, org, space, request, size, fs,"
+    " volume_name, backend_ref, updated FROM instances;"
+    "DROP TABLE instances;"
+    "ALTER TABLE instances_v2 RENAME TO instances;"
+    "PRAGMA user_version = 2;";
 
 static int fail(struct broker_db *db, struct errbuf *e, const char *what)
 {
@@ -122,7 +140,6 @@ static int sq_open(const char *url, const char *password, struct broker_db **ret
 	}
 	sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
 	if ((r = exec(db, "PRAGMA journal_mode=WAL", e)) < 0 ||
-	    (r = exec(db, "PRAGMA foreign_keys=ON", e)) < 0 ||
 	    (r = exec(db, "PRAGMA synchronous=FULL", e)) < 0)
 		goto err;
 	r = begin(db, e);
@@ -135,6 +152,8 @@ static int sq_open(const char *url, const char *password, struct broker_db **ret
 	}
 	if (v == 0)
 		r = exec(db, schema_v1, e);
+	if (r == 0 && v < 2 && v >= 0)
+		r = exec(db, schema_v2, e);
 	else if (v > SCHEMA_VERSION)
 		r = errbuf_set(e, -EPROTO,
 			       "database %s: schema version %d is newer than this broker's (%d): "
@@ -143,6 +162,9 @@ static int sq_open(const char *url, const char *password, struct broker_db **ret
 	else if (v < 0)
 		r = fail(db, e, "reading the schema version");
 	r = end(db, r, e);
+	/* After the migration: with it on, the v2 rebuild would cascade into bindings. */
+	if (r == 0)
+		r = exec(db, "PRAGMA foreign_keys=ON", e);
 	if (r < 0)
 		goto err;
 	*ret = db;
@@ -218,8 +240,8 @@ static int sq_instance_insert(struct broker_db *db, struct broker_instance *inst
 		return r;
 	if (prep(db,
 		 "INSERT INTO instances (id, service_id, plan_id, state, org, space, request,"
-		 " size, fs, volume_name, backend_ref, updated)"
-		 " VALUES (?,?,?,?,?,?,?,?,?,?,?, strftime('%s','now'))",
+		 " size, fs, volume_name, backend_ref, op, updated)"
+		 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?, strftime('%s','now'))",
 		 &st, e) < 0)
 		return end(db, -EIO, e);
 	bind_texts(st, 7,
@@ -229,6 +251,7 @@ static int sq_instance_insert(struct broker_db *db, struct broker_instance *inst
 	sqlite3_bind_text(st, 9, inst->fs, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, inst->volume_name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 11, inst->backend_ref, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, inst->op, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT)
 		r = errbuf_set(e, -EEXIST, "instance %s exists", inst->id);
@@ -254,7 +277,7 @@ static int get_inst(struct broker_db *db, const char *id, struct broker_instance
 
 	if (prep(db,
 		 "SELECT id, service_id, plan_id, state, org, space, request, size, fs,"
-		 " volume_name, backend_ref FROM instances WHERE id = ?",
+		 " volume_name, backend_ref, op FROM instances WHERE id = ?",
 		 &st, e) < 0)
 		return -EIO;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -270,6 +293,7 @@ static int get_inst(struct broker_db *db, const char *id, struct broker_instance
 		col(st, 8, x.fs, sizeof(x.fs));
 		col(st, 9, x.volume_name, sizeof(x.volume_name));
 		col(st, 10, x.backend_ref, sizeof(x.backend_ref));
+		col(st, 11, x.op, sizeof(x.op));
 		*ret = x;
 		r = 0;
 	}
@@ -298,14 +322,16 @@ static int sq_instance_update(struct broker_db *db, const struct broker_instance
 		return r;
 	if (prep(db,
 		 "UPDATE instances SET state = ?, plan_id = ?, request = ?, size = ?,"
-		 " backend_ref = ?, updated = strftime('%s','now') WHERE id = ? AND state = ?",
+		 " backend_ref = ?, op = ?, updated = strftime('%s','now')"
+		 " WHERE id = ? AND state = ?",
 		 &st, e) < 0)
 		return end(db, -EIO, e);
 	bind_texts(st, 3, (const char *const[]){inst->state, inst->plan_id, inst->request});
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)inst->size);
 	sqlite3_bind_text(st, 5, inst->backend_ref, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, inst->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, from_state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, inst->op, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, inst->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, from_state, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		r = fail(db, e, "updating an instance");
 	else if (sqlite3_changes(db->h) != 1)

@@ -20,6 +20,7 @@ struct broker_http {
 	struct broker *b;
 	struct MHD_Daemon *d;
 	int fd;
+	const struct broker_tls *tls;
 };
 
 struct req {
@@ -249,9 +250,21 @@ static int listen_socket(const char *listen_on, unsigned *ret_port, struct errbu
 	return fd;
 }
 
-int broker_http_start(struct broker *b, const char *listen_on, struct broker_http **ret,
-		      unsigned *ret_port, struct errbuf *e)
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
 {
+	struct broker_http *h = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		broker_tls_on_connection(h->tls, c);
+}
+
+int broker_http_start(struct broker *b, const char *listen_on, const struct broker_tls *tls,
+		      struct broker_http **ret, unsigned *ret_port, struct errbuf *e)
+{
+	struct MHD_OptionItem tls_opts[5] = {{MHD_OPTION_END, 0, NULL}};
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	struct broker_http *h;
 	int fd = listen_socket(listen_on, ret_port, e);
 
@@ -264,16 +277,30 @@ int broker_http_start(struct broker *b, const char *listen_on, struct broker_htt
 	}
 	h->b = b;
 	h->fd = fd;
+	h->tls = tls;
+	if (tls) {
+		int i = 0;
+
+		flags |= MHD_USE_TLS;
+		tls_opts[i++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key_pem};
+		tls_opts[i++] =
+		    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert_pem};
+		if (tls->ca_pem)
+			tls_opts[i++] =
+			    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tls->ca_pem};
+		tls_opts[i++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+							(void *)BROKER_TLS_PRIORITIES};
+	}
 	h->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-		MHD_USE_ERROR_LOG,
-	    0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+	    flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 	    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-	    MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_CONNECTION_LIMIT, 64u,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (!h->d) {
 		close(fd);
 		free(h);
-		return errbuf_set(e, -EIO, "cannot start the HTTP server on %s", listen_on);
+		return errbuf_set(e, -EIO, "cannot start the %s server on %s (see the log)",
+				  tls ? "HTTPS" : "HTTP", listen_on);
 	}
 	*ret = h;
 	return 0;

@@ -171,10 +171,16 @@ static void janitor_stop(struct janitor *j)
 	pthread_mutex_destroy(&j->lock);
 }
 
+static void broker_tls_freep(struct broker_tls **t)
+{
+	broker_tls_free(*t);
+}
+
 static int serve(struct broker *b, const char *listen_on)
 {
 	struct janitor jan = {0};
 	struct broker_http *h = NULL;
+	_cleanup_(broker_tls_freep) struct broker_tls *tls = NULL;
 	struct errbuf e = {{0}};
 	unsigned port = 0;
 	sigset_t set;
@@ -199,7 +205,17 @@ static int serve(struct broker *b, const char *listen_on)
 		 * its instance answers ConcurrencyError meanwhile. */
 		broker_log(BROKER_LOG_ERROR, "attachd-broker.recover.failed",
 			   json_pack("{s:s}", "error", e.msg));
-	r = broker_http_start(b, listen_on, &h, &port, &e);
+	if (b->cfg->tls_cert_file[0]) {
+		r = broker_tls_load(b->cfg->tls_ca_file, b->cfg->tls_cert_file,
+				    b->cfg->tls_key_file, &tls, &e);
+		if (r < 0) {
+			broker_log(BROKER_LOG_FATAL, "attachd-broker.tls.failed",
+				   json_pack("{s:s}", "error", e.msg));
+			b->dbo->close(b->db);
+			return 1;
+		}
+	}
+	r = broker_http_start(b, listen_on, tls, &h, &port, &e);
 	if (r < 0) {
 		broker_log(BROKER_LOG_FATAL, "attachd-broker.listen.failed",
 			   json_pack("{s:s, s:s}", "listen", listen_on, "error", e.msg));
@@ -215,14 +231,20 @@ static int serve(struct broker *b, const char *listen_on)
 		return 1;
 	}
 	broker_log(BROKER_LOG_INFO, "attachd-broker.started",
-		   json_pack("{s:s, s:i, s:s, s:i, s:i}", "listen", listen_on, "port", (int)port,
-			     "database", b->cfg->database, "services", (int)b->cfg->n_services,
-			     "plans", (int)b->cfg->n_plans));
+		   json_pack("{s:s, s:i, s:s, s:i, s:i, s:s}", "listen", listen_on, "port",
+			     (int)port, "database", b->cfg->database, "services",
+			     (int)b->cfg->n_services, "plans", (int)b->cfg->n_plans, "scheme",
+			     !tls	   ? "http"
+			     : tls->ca_pem ? "https (client certificates)"
+					   : "https"));
 	sigwait(&set, &sig);
 	broker_log(BROKER_LOG_INFO, "attachd-broker.stopping",
 		   json_pack("{s:s}", "signal", strsignal(sig)));
 	janitor_stop(&jan);
 	broker_http_stop(h);
+	/* Operations in flight finish (each bounded by the gateway timeout); one killed
+	 * instead is resumed by the next broker (osb_recover). */
+	osb_jobs_wait();
 	b->dbo->close(b->db);
 	return 0;
 }
@@ -295,6 +317,19 @@ int main(int argc, char **argv)
 	if (check) {
 		if (broker_config_load(check, &cfg, &el) < 0)
 			return config_report(check, &el);
+		/* The TLS files as the broker will use them (read only: no side effects). */
+		if (cfg.tls_cert_file[0]) {
+			struct broker_tls *t = NULL;
+			struct errbuf e = {{0}};
+
+			if (broker_tls_load(cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file,
+					    &t, &e) < 0) {
+				fprintf(stderr, "config %s: %s\n", check, e.msg);
+				broker_config_done(&cfg);
+				return 2;
+			}
+			broker_tls_free(t);
+		}
 		printf("config %s: valid\n", check);
 		broker_config_done(&cfg);
 		return 0;

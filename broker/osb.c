@@ -7,12 +7,17 @@
  * database) instead of leaving an orphan volume.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "broker/log.h"
-#include "broker/osb.h"
+#include "broker/osb_internal.h"
 #include "lib/jsonx.h"
 #include "lib/macro.h"
 
@@ -49,18 +54,57 @@ static void _printf_(4, 5) fail(struct ctx *x, int status, const char *code, con
 	answer(x, status, j);
 }
 
+static const char *q(struct ctx *x, const char *key)
+{
+	return x->rq->query ? x->rq->query(x->rq->query_ud, key) : NULL;
+}
+
 static void concurrency(struct ctx *x, const char *id, const char *state)
 {
+	if (streq(state, "failed"))
+		return fail(x, 422, "ConcurrencyError",
+			    "instance %s failed to be created (see its last operation); delete it",
+			    id);
 	fail(x, 422, "ConcurrencyError",
 	     "instance %s is being %s by another request; try again when it is done", id,
 	     streq(state, "creating")	? "created"
 	     : streq(state, "deleting") ? "deleted"
+	     : streq(state, "updating") ? "updated"
 					: "changed");
 }
 
-static const char *q(struct ctx *x, const char *key)
+static int accepts_incomplete(struct ctx *x)
 {
-	return x->rq->query ? x->rq->query(x->rq->query_ud, key) : NULL;
+	const char *v = q(x, "accepts_incomplete");
+
+	return v && streq(v, "true");
+}
+
+/* 1: run asynchronously; 0: synchronously; -1: refused, answered (422 AsyncRequired). */
+static int async_mode(struct ctx *x, const struct broker_plan *p)
+{
+	if (!p || p->backend != BROKER_BE_SCALEIO || p->async == BROKER_ASYNC_OFF)
+		return 0;
+	if (accepts_incomplete(x))
+		return 1;
+	if (p->async == BROKER_ASYNC_REQUIRED) {
+		fail(x, 422, "AsyncRequired",
+		     "plan %s works asynchronously only: send accepts_incomplete=true and poll "
+		     "last_operation",
+		     p->name);
+		return -1;
+	}
+	return 0;
+}
+
+static void answer_accepted(struct ctx *x, const struct broker_instance *inst)
+{
+	struct broker_op o;
+
+	if (broker_op_parse(inst->op, &o) < 0)
+		return fail(x, 500, NULL, "instance %s: its operation record is unreadable",
+			    inst->id);
+	answer(x, 202, json_pack("{s:s}", "operation", o.id));
 }
 
 /* Parse the body as a JSON object; 400 and -EINVAL when it is not one. */
@@ -162,6 +206,13 @@ static int maintenance_info_refused(struct ctx *x)
 static void provision_existing(struct ctx *x, const struct broker_instance *have,
 			       const char *request)
 {
+	struct broker_op o;
+
+	/* The platform asking again for an asynchronous provision it started. */
+	if (streq(have->state, "creating") && streq(have->request, request) &&
+	    accepts_incomplete(x) && broker_op_parse(have->op, &o) == 0 &&
+	    streq(o.kind, "provision"))
+		return answer(x, 202, json_pack("{s:s}", "operation", o.id));
 	if (!streq(have->state, "ready"))
 		return concurrency(x, have->id, have->state);
 	if (streq(have->request, request))
@@ -171,26 +222,6 @@ static void provision_existing(struct ctx *x, const struct broker_instance *have
 	     "instance %s exists with other attributes (service, plan, organization, space or "
 	     "parameters); use another instance id or update the existing one",
 	     have->id);
-}
-
-static int sio_create(struct ctx *x, const struct broker_plan *p, struct broker_instance *inst,
-		      struct errbuf *e)
-{
-	char id[32];
-	int r;
-
-	r = broker_sio_create(x->b->cfg, p, inst->volume_name, inst->size, id, sizeof(id), e);
-	if (r < 0) {
-		struct errbuf e2 = {{0}};
-
-		/* The name is ours (derived from the instance id, and we hold its row): a
-		 * volume by that name is one an earlier attempt created. */
-		if (broker_sio_find(x->b->cfg, inst->volume_name, id, sizeof(id), &e2) < 0)
-			return r;
-		errbuf_clear(e);
-	}
-	snprintf(inst->backend_ref, sizeof(inst->backend_ref), "%s", id);
-	return 0;
 }
 
 static void provision(struct ctx *x, const char *id)
@@ -204,7 +235,7 @@ static void provision(struct ctx *x, const char *id)
 	struct errbuf e = {{0}};
 	const struct broker_plan *p;
 	json_t *params, *meta;
-	int r;
+	int r, async;
 
 	if (parse_body(x) < 0 || body_str(x, "service_id", 1, &service_id) < 0 ||
 	    body_str(x, "plan_id", 1, &plan_id) < 0 ||
@@ -215,6 +246,9 @@ static void provision(struct ctx *x, const char *id)
 	if (!p)
 		return;
 	if (maintenance_info_refused(x))
+		return;
+	async = async_mode(x, p);
+	if (async < 0)
 		return;
 	params = json_object_get(x->body, "parameters");
 	if (broker_provision_params(p, params, &vp, &el) < 0)
@@ -238,6 +272,15 @@ static void provision(struct ctx *x, const char *id)
 		 p->backend == BROKER_BE_SCALEIO ? "creating" : "ready");
 	if (p->backend == BROKER_BE_SCALEIO)
 		broker_sio_volume_name(id, inst.volume_name, sizeof(inst.volume_name));
+	if (async) {
+		char sz[32], desc[256];
+
+		broker_size_format(inst.size, sz, sizeof(sz));
+		snprintf(desc, sizeof(desc),
+			 "creating a %s volume (%s) on the PowerFlex gateway%s%s", sz,
+			 p->thick ? "thick" : "thin", vp.note[0] ? "; " : "", vp.note);
+		broker_op_begin(&inst, "provision", 0, NULL, desc);
+	}
 
 	r = db->instance_insert(x->b->db, &inst, broker_backend_is_pool(p->backend) ? p->id : NULL,
 				&e);
@@ -255,8 +298,15 @@ static void provision(struct ctx *x, const char *id)
 	if (r < 0)
 		return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
 
+	if (async) {
+		broker_log(BROKER_LOG_INFO, "attachd-broker.provision.accepted",
+			   json_pack("{s:s, s:s, s:s, s:s}", "instance", id, "plan", p->name,
+				     "operation", inst.op, "request_id", x->rq->request_id));
+		broker_job_start(x->b, id);
+		return answer_accepted(x, &inst);
+	}
 	if (p->backend == BROKER_BE_SCALEIO) {
-		r = sio_create(x, p, &inst, &e);
+		r = broker_sio_create_or_find(x->b->cfg, p, &inst, &e);
 		if (r < 0) {
 			struct errbuf e2 = {{0}};
 
@@ -307,7 +357,8 @@ static void deprovision(struct ctx *x, const char *id)
 	struct broker_instance inst;
 	struct errbuf e = {{0}};
 	const struct broker_plan *p;
-	int r;
+	struct broker_op o;
+	int r, async;
 
 	if (require_ids(x) < 0)
 		return;
@@ -316,10 +367,37 @@ static void deprovision(struct ctx *x, const char *id)
 		return answer(x, 410, NULL);
 	if (r < 0)
 		return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
-	if (!streq(inst.state, "ready"))
-		return concurrency(x, id, inst.state);
 	p = broker_config_plan(x->b->cfg, inst.plan_id);
-	if (p && p->backend == BROKER_BE_SCALEIO && inst.backend_ref[0]) {
+	if (streq(inst.state, "deleting") && accepts_incomplete(x) &&
+	    broker_op_parse(inst.op, &o) == 0 && streq(o.kind, "deprovision") &&
+	    streq(o.state, "in progress"))
+		return answer(x, 202, json_pack("{s:s}", "operation", o.id));
+	/* A failed asynchronous provision left a row and no volume: the platform cleans up. */
+	if (!streq(inst.state, "ready") && !streq(inst.state, "failed"))
+		return concurrency(x, id, inst.state);
+	async = streq(inst.state, "ready") && inst.backend_ref[0] ? async_mode(x, p) : 0;
+	if (async < 0)
+		return;
+	if (async) {
+		char desc[128];
+
+		snprintf(desc, sizeof(desc), "removing volume %s from the PowerFlex gateway",
+			 inst.backend_ref);
+		broker_op_begin(&inst, "deprovision", 0, NULL, desc);
+		snprintf(inst.state, sizeof(inst.state), "deleting");
+		r = db->instance_update(x->b->db, &inst, "ready", &e);
+		if (r == -ESTALE)
+			return concurrency(x, id, "changing");
+		if (r < 0)
+			return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
+		broker_log(BROKER_LOG_INFO, "attachd-broker.deprovision.accepted",
+			   json_pack("{s:s, s:s, s:s}", "instance", id, "operation", inst.op,
+				     "request_id", x->rq->request_id));
+		broker_job_start(x->b, id);
+		return answer_accepted(x, &inst);
+	}
+	if (p && p->backend == BROKER_BE_SCALEIO && inst.backend_ref[0] &&
+	    streq(inst.state, "ready")) {
 		snprintf(inst.state, sizeof(inst.state), "deleting");
 		r = db->instance_update(x->b->db, &inst, "ready", &e);
 		if (r == -ESTALE)
@@ -362,7 +440,7 @@ static void update(struct ctx *x, const char *id)
 	struct errbuf e = {{0}};
 	const struct broker_plan *p, *np;
 	char a[32], b[32];
-	int r;
+	int r, async;
 
 	if (parse_body(x) < 0 || body_str(x, "service_id", 1, &service_id) < 0 ||
 	    body_str(x, "plan_id", 0, &plan_id) < 0 || maintenance_info_refused(x))
@@ -402,6 +480,30 @@ static void update(struct ctx *x, const char *id)
 	if (np->max_size && vp.size > np->max_size)
 		return fail(x, 400, "BadRequest", "size: plan %s allows at most %s", np->name,
 			    (broker_size_format(np->max_size, a, sizeof(a)), a));
+	async = async_mode(x, np);
+	if (async < 0)
+		return;
+	if (async && vp.size > inst.size) {
+		char desc[256];
+
+		now = inst;
+		broker_size_format(inst.size, a, sizeof(a));
+		broker_size_format(vp.size, b, sizeof(b));
+		snprintf(desc, sizeof(desc), "growing volume %s from %s to %s%s%s",
+			 inst.backend_ref, a, b, vp.note[0] ? "; " : "", vp.note);
+		broker_op_begin(&now, "update", vp.size, np->id, desc);
+		snprintf(now.state, sizeof(now.state), "updating");
+		r = db->instance_update(x->b->db, &now, "ready", &e);
+		if (r == -ESTALE)
+			return concurrency(x, id, "changing");
+		if (r < 0)
+			return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
+		broker_log(BROKER_LOG_INFO, "attachd-broker.update.accepted",
+			   json_pack("{s:s, s:s, s:s}", "instance", id, "operation", now.op,
+				     "request_id", x->rq->request_id));
+		broker_job_start(x->b, id);
+		return answer_accepted(x, &now);
+	}
 	if (vp.size > inst.size) {
 		r = broker_sio_resize(x->b->cfg, inst.backend_ref, vp.size, &e);
 		if (r < 0)
@@ -435,7 +537,8 @@ static void fetch_instance(struct ctx *x, const char *id)
 	struct errbuf e = {{0}};
 	int r = x->b->dbo->instance_get(x->b->db, id, &inst, &e);
 
-	if (r == -ENOENT || (r == 0 && streq(inst.state, "creating")))
+	if (r == -ENOENT ||
+	    (r == 0 && (streq(inst.state, "creating") || streq(inst.state, "failed"))))
 		return fail(x, 404, NULL, "instance %s does not exist", id);
 	if (r < 0)
 		return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
@@ -480,7 +583,8 @@ json_t *osb_binding_body(const struct broker_config *c, const struct broker_inst
 		}
 		mc = json_deep_copy(item);
 	} else if (p->backend == BROKER_BE_SCALEIO) {
-		mc = json_pack("{s:s, s:s}", "system_id", c->sio_system_id, "volume_id",
+		mc = json_pack("{s:s, s:s}", "system_id",
+			       p->system_id[0] ? p->system_id : c->sio_system_id, "volume_id",
 			       inst->backend_ref);
 	} else {
 		broker_size_format(inst->size, sz, sizeof(sz));
@@ -490,10 +594,15 @@ json_t *osb_binding_body(const struct broker_config *c, const struct broker_inst
 	json_object_set_new(mc, "fs", json_string(inst->fs));
 	if (bd->readonly)
 		json_object_set_new(mc, "readonly", json_true());
+	/* The plan's fencing policy (attachd's Create options; unset: attachd's defaults). */
+	if (p->fencing[0])
+		json_object_set_new(mc, "fencing", json_string(p->fencing));
+	if (p->takeover >= 0)
+		json_object_set_new(mc, "takeover", json_boolean(p->takeover));
 	return json_pack("{s:{}, s:[{s:s, s:s, s:s, s:s, s:{s:s, s:o}}]}", "credentials",
-			 "volume_mounts", "driver", "attachd", "container_dir", bd->container_dir,
-			 "mode", bd->readonly ? "r" : "rw", "device_type", "shared", "device",
-			 "volume_id", key, "mount_config", mc);
+			 "volume_mounts", "driver", c->driver[0] ? c->driver : "attachd",
+			 "container_dir", bd->container_dir, "mode", bd->readonly ? "r" : "rw",
+			 "device_type", "shared", "device", "volume_id", key, "mount_config", mc);
 }
 
 static void bind(struct ctx *x, const char *id, const char *bid)
@@ -629,23 +738,39 @@ static void fetch_binding(struct ctx *x, const char *id, const char *bid)
 	answer(x, 200, out);
 }
 
-/* last_operation: everything here is synchronous, so an operation that returned is done. */
+/* last_operation. Bindings are synchronous: one that exists has succeeded. An instance's
+ * asynchronous operation is in its row; when the row is gone the deprovision is done
+ * (410: the platform counts that as success for a delete). */
 static void last_operation(struct ctx *x, const char *id, const char *bid)
 {
 	struct broker_instance inst;
 	struct broker_binding bd;
 	struct errbuf e = {{0}};
+	struct broker_op o;
+	json_t *out;
 	int r = bid ? x->b->dbo->binding_get(x->b->db, bid, &bd, &e)
 		    : x->b->dbo->instance_get(x->b->db, id, &inst, &e);
 
 	if (r == -ENOENT)
-		return fail(x, 410, NULL, "%s %s does not exist", bid ? "binding" : "instance",
-			    bid ? bid : id);
+		return answer(x, 410, NULL);
 	if (r < 0)
 		return fail(x, 500, NULL, "%s", e.msg);
-	if (!bid && !streq(inst.state, "ready"))
-		return answer(x, 200, json_pack("{s:s}", "state", "in progress"));
-	answer(x, 200, json_pack("{s:s}", "state", "succeeded"));
+	if (bid)
+		return answer(x, 200, json_pack("{s:s}", "state", "succeeded"));
+	if (broker_op_parse(inst.op, &o) < 0) {
+		/* Never asynchronous: a synchronous request still running in some broker. */
+		return answer(x, 200,
+			      json_pack("{s:s}", "state",
+					streq(inst.state, "ready") ? "succeeded" : "in progress"));
+	}
+	out = json_pack("{s:s, s:s}", "state", o.state, "description", o.description);
+	if (streq(o.state, "failed") && !streq(o.kind, "provision")) {
+		/* A failed resize or removal leaves the volume as it was, usable. */
+		json_object_set_new(out, "instance_usable", json_true());
+		if (streq(o.kind, "update"))
+			json_object_set_new(out, "update_repeatable", json_true());
+	}
+	answer(x, 200, out);
 }
 
 /* ---- catalog ---- */
@@ -789,61 +914,4 @@ out:
 	json_decref(x.body);
 	if (!ret->body)
 		answer(&x, ret->status ? ret->status : 500, NULL);
-}
-
-/* ---- recovery ---- */
-
-struct rec {
-	struct broker *b;
-	int n;
-	int failed;
-	struct errbuf *e;
-};
-
-static int recover_one(const struct broker_instance *inst, void *ud)
-{
-	struct rec *r = ud;
-	struct broker *b = r->b;
-	struct errbuf e = {{0}};
-	char id[32] = "";
-	int k = 0;
-
-	if (inst->backend_ref[0])
-		snprintf(id, sizeof(id), "%s", inst->backend_ref);
-	else if (inst->volume_name[0]) {
-		k = broker_sio_find(b->cfg, inst->volume_name, id, sizeof(id), &e);
-		if (k == -ENOENT)
-			k = 0;
-	}
-	if (k == 0 && id[0])
-		k = broker_sio_remove(b->cfg, id, &e);
-	if (k == 0) {
-		k = b->dbo->instance_delete(b->db, inst->id, &e);
-		if (k == -ENOENT) /* another broker's janitor was quicker */
-			k = 0;
-	}
-	broker_log(k < 0 ? BROKER_LOG_ERROR : BROKER_LOG_INFO, "attachd-broker.recover.instance",
-		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance", inst->id, "state",
-			     inst->state, "volume", id, "result", k < 0 ? "failed" : "removed",
-			     "error", e.msg));
-	if (k < 0) {
-		r->failed++;
-		errbuf_set(r->e, k, "instance %s (%s): %s", inst->id, inst->state, e.msg);
-	} else
-		r->n++;
-	return 0;
-}
-
-int osb_recover(struct broker *b, struct errbuf *e)
-{
-	struct rec r = {.b = b, .e = e};
-	int k;
-
-	k = b->dbo->instance_list(b->db, "creating", b->cfg->recover_after_s, recover_one, &r, e);
-	if (k == 0)
-		k = b->dbo->instance_list(b->db, "deleting", b->cfg->recover_after_s, recover_one,
-					  &r, e);
-	if (k < 0)
-		return k;
-	return r.failed ? -EIO : r.n;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The Open Service Broker API 2.17 operations, without the transport: http.c checks the
- * credentials and the version header and hands each request here. All operations are
- * synchronous (the spec allows it: answers are 200/201, never 202), so accepts_incomplete
- * is accepted and ignored, and last_operation answers "succeeded" for what exists.
+ * credentials and the version header and hands each request here. Provision, update and
+ * deprovision of scaleio plans run asynchronously when the platform sends
+ * accepts_incomplete=true (202 + operation; last_operation reports it; the plan's "async"
+ * setting may require it: 422 AsyncRequired); everything else answers synchronously.
  */
 #pragma once
 
@@ -45,6 +46,14 @@ json_t *osb_catalog(const struct broker_config *c);
  * filled when the instance's plan or pool item is gone from the config. */
 json_t *osb_binding_body(const struct broker_config *c, const struct broker_instance *inst,
 			 const struct broker_binding *bd, struct errbuf *e);
+
+/* Run (or resume) instance id's asynchronous operation recorded in the store to its end:
+ * provision (create or find the volume -> "ready", or "failed"), update (grow -> "ready"),
+ * deprovision (remove -> row deleted, or back to "ready" with the operation failed).
+ * Blocking. 0 also when there is nothing to run. */
+int osb_operation_run(struct broker *b, const char *id, struct errbuf *e);
+/* Wait until the worker threads of asynchronous operations have finished (at stop). */
+void osb_jobs_wait(void);
 
 /* Finish or undo what a broker that died half way left ("creating": remove the volume if
  * the gateway has it, then the row; "deleting": remove the volume, then the row), for

@@ -10,6 +10,9 @@
 #  - bad manifests are refused with a message naming the property: by the template (partial
 #    TLS, a gateway without password, a bad fencing key) or by --check-config in the
 #    rendered pre-start (listen off loopback without TLS, iface "default");
+#  - the attachd-broker job: its spec documents every key of broker/config.c, the sample
+#    manifest (tests/fixtures/bosh/broker.yml) renders a config that passes
+#    `attachd-broker --check-config`, a certificate without key is refused at render;
 #  - the rendered pre-start, ctl start, drain and ctl stop run for real (root, in a private
 #    mount namespace with a tmpfs over /var, so /var/vcap exists only there): directories
 #    and modes, the driver spec file, drain's "0" on stdout, the spec file and socket gone.
@@ -168,6 +171,55 @@ grep -q -- "-o bin/attachd " "$tmp/make.out" || fail "make -n all would not buil
 rm "$tmp/src/agent/main.c"
 make -n -C "$tmp/src" all >/dev/null 2>&1 && fail "make -n did not notice agent/main.c missing"
 ok "release layout valid; scripts/prepare's source builds (make -n) and its PKGS map to -dev debs"
+
+# --- attachd-broker: the job renders the broker's config, which passes
+# `attachd-broker --check-config` (with the rendered secret and PEM files in place of the
+# placeholders: real certificates made here); the spec documents every key of
+# broker/config.c; bad manifests are refused naming the property.
+broker_bin=${BROKER_BIN:-$top/bin/attachd-broker}
+bjob=$top/tools/bosh-release/jobs/attachd-broker
+[ -x "$broker_bin" ] || fail "no binary $broker_bin"
+bkeys=$(ruby -e '
+	src = File.read(ARGV[0])
+	{ "broker_config_parse" => "", "parse_scaleio" => "scaleio.", "parse_tls" => "tls." }.each do |fn, pre|
+		body = src[/^(?:static )?\w+ #{fn}\(.*?\n\}/m] or abort "no #{fn} in #{ARGV[0]}"
+		arr = body[/keys\[\] = \{(.*?)\};/m, 1] or abort "no keys[] in #{fn}"
+		arr.scan(/"([a-z_]+)"/).flatten.each { |k| puts "#{pre}#{k}" unless %w[scaleio tls].include?(k) && pre.empty? }
+	end' broker/config.c) || fail "reading broker/config.c's keys: $bkeys"
+[ "$(wc -l <<<"$bkeys")" -ge 18 ] || fail "read only $(wc -l <<<"$bkeys") keys from broker/config.c: $bkeys"
+for k in $bkeys; do
+	grep -qE "^  $k:|\(config: $k\)" "$bjob/spec" || fail "attachd-broker spec does not document config key $k"
+done
+ok "attachd-broker spec documents the $(wc -l <<<"$bkeys") config keys of broker/config.c"
+bo=$tmp/r.broker
+$render render "$bjob" "$fx/broker.yml" "$bo" 2>"$tmp/err" || fail "broker: render failed: $(cat "$tmp/err")"
+for s in bin/attachd-broker_ctl bin/pre-start; do
+	[ -x "$bo/$s" ] && bash -n "$bo/$s" 2>"$tmp/err" || fail "broker: $s: $(cat "$tmp/err")"
+done
+grep -q "^  with pidfile /var/vcap/sys/run/attachd-broker/attachd-broker.pid$" "$bo/monit" || fail "broker: monit pidfile"
+grep -q 'PIDFILE=$RUN_DIR/attachd-broker.pid' "$bo/bin/attachd-broker_ctl" || fail "broker: ctl writes another pidfile"
+grep -q -- '--check-config "$JOB_DIR/config/broker.json"' "$bo/bin/pre-start" || fail "broker: pre-start does not check the config"
+grep -q "attachd_broker_password\|attachd_scaleio_password\|PRIVATE KEY" "$bo/config/broker.json" && fail "broker: a secret in the JSON config"
+[ "$(cat "$bo/config/password")" = "((attachd_broker_password))" ] || fail "broker: password file: $(cat "$bo/config/password")"
+jq -e '.tls.ca_file == "/var/vcap/jobs/attachd-broker/config/tls/ca.crt" and
+	.scaleio.password_file == "/var/vcap/jobs/attachd-broker/config/scaleio/password" and
+	.services[0].plans[0].fencing == "required" and .services[0].plans[0].takeover == true and
+	(has("database_password_file") | not) and .database == "sqlite:/var/vcap/store/attachd-broker/broker.db"' \
+	"$bo/config/broker.json" >/dev/null || fail "broker: $(cat "$bo/config/broker.json")"
+# The PEM placeholders replaced by real ones; paths moved into the rendered tree.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$bo/config/tls/server.key" -out "$bo/config/tls/server.crt" \
+	-subj /CN=broker -days 2 2>"$tmp/err" || fail "openssl: $(cat "$tmp/err")"
+cp "$bo/config/tls/server.crt" "$bo/config/tls/ca.crt"
+chmod 600 "$bo/config/tls/server.key"
+sed -i "s#/var/vcap/jobs/attachd-broker#$bo#g" "$bo/config/broker.json"
+msg=$("$broker_bin" --check-config "$bo/config/broker.json" 2>&1) || fail "broker: rendered config refused: $msg"
+[ "$msg" = "config $bo/config/broker.json: valid" ] || fail "broker: --check-config said: $msg"
+jq '.services[0].plans[0].fencing = "sometimes"' "$bo/config/broker.json" >"$tmp/broker-bad.json"
+"$broker_bin" --check-config "$tmp/broker-bad.json" >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "plans\[0\].fencing: 'sometimes'" "$tmp/err" || fail "broker: bad fencing: exit $rc: $(cat "$tmp/err")"
+$render render "$bjob" "$fx/broker-bad-tls.yml" "$tmp/r.bbt" 2>"$tmp/err" && fail "broker-bad-tls: rendered"
+grep -qF "attachd-broker: HTTPS needs both tls.cert and tls.key" "$tmp/err" || fail "broker-bad-tls: $(cat "$tmp/err")"
+ok "attachd-broker renders (HTTPS, scaleio, iSCSI pool with CHAP, file) and passes attachd-broker --check-config (exit 2 on a bad plan); a certificate without key is refused at render"
 
 # --- the rendered hooks, run for real
 if [ "$(id -u)" != 0 ] || ! unshare -m --propagation private true 2>/dev/null; then

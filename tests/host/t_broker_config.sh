@@ -2,7 +2,8 @@
 # attachd-broker's command line and config: --check-config prints "config F: valid" (exit 0)
 # or every problem on its own line naming the key (exit 2); a missing file or broken JSON is
 # named; a start without --config, with an unknown flag or a bad --listen exits 2 (or 1 when
-# the listen address cannot be had) and creates no database; SIGTERM stops it (exit 0).
+# the listen address cannot be had) and creates no database; SIGTERM stops it (exit 0);
+# DESIGN.md §2's example config is valid as written.
 source "$(dirname "$0")/lib/broker.sh"
 GW=http://127.0.0.1:9
 write_config
@@ -11,6 +12,25 @@ out=$("$BROKER_BIN" --check-config "$CONFIG" 2>"$tmp/err"); rc=$?
 [ $rc = 0 ] && [ "$out" = "config $CONFIG: valid" ] && [ ! -s "$tmp/err" ] ||
 	fail "valid config: exit $rc, out '$out', err $(cat "$tmp/err")"
 [ -e "$tmp/broker.db" ] && fail "--check-config created the database"
+ok
+
+# DESIGN.md §2's example config, key for key (paths made real): valid.
+cat >"$tmp/design.json" <<JSON
+{"username": "broker", "password_file": "$tmp/broker.pw",
+ "database": "sqlite:/var/vcap/store/attachd-broker/broker.db",
+ "database_password_file": "$tmp/broker.pw",
+ "driver": "attachd",
+ "scaleio": {"gateway": "https://gw.example.com", "username": "admin", "password_file": "$tmp/gw.pw",
+             "ca_file": "$tmp/gw.pw", "insecure_skip_verify": false},
+ "services": [{"id": "svc", "name": "block", "description": "d", "plans": [
+   {"id": "p1", "name": "scaleio-thin", "description": "d", "backend": "scaleio",
+    "system_id": "14DBBF5617523654", "storage_pool_id": "e65f9c2700000000", "thin": true,
+    "size": "8G", "fs": "ext4", "takeover": false},
+   {"id": "p2", "name": "lun-pool", "description": "d", "backend": "iscsi",
+    "pool": [{"portal": "10.0.0.5:3260", "iqn": "iqn.2003-01.org.x:t", "lun": 0}], "fs": "ext4"},
+   {"id": "p3", "name": "local", "description": "d", "backend": "file", "size": "1G"}]}]}
+JSON
+"$BROKER_BIN" --check-config "$tmp/design.json" >/dev/null 2>"$tmp/err" || fail "DESIGN.md's example: $(cat "$tmp/err")"
 ok
 
 # PostgreSQL URLs: accepted; a password in the URL refused (it belongs in a file).

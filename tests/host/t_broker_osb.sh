@@ -47,7 +47,7 @@ jq -e '[.services[].plans[].id] | sort == ["plan-file","plan-iscsi-lun","plan-si
 ok
 
 # ---- provision ----
-req PUT "/v2/service_instances/$I?accepts_incomplete=true" "$PROV"
+req PUT "/v2/service_instances/$I" "$PROV"
 expect 201 provision
 [ "$(jq -r .metadata.attributes.size <<<"$body")" = 24G ] || fail "provision size: $body"
 jq -r .metadata.attributes.size_note <<<"$body" | grep -q "20G rounded up to 24G" ||

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/osb.h"
 
 #define G (1ull << 30)
 
@@ -364,6 +365,100 @@ static void test_config_plans(void **state)
 	unlink(pwfile);
 }
 
+/* DESIGN.md's config forms (thin, plan system_id, pool, driver), the plan's fencing policy
+ * and async setting, and what the bind's mount_config carries from them. */
+static void test_config_policy(void **state)
+{
+	struct broker_config c;
+	struct errlist el = {.n = 0};
+	struct errbuf e = {{0}};
+	FILE *f = fopen(pwfile, "w");
+
+	assert_non_null(f);
+	fputs("pw\n", f);
+	fclose(f);
+	assert_int_equal(
+	    config_with(
+		"[{\"name\":\"b\",\"plans\":[{\"name\":\"s\",\"backend\":\"scaleio\","
+		"\"system_id\":\"AAAABBBBCCCCDDDD\",\"storage_pool_id\":\"e65f9c2700000000\","
+		"\"thin\":false,\"size\":\"8G\",\"takeover\":true,\"fencing\":\"required\","
+		"\"async\":\"required\"},"
+		"{\"name\":\"l\",\"backend\":\"iscsi\",\"fencing\":\"off\",\"pool\":"
+		"[{\"portal\":\"10.0.0.5:3260\",\"iqn\":\"iqn.2003-01.org.x:t\",\"lun\":0}]}]}],"
+		"\"driver\":\"attachd2\"",
+		&c, &el),
+	    0);
+	assert_string_equal(c.driver, "attachd2");
+	assert_int_equal(c.plans[0].thick, 1);
+	assert_string_equal(c.plans[0].system_id, "aaaabbbbccccdddd");
+	assert_int_equal(c.plans[0].takeover, 1);
+	assert_string_equal(c.plans[0].fencing, "required");
+	assert_int_equal(c.plans[0].async, BROKER_ASYNC_REQUIRED);
+	assert_int_equal(c.plans[1].n_items, 1);
+	assert_int_equal(c.plans[1].takeover, -1);
+
+	struct broker_instance inst = {.size = 8 * G};
+	struct broker_binding bd = {.readonly = 0};
+
+	snprintf(inst.id, sizeof(inst.id), "i1");
+	snprintf(inst.plan_id, sizeof(inst.plan_id), "%s", c.plans[0].id);
+	snprintf(inst.fs, sizeof(inst.fs), "ext4");
+	snprintf(inst.backend_ref, sizeof(inst.backend_ref), "0123456789abcdef");
+	snprintf(bd.container_dir, sizeof(bd.container_dir), "/var/vcap/data/i1");
+	json_t *out = osb_binding_body(&c, &inst, &bd, &e);
+	json_t *vm = json_array_get(json_object_get(out, "volume_mounts"), 0);
+	json_t *mc = json_object_get(json_object_get(vm, "device"), "mount_config");
+
+	assert_non_null(mc);
+	assert_string_equal(json_string_value(json_object_get(vm, "driver")), "attachd2");
+	assert_string_equal(json_string_value(json_object_get(mc, "system_id")),
+			    "aaaabbbbccccdddd");
+	assert_string_equal(json_string_value(json_object_get(mc, "fencing")), "required");
+	assert_true(json_is_true(json_object_get(mc, "takeover")));
+	json_decref(out);
+
+	/* The pool plan: fencing "off" copied, takeover left to attachd. */
+	snprintf(inst.plan_id, sizeof(inst.plan_id), "%s", c.plans[1].id);
+	snprintf(inst.backend_ref, sizeof(inst.backend_ref), "%s", c.plans[1].keys[0]);
+	out = osb_binding_body(&c, &inst, &bd, &e);
+	mc = json_object_get(
+	    json_object_get(json_array_get(json_object_get(out, "volume_mounts"), 0), "device"),
+	    "mount_config");
+	assert_string_equal(json_string_value(json_object_get(mc, "fencing")), "off");
+	assert_null(json_object_get(mc, "takeover"));
+	assert_int_equal(json_integer_value(json_object_get(mc, "lun")), 0);
+	json_decref(out);
+	broker_config_done(&c);
+
+	/* Bad values: each named with what to write instead. */
+	el = (struct errlist){.n = 0};
+	assert_int_equal(
+	    config_with(
+		"[{\"name\":\"b\",\"plans\":[{\"name\":\"s\",\"backend\":\"scaleio\","
+		"\"storage_pool_id\":\"e65f9c2700000000\",\"size\":\"8G\",\"takeover\":\"yes\","
+		"\"fencing\":\"best-effort\",\"async\":\"always\",\"thin\":1,\"system_id\":"
+		"\"xyz\"},{\"name\":\"f\",\"backend\":\"file\",\"size\":\"1G\",\"async\":"
+		"\"auto\"}]}],\"driver\":\"a/b\",\"tls\":{\"cert_file\":\"/nonexistent.pem\"}",
+		&c, &el),
+	    -EINVAL);
+	const char *want[] = {
+	    "services[0].plans[0].takeover: must be true",
+	    "services[0].plans[0].fencing: 'best-effort' must be \"auto\"",
+	    "services[0].plans[0].async: 'always' must be \"auto\"",
+	    "services[0].plans[0].thin: must be true (thin provisioning) or false (thick)",
+	    "services[0].plans[0].system_id: 'xyz' is not 16 hex digits",
+	    "services[0].plans[1].: storage pools, provisioning, thin, system_id and async are "
+	    "scaleio settings",
+	    "driver: 'a/b' must be attachd's --driver-name",
+	    "tls.cert_file: cannot read /nonexistent.pem",
+	    "tls: cert_file and key_file are needed together",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!strstr(el.msg, want[i]))
+			fail_msg("missing '%s' in: %s", want[i], el.msg);
+	unlink(pwfile);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +470,7 @@ int main(void)
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_auth),
 	    cmocka_unit_test(test_config_plans),
+	    cmocka_unit_test(test_config_policy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

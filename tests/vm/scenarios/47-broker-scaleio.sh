@@ -5,7 +5,12 @@
 # mount_config -> write -> Unmount -> bind a second app read-only -> Create/Mount with that
 # binding's mount_config -> the data is there, the mount read-only -> Unmount -> unbind both
 # -> deprovision: the volume is gone from the gateway and nothing is left on the cell.
-# timeout: 300
+# Provision and deprovision are asynchronous, as Cloud Controller asks (accepts_incomplete:
+# 202, then last_operation until "succeeded"; the deprovision's end is 410).
+# The same flow with an iSCSI pool LUN (LUN 0 of a LIO target): the bind's mount_config is
+# the pool item's, the second app reads the data read-only, and after deprovision the LUN
+# is "released" in the broker's pool and nothing is left on the cell.
+# timeout: 420
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 
@@ -36,13 +41,19 @@ cp "$REPO/tests/emulator/99-fake-scini.rules" /run/udev/rules.d/99-fake-scini.ru
 udevadm control --reload
 on_exit "rm -f /run/udev/rules.d/99-fake-scini.rules; udevadm control --reload"
 
+LUN_IQN=iqn.2025-01.io.attachd.test:broker-pool
+lio_target_create "$LUN_IQN" --lun 0:128M
+on_exit "lio_target_delete $LUN_IQN"
 cat >"$SCRATCH/broker.json" <<JSON
 {"username": "cc", "password_file": "$SCRATCH/broker.pw", "database": "sqlite:$SCRATCH/broker.db",
  "scaleio": {"gateway": "$GW", "username": "admin", "password_file": "$emu_dir/password",
              "system_id": "14dbbf5617523654"},
  "services": [{"id": "svc-sio", "name": "scaleio", "plans": [
    {"id": "plan-small", "name": "small", "backend": "scaleio",
-    "storage_pool_id": "e65f9c2700000000", "size": "8G"}]}]}
+    "storage_pool_id": "e65f9c2700000000", "size": "8G"}]},
+  {"id": "svc-lun", "name": "lun", "plans": [
+   {"id": "plan-lun", "name": "lun-pool", "backend": "iscsi",
+    "pool": [{"portal": "127.0.0.1:3260", "iqn": "$LUN_IQN", "lun": 0}]}]}]}
 JSON
 "$BROKER" --listen 127.0.0.1:7620 --config "$SCRATCH/broker.json" >>"$ARTIFACTS/broker.log" 2>&1 &
 BROKER_PID=$!
@@ -65,8 +76,20 @@ print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
 
 I=0c1e5a8e-47aa-4a1b-9d77-000000000047
 S='"service_id":"svc-sio","plan_id":"plan-small"'
-out=$(osb PUT "/v2/service_instances/$I" "{$S,\"organization_guid\":\"o\",\"space_guid\":\"s\",\"parameters\":{\"fs\":\"ext4\"}}")
-assert_eq "${out%% *}" 201 "provision: $out"
+# last_op INSTANCE: wait (generous deadline) until the asynchronous operation is over;
+# prints the final "STATUS BODY".
+last_op() {
+	local out
+	for _ in $(seq 600); do
+		out=$(osb GET "/v2/service_instances/$1/last_operation?$2")
+		case $out in *'"in progress"'*) sleep 0.1 ;; *) echo "$out"; return 0 ;; esac
+	done
+	fail "last_operation of $1 still in progress: $out"
+}
+out=$(osb PUT "/v2/service_instances/$I?accepts_incomplete=true" "{$S,\"organization_guid\":\"o\",\"space_guid\":\"s\",\"parameters\":{\"fs\":\"ext4\"}}")
+assert_eq "${out%% *}" 202 "asynchronous provision: $out"
+out=$(last_op "$I" "service_id=svc-sio&plan_id=plan-small")
+assert_contains "$out" '"state":"succeeded"' "provision's last_operation"
 vol=$(gw_volumes)
 [ -n "$vol" ] || fail "no volume on the gateway after provision"
 info "provisioned volume $vol"
@@ -116,8 +139,49 @@ for b in b-rw b-ro; do
 	out=$(osb DELETE "/v2/service_instances/$I/service_bindings/$b$D")
 	assert_eq "${out%% *}" 200 "unbind $b: $out"
 done
-out=$(osb DELETE "/v2/service_instances/$I$D")
-assert_eq "${out%% *}" 200 "deprovision: $out"
+out=$(osb DELETE "/v2/service_instances/$I$D&accepts_incomplete=true")
+assert_eq "${out%% *}" 202 "asynchronous deprovision: $out"
+out=$(last_op "$I" "service_id=svc-sio&plan_id=plan-small")
+assert_eq "${out%% *}" 410 "deprovision's last_operation (gone): $out"
 assert_eq "$(gw_volumes)" "" "volumes on the gateway after deprovision"
+
+# ---- the same with an iSCSI pool LUN on LIO ----
+I=0c1e5a8e-47aa-4a1b-9d77-0000000004a1
+S='"service_id":"svc-lun","plan_id":"plan-lun"'
+out=$(osb PUT "/v2/service_instances/$I?accepts_incomplete=true" "{$S,\"organization_guid\":\"o\",\"space_guid\":\"s\"}")
+assert_eq "${out%% *}" 201 "provision from the LUN pool: $out"
+out=$(bind l-rw app-1 "")
+assert_eq "${out%% *}" 201 "bind the LUN rw: $out"
+key=$(vm0 "$out" volume_id)
+mc=$(vm0 "$out" mount_config)
+assert_contains "$mc" "\"iqn\": \"$LUN_IQN\"" "the pool item in mount_config"
+assert_contains "$(volman VolumeDriver.Create "{\"Name\":\"$key\",\"Opts\":$mc}")" '"Err":""' "Create the LUN"
+out=$(volman VolumeDriver.Mount "{\"Name\":\"$key\",\"ID\":\"c1\"}")
+assert_contains "$out" '"Err":""' "Mount the LUN"
+mp=$(sed -E 's/.*"Mountpoint":"([^"]*)".*/\1/' <<<"$out")
+echo "written to the pool LUN" >"$mp/data.txt"
+sync
+assert_contains "$(volman VolumeDriver.Unmount "{\"Name\":\"$key\",\"ID\":\"c1\"}")" '"Err":""' "Unmount the LUN"
+volman VolumeDriver.Remove "{\"Name\":\"$key\"}" >/dev/null
+out=$(bind l-ro app-2 ',"parameters":{"readonly":true}')
+assert_eq "${out%% *}" 201 "bind the LUN ro: $out"
+mc_ro=$(vm0 "$out" mount_config)
+assert_contains "$(volman VolumeDriver.Create "{\"Name\":\"$key\",\"Opts\":$mc_ro}")" '"Err":""' "Create the LUN read-only"
+out=$(volman VolumeDriver.Mount "{\"Name\":\"$key\",\"ID\":\"c2\"}")
+assert_contains "$out" '"Err":""' "Mount the LUN read-only"
+mp=$(sed -E 's/.*"Mountpoint":"([^"]*)".*/\1/' <<<"$out")
+assert_eq "$(cat "$mp/data.txt")" "written to the pool LUN" "pool LUN data read by the second app"
+if touch "$mp/new" 2>/dev/null; then fail "the read-only binding's mount of the LUN was writable"; fi
+assert_contains "$(volman VolumeDriver.Unmount "{\"Name\":\"$key\",\"ID\":\"c2\"}")" '"Err":""' "Unmount the LUN read-only"
+volman VolumeDriver.Remove "{\"Name\":\"$key\"}" >/dev/null
+D="?service_id=svc-lun&plan_id=plan-lun"
+for b in l-rw l-ro; do
+	out=$(osb DELETE "/v2/service_instances/$I/service_bindings/$b$D")
+	assert_eq "${out%% *}" 200 "unbind $b: $out"
+done
+out=$(osb DELETE "/v2/service_instances/$I$D&accepts_incomplete=true")
+assert_eq "${out%% *}" 200 "deprovision the LUN instance: $out"
+assert_eq "$("$BROKER" pool list --config "$SCRATCH/broker.json" | awk -v k="iscsi:$LUN_IQN:0" '$1 == k {print $3}')" \
+	released "the LUN's state in the broker's pool after deprovision"
 stop_attachd
 check_no_leftovers
