@@ -15,6 +15,7 @@
 #include "agent/log.h"
 #include "agent/volumes_admin.h"
 #include "attach/identity.h"
+#include "backends/scaleio/gateway.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
 
@@ -162,6 +163,32 @@ static char *call_metrics(const struct agent_admin_ctx *c, const json_t *body)
 	return m ? answer(json_pack("{s:o}", "metrics", m)) : NULL;
 }
 
+/* The gateway's id for this host's SDC (what an array admin maps volumes to). 1 when it
+ * could not be read (the entry says why), else 0. */
+static int identity_sdc_id(const struct agent_admin_ctx *c, json_t *id)
+{
+	const char *guid = json_string_value(
+	    json_object_get(json_object_get(id, "scaleio_sdc_guid"), "value"));
+	struct be_sio_sdc_info sdc = {0};
+	struct errbuf e = {{0}};
+	char source[1400];
+	int r;
+
+	if (!c->host || !c->host->scaleio.gateway[0])
+		return attach_identity_set_sdc_id(id, "", "no scaleio.gateway configured", NULL) ==
+		       1;
+	if (!guid || !*guid)
+		return attach_identity_set_sdc_id(id, "", "no SDC GUID to look up", NULL) == 1;
+	snprintf(source, sizeof(source), "gateway %s", c->host->scaleio.gateway);
+	r = be_sio_sdc_by_guid(&c->host->scaleio, ATTACH_IDENTITY_GATEWAY_TIMEOUT_MS, guid, &sdc,
+			       &e);
+	if (r < 0)
+		return attach_identity_set_sdc_id(id, "", source, e.msg) == 1;
+	snprintf(source, sizeof(source), "gateway %s (SDC name '%s', IP %s)",
+		 c->host->scaleio.gateway, sdc.name, sdc.ip);
+	return attach_identity_set_sdc_id(id, sdc.id, source, NULL) == 1;
+}
+
 static char *call_identity(const struct agent_admin_ctx *c, const json_t *body)
 {
 	json_t *id = NULL;
@@ -172,6 +199,7 @@ static char *call_identity(const struct agent_admin_ctx *c, const json_t *body)
 	r = attach_identity_collect(c->sys, c->host, c->fencing_key, &id);
 	if (r < 0)
 		return NULL;
+	r += identity_sdc_id(c, id);
 	return answer(json_pack("{s:o,s:s}", "identity", id, "Err",
 				r ? "some of this host's identity could not be read (see each "
 				    "entry's error)"

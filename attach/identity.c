@@ -308,6 +308,10 @@ int attach_identity_collect(const struct sys *s, const struct backend_host_confi
 		r = collect_nvme(s, host, o, &errors);
 	if (r >= 0)
 		r = collect_sdc(s, host, o, &errors);
+	/* The gateway's id of that SDC: only the agent asks the gateway (it has the
+	 * credentials); it replaces this entry (attach_identity_set_sdc_id). */
+	if (r >= 0)
+		r = sum(&errors, add(o, "scaleio_sdc_id", "", "not asked (needs the agent)", NULL));
 	if (r >= 0)
 		r = collect_fencing(s, fencing_key, initiator, o, &errors);
 	if (r < 0) {
@@ -316,4 +320,10 @@ int attach_identity_collect(const struct sys *s, const struct backend_host_confi
 	}
 	*ret = o;
 	return errors;
+}
+
+int attach_identity_set_sdc_id(json_t *identity, const char *value, const char *source,
+			       const char *err)
+{
+	return add(identity, "scaleio_sdc_id", value, source, err);
 }

@@ -17,6 +17,8 @@
 #define ATTACH_FENCING_KEY_LEN 16
 /* drv_cfg --query_guid gets this long. */
 #define ATTACH_IDENTITY_DRV_CFG_TIMEOUT_MS 10000
+/* The agent's SDC lookup on the PowerFlex gateway (attachctl identity). */
+#define ATTACH_IDENTITY_GATEWAY_TIMEOUT_MS 15000
 
 /*
  * The fencing key derived from the host identity: the first 8 bytes (big-endian) of
@@ -35,10 +37,15 @@ int attach_drv_cfg_guid_parse(const char *out, char *buf, size_t n);
  * Collect the identity. host may be NULL (no agent config: files only); fencing_key is the
  * configured key ("" or NULL: derived). *ret is an object with, in this order, the entries
  *   iscsi_initiator_name, iscsi_iface, nvme_hostnqn, nvme_hostid, scaleio_sdc_guid,
- *   fencing_key
+ *   scaleio_sdc_id (always "not asked": the agent fills it from the gateway), fencing_key
  * each {"value": string ("" when none), "source": "config" | "default" | "file <path>" |
  * "drv_cfg" | "derived from <path>" | "not installed" | "none", "error": string ("" ok)}.
  * Returns the number of entries with an error (>= 0) or -ENOMEM.
  */
 int attach_identity_collect(const struct sys *s, const struct backend_host_config *host,
 			    const char *fencing_key, json_t **ret);
+
+/* Set the scaleio_sdc_id entry (the agent, after asking the gateway). 1 if err is set, 0,
+ * or -ENOMEM. */
+int attach_identity_set_sdc_id(json_t *identity, const char *value, const char *source,
+			       const char *err);

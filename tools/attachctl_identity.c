@@ -15,8 +15,8 @@
 
 /* attach_identity_collect()'s entries, in the order shown. */
 static const char *const entries[] = {
-    "iscsi_initiator_name", "iscsi_iface",	"nvme_hostnqn",
-    "nvme_hostid",	    "scaleio_sdc_guid", "fencing_key",
+    "iscsi_initiator_name", "iscsi_iface",    "nvme_hostnqn", "nvme_hostid",
+    "scaleio_sdc_guid",	    "scaleio_sdc_id", "fencing_key",
 };
 
 static const char *entry_str(const json_t *e, const char *key)

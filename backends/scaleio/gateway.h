@@ -83,3 +83,17 @@ void be_sio_request_stats(struct backend_request_stats *ret);
 int be_sio_probe_volume(const struct backend_scaleio_host *host, int timeout_ms,
 			const char *system_id, const char *volume_id, struct be_sio_volume *ret,
 			struct errbuf *e);
+
+/* This host's SDC as the gateway knows it, for attachctl identity. */
+struct be_sio_sdc_info {
+	char id[BE_SIO_ID_LEN + 1];
+	char name[128];
+	char ip[64];
+};
+/*
+ * Look the SDC with guid up (GET /api/types/Sdc/instances; case-insensitive GUID match).
+ * -ENOENT with e set when the gateway knows no SDC with that GUID; other negative errnos
+ * with e set for gateway errors. Read-only. Bounded by timeout_ms.
+ */
+int be_sio_sdc_by_guid(const struct backend_scaleio_host *host, int timeout_ms, const char *guid,
+		       struct be_sio_sdc_info *ret, struct errbuf *e);

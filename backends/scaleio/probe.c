@@ -56,3 +56,35 @@ out:
 	be_sio_client_done(&c);
 	return r;
 }
+
+int be_sio_sdc_by_guid(const struct backend_scaleio_host *host, int timeout_ms, const char *guid,
+		       struct be_sio_sdc_info *ret, struct errbuf *e)
+{
+	struct be_sio_client c;
+	struct be_sio_sdc sdc = {0};
+	json_t *list = NULL;
+	int r;
+
+	if (!guid || !*guid)
+		return errbuf_set(e, -EINVAL, "no SDC GUID to look up");
+	r = be_sio_client_init(&c, host, timeout_ms, e);
+	if (r < 0)
+		return r;
+	r = be_sio_call_json(&c, "GET", "/api/types/Sdc/instances", NULL, &list, NULL, e);
+	if (r < 0)
+		goto out;
+	if (be_sio_sdc_find_guid(list, guid, &sdc) < 0) {
+		r = errbuf_set(e, -ENOENT,
+			       "the gateway %s knows no SDC with GUID %s: is the SDC installed and "
+			       "connected to that system's MDMs?",
+			       host->gateway, guid);
+		goto out;
+	}
+	snprintf(ret->id, sizeof(ret->id), "%s", sdc.id);
+	snprintf(ret->name, sizeof(ret->name), "%s", sdc.name);
+	snprintf(ret->ip, sizeof(ret->ip), "%s", sdc.ip);
+out:
+	json_decref(list);
+	be_sio_client_done(&c);
+	return r;
+}

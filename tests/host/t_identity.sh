@@ -48,6 +48,7 @@ iscsi_iface           attachd2                                                  
 nvme_hostnqn          $nqn  config
 nvme_hostid           11111111-2222-3333-4444-555555555555                                  from nvme_hostnqn
 scaleio_sdc_guid      3f2a1b0c-1111-2222-3333-444455556666                                  config
+scaleio_sdc_id        -                                                                     no scaleio.gateway configured
 fencing_key           0123456789abcdef                                                      config"
 [ "$out" = "$want" ] || fail "identity table:
 $out
@@ -56,7 +57,7 @@ $want"
 out=$("$ctl" --admin-socket "$sock" --json identity); rc=$?
 [ $rc -eq 0 ] || fail "identity --json: exit $rc"
 got=$(jq -c '[.Err, .agent, (.identity | to_entries | map([.key, .value.value, .value.source, .value.error]))]' <<<"$out")
-want='["",true,[["fencing_key","0123456789abcdef","config",""],["iscsi_iface","attachd2","config",""],["iscsi_initiator_name","iqn.2026-12.test:host1","config",""],["nvme_hostid","11111111-2222-3333-4444-555555555555","from nvme_hostnqn",""],["nvme_hostnqn","'$nqn'","config",""],["scaleio_sdc_guid","3f2a1b0c-1111-2222-3333-444455556666","config",""]]]'
+want='["",true,[["fencing_key","0123456789abcdef","config",""],["iscsi_iface","attachd2","config",""],["iscsi_initiator_name","iqn.2026-12.test:host1","config",""],["nvme_hostid","11111111-2222-3333-4444-555555555555","from nvme_hostnqn",""],["nvme_hostnqn","'$nqn'","config",""],["scaleio_sdc_guid","3f2a1b0c-1111-2222-3333-444455556666","config",""],["scaleio_sdc_id","","no scaleio.gateway configured",""]]]'
 [ "$got" = "$want" ] || fail "identity --json: $got"
 stop
 echo "ok: identity from the agent's config, table and --json"

@@ -73,6 +73,13 @@ want:
 $want"
 echo "ok: probe shows size, identity and both SDC mappings"
 
+# attachctl identity: the gateway's id for this host's SDC (found by its GUID).
+out=$(c --json identity) || fail "identity: $out"
+got=$(jq -r '.identity.scaleio_sdc_id | [.value, .source, .error] | join("|")' <<<"$out")
+[ "$got" = "1a2b3c4d00000001|gateway $GW (SDC name 'cell-7', IP 10.0.0.7)|" ] || fail "identity sdc id: $got"
+c identity | grep -q "^scaleio_sdc_id  *1a2b3c4d00000001  *gateway $GW" || fail "identity table: $(c identity)"
+echo "ok: attachctl identity shows the SDC id from the gateway"
+
 out=$(c --json probe scaleio://$SYS/E65F9C2700000102) || fail "probe --json: $out"
 [ "$(jq -c '{backend,size_bytes,identity,volume_name,mappings,url}' <<<"$out")" = \
   "{\"backend\":\"scaleio\",\"size_bytes\":17179869184,\"identity\":\"emc-vol-$SYS-e65f9c2700000102\",\"volume_name\":\"data-2\",\"mappings\":[],\"url\":\"scaleio://$SYS/E65F9C2700000102\"}" ] ||
@@ -112,3 +119,5 @@ out=$(c probe scaleio://$SYS/e65f9c2700000101 2>&1); rc=$?
 [ $rc = 1 ] || fail "no gateway: exit $rc ($out)"
 grep -qi "gateway" <<<"$out" || fail "no gateway: $out"
 echo "ok: no gateway configured: $out"
+got=$(c --json identity | jq -r '.identity.scaleio_sdc_id | [.value, .source, .error] | join("|")')
+[ "$got" = "|no scaleio.gateway configured|" ] || fail "identity without a gateway: $got"
