@@ -61,17 +61,13 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int ctl_call(const char *socket_path, const char *call, json_t *body, int timeout_s, json_t **ret,
-	     struct errbuf *e)
+/* Connect and send POST /v1/call with body (NULL: empty). The connected fd, or a negative
+ * errno with e set. */
+static int send_call(const char *socket_path, const char *call, json_t *body, struct errbuf *e)
 {
-	_cleanup_free_ char *text = NULL, *req = NULL, *buf = NULL;
+	_cleanup_free_ char *text = NULL, *req = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	size_t len = 0, cap = 0;
-	int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
-	const char *sep;
-	json_error_t je;
-	json_t *o;
-	int r, status = 0;
+	int r;
 
 	text = body ? json_dumps(body, JSON_COMPACT) : strdup("");
 	if (!text)
@@ -87,6 +83,24 @@ int ctl_call(const char *socket_path, const char *call, json_t *body, int timeou
 	r = write_all(fd, req, strlen(req));
 	if (r < 0)
 		return errbuf_set(e, r, "sending to %s: %s", socket_path, strerror(-r));
+	return TAKE_FD(fd);
+}
+
+int ctl_call(const char *socket_path, const char *call, json_t *body, int timeout_s, json_t **ret,
+	     struct errbuf *e)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	size_t len = 0, cap = 0;
+	int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
+	const char *sep;
+	json_error_t je;
+	json_t *o;
+	int r, status = 0;
+
+	fd = send_call(socket_path, call, body, e);
+	if (fd < 0)
+		return fd;
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int64_t left = deadline - now_ms();
@@ -139,27 +153,15 @@ int ctl_call(const char *socket_path, const char *call, json_t *body, int timeou
 int ctl_open_stream(const char *socket_path, const char *call, json_t *body, int timeout_s,
 		    struct errbuf *e)
 {
-	_cleanup_free_ char *text = NULL, *req = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
 	char head[4096];
 	size_t len = 0;
 	int r, status = 0;
 
-	text = body ? json_dumps(body, JSON_COMPACT) : strdup("");
-	if (!text)
-		return errbuf_set(e, -ENOMEM, "out of memory");
-	if (asprintf(&req,
-		     "POST /v1/%s HTTP/1.1\r\nHost: attachd\r\nContent-Type: application/json\r\n"
-		     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		     call, strlen(text), text) < 0)
-		return errbuf_set(e, -ENOMEM, "out of memory");
-	fd = connect_admin(socket_path, e);
+	fd = send_call(socket_path, call, body, e);
 	if (fd < 0)
 		return fd;
-	r = write_all(fd, req, strlen(req));
-	if (r < 0)
-		return errbuf_set(e, r, "sending to %s: %s", socket_path, strerror(-r));
 	/* Byte by byte up to the blank line: the body stays in the socket for the caller. */
 	while (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
