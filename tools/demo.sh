@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the main job, for real. Installs what is missing, builds, then attaches a file
 # volume and an iSCSI volume (from a LIO target), writes data, detaches, re-attaches and shows
-# the data back, with the agent's step timings, and tears everything down.
+# the data back, with the agent's step timings; then attachd-broker provisions, binds,
+# unbinds and deprovisions a file volume, a pooled iSCSI LUN and a ScaleIO volume (on the
+# PowerFlex gateway emulator), attachd mounting each with the bind's mount_config; and it
+# tears everything down.
 # This host's kernel has no device-mapper and no iSCSI initiator, so the demo runs inside the
 # project's VM (Debian's stock kernel under qemu, this host's userland shared read-only).
 # Exits non-zero if anything it shows failed.

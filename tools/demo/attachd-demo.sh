@@ -2,8 +2,10 @@
 # The demo attachd runs in the VM (see tools/demo.sh): a file volume and an iSCSI volume,
 # each attached, written, detached, re-attached and read back through the Volman API; then
 # attachd-broker provisions and binds a file volume and a pooled iSCSI LUN, attachd mounts
-# each with the bind's mount_config, and unbind/deprovision release them.
-# timeout: 600
+# each with the bind's mount_config, and unbind/deprovision release them; and a ScaleIO
+# volume the broker creates on the PowerFlex gateway emulator (8 GiB units), mounts, writes,
+# and deletes from the gateway at deprovision.
+# timeout: 900
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 
@@ -24,9 +26,33 @@ steps() { # the step timings of the last attach/detach of VOLUME, from the agent
 			(.steps[] | "    \(.step | . + "               " | .[0:14]) \(.ms * 10 | floor / 10) ms  \(.result)")'
 }
 
+say "Starting a PowerFlex (ScaleIO) gateway emulator (the broker part at the end uses it)"
+# tests/emulator/pfgw.py speaks the gateway's REST API; its SDC emulation backs each volume
+# mapped to this host with a loop device, and a test-only udev rule names it the way the
+# real SDC (scini) does: /dev/disk/by-id/emc-vol-<system>-<volume>.
+mkdir -p "$SCRATCH/etc" "$SCRATCH/pfgw"
+SDC_GUID=9E56672F-2F4B-4A42-BFF4-88B6846FBFDA
+printf 'Demo-Gw-Passw0rd\n' >"$SCRATCH/etc/gateway.pw"
+python3 "$REPO/tests/emulator/pfgw.py" --state-dir "$SCRATCH/pfgw/state" \
+	--password-file "$SCRATCH/etc/gateway.pw" --port-file "$SCRATCH/pfgw/port" \
+	--local-sdc-guid "$SDC_GUID" --sdc loop --device-delay 0.3 >>"$ARTIFACTS/pfgw.log" 2>&1 &
+pfgw_pid=$!
+on_exit "kill $pfgw_pid 2>/dev/null || true"
+wait_for_path "$SCRATCH/pfgw/port" 120 || fail "the gateway emulator did not start: $(tail -5 "$ARTIFACTS/pfgw.log")"
+GW=http://127.0.0.1:$(cat "$SCRATCH/pfgw/port")
+mkdir -p /run/udev/rules.d
+cp "$REPO/tests/emulator/99-fake-scini.rules" /run/udev/rules.d/99-fake-scini.rules
+udevadm control --reload
+on_exit "rm -f /run/udev/rules.d/99-fake-scini.rules; udevadm control --reload"
+echo "  gateway at $GW; this host is SDC $SDC_GUID"
+
 say "Starting attachd (Volman driver API on 127.0.0.1:7610)"
-mkdir -p "$SCRATCH/etc"
-echo "{\"file\": {\"dir\": \"$SCRATCH/files\"}}" >"$SCRATCH/etc/attachd.json"
+cat >"$SCRATCH/etc/attachd.json" <<JSON
+{"file": {"dir": "$SCRATCH/files"},
+ "scaleio": {"gateway": "$GW", "username": "admin", "password_file": "$SCRATCH/etc/gateway.pw",
+             "sdc_guid": "$SDC_GUID"}}
+JSON
+show cat "$SCRATCH/etc/attachd.json"
 start_attachd --config "$SCRATCH/etc/attachd.json" --admin-socket "$SCRATCH/run/attachd.sock"
 on_exit stop_attachd
 show cat "$ATTACHD_DRIVER_FILE"
@@ -93,19 +119,24 @@ printf '< %s\n' "$out"
 assert_contains "$out" "never formats" "refusal"
 
 say "attachd-broker: what cf create-service / bind-service / delete-service do"
-# The Open Service Broker with two plans: file volumes, and a pool of pre-created iSCSI LUNs
-# (LUN 0 of a LIO target). Volman's part is played here: the bind's volume_id and
-# mount_config go to attachd's Create and Mount unchanged.
+# The Open Service Broker with three plans: file volumes, a pool of pre-created iSCSI LUNs
+# (LUN 0 of a LIO target), and ScaleIO volumes the broker creates on the gateway (emulator).
+# Volman's part is played here: the bind's volume_id and mount_config go to attachd's
+# Create and Mount unchanged.
 biqn=iqn.2025-01.io.attachd.demo:pool
 lio_target_create "$biqn" --lun 0:256M
 on_exit "lio_target_delete $biqn"
 printf 'demo-broker-pw\n' >"$SCRATCH/etc/broker.pw"
 cat >"$SCRATCH/etc/broker.json" <<JSON
 {"username": "cc", "password_file": "$SCRATCH/etc/broker.pw", "database": "sqlite:$SCRATCH/broker.db",
+ "scaleio": {"gateway": "$GW", "username": "admin", "password_file": "$SCRATCH/etc/gateway.pw",
+             "system_id": "14dbbf5617523654"},
  "services": [{"id": "svc-block", "name": "block", "description": "attachd volumes", "plans": [
    {"id": "plan-file", "name": "local", "backend": "file", "size": "256M"},
    {"id": "plan-lun", "name": "lun-pool", "backend": "iscsi",
-    "pool": [{"portal": "127.0.0.1:3260", "iqn": "$biqn", "lun": 0}]}]}]}
+    "pool": [{"portal": "127.0.0.1:3260", "iqn": "$biqn", "lun": 0}]},
+   {"id": "plan-sio", "name": "scaleio-thin", "backend": "scaleio",
+    "storage_pool_id": "e65f9c2700000000", "size": "8G"}]}]}
 JSON
 show cat "$SCRATCH/etc/broker.json"
 "$REPO/bin/attachd-broker" --listen 127.0.0.1:7620 --config "$SCRATCH/etc/broker.json" >>"$ARTIFACTS/broker.log" 2>&1 &
@@ -122,12 +153,34 @@ osb() { # METHOD PATH [BODY]: show the call and the answer; $OSB_STATUS, $OSB_BO
 	OSB_BODY=$(cat "$SCRATCH/osb.out")
 	printf '< %s %s\n' "$OSB_STATUS" "$OSB_BODY"
 }
-for plan in plan-file plan-lun; do
+last_op() { # INSTANCE PLAN: poll last_operation (as Cloud Controller does) until it is over
+	local q="/v2/service_instances/$1/last_operation?service_id=svc-block&plan_id=$2" i
+	for ((i = 0; i < 600; i++)); do
+		osb GET "$q" >/dev/null
+		case $OSB_BODY in *'"in progress"'*) sleep 0.1 ;; *) break ;; esac
+	done
+	printf '> GET %s  (polled until the operation is over)\n< %s %s\n' "$q" "$OSB_STATUS" "$OSB_BODY"
+}
+gateway() { # what the PowerFlex gateway holds, asked from the emulator
+	curl -sS --max-time 20 "$GW/emu/state" | jq -r '. as $s | if (.volumes | length) == 0
+		then "  gateway: no volumes" else .volumes[] | "  gateway: volume \(.id) \"\(.name)\", \(.sizeInKb / 1048576) GiB \(.volumeType) in storage pool \($s.pools[.storagePoolId].name // .storagePoolId), mapped to \(if (.mappings | length) == 0 then "no SDC" else "SDC " + ([.mappings[].sdcId] | join(", ")) end)" end'
+}
+for plan in plan-file plan-lun plan-sio; do
 	inst=demo-broker-${plan#plan-}
 	ids="\"service_id\":\"svc-block\",\"plan_id\":\"$plan\""
 	say "broker ($plan): cf create-service, cf bind-service"
-	osb PUT "/v2/service_instances/$inst?accepts_incomplete=true" "{$ids,\"organization_guid\":\"org\",\"space_guid\":\"space\"}"
-	assert_eq "$OSB_STATUS" 201 "provision $inst"
+	if [ $plan = plan-sio ]; then
+		# Synchronous here (no accepts_incomplete) so that the answer shows the rounding;
+		# Cloud Controller's asynchronous form is shown by the deprovision below.
+		osb PUT "/v2/service_instances/$inst" "{$ids,\"organization_guid\":\"org\",\"space_guid\":\"space\",\"parameters\":{\"size\":\"10G\"}}"
+		assert_eq "$OSB_STATUS" 201 "provision $inst"
+		assert_contains "$OSB_BODY" "rounded up to 16G" "the broker's note on the size"
+		gateway
+		assert_eq "$(curl -sS --max-time 20 "$GW/emu/state" | jq '[.volumes[].sizeInKb] | add / 1048576')" 16 "GiB on the gateway"
+	else
+		osb PUT "/v2/service_instances/$inst?accepts_incomplete=true" "{$ids,\"organization_guid\":\"org\",\"space_guid\":\"space\"}"
+		assert_eq "$OSB_STATUS" 201 "provision $inst"
+	fi
 	osb PUT "/v2/service_instances/$inst/service_bindings/bind-1" "{$ids,\"bind_resource\":{\"app_guid\":\"app-1\"}}"
 	assert_eq "$OSB_STATUS" 201 "bind $inst"
 	key=$(jq -r '.volume_mounts[0].device.volume_id' <<<"$OSB_BODY")
@@ -136,15 +189,27 @@ for plan in plan-file plan-lun; do
 	call VolumeDriver.Create "{\"Name\":\"${key}_app-1\",\"Opts\":$mc}"
 	call VolumeDriver.Mount "{\"Name\":\"${key}_app-1\"}"
 	mp=$(mountpoint_of "$REPLY")
+	steps "$key"
+	[ $plan = plan-sio ] && { show findmnt -o TARGET,SOURCE,FSTYPE,SIZE --mountpoint "$mp"; gateway; }
 	echo "written through the broker's binding" >"$mp/hello.txt"
 	show cat "$mp/hello.txt"
 	call VolumeDriver.Unmount "{\"Name\":\"${key}_app-1\"}"
+	[ $plan = plan-sio ] && gateway
 	check_no_leftovers
+	echo "  no mount, dm device, loop device or iSCSI session left on this cell"
 	say "broker ($plan): cf unbind-service, cf delete-service"
 	osb DELETE "/v2/service_instances/$inst/service_bindings/bind-1?service_id=svc-block&plan_id=$plan"
 	assert_eq "$OSB_STATUS" 200 "unbind $inst"
 	osb DELETE "/v2/service_instances/$inst?service_id=svc-block&plan_id=$plan&accepts_incomplete=true"
-	assert_eq "$OSB_STATUS" 200 "deprovision $inst"
+	if [ $plan = plan-sio ]; then
+		assert_eq "$OSB_STATUS" 202 "asynchronous deprovision of $inst"
+		last_op "$inst" "$plan"
+		assert_eq "$OSB_STATUS" 410 "deprovision's last_operation (gone)"
+		gateway
+		assert_eq "$(curl -sS --max-time 20 "$GW/emu/state" | jq '.volumes | length')" 0 "volumes on the gateway"
+	else
+		assert_eq "$OSB_STATUS" 200 "deprovision $inst"
+	fi
 done
 say "broker: the LUN is released, not handed out again until an operator cleans it"
 show "$REPO/bin/attachd-broker" pool list --config "$SCRATCH/etc/broker.json"
