@@ -32,7 +32,7 @@ struct attach_opts {
 	int format_never;      /* format=never */
 	int readonly;          /* container mounts read-only */
 	char mount_options[256]; /* validated comma list, "" if none */
-	int fencing_required;  /* fencing: required (default best-effort), see attach/fence.h */
+	int fencing;           /* enum attach_fencing (attach/fence.h): auto (0), required, off */
 	int takeover;          /* takeover: true: preempt another host's reservation */
 };
 

@@ -95,6 +95,11 @@ int attach_fence_decide(const struct attach_fence_input *in, struct attach_fence
 		*ret = p;
 		return 0;
 	}
+	if (in->mode == ATTACH_FENCING_OFF) {
+		p.note = ATTACH_FENCE_NOTE_OFF;
+		*ret = p;
+		return 0;
+	}
 	if (in->our_key == 0)
 		return errbuf_set(e, -EINVAL,
 				  "volume %s: the fencing key is 0 (set fencing.key "
@@ -105,7 +110,7 @@ int attach_fence_decide(const struct attach_fence_input *in, struct attach_fence
 			return errbuf_set(e, -EOPNOTSUPP,
 					  "volume %s: fencing is required but the target does not "
 					  "support SCSI-3 persistent reservations; use a target "
-					  "that does, or Create it with fencing: best-effort to "
+					  "that does, or Create it with fencing: auto to "
 					  "attach it unfenced",
 					  vol);
 		p.action = ATTACH_FENCE_UNFENCED;

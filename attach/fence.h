@@ -16,12 +16,14 @@
 
 /* Create option `fencing`. */
 enum attach_fencing {
-	ATTACH_FENCING_BEST_EFFORT = 0, /* default: attach unfenced when the target has no PR */
-	ATTACH_FENCING_REQUIRED,	/* refuse a read-write attach the target cannot fence */
+	ATTACH_FENCING_AUTO = 0, /* default: reserve when the target has PR, else unfenced */
+	ATTACH_FENCING_REQUIRED, /* refuse a read-write attach the target cannot fence */
+	ATTACH_FENCING_OFF,	 /* register nothing: the operator fences by other means */
 };
 
 /* The note shown by attachctl show and the attach log for an unfenced attach. */
 #define ATTACH_FENCE_NOTE_UNSUPPORTED "fencing: unsupported by target"
+#define ATTACH_FENCE_NOTE_OFF "fencing: off"
 
 struct attach_fence_input {
 	const char *volume; /* the volume's name, for the messages */
@@ -42,8 +44,8 @@ struct attach_fence_input {
 };
 
 enum attach_fence_action {
-	ATTACH_FENCE_NONE,     /* read-only: register nothing */
-	ATTACH_FENCE_UNFENCED, /* no PR on the target, best-effort: attach with the note */
+	ATTACH_FENCE_NONE,     /* read-only, or fencing: off (note set): register nothing */
+	ATTACH_FENCE_UNFENCED, /* no PR on the target, fencing: auto: attach with the note */
 	ATTACH_FENCE_RESERVE,  /* nobody holds it: register, reserve */
 	ATTACH_FENCE_HELD,     /* we hold it already (restart, reboot): register (new paths) */
 	ATTACH_FENCE_PREEMPT,  /* takeover: register, PREEMPT AND ABORT the holder's key */
@@ -64,7 +66,7 @@ struct attach_fence_plan {
 	/* PREEMPT: whom we took the volume from, "initiator iqn... (key 0x...)" or "key 0x...",
 	 * for the loud log event. */
 	char previous_holder[SCSI_PR_NAME_MAX + 40];
-	const char *note; /* ATTACH_FENCE_NOTE_UNSUPPORTED or NULL */
+	const char *note; /* ATTACH_FENCE_NOTE_UNSUPPORTED, ATTACH_FENCE_NOTE_OFF or NULL */
 };
 
 /*
