@@ -138,6 +138,10 @@ struct backend_ops {
 	 * drop whatever in-process reference connect took, so the owner's detach is not held
 	 * back by it. */
 	void (*release)(const struct backend_ctx *ctx, struct backend_attachment *a);
+	/* 1: a read-write attach is fenced by SCSI-3/NVMe persistent reservations on the
+	 * volume's dm device (attach/ runs STEP_FENCE/STEP_UNFENCE: iscsi, nvme). 0: the
+	 * backend fences by its own means (scaleio's mapping) or not at all (file). */
+	int fence_by_reservation;
 
 	/* ---- multipath (optional; all four or none) ---- */
 	/* 1: the kernel multipaths this backend itself (NVMe native multipath): find_device

@@ -820,6 +820,7 @@ const struct backend_ops be_iscsi_ops = {
     .find_device = be_iscsi_find_device,
     .identify = be_iscsi_identify,
     .disconnect = be_iscsi_disconnect,
+    .fence_by_reservation = 1,
     .native_multipath = 0,
     .paths_configured = be_iscsi_paths_configured,
     .find_paths = be_iscsi_find_paths,

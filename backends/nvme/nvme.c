@@ -716,6 +716,7 @@ const struct backend_ops be_nvme_ops = {
     .find_device = be_nvme_find_device,
     .identify = be_nvme_identify,
     .disconnect = be_nvme_disconnect,
+    .fence_by_reservation = 1,
     .native_multipath = 1,
     .paths_configured = be_nvme_paths_configured,
     .find_paths = be_nvme_find_paths,
