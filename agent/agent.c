@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent/admin.h"
+#include "attach/identity.h"
 #include "agent/pathcheck.h"
 #include "agent/agent.h"
 #include "agent/http.h"
@@ -241,6 +242,11 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	a->env.mkfs_timeout_ms = AGENT_MKFS_TIMEOUT_MS;
 	a->env.tur_timeout_ms = AGENT_TUR_TIMEOUT_MS;
 	a->env.no_path_queue_ms = (int)cfg->multipath.no_path_queue_s * 1000;
+	/* 0 when there is nothing to derive it from: read-write attaches that must fence are
+	 * then refused, naming fencing.key (attachctl identity says the same). */
+	if (attach_fencing_key_resolve(&a->env.sys, &a->env.host, cfg->fencing_key,
+				       &a->env.fencing_key) < 0)
+		a->env.fencing_key = 0;
 
 	agent_metrics_init(&a->metrics);
 	a->admin_ctx = (struct agent_admin_ctx){
@@ -261,6 +267,7 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 		return errbuf_set(e, -ENOMEM, "out of memory");
 	}
 	agent_volumes_set_limits(a->vols, cfg->limits.max_pipelines, cfg->limits.lock_wait_s);
+	agent_volumes_set_metrics(a->vols, &a->metrics);
 	*ret = a;
 	return 0;
 }

@@ -286,8 +286,12 @@ static int real_scsi_pr_in(const struct sys *s _unused_, const char *devnode,
 	fd = pr_open(devnode);
 	if (fd < 0)
 		return fd;
+	/* ENOTTY/EINVAL: no SCSI behind it (an NVMe namespace, a loop device): no way to
+	 * read reservations, which for us is the same as none. */
 	if (ioctl(fd, SG_IO, &h) < 0)
-		return errno == ENODEV ? -ENXIO : negative_errno();
+		return errno == ENODEV			  ? -ENXIO
+		       : errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP
+							    : negative_errno();
 	r = sys_pr_in_decode(h.status, h.host_status, h.driver_status, sense, h.sb_len_wr);
 	if (r < 0)
 		return r;

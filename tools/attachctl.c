@@ -108,6 +108,10 @@ int main(int argc, char *argv[])
 			       streq(json_string_value(json_object_get(o, "result")), "detached")
 				   ? "detached"
 				   : "was not attached");
+	} else if (streq(a.cmd, "takeover")) {
+		rc = admin(&a, "takeover", name_body(&a), CTL_TIMEOUT_SLOW, &o);
+		if (rc == 0 && !a.json)
+			ctl_print_takeover(json_object_get(o, "takeover"), stdout);
 	} else if (streq(a.cmd, "drain")) {
 		rc = admin(&a, "drain", NULL, CTL_TIMEOUT_SLOW, &o);
 		/* Per-volume results matter most when some failed. */
