@@ -340,8 +340,18 @@ int attach_fence_acquire(const struct sys *s, const char *devnode,
 		else if (p.action == ATTACH_FENCE_PREEMPT)
 			r = s->ops->pr_preempt(s, devnode, p.preempt_key, in->our_key,
 					       SYS_PR_WRITE_EXCLUSIVE_REG_ONLY, true);
-		else
+		else {
+			/* HELD from before a reboot or re-login: the reservation may sit on an
+			 * I_T nexus of ours that is gone (iSCSI: a new session has a new
+			 * ISID), which no RELEASE from here can drop. PREEMPT of our own key
+			 * moves it to this nexus and removes the stale ones; REGISTER again
+			 * then puts back the other paths of a multipath map (the preempt
+			 * went down one path). Best effort: we hold it either way. */
+			if (s->ops->pr_preempt(s, devnode, in->our_key, in->our_key,
+					       SYS_PR_WRITE_EXCLUSIVE_REG_ONLY, false) == 0)
+				(void)s->ops->pr_register(s, devnode, 0, in->our_key, true);
 			r = 0;
+		}
 		if (r == -EBADE)
 			continue;
 		if (r < 0) {

@@ -315,6 +315,15 @@ static int step_mount(struct attach_env *env, struct attach_volume *v, struct er
 	r = mount_flags(v, &flags, data, sizeof(data));
 	if (r < 0)
 		return errbuf_set(e, r, "invalid mount options '%s'", v->opts.mount_options);
+	/* A reader never writes: another host may have the filesystem mounted read-write
+	 * (its journal marked for recovery), and replaying that journal from here would
+	 * write to a volume whose reservation fences us (EIO) or, unfenced, corrupt it. */
+	if (v->opts.readonly) {
+		size_t l = strlen(data);
+
+		snprintf(data + l, sizeof(data) - l, "%s%s", l ? "," : "",
+			 !strcmp(v->opts.fs, "xfs") ? "norecovery" : "noload");
+	}
 	r = s->ops->mount(s, v->dm_devnode, v->staging, v->opts.fs, flags, data[0] ? data : NULL);
 	if (r < 0)
 		return errbuf_set(e, r, "mounting %s (%s) on %s failed: %s", v->dm_devnode, v->opts.fs,
