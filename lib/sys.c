@@ -246,7 +246,11 @@ static int real_pr_release(const struct sys *s _unused_, const char *devnode, ui
 static int real_pr_preempt(const struct sys *s _unused_, const char *devnode, uint64_t old_key,
 			   uint64_t new_key, unsigned type, bool abort)
 {
-	struct pr_preempt a = {.old_key = old_key, .new_key = new_key, .type = type};
+	/* The ioctl's own naming is the other way round: sd.c sends pr_preempt.old_key as
+	 * the RESERVATION KEY (the issuer's, ours) and new_key as the SERVICE ACTION
+	 * RESERVATION KEY (the one preempted); nvme.c likewise (crkey, prkey). Checked
+	 * against LIO on 6.1. */
+	struct pr_preempt a = {.old_key = new_key, .new_key = old_key, .type = type};
 
 	return pr_ioctl(devnode, abort ? IOC_PR_PREEMPT_ABORT : IOC_PR_PREEMPT, &a);
 }

@@ -23,6 +23,12 @@ KEY_A=aaaaaaaaaaaaaaa1
 KEY_B=bbbbbbbbbbbbbbb2
 NQN=nqn.2025-01.io.attachd.test:fence-nopr
 
+# The kernel's PR ioctls register with APTPL set (sd.c), and LIO then writes the
+# registrations under its db_root (/var/target/pr): it must exist, or REGISTER fails.
+if [ ! -d /var/target/pr ]; then
+	mkdir -p /var/target/pr
+	on_exit "rm -rf /var/target"
+fi
 lio_target_create "$IQN" --lun 0:64M --portal "$PORTAL" --acl "$INI_A"
 on_exit "lio_target_delete $IQN"
 # B's ACL on the same LUN
@@ -123,7 +129,8 @@ sync; fsfreeze -f "$mpA"; fsfreeze -u "$mpA"
 show=$(attachctl show vA)
 info "A show: $show"
 assert_contains "$show" "fencing:    held with key 0x$KEY_A" "A's show"
-assert_contains "$(attachctl --json show vA)" '"fencing":{"status":"held"' "A's show --json"
+assert_eq "$(attachctl --json show vA | jq -r '.volume.fencing | "\(.status) \(.key)"')" \
+	"held 0x$KEY_A" "A's show --json"
 assert_contains "$(attachctl trace vA)" "fence" "A's trace names the fence step"
 diskA=$(disk_of attachd-vA)
 # PR IN works through the dm map (SG_IO passed down by dm-linear), and the target agrees
@@ -138,7 +145,7 @@ on B
 create vB "$(iscsi_opts)"
 out=$(volman VolumeDriver.Mount '{"Name":"vB_app-b"}')
 info "B's refused Mount: $out"
-assert_contains "$out" "SafeError" "the refusal is for the app developer"
+assert_contains "$out" "SafeDescription" "the refusal is a SafeError (for the app developer)"
 assert_contains "$out" "$INI_A" "the refusal names A's initiator"
 assert_contains "$out" "attachctl takeover vB" "the refusal says how to take over"
 host_clean B vB
