@@ -189,9 +189,15 @@ static int pr_in(const struct sys *s, const char *devnode, unsigned sa, int time
 
 		if (!buf)
 			return -ENOMEM;
-		r = s->ops->scsi_pr_in(s, devnode, sa, buf, len, timeout_ms, &got);
+		/* A unit attention (registrations preempted, reservations released, power on)
+		 * is reported once per nexus: ask again. */
+		for (int ua = 0; ua < 4; ua++) {
+			r = s->ops->scsi_pr_in(s, devnode, sa, buf, len, timeout_ms, &got);
+			if (r != -EAGAIN)
+				break;
+		}
 		if (r < 0)
-			return r;
+			return r == -EAGAIN ? -EIO : r;
 		if (got > len)
 			return -EBADMSG;
 		want = got >= 8 ? (size_t)be32_at(buf + 4) + 8 : got;
@@ -318,13 +324,21 @@ int attach_fence_acquire(const struct sys *s, const char *devnode,
 		}
 		if (p.do_register) {
 			r = s->ops->pr_register(s, devnode, 0, in->our_key, true);
-			if (r == -EOPNOTSUPP && !registered) {
+			if (!registered &&
+			    (r == -EOPNOTSUPP || (r == -EIO && in->mode == ATTACH_FENCING_AUTO))) {
 				/* READ KEYS worked but REGISTER is refused (some arrays, a
-				 * device without PR ops): the same as no PR at all. */
+				 * device without PR ops) or fails (LIO cannot store APTPL
+				 * registrations): the same as no PR at all. */
+				int r2 = r;
+
 				x.pr_supported = false;
 				r = attach_fence_decide(&x, &p, e);
 				if (r < 0)
 					return r;
+				if (r2 == -EIO)
+					snprintf(p.reason, sizeof(p.reason),
+						 "PERSISTENT RESERVE OUT REGISTER failed: %s",
+						 strerror(-r2));
 				*ret = p;
 				return 0;
 			}

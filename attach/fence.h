@@ -67,6 +67,9 @@ struct attach_fence_plan {
 	 * for the loud log event. */
 	char previous_holder[SCSI_PR_NAME_MAX + 40];
 	const char *note; /* ATTACH_FENCE_NOTE_UNSUPPORTED, ATTACH_FENCE_NOTE_OFF or NULL */
+	/* UNFENCED after the target failed REGISTER (fencing: auto): why, for people
+	 * ("REGISTER failed: Input/output error"); "" otherwise. */
+	char reason[160];
 };
 
 /*
@@ -108,7 +111,10 @@ void attach_fence_state_done(struct attach_fence_state *st);
 /*
  * Read, decide (attach_fence_decide with in's volume, our_key, readwrite, mode,
  * takeover; its state fields are ignored) and carry out: REGISTER AND IGNORE EXISTING
- * KEY, RESERVE or PREEMPT AND ABORT, then remove stale foreign registrations. When
+ * KEY, RESERVE or PREEMPT AND ABORT, then remove stale foreign registrations. A
+ * target that answers PERSISTENT RESERVE IN but fails REGISTER (-EOPNOTSUPP; with
+ * fencing: auto also -EIO, e.g. LIO without a writable db_root for APTPL) is treated as
+ * one without PR: UNFENCED, with ret->reason saying so. When
  * another host reserved between our read and our RESERVE (RESERVATION CONFLICT), it
  * reads and decides again, so the loser of a race is refused naming the winner. On
  * failure after registering, our registration is removed again. 0 and *ret (what was

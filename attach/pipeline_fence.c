@@ -62,6 +62,7 @@ static void fence_apply(const struct attach_env *env, struct attach_volume *v,
 		break;
 	case ATTACH_FENCE_UNFENCED:
 		v->fence_status = ATTACH_FENCE_ST_UNSUPPORTED;
+		snprintf(v->fence_detail, sizeof(v->fence_detail), "%s", p->reason);
 		break;
 	case ATTACH_FENCE_PREEMPT:
 		snprintf(v->took_over_from, sizeof(v->took_over_from), "%s", p->previous_holder);
@@ -95,7 +96,8 @@ int attach_fence_up(struct attach_env *env, struct attach_volume *v, char *note,
 	if (p.note && !v->opts.readonly) {
 		size_t l = strlen(note);
 
-		snprintf(note + l, note_n - l, "%s%s", l ? "; " : "", p.note);
+		snprintf(note + l, note_n - l, "%s%s%s%s%s", l ? "; " : "", p.note,
+			 p.reason[0] ? " (" : "", p.reason, p.reason[0] ? ")" : "");
 	}
 	return 0;
 }

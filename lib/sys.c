@@ -190,6 +190,8 @@ int sys_pr_in_decode(unsigned status, unsigned host_status, unsigned driver_stat
 	r = sys_sg_io_decode(status, host_status, driver_status, sense, sense_len, &key);
 	if (r == -EIO && key == 5) /* ILLEGAL REQUEST */
 		return -EOPNOTSUPP;
+	if (r == -EIO && key == 6) /* UNIT ATTENTION: reported once, then cleared */
+		return -EAGAIN;
 	return r;
 }
 

@@ -235,7 +235,8 @@ void ctl_fmt_fencing(const json_t *fe, char *buf, size_t n)
 		snprintf(buf, n, "LOST (key %s): %s", str(fe, "key"),
 			 *detail ? detail : "another host holds the reservation");
 	else if (streq(st, "unsupported by target"))
-		snprintf(buf, n, "unsupported by target (attached unfenced)");
+		snprintf(buf, n, "unsupported by target (attached unfenced%s%s)", *detail ? ": " : "",
+			 detail);
 	else if (streq(st, "off"))
 		snprintf(buf, n, "off (Create option fencing: off; attached unfenced)");
 	else

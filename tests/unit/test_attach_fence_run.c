@@ -24,6 +24,8 @@ struct target {
 	bool no_full; /* READ FULL STATUS not supported */
 	bool corrupt; /* READ KEYS answers a length that does not add up */
 	bool race;    /* THEIRS registers and reserves just before our RESERVE */
+	bool reg_eio; /* REGISTER fails (LIO without a writable APTPL store) */
+	bool ua;      /* the next PERSISTENT RESERVE IN reports a unit attention */
 	uint64_t regs[8];
 	size_t nregs;
 	bool held;
@@ -88,6 +90,8 @@ static int f_register(const struct sys *s, const char *dev, uint64_t old_key, ui
 	logf_(t, new_key ? "register" : "unregister", new_key ? new_key : old_key);
 	if (t->no_pr)
 		return -EOPNOTSUPP;
+	if (t->reg_eio)
+		return -EIO;
 	if (new_key == 0) {
 		if (!is_reg(t, old_key))
 			return ignore ? 0 : -EBADE;
@@ -178,6 +182,10 @@ static int f_pr_in(const struct sys *s, const char *dev, unsigned sa, unsigned c
 	size_t n = 8;
 
 	assert_string_equal(dev, DEV);
+	if (t->ua) {
+		t->ua = false;
+		return -EAGAIN;
+	}
 	if (t->no_pr || (sa == SYS_PR_IN_READ_FULL_STATUS && t->no_full))
 		return -EOPNOTSUPP;
 	put32(a, t->gen);
@@ -594,6 +602,7 @@ static void test_fence_lost_then_takeover_back(void **state)
 	f.t.held = true;
 	f.t.holder = THEIRS;
 	f.t.type = 5;
+	f.t.ua = true; /* REGISTRATIONS PREEMPTED: reported once to our nexus */
 	assert_int_equal(attach_volume_fence_check(&f.env, &f.v, &f.e), 0);
 	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_LOST);
 	assert_non_null(strstr(f.v.fence_detail, "cell-a"));
@@ -633,6 +642,25 @@ static void test_step_fence_readonly_off_unsupported(void **state)
 	f.v.opts.fencing = ATTACH_FENCING_REQUIRED;
 	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), -EOPNOTSUPP);
 	assert_non_null(strstr(f.e.msg, "fencing is required"));
+}
+
+static void test_step_fence_register_fails(void **state)
+{
+	struct pfx f;
+
+	/* auto: attached unfenced, saying why */
+	pfx_init(&f, &be_pr);
+	f.t.reg_eio = true;
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_UNSUPPORTED);
+	assert_string_equal(f.note, "fencing: unsupported by target (PERSISTENT RESERVE OUT "
+				    "REGISTER failed: Input/output error)");
+	/* required: refused */
+	pfx_init(&f, &be_pr);
+	f.t.reg_eio = true;
+	f.v.opts.fencing = ATTACH_FENCING_REQUIRED;
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), -EIO);
+	assert_non_null(strstr(f.e.msg, "REGISTER"));
 }
 
 static void test_step_fence_skipped_for_other_backends(void **state)
@@ -692,6 +720,7 @@ int main(void)
 	    cmocka_unit_test(test_fence_lost_then_takeover_back),
 	    cmocka_unit_test(test_step_fence_readonly_off_unsupported),
 	    cmocka_unit_test(test_step_fence_skipped_for_other_backends),
+	    cmocka_unit_test(test_step_fence_register_fails),
 	    cmocka_unit_test(test_fence_record_roundtrip),
 	};
 

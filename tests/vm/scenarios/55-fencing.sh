@@ -7,7 +7,8 @@
 # attachctl takeover on B (and, separately, Create takeover:true): B mounts read-write, A's
 # next writes fail with EIO and never reach the LUN (the LUN's checksum is B's content),
 # A's Unmount still cleans up. A normal detach leaves no keys (READ KEYS) and the other
-# agent attaches without takeover. kill -9 + restart of the holder: still held, and says so;
+# agent attaches without takeover. kill -9 + restart of the holder: still held, and says so
+# (and the host that lost it says LOST);
 # a faked reboot (agent killed, mounts/dm/session gone by hand, new boot ID): the stale
 # registration does not block re-attaching. nvmet (no PR on 6.1): attach works unfenced
 # with the note; fencing: required is refused and leaves nothing.
@@ -224,7 +225,16 @@ mpB=$(mount_ok vBt_app-t)
 grep '"attachd.fence.takeover"' "$ARTIFACTS/attachd.log" | grep '"vBt"' | grep -q "Create option takeover" ||
 	fail "no takeover event for the Create option"
 assert_contains "$(pr_resv "$(disk_of attachd-vBt)")" "Key=0x$KEY_B" "B holds after Create takeover:true"
+# A, restarted now (kill -9), re-checks what its record says: the reservation is lost
+kill9_host A
+start_host A
 on A
+grep '"attachd.fence.lost"' "$ARTIFACTS/attachd.log" | grep '"vA"' | grep -q "$INI_B" ||
+	fail "the restarted A did not report its lost reservation (naming B)"
+show=$(attachctl show vA)
+info "A show after losing it: $show"
+assert_contains "$show" "fencing:    LOST (key 0x$KEY_A)" "A's show after the takeover"
+assert_eq "$(attachctl --json show vA | jq -r .volume.fencing.status)" lost "A's show --json after the takeover"
 rc=0
 out=$(echo late >"$mpA/late2.txt" && sync -f "$mpA/late2.txt" 2>&1) || rc=$?
 [ "$rc" -ne 0 ] || fail "A's write after the second takeover succeeded"
