@@ -262,9 +262,13 @@ grep '"attachd.recover.volume"' "$ARTIFACTS/attachd.log" | grep '"vBt"' | grep -
 	fail "the restarted B did not clean up after the faked reboot"
 # B's reservation (through its old session) is still on the target: A is refused
 on A
+# (A was restarted since: definitions of volumes not attached then are Created again, as
+# Volman does before every Mount)
+create vA "$(iscsi_opts)"
 out=$(volman VolumeDriver.Mount '{"Name":"vA_app-a"}')
 assert_contains "$out" "$INI_B" "A refused while B's stale reservation holds"
 host_clean A vA
+create vAro "$(iscsi_opts '"readonly":true')"
 mount_ok vAro_app-r >/dev/null
 d=$(disk_of attachd-vAro)
 assert_contains "$(pr_resv "$d")" "Key=0x$KEY_B" "B's reservation survived its faked reboot"
