@@ -29,7 +29,7 @@ static void key_str(uint64_t k, char *buf, size_t n)
 	snprintf(buf, n, "0x%016" PRIx64, k);
 }
 
-static void publish(struct agent_volume *v)
+void agent_volume_fence_publish(struct agent_volume *v)
 {
 	pthread_mutex_lock(&v->data_lock);
 	v->fence_status = v->av.fence_status;
@@ -45,12 +45,12 @@ json_t *agent_volume_fence_json(const struct agent_volume *v)
 	if (v->fence_status == ATTACH_FENCE_ST_NONE || !v->attached)
 		return NULL;
 	key_str(v->fence_key, k, sizeof(k));
-	return json_pack("{s:s,s:s?,s:s}", "status", attach_fence_status_name(v->fence_status),
-			 "key",
-			 v->fence_status == ATTACH_FENCE_ST_HELD || v->fence_status == ATTACH_FENCE_ST_LOST
-				 ? k
-				 : NULL,
-			 "detail", v->fence_detail);
+	return json_pack(
+	    "{s:s,s:s?,s:s}", "status", attach_fence_status_name(v->fence_status), "key",
+	    v->fence_status == ATTACH_FENCE_ST_HELD || v->fence_status == ATTACH_FENCE_ST_LOST
+		? k
+		: NULL,
+	    "detail", v->fence_detail);
 }
 
 /* The loud event: another host's writes are cut off from now on. */
@@ -69,13 +69,12 @@ static void log_takeover(struct agent_volumes *r, struct agent_volume *v, const 
 			    "off (they fail with I/O errors)"));
 }
 
-void agent_volume_fence_after_up(struct agent_volumes *r, struct agent_volume *v, int rc,
-				 json_t *t)
+void agent_volume_fence_after_up(struct agent_volumes *r, struct agent_volume *v, int rc, json_t *t)
 {
 	const struct attach_volume *av = &v->av;
 	const struct attach_timing *last = av->n_timings ? &av->timings[av->n_timings - 1] : NULL;
 
-	publish(v);
+	agent_volume_fence_publish(v);
 	if (rc < 0) {
 		if (last && last->step == STEP_FENCE && (rc == -EBUSY || rc == -EEXIST))
 			count(r, AGENT_FENCE_REFUSED);
@@ -114,7 +113,7 @@ void agent_volume_fence_recheck(struct agent_volumes *r, struct agent_volume *v)
 	int rc;
 
 	if (v->av.reached < STEP_FENCE || v->av.fence_status != ATTACH_FENCE_ST_HELD) {
-		publish(v);
+		agent_volume_fence_publish(v);
 		return;
 	}
 	rc = attach_volume_fence_check(r->env, &v->av, &e);
@@ -129,7 +128,7 @@ void agent_volume_fence_recheck(struct agent_volumes *r, struct agent_volume *v)
 	else
 		agent_log(AGENT_LOG_INFO, "attachd.fence.held",
 			  json_pack("{s:s,s:s}", "volume", v->key, "key", k));
-	publish(v);
+	agent_volume_fence_publish(v);
 }
 
 int agent_volume_fence_takeover(struct agent_volumes *r, struct agent_volume *v, json_t **ret,
@@ -142,10 +141,10 @@ int agent_volume_fence_takeover(struct agent_volumes *r, struct agent_volume *v,
 		/* scaleio: the backend unmaps the other SDC when it maps ours */
 		if (!v->attached) {
 			v->av.takeover_once = 1;
-			*ret = json_pack("{s:s,s:s,s:s}", "volume", v->key, "result", "armed",
-					 "message",
-					 "the next Mount of this volume takes it over from the host "
-					 "that has it now");
+			*ret = json_pack(
+			    "{s:s,s:s,s:s}", "volume", v->key, "result", "armed", "message",
+			    "the next Mount of this volume takes it over from the host "
+			    "that has it now");
 			return 0;
 		}
 		return errbuf_set(e, -EOPNOTSUPP,
@@ -173,7 +172,7 @@ int agent_volume_fence_takeover(struct agent_volumes *r, struct agent_volume *v,
 		rc = attach_volume_fence_check(r->env, &v->av, &ce);
 		if (rc == 1) {
 			key_str(v->av.fence_key, k, sizeof(k));
-			publish(v);
+			agent_volume_fence_publish(v);
 			*ret = json_pack("{s:s,s:s,s:s,s:s}", "volume", v->key, "result",
 					 "already-held", "key", k, "message",
 					 "this host already holds the volume's reservation");
@@ -186,11 +185,11 @@ int agent_volume_fence_takeover(struct agent_volumes *r, struct agent_volume *v,
 	}
 	rc = attach_volume_fence_takeover(r->env, &v->av, e);
 	if (rc < 0) {
-		publish(v);
+		agent_volume_fence_publish(v);
 		return errbuf_prefix(e, rc, "taking volume '%s' over failed", v->key);
 	}
 	agent_volume_save(r, v, NULL);
-	publish(v);
+	agent_volume_fence_publish(v);
 	key_str(v->av.fence_key, k, sizeof(k));
 	if (v->av.took_over_from[0])
 		log_takeover(r, v, "attachctl takeover");

@@ -110,7 +110,10 @@ int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force
 int agent_volume_save(struct agent_volumes *r, struct agent_volume *v,
 		      const struct agent_mount *pending);
 int agent_volume_forget(struct agent_volumes *r, struct agent_volume *v);
-/* volumes_fence.c. After agent_volume_up (rc its result, t its log object): count the
+/* volumes_fence.c. Operation lock held: copy av's fence state for listings (takes
+ * data_lock). */
+void agent_volume_fence_publish(struct agent_volume *v);
+/* After agent_volume_up (rc its result, t its log object): count the
  * fencing outcome, log a takeover loudly (attachd.fence.takeover, naming the previous
  * holder), add "fencing" to t. */
 void agent_volume_fence_after_up(struct agent_volumes *r, struct agent_volume *v, int rc,

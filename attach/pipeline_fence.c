@@ -109,8 +109,8 @@ int attach_fence_down(struct attach_env *env, struct attach_volume *v, struct er
 
 	/* Only what this host registered: with a key shared by mistake, a RELEASE would
 	 * drop the other host's reservation. */
-	if (!attach_fence_applies(v) || (v->fence_status != ATTACH_FENCE_ST_HELD &&
-					 v->fence_status != ATTACH_FENCE_ST_LOST)) {
+	if (!attach_fence_applies(v) ||
+	    (v->fence_status != ATTACH_FENCE_ST_HELD && v->fence_status != ATTACH_FENCE_ST_LOST)) {
 		v->fence_status = ATTACH_FENCE_ST_NONE;
 		return 0;
 	}
@@ -142,21 +142,21 @@ int attach_volume_fence_check(struct attach_env *env, struct attach_volume *v, s
 	if (!attach_fence_applies(v) || v->fence_status != ATTACH_FENCE_ST_HELD ||
 	    v->reached < STEP_FENCE)
 		return 1;
-	r = attach_fence_check(&env->sys, v->dm_devnode, v->fence_key, env->connect_timeout_ms,
-			       e);
+	r = attach_fence_check(&env->sys, v->dm_devnode, v->fence_key, env->connect_timeout_ms, e);
 	if (r == 0) {
 		v->fence_status = ATTACH_FENCE_ST_LOST;
 		snprintf(v->fence_detail, sizeof(v->fence_detail), "%s", e->msg);
 		return 0;
 	}
 	if (r == -EOPNOTSUPP)
-		return errbuf_set(e, r, "%s: the device no longer answers persistent reservation "
-					"commands", v->dm_devnode);
+		return errbuf_set(e, r,
+				  "%s: the device no longer answers persistent reservation "
+				  "commands",
+				  v->dm_devnode);
 	return r;
 }
 
-int attach_volume_fence_takeover(struct attach_env *env, struct attach_volume *v,
-				 struct errbuf *e)
+int attach_volume_fence_takeover(struct attach_env *env, struct attach_volume *v, struct errbuf *e)
 {
 	struct attach_fence_input in;
 	struct attach_fence_plan p;
