@@ -124,6 +124,25 @@ static char *call_expand(const struct agent_admin_ctx *c, const json_t *body)
 	return r < 0 ? answer_err(r, e.msg) : answer(json_pack("{s:o}", "expand", o));
 }
 
+static char *call_takeover(const struct agent_admin_ctx *c, const json_t *body)
+{
+	struct errbuf e = {{0}};
+	const char *name = arg_name(body);
+	json_t *res = NULL;
+	int r;
+
+	agent_log(AGENT_LOG_INFO, "attachd.admin.takeover.start",
+		  json_pack("{s:o}", "name", agent_json_string(name ? name : "")));
+	r = agent_volumes_admin_takeover(c->vols, name, &res, &e);
+	if (r < 0) {
+		agent_log(AGENT_LOG_ERROR, "attachd.admin.takeover.failed",
+			  json_pack("{s:o,s:o}", "name", agent_json_string(name ? name : ""),
+				    "error", agent_json_string(e.msg)));
+		return answer_err(r, e.msg);
+	}
+	return res ? answer(json_pack("{s:o}", "takeover", res)) : NULL;
+}
+
 static char *call_drain(const struct agent_admin_ctx *c, const json_t *body)
 {
 	struct errbuf e = {{0}};
@@ -231,6 +250,7 @@ static const struct {
     {"detach", call_detach, 1},	  {"drain", call_drain, 0}, {"trace", call_trace, 1},
     {"metrics", call_metrics, 0}, {"identity", call_identity, 0},
     {"probe", call_probe, 0}, {"expand", call_expand, 1},
+    {"takeover", call_takeover, 1},
 };
 
 char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, const char *url,
@@ -267,7 +287,7 @@ char *agent_admin_handle(const struct agent_admin_ctx *c, const char *method, co
 	}
 	snprintf(msg, sizeof(msg),
 		 "unknown call '%.64s' (ping, ls, show, detach, drain, trace, "
-		 "metrics, identity, probe, watch, expand)",
+		 "metrics, identity, probe, watch, expand, takeover)",
 		 url + 4);
 	return answer_err(-ENOENT, msg);
 }

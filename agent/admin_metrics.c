@@ -215,6 +215,14 @@ json_t *agent_metrics_json(struct agent_metrics *m)
 					      (double)m->d.step_usec[s] / 1000.0));
 	}
 	json_object_set_new(o, "paths", paths_json(m));
+	{
+		json_t *fe = json_object();
+
+		for (int k = 0; fe && k < _AGENT_FENCE_EV_MAX; k++)
+			json_object_set_new(fe, fence_labels[k],
+					    json_integer((json_int_t)m->d.fence_events[k]));
+		json_object_set_new(o, "fencing", fe);
+	}
 	pthread_mutex_unlock(&m->lock);
 	json_object_set_new(o, "steps", steps);
 	return o;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent/admin.h"
+#include "attach/identity.h"
 #include "agent/pathcheck.h"
 #include "agent/progress.h"
 #include "agent/agent.h"
@@ -64,14 +65,8 @@ static int metered_up(struct attach_env *env, struct attach_volume *v, struct er
 	r = a->ops->up(env, v, e);
 	agent_progress_op_end(a->progress, v->key, r, e->msg);
 	agent_metrics_record(&a->metrics, AGENT_METRICS_ATTACH, v, 0, r);
-	if (r == 0 && v->att.took_over_from[0]) {
-		/* Loud: another host just lost this volume (its writes are cut off). */
-		agent_metrics_fence_event(&a->metrics, AGENT_FENCE_TAKEOVER);
-		agent_log(AGENT_LOG_WARN, "attachd.attach.takeover",
-			  json_pack("{s:s, s:s, s:s, s:s}", "event", "takeover", "volume", v->key,
-				    "backend", v->opts.be ? v->opts.be->name : "", "took_over_from",
-				    v->att.took_over_from));
-	}
+	/* A takeover (reservation preempted, or the backend unmapped the other host) is logged
+	 * and counted once, by agent_volume_fence_after_up (agent/volumes_fence.c). */
 	return r;
 }
 
@@ -287,6 +282,11 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 	a->env.mkfs_timeout_ms = AGENT_MKFS_TIMEOUT_MS;
 	a->env.tur_timeout_ms = AGENT_TUR_TIMEOUT_MS;
 	a->env.no_path_queue_ms = (int)cfg->multipath.no_path_queue_s * 1000;
+	/* 0 when there is nothing to derive it from: read-write attaches that must fence are
+	 * then refused, naming fencing.key (attachctl identity says the same). */
+	if (attach_fencing_key_resolve(&a->env.sys, &a->env.host, cfg->fencing_key,
+				       &a->env.fencing_key) < 0)
+		a->env.fencing_key = 0;
 
 	agent_metrics_init(&a->metrics);
 	a->admin_ctx = (struct agent_admin_ctx){
@@ -316,6 +316,7 @@ int agent_new(const struct agent_config *cfg, const struct agent_driver_ops *ops
 		return errbuf_set(e, -ENOMEM, "out of memory");
 	}
 	agent_volumes_set_limits(a->vols, cfg->limits.max_pipelines, cfg->limits.lock_wait_s);
+	agent_volumes_set_metrics(a->vols, &a->metrics);
 	*ret = a;
 	return 0;
 }

@@ -117,6 +117,7 @@ static void act(struct agent_volumes *r, struct agent_volume *v, enum agent_reco
 		keep_live_mounts(r, v);
 		set_attached(v, 1);
 		agent_volume_save(r, v, NULL);
+		agent_volume_fence_recheck(r, v);
 		return;
 	case AGENT_RECOVER_COMPLETE_UP:
 		keep_live_mounts(r, v);
@@ -124,6 +125,8 @@ static void act(struct agent_volumes *r, struct agent_volume *v, enum agent_reco
 		set_attached(v, 1); /* containers stand on it whatever happened */
 		if (rc < 0)
 			log_problem("attachd.recover.complete-attach-failed", v->key, e.msg);
+		else
+			agent_volume_fence_recheck(r, v);
 		return;
 	case AGENT_RECOVER_ROLLBACK:
 		unbind_all(r, v);

@@ -139,9 +139,10 @@ int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errb
 		agent_volume_save(r, v, NULL);
 	t = agent_trace_json(&v->av);
 
+	agent_volume_fence_after_up(r, v, rc, t);
 	if (t && rc < 0)
 		json_object_set_new(t, "error", agent_json_string(e->msg));
-	/* Attached, with a note: a configured path refused (another WWID behind it). */
+	/* Attached, with a note: a path refused (another WWID), or attached unfenced. */
 	if (rc == 0 && e->msg[0]) {
 		if (t)
 			json_object_set_new(t, "note", agent_json_string(e->msg));
@@ -382,6 +383,7 @@ void agent_volume_paths_publish(struct agent_volume *v)
 	v->mp_n_paths = v->av.n_paths <= BACKEND_MAX_PATHS ? v->av.n_paths : 0;
 	memcpy(v->mp_paths, v->av.paths, sizeof(v->mp_paths[0]) * v->mp_n_paths);
 	pthread_mutex_unlock(&v->data_lock);
+	agent_volume_fence_publish(v);
 }
 
 void agent_volume_unlock(struct agent_volumes *r, struct agent_volume *v)

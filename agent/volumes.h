@@ -57,6 +57,9 @@ struct agent_volumes *agent_volumes_new(struct attach_env *env, const struct age
  * Defaults 8 and 60 (AGENT_DEFAULT_*). Call before any request. */
 void agent_volumes_set_limits(struct agent_volumes *r, unsigned max_pipelines,
 			      unsigned lock_wait_s);
+struct agent_metrics;
+/* Count fencing outcomes in m (borrowed; NULL: not counted). Call before any request. */
+void agent_volumes_set_metrics(struct agent_volumes *r, struct agent_metrics *m);
 /* Forgets every definition; does not detach anything (volumes stay attached for a restarted
  * agent to adopt). No request may be running. Returns NULL. */
 struct agent_volumes *agent_volumes_free(struct agent_volumes *r);

@@ -144,6 +144,12 @@ static json_t *describe_locked(struct agent_volume *v, int with_trace)
 					    have_op ? paths_json(av->paths, av->n_paths)
 						    : paths_json(v->mp_paths, v->mp_n_paths));
 		}
+		if (o) {
+			json_t *f = agent_volume_fence_json(v);
+
+			if (f)
+				json_object_set_new(o, "fencing", f);
+		}
 		if (o && with_trace && have_op)
 			json_object_set_new(o, "trace", agent_trace_json(av));
 	}
@@ -401,4 +407,28 @@ json_t *agent_volumes_admin_drain(struct agent_volumes *r, unsigned *ret_failed)
 	free(keys);
 	*ret_failed = failed;
 	return out;
+}
+
+int agent_volumes_admin_takeover(struct agent_volumes *r, const char *name, json_t **ret,
+				 struct errbuf *e)
+{
+	char key[ATTACH_KEY_MAX + 1];
+	struct agent_volume *v;
+	int rc;
+
+	rc = agent_volumes_resolve(r, name, key, sizeof(key), e);
+	if (rc < 0)
+		return rc;
+	rc = agent_volume_lock(r, key, &v, e);
+	if (rc == -ENOENT)
+		return errbuf_set(e, -ENOENT,
+				  "no volume '%s' on this host (Create it here first: a takeover "
+				  "is done by the host that wants the volume)",
+				  name);
+	if (rc < 0)
+		return rc;
+	agent_volume_set_step(v, "takeover");
+	rc = agent_volume_fence_takeover(r, v, ret, e);
+	agent_volume_unlock(r, v);
+	return rc;
 }

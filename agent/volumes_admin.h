@@ -68,3 +68,14 @@ int agent_volumes_admin_expand(struct agent_volumes *r, const char *name, json_t
  * "error"?} (NULL on ENOMEM) and *ret_failed, how many failed. Blocks.
  */
 json_t *agent_volumes_admin_drain(struct agent_volumes *r, unsigned *ret_failed);
+
+/*
+ * attachctl takeover NAME: on a volume attached read-write here whose reservation another
+ * host holds (lost), PREEMPT AND ABORT that host now and hold it ("taken-over", with
+ * "previous_holder"; "already-held" when it is ours); on a volume Created here but not
+ * attached (its Mount was refused), arm a one-shot takeover for its next Mount ("armed").
+ * *ret {"volume","result",...}. Negative errno with e set (-ENOENT unknown, -EOPNOTSUPP
+ * the backend/target cannot fence, -EBUSY another operation runs). Blocks.
+ */
+int agent_volumes_admin_takeover(struct agent_volumes *r, const char *name, json_t **ret,
+				 struct errbuf *e);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "agent/progress.h"
+#include "agent/admin_metrics.h"
 #include "agent/state.h"
 #include "agent/volumes.h"
 
@@ -54,6 +55,11 @@ struct agent_volume {
 	int64_t mp_all_down_since; /* CLOCK_REALTIME ms, 0: some path up */
 	unsigned mp_n_paths;
 	struct attach_path mp_paths[BACKEND_MAX_PATHS];
+	/* data_lock: av's fence state as the last operation left it (published with the
+	 * paths), for attachctl show while an operation runs. */
+	enum attach_fence_status fence_status;
+	uint64_t fence_key;
+	char fence_detail[480];
 };
 
 struct agent_volumes {
@@ -70,6 +76,7 @@ struct agent_volumes {
 	unsigned running; /* slot_lock: pipelines running now */
 	const struct agent_test_settings *test; /* NULL: no crash points */
 	struct agent_progress *progress;	/* NULL: none (agent/progress.h) */
+	struct agent_metrics *metrics;		  /* NULL: fencing events not counted */
 };
 
 /* Take the operation lock of key's volume (a reference is held until unlock): 0 and *ret;
@@ -112,6 +119,24 @@ int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force
 int agent_volume_save(struct agent_volumes *r, struct agent_volume *v,
 		      const struct agent_mount *pending);
 int agent_volume_forget(struct agent_volumes *r, struct agent_volume *v);
+/* volumes_fence.c. Operation lock held: copy av's fence state for listings (takes
+ * data_lock). */
+void agent_volume_fence_publish(struct agent_volume *v);
+/* After agent_volume_up (rc its result, t its log object): count the
+ * fencing outcome, log a takeover loudly (attachd.fence.takeover, naming the previous
+ * holder), add "fencing" to t. */
+void agent_volume_fence_after_up(struct agent_volumes *r, struct agent_volume *v, int rc,
+				 json_t *t);
+/* Recovery, operation lock held, volume staged: do we still hold what the record says?
+ * A lost reservation is logged (attachd.fence.lost), counted, recorded, shown. */
+void agent_volume_fence_recheck(struct agent_volumes *r, struct agent_volume *v);
+/* data_lock held: {"status","key","detail"} for attachctl show, NULL when there is
+ * nothing to say (not attached, backend without reservations). */
+json_t *agent_volume_fence_json(const struct agent_volume *v);
+/* Operation lock held: attachctl takeover (see agent_volumes_admin_takeover). */
+int agent_volume_fence_takeover(struct agent_volumes *r, struct agent_volume *v,
+				json_t **ret, struct errbuf *e);
+
 /* Register a volume definition restored from a record (as Create would); its operation lock
  * is taken (agent_volume_unlock). */
 int agent_volume_restore(struct agent_volumes *r, const char *key, const json_t *opts,

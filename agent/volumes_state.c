@@ -84,9 +84,11 @@ static int step_changes_kernel(enum attach_step s)
 	switch (s) {
 	case STEP_CONNECT:
 	case STEP_DM:
+	case STEP_FENCE:
 	case STEP_MKFS:
 	case STEP_MOUNT:
 	case STEP_UMOUNT:
+	case STEP_UNFENCE:
 	case STEP_DM_REMOVE:
 	case STEP_DISCONNECT:
 		return 1;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The attach pipeline:
- *   plan -> connect -> await device -> verify identity -> dm map -> probe fs ->
- *   mkfs (blank only) -> staging mount
+ *   plan -> connect -> await device -> verify identity -> dm map -> fence (persistent
+ *   reservation, read-write iscsi/nvme) -> probe fs -> mkfs (blank only) -> staging mount
  * and per container: bind mount. Detach runs the exact reverse; every undo step is
  * idempotent, so a record restored after a crash can be replayed.
  *
@@ -32,7 +32,7 @@ struct attach_opts {
 	int format_never;      /* format=never */
 	int readonly;          /* container mounts read-only */
 	char mount_options[256]; /* validated comma list, "" if none */
-	int fencing_required;  /* fencing: required (default best-effort), see attach/fence.h */
+	int fencing;           /* enum attach_fencing (attach/fence.h): auto (0), required, off */
 	int takeover;          /* takeover: true: preempt another host's reservation */
 };
 
@@ -58,6 +58,7 @@ enum attach_step {
 	STEP_AWAIT,
 	STEP_VERIFY,
 	STEP_DM,
+	STEP_FENCE, /* backends with fence_by_reservation, read-write: register + reserve */
 	STEP_PROBE,
 	STEP_MKFS,
 	STEP_MOUNT,
@@ -65,6 +66,7 @@ enum attach_step {
 	/* reverse */
 	STEP_UNBIND,
 	STEP_UMOUNT,
+	STEP_UNFENCE, /* release + unregister (after the unmount flushed) */
 	STEP_DM_REMOVE,
 	STEP_DISCONNECT,
 	/* online (attachctl expand, or a Mount of a volume the array grew) */
@@ -96,6 +98,10 @@ struct attach_volume;
 struct attach_env {
 	struct sys sys;
 	struct backend_host_config host;
+	/* This host's persistent reservation key (config fencing.key, else derived from the
+	 * host identity); 0: none known (a read-write attach that must fence is refused,
+	 * naming fencing.key). */
+	uint64_t fencing_key;
 	char mount_root[4096]; /* staging at <root>/.staging/<key>, containers at <root>/<key>/<container> */
 	int connect_timeout_ms; /* login/probe/losetup */
 	int device_timeout_ms;  /* await device and dm udev */
@@ -141,6 +147,18 @@ struct attach_path {
 	unsigned group;         /* priority group in the map (ALUA) */
 };
 
+/* What fencing this volume's attachment has (attachctl show's `fencing:` line). */
+enum attach_fence_status {
+	ATTACH_FENCE_ST_NONE = 0,    /* not attached, or the backend fences otherwise */
+	ATTACH_FENCE_ST_HELD,        /* we hold the reservation with fence_key */
+	ATTACH_FENCE_ST_UNSUPPORTED, /* read-write, unfenced: the target has no PR */
+	ATTACH_FENCE_ST_OFF,         /* read-write, unfenced: Create option fencing: off */
+	ATTACH_FENCE_ST_READONLY,    /* read-only attach: nothing registered */
+	ATTACH_FENCE_ST_LOST,        /* we held it and another host took it (fence_detail) */
+};
+/* "held", "unsupported by target", "off", "read-only", "lost", "" for NONE. */
+const char *attach_fence_status_name(enum attach_fence_status s);
+
 /* One volume on this host. */
 struct attach_volume {
 	char key[ATTACH_KEY_MAX + 1];
@@ -164,6 +182,16 @@ struct attach_volume {
 	int queueing;             /* the map queues I/O when no path is left */
 	int64_t all_down_since_ms; /* CLOCK_REALTIME ms all paths went failed, 0 = some path up */
 	int64_t add_paths_after_ms; /* checker: no add_paths try before (CLOCK_MONOTONIC ms) */
+	/* fencing (pipeline_fence.c; recorded) */
+	enum attach_fence_status fence_status;
+	uint64_t fence_key;      /* HELD/LOST: the key we registered */
+	char fence_detail[480];  /* LOST: who holds it now; PREEMPT: whom we took it from */
+	/* In: take the volume over on the next attach (attachctl takeover), besides the
+	 * Create option; cleared by attach_volume_up. Not recorded. */
+	int takeover_once;
+	/* Out of the last attach_volume_up: the host it took the volume from ("" none):
+	 * the previous reservation holder, or what the backend named (att.took_over_from). */
+	char took_over_from[480];
 };
 
 /* Does the path checker follow this volume: a dm-multipath map (v->multipath), or a
@@ -304,6 +332,22 @@ struct attach_probe_info {
  */
 int attach_probe(struct attach_env *env, const json_t *opts, struct attach_probe_info *ret,
 		 struct errbuf *e);
+
+/*
+ * Fencing outside the pipeline (pipeline_fence.c), on a staged volume (v->reached >=
+ * STEP_FENCE), operation lock held, blocking for a few round trips to the target.
+ * attach_volume_fence_check: recovery's re-check that we still hold what v->fence_status
+ * says. 1 still held (or nothing to check: not HELD), 0 lost (v->fence_status becomes
+ * LOST, v->fence_detail and e say who holds it now), negative errno with e set (the
+ * target could not be asked; v unchanged).
+ * attach_volume_fence_takeover: PREEMPT AND ABORT whoever holds the reservation and hold it
+ * with env->fencing_key (attachctl takeover on an attached volume, e.g. after LOST). 0 with
+ * v->took_over_from naming the previous holder ("" if we held it already), or a negative
+ * errno with e set (-EOPNOTSUPP: the backend or target does not fence by reservation).
+ */
+int attach_volume_fence_check(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
+int attach_volume_fence_takeover(struct attach_env *env, struct attach_volume *v,
+				 struct errbuf *e);
 
 /* What every attach needs from this host: device-mapper (-ENODEV with e saying how to get
  * it), and udev running (1 with e set when it is not: attaches still work, on kernel

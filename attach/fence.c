@@ -95,6 +95,11 @@ int attach_fence_decide(const struct attach_fence_input *in, struct attach_fence
 		*ret = p;
 		return 0;
 	}
+	if (in->mode == ATTACH_FENCING_OFF) {
+		p.note = ATTACH_FENCE_NOTE_OFF;
+		*ret = p;
+		return 0;
+	}
 	if (in->our_key == 0)
 		return errbuf_set(e, -EINVAL,
 				  "volume %s: the fencing key is 0 (set fencing.key "
@@ -105,7 +110,7 @@ int attach_fence_decide(const struct attach_fence_input *in, struct attach_fence
 			return errbuf_set(e, -EOPNOTSUPP,
 					  "volume %s: fencing is required but the target does not "
 					  "support SCSI-3 persistent reservations; use a target "
-					  "that does, or Create it with fencing: best-effort to "
+					  "that does, or Create it with fencing: auto to "
 					  "attach it unfenced",
 					  vol);
 		p.action = ATTACH_FENCE_UNFENCED;
@@ -184,9 +189,15 @@ static int pr_in(const struct sys *s, const char *devnode, unsigned sa, int time
 
 		if (!buf)
 			return -ENOMEM;
-		r = s->ops->scsi_pr_in(s, devnode, sa, buf, len, timeout_ms, &got);
+		/* A unit attention (registrations preempted, reservations released, power on)
+		 * is reported once per nexus: ask again. */
+		for (int ua = 0; ua < 4; ua++) {
+			r = s->ops->scsi_pr_in(s, devnode, sa, buf, len, timeout_ms, &got);
+			if (r != -EAGAIN)
+				break;
+		}
 		if (r < 0)
-			return r;
+			return r == -EAGAIN ? -EIO : r;
 		if (got > len)
 			return -EBADMSG;
 		want = got >= 8 ? (size_t)be32_at(buf + 4) + 8 : got;
@@ -313,13 +324,21 @@ int attach_fence_acquire(const struct sys *s, const char *devnode,
 		}
 		if (p.do_register) {
 			r = s->ops->pr_register(s, devnode, 0, in->our_key, true);
-			if (r == -EOPNOTSUPP && !registered) {
+			if (!registered &&
+			    (r == -EOPNOTSUPP || (r == -EIO && in->mode == ATTACH_FENCING_AUTO))) {
 				/* READ KEYS worked but REGISTER is refused (some arrays, a
-				 * device without PR ops): the same as no PR at all. */
+				 * device without PR ops) or fails (LIO cannot store APTPL
+				 * registrations): the same as no PR at all. */
+				int r2 = r;
+
 				x.pr_supported = false;
 				r = attach_fence_decide(&x, &p, e);
 				if (r < 0)
 					return r;
+				if (r2 == -EIO)
+					snprintf(p.reason, sizeof(p.reason),
+						 "PERSISTENT RESERVE OUT REGISTER failed: %s",
+						 strerror(-r2));
 				*ret = p;
 				return 0;
 			}
@@ -335,8 +354,18 @@ int attach_fence_acquire(const struct sys *s, const char *devnode,
 		else if (p.action == ATTACH_FENCE_PREEMPT)
 			r = s->ops->pr_preempt(s, devnode, p.preempt_key, in->our_key,
 					       SYS_PR_WRITE_EXCLUSIVE_REG_ONLY, true);
-		else
+		else {
+			/* HELD from before a reboot or re-login: the reservation may sit on an
+			 * I_T nexus of ours that is gone (iSCSI: a new session has a new
+			 * ISID), which no RELEASE from here can drop. PREEMPT of our own key
+			 * moves it to this nexus and removes the stale ones; REGISTER again
+			 * then puts back the other paths of a multipath map (the preempt
+			 * went down one path). Best effort: we hold it either way. */
+			if (s->ops->pr_preempt(s, devnode, in->our_key, in->our_key,
+					       SYS_PR_WRITE_EXCLUSIVE_REG_ONLY, false) == 0)
+				(void)s->ops->pr_register(s, devnode, 0, in->our_key, true);
 			r = 0;
+		}
 		if (r == -EBADE)
 			continue;
 		if (r < 0) {

@@ -16,12 +16,14 @@
 
 /* Create option `fencing`. */
 enum attach_fencing {
-	ATTACH_FENCING_BEST_EFFORT = 0, /* default: attach unfenced when the target has no PR */
-	ATTACH_FENCING_REQUIRED,	/* refuse a read-write attach the target cannot fence */
+	ATTACH_FENCING_AUTO = 0, /* default: reserve when the target has PR, else unfenced */
+	ATTACH_FENCING_REQUIRED, /* refuse a read-write attach the target cannot fence */
+	ATTACH_FENCING_OFF,	 /* register nothing: the operator fences by other means */
 };
 
 /* The note shown by attachctl show and the attach log for an unfenced attach. */
 #define ATTACH_FENCE_NOTE_UNSUPPORTED "fencing: unsupported by target"
+#define ATTACH_FENCE_NOTE_OFF "fencing: off"
 
 struct attach_fence_input {
 	const char *volume; /* the volume's name, for the messages */
@@ -42,8 +44,8 @@ struct attach_fence_input {
 };
 
 enum attach_fence_action {
-	ATTACH_FENCE_NONE,     /* read-only: register nothing */
-	ATTACH_FENCE_UNFENCED, /* no PR on the target, best-effort: attach with the note */
+	ATTACH_FENCE_NONE,     /* read-only, or fencing: off (note set): register nothing */
+	ATTACH_FENCE_UNFENCED, /* no PR on the target, fencing: auto: attach with the note */
 	ATTACH_FENCE_RESERVE,  /* nobody holds it: register, reserve */
 	ATTACH_FENCE_HELD,     /* we hold it already (restart, reboot): register (new paths) */
 	ATTACH_FENCE_PREEMPT,  /* takeover: register, PREEMPT AND ABORT the holder's key */
@@ -64,7 +66,10 @@ struct attach_fence_plan {
 	/* PREEMPT: whom we took the volume from, "initiator iqn... (key 0x...)" or "key 0x...",
 	 * for the loud log event. */
 	char previous_holder[SCSI_PR_NAME_MAX + 40];
-	const char *note; /* ATTACH_FENCE_NOTE_UNSUPPORTED or NULL */
+	const char *note; /* ATTACH_FENCE_NOTE_UNSUPPORTED, ATTACH_FENCE_NOTE_OFF or NULL */
+	/* UNFENCED after the target failed REGISTER (fencing: auto): why, for people
+	 * ("REGISTER failed: Input/output error"); "" otherwise. */
+	char reason[160];
 };
 
 /*
@@ -106,7 +111,10 @@ void attach_fence_state_done(struct attach_fence_state *st);
 /*
  * Read, decide (attach_fence_decide with in's volume, our_key, readwrite, mode,
  * takeover; its state fields are ignored) and carry out: REGISTER AND IGNORE EXISTING
- * KEY, RESERVE or PREEMPT AND ABORT, then remove stale foreign registrations. When
+ * KEY, RESERVE or PREEMPT AND ABORT, then remove stale foreign registrations. A
+ * target that answers PERSISTENT RESERVE IN but fails REGISTER (-EOPNOTSUPP; with
+ * fencing: auto also -EIO, e.g. LIO without a writable db_root for APTPL) is treated as
+ * one without PR: UNFENCED, with ret->reason saying so. When
  * another host reserved between our read and our RESERVE (RESERVATION CONFLICT), it
  * reads and decides again, so the loser of a race is refused naming the winner. On
  * failure after registering, our registration is removed again. 0 and *ret (what was

@@ -294,6 +294,34 @@ static int collect_fencing(const struct sys *s, const char *key, const char *ini
 			       "it from: set fencing.key in the agent config"));
 }
 
+int attach_fencing_key_resolve(const struct sys *s, const struct backend_host_config *host,
+			       const char *fencing_key, uint64_t *ret)
+{
+	_cleanup_free_ char *mid = NULL, *ini = NULL;
+	const char *initiator = host && host->iscsi_initiator_name[0]
+					? host->iscsi_initiator_name
+					: NULL;
+	uint64_t k;
+
+	if (fencing_key && *fencing_key) {
+		if (!attach_fencing_key_is_valid(fencing_key))
+			return -EINVAL;
+		*ret = strtoull(fencing_key, NULL, 16);
+		return 0;
+	}
+	if (read_line(s, MACHINE_ID_FILE, &mid) == 0 && attach_fencing_key_derive(mid, NULL, &k) == 0) {
+		*ret = k;
+		return 0;
+	}
+	if (!initiator && read_initiator(s, &ini) == 0)
+		initiator = ini;
+	if (initiator && attach_fencing_key_derive(NULL, initiator, &k) == 0) {
+		*ret = k;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int attach_identity_collect(const struct sys *s, const struct backend_host_config *host,
 			    const char *fencing_key, json_t **ret)
 {

@@ -27,6 +27,15 @@
  */
 int attach_fencing_key_derive(const char *machine_id, const char *initiator, uint64_t *ret);
 
+/*
+ * This host's fencing key as attachctl identity shows it: fencing_key (config) if set,
+ * else derived from /etc/machine-id, else from the iSCSI initiator name (host's, else
+ * initiatorname.iscsi). 0 and *ret; -EINVAL for a bad configured key; -ENOENT when there is
+ * nothing to derive it from. Reads files through s.
+ */
+int attach_fencing_key_resolve(const struct sys *s, const struct backend_host_config *host,
+			       const char *fencing_key, uint64_t *ret);
+
 /* 1 if s is exactly 16 hex digits and not all zero, else 0. */
 int attach_fencing_key_is_valid(const char *s);
 

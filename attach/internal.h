@@ -149,6 +149,15 @@ int attach_volume_expand_dm(struct attach_env *env, struct attach_volume *v,
 /* A dm-multipath map for v: the backend has find_paths, does not multipath itself, and v
  * has more than one configured path (even if only one is up at attach time). */
 int attach_mpath_wanted(const struct attach_volume *v);
+
+/* pipeline_fence.c: the fence steps. attach_fence_applies: the backend fences by
+ * reservation. attach_fence_up: STEP_FENCE on v->dm_devnode (sets v->fence_status; appends
+ * the unfenced note to note). attach_fence_down: STEP_UNFENCE, never fails (a release that
+ * failed is said in e->msg with 0 returned). */
+int attach_fence_applies(const struct attach_volume *v);
+int attach_fence_up(struct attach_env *env, struct attach_volume *v, char *note, size_t note_n,
+		    struct errbuf *e);
+int attach_fence_down(struct attach_env *env, struct attach_volume *v, struct errbuf *e);
 /* Pure: the ALUA priority of a SCSI device's access_state ("active/optimized" 0,
  * "active/non-optimized" 1, "standby" 2, any other state 3); -1 when empty (no ALUA). */
 int attach_mpath_alua_group(const char *access_state);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mount.h>
 
+#include "attach/fence.h"
 #include "attach/internal.h"
 
 static const char *const generic_keys[] = {
@@ -223,13 +224,17 @@ static void parse_generic(const json_t *opts, struct attach_opts *o, struct errl
 	if (v && !json_is_null(v)) {
 		const char *s = json_string_value(v);
 
-		if (s && !strcmp(s, "required"))
-			o->fencing_required = 1;
-		else if (s && !strcmp(s, "best-effort"))
-			o->fencing_required = 0;
+		if (s && !strcmp(s, "auto"))
+			o->fencing = ATTACH_FENCING_AUTO;
+		else if (s && !strcmp(s, "required"))
+			o->fencing = ATTACH_FENCING_REQUIRED;
+		else if (s && !strcmp(s, "off"))
+			o->fencing = ATTACH_FENCING_OFF;
 		else
-			errlist_add(el, "fencing: must be \"required\" (refuse a read-write attach "
-					"the target cannot fence) or \"best-effort\" (the default)");
+			errlist_add(el, "fencing: must be \"auto\" (the default: reserve when the "
+					"target supports persistent reservations), \"required\" "
+					"(refuse a read-write attach the target cannot fence) or "
+					"\"off\" (register nothing)");
 	}
 	v = json_object_get(opts, "takeover");
 	if (v && !json_is_null(v)) {

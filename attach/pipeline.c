@@ -325,6 +325,15 @@ static int step_mount(struct attach_env *env, struct attach_volume *v, struct er
 	r = mount_flags(v, &flags, data, sizeof(data));
 	if (r < 0)
 		return errbuf_set(e, r, "invalid mount options '%s'", v->opts.mount_options);
+	/* A reader never writes: another host may have the filesystem mounted read-write
+	 * (its journal marked for recovery), and replaying that journal from here would
+	 * write to a volume whose reservation fences us (EIO) or, unfenced, corrupt it. */
+	if (v->opts.readonly) {
+		size_t l = strlen(data);
+
+		snprintf(data + l, sizeof(data) - l, "%s%s", l ? "," : "",
+			 !strcmp(v->opts.fs, "xfs") ? "norecovery" : "noload");
+	}
 	r = s->ops->mount(s, v->dm_devnode, v->staging, v->opts.fs, flags, data[0] ? data : NULL);
 	if (r < 0)
 		return errbuf_set(e, r, "mounting %s (%s) on %s failed: %s", v->dm_devnode, v->opts.fs,
@@ -363,6 +372,8 @@ static int run_up_step(struct attach_env *env, struct attach_volume *v, enum att
 		return step_claim(env, v, keep_conn, e);
 	case STEP_DM:
 		return step_dm(env, v, e);
+	case STEP_FENCE:
+		return attach_fence_up(env, v, note, note_n, e);
 	case STEP_PROBE:
 		return step_probe(v, need_mkfs, e);
 	case STEP_MKFS:
@@ -422,13 +433,19 @@ static int hook(struct attach_env *env, struct attach_volume *v, enum attach_ste
 /* The layer an undo step removes, i.e. what is left when it fails. */
 static enum attach_step layer_of(enum attach_step undo)
 {
-	return undo == STEP_UMOUNT ? STEP_MOUNT : undo == STEP_DM_REMOVE ? STEP_DM : STEP_CONNECT;
+	return undo == STEP_UMOUNT	   ? STEP_MOUNT
+	       : undo == STEP_UNFENCE	   ? STEP_FENCE
+	       : undo == STEP_DM_REMOVE ? STEP_DM
+					   : STEP_CONNECT;
 }
 
 /* The layer left once an undo step succeeded. */
 static enum attach_step below(enum attach_step undo)
 {
-	return undo == STEP_UMOUNT ? STEP_DM : undo == STEP_DM_REMOVE ? STEP_CONNECT : STEP_NONE;
+	return undo == STEP_UMOUNT	   ? STEP_FENCE
+	       : undo == STEP_UNFENCE	   ? STEP_DM
+	       : undo == STEP_DM_REMOVE ? STEP_CONNECT
+					   : STEP_NONE;
 }
 
 /* An undo step failed: may the layers below it still be undone? Only when nothing of the
@@ -442,6 +459,8 @@ static int below_is_free(struct attach_env *env, struct attach_volume *v, enum a
 	case STEP_UMOUNT:
 		/* e.g. the mount is gone but its directory could not be removed */
 		return is_mounted(&env->sys, v->staging, NULL) == 0;
+	case STEP_UNFENCE:
+		return 1; /* a registration holds nothing of the device */
 	case STEP_DM_REMOVE:
 		r = dmap_get_info(v->dm_name, &info);
 		return r == -ENODEV || (r == 0 && !info.exists);
@@ -471,11 +490,18 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 		int r;
 
 		v->doing = steps[i];
-		step_start(env, v, steps[i]);
+		if (steps[i] != STEP_UNFENCE || attach_fence_applies(v))
+			step_start(env, v, steps[i]);
 		(void)hook(env, v, steps[i], 0);
 		switch (steps[i]) {
 		case STEP_UMOUNT:
 			r = undo_umount(env, v, force, &e2);
+			break;
+		case STEP_UNFENCE:
+			r = attach_fence_down(env, v, &e2);
+			/* Done, but the release failed: pass it up for the agent to log. */
+			if (r == 0 && e2.msg[0] && !first)
+				*e = e2;
 			break;
 		case STEP_DM_REMOVE:
 			r = undo_dm(env, v, force, &e2);
@@ -501,7 +527,8 @@ static int run_down(struct attach_env *env, struct attach_volume *v, enum attach
 		default:
 			r = -EINVAL;
 		}
-		record(env, v, steps[i], t0, r);
+		if (steps[i] != STEP_UNFENCE || attach_fence_applies(v))
+			record(env, v, steps[i], t0, r);
 		if (r < 0) {
 			if (!first) {
 				first = r;
@@ -553,17 +580,21 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 	v->n_timings = 0;
 	v->formatted = 0;
 	/* The backend fences by mapping (scaleio) on takeover, and says whom it cut off. */
-	v->att.takeover = v->opts.takeover;
+	v->took_over_from[0] = 0;
+	v->att.takeover = v->opts.takeover || v->takeover_once;
 	v->att.took_over_from[0] = 0;
 	r = prepare(env, v);
-	if (r < 0)
+	if (r < 0) {
+		v->takeover_once = 0;
 		return errbuf_set(e, r, "cannot plan the attach of %s", v->key);
+	}
 	n = attach_plan_up(v->reached, v->opts.be->probe != NULL, steps, ELEMENTSOF(steps));
 	for (size_t i = 0; i < n; i++) {
 		int64_t t0 = attach_now_us();
 
 		v->doing = steps[i];
-		if (steps[i] != STEP_MKFS || need_mkfs)
+		if ((steps[i] != STEP_MKFS || need_mkfs) &&
+		    (steps[i] != STEP_FENCE || attach_fence_applies(v)))
 			step_start(env, v, steps[i]);
 		r = hook(env, v, steps[i], 0);
 		if (r < 0)
@@ -571,7 +602,8 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 		else
 			r = run_up_step(env, v, steps[i], &w, &expect, &need_mkfs, &keep_conn,
 					note, sizeof(note), e);
-		if (steps[i] != STEP_MKFS || need_mkfs)
+		if ((steps[i] != STEP_MKFS || need_mkfs) &&
+		    (steps[i] != STEP_FENCE || attach_fence_applies(v)))
 			record(env, v, steps[i], t0, r);
 		if (r == 0) {
 			v->reached = steps[i];
@@ -593,10 +625,16 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 				errbuf_set(e, r, "%.500s (and rolling back failed: %.400s)",
 					   first.msg, undo.msg);
 			}
+			v->takeover_once = 0;
 			return r;
 		}
 	}
 	attach_devwait_free(w);
+	v->takeover_once = 0;
+	/* A backend that took the volume from another host (scaleio: unmapped its SDC). */
+	if (!v->took_over_from[0] && v->att.took_over_from[0])
+		snprintf(v->took_over_from, sizeof(v->took_over_from), "%s",
+			 v->att.took_over_from);
 	/* Attached, but a configured path was refused (another LU behind it): e says which,
 	 * for the caller to log. */
 	if (note[0])
@@ -627,6 +665,11 @@ int attach_volume_rollback(struct attach_env *env, struct attach_volume *v, stru
 	r = prepare(env, v);
 	if (r < 0)
 		return errbuf_set(e, r, "cannot plan the rollback of %s", v->key);
+	/* A crash inside the fence step: our key may be registered, or reserved. */
+	if (v->doing == STEP_FENCE && v->fence_status == ATTACH_FENCE_ST_NONE) {
+		v->fence_status = ATTACH_FENCE_ST_HELD;
+		v->fence_key = env->fencing_key;
+	}
 	if (v->doing == STEP_CONNECT) {
 		struct backend_ctx ctx = be_ctx(env, env->connect_timeout_ms);
 		struct errbuf ignore;

@@ -10,9 +10,9 @@
 
 static const char *const step_names[_STEP_MAX] = {
 	[STEP_NONE] = "none",         [STEP_PLAN] = "plan",       [STEP_CONNECT] = "connect",
-	[STEP_AWAIT] = "await-device", [STEP_VERIFY] = "verify",   [STEP_DM] = "dm-map",
+	[STEP_AWAIT] = "await-device", [STEP_VERIFY] = "verify",   [STEP_DM] = "dm-map", [STEP_FENCE] = "fence",
 	[STEP_PROBE] = "probe-fs",    [STEP_MKFS] = "mkfs",       [STEP_MOUNT] = "mount",
-	[STEP_BIND] = "bind",         [STEP_UNBIND] = "unbind",   [STEP_UMOUNT] = "umount",
+	[STEP_BIND] = "bind",         [STEP_UNBIND] = "unbind",   [STEP_UMOUNT] = "umount", [STEP_UNFENCE] = "unfence",
 	[STEP_DM_REMOVE] = "dm-remove", [STEP_DISCONNECT] = "disconnect",
 	[STEP_EXPAND] = "expand",
 };
@@ -27,7 +27,8 @@ size_t attach_plan_up(enum attach_step reached, int has_probe, enum attach_step 
 	/* STEP_PLAN covers the backend's pre-flight probe; it is skipped for backends without
 	 * one. STEP_MKFS is decided at run time by the probe result. */
 	static const enum attach_step order[] = {
-		STEP_PLAN, STEP_CONNECT, STEP_AWAIT, STEP_VERIFY, STEP_DM, STEP_PROBE, STEP_MKFS, STEP_MOUNT,
+		STEP_PLAN,  STEP_CONNECT, STEP_AWAIT, STEP_VERIFY, STEP_DM,
+		STEP_FENCE, STEP_PROBE,	  STEP_MKFS,  STEP_MOUNT,
 	};
 	size_t k = 0;
 
@@ -49,6 +50,8 @@ size_t attach_plan_down(enum attach_step reached, enum attach_step *out, size_t 
 	 * failure inside a step can leave its object half made, and every undo is idempotent. */
 	if (reached >= STEP_MKFS && k < n)
 		out[k++] = STEP_UMOUNT;
+	if (reached >= STEP_FENCE && k < n)
+		out[k++] = STEP_UNFENCE;
 	if (reached >= STEP_VERIFY && k < n)
 		out[k++] = STEP_DM_REMOVE;
 	if (reached >= STEP_PLAN && k < n)

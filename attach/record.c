@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "attach/internal.h"
@@ -67,6 +68,18 @@ json_t *attach_volume_to_json(const struct attach_volume *v)
 		      (int)v->dev.major, "minor", (int)v->dev.minor, "identity", "wwid",
 		      v->ident.wwid, "size_bytes", (json_int_t)v->ident.size_bytes, "fs",
 		      v->fs_found, "formatted", v->formatted);
+	if (j && v->fence_status != ATTACH_FENCE_ST_NONE) {
+		char key[24];
+
+		snprintf(key, sizeof(key), "0x%016llx", (unsigned long long)v->fence_key);
+		if (json_object_set_new(j, "fence",
+					json_pack("{s:s,s:s,s:s}", "status",
+						  attach_fence_status_name(v->fence_status), "key",
+						  key, "detail", v->fence_detail)) < 0) {
+			json_decref(j);
+			return NULL;
+		}
+	}
 	if (j && paths_to_json(v, j) < 0) {
 		json_decref(j);
 		return NULL;
@@ -182,6 +195,41 @@ static int paths_from_json(const json_t *j, struct attach_volume *t, struct errb
 	return 0;
 }
 
+/* {"fence": {"status", "key", "detail"}}; none: ATTACH_FENCE_ST_NONE (older records). */
+static int fence_from_json(const json_t *j, struct attach_volume *t, struct errbuf *e)
+{
+	const json_t *f = json_object_get(j, "fence");
+	const char *st, *key, *detail;
+	unsigned long long k;
+	char *end;
+	int s;
+
+	t->fence_status = ATTACH_FENCE_ST_NONE;
+	t->fence_key = 0;
+	t->fence_detail[0] = 0;
+	if (!f)
+		return 0;
+	st = json_string_value(json_object_get(f, "status"));
+	key = json_string_value(json_object_get(f, "key"));
+	detail = json_string_value(json_object_get(f, "detail"));
+	if (!json_is_object(f) || !st || !key)
+		return errbuf_set(e, -EINVAL, "record: 'fence' must be {status, key, detail}");
+	for (s = ATTACH_FENCE_ST_HELD; s <= ATTACH_FENCE_ST_LOST; s++)
+		if (streq(st, attach_fence_status_name(s)))
+			break;
+	if (s > ATTACH_FENCE_ST_LOST)
+		return errbuf_set(e, -EINVAL, "record: unknown fence status '%s'", st);
+	errno = 0;
+	k = strtoull(key, &end, 16);
+	if (errno || *end || strncmp(key, "0x", 2))
+		return errbuf_set(e, -EINVAL, "record: fence key '%s' is not 0x and 16 hex digits",
+				  key);
+	t->fence_status = s;
+	t->fence_key = k;
+	snprintf(t->fence_detail, sizeof(t->fence_detail), "%s", detail ? detail : "");
+	return 0;
+}
+
 int attach_volume_from_json(const json_t *j, struct attach_volume *v, struct errbuf *e)
 {
 	struct attach_volume t;
@@ -240,6 +288,9 @@ int attach_volume_from_json(const json_t *j, struct attach_volume *v, struct err
 			return r;
 	}
 	r = paths_from_json(j, &t, e);
+	if (r < 0)
+		return r;
+	r = fence_from_json(j, &t, e);
 	if (r < 0)
 		return r;
 	objs = json_object_get(j, "objs");

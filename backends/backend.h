@@ -171,6 +171,11 @@ struct backend_ops {
 	int (*rescan)(const struct backend_ctx *ctx, struct backend_attachment *a,
 		      const struct backend_device *dev, struct errbuf *e);
 
+	/* 1: a read-write attach is fenced by SCSI-3/NVMe persistent reservations on the
+	 * volume's dm device (attach/ runs STEP_FENCE/STEP_UNFENCE: iscsi, nvme). 0: the
+	 * backend fences by its own means (scaleio's mapping) or not at all (file). */
+	int fence_by_reservation;
+
 	/* ---- multipath (optional; all four or none) ---- */
 	/* 1: the kernel multipaths this backend itself (NVMe native multipath): find_device
 	 * gives the one head device, which gets a linear map; find_paths/path_transport only

@@ -190,6 +190,8 @@ int sys_pr_in_decode(unsigned status, unsigned host_status, unsigned driver_stat
 	r = sys_sg_io_decode(status, host_status, driver_status, sense, sense_len, &key);
 	if (r == -EIO && key == 5) /* ILLEGAL REQUEST */
 		return -EOPNOTSUPP;
+	if (r == -EIO && key == 6) /* UNIT ATTENTION: reported once, then cleared */
+		return -EAGAIN;
 	return r;
 }
 
@@ -246,7 +248,11 @@ static int real_pr_release(const struct sys *s _unused_, const char *devnode, ui
 static int real_pr_preempt(const struct sys *s _unused_, const char *devnode, uint64_t old_key,
 			   uint64_t new_key, unsigned type, bool abort)
 {
-	struct pr_preempt a = {.old_key = old_key, .new_key = new_key, .type = type};
+	/* The ioctl's own naming is the other way round: sd.c sends pr_preempt.old_key as
+	 * the RESERVATION KEY (the issuer's, ours) and new_key as the SERVICE ACTION
+	 * RESERVATION KEY (the one preempted); nvme.c likewise (crkey, prkey). Checked
+	 * against LIO on 6.1. */
+	struct pr_preempt a = {.old_key = new_key, .new_key = old_key, .type = type};
 
 	return pr_ioctl(devnode, abort ? IOC_PR_PREEMPT_ABORT : IOC_PR_PREEMPT, &a);
 }
@@ -286,8 +292,12 @@ static int real_scsi_pr_in(const struct sys *s _unused_, const char *devnode,
 	fd = pr_open(devnode);
 	if (fd < 0)
 		return fd;
+	/* ENOTTY/EINVAL: no SCSI behind it (an NVMe namespace, a loop device): no way to
+	 * read reservations, which for us is the same as none. */
 	if (ioctl(fd, SG_IO, &h) < 0)
-		return errno == ENODEV ? -ENXIO : negative_errno();
+		return errno == ENODEV			  ? -ENXIO
+		       : errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP
+							    : negative_errno();
 	r = sys_pr_in_decode(h.status, h.host_status, h.driver_status, sense, h.sb_len_wr);
 	if (r < 0)
 		return r;

@@ -135,8 +135,9 @@ int sys_sense_key(const unsigned char *sense, size_t len);
  * -EHOSTDOWN (a path failed it: retry on another), or -EIO. */
 int sys_pr_ioctl_result(int r, int err);
 /* Pure: a PERSISTENT RESERVE IN outcome: as sys_sg_io_decode, but RESERVATION CONFLICT
- * is -EBADE and ILLEGAL REQUEST (sense key 5: opcode or service action not supported)
- * is -EOPNOTSUPP. */
+ * is -EBADE, ILLEGAL REQUEST (sense key 5: opcode or service action not supported)
+ * is -EOPNOTSUPP and UNIT ATTENTION (sense key 6, e.g. "registrations preempted" right
+ * after another host's takeover: SG_IO does not retry it) is -EAGAIN: send it again. */
 int sys_pr_in_decode(unsigned status, unsigned host_status, unsigned driver_status,
 		     const unsigned char *sense, size_t sense_len);
 

@@ -114,6 +114,10 @@ int main(int argc, char *argv[])
 		rc = admin(&a, "expand", name_body(&a), CTL_TIMEOUT_SLOW, &o);
 		if (rc == 0 && !a.json)
 			ctl_print_expand(json_object_get(o, "expand"), stdout);
+	} else if (streq(a.cmd, "takeover")) {
+		rc = admin(&a, "takeover", name_body(&a), CTL_TIMEOUT_SLOW, &o);
+		if (rc == 0 && !a.json)
+			ctl_print_takeover(json_object_get(o, "takeover"), stdout);
 	} else if (streq(a.cmd, "drain")) {
 		rc = admin(&a, "drain", NULL, CTL_TIMEOUT_SLOW, &o);
 		/* Per-volume results matter most when some failed. */

@@ -55,6 +55,9 @@ void ctl_print_paths(const json_t *v, FILE *f);
 void ctl_fmt_bytes(unsigned long long b, char *buf, size_t n);
 /* Renderers of the admin API's answers (agent/admin.h). */
 void ctl_print_ls(const json_t *volumes, FILE *f);
+/* The `fencing:` line of show from its "fencing" object. */
+void ctl_fmt_fencing(const json_t *fe, char *buf, size_t n);
+void ctl_print_takeover(const json_t *t, FILE *f);
 void ctl_print_show(const json_t *volume, FILE *f);
 void ctl_print_trace(const json_t *trace, FILE *f);
 void ctl_print_metrics(const json_t *metrics, FILE *f);

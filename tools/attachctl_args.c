@@ -11,7 +11,7 @@ static const struct {
 } commands[] = {
     {"ls", 0},	    {"show", 1},  {"detach", 1}, {"drain", 0},	   {"trace", 1},
     {"metrics", 0}, {"probe", 1}, {"doctor", 0}, {"preflight", 0}, {"ping", 0},
-    {"identity", 0}, {"watch", 2}, {"expand", 1},
+    {"identity", 0}, {"watch", 2}, {"expand", 1}, {"takeover", 1},
 };
 
 void ctl_usage(FILE *f)
@@ -27,6 +27,9 @@ void ctl_usage(FILE *f)
 		"  detach NAME [--force] detach a volume; refused while containers have it\n"
 		"                        mounted unless --force (lazy unmounts, dm error-swap)\n"
 		"  drain                 remove the driver spec, detach every volume (BOSH drain)\n"
+		"  takeover NAME         take a volume another host holds read-write: fence that\n"
+		"                        host (PREEMPT AND ABORT: its writes fail from then on);\n"
+		"                        on a volume attached here now, else at its next Mount\n"
 		"  trace NAME            the last operation's steps with their durations\n"
 		"  expand NAME           grow a volume online after the array grew it: rescan,\n"
 		"                        dm map, filesystem (never shrinks); prints old and new\n"

@@ -260,6 +260,40 @@ void ctl_print_paths(const json_t *v, FILE *f)
 	ctl_table_done(&t);
 }
 
+void ctl_fmt_fencing(const json_t *fe, char *buf, size_t n)
+{
+	const char *st = str(fe, "status"), *detail = str(fe, "detail");
+
+	if (streq(st, "held"))
+		snprintf(buf, n, "held with key %s%s%s", str(fe, "key"), *detail ? "; " : "",
+			 detail);
+	else if (streq(st, "lost"))
+		snprintf(buf, n, "LOST (key %s): %s", str(fe, "key"),
+			 *detail ? detail : "another host holds the reservation");
+	else if (streq(st, "unsupported by target"))
+		snprintf(buf, n, "unsupported by target (attached unfenced%s%s)", *detail ? ": " : "",
+			 detail);
+	else if (streq(st, "off"))
+		snprintf(buf, n, "off (Create option fencing: off; attached unfenced)");
+	else
+		snprintf(buf, n, "%s", st);
+}
+
+void ctl_print_takeover(const json_t *t, FILE *f)
+{
+	const char *res = str(t, "result");
+
+	if (streq(res, "taken-over"))
+		fprintf(f, "volume %s: taken over%s%s; held with key %s\n", str(t, "volume"),
+			*str(t, "previous_holder") ? " from " : "", str(t, "previous_holder"),
+			str(t, "key"));
+	else if (streq(res, "already-held"))
+		fprintf(f, "volume %s: this host already holds it (key %s)\n", str(t, "volume"),
+			str(t, "key"));
+	else
+		fprintf(f, "volume %s: takeover armed: %s\n", str(t, "volume"), str(t, "message"));
+}
+
 void ctl_print_show(const json_t *v, FILE *f)
 {
 	static const char *const head[] = {"NAME", "CONTAINER", "COUNT", "PATH", NULL};
@@ -279,6 +313,12 @@ void ctl_print_show(const json_t *v, FILE *f)
 	fprintf(f, "dm:         %s%s%s\n", *str(v, "dm") ? str(v, "dm") : "-",
 		*str(v, "dm_devnode") ? " " : "", str(v, "dm_devnode"));
 	fprintf(f, "staging:    %s\n", *str(v, "staging") ? str(v, "staging") : "-");
+	if (json_is_object(json_object_get(v, "fencing"))) {
+		char line[700];
+
+		ctl_fmt_fencing(json_object_get(v, "fencing"), line, sizeof(line));
+		fprintf(f, "fencing:    %s\n", line);
+	}
 	if (json_is_array(json_object_get(v, "paths")))
 		ctl_print_paths(v, f);
 	opts = json_dumps(json_object_get(v, "options"), JSON_COMPACT | JSON_SORT_KEYS);
@@ -336,6 +376,15 @@ void ctl_print_metrics(const json_t *m, FILE *f)
 				"failover  last good check to failed: avg %lld ms, max %lld ms; "
 				"down until reinstated: avg %lld ms, max %lld ms\n",
 				I(d, "avg"), I(d, "max"), I(dn, "avg"), I(dn, "max"));
+#undef I
+	}
+	if (json_is_object(json_object_get(m, "fencing"))) {
+		const json_t *fe = json_object_get(m, "fencing");
+#define I(k) ((long long)json_integer_value(json_object_get(fe, (k))))
+		fprintf(f,
+			"fencing   %lld reserved, %lld taken over, %lld refused (held elsewhere), "
+			"%lld unfenced (no reservations on the target), %lld lost\n",
+			I("reserved"), I("takeover"), I("refused"), I("unsupported"), I("lost"));
 #undef I
 	}
 	if (json_object_size(steps) == 0)

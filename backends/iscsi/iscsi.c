@@ -821,6 +821,7 @@ const struct backend_ops be_iscsi_ops = {
     .identify = be_iscsi_identify,
     .disconnect = be_iscsi_disconnect,
     .rescan = be_iscsi_rescan,
+    .fence_by_reservation = 1,
     .native_multipath = 0,
     .paths_configured = be_iscsi_paths_configured,
     .find_paths = be_iscsi_find_paths,

@@ -717,6 +717,7 @@ const struct backend_ops be_nvme_ops = {
     .identify = be_nvme_identify,
     .disconnect = be_nvme_disconnect,
     .rescan = be_nvme_rescan,
+    .fence_by_reservation = 1,
     .native_multipath = 1,
     .paths_configured = be_nvme_paths_configured,
     .find_paths = be_nvme_find_paths,

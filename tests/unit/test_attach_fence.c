@@ -220,7 +220,7 @@ static void test_all_registrants_type_is_foreign(void **state)
 	assert_true(f.plan.preempt_key == 0);
 }
 
-static void test_unsupported_best_effort(void **state)
+static void test_unsupported_auto(void **state)
 {
 	struct fx f;
 
@@ -245,7 +245,21 @@ static void test_unsupported_required_refused(void **state)
 	assert_int_equal(attach_fence_decide(&f.in, &f.plan, &f.e), -EOPNOTSUPP);
 	assert_non_null(strstr(f.e.msg, "volume vol1: fencing is required but the target does "
 					"not support SCSI-3 persistent reservations"));
-	assert_non_null(strstr(f.e.msg, "fencing: best-effort"));
+	assert_non_null(strstr(f.e.msg, "fencing: auto"));
+}
+
+static void test_off_registers_nothing(void **state)
+{
+	struct fx f;
+
+	/* fencing: off: even a held volume is attached without any PR command */
+	fx_init(&f);
+	f.in.mode = ATTACH_FENCING_OFF;
+	f.in.our_key = 0;
+	assert_int_equal(attach_fence_decide(&f.in, &f.plan, &f.e), 0);
+	assert_int_equal(f.plan.action, ATTACH_FENCE_NONE);
+	assert_false(f.plan.do_register);
+	assert_string_equal(f.plan.note, "fencing: off");
 }
 
 static void test_bad_input(void **state)
@@ -274,7 +288,8 @@ int main(void)
 	    cmocka_unit_test(test_held_by_other_refused_naming_key),
 	    cmocka_unit_test(test_takeover_preempts_holder),
 	    cmocka_unit_test(test_all_registrants_type_is_foreign),
-	    cmocka_unit_test(test_unsupported_best_effort),
+	    cmocka_unit_test(test_unsupported_auto),
+	    cmocka_unit_test(test_off_registers_nothing),
 	    cmocka_unit_test(test_unsupported_required_refused),
 	    cmocka_unit_test(test_bad_input),
 	};

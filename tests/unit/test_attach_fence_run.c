@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "attach/fence.h"
+#include "attach/internal.h"
 
 #define OURS 0x1111111111111111ULL
 #define THEIRS 0x2222222222222222ULL
@@ -23,6 +24,8 @@ struct target {
 	bool no_full; /* READ FULL STATUS not supported */
 	bool corrupt; /* READ KEYS answers a length that does not add up */
 	bool race;    /* THEIRS registers and reserves just before our RESERVE */
+	bool reg_eio; /* REGISTER fails (LIO without a writable APTPL store) */
+	bool ua;      /* the next PERSISTENT RESERVE IN reports a unit attention */
 	uint64_t regs[8];
 	size_t nregs;
 	bool held;
@@ -87,6 +90,8 @@ static int f_register(const struct sys *s, const char *dev, uint64_t old_key, ui
 	logf_(t, new_key ? "register" : "unregister", new_key ? new_key : old_key);
 	if (t->no_pr)
 		return -EOPNOTSUPP;
+	if (t->reg_eio)
+		return -EIO;
 	if (new_key == 0) {
 		if (!is_reg(t, old_key))
 			return ignore ? 0 : -EBADE;
@@ -134,10 +139,18 @@ static int f_preempt(const struct sys *s, const char *dev, uint64_t old_key, uin
 	struct target *t = T(s);
 	bool was_holder = t->held && t->holder == old_key;
 
-	assert_true(abort);
-	logf_(t, "preempt-abort", old_key);
+	logf_(t, abort ? "preempt-abort" : "preempt", old_key);
 	if (!is_reg(t, new_key))
 		return -EBADE;
+	if (old_key == new_key) {
+		/* our own key: stale nexuses go (one per key in this model), we hold */
+		assert_false(abort);
+		if (was_holder)
+			t->holder = new_key;
+		t->gen++;
+		return 0;
+	}
+	assert_true(abort);
 	del_reg(t, old_key);
 	if (was_holder) {
 		t->held = true;
@@ -169,6 +182,10 @@ static int f_pr_in(const struct sys *s, const char *dev, unsigned sa, unsigned c
 	size_t n = 8;
 
 	assert_string_equal(dev, DEV);
+	if (t->ua) {
+		t->ua = false;
+		return -EAGAIN;
+	}
 	if (t->no_pr || (sa == SYS_PR_IN_READ_FULL_STATUS && t->no_full))
 		return -EOPNOTSUPP;
 	put32(a, t->gen);
@@ -348,7 +365,10 @@ static void test_still_ours_after_restart(void **state)
 	f.t.type = 5;
 	assert_int_equal(acquire(&f), 0);
 	assert_int_equal(f.p.action, ATTACH_FENCE_HELD);
-	assert_string_equal(f.t.log, "register 1111;");
+	/* the reservation moves to this nexus (a stale one from before a reboot could not be
+	 * released from here), every path registered again */
+	assert_string_equal(f.t.log, "register 1111;preempt 1111;register 1111;");
+	assert_true(f.t.held && f.t.holder == OURS && is_reg(&f.t, OURS));
 }
 
 static void test_no_pr(void **state)
@@ -482,6 +502,204 @@ static void test_long_full_status_read_whole(void **state)
 	assert_true(long_lens[1] > 4096);
 }
 
+/* ---- the pipeline's fence steps (attach/pipeline_fence.c) on a volume ---- */
+
+static const struct backend_ops be_pr = {.name = "fake-pr", .fence_by_reservation = 1};
+static const struct backend_ops be_plain = {.name = "fake-plain"};
+
+struct pfx {
+	struct target t;
+	struct attach_env env;
+	struct attach_volume v;
+	struct errbuf e;
+	char note[256];
+};
+
+static void pfx_init(struct pfx *f, const struct backend_ops *be)
+{
+	memset(f, 0, sizeof(*f));
+	f->env.sys = (struct sys){.ops = &pr_ops, .userdata = &f->t};
+	f->env.fencing_key = OURS;
+	f->env.connect_timeout_ms = 1000;
+	snprintf(f->v.key, sizeof(f->v.key), "vol1");
+	snprintf(f->v.dm_devnode, sizeof(f->v.dm_devnode), DEV);
+	f->v.opts.be = be;
+	f->v.reached = STEP_MOUNT;
+}
+
+static void test_step_fence_reserves_and_unfence_releases(void **state)
+{
+	struct pfx f;
+
+	pfx_init(&f, &be_pr);
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_HELD);
+	assert_true(f.v.fence_key == OURS);
+	assert_string_equal(f.note, "");
+	assert_true(f.t.held && f.t.holder == OURS);
+	assert_int_equal(attach_volume_fence_check(&f.env, &f.v, &f.e), 1);
+	assert_int_equal(attach_fence_down(&f.env, &f.v, &f.e), 0);
+	assert_string_equal(f.e.msg, "");
+	assert_false(f.t.held);
+	assert_int_equal(f.t.nregs, 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_NONE);
+	/* again (a replayed record): nothing to do, nothing sent */
+	f.t.log[0] = 0;
+	assert_int_equal(attach_fence_down(&f.env, &f.v, &f.e), 0);
+	assert_string_equal(f.t.log, "");
+}
+
+static void test_step_fence_refused_names_holder_changes_nothing(void **state)
+{
+	struct pfx f;
+
+	pfx_init(&f, &be_pr);
+	add_reg(&f.t, THEIRS);
+	f.t.held = true;
+	f.t.holder = THEIRS;
+	f.t.type = 5;
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), -EBUSY);
+	assert_non_null(strstr(f.e.msg, "initiator iqn.2026-12.io.attachd:cell-a"));
+	assert_non_null(strstr(f.e.msg, "attachctl takeover vol1"));
+	assert_non_null(strstr(f.e.msg, "takeover: true"));
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_NONE);
+	/* the holder keeps it, our registration is gone again */
+	assert_true(f.t.held && f.t.holder == THEIRS);
+	assert_false(is_reg(&f.t, OURS));
+	/* the rollback's unfence then sends nothing (not ours) */
+	f.t.log[0] = 0;
+	assert_int_equal(attach_fence_down(&f.env, &f.v, &f.e), 0);
+	assert_string_equal(f.t.log, "");
+	assert_true(f.t.held && f.t.holder == THEIRS);
+}
+
+static void test_step_fence_takeover(void **state)
+{
+	struct pfx f;
+
+	pfx_init(&f, &be_pr);
+	add_reg(&f.t, THEIRS);
+	f.t.held = true;
+	f.t.holder = THEIRS;
+	f.t.type = 5;
+	f.v.takeover_once = 1;
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_HELD);
+	assert_non_null(strstr(f.v.took_over_from, "iqn.2026-12.io.attachd:cell-a"));
+	assert_true(f.t.held && f.t.holder == OURS);
+	assert_false(is_reg(&f.t, THEIRS));
+}
+
+static void test_fence_lost_then_takeover_back(void **state)
+{
+	struct pfx f;
+
+	pfx_init(&f, &be_pr);
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), 0);
+	/* another host preempts us */
+	del_reg(&f.t, OURS);
+	add_reg(&f.t, THEIRS);
+	f.t.held = true;
+	f.t.holder = THEIRS;
+	f.t.type = 5;
+	f.t.ua = true; /* REGISTRATIONS PREEMPTED: reported once to our nexus */
+	assert_int_equal(attach_volume_fence_check(&f.env, &f.v, &f.e), 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_LOST);
+	assert_non_null(strstr(f.v.fence_detail, "cell-a"));
+	assert_string_equal(attach_fence_status_name(f.v.fence_status), "lost");
+	/* attachctl takeover on the attached volume: ours again */
+	assert_int_equal(attach_volume_fence_takeover(&f.env, &f.v, &f.e), 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_HELD);
+	assert_non_null(strstr(f.v.took_over_from, "cell-a"));
+	assert_true(f.t.held && f.t.holder == OURS);
+}
+
+static void test_step_fence_readonly_off_unsupported(void **state)
+{
+	struct pfx f;
+
+	pfx_init(&f, &be_pr);
+	f.v.opts.readonly = 1;
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_READONLY);
+	assert_string_equal(f.t.log, "");
+
+	pfx_init(&f, &be_pr);
+	f.v.opts.fencing = ATTACH_FENCING_OFF;
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_OFF);
+	assert_string_equal(f.note, "fencing: off");
+	assert_string_equal(f.t.log, "");
+
+	pfx_init(&f, &be_pr);
+	f.env.sys.ops = &no_pr_ops;
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_UNSUPPORTED);
+	assert_string_equal(f.note, "fencing: unsupported by target");
+
+	pfx_init(&f, &be_pr);
+	f.env.sys.ops = &no_pr_ops;
+	f.v.opts.fencing = ATTACH_FENCING_REQUIRED;
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), -EOPNOTSUPP);
+	assert_non_null(strstr(f.e.msg, "fencing is required"));
+}
+
+static void test_step_fence_register_fails(void **state)
+{
+	struct pfx f;
+
+	/* auto: attached unfenced, saying why */
+	pfx_init(&f, &be_pr);
+	f.t.reg_eio = true;
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_UNSUPPORTED);
+	assert_string_equal(f.note, "fencing: unsupported by target (PERSISTENT RESERVE OUT "
+				    "REGISTER failed: Input/output error)");
+	/* required: refused */
+	pfx_init(&f, &be_pr);
+	f.t.reg_eio = true;
+	f.v.opts.fencing = ATTACH_FENCING_REQUIRED;
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), -EIO);
+	assert_non_null(strstr(f.e.msg, "REGISTER"));
+}
+
+static void test_step_fence_skipped_for_other_backends(void **state)
+{
+	struct pfx f;
+
+	pfx_init(&f, &be_plain);
+	assert_int_equal(attach_fence_up(&f.env, &f.v, f.note, sizeof(f.note), &f.e), 0);
+	assert_int_equal(f.v.fence_status, ATTACH_FENCE_ST_NONE);
+	assert_int_equal(attach_fence_down(&f.env, &f.v, &f.e), 0);
+	assert_string_equal(f.t.log, "");
+	assert_int_equal(attach_volume_fence_takeover(&f.env, &f.v, &f.e), -EOPNOTSUPP);
+}
+
+static void test_fence_record_roundtrip(void **state)
+{
+	struct pfx f;
+	struct attach_volume back;
+	json_t *j;
+
+	pfx_init(&f, &be_pr);
+	snprintf(f.v.dm_name, sizeof(f.v.dm_name), "attachd-vol1");
+	f.v.fence_status = ATTACH_FENCE_ST_LOST;
+	f.v.fence_key = OURS;
+	snprintf(f.v.fence_detail, sizeof(f.v.fence_detail), "key 0x2222 holds it");
+	j = attach_volume_to_json(&f.v);
+	assert_non_null(j);
+	back = f.v;
+	back.fence_status = ATTACH_FENCE_ST_NONE;
+	back.fence_key = 0;
+	back.att.objs = NULL;
+	assert_int_equal(attach_volume_from_json(j, &back, &f.e), 0);
+	assert_int_equal(back.fence_status, ATTACH_FENCE_ST_LOST);
+	assert_true(back.fence_key == OURS);
+	assert_string_equal(back.fence_detail, "key 0x2222 holds it");
+	json_decref(back.att.objs);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -496,6 +714,14 @@ int main(void)
 	    cmocka_unit_test(test_release_idempotent),
 	    cmocka_unit_test(test_malformed_answer),
 	    cmocka_unit_test(test_long_full_status_read_whole),
+	    cmocka_unit_test(test_step_fence_reserves_and_unfence_releases),
+	    cmocka_unit_test(test_step_fence_refused_names_holder_changes_nothing),
+	    cmocka_unit_test(test_step_fence_takeover),
+	    cmocka_unit_test(test_fence_lost_then_takeover_back),
+	    cmocka_unit_test(test_step_fence_readonly_off_unsupported),
+	    cmocka_unit_test(test_step_fence_skipped_for_other_backends),
+	    cmocka_unit_test(test_step_fence_register_fails),
+	    cmocka_unit_test(test_fence_record_roundtrip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

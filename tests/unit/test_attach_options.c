@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "attach/attach.h"
+#include "attach/fence.h"
 #include "attach/internal.h"
 
 static int parse(const char *json, struct attach_opts *o, struct errlist *el)
@@ -192,25 +193,28 @@ static void test_fencing_and_takeover(void **state)
 	struct attach_opts o;
 	struct errlist el;
 
-	/* defaults: best-effort, no takeover */
+	/* defaults: auto, no takeover */
 	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\"}", &o, &el), 0);
-	assert_int_equal(o.fencing_required, 0);
+	assert_int_equal(o.fencing, ATTACH_FENCING_AUTO);
 	assert_int_equal(o.takeover, 0);
 	attach_opts_done(&o);
 	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":\"required\","
 			       "\"takeover\":true}",
 			       &o, &el),
 			 0);
-	assert_int_equal(o.fencing_required, 1);
+	assert_int_equal(o.fencing, ATTACH_FENCING_REQUIRED);
 	assert_int_equal(o.takeover, 1);
 	attach_opts_done(&o);
 	/* Volman passes strings */
-	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":\"best-effort\","
+	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":\"off\","
 			       "\"takeover\":\"false\"}",
 			       &o, &el),
 			 0);
-	assert_int_equal(o.fencing_required, 0);
+	assert_int_equal(o.fencing, ATTACH_FENCING_OFF);
 	assert_int_equal(o.takeover, 0);
+	attach_opts_done(&o);
+	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":\"auto\"}", &o, &el), 0);
+	assert_int_equal(o.fencing, ATTACH_FENCING_AUTO);
 	attach_opts_done(&o);
 	/* both wrong: both reported, each saying what is allowed */
 	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":\"yes\","
@@ -218,9 +222,13 @@ static void test_fencing_and_takeover(void **state)
 			       &o, &el),
 			 -EINVAL);
 	assert_int_equal(el.n, 2);
-	assert_non_null(strstr(el.msg, "fencing: must be \"required\""));
-	assert_non_null(strstr(el.msg, "\"best-effort\" (the default)"));
+	assert_non_null(strstr(el.msg, "fencing: must be \"auto\" (the default"));
+	assert_non_null(strstr(el.msg, "\"required\" (refuse"));
+	assert_non_null(strstr(el.msg, "\"off\" (register nothing)"));
 	assert_non_null(strstr(el.msg, "takeover: must be true"));
+	/* the old spelling is not accepted */
+	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":\"best-effort\"}", &o, &el),
+			 -EINVAL);
 	assert_int_equal(parse("{\"backend\":\"file\",\"size\":\"1G\",\"fencing\":true}", &o, &el),
 			 -EINVAL);
 	assert_non_null(strstr(el.msg, "fencing: must be"));

@@ -15,15 +15,16 @@ static void test_plan_up_fresh(void **state)
 	enum attach_step s[16];
 	size_t n = attach_plan_up(STEP_NONE, 1, s, 16);
 
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 9);
 	assert_int_equal(s[0], STEP_PLAN);
 	assert_int_equal(s[1], STEP_CONNECT);
 	assert_int_equal(s[2], STEP_AWAIT);
 	assert_int_equal(s[3], STEP_VERIFY);
 	assert_int_equal(s[4], STEP_DM);
-	assert_int_equal(s[5], STEP_PROBE);
-	assert_int_equal(s[6], STEP_MKFS);
-	assert_int_equal(s[7], STEP_MOUNT);
+	assert_int_equal(s[5], STEP_FENCE);
+	assert_int_equal(s[6], STEP_PROBE);
+	assert_int_equal(s[7], STEP_MKFS);
+	assert_int_equal(s[8], STEP_MOUNT);
 }
 
 static void test_plan_up_no_probe_and_resume(void **state)
@@ -32,10 +33,10 @@ static void test_plan_up_no_probe_and_resume(void **state)
 	size_t n;
 
 	n = attach_plan_up(STEP_NONE, 0, s, 16);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 8);
 	assert_int_equal(s[0], STEP_CONNECT);
-	/* Resuming after the dm step only runs what is left. */
-	n = attach_plan_up(STEP_DM, 1, s, 16);
+	/* Resuming after the fence step only runs what is left. */
+	n = attach_plan_up(STEP_FENCE, 1, s, 16);
 	assert_int_equal(n, 3);
 	assert_int_equal(s[0], STEP_PROBE);
 	assert_int_equal(attach_plan_up(STEP_MOUNT, 1, s, 16), 0);
@@ -47,10 +48,15 @@ static void test_plan_down(void **state)
 {
 	enum attach_step s[8];
 
-	assert_int_equal(attach_plan_down(STEP_MOUNT, s, 8), 3);
+	assert_int_equal(attach_plan_down(STEP_MOUNT, s, 8), 4);
 	assert_int_equal(s[0], STEP_UMOUNT);
+	assert_int_equal(s[1], STEP_UNFENCE); /* after the unmount flushed, before the map goes */
+	assert_int_equal(s[2], STEP_DM_REMOVE);
+	assert_int_equal(s[3], STEP_DISCONNECT);
+	/* A failure inside the fence step may have left our registration. */
+	assert_int_equal(attach_plan_down(STEP_FENCE, s, 8), 3);
+	assert_int_equal(s[0], STEP_UNFENCE);
 	assert_int_equal(s[1], STEP_DM_REMOVE);
-	assert_int_equal(s[2], STEP_DISCONNECT);
 	/* A failure inside the dm step may have left a half-made device. */
 	assert_int_equal(attach_plan_down(STEP_DM, s, 8), 2);
 	assert_int_equal(s[0], STEP_DM_REMOVE);

@@ -259,6 +259,37 @@ static void test_print_paths(void **state)
 	free(out);
 }
 
+static void test_print_fencing(void **state)
+{
+	char *out;
+
+	out = render(ctl_print_show, "{\"volume\":\"v\",\"backend\":\"iscsi\",\"mounts\":[],"
+				     "\"fencing\":{\"status\":\"held\",\"key\":"
+				     "\"0x00000000000000a1\",\"detail\":\"\"}}");
+	assert_non_null(strstr(out, "fencing:    held with key 0x00000000000000a1\n"));
+	free(out);
+	out = render(ctl_print_show, "{\"volume\":\"v\",\"backend\":\"iscsi\",\"mounts\":[],"
+				     "\"fencing\":{\"status\":\"lost\",\"key\":"
+				     "\"0x00000000000000a1\",\"detail\":\"initiator iqn.x:b holds it\"}}");
+	assert_non_null(strstr(out, "fencing:    LOST (key 0x00000000000000a1): initiator iqn.x:b "
+				    "holds it\n"));
+	free(out);
+	out = render(ctl_print_show, "{\"volume\":\"v\",\"backend\":\"nvme\",\"mounts\":[],"
+				     "\"fencing\":{\"status\":\"unsupported by target\","
+				     "\"detail\":\"\"}}");
+	assert_non_null(strstr(out, "fencing:    unsupported by target"));
+	free(out);
+	/* no fencing object (file backend): no line */
+	out = render(ctl_print_show, "{\"volume\":\"v\",\"backend\":\"file\",\"mounts\":[]}");
+	assert_null(strstr(out, "fencing:"));
+	free(out);
+	out = render(ctl_print_takeover, "{\"volume\":\"v\",\"result\":\"taken-over\",\"key\":"
+					 "\"0x0b\",\"previous_holder\":\"initiator iqn.x:a (key 0x0a)\"}");
+	assert_string_equal(out, "volume v: taken over from initiator iqn.x:a (key 0x0a); held "
+				 "with key 0x0b\n");
+	free(out);
+}
+
 static void probe_ok(const char *url, const char *portal, const char *iqn, int lun)
 {
 	struct errbuf e = {{0}};
@@ -446,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(test_args),	 cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_fmt_units), cmocka_unit_test(test_print_ls),
 	    cmocka_unit_test(test_print_paths),
+	    cmocka_unit_test(test_print_fencing),
 	    cmocka_unit_test(test_print_trace), cmocka_unit_test(test_print_show_metrics_drain),
 	    cmocka_unit_test(test_probe_url),	 cmocka_unit_test(test_probe_url_nvme_scaleio),
 	    cmocka_unit_test(test_watch_format), cmocka_unit_test(test_ls_progress),	 cmocka_unit_test(test_mountinfo),

@@ -307,8 +307,8 @@ static void test_pr_in_decode(void **state)
 	assert_int_equal(sys_pr_in_decode(0x18, 0, 0, NULL, 0), -EBADE);
 	/* INVALID COMMAND OPERATION CODE: the target does no PR */
 	assert_int_equal(sys_pr_in_decode(0x02, 0, 0x08, illegal, sizeof(illegal)), -EOPNOTSUPP);
-	/* RESERVATIONS PREEMPTED unit attention: an error, not "unsupported" */
-	assert_int_equal(sys_pr_in_decode(0x02, 0, 0x08, ua, sizeof(ua)), -EIO);
+	/* RESERVATIONS PREEMPTED unit attention: not "unsupported"; ask again */
+	assert_int_equal(sys_pr_in_decode(0x02, 0, 0x08, ua, sizeof(ua)), -EAGAIN);
 	assert_int_equal(sys_pr_in_decode(0, 0x01, 0, NULL, 0), -EHOSTDOWN);
 	assert_int_equal(sys_pr_in_decode(0, 0x03, 0, NULL, 0), -ETIMEDOUT);
 }

@@ -6,7 +6,7 @@
 # back (unmapped, nothing left). One writer across two hosts (a second attachd with its own
 # SDC GUID plays host B): B's read-write Mount of a volume A holds is refused naming A's SDC
 # and how to take over; B's Create with takeover: true unmaps A's SDC, maps B's, mounts
-# read-write and reads A's data; the takeover is a warn-level log event on B.
+# read-write and reads A's data; the takeover is an error-level log event on B.
 # timeout: 600
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
@@ -170,11 +170,12 @@ dev_b=$(basename "$(readlink -f "/dev/disk/by-id/emc-vol-$SYS-$VOL3")")
 assert_contains "$(cat "/sys/block/$dev_b/loop/backing_file")" "sdc-$SDC_B/" "the by-id disk is B's SDC's"
 assert_eq "$(ls "/sys/block/$(basename "$(readlink -f /dev/mapper/attachd-take)")/slaves")" "$dev_b" \
 	"B's map sits on the disk B's SDC got"
-ev=$(grep '"attachd.attach.takeover"' "$ARTIFACTS/attachd-b.log" || true)
+ev=$(grep '"attachd.fence.takeover"' "$ARTIFACTS/attachd-b.log" || true)
 info "B's takeover event: $ev"
-assert_contains "$ev" '"log_level":"warn"' "takeover event level"
-assert_contains "$ev" '"event":"takeover"' "takeover event"
-assert_contains "$ev" "SDC $OWN (name 'this-host'" "takeover event names A's SDC"
+assert_contains "$ev" '"log_level":"error"' "takeover event level"
+assert_contains "$ev" '"how":"Create option takeover"' "takeover event says how"
+assert_contains "$ev" "\"previous_holder\":\"SDC $OWN (name 'this-host'" "takeover event names A's SDC"
+[ "$(grep -c '"attachd.fence.takeover"' "$ARTIFACTS/attachd-b.log")" = 1 ] || fail "one takeover event, not $(grep -c '"attachd.fence.takeover"' "$ARTIFACTS/attachd-b.log")"
 
 # Both detach: B first (its mapping goes), then A (nothing of A's is left to unmap).
 assert_contains "$(volman_b VolumeDriver.Unmount '{"Name":"take_b"}')" '"Err":""' "B: Unmount"
