@@ -88,8 +88,10 @@ char *agent_volman_safe_error(const char *msg)
 static struct {
 	char key[ATTACH_KEY_MAX + 1];
 	char msg[ERRBUF_MAX];
-	int64_t at;
+	int64_t at;   /* for the expiry */
+	uint64_t seq; /* for "the oldest": milliseconds tie when Creates come fast */
 } problems[PROBLEMS_MAX];
+static uint64_t problems_seq;
 static pthread_mutex_t problems_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t now_ms(void);
@@ -97,20 +99,25 @@ static int64_t now_ms(void);
 static void problem_set(const char *key, const char *msg)
 {
 	int64_t now = now_ms();
-	size_t slot = 0;
+	size_t slot = PROBLEMS_MAX, free_slot = PROBLEMS_MAX, oldest = 0;
 
 	pthread_mutex_lock(&problems_lock);
-	for (size_t i = 0; i < PROBLEMS_MAX; i++) {
-		if (problems[i].key[0] && streq(problems[i].key, key)) {
-			slot = i;
-			break;
+	for (size_t i = 0; i < PROBLEMS_MAX && slot == PROBLEMS_MAX; i++) {
+		if (!problems[i].key[0]) {
+			if (free_slot == PROBLEMS_MAX)
+				free_slot = i;
+		} else if (streq(problems[i].key, key)) {
+			slot = i; /* this volume's: replaced */
+		} else if (problems[i].seq < problems[oldest].seq || !problems[oldest].key[0]) {
+			oldest = i;
 		}
-		if (problems[i].at < problems[slot].at || !problems[i].key[0])
-			slot = problems[slot].key[0] ? i : slot;
 	}
+	if (slot == PROBLEMS_MAX)
+		slot = free_slot != PROBLEMS_MAX ? free_slot : oldest;
 	snprintf(problems[slot].key, sizeof(problems[slot].key), "%s", key);
 	snprintf(problems[slot].msg, sizeof(problems[slot].msg), "%s", msg);
 	problems[slot].at = now;
+	problems[slot].seq = ++problems_seq;
 	pthread_mutex_unlock(&problems_lock);
 }
 
