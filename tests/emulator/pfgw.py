@@ -29,7 +29,9 @@ Devices appear --device-delay seconds after the map (the MDM pushes it to the SD
 Volume lifecycle (what attachd-broker uses): POST /api/types/Volume/instances
 {"volumeSizeInKb","storagePoolId","name","volumeType"} rounds the size up to 8 GiB, as
 PowerFlex does, and answers {"id"}; names are unique and at most 31 characters;
-Volume::<id>/action/setVolumeSize {"sizeInGB"} grows (multiples of 8, never shrinks);
+Volume::<id>/action/setVolumeSize {"sizeInGB"} grows (multiples of 8, never shrinks; the
+devices of the SDCs it is mapped to grow before the answer: the backing file is extended and
+each loop device re-reads its size, `losetup -c`, or the fake sysfs size is rewritten);
 Volume::<id>/action/removeVolume {"removeMode":"ONLY_ME"} refuses while the volume is
 mapped; protection domains and storage pools (pd1/sp1, pd1/sp2) answer queryIdByKey.
 
@@ -190,6 +192,7 @@ class State:
                 raise GwError(500, 0, "Volume size cannot be decreased")
             v["sizeInKb"] = gb * 1024 * 1024
             self.save()
+            self.device_grow(v["id"], v["sizeInKb"])
 
     def remove(self, vid, b):
         with self.lock:
@@ -366,6 +369,8 @@ class State:
     def device_add(self, vid, sid, size_kb, readonly):
         name = "emc-vol-%s-%s" % (SYSTEM_ID, vid)
         key = vid + "@" + sid
+        # Resized between the map and now: the device shows the size of the volume today.
+        size_kb = max(size_kb, self.data["volumes"].get(vid, {}).get("sizeInKb", 0))
         if self.args.sdc == "loop":
             f = os.path.join(self.args.state_dir, name)
             if not os.path.exists(f) or os.path.getsize(f) < size_kb * 1024:
@@ -401,6 +406,25 @@ class State:
             os.symlink("../../" + dev, link)
             self.data["devices"][key] = {"kind": "fake", "dev": dev}
         self.save()
+
+    def device_grow(self, vid, size_kb):
+        """The volume grew: every SDC showing it sees the new size, before the answer (the
+        real SDC learns it from the MDM by itself, no rescan asked)."""
+        name = "emc-vol-%s-%s" % (SYSTEM_ID, vid)
+        f = os.path.join(self.args.state_dir, name)
+        if self.args.sdc == "loop" and os.path.exists(f) and os.path.getsize(f) < size_kb * 1024:
+            # Each SDC's link is a hard link to this file: one truncate grows them all.
+            subprocess.run(["truncate", "-s", str(size_kb * 1024), f], check=True)
+        for key, d in self.data["devices"].items():
+            if not key.startswith(vid + "@"):
+                continue
+            if d["kind"] == "loop":
+                subprocess.run(["losetup", "-c", "/dev/" + d["dev"]], check=True,
+                               capture_output=True)
+            elif d["kind"] == "fake":
+                with open(os.path.join(self.args.fake_root, "sys/class/block", d["dev"],
+                                       "size"), "w") as sf:
+                    sf.write("%d\n" % (size_kb * 2))
 
     def device_is_open(self, vid, sid):
         """A loop device something is built on (a dm map over it: its host still uses it)."""

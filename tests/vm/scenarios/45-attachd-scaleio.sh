@@ -6,8 +6,11 @@
 # also after the gateway's tokens expired (one re-login); a volume mapped to another SDC is
 # refused naming that SDC, its mappings untouched; gateway down or slow -> a clear error
 # within 60 s and nothing left; after a kill -9 of attachd the restarted agent adopts the
-# mounted volume and its Unmount unmaps; the gateway password never appears in the agent's log.
-# timeout: 420
+# mounted volume and its Unmount unmaps; a mounted volume resized through the gateway's API
+# (setVolumeSize: the emulated SDC's device grows, as the real one learns it from the MDM) is
+# grown at the next Mount (a second container): df shows the new size, the data is intact;
+# the gateway password never appears in the agent's log.
+# timeout: 540
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 
@@ -17,6 +20,7 @@ command -v openssl >/dev/null || skip "openssl not installed"
 SYS=14dbbf5617523654
 VOL1=c36a59ef00000001
 VOL2=c36a59ef00000002
+VOL3=c36a59ef00000003
 GUID=9E56672F-2F4B-4A42-BFF4-88B6846FBFDA
 OTHER=a1b2c3d400000009
 PASSWORD='Gw-Secret-Passw0rd-4242'
@@ -65,6 +69,7 @@ on_exit "rm -f /run/udev/rules.d/99-fake-scini.rules; udevadm control --reload"
 
 emu /emu/volume "{\"id\":\"$VOL1\",\"name\":\"vol1\",\"sizeInKb\":65536}" >/dev/null
 emu /emu/volume "{\"id\":\"$VOL2\",\"name\":\"vol2\",\"sizeInKb\":32768}" >/dev/null
+emu /emu/volume "{\"id\":\"$VOL3\",\"name\":\"vol3\",\"sizeInKb\":1048576}" >/dev/null
 emu /emu/sdc "{\"id\":\"$OTHER\",\"guid\":\"11111111-2222-3333-4444-555555555555\",\"ip\":\"10.0.0.6\",\"name\":\"host2\"}" >/dev/null
 emu /emu/map "{\"volumeId\":\"$VOL2\",\"sdcId\":\"$OTHER\"}" >/dev/null
 
@@ -175,6 +180,44 @@ mp=$(mount_vol sio1_app-5 "$VOL1")
 assert_eq "$(cat "$mp/data.txt")" "scaleio payload" "data after the gateway came back"
 assert_contains "$(volman VolumeDriver.Unmount '{"Name":"sio1_app-5"}')" '"Err":""' "last Unmount"
 assert_eq "$(mappings $VOL1)" "" "VOL1 mappings at the end"
+
+# --- resized on the array while mounted: the next Mount grows it before the bind ---
+# (1 GiB -> 8 GiB, PowerFlex' granularity; sparse, and ext4's default inode ratio keeps the
+# new inode tables small on the tmpfs.)
+gib() { echo $(($1 * 1024 * 1024 * 1024)); }
+df_size() { df -B1 --output=size "$1" | tail -1 | tr -d ' '; }
+mp1=$(mount_vol sio3_app-1 "$VOL3")
+dd if=/dev/urandom of="$mp1/blob" bs=1M count=4 status=none
+sum=$(md5sum <"$mp1/blob")
+sync
+before=$(df_size "$mp1")
+[ "$before" -lt "$(gib 1)" ] || fail "df of a 1 GiB volume says $before"
+link3=/dev/disk/by-id/emc-vol-$SYS-$VOL3
+assert_eq "$(blockdev --getsize64 "$link3")" "$(gib 1)" "SDC device size before the resize"
+# The gateway's REST API, as an array admin (or the broker) would: login, setVolumeSize.
+gw() { curl -sS --max-time 20 --cacert "$emu_dir/state/gw.crt" "$@"; }
+token=$(gw -u "admin:$PASSWORD" "https://127.0.0.1:$EMU_PORT/api/login" | tr -d '"')
+[ -n "$token" ] || fail "no token from the gateway's login"
+out=$(gw -u "admin:$token" -H 'Content-Type: application/json' -w '%{http_code}' \
+	--data-binary '{"sizeInGB":"8"}' "https://127.0.0.1:$EMU_PORT/api/instances/Volume::$VOL3/action/setVolumeSize")
+assert_eq "$out" 200 "setVolumeSize answer"
+assert_eq "$(blockdev --getsize64 "$link3")" "$(gib 8)" "SDC device size after the resize"
+assert_eq "$(df_size "$mp1")" "$before" "df before the next Mount (nothing grows by itself)"
+mp2=$(mount_vol sio3_app-2 "$VOL3")
+after=$(df_size "$mp2")
+info "scaleio df: $before -> $after bytes (second container's mount)"
+[ "$after" -gt "$(gib 7)" ] || fail "df in the second container's mount says $after bytes after the volume grew to 8 GiB"
+assert_eq "$(df_size "$mp1")" "$after" "first container sees the grown filesystem too"
+assert_eq "$(blockdev --getsize64 /dev/mapper/attachd-sio3)" "$(gib 8)" "dm device size"
+assert_eq "$(md5sum <"$mp2/blob")" "$sum" "data in the grown filesystem"
+ev=$(grep '"attachd.expand.done"' "$ARTIFACTS/attachd.log" | grep '"volume":"sio3"' || true)
+assert_contains "$ev" '"trigger":"mount"' "expand event at Mount"
+assert_contains "$ev" "\"map_after\":$(gib 8)" "expand event sizes"
+assert_contains "$(volman VolumeDriver.Unmount '{"Name":"sio3_app-2"}')" '"Err":""' "Unmount sio3_app-2"
+assert_contains "$(volman VolumeDriver.Unmount '{"Name":"sio3_app-1"}')" '"Err":""' "Unmount sio3_app-1"
+assert_eq "$(mappings $VOL3)" "" "VOL3 mappings after the last Unmount"
+check_no_leftovers
+info "scaleio volume resized 1 -> 8 GiB on the gateway: grown at the next Mount"
 
 stop_attachd
 if grep -qF -- "$PASSWORD" "$ARTIFACTS/attachd.log"; then

@@ -5,8 +5,11 @@
 # to do; a file cut below the filesystem is refused and changes nothing. An iSCSI LUN (LIO
 # fileio backstore) grown on the target is grown by `attachctl expand` while a writer keeps
 # writing (SCSI rescan, dm map, resize2fs online). An XFS volume whose LUN grew is grown at
-# the next Mount (a second container), before the bind.
-# timeout: 900
+# the next Mount (a second container), before the bind. `attachctl watch NAME`, started
+# before the Mount of a large sparse LUN, prints that attach's steps in order in their exact
+# formats, mkfs's start and end included, then the total; `attachctl ls` shows the mkfs in
+# flight.
+# timeout: 1080
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 
@@ -140,6 +143,59 @@ assert_eq "$(cat "$mp2/data")" "xfs data" "data in the grown XFS"
 assert_contains "$(grep '"attachd.expand.done"' "$ARTIFACTS/attachd.log" | grep '"trigger":"mount"')" '"volume":"xvol"' "expand event at Mount"
 unmount_vol xvol_app-2
 unmount_vol xvol_app-1
+
+## ---- attachctl watch and ls follow a slow mkfs: a large sparse LUN
+# 30 GiB: mke2fs writes ~130 MiB (its journal) to the LUN's file on the VM's tmpfs; a
+# larger LUN's journal (1 GiB from 128 GiB) would not fit the VM's memory.
+wiqn=iqn.2025-01.io.attachd.test:watch
+lio_target_create "$wiqn" --lun 0:30G --portal 127.0.0.1:3260
+on_exit "lio_target_delete $wiqn"
+wopts="{\"backend\":\"iscsi\",\"portal\":\"127.0.0.1:3260\",\"iqn\":\"$wiqn\",\"lun\":0}"
+assert_contains "$(volman VolumeDriver.Create "{\"Name\":\"wvol_app-1\",\"Opts\":$wopts}")" '"Err":""' "Create wvol_app-1"
+attachctl watch wvol >"$ARTIFACTS/watch-wvol.out" 2>"$ARTIFACTS/watch-wvol.err" &
+watcher=$!
+wait_until 30 "the watch to subscribe" grep -q '^watching wvol: ' "$ARTIFACTS/watch-wvol.err" ||
+	fail "attachctl watch wvol did not subscribe: $(cat "$ARTIFACTS/watch-wvol.err")"
+assert_eq "$(cat "$ARTIFACTS/watch-wvol.err")" "watching wvol: 0 operations in flight" "watch's first line"
+volman VolumeDriver.Mount '{"Name":"wvol_app-1"}' >"$SCRATCH/wvol-mount.out" &
+mounter=$!
+# ls while the Mount runs: the mkfs in flight (unless it was over before a poll saw it).
+ls_mkfs=
+while kill -0 "$mounter" 2>/dev/null; do
+	ls_mkfs=$(attachctl ls 2>/dev/null | grep -E 'attaching: mkfs [0-9]+\.[0-9] m?s' || true)
+	[ -z "$ls_mkfs" ] || break
+	sleep 0.1
+done
+wait "$mounter" || fail "the Mount of wvol_app-1 failed: $(cat "$SCRATCH/wvol-mount.out")"
+assert_contains "$(cat "$SCRATCH/wvol-mount.out")" '"Err":""' "Mount wvol_app-1"
+wmp=$(mountpoint_of "$(cat "$SCRATCH/wvol-mount.out")")
+wait "$watcher" || fail "attachctl watch wvol exited $?: $(cat "$ARTIFACTS/watch-wvol.out" "$ARTIFACTS/watch-wvol.err")"
+info "watch printed:"$'\n'"$(cat "$ARTIFACTS/watch-wvol.out")"
+# Exact lines, the durations as T: N.NN s (from 1 s) or N.N ms.
+T='([0-9]+\.[0-9]{2} s|[0-9]+\.[0-9] ms)'
+got=$(sed -E "s/ $T ok\$/ T ok/; s/ total $T\$/ total T/" "$ARTIFACTS/watch-wvol.out")
+want=$(
+	echo "wvol: attach started"
+	for st in plan connect await-device verify dm-map probe-fs mkfs mount bind; do
+		echo "wvol: attach: $st ..."
+		echo "wvol: attach: $st T ok"
+	done
+	echo "wvol: attach ok, total T"
+)
+assert_eq "$got" "$want" "attachctl watch wvol's output"
+mkfs_line=$(grep -E '^wvol: attach: mkfs .* ok$' "$ARTIFACTS/watch-wvol.out")
+if [ -n "$ls_mkfs" ]; then
+	info "ls during the mkfs: $ls_mkfs"
+elif [[ $mkfs_line =~ \ [0-9]+\.[0-9]{2}\ s\ ok$ ]]; then
+	fail "attachctl ls never showed 'attaching: mkfs' during a mkfs that took over a second ($mkfs_line)"
+else
+	info "mkfs was over before ls could see it ($mkfs_line)"
+fi
+mountpoint -q "$wmp" || fail "$wmp is not a mountpoint"
+assert_eq "$(findmnt -n -o FSTYPE --mountpoint "$wmp")" ext4 "filesystem of the large LUN"
+unmount_vol wvol_app-1
+lio_target_delete "$wiqn"
+rm -f "$(lio_lun_file "$wiqn" 0)"
 
 stop_attachd
 lio_target_delete "$iqn"
