@@ -176,7 +176,7 @@ T='([0-9]+\.[0-9]{2} s|[0-9]+\.[0-9] ms)'
 got=$(sed -E "s/ $T ok\$/ T ok/; s/ total $T\$/ total T/" "$ARTIFACTS/watch-wvol.out")
 want=$(
 	echo "wvol: attach started"
-	for st in plan connect await-device verify dm-map probe-fs mkfs mount bind; do
+	for st in plan connect await-device verify dm-map fence probe-fs mkfs mount bind; do
 		echo "wvol: attach: $st ..."
 		echo "wvol: attach: $st T ok"
 	done
