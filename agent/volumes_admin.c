@@ -35,6 +35,21 @@ int agent_volumes_resolve(struct agent_volumes *r, const char *name, char *key, 
 	return 0;
 }
 
+int agent_volumes_lock_name(struct agent_volumes *r, const char *name, struct agent_volume **ret,
+			    struct errbuf *e)
+{
+	char key[ATTACH_KEY_MAX + 1];
+	int rc;
+
+	rc = agent_volumes_resolve(r, name, key, sizeof(key), e);
+	if (rc < 0)
+		return rc;
+	rc = agent_volume_lock(r, key, ret, e);
+	if (rc == -ENOENT)
+		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	return rc;
+}
+
 int agent_volumes_admin_resolve(struct agent_volumes *r, const char *name, char *ret, size_t n,
 				struct errbuf *e)
 {
@@ -218,17 +233,11 @@ int agent_volumes_admin_show(struct agent_volumes *r, const char *name, json_t *
 int agent_volumes_admin_trace(struct agent_volumes *r, const char *name, json_t **ret,
 			      struct errbuf *e)
 {
-	char key[ATTACH_KEY_MAX + 1];
 	struct agent_volume *v;
 	json_t *t;
 	int rc;
 
-	rc = agent_volumes_resolve(r, name, key, sizeof(key), e);
-	if (rc < 0)
-		return rc;
-	rc = agent_volume_lock(r, key, &v, e);
-	if (rc == -ENOENT)
-		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	rc = agent_volumes_lock_name(r, name, &v, e);
 	if (rc < 0)
 		return rc;
 	t = agent_trace_json(&v->av);
@@ -283,16 +292,11 @@ static void set_detached(struct agent_volume *v)
 int agent_volumes_admin_detach(struct agent_volumes *r, const char *name, int force,
 			       struct errbuf *e)
 {
-	char key[ATTACH_KEY_MAX + 1], names[512] = "";
+	char names[512] = "";
 	struct agent_volume *v;
 	int rc;
 
-	rc = agent_volumes_resolve(r, name, key, sizeof(key), e);
-	if (rc < 0)
-		return rc;
-	rc = agent_volume_lock(r, key, &v, e);
-	if (rc == -ENOENT)
-		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	rc = agent_volumes_lock_name(r, name, &v, e);
 	if (rc < 0)
 		return rc;
 	if (v->n_mounts > 0 && !force) {
@@ -305,7 +309,7 @@ int agent_volumes_admin_detach(struct agent_volumes *r, const char *name, int fo
 		rc = errbuf_set(e, -EBUSY,
 				"volume '%s' is still mounted for %zu container name%s (%s); "
 				"unmount %s through Volman first, or use detach --force",
-				key, v->n_mounts, v->n_mounts == 1 ? "" : "s", names,
+				v->key, v->n_mounts, v->n_mounts == 1 ? "" : "s", names,
 				v->n_mounts == 1 ? "it" : "them");
 		goto out;
 	}
@@ -320,12 +324,12 @@ int agent_volumes_admin_detach(struct agent_volumes *r, const char *name, int fo
 	}
 	rc = agent_volume_down(r, v, force, e);
 	if (rc < 0) {
-		errbuf_prefix(e, rc, "detaching volume '%s' failed", key);
+		errbuf_prefix(e, rc, "detaching volume '%s' failed", v->key);
 		goto out;
 	}
 	set_detached(v);
 	agent_log(AGENT_LOG_INFO, "attachd.admin.detached",
-		  json_pack("{s:s,s:b}", "volume", key, "force", force));
+		  json_pack("{s:s,s:b}", "volume", v->key, "force", force));
 	rc = 1;
 out:
 	agent_volume_unlock(r, v);
@@ -412,14 +416,10 @@ json_t *agent_volumes_admin_drain(struct agent_volumes *r, unsigned *ret_failed)
 int agent_volumes_admin_takeover(struct agent_volumes *r, const char *name, json_t **ret,
 				 struct errbuf *e)
 {
-	char key[ATTACH_KEY_MAX + 1];
 	struct agent_volume *v;
 	int rc;
 
-	rc = agent_volumes_resolve(r, name, key, sizeof(key), e);
-	if (rc < 0)
-		return rc;
-	rc = agent_volume_lock(r, key, &v, e);
+	rc = agent_volumes_lock_name(r, name, &v, e);
 	if (rc == -ENOENT)
 		return errbuf_set(e, -ENOENT,
 				  "no volume '%s' on this host (Create it here first: a takeover "

@@ -73,25 +73,19 @@ void agent_volume_expand_at_mount(struct agent_volumes *r, struct agent_volume *
 int agent_volumes_admin_expand(struct agent_volumes *r, const char *name, json_t **ret,
 			       struct errbuf *e)
 {
-	char key[ATTACH_KEY_MAX + 1];
 	struct attach_expand_result res;
 	struct agent_volume *v;
 	json_t *o;
 	int rc;
 
-	rc = agent_volumes_resolve(r, name, key, sizeof(key), e);
-	if (rc < 0)
-		return rc;
-	rc = agent_volume_lock(r, key, &v, e);
-	if (rc == -ENOENT)
-		return errbuf_set(e, -ENOENT, "no volume '%s' on this host", name);
+	rc = agent_volumes_lock_name(r, name, &v, e);
 	if (rc < 0)
 		return rc;
 	if (!v->attached) {
 		rc = errbuf_set(e, -ENOTCONN,
 				"volume '%s' is not attached on this host: it grows when it is "
 				"next mounted",
-				key);
+				v->key);
 		goto out;
 	}
 	if (!r->ops->expand) {
@@ -103,7 +97,7 @@ int agent_volumes_admin_expand(struct agent_volumes *r, const char *name, json_t
 	memset(&res, 0, sizeof(res));
 	rc = expand_locked(r, v, "attachctl", EXPAND_RESCAN_WAIT_MS, &res, e);
 	if (rc < 0) {
-		errbuf_prefix(e, rc, "growing volume '%s' failed", key);
+		errbuf_prefix(e, rc, "growing volume '%s' failed", v->key);
 		goto out;
 	}
 	o = result_json(v, &res);

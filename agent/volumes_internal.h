@@ -102,6 +102,10 @@ int agent_volume_trylock(struct agent_volumes *r, const char *key, struct agent_
  * name would split), else a wire name's key. -ENOENT / -EINVAL with e. */
 int agent_volumes_resolve(struct agent_volumes *r, const char *name, char *key, size_t n,
 			  struct errbuf *e);
+/* agent_volumes_resolve, then agent_volume_lock: 0 with *ret locked, -ENOENT ("no volume
+ * 'NAME' on this host") or another negative errno, e set. */
+int agent_volumes_lock_name(struct agent_volumes *r, const char *name, struct agent_volume **ret,
+			    struct errbuf *e);
 /* Operation lock held, v attached: grow it online at a Mount, before the bind. Never fails
  * the Mount: what could not be grown is logged (with why) and the volume is used as it is. */
 void agent_volume_expand_at_mount(struct agent_volumes *r, struct agent_volume *v);
