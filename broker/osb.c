@@ -107,6 +107,28 @@ static void answer_accepted(struct ctx *x, const struct broker_instance *inst)
 	answer(x, 202, json_pack("{s:s}", "operation", o.id));
 }
 
+/* An asynchronous deprovision or update: inst (its operation begun) moves from "ready" to
+ * state in the database, then a worker runs it; 202 with the operation, 422 when another
+ * request changed the instance meanwhile. */
+static void accept_change(struct ctx *x, const char *id, struct broker_instance *inst,
+			  const char *state, const char *event)
+{
+	struct errbuf e = {{0}};
+	int r;
+
+	snprintf(inst->state, sizeof(inst->state), "%s", state);
+	r = x->b->dbo->instance_update(x->b->db, inst, "ready", &e);
+	if (r == -ESTALE)
+		return concurrency(x, id, "changing");
+	if (r < 0)
+		return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
+	broker_log(BROKER_LOG_INFO, event,
+		   json_pack("{s:s, s:s, s:s}", "instance", id, "operation", inst->op,
+			     "request_id", x->rq->request_id));
+	broker_job_start(x->b, id);
+	answer_accepted(x, inst);
+}
+
 /* Parse the body as a JSON object; 400 and -EINVAL when it is not one. */
 static int parse_body(struct ctx *x)
 {
@@ -384,17 +406,7 @@ static void deprovision(struct ctx *x, const char *id)
 		snprintf(desc, sizeof(desc), "removing volume %s from the PowerFlex gateway",
 			 inst.backend_ref);
 		broker_op_begin(&inst, "deprovision", 0, NULL, desc);
-		snprintf(inst.state, sizeof(inst.state), "deleting");
-		r = db->instance_update(x->b->db, &inst, "ready", &e);
-		if (r == -ESTALE)
-			return concurrency(x, id, "changing");
-		if (r < 0)
-			return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
-		broker_log(BROKER_LOG_INFO, "attachd-broker.deprovision.accepted",
-			   json_pack("{s:s, s:s, s:s}", "instance", id, "operation", inst.op,
-				     "request_id", x->rq->request_id));
-		broker_job_start(x->b, id);
-		return answer_accepted(x, &inst);
+		return accept_change(x, id, &inst, "deleting", "attachd-broker.deprovision.accepted");
 	}
 	if (p && p->backend == BROKER_BE_SCALEIO && inst.backend_ref[0] &&
 	    streq(inst.state, "ready")) {
@@ -492,17 +504,7 @@ static void update(struct ctx *x, const char *id)
 		snprintf(desc, sizeof(desc), "growing volume %s from %s to %s%s%s",
 			 inst.backend_ref, a, b, vp.note[0] ? "; " : "", vp.note);
 		broker_op_begin(&now, "update", vp.size, np->id, desc);
-		snprintf(now.state, sizeof(now.state), "updating");
-		r = db->instance_update(x->b->db, &now, "ready", &e);
-		if (r == -ESTALE)
-			return concurrency(x, id, "changing");
-		if (r < 0)
-			return fail(x, 500, NULL, "instance %s: %s", id, e.msg);
-		broker_log(BROKER_LOG_INFO, "attachd-broker.update.accepted",
-			   json_pack("{s:s, s:s, s:s}", "instance", id, "operation", now.op,
-				     "request_id", x->rq->request_id));
-		broker_job_start(x->b, id);
-		return answer_accepted(x, &now);
+		return accept_change(x, id, &now, "updating", "attachd-broker.update.accepted");
 	}
 	if (vp.size > inst.size) {
 		r = broker_sio_resize(x->b->cfg, inst.backend_ref, vp.size, &e);
