@@ -349,28 +349,6 @@ int agent_volume_trylock(struct agent_volumes *r, const char *key, struct agent_
 	return 0;
 }
 
-int agent_volumes_keys(struct agent_volumes *r, char ***ret)
-{
-	char **keys;
-	int oom = 0;
-
-	pthread_mutex_lock(&r->lock);
-	keys = calloc(r->n + 1, sizeof(*keys));
-	for (size_t i = 0; keys && i < r->n && !oom; i++) {
-		keys[i] = strdup(r->vols[i]->key);
-		oom = !keys[i];
-	}
-	pthread_mutex_unlock(&r->lock);
-	if (!keys || oom) {
-		for (size_t i = 0; keys && keys[i]; i++)
-			free(keys[i]);
-		free(keys);
-		return -ENOMEM;
-	}
-	*ret = keys;
-	return 0;
-}
-
 void agent_volume_paths_publish(struct agent_volume *v)
 {
 	pthread_mutex_lock(&v->data_lock);

@@ -35,6 +35,28 @@ int agent_volumes_resolve(struct agent_volumes *r, const char *name, char *key, 
 	return 0;
 }
 
+int agent_volumes_keys(struct agent_volumes *r, char ***ret)
+{
+	char **keys;
+	int oom = 0;
+
+	pthread_mutex_lock(&r->lock);
+	keys = calloc(r->n + 1, sizeof(*keys));
+	for (size_t i = 0; keys && i < r->n && !oom; i++) {
+		keys[i] = strdup(r->vols[i]->key);
+		oom = !keys[i];
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!keys || oom) {
+		for (size_t i = 0; keys && keys[i]; i++)
+			free(keys[i]);
+		free(keys);
+		return -ENOMEM;
+	}
+	*ret = keys;
+	return 0;
+}
+
 int agent_volumes_lock_name(struct agent_volumes *r, const char *name, struct agent_volume **ret,
 			    struct errbuf *e)
 {
