@@ -5,6 +5,8 @@
 #
 #   BENCH_ONLY=single,conc32,scale256,mkfs   the sections to run (default: all)
 #   BENCH_ROUNDS=5                            rounds per figure (medians)
+#   BENCH_SCALE=256                           volumes in the scale256 section
+#   BENCH_MKFS_SIZE=1T                        the thin LUN of the mkfs section
 #   VM_MEM=6144                               the VM's memory in MiB (256 mounts, 1 TiB mkfs)
 #   ATTACHD_BIN=/path/to/attachd              measure another build (see tests/vm/run.sh)
 set -u
@@ -32,8 +34,8 @@ case ${BENCH_ROUNDS:-5} in '' | *[!0-9]* | 0)
 esac
 tools/setup-deps.sh || exit 1
 make -s -j"$(nproc)" all || exit 1
-export VMTEST_BENCH_ROUNDS=${BENCH_ROUNDS:-5}
-export VM_MEM=${VM_MEM:-6144} VM_TIMEOUT=${VM_TIMEOUT:-7200}
+export VMTEST_BENCH_ROUNDS=${BENCH_ROUNDS:-5} VMTEST_BENCH_SCALE=${BENCH_SCALE:-256} VMTEST_BENCH_MKFS_SIZE=${BENCH_MKFS_SIZE:-1T}
+export VM_MEM=${VM_MEM:-6144} VM_TIMEOUT=${VM_TIMEOUT:-18000}
 echo "bench: sections ${names[*]}, ${VMTEST_BENCH_ROUNDS} rounds, VM ${VM_MEM} MiB (log: build/bench-vm.log)"
 VM_SCENARIO_DIR=$PWD/tools/bench tests/vm/run.sh "${names[@]}" >build/bench-vm.log 2>&1
 rc=$?

@@ -12,7 +12,8 @@
 #  - CPU: /proc/stat busy ticks (user+nice+system+irq+softirq of all CPUs, i.e. every
 #    process and the kernel; not idle, iowait or steal) from bench_start until udev's queue
 #    is empty after the operation (so the udev work the operation triggered is counted),
-#    minus the cost of that one `udevadm settle` (measured idle at start, BENCH_SETTLE_TICKS);
+#    minus the cost of that one `udevadm settle` and minus the idle VM's own busy rate times
+#    the window's length (both measured at the section's start, bench_calibrate);
 #    bench_start settles first, so the previous operation's udev tail is not counted here.
 # Results accumulate per KEY: BENCH_MS[KEY] ("ms ms ..."), BENCH_TICKS[KEY] (sum),
 # BENCH_OPS[KEY] (operations counted), BENCH_STEAL[KEY] (steal ticks, sum).
@@ -21,7 +22,7 @@ BENCH_ROUNDS=${VMTEST_BENCH_ROUNDS:-${BENCH_ROUNDS:-5}}
 BENCH_HZ=$(getconf CLK_TCK)
 BENCH_OUT=$ARTIFACTS/bench.md # the section's tables; tools/bench.sh prints them at the end
 declare -gA BENCH_MS=() BENCH_TICKS=() BENCH_OPS=() BENCH_STEAL=()
-_b_t0=0 _b_c0=0 _b_s0=0
+_b_t0=0 _b_c0=0 _b_s0=0 BENCH_SETTLE_MTICKS=0 BENCH_IDLE_MTPS=0 BENCH_IDLE=
 
 # bench_cpu BUSYVAR STEALVAR: system-wide busy and steal ticks now (no fork).
 bench_cpu() {
@@ -33,15 +34,28 @@ bench_cpu() {
 
 bench_now_us() { printf -v "$1" '%s' "${EPOCHREALTIME/./}"; }
 
-# The CPU cost of one `udevadm settle` on an idle system, in ticks (x1000 for precision).
+# Calibration, at the start of a section: the CPU cost of one `udevadm settle` on an idle
+# system (BENCH_SETTLE_MTICKS, milli-ticks) and the idle VM's own busy rate (idle kernel,
+# udevd, iscsid; under TCG on a loaded host the guest's timer work alone shows up here):
+# BENCH_IDLE_MTPS, milli-ticks per second. bench_stop subtracts both from each window.
 bench_calibrate() {
-	local i c0 c1 s
+	local i c0 c1 s t0 t1
 	udevadm settle
+	bench_now_us t0
+	bench_cpu c0 s
+	sleep 5
+	bench_cpu c1 s
+	bench_now_us t1
+	BENCH_IDLE_MTPS=$(((c1 - c0) * 1000 * 1000000 / (t1 - t0)))
+	BENCH_IDLE=$(bench_fmt_cpu "$BENCH_IDLE_MTPS" 1)
+	bench_now_us t0
 	bench_cpu c0 s
 	for ((i = 0; i < 10; i++)); do udevadm settle; done
 	bench_cpu c1 s
-	BENCH_SETTLE_MTICKS=$(((c1 - c0) * 100))
-	info "calibration: udevadm settle costs $(bench_fmt_cpu "$BENCH_SETTLE_MTICKS" 1000) CPU-s"
+	bench_now_us t1
+	BENCH_SETTLE_MTICKS=$((((c1 - c0) * 1000 - BENCH_IDLE_MTPS * (t1 - t0) / 1000000) / 10))
+	[ "$BENCH_SETTLE_MTICKS" -gt 0 ] || BENCH_SETTLE_MTICKS=0
+	info "calibration: the idle VM $BENCH_IDLE CPU-s per second; udevadm settle costs $(bench_fmt_cpu "$BENCH_SETTLE_MTICKS" 1) CPU-s beyond that"
 }
 
 bench_start() {
@@ -52,13 +66,14 @@ bench_start() {
 
 # bench_stop KEY [OPS=1]: close the window; OPS operations happened in it.
 bench_stop() {
-	local t1 c1 s1 ms
+	local t1 t2 c1 s1 ms
 	bench_now_us t1
 	udevadm settle
 	bench_cpu c1 s1
+	bench_now_us t2
 	ms=$(((t1 - _b_t0) / 1000))
 	BENCH_MS[$1]+="$ms "
-	BENCH_TICKS[$1]=$((${BENCH_TICKS[$1]:-0} + (c1 - _b_c0) * 1000 - BENCH_SETTLE_MTICKS))
+	BENCH_TICKS[$1]=$((${BENCH_TICKS[$1]:-0} + (c1 - _b_c0) * 1000 - BENCH_SETTLE_MTICKS - BENCH_IDLE_MTPS * (t2 - _b_t0) / 1000000))
 	BENCH_OPS[$1]=$((${BENCH_OPS[$1]:-0} + ${2:-1}))
 	BENCH_STEAL[$1]=$((${BENCH_STEAL[$1]:-0} + s1 - _b_s0))
 	BENCH_LAST_MS=$ms
@@ -105,7 +120,7 @@ bench_header() {
 	local ncpu
 	ncpu=$(nproc)
 	bench_md "" "### $1" "" \
-		"_$(uname -r), ${ncpu} vCPUs, $(awk '/MemTotal/ {printf "%d MiB", $2/1024}' /proc/meminfo), qemu TCG; ${BENCH_ROUNDS} rounds; wall: median; CPU-s: all processes and the kernel from /proc/stat, per operation_" ""
+		"_$(uname -r), ${ncpu} vCPUs, $(awk '/MemTotal/ {printf "%d MiB", $2/1024}' /proc/meminfo), qemu TCG; ${BENCH_ROUNDS} rounds; wall: median; CPU-s: all processes and the kernel from /proc/stat, per operation, beyond the idle VM's ${BENCH_IDLE:-?} CPU-s per second_" ""
 }
 
 # bench_steal_note KEY...: a note if any steal time was seen in these windows.
@@ -187,4 +202,34 @@ bench_mkfs_formatted() {
 	for f in "$@"; do
 		mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard "$f"
 	done
+}
+
+## ---------------------------------------------------------------- attachctl metrics deltas
+
+# bench_metrics_snap FILE: attachd's metrics now (attachctl --json metrics), outside windows.
+bench_metrics_snap() {
+	attachctl --json metrics >"$1"
+}
+
+# bench_metrics_delta BEFORE AFTER TAG: append "TAG STEP COUNT TOTAL_MS" lines (the steps
+# that ran between the two snapshots) to $SCRATCH/metrics.delta.
+bench_metrics_delta() {
+	jq -r -n --slurpfile a "$1" --slurpfile b "$2" --arg tag "$3" '
+		($a[0] | .metrics.steps // .steps // {}) as $A |
+		($b[0] | .metrics.steps // .steps // {}) |
+		to_entries[] |
+		[$tag, .key, (.value.count - ($A[.key].count // 0)), (.value.total_ms - ($A[.key].total_ms // 0))] |
+		select(.[2] > 0) | @tsv' >>"$SCRATCH/metrics.delta"
+}
+
+# bench_metrics_table TAG_A LABEL_A TAG_B LABEL_B: a table of the average step durations in
+# the windows tagged TAG_A and TAG_B (from bench_metrics_delta).
+bench_metrics_table() {
+	[ -s "$SCRATCH/metrics.delta" ] || return 0
+	bench_md "" "| attachd step (attachctl metrics) | $2: average | $4: average |" "| --- | ---: | ---: |"
+	awk -F'\t' -v a="$1" -v b="$3" '
+		{ n[$1 SUBSEP $2] += $3; t[$1 SUBSEP $2] += $4; if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } }
+		function avg(tag, s) { return (n[tag SUBSEP s] > 0) ? sprintf("%.0f ms", t[tag SUBSEP s] / n[tag SUBSEP s]) : "-" }
+		END { for (i = 1; i <= k; i++) printf "| %s | %s | %s |\n", order[i], avg(a, order[i]), avg(b, order[i]) }
+	' "$SCRATCH/metrics.delta" | tee -a "$BENCH_OUT"
 }
