@@ -50,10 +50,16 @@ bucket() { # I: first, mid or last
 	if [ "$1" -lt $K ]; then echo first; elif [ "$1" -ge $((V - K)) ]; then echo last; else echo mid; fi
 }
 
+# A failed Mount (attachd's own deadlines can fire on an overloaded machine) is counted and
+# shown, its error is in the log, and the section goes on; its time stays in the figures.
+att_fail=0 det_fail=0 attached=()
+declare -A is_att=()
 t0=$EPOCHREALTIME
 for ((i = 0; i < V; i++)); do
 	b=$(bucket "$i")
-	bench_start; ad_create "v$i" "${opts[i]}"; ad_mount "v$i"; bench_stop "att_$b"
+	ok=1
+	bench_start; ad_create "v$i" "${opts[i]}" && ad_mount "v$i" || ok=0; bench_stop "att_$b"
+	if [ $ok = 1 ]; then attached+=("$i") is_att[$i]=1; else att_fail=$((att_fail + 1)); fi
 	[ $i = 0 ] && att_1st=$BENCH_LAST_MS
 	[ $((i % 32)) != 31 ] || info "$((i + 1)) attached (last $BENCH_LAST_MS ms)"
 done
@@ -78,8 +84,8 @@ for ((j = 0; j < 5; j++)); do
 done
 n_listed=$(grep -o '"Name":' <<<"$VREPLY" | wc -l)
 n_ls=$(($(wc -l <"$SCRATCH/ls.out") - 1))
-[ "$n_listed" = "$V" ] || fail "VolumeDriver.List lists $n_listed volumes, $V are mounted"
-[ "$n_ls" = "$V" ] || fail "attachctl ls lists $n_ls volumes, $V are attached"
+[ "$n_listed" = "${#attached[@]}" ] || fail "VolumeDriver.List lists $n_listed volumes, ${#attached[@]} are mounted"
+[ "$n_ls" -ge "${#attached[@]}" ] || fail "attachctl ls lists $n_ls volumes, ${#attached[@]} are attached"
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # idle: the agent's own CPU and the whole VM's over 10 s with everything attached
@@ -94,14 +100,17 @@ ad_status rss_full2 thr_full2
 
 t0=$EPOCHREALTIME
 for ((i = 0; i < V; i++)); do
+	[ -n "${is_att[$i]:-}" ] || continue
 	b=$(bucket "$i")
-	bench_start; ad_unmount "v$i"; bench_stop "det_$b"
+	ok=1
+	bench_start; ad_unmount "v$i" || ok=0; bench_stop "det_$b"
+	[ $ok = 1 ] || det_fail=$((det_fail + 1))
 	[ $((i % 32)) != 31 ] || info "$((i + 1)) detached (last $BENCH_LAST_MS ms)"
 done
 det_total=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
 check_no_leftovers
 ad_status rss_after thr_after
-for ((i = 0; i < V; i++)); do ad_remove "v$i"; done
+for ((i = 0; i < V; i++)); do ad_remove "v$i" || true; done
 stop_attachd
 
 bench_header "$V volumes on one host ($V LUNs of one LIO target, ext4, 16 MiB each, attached one after the other)"
@@ -124,5 +133,6 @@ bench_md "| attachd threads idle / $V attached / after | $thr_idle / $thr_full /
 bench_md "| attachd open fds idle / $V attached | $fds_idle / $fds_full | |"
 bench_md "| attachd CPU-s over 10 s idle with $V attached (utime+stime) | $idle_agent | 0 |"
 bench_md "| whole VM CPU-s over those 10 s (/proc/stat) | $idle_vm | |"
+bench_md "| failed Mounts / Unmounts (errors in scenario.log) | $att_fail / $det_fail | 0 / 0 |"
 bench_md "| left after detaching all (mounts, dm, sessions, records) | none | none |"
 bench_steal_note att_first att_last det_first det_last
