@@ -41,6 +41,7 @@ mkfs_step=()
 for ((r = 1; r <= N; r++)); do
 	# attachd: Create + Mount of the blank LUN (it runs mkfs), then Unmount
 	bench_start; ad_create "big_r$r" "$opts"; ad_mount "big_r$r"; bench_stop ad_mount
+	ad_ms=$BENCH_LAST_MS
 	ms=$(attachctl --json trace "big_r$r" | jq -r '[.. | objects | select(.step? == "mkfs") | .ms][0] // empty')
 	[ -n "$ms" ] || fail "attachctl trace big_r$r shows no mkfs step"
 	mkfs_step+=("$ms")
@@ -59,7 +60,7 @@ for ((r = 1; r <= N; r++)); do
 	iscsiadm -m discoverydb -t sendtargets -p "$portal" -o delete
 	check_no_leftovers
 	wipe
-	info "round $r/$N: attachd Create+Mount $BENCH_LAST_MS ms (mkfs step ${ms} ms); mkfs.ext4 alone $(bench_median raw_mkfs) ms (median so far)"
+	info "round $r/$N: attachd Create+Mount $ad_ms ms (mkfs step ${ms} ms); mkfs.ext4 alone $BENCH_LAST_MS ms"
 done
 stop_attachd
 
