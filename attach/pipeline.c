@@ -616,6 +616,9 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 		if ((steps[i] != STEP_MKFS || need_mkfs) &&
 		    (steps[i] != STEP_FENCE || attach_fence_applies(v)))
 			record(env, v, steps[i], t0, r);
+		if (r == 0 && steps[i] == STEP_AWAIT)
+			/* Nothing after the await listens: stop receiving every block event. */
+			w = attach_devwait_free(w);
 		if (r == 0) {
 			v->reached = steps[i];
 			v->doing = STEP_NONE;
