@@ -173,6 +173,11 @@ struct attach_volume {
 	struct backend_identity ident;
 	char fs_found[96]; /* what the probe found ("ext4", "" for blank) */
 	int formatted;     /* we ran mkfs in this attach */
+	/* The filesystem's size (bytes, block size) as last read: from its superblock by the
+	 * probe or after mkfs, from the filesystem's tools by an expand check; 0 = unknown
+	 * (a recovered volume). Lets the expand check at each Mount skip the tools while the
+	 * device has not grown. Not recorded. */
+	uint64_t fs_bytes, fs_block;
 	struct attach_timing timings[ATTACH_MAX_STEPS];
 	unsigned n_timings;
 	/* multipath (the backend has find_paths and the volume > 1 configured path) */

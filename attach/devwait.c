@@ -65,7 +65,10 @@ int attach_devwait_open(struct attach_env *env, struct attach_devwait **ret)
 		return -EPROTONOSUPPORT;
 	}
 	udev_monitor_set_receive_buffer_size(w->mon, 16 * 1024 * 1024);
-	r = udev_monitor_filter_add_match_subsystem_devtype(w->mon, "block", NULL);
+	/* Whole disks only (udevd's events are dropped by the socket's filter in the
+	 * kernel): a partition's event never changes what a waiter looks for, and with
+	 * concurrent attaches every monitor would otherwise wake for every event. */
+	r = udev_monitor_filter_add_match_subsystem_devtype(w->mon, "block", "disk");
 	if (r >= 0)
 		r = udev_monitor_enable_receiving(w->mon);
 	if (r < 0) {

@@ -382,11 +382,8 @@ static int expand(struct attach_env *env, struct attach_volume *v,
 	if (r < 0)
 		return errbuf_set(e, r, "cannot read the size of dm device %s: %s", v->dm_name,
 				  strerror(-r));
-	r = fs_size(env, v, &fs, &block, e);
-	if (r < 0)
-		return r;
 	res->map_before = res->map_after = map;
-	res->fs_before = res->fs_after = fs;
+	res->fs_before = res->fs_after = v->fs_bytes;
 
 	/* Armed before the rescan, so the uevent of a rescan that ends later is not missed. */
 	if (wait_ms > 0 && attach_devwait_open(env, &w) < 0)
@@ -404,9 +401,25 @@ static int expand(struct attach_env *env, struct attach_volume *v,
 	if (r < 0)
 		return r;
 	res->device = size;
-	r = attach_expand_decide(size, map, fs, block, &act, e);
-	if (r < 0)
-		return r;
+	/* The size the probe (or the last check) read needs no tool run as long as it says
+	 * "nothing to do": the filesystem cannot have shrunk under attachd's staging mount.
+	 * Anything else (a grown device, a refusal) is decided on the tools' answer. */
+	fs = v->fs_bytes;
+	block = v->fs_block;
+	if (!fs || attach_expand_decide(size, map, fs, block, &act, e) < 0 || act) {
+		errbuf_clear(e);
+		r = fs_size(env, v, &fs, &block, e);
+		if (r < 0)
+			return r;
+		v->fs_bytes = fs;
+		v->fs_block = block;
+		r = attach_expand_decide(size, map, fs, block, &act, e);
+		if (r < 0) {
+			res->fs_before = res->fs_after = fs;
+			return r;
+		}
+	}
+	res->fs_before = res->fs_after = fs;
 	if (act & ATTACH_EXPAND_DM) {
 		r = grow_map(env, v, dm, size, e);
 		if (r < 0)
@@ -427,9 +440,12 @@ static int expand(struct attach_env *env, struct attach_volume *v,
 	r = grow_fs(env, v, e);
 	if (r < 0)
 		return r;
+	v->fs_bytes = 0; /* unknown until read back */
 	r = fs_size(env, v, &fs, &block, e);
 	if (r < 0)
 		return errbuf_prefix(e, r, "the filesystem was grown, but");
+	v->fs_bytes = fs;
+	v->fs_block = block;
 	res->fs_after = fs;
 	res->grew_fs = fs > res->fs_before;
 	return 0;

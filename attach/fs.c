@@ -105,6 +105,65 @@ static int sb_checksum_is_bad(int fd, const char *type)
 	return 0;
 }
 
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const unsigned char *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+int attach_fs_sb_parse(const unsigned char *sb, size_t n, const char *fs, uint64_t *ret_bytes,
+		       uint64_t *ret_block)
+{
+	uint64_t blocks, bsize;
+
+	if (n < 2048)
+		return -EINVAL;
+	if (!strcmp(fs, "ext4")) {
+		const unsigned char *x = sb + 1024;
+		uint32_t log = le32(x + 0x18);
+
+		/* s_magic; s_blocks_count_lo (+ _hi with INCOMPAT_64BIT); 1024 << s_log_block_size:
+		 * what dumpe2fs prints as "Block count" and "Block size". */
+		if (x[0x38] != 0x53 || x[0x39] != 0xef || log > 6)
+			return -EMEDIUMTYPE;
+		bsize = 1024u << log;
+		blocks = le32(x + 0x04);
+		if (le32(x + 0x60) & 0x80)
+			blocks |= (uint64_t)le32(x + 0x150) << 32;
+	} else if (!strcmp(fs, "xfs")) {
+		/* sb_magicnum "XFSB", sb_blocksize, sb_dblocks (xfs_io's geom.datablocks). */
+		if (memcmp(sb, "XFSB", 4))
+			return -EMEDIUMTYPE;
+		bsize = be32(sb + 4);
+		blocks = be64(sb + 8);
+	} else
+		return -EOPNOTSUPP;
+	if (!blocks || bsize < 512 || (bsize & (bsize - 1)) || blocks > UINT64_MAX / bsize)
+		return -EMEDIUMTYPE;
+	*ret_bytes = blocks * bsize;
+	*ret_block = bsize;
+	return 0;
+}
+
+int attach_fs_sb_size(const char *devnode, const char *fs, uint64_t *ret_bytes, uint64_t *ret_block)
+{
+	_cleanup_close_ int fd = -EBADF;
+	unsigned char sb[2048];
+	int r;
+
+	fd = open(devnode, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	r = read_exact(fd, sb, sizeof(sb), 0);
+	if (r < 0)
+		return r;
+	return attach_fs_sb_parse(sb, sizeof(sb), fs, ret_bytes, ret_block);
+}
+
 static void describe_found(blkid_probe pr, int fd, char *what, size_t n)
 {
 	const char *type = NULL, *pttype = NULL, *usage = NULL, *bad = NULL;

@@ -61,6 +61,14 @@ enum attach_probe_result {
  * what ("non-zero data at offset N and no known signature"); or a negative errno with e set
  * (a read error, a short read, an ambiguous probe: never format then). Blocks on I/O. */
 int attach_fs_probe(const char *devnode, char *what, size_t n, struct errbuf *e);
+/* The size of the ext4 or xfs filesystem on devnode from its primary superblock (buffered
+ * read: for a mounted ext4 the kernel keeps that block current in the device's page
+ * cache; an xfs is read before it is mounted). -EMEDIUMTYPE when fs is not there. */
+int attach_fs_sb_size(const char *devnode, const char *fs, uint64_t *ret_bytes,
+		      uint64_t *ret_block);
+/* The same from a superblock already read: sb holds the device's first 2 KiB. */
+int attach_fs_sb_parse(const unsigned char *sb, size_t n, const char *fs, uint64_t *ret_bytes,
+		       uint64_t *ret_block);
 /* The zero check alone: 1 when the first and last MiB of devnode (size bytes) read back as
  * zeroes, 0 with *ret_at = offset of the first non-zero byte, or a negative errno (read
  * error, short read) with e set. */

@@ -228,6 +228,14 @@ static int step_dm(struct attach_env *env, struct attach_volume *v, struct errbu
 	"; if it truly is a new volume from a pool without zero padding, zero it deliberately "   \
 	"(e.g. `blkdiscard -z` on the device: %s while attached, identity %s) and mount again"
 
+/* The filesystem's size from the superblock libblkid just read (in the page cache: no I/O
+ * to speak of), for the expand check at each Mount; unknown (0) when it cannot be read. */
+static void note_fs_size(struct attach_volume *v)
+{
+	if (attach_fs_sb_size(v->dm_devnode, v->opts.fs, &v->fs_bytes, &v->fs_block) < 0)
+		v->fs_bytes = v->fs_block = 0;
+}
+
 static int step_probe(struct attach_volume *v, int *need_mkfs, struct errbuf *e)
 {
 	const char *id = v->ident.wwid[0] ? v->ident.wwid : "unknown";
@@ -240,6 +248,7 @@ static int step_probe(struct attach_volume *v, int *need_mkfs, struct errbuf *e)
 	snprintf(v->fs_found, sizeof(v->fs_found), "%s", r == PROBE_BLANK ? "" : what);
 	if (r == PROBE_FOUND && !strcmp(what, v->opts.fs)) {
 		*need_mkfs = 0;
+		note_fs_size(v);
 		return 0;
 	}
 	if (r == PROBE_DATA)
@@ -296,6 +305,7 @@ static int step_mkfs(struct attach_env *env, struct attach_volume *v, struct err
 		return errbuf_set(e, -EIO, "mkfs.%s reported success but %s does not hold %s",
 				  v->opts.fs, v->dm_devnode, v->opts.fs);
 	snprintf(v->fs_found, sizeof(v->fs_found), "%s", what);
+	note_fs_size(v);
 	return 0;
 }
 
@@ -579,6 +589,7 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 
 	v->n_timings = 0;
 	v->formatted = 0;
+	v->fs_bytes = v->fs_block = 0;
 	/* The backend fences by mapping (scaleio) on takeover, and says whom it cut off. */
 	v->took_over_from[0] = 0;
 	v->att.takeover = v->opts.takeover || v->takeover_once;
@@ -605,6 +616,9 @@ int attach_volume_up(struct attach_env *env, struct attach_volume *v, struct err
 		if ((steps[i] != STEP_MKFS || need_mkfs) &&
 		    (steps[i] != STEP_FENCE || attach_fence_applies(v)))
 			record(env, v, steps[i], t0, r);
+		if (r == 0 && steps[i] == STEP_AWAIT)
+			/* Nothing after the await listens: stop receiving every block event. */
+			w = attach_devwait_free(w);
 		if (r == 0) {
 			v->reached = steps[i];
 			v->doing = STEP_NONE;
@@ -648,6 +662,7 @@ int attach_volume_down(struct attach_env *env, struct attach_volume *v, int forc
 
 	v->n_timings = 0;
 	v->formatted = 0;
+	v->fs_bytes = v->fs_block = 0;
 	r = prepare(env, v);
 	if (r < 0)
 		return errbuf_set(e, r, "cannot plan the detach of %s", v->key);

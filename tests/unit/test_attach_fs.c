@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,41 @@ static void write_at(const char *path, off_t off, const void *buf, size_t n)
 	close(fd);
 }
 
+/* The superblock read gives what the filesystem's own tool prints (the expand check uses
+ * either). */
+static void expect_sb_size_matches_tool(const char *path, const char *fs)
+{
+	char *dump[] = {"dumpe2fs", "-h", (char *)path, NULL};
+	char *db[] = {"xfs_db",	    "-r", "-c", "sb 0", "-c", "print dblocks blocksize",
+		      (char *)path, NULL};
+	uint64_t b = 0, bs = 0, tb = 0, tbs = 0;
+	char *out = NULL;
+	struct sys s;
+
+	sys_init_real(&s);
+	assert_int_equal(attach_fs_sb_size(path, fs, &b, &bs), 0);
+	assert_int_equal(sys_run(&s, strcmp(fs, "xfs") ? dump : db, 60000, &out), 0);
+	if (!strcmp(fs, "xfs")) {
+		unsigned long long d = 0, k = 0;
+		const char *p = strstr(out, "dblocks = "), *q = strstr(out, "blocksize = ");
+
+		assert_non_null(p);
+		assert_non_null(q);
+		d = strtoull(p + 10, NULL, 10);
+		k = strtoull(q + 12, NULL, 10);
+		tb = d * k;
+		tbs = k;
+	} else
+		assert_int_equal(attach_fs_size_parse(fs, out, &tb, &tbs), 0);
+	free(out);
+	assert_true(b > 0);
+	assert_int_equal(b, tb);
+	assert_int_equal(bs, tbs);
+	/* the other filesystem's superblock is not there */
+	assert_int_equal(attach_fs_sb_size(path, strcmp(fs, "xfs") ? "xfs" : "ext4", &b, &bs),
+			 -EMEDIUMTYPE);
+}
+
 static void test_blank_then_ext4(void **state)
 {
 	struct fixture *f = *state;
@@ -66,6 +102,7 @@ static void test_blank_then_ext4(void **state)
 	assert_int_equal(attach_fs_mkfs(&s, "ext4", f->path, 60000, &e), 0);
 	assert_int_equal(attach_fs_probe(f->path, what, sizeof(what), &e), PROBE_FOUND);
 	assert_string_equal(what, "ext4");
+	expect_sb_size_matches_tool(f->path, "ext4");
 }
 
 static void test_xfs_found(void **state)
@@ -84,6 +121,28 @@ static void test_xfs_found(void **state)
 	assert_int_equal(attach_fs_mkfs(&s, "xfs", f->path, 60000, &e), 0);
 	assert_int_equal(attach_fs_probe(f->path, what, sizeof(what), &e), PROBE_FOUND);
 	assert_string_equal(what, "xfs");
+	expect_sb_size_matches_tool(f->path, "xfs");
+}
+
+/* ext4 beyond 2^32 blocks: the high half counts only with the 64bit feature. */
+static void test_sb_parse_ext4_64bit(void **state)
+{
+	unsigned char sb[2048] = {0};
+	uint64_t b = 0, bs = 0;
+
+	sb[1024 + 0x38] = 0x53, sb[1024 + 0x39] = 0xef;
+	sb[1024 + 0x18] = 2;	/* 4096-byte blocks */
+	sb[1024 + 0x04] = 0x10; /* lo = 16 */
+	sb[1024 + 0x150] = 1;	/* hi = 1 */
+	assert_int_equal(attach_fs_sb_parse(sb, sizeof(sb), "ext4", &b, &bs), 0);
+	assert_int_equal(b, 16ull * 4096);
+	assert_int_equal(bs, 4096);
+	sb[1024 + 0x60] = 0x80; /* INCOMPAT_64BIT */
+	assert_int_equal(attach_fs_sb_parse(sb, sizeof(sb), "ext4", &b, &bs), 0);
+	assert_int_equal(b, ((1ull << 32) + 16) * 4096);
+	sb[1024 + 0x18] = 40; /* nonsense block size */
+	assert_int_equal(attach_fs_sb_parse(sb, sizeof(sb), "ext4", &b, &bs), -EMEDIUMTYPE);
+	assert_int_equal(attach_fs_sb_parse(sb, sizeof(sb), "btrfs", &b, &bs), -EOPNOTSUPP);
 }
 
 static void test_partition_table_is_data(void **state)
@@ -302,8 +361,7 @@ static void test_holders(void **state)
 	put(root, "/sys/dev/block/8:16/holders/dm-4", "");
 	put(root, "/sys/class/block/dm-4/dm/name", "mpatha\n");
 	put(root, "/sys/class/block/dm-4/dm/uuid", "mpath-36001405abc\n");
-	assert_int_equal(attach_dev_holders_check(&s, 8, 16, "/dev/sdb", "attachd-v1", &e),
-			 -EBUSY);
+	assert_int_equal(attach_dev_holders_check(&s, 8, 16, "/dev/sdb", "attachd-v1", &e), -EBUSY);
 	assert_non_null(strstr(e.msg, "/dev/sdb (8:16) is held by multipath map mpatha (dm-4), "
 				      "which multipathd built"));
 	assert_non_null(strstr(e.msg, "/etc/multipath/conf.d/attachd.conf"));
@@ -311,8 +369,7 @@ static void test_holders(void **state)
 	assert_non_null(strstr(e.msg, "`multipath -f mpatha`"));
 	/* another kind of dm map keeps the generic message */
 	put(root, "/sys/class/block/dm-4/dm/uuid", "LVM-abc\n");
-	assert_int_equal(attach_dev_holders_check(&s, 8, 16, "/dev/sdb", "attachd-v1", &e),
-			 -EBUSY);
+	assert_int_equal(attach_dev_holders_check(&s, 8, 16, "/dev/sdb", "attachd-v1", &e), -EBUSY);
 	assert_non_null(strstr(e.msg, "held by dm-4, which attachd did not create"));
 	assert_null(strstr(e.msg, "multipathd"));
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
@@ -368,6 +425,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_blank_then_ext4, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_xfs_found, setup, teardown),
+	    cmocka_unit_test(test_sb_parse_ext4_64bit),
 	    cmocka_unit_test_setup_teardown(test_partition_table_is_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_luks_is_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ext4_bad_checksum_is_data, setup, teardown),

@@ -308,6 +308,59 @@ static void test_nothing_to_grow(void **state)
 	assert_int_equal(res.fs_after, 64 * MIB);
 }
 
+/* The probe read the filesystem's size: a Mount that finds the device as it was runs no
+ * tool at all; a grown device is decided on the tool's answer, and the size it left is
+ * what the next Mount compares against. */
+static void test_known_fs_size_skips_tools(void **state)
+{
+	struct attach_expand_result res;
+	struct errbuf e = {{0}};
+
+	v.fs_bytes = 64 * MIB;
+	v.fs_block = 4096;
+	assert_int_equal(expand(&res, &e), 0);
+	assert_string_equal(F.writes, "/sys/block/sdb/device/rescan=1\n");
+	assert_string_equal(F.ran, "");
+	assert_false(res.grew_dm || res.grew_fs);
+	assert_int_equal(res.fs_after, 64 * MIB);
+
+	F.devs[0].after_rescan = 128 * MIB;
+	assert_int_equal(expand(&res, &e), 0);
+	assert_string_equal(F.ran, "dumpe2fs -h /dev/mapper/attachd-v\n"
+				   "resize2fs /dev/mapper/attachd-v\n"
+				   "dumpe2fs -h /dev/mapper/attachd-v\n");
+	assert_true(res.grew_dm && res.grew_fs);
+	assert_int_equal(v.fs_bytes, 128 * MIB);
+
+	F.ran[0] = 0;
+	assert_int_equal(expand(&res, &e), 0);
+	assert_string_equal(F.ran, "");
+	assert_false(res.grew_dm || res.grew_fs);
+}
+
+/* A known size that does not fit what the device says now is never acted on as such: the
+ * tool is asked, and its answer decides (here: the filesystem was grown by hand already,
+ * nothing to do; and a real shrink is still refused). */
+static void test_known_fs_size_rechecked_by_tool(void **state)
+{
+	struct attach_expand_result res;
+	struct errbuf e = {{0}};
+
+	v.fs_bytes = 32 * MIB; /* stale: someone ran resize2fs by hand */
+	v.fs_block = 4096;
+	assert_int_equal(expand(&res, &e), 0);
+	assert_string_equal(F.ran, "dumpe2fs -h /dev/mapper/attachd-v\n");
+	assert_false(res.grew_dm || res.grew_fs);
+	assert_int_equal(v.fs_bytes, 64 * MIB);
+
+	F.ran[0] = 0;
+	F.devs[0].after_rescan = 32 * MIB;
+	assert_int_equal(expand(&res, &e), -ERANGE);
+	EXPECT_MSG(e, "never shrinks");
+	assert_string_equal(F.ran, "dumpe2fs -h /dev/mapper/attachd-v\n");
+	assert_int_equal(F.grows, 0);
+}
+
 static void test_shrink_refused(void **state)
 {
 	struct attach_expand_result res;
@@ -572,6 +625,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_fs_size_parse, setup),
 	    cmocka_unit_test_setup(test_grow_iscsi_ext4, setup),
 	    cmocka_unit_test_setup(test_nothing_to_grow, setup),
+	    cmocka_unit_test_setup(test_known_fs_size_skips_tools, setup),
+	    cmocka_unit_test_setup(test_known_fs_size_rechecked_by_tool, setup),
 	    cmocka_unit_test_setup(test_shrink_refused, setup),
 	    cmocka_unit_test_setup(test_xfs_grows_on_mount_point, setup),
 	    cmocka_unit_test_setup(test_multipath_paths_must_agree, setup),
