@@ -54,6 +54,10 @@ class Fatal(Exception):
     pass
 
 
+class MountFailed(Exception):
+    """A Mount answered an error: counted (see --max-errors), the cycle is cleaned up."""
+
+
 class Down(Exception):
     """The agent did not answer (killed, restarting): carries the generation asked."""
 
@@ -192,7 +196,7 @@ def run_threads(fn, args_list):
         t.start()
     for t in ts:
         t.join()
-    for kind in (Fatal, Down):
+    for kind in (Fatal, Down, MountFailed):
         for e in errs:
             if isinstance(e, kind):
                 raise e
@@ -207,6 +211,12 @@ class Stats:
         self.c = {"cycles": 0, "containers": 0, "remove": 0, "remove_busy": 0,
                   "interrupted": 0, "recover_unmount_ok": 0, "recover_unmount_err": 0}
         self.by_backend = {"file": 0, "iscsi": 0, "nvme": 0}
+        self.errors = []
+
+    def note_error(self, msg):
+        with self.lock:
+            self.errors.append(msg)
+        log("error: " + msg)
 
     def add(self, k, n=1):
         with self.lock:
@@ -220,6 +230,7 @@ def cycle(agent, vols, stats, rng_seed, n, lane, backend):
     k = rng.randint(1, 8)
     names = [f"{vid}_c{n}-{i}" for i in range(k)]
     mounted = {}  # name -> mountpoint (Mount answered Err "")
+    unmount_sent = set()
     try:
         def start(name):
             out = call(agent, "VolumeDriver.Create", {"Name": name, "Opts": opts})
@@ -227,7 +238,7 @@ def cycle(agent, vols, stats, rng_seed, n, lane, backend):
                 raise Fatal(f"cycle {n} ({backend}): Create {name}: {out['Err']}")
             out = call(agent, "VolumeDriver.Mount", {"Name": name})
             if out.get("Err"):
-                raise Fatal(f"cycle {n} ({backend}): Mount {name}: {out['Err']}")
+                raise MountFailed(f"cycle {n} ({backend}): Mount {name}: {out['Err']}")
             mp = out.get("Mountpoint", "")
             mounted[name] = mp
             if not os.path.ismount(mp):
@@ -253,6 +264,7 @@ def cycle(agent, vols, stats, rng_seed, n, lane, backend):
             stats.add("remove_busy")
 
         def stop(name):
+            unmount_sent.add(name)
             out = call(agent, "VolumeDriver.Unmount", {"Name": name})
             if out.get("Err"):
                 raise Fatal(f"cycle {n} ({backend}): Unmount {name}: {out['Err']}")
@@ -266,19 +278,29 @@ def cycle(agent, vols, stats, rng_seed, n, lane, backend):
             if out.get("Err"):
                 raise Fatal(f"cycle {n} ({backend}): Remove {names[-1]} after the last Unmount: {out['Err']}")
             stats.add("remove")
-    except Down as d:
-        # The agent died under us: once it is back, stop the containers as Volman would.
-        stats.add("interrupted")
-        agent.wait_newer(d.gen)
+    except (Down, MountFailed) as d:
+        # The agent died under us (once it is back), or a container could not start: stop
+        # the containers as Volman would. A name that was mounted must unmount cleanly.
+        if isinstance(d, Down):
+            stats.add("interrupted")
+            agent.wait_newer(d.gen)
+        else:
+            stats.note_error(str(d))
         for name in names:
+            must = name in mounted and name not in unmount_sent
             try:
                 out = call(agent, "VolumeDriver.Unmount", {"Name": name})
-            except Down as e:
-                raise Fatal(f"cycle {n} ({backend}): Unmount {name} after the restart: {e}") from None
+            except Down as e:  # killed during this very cleanup: once more after the restart
+                agent.wait_newer(e.gen)
+                must = False
+                try:
+                    out = call(agent, "VolumeDriver.Unmount", {"Name": name})
+                except Down as e2:
+                    raise Fatal(f"cycle {n} ({backend}): Unmount {name} after the restart: {e2}") from None
             if out.get("Err"):
-                if name in mounted:
-                    raise Fatal(f"cycle {n} ({backend}): {name} was mounted before the kill; "
-                                f"Unmount after the restart failed: {out['Err']}")
+                if must:
+                    raise Fatal(f"cycle {n} ({backend}): {name} was mounted (and not being unmounted) "
+                                f"before the failure; its Unmount then failed: {out['Err']}")
                 stats.add("recover_unmount_err")
             else:
                 stats.add("recover_unmount_ok")
@@ -371,6 +393,8 @@ def main():
     ap.add_argument("--lanes", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rss-tolerance", type=int, default=512, help="KiB")
+    ap.add_argument("--max-errors", type=int, default=-1,
+                    help="failed Mounts allowed (default: 1%% of the cycles)")
     ap.add_argument("--size", default="32M")
     ap.add_argument("--iqn", required=True)
     ap.add_argument("--nqn", required=True)
@@ -540,6 +564,10 @@ def main():
             findings.append(f"agent RSS in lifetime {lf} grew {last['rss'] - first['rss']} KiB "
                             f"({first['label']} {first['rss']} -> {last['label']} {last['rss']} KiB; "
                             f"tolerance {a.rss_tolerance} KiB)")
+    max_err = a.max_errors if a.max_errors >= 0 else a.cycles // 100
+    if len(stats.errors) > max_err:
+        findings.append(f"{len(stats.errors)} Mounts failed (at most {max_err} allowed); first: "
+                        + " | ".join(stats.errors[:3]))
     ends = {lf: life_last[lf]["rss"] for lf in life_last if life_last[lf] is not life_first[lf]}
     if ends:
         low = min(ends.values())
@@ -557,6 +585,8 @@ def main():
                f"{stats.c['recover_unmount_err']} refused (their Mount was cut short); "
                f"Remove after the last Unmount {stats.c['remove']}, refused while mounted "
                f"{stats.c['remove_busy']}")
+    out.append(f"soak: failed Mounts {len(stats.errors)} (cleaned up like Volman does, then "
+               f"the next cycle)" + "".join(f"\nsoak:   {e}" for e in stats.errors[:10]))
     for k in kills:
         ops = {}
         for x in k["inflight"]:
