@@ -5,12 +5,13 @@
 # and fails on any growth (tools/soak/soak.py says exactly what it compares). Runs in the
 # project's VM; prints the checkpoint table and the wall time. Not part of `make check`.
 # Knobs: SOAK_CYCLES (1000), SOAK_EVERY (50), SOAK_KILL_EVERY (100), SOAK_LANES (4),
-# SOAK_SEED (random; printed, to repeat a run), SOAK_RSS_TOLERANCE_KIB (512).
+# SOAK_SEED (random; printed, to repeat a run), SOAK_RSS_TOLERANCE_KIB (1024),
+# SOAK_MAX_ERRORS (failed Mounts allowed; default 1% of the cycles).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 tools/setup-deps.sh || exit 1
 make -s -j"$(nproc)" all || exit 1
-for k in CYCLES EVERY KILL_EVERY LANES SEED RSS_TOLERANCE_KIB; do
+for k in CYCLES EVERY KILL_EVERY LANES SEED RSS_TOLERANCE_KIB MAX_ERRORS; do
 	v=SOAK_$k
 	[ -z "${!v:-}" ] || export "VMTEST_SOAK_$k=${!v}" # only VMTEST_* reach the guest
 done

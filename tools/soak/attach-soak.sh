@@ -29,7 +29,8 @@ rc=0
 python3 "$REPO/tools/soak/soak.py" \
 	--cycles "${VMTEST_SOAK_CYCLES:-1000}" --every "${VMTEST_SOAK_EVERY:-50}" \
 	--kill-every "${VMTEST_SOAK_KILL_EVERY:-100}" --lanes "$lanes" \
-	--seed "${VMTEST_SOAK_SEED:-0}" --rss-tolerance "${VMTEST_SOAK_RSS_TOLERANCE_KIB:-512}" \
+	--seed "${VMTEST_SOAK_SEED:-0}" --rss-tolerance "${VMTEST_SOAK_RSS_TOLERANCE_KIB:-1024}" \
+	--max-errors "${VMTEST_SOAK_MAX_ERRORS:--1}" \
 	--iqn "$iqn" --nqn "$nqn" --state-dir "$SCRATCH/state" --mount-root "$SCRATCH/mnt" \
 	--driver-file "$SCRATCH/drivers/attachd.json" --log "$SCRATCH/attachd.log" \
 	--table "$ARTIFACTS/soak-table.txt" -- \

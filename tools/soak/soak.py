@@ -26,9 +26,15 @@ Verdict (exit status 1 with one line per finding, naming what grew):
 - kernel objects, state files, mount-root entries and udev rules equal the baseline
   (taken after a warm-up cycle on each backend) at every checkpoint, exactly;
 - the agent's fds, threads and children are the same at every checkpoint of one lifetime;
-- RSS (see --rss-tolerance): within a lifetime it grows by at most the tolerance between
-  its first and its last checkpoint, and each lifetime's last checkpoint is within the
-  tolerance of the lowest one of all lifetimes.
+- RSS (--rss-tolerance, 1 MiB): within a lifetime it grows by at most the tolerance between
+  its first checkpoint (KILL_EVERY - EVERY cycles in: malloc's per-thread arenas and the
+  threads' stacks have met every code path and the highest concurrency by then) and its
+  last, i.e. over the second half of the lifetime (50 cycles, ~600 requests, ~50 attaches:
+  a leak of 2 KiB per request or 20 KiB per attach shows); and each lifetime's last
+  checkpoint (the value just before the kill -9) is within the tolerance of the median of
+  those values (what the restart recovers must not grow).
+- failed Mounts (timeouts under a starved VM) are cleaned up like Volman does and counted;
+  more than --max-errors (default 1% of the cycles) fails the soak.
 """
 
 import argparse
@@ -392,7 +398,267 @@ def main():
     ap.add_argument("--kill-every", type=int, default=100)
     ap.add_argument("--lanes", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--rss-tolerance", type=int, default=512, help="KiB")
+    ap.add_argument("--rss-tolerance", type=int, default=1024, help="KiB")
+    ap.add_argument("--max-errors", type=int, default=-1,
+                    help="failed Mounts allowed (default: 1%% of the cycles)")
+    ap.add_argument("--size", default="32M")
+    ap.add_argument("--iqn", required=True)
+    ap.add_argument("--nqn", required=True)
+    ap.add_argument("--state-dir", required=True)
+    ap.add_argument("--mount-root", required=True)
+    ap.add_argument("--driver-file", required=True)
+    ap.add_argument("--listen", default="127.0.0.1:7610")
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--table", required=True)
+    ap.add_argument("attachd", nargs="+")
+    a = ap.parse_args()
+    seed = a.seed or int(time.time())
+    log(f"soak: {a.cycles} cycles, {a.lanes} lanes, checkpoint every {a.every}, "
+        f"kill -9 every {a.kill_every}, seed {seed} (SOAK_SEED={seed} repeats it)")
+
+    agent = Agent(a.attachd, a.driver_file, a.log, a.listen)
+    vols = Volumes(a)
+    stats = Stats()
+    backends = ["file", "iscsi", "nvme"]
+    rows = []  # dicts: label, cycles, life, pid, agent sample, kernel counts
+    objs = {}  # label -> kernel objects
+    findings = []
+    kills = []
+    life = 0
+
+    def row(label, done, sample):
+        ko = kernel_objects(a)
+        objs[label] = ko
+        r = {"label": label, "cycles": done, "life": life, "pid": agent.pid if sample else "-",
+             **(sample or {"fds": "-", "thr": "-", "rss": "-", "kids": "-"}),
+             **{c: len(ko[c]) for c in KERNEL_COLS}}
+        rows.append(r)
+        print_row(r)
+        return r
+
+    head = (f"{'checkpoint':<10} {'cycles':>6} {'life':>4} {'pid':>5} {'fds':>4} {'thr':>4} "
+            f"{'rss_KiB':>7} {'kids':>4} | " + " ".join(f"{c:>{max(len(c), 3)}}" for c in KERNEL_COLS))
+
+    def fmt(r):
+        return (f"{r['label']:<10} {r['cycles']:>6} {r['life']:>4} {r['pid']:>5} {r['fds']:>4} "
+                f"{r['thr']:>4} {r['rss']:>7} {r['kids']:>4} | "
+                + " ".join(f"{r[c]:>{max(len(c), 3)}}" for c in KERNEL_COLS))
+
+    def print_row(r):
+        log("row: " + fmt(r))
+
+    t_start = time.monotonic()
+    cpu0 = cpu_seconds()
+    log("columns: " + head)
+    row("start", 0, None)
+    agent.start()
+    life = 1
+    # Warm-up: one cycle per backend, so what the agent sets up once and keeps (the iSCSI
+    # iface record, the runtime udev rule) is in the baseline.
+    for i, b in enumerate(backends):
+        cycle(agent, vols, stats, seed, -1 - i, 0, b)
+    stats.c["cycles"] = stats.c["containers"] = 0
+    stats.by_backend = dict.fromkeys(backends, 0)
+    base = row("base", 0, settle_sample(agent, None))
+    life_first = {}  # lifetime -> its first checkpoint row (the baseline row is not one)
+    life_last = {}
+
+    next_n = [0]
+    n_lock = threading.Lock()
+    stop_lanes = threading.Event()
+    errors = []
+
+    def lane_main(lane, end):
+        try:
+            while not stop_lanes.is_set():
+                with n_lock:
+                    n = next_n[0]
+                    if n >= end:
+                        return
+                    next_n[0] += 1
+                cycle(agent, vols, stats, seed, n, lane, backends[n % 3])
+        except BaseException as e:  # noqa: B902
+            errors.append(e)
+            stop_lanes.set()
+
+    def killer(at):
+        # Wait for requests in flight (Mounts and Unmounts at best), then a random moment.
+        rng = random.Random(seed + at)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not stop_lanes.is_set():
+            with INFLIGHT_LOCK:
+                busy = sum(1 for v in INFLIGHT.values() if v.startswith(("Mount", "Unmount")))
+            if busy >= 2:
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 1.5))
+        with INFLIGHT_LOCK:
+            flying = sorted(INFLIGHT.values())
+        pid = agent.pid
+        agent.kill9()
+        t = time.monotonic()
+        log(f"kill -9 of attachd pid {pid} at cycle ~{next_n[0]} with {len(flying)} requests "
+            f"in flight: {', '.join(flying) or 'none'}")
+        try:
+            agent.start()
+        except BaseException as e:  # noqa: B902
+            errors.append(e)
+            stop_lanes.set()
+            return
+        kills.append({"cycle": at, "pid": pid, "inflight": flying,
+                      "restart_s": round(time.monotonic() - t, 2)})
+        log(f"attachd restarted (pid {agent.pid}) in {time.monotonic() - t:.1f} s")
+
+    done = 0
+    while done < a.cycles and not errors:
+        end = min(done + a.every, a.cycles)
+        kill_now = done > 0 and done % a.kill_every == 0
+        lanes = [threading.Thread(target=lane_main, args=(i, end)) for i in range(a.lanes)]
+        for t in lanes:
+            t.start()
+        kt = None
+        if kill_now:
+            life += 1
+            kt = threading.Thread(target=killer, args=(done,))
+            kt.start()
+        for t in lanes:
+            t.join()
+        if kt:
+            kt.join()
+        if errors:
+            break
+        done = end
+        label = f"cp{len(rows) - 1}"
+        r = row(label, done, settle_sample(agent, life_first.get(life), base, a))
+        life_first.setdefault(life, r)
+        life_last[life] = r
+        log(f"{done}/{a.cycles} cycles, {stats.c['containers']} container starts, "
+            f"{COUNTS['requests']} requests, {time.monotonic() - t_start:.0f} s")
+
+    if errors:
+        e = errors[0]
+        findings.append(f"the soak stopped at cycle ~{next_n[0]}: {e}")
+    else:
+        rc = agent.stop()
+        if rc != 0:
+            findings.append(f"attachd exited with status {rc} on SIGTERM")
+        row("stopped", done, None)
+    wall = time.monotonic() - t_start
+    cpu = cpu_seconds() - cpu0
+
+    ## verdict
+    for r in rows:
+        if r["label"] in ("start", "base", "stopped"):
+            continue
+        for c in KERNEL_COLS:
+            if r[c] != base[c]:
+                extra = sorted(set(objs[r["label"]][c]) - set(objs["base"][c]))
+                gone = sorted(set(objs["base"][c]) - set(objs[r["label"]][c]))
+                findings.append(f"{c} at {r['label']} (cycle {r['cycles']}): {r[c]}, baseline {base[c]}"
+                                + (f"; new: {', '.join(extra[:8])}" if extra else "")
+                                + (f"; gone: {', '.join(gone[:8])}" if gone else ""))
+    for lf, first in life_first.items():
+        for r in rows:
+            if r["life"] != lf or r["label"] in ("start", "base", "stopped") or r is first:
+                continue
+            for c in ("fds", "thr", "kids"):
+                if r[c] > first[c]:
+                    findings.append(f"agent {c} in lifetime {lf}: {first[c]} at {first['label']}, "
+                                    f"{r[c]} at {r['label']} (cycle {r['cycles']})")
+        last = life_last[lf]
+        if last["rss"] - first["rss"] > a.rss_tolerance:
+            findings.append(f"agent RSS in lifetime {lf} grew {last['rss'] - first['rss']} KiB "
+                            f"({first['label']} {first['rss']} -> {last['label']} {last['rss']} KiB; "
+                            f"tolerance {a.rss_tolerance} KiB)")
+    max_err = a.max_errors if a.max_errors >= 0 else a.cycles // 100
+    if len(stats.errors) > max_err:
+        findings.append(f"{len(stats.errors)} Mounts failed (at most {max_err} allowed); first: "
+                        + " | ".join(stats.errors[:3]))
+    ends = sorted(life_last[lf]["rss"] for lf in life_last if life_last[lf] is not life_first[lf])
+    if ends:
+        med = ends[len(ends) // 2]
+        for lf in sorted(life_last):
+            v = life_last[lf]["rss"]
+            if life_last[lf] is not life_first[lf] and v - med > a.rss_tolerance:
+                findings.append(f"agent RSS at the end of lifetime {lf}: {v} KiB, median end of a "
+                                f"lifetime {med} KiB (tolerance {a.rss_tolerance} KiB)")
+
+    out = []
+    for p in glob.glob(pattern):
+        if pred is None or pred(p):
+            out.append(os.path.basename(p))
+    return sorted(out)
+
+
+def walk(root):
+    out = []
+    for d, dirs, files in os.walk(root):
+        for x in dirs + files:
+            out.append(os.path.relpath(os.path.join(d, x), root))
+    return sorted(out)
+
+
+def kernel_objects(a):
+    o = {}
+    o["sess"] = ls("/sys/class/iscsi_session/session*")
+    o["ihost"] = ls("/sys/class/iscsi_host/host*")
+    o["scsi"] = ls("/sys/bus/scsi/devices/*:*:*:*")
+    o["dm"] = [f"{x}:{open(f'/sys/class/block/{x}/dm/name').read().strip()}"
+               for x in ls("/sys/class/block/dm-*")]
+    o["loop"] = ls("/sys/class/block/loop*", lambda p: os.path.exists(p + "/loop/backing_file"))
+    with open("/proc/self/mountinfo") as f:
+        o["mounts"] = sorted(" ".join(l.split()[3:5]) for l in f)
+    o["nvme"] = ls("/sys/class/nvme/nvme*")
+    o["nvsub"] = ls("/sys/class/nvme-subsystem/*")
+    o["blk"] = ls("/sys/class/block/*")
+    o["nodes"] = ls("/etc/iscsi/nodes/*/*")
+    o["disc"] = ls("/etc/iscsi/send_targets/*")
+    o["state"] = walk(a.state_dir)
+    o["mntdir"] = walk(a.mount_root)
+    o["rules"] = ls("/run/udev/rules.d/*")
+    return o
+
+
+def agent_sample(pid):
+    s = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "Threads"):
+                s[k] = int(v.split()[0])
+    s["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    kids = 0
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        if int(st.rpartition(")")[2].split()[1]) == pid:
+            kids += 1
+    return {"fds": s["fds"], "thr": s["Threads"], "rss": s["VmRSS"], "kids": kids}
+
+
+def cpu_seconds():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(v) - v[3] - v[4]) / hz  # all but idle and iowait
+
+
+## ------------------------------------------------------------------ the run
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cycles", type=int, default=1000)
+    ap.add_argument("--every", type=int, default=50)
+    ap.add_argument("--kill-every", type=int, default=100)
+    ap.add_argument("--lanes", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rss-tolerance", type=int, default=1024, help="KiB")
     ap.add_argument("--max-errors", type=int, default=-1,
                     help="failed Mounts allowed (default: 1%% of the cycles)")
     ap.add_argument("--size", default="32M")
