@@ -33,8 +33,9 @@ Verdict (exit status 1 with one line per finding, naming what grew):
   a leak of 2 KiB per request or 20 KiB per attach shows); and each lifetime's last
   checkpoint (the value just before the kill -9) is within the tolerance of the median of
   those values (what the restart recovers must not grow).
-- failed Mounts (timeouts under a starved VM) are cleaned up like Volman does and counted;
-  more than --max-errors (default 1% of the cycles) fails the soak.
+- failed container starts (a Create or Mount answering an error, e.g. a deadline missed in a
+  starved VM) are cleaned up like Volman does and counted; more than --max-errors (default
+  1% of the cycles) fails the soak.
 """
 
 import argparse
@@ -61,7 +62,8 @@ class Fatal(Exception):
 
 
 class MountFailed(Exception):
-    """A Mount answered an error: counted (see --max-errors), the cycle is cleaned up."""
+    """A Create or Mount answered an error (the container does not start): counted (see
+    --max-errors), the cycle is cleaned up."""
 
 
 class Down(Exception):
@@ -87,7 +89,7 @@ class Agent:
         self.up = threading.Condition()
         self.is_up = False
 
-    def start(self, timeout=90):
+    def start(self, timeout=180):
         if os.path.exists(self.driver_file):  # a killed agent leaves its spec file
             os.unlink(self.driver_file)
         with open(self.logfile, "ab") as f:
@@ -124,7 +126,7 @@ class Agent:
             self.proc.wait()
             raise Fatal("attachd did not exit within 60 s of SIGTERM (killed)")
 
-    def wait_newer(self, gen, timeout=180):
+    def wait_newer(self, gen, timeout=300):
         with self.up:
             if not self.up.wait_for(lambda: self.is_up and self.gen > gen, timeout=timeout):
                 raise Fatal(f"attachd did not come back within {timeout}s after a failed request")
@@ -240,8 +242,8 @@ def cycle(agent, vols, stats, rng_seed, n, lane, backend):
     try:
         def start(name):
             out = call(agent, "VolumeDriver.Create", {"Name": name, "Opts": opts})
-            if out.get("Err"):
-                raise Fatal(f"cycle {n} ({backend}): Create {name}: {out['Err']}")
+            if out.get("Err"):  # the container does not start, as for a failed Mount
+                raise MountFailed(f"cycle {n} ({backend}): Create {name}: {out['Err']}")
             out = call(agent, "VolumeDriver.Mount", {"Name": name})
             if out.get("Err"):
                 raise MountFailed(f"cycle {n} ({backend}): Mount {name}: {out['Err']}")
@@ -572,7 +574,7 @@ def main():
                             f"tolerance {a.rss_tolerance} KiB)")
     max_err = a.max_errors if a.max_errors >= 0 else a.cycles // 100
     if len(stats.errors) > max_err:
-        findings.append(f"{len(stats.errors)} Mounts failed (at most {max_err} allowed); first: "
+        findings.append(f"{len(stats.errors)} container starts failed (at most {max_err} allowed); first: "
                         + " | ".join(stats.errors[:3]))
     ends = sorted(life_last[lf]["rss"] for lf in life_last if life_last[lf] is not life_first[lf])
     if ends:
@@ -832,7 +834,7 @@ def main():
                             f"tolerance {a.rss_tolerance} KiB)")
     max_err = a.max_errors if a.max_errors >= 0 else a.cycles // 100
     if len(stats.errors) > max_err:
-        findings.append(f"{len(stats.errors)} Mounts failed (at most {max_err} allowed); first: "
+        findings.append(f"{len(stats.errors)} container starts failed (at most {max_err} allowed); first: "
                         + " | ".join(stats.errors[:3]))
     ends = {lf: life_last[lf]["rss"] for lf in life_last if life_last[lf] is not life_first[lf]}
     if ends:
@@ -851,7 +853,7 @@ def main():
                f"{stats.c['recover_unmount_err']} refused (their Mount was cut short); "
                f"Remove after the last Unmount {stats.c['remove']}, refused while mounted "
                f"{stats.c['remove_busy']}")
-    out.append(f"soak: failed Mounts {len(stats.errors)} (cleaned up like Volman does, then "
+    out.append(f"soak: failed container starts (Create or Mount) {len(stats.errors)} (cleaned up like Volman does, then "
                f"the next cycle)" + "".join(f"\nsoak:   {e}" for e in stats.errors[:10]))
     for k in kills:
         ops = {}
