@@ -23,8 +23,6 @@ mkdir -p "$SCRATCH/etc" "$SCRATCH/drivers"
 cat >"$SCRATCH/etc/attachd.json" <<JSON
 {"file": {"dir": "$SCRATCH/files"}}
 JSON
-# The agent's log stays on the guest's tmpfs while it runs (9p writes are slow under TCG).
-on_exit "gzip -c $SCRATCH/attachd.log >$ARTIFACTS/attachd.log.gz 2>/dev/null"
 rc=0
 python3 "$REPO/tools/soak/soak.py" \
 	--cycles "${VMTEST_SOAK_CYCLES:-1000}" --every "${VMTEST_SOAK_EVERY:-50}" \
@@ -32,7 +30,7 @@ python3 "$REPO/tools/soak/soak.py" \
 	--seed "${VMTEST_SOAK_SEED:-0}" --rss-tolerance "${VMTEST_SOAK_RSS_TOLERANCE_KIB:-1024}" \
 	--max-errors "${VMTEST_SOAK_MAX_ERRORS:--1}" \
 	--iqn "$iqn" --nqn "$nqn" --state-dir "$SCRATCH/state" --mount-root "$SCRATCH/mnt" \
-	--driver-file "$SCRATCH/drivers/attachd.json" --log "$SCRATCH/attachd.log" \
+	--driver-file "$SCRATCH/drivers/attachd.json" --log "$ARTIFACTS/attachd.log" \
 	--table "$ARTIFACTS/soak-table.txt" -- \
 	"${ATTACHD_BIN:-$REPO/bin/attachd}" --config "$SCRATCH/etc/attachd.json" \
 	--state-dir "$SCRATCH/state" --mount-root "$SCRATCH/mnt" --driver-dir "$SCRATCH/drivers" \
