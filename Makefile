@@ -57,7 +57,7 @@ ATTACHCTL := $(BIN)/attachctl
 BROKER := $(BIN)/attachd-broker
 endif
 
-.PHONY: all check check-unit check-asan check-host check-vm layers format clean deps demo bench tests
+.PHONY: all check check-unit check-asan check-host check-vm layers format clean deps demo bench soak tests
 all: $(ATTACHD) $(ATTACHCTL) $(BROKER) layers
 
 $(B)/obj/%.o: %.c
@@ -113,6 +113,9 @@ demo:
 
 bench:
 	@tools/bench.sh
+
+soak:
+	@tools/soak.sh
 
 deps:
 	@tools/setup-deps.sh
