@@ -600,11 +600,12 @@ static int delete_ctrl(const struct backend_ctx *ctx, const struct be_nvme_cfg *
 	while (be_nvme_sysfs_ctrl_exists(s, inst) > 0) {
 		if (wr < 0) {
 			/* Nothing to wait on: the detach is idempotent, its retry finishes it. */
-			r = errbuf_set(e, -EAGAIN,
-				       "NVMe controller nvme%u (%s) is still there after "
-				       "delete_controller and its removal cannot be awaited (kernel "
-				       "uevents: %s): detach again",
-				       inst, subnqn, strerror(-wr));
+			r = errbuf_set(
+			    e, -EAGAIN,
+			    "NVMe controller nvme%u (%s) is still there after "
+			    "delete_controller and its removal cannot be awaited (kernel "
+			    "uevents: %s): detach again",
+			    inst, subnqn, strerror(-wr));
 			break;
 		}
 		r = f->watch_next(ud, w, deadline);
@@ -635,8 +636,9 @@ out:
 /* Undo one controller entry of the record (the target lock serialises it with other
  * volumes' connects). */
 static int disconnect_one(const struct backend_ctx *ctx, struct backend_attachment *a,
-			  const struct be_nvme_cfg *c, const json_t *ent, const char *subnqn, const char *traddr,
-			  unsigned trsvcid, const char *hostnqn, const char *who, struct errbuf *e)
+			  const struct be_nvme_cfg *c, const json_t *ent, const char *subnqn,
+			  const char *traddr, unsigned trsvcid, const char *hostnqn,
+			  const char *who, struct errbuf *e)
 {
 	const struct sys *s = ctx->sys;
 	char held[64], boot[64];
