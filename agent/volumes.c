@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +49,18 @@ static void slot_take(struct agent_volumes *r, struct agent_volume *v, const cha
 
 static void slot_give(struct agent_volumes *r)
 {
+	int last;
+
 	pthread_mutex_lock(&r->slot_lock);
 	r->running--;
+	last = r->running == 0;
 	pthread_cond_signal(&r->slot_cond);
 	pthread_mutex_unlock(&r->slot_lock);
+	/* The last pipeline out: hand back to the kernel the heap pages the attaches and
+	 * detaches freed (glibc keeps them, so the RSS would stay at its peak). Costs a walk
+	 * of the free lists, once per burst of operations. */
+	if (last)
+		malloc_trim(0);
 }
 
 /* Operation lock held: the record says kernel objects may be left from an attach whose
