@@ -52,13 +52,11 @@ static void slot_give(struct agent_volumes *r)
 	int last;
 
 	pthread_mutex_lock(&r->slot_lock);
-	r->running--;
-	last = r->running == 0;
+	last = --r->running == 0;
 	pthread_cond_signal(&r->slot_cond);
 	pthread_mutex_unlock(&r->slot_lock);
-	/* The last pipeline out: hand back to the kernel the heap pages the attaches and
-	 * detaches freed (glibc keeps them, so the RSS would stay at its peak). Costs a walk
-	 * of the free lists, once per burst of operations. */
+	/* The last pipeline out: give the kernel back the heap pages the operations freed
+	 * (glibc keeps them: the RSS would stay at its peak), once per burst. */
 	if (last)
 		malloc_trim(0);
 }
@@ -358,12 +356,12 @@ int agent_volume_trylock(struct agent_volumes *r, const char *key, struct agent_
 
 void agent_volume_paths_publish(struct agent_volumes *r, struct agent_volume *v)
 {
-	int became;
+	int became, mp = attach_volume_has_paths(&v->av);
 
 	pthread_mutex_lock(&v->data_lock);
 	v->mp_published = 1;
-	became = !v->mp_multipath && attach_volume_has_paths(&v->av);
-	v->mp_multipath = attach_volume_has_paths(&v->av);
+	became = mp && !v->mp_multipath;
+	v->mp_multipath = mp;
 	v->mp_dm_multipath = v->av.multipath;
 	v->mp_queueing = v->av.queueing;
 	v->mp_all_down_since = v->av.all_down_since_ms;
