@@ -347,7 +347,8 @@ static int event_matters(struct udev_device *d)
 }
 
 /* Some volume a round would check: staged with several paths, or restored and not yet
- * looked at. */
+ * looked at; or being attached (on_multipath fires during the attach, before the volume
+ * counts as attached). */
 static int any_candidate(struct agent_volumes *r)
 {
 	int yes = 0;
@@ -357,7 +358,8 @@ static int any_candidate(struct agent_volumes *r)
 		struct agent_volume *v = r->vols[i];
 
 		pthread_mutex_lock(&v->data_lock);
-		yes = v->attached && !v->removed && (v->mp_multipath || !v->mp_published);
+		yes = (v->attached || v->attaching) && !v->removed &&
+		      (v->mp_multipath || !v->mp_published);
 		pthread_mutex_unlock(&v->data_lock);
 	}
 	pthread_mutex_unlock(&r->lock);

@@ -740,16 +740,15 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 			goto out;
 		}
 		rc = agent_volume_up(r, v, e);
+		/* In one step: the path checker sees it attaching or attached. */
 		pthread_mutex_lock(&v->data_lock);
 		v->attaching = 0;
+		v->attached = rc == 0;
 		pthread_mutex_unlock(&v->data_lock);
 		if (rc < 0) {
 			errbuf_prefix(e, rc, "attaching volume '%s' failed", n->key);
 			goto out;
 		}
-		pthread_mutex_lock(&v->data_lock);
-		v->attached = 1;
-		pthread_mutex_unlock(&v->data_lock);
 	}
 	/* A volume the array grew is grown before the container sees it (never fails). */
 	agent_volume_expand_at_mount(r, v);
