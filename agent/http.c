@@ -62,7 +62,7 @@ struct agent_http {
 	unsigned soft_limit;
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* workers reached 0, or stopping */
+	pthread_cond_t cond; /* workers reached 0, stopping, or the sweeper's wake-up moved */
 	struct conn *head, *tail;
 	unsigned n_conns;
 	unsigned n_closing; /* shut down by us, not yet closed by libmicrohttpd */
@@ -72,6 +72,9 @@ struct agent_http {
 	 * NOISY_PER_S a second, the rest counted and summed up by the sweeper. */
 	uint64_t noisy_window_ms;
 	unsigned noisy_in_window, noisy_suppressed;
+	unsigned dropped;    /* closed for a missed deadline, since the sweeper last logged */
+	uint64_t summary_ms; /* when the sweeper last logged what it counted */
+	uint64_t sweep_at;   /* the sleeping sweeper wakes then (UINT64_MAX: when poked); 0 awake */
 	int stopping;
 	pthread_t sweeper;
 	int have_sweeper;
@@ -94,6 +97,8 @@ struct agent_http_stream {
 	struct agent_http *s;
 	struct conn *conn;
 };
+
+static void sweeper_poke(struct agent_http *s, uint64_t at);
 
 static uint64_t now_ms(void)
 {
@@ -124,8 +129,10 @@ static void log_noisy(struct agent_http *s, const char *what, json_t *data)
 		s->noisy_in_window = 0;
 	}
 	quiet = ++s->noisy_in_window > NOISY_PER_S;
-	if (quiet)
+	if (quiet) {
 		s->noisy_suppressed++;
+		sweeper_poke(s, s->summary_ms + 1000);
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (quiet)
 		json_decref(data);
@@ -226,6 +233,14 @@ static void conn_shut(struct conn *k)
 	(void)shutdown(k->fd, SHUT_RDWR);
 }
 
+/* Lock held: something is due at `at` (a connection's deadline, a summary line): wake the
+ * sweeper when it sleeps past it (it sleeps without a timeout while nothing is due). */
+static void sweeper_poke(struct agent_http *s, uint64_t at)
+{
+	if (at < s->sweep_at)
+		pthread_cond_broadcast(&s->cond);
+}
+
 /* ---- handler threads ---- */
 
 static void *run_handler(void *p)
@@ -249,6 +264,7 @@ static void *run_handler(void *p)
 	q->conn->streaming = 0;
 	q->conn->busy = 0;
 	q->conn->deadline_ms = now_ms() + AGENT_HTTP_REQUEST_TIMEOUT_S * 1000ULL;
+	sweeper_poke(s, q->conn->deadline_ms);
 	pthread_mutex_unlock(&s->lock);
 	/* From here on q and the connection belong to the polling thread again. */
 	MHD_resume_connection(q->c);
@@ -562,6 +578,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		    now_ms() + (AGENT_HTTP_IDLE_TIMEOUT_S + AGENT_HTTP_REQUEST_TIMEOUT_S) * 1000ULL;
 		conn_unlink(s, k);
 		conn_append(s, k);
+		sweeper_poke(s, k->deadline_ms);
 		pthread_mutex_unlock(&s->lock);
 	}
 }
@@ -637,13 +654,17 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			conn_shut(o);
 			s->evicted++;
 		}
+	sweeper_poke(s, k->deadline_ms);
+	if (s->evicted)
+		sweeper_poke(s, s->summary_ms + 1000);
 	pthread_mutex_unlock(&s->lock);
 	*socket_context = k;
 }
 
 /* Closes connections that missed their deadline: a slow or silent client must not keep a
  * connection (libmicrohttpd's own timeout only measures idleness, and a client sending a
- * byte every few seconds is never idle). */
+ * byte every few seconds is never idle). Sleeps until the next deadline, and without a
+ * timeout while no connection is open: an idle agent spends no CPU here. */
 static void *sweeper(void *p)
 {
 	struct agent_http *s = p;
@@ -651,17 +672,29 @@ static void *sweeper(void *p)
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
-		uint64_t now = now_ms();
-		unsigned dropped = 0, evicted = s->evicted, suppressed = s->noisy_suppressed;
+		uint64_t now = now_ms(), at = UINT64_MAX;
+		unsigned dropped = 0, evicted = 0, suppressed = 0;
 
-		for (struct conn *k = s->head; k; k = k->next)
-			if (!k->busy && !k->closing && k->deadline_ms <= now) {
+		for (struct conn *k = s->head; k; k = k->next) {
+			if (k->busy || k->closing)
+				continue;
+			if (k->deadline_ms <= now) {
 				conn_shut(k);
-				dropped++;
-			}
-		s->evicted = 0;
-		s->noisy_suppressed = 0;
+				s->dropped++;
+			} else if (k->deadline_ms < at)
+				at = k->deadline_ms;
+		}
 		/* One line a second at most, however many clients misbehave. */
+		if (s->dropped || s->evicted || s->noisy_suppressed) {
+			if (now >= s->summary_ms + 1000) {
+				dropped = s->dropped;
+				evicted = s->evicted;
+				suppressed = s->noisy_suppressed;
+				s->dropped = s->evicted = s->noisy_suppressed = 0;
+				s->summary_ms = now;
+			} else if (s->summary_ms + 1000 < at)
+				at = s->summary_ms + 1000;
+		}
 		if (dropped || evicted || suppressed) {
 			pthread_mutex_unlock(&s->lock);
 			if (dropped)
@@ -678,10 +711,17 @@ static void *sweeper(void *p)
 					  json_pack("{s:I,s:i}", "lines", (json_int_t)suppressed,
 						    "per_second", NOISY_PER_S));
 			pthread_mutex_lock(&s->lock);
+			continue;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += 1;
-		(void)pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+		s->sweep_at = at;
+		if (at == UINT64_MAX)
+			pthread_cond_wait(&s->cond, &s->lock);
+		else {
+			ts.tv_sec = (time_t)(at / 1000);
+			ts.tv_nsec = (long)(at % 1000) * 1000000;
+			(void)pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+		}
+		s->sweep_at = 0;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* attachd: parse the configuration, serve Volman until SIGTERM/SIGINT. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,11 @@ int main(int argc, char *argv[])
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	/* A Volman that hangs up mid-answer must not kill the agent. */
 	signal(SIGPIPE, SIG_IGN);
+	/* glibc gives each new thread that meets contention an arena of its own (up to 8 per
+	 * core), each keeping the memory its threads freed: with a thread per request, 32
+	 * concurrent Mounts left the RSS megabytes above what is in use. The agent's time
+	 * goes to the kernel, not to malloc: two arenas are plenty. */
+	mallopt(M_ARENA_MAX, 2);
 	raise_fd_limit();
 
 	r = agent_new(&cfg, &agent_driver_ops_real, &a, &e);

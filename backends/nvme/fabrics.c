@@ -176,6 +176,9 @@ const struct be_nvme_fabrics_ops be_nvme_fabrics_real = {
     .add_ctrl = real_add_ctrl,
     .reach = real_reach,
     .identify = real_identify,
+    .watch_open = be_nvme_ctrl_watch_open,
+    .watch_next = be_nvme_ctrl_watch_next,
+    .watch_close = be_nvme_ctrl_watch_close,
 };
 
 #define IDENT_LEN 4096

@@ -9,6 +9,7 @@
  *   lock.c      per-(subnqn, traddr, trsvcid) mutexes and the in-process users of each
  *   nvme.c      the ops table: connect / find_device / identify / disconnect, objs record
  *   paths.c     multipath: the controllers as paths (find_paths, path_transport, add_paths)
+ *   ctrlwait.c  the wait for a deleted controller to go, on the kernel's uevents
  */
 #pragma once
 
@@ -49,7 +50,19 @@ struct be_nvme_fabrics_ops {
 	 * NVMe error status. Blocks for one admin command round trip. */
 	int (*identify)(void *ud, const struct sys *s, unsigned instance, unsigned cns,
 			uint32_t nsid, void *buf, size_t len);
+	/* A watch of the kernel's "nvme" uevents, armed before delete_controller is written so
+	 * the controller's "remove" cannot be missed (ctrlwait.c): 0 and *ret, or a negative
+	 * errno. watch_next waits for the next event, at most until deadline_ms
+	 * (CLOCK_MONOTONIC) and at most a second (a dropped uevent is caught by the caller's
+	 * sysfs re-check): 0, or -ETIMEDOUT once the deadline passed. watch_close frees it. */
+	int (*watch_open)(void *ud, const struct sys *s, void **ret);
+	int (*watch_next)(void *ud, void *watch, int64_t deadline_ms);
+	void (*watch_close)(void *ud, void *watch);
 };
+/* ctrlwait.c: the real watch (libudev monitor on kernel uevents, subsystem "nvme"). */
+int be_nvme_ctrl_watch_open(void *ud, const struct sys *s, void **ret);
+int be_nvme_ctrl_watch_next(void *ud, void *watch, int64_t deadline_ms);
+void be_nvme_ctrl_watch_close(void *ud, void *watch);
 extern const struct be_nvme_fabrics_ops be_nvme_fabrics_real;
 
 struct be_nvme_cfg {

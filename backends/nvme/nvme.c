@@ -574,40 +574,71 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Delete controller nvmeN and wait (bounded) until the kernel has removed it. */
-static int delete_ctrl(const struct backend_ctx *ctx, unsigned inst, const char *subnqn,
-		       struct errbuf *e)
+/* Delete controller nvmeN and wait (bounded) until the kernel has removed it: the write
+ * returns once the kernel has torn the controller down (nvme_delete_ctrl_sync), but its
+ * sysfs directory can outlive it by a moment; its "remove" uevent says when it went. */
+static int delete_ctrl(const struct backend_ctx *ctx, const struct be_nvme_cfg *c, unsigned inst,
+		       const char *subnqn, struct errbuf *e)
 {
 	const struct sys *s = ctx->sys;
-	int64_t deadline = now_ms() + (ctx->timeout_ms > 0 ? ctx->timeout_ms : 30000);
+	const struct be_nvme_fabrics_ops *f = c ? c->fabrics : &be_nvme_fabrics_real;
+	void *ud = c ? c->fabrics_ud : NULL, *w = NULL;
+	int tmo = ctx->timeout_ms > 0 ? ctx->timeout_ms : 30000;
+	int64_t deadline = now_ms() + tmo;
 	char p[64];
-	int r;
+	int r, wr;
 
+	wr = f->watch_open(ud, s, &w);
 	snprintf(p, sizeof(p), "/sys/class/nvme/nvme%u/delete_controller", inst);
 	r = sys_write_sysfs(s, p, "1");
-	if (r < 0 && r != -ENOENT)
-		return errbuf_set(e, r, "deleting NVMe controller nvme%u (%s) failed: %s", inst,
-				  subnqn, strerror(-r));
-	/* The write returns once the kernel has torn the controller down
-	 * (nvme_delete_ctrl_sync), but the sysfs directory can outlive it by a moment. */
-	while (be_nvme_sysfs_ctrl_exists(s, inst) > 0) {
-		struct timespec ts = {.tv_nsec = 20 * 1000000};
-
-		if (now_ms() >= deadline)
-			return errbuf_set(e, -ETIMEDOUT,
-					  "NVMe controller nvme%u (%s) is still there %d s after "
-					  "delete_controller",
-					  inst, subnqn, ctx->timeout_ms / 1000);
-		nanosleep(&ts, NULL);
+	if (r < 0 && r != -ENOENT) {
+		r = errbuf_set(e, r, "deleting NVMe controller nvme%u (%s) failed: %s", inst,
+			       subnqn, strerror(-r));
+		goto out;
 	}
-	return 0;
+	r = 0;
+	while (be_nvme_sysfs_ctrl_exists(s, inst) > 0) {
+		if (wr < 0) {
+			/* Nothing to wait on: the detach is idempotent, its retry finishes it. */
+			r = errbuf_set(
+			    e, -EAGAIN,
+			    "NVMe controller nvme%u (%s) is still there after "
+			    "delete_controller and its removal cannot be awaited (kernel "
+			    "uevents: %s): detach again",
+			    inst, subnqn, strerror(-wr));
+			break;
+		}
+		r = f->watch_next(ud, w, deadline);
+		if (r == -ETIMEDOUT && be_nvme_sysfs_ctrl_exists(s, inst) > 0) {
+			r = errbuf_set(e, -ETIMEDOUT,
+				       "NVMe controller nvme%u (%s) is still there %d s after "
+				       "delete_controller",
+				       inst, subnqn, tmo / 1000);
+			break;
+		}
+		if (r == -ETIMEDOUT) {
+			r = 0;
+			break;
+		}
+		if (r < 0) {
+			r = errbuf_set(e, r,
+				       "waiting for NVMe controller nvme%u (%s) to go failed: %s",
+				       inst, subnqn, strerror(-r));
+			break;
+		}
+	}
+out:
+	if (wr >= 0)
+		f->watch_close(ud, w);
+	return r;
 }
 
 /* Undo one controller entry of the record (the target lock serialises it with other
  * volumes' connects). */
 static int disconnect_one(const struct backend_ctx *ctx, struct backend_attachment *a,
-			  const json_t *ent, const char *subnqn, const char *traddr,
-			  unsigned trsvcid, const char *hostnqn, const char *who, struct errbuf *e)
+			  const struct be_nvme_cfg *c, const json_t *ent, const char *subnqn,
+			  const char *traddr, unsigned trsvcid, const char *hostnqn,
+			  const char *who, struct errbuf *e)
 {
 	const struct sys *s = ctx->sys;
 	char held[64], boot[64];
@@ -650,7 +681,7 @@ static int disconnect_one(const struct backend_ctx *ctx, struct backend_attachme
 		r = 0; /* another namespace of the subsystem is in use: keep the controller */
 		goto out;
 	}
-	r = delete_ctrl(ctx, inst, subnqn, e);
+	r = delete_ctrl(ctx, c, inst, subnqn, e);
 out:
 	be_nvme_target_unlock(lk);
 	return r;
@@ -679,7 +710,7 @@ int be_nvme_disconnect(const struct backend_ctx *ctx, struct backend_attachment 
 		if (be_nvme_entry_target(ent, &traddr, &port) < 0)
 			continue;
 		done++;
-		k = disconnect_one(ctx, a, ent, subnqn, traddr, port, hostnqn, who, &e1);
+		k = disconnect_one(ctx, a, c, ent, subnqn, traddr, port, hostnqn, who, &e1);
 		if (k < 0 && r == 0) {
 			r = k;
 			*e = e1;

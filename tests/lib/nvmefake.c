@@ -49,7 +49,10 @@ static int fake_write(const struct sys *s, const char *path, const char *data)
 	if (sscanf(r, "/sys/class/nvme/nvme%u/delete_controller", &n) == 1) {
 		if (access(path, F_OK) < 0)
 			return -ENOENT;
-		if (!f->delete_sticks)
+		f->watch_armed_at_delete = f->watch_open > f->watch_close;
+		if (f->delete_late)
+			f->late_ctrl = n;
+		else if (!f->delete_sticks)
 			fake_sh(f, "delete %u", n);
 		return 0;
 	}
@@ -152,10 +155,55 @@ static int fake_identify(void *ud, const struct sys *s, unsigned instance, unsig
 	return -EINVAL;
 }
 
+static int fake_watch_open(void *ud, const struct sys *s _unused_, void **ret)
+{
+	struct fake *f = ud;
+
+	if (f->watch_errno)
+		return f->watch_errno;
+	f->watch_open++;
+	*ret = f;
+	return 0;
+}
+
+/* One uevent per call, at once (no real waiting); a controller that never goes gives the
+ * deadline instead, as the real watch would after deadline_ms. */
+static int fake_watch_next(void *ud, void *w, int64_t deadline_ms)
+{
+	struct fake *f = ud;
+
+	if (w != f || deadline_ms <= 0)
+		snprintf(f->bug + strlen(f->bug), sizeof(f->bug) - strlen(f->bug),
+			 "watch_next without the watch or a deadline\n");
+	if (f->delete_sticks) {
+		f->watch_timeouts++;
+		return -ETIMEDOUT;
+	}
+	f->watch_events++;
+	if (f->delete_late && f->watch_events >= f->delete_late) {
+		fake_sh(f, "delete %u", f->late_ctrl);
+		f->delete_late = 0;
+	}
+	return 0;
+}
+
+static void fake_watch_close(void *ud, void *w)
+{
+	struct fake *f = ud;
+
+	if (w != f)
+		snprintf(f->bug + strlen(f->bug), sizeof(f->bug) - strlen(f->bug),
+			 "watch_close of another watch\n");
+	f->watch_close++;
+}
+
 static const struct be_nvme_fabrics_ops fake_fabrics = {
     .add_ctrl = fake_add_ctrl,
     .reach = fake_reach,
     .identify = fake_identify,
+    .watch_open = fake_watch_open,
+    .watch_next = fake_watch_next,
+    .watch_close = fake_watch_close,
 };
 
 static struct sys_ops fake_ops;

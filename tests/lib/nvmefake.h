@@ -40,6 +40,13 @@ struct fake {
 	char new_ns[512];     /* fake-kernel.sh ns ... args to run when it succeeds */
 	int make_on_ealready; /* on -EALREADY, create the controller first (a racing connect) */
 	int delete_sticks;    /* delete_controller leaves the controller there */
+	/* delete_late: delete_controller leaves the controller there until the watch's
+	 * delete_late-th event (the kernel removing it a moment later); watch_errno: the
+	 * uevent watch cannot be armed. watch_*: what the backend did with the watch. */
+	unsigned delete_late, late_ctrl;
+	int watch_errno;
+	unsigned watch_open, watch_close, watch_events, watch_timeouts;
+	int watch_armed_at_delete; /* a watch was open when delete_controller was written */
 	/* auto_ctrl: each connect makes controller new_instance++ in subsystem new_subsys
 	 * for the address it names (live); down: addresses that do not answer (reach) */
 	int auto_ctrl;

@@ -549,6 +549,29 @@ static void test_restored_record_deletes_own(void **state)
 	json_decref(b.objs);
 }
 
+/* The kernel removes the controller a moment after delete_controller returns: the detach
+ * waits on the uevent watch armed before the write, re-checks sysfs after each event and
+ * returns once the controller is gone (here at the third event), the watch closed. */
+static void test_disconnect_waits_for_remove_event(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = fake_att(f, S2_OPTS("\"nsid\":1"));
+	struct errbuf e = {""};
+	char gone[PATH_MAX];
+
+	connect_new(f, &a);
+	f->delete_late = 3;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_true(f->watch_armed_at_delete);
+	assert_int_equal(f->watch_events, 3);
+	assert_int_equal(f->watch_open, 1);
+	assert_int_equal(f->watch_close, 1);
+	snprintf(gone, sizeof(gone), "%s/sys/class/nvme/nvme7", f->root);
+	assert_int_equal(access(gone, F_OK), -1);
+	fake_att_done(f, &a);
+}
+
+/* A controller that does not go: the wait ends at the deadline with an error naming it. */
 static void test_disconnect_bounded_wait(void **state)
 {
 	struct fake *f = *state;
@@ -561,8 +584,34 @@ static void test_disconnect_bounded_wait(void **state)
 	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), -ETIMEDOUT);
 	EXPECT_MSG(e, "nvme7");
 	EXPECT_MSG(e, "still there");
+	assert_int_equal(f->watch_timeouts, 1);
+	assert_int_equal(f->watch_close, f->watch_open);
 	f->delete_sticks = 0;
 	fake_sh(f, "delete 7");
+	fake_att_done(f, &a);
+}
+
+/* No uevents to wait on: a controller the kernel removed at once is fine; one still there
+ * fails the detach with what to do (detach again: it is idempotent), never a blind wait. */
+static void test_disconnect_without_watch(void **state)
+{
+	struct fake *f = *state;
+	struct backend_attachment a = fake_att(f, S2_OPTS("\"nsid\":1"));
+	struct errbuf e = {""};
+
+	connect_new(f, &a);
+	f->watch_errno = -EPROTONOSUPPORT;
+	f->delete_late = 1;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), -EAGAIN);
+	EXPECT_MSG(e, "nvme7");
+	EXPECT_MSG(e, "detach again");
+	assert_int_equal(f->watch_events, 0);
+	/* the retry: the kernel has removed it meanwhile */
+	fake_sh(f, "delete 7");
+	f->delete_late = 0;
+	e.msg[0] = 0;
+	assert_int_equal(be_nvme_ops.disconnect(&f->ctx, &a, &e), 0);
+	f->watch_errno = 0;
 	fake_att_done(f, &a);
 }
 
@@ -747,6 +796,10 @@ int main(void)
 					    fake_teardown),
 	    cmocka_unit_test_setup_teardown(test_record_from_other_boot, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(test_restored_record_deletes_own, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_waits_for_remove_event, fake_setup,
+					    fake_teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_without_watch, fake_setup,
 					    fake_teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_bounded_wait, fake_setup,
 					    fake_teardown),
