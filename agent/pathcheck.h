@@ -7,9 +7,7 @@
  * whose operation lock is taken (attach, detach, Unmount in flight) is skipped for that
  * round: the checker never makes a request wait. Events are logged (attachd.path.*,
  * attachd.paths.*), counted in the metrics, and the volume's record is saved when its
- * paths changed. While no volume is multipath (single-path volumes only, or none) the
- * thread sleeps without a timeout: the registry wakes it (on_multipath) when an attach
- * makes a multipath volume, so an idle host spends no CPU here.
+ * paths changed.
  */
 #pragma once
 

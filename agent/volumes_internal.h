@@ -50,7 +50,7 @@ struct agent_volume {
 	int mp_published; /* agent_volume_paths_publish ran at least once */
 	int mp_multipath, mp_queueing;
 	int mp_dm_multipath; /* the map is dm-multipath (not NVMe native): bound while busy */
-	char mp_error[160];  /* the checker's last error text, logged once per change */
+	char mp_error[160]; /* the checker's last error text, logged once per change */
 	char mp_dm_name[160];
 	int64_t mp_all_down_since; /* CLOCK_REALTIME ms, 0: some path up */
 	unsigned mp_n_paths;
@@ -68,20 +68,15 @@ struct agent_volumes {
 	size_t n, cap;
 	struct attach_env *env;
 	const struct agent_driver_ops *ops;
-	struct agent_state *state; /* NULL: no records */
+	struct agent_state *state;		  /* NULL: no records */
 	/* Bounded resources (agent_volumes_set_limits). */
 	unsigned max_pipelines, lock_wait_s;
 	pthread_mutex_t slot_lock;
 	pthread_cond_t slot_cond;
-	unsigned running;			/* slot_lock: pipelines running now */
+	unsigned running; /* slot_lock: pipelines running now */
 	const struct agent_test_settings *test; /* NULL: no crash points */
 	struct agent_progress *progress;	/* NULL: none (agent/progress.h) */
-	struct agent_metrics *metrics;		/* NULL: fencing events not counted */
-	/* Registry lock: called (with it held; must not block) when a volume's published
-	 * paths make it a multipath volume: the path checker, idle without one, wakes up
-	 * (agent/pathcheck.c). NULL: nobody listens. */
-	void (*on_multipath)(void *ud);
-	void *on_multipath_ud;
+	struct agent_metrics *metrics;		  /* NULL: fencing events not counted */
 };
 
 /* Take the operation lock of key's volume (a reference is held until unlock): 0 and *ret;
@@ -116,12 +111,12 @@ int agent_volumes_lock_name(struct agent_volumes *r, const char *name, struct ag
 void agent_volume_expand_at_mount(struct agent_volumes *r, struct agent_volume *v);
 /* Every volume key now, NULL-terminated, malloc'ed (free with agent_state_keys_free). */
 int agent_volumes_keys(struct agent_volumes *r, char ***ret);
-/* Operation lock held: copy av's multipath state for listings (data_lock taken here); a
- * volume that becomes multipath calls r->on_multipath. */
-void agent_volume_paths_publish(struct agent_volumes *r, struct agent_volume *v);
+/* Operation lock held: copy av's multipath state for listings (data_lock taken here). */
+void agent_volume_paths_publish(struct agent_volume *v);
 /* Operation lock held: run the pipeline and log the attach/detach with its step timings. */
 int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errbuf *e);
-int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force, struct errbuf *e);
+int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force,
+		      struct errbuf *e);
 /* Operation lock held: write v's record (with pending, when not NULL, counted as one more
  * mount of its name: recorded before its bind is attempted); agent_volume_forget removes
  * it. 0 without a state store. Failures are logged here. */
@@ -143,8 +138,8 @@ void agent_volume_fence_recheck(struct agent_volumes *r, struct agent_volume *v)
  * nothing to say (not attached, backend without reservations). */
 json_t *agent_volume_fence_json(const struct agent_volume *v);
 /* Operation lock held: attachctl takeover (see agent_volumes_admin_takeover). */
-int agent_volume_fence_takeover(struct agent_volumes *r, struct agent_volume *v, json_t **ret,
-				struct errbuf *e);
+int agent_volume_fence_takeover(struct agent_volumes *r, struct agent_volume *v,
+				json_t **ret, struct errbuf *e);
 
 /* Register a volume definition restored from a record (as Create would); its operation lock
  * is taken (agent_volume_unlock). */

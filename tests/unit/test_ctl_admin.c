@@ -21,7 +21,6 @@
 #include "agent/admin.h"
 #include "agent/log.h"
 #include "agent/names.h"
-#include "agent/volumes_internal.h"
 #include "tests/lib/fakedriver.h"
 
 static char tmp[] = "/tmp/test_ctl_admin.XXXXXX";
@@ -79,7 +78,6 @@ static int each_setup(void **state)
 
 static int each_teardown(void **state)
 {
-	fakedriver_set_multipath(NULL);
 	vols = agent_volumes_free(vols);
 	agent_metrics_done(&metrics);
 	return 0;
@@ -102,8 +100,7 @@ static void mount(const char *name, const char *opts)
 /* One call; returns the parsed answer (caller decrefs). */
 static json_t *call(const char *url, const char *body)
 {
-	char *text =
-	    agent_admin_handle(&ctx, "POST", url, body ? body : "", body ? strlen(body) : 0);
+	char *text = agent_admin_handle(&ctx, "POST", url, body ? body : "", body ? strlen(body) : 0);
 	json_t *j;
 
 	assert_non_null(text);
@@ -153,8 +150,7 @@ static void test_ls_show(void **state)
 	v = json_object_get(j, "volumes");
 	assert_int_equal(json_array_size(v), 2);
 	/* sorted by key */
-	assert_string_equal(json_string_value(json_object_get(json_array_get(v, 0), "volume")),
-			    "va");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(v, 0), "volume")), "va");
 	v = json_array_get(v, 1);
 	assert_string_equal(json_string_value(json_object_get(v, "backend")), "iscsi");
 	assert_string_equal(json_string_value(json_object_get(v, "state")), "attached");
@@ -169,8 +165,8 @@ static void test_ls_show(void **state)
 	/* show by key and by wire name */
 	j = call("/v1/show", "{\"name\":\"vb\"}");
 	assert_string_equal(err(j), "");
-	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(j, "volume"), "volume")), "vb");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "volume"), "volume")),
+			    "vb");
 	assert_non_null(json_object_get(json_object_get(j, "volume"), "trace"));
 	json_decref(j);
 	j = call("/v1/show", "{\"name\":\"va_c9\"}");
@@ -202,10 +198,9 @@ static void test_detach(void **state)
 	assert_int_equal(fakedriver_get().down, 1);
 
 	j = call("/v1/show", "{\"name\":\"vb\"}");
-	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(j, "volume"), "state")), "detached");
-	assert_int_equal(json_array_size(json_object_get(json_object_get(j, "volume"), "mounts")),
-			 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "volume"), "state")),
+			    "detached");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(j, "volume"), "mounts")), 0);
 	json_decref(j);
 
 	j = call("/v1/detach", "{\"name\":\"vb\"}");
@@ -219,8 +214,8 @@ static void test_detach(void **state)
 		   "EBUSY");
 	fakedriver_set(0, 0, 0, 0, 0);
 	j = call("/v1/show", "{\"name\":\"vc\"}");
-	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(j, "volume"), "state")), "attached");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "volume"), "state")),
+			    "attached");
 	json_decref(j);
 }
 
@@ -265,8 +260,8 @@ static void test_drain_forced_and_failed(void **state)
 	fakedriver_set(0, 0, 0, -EBUSY, 0);
 	j = call("/v1/drain", NULL);
 	assert_string_equal(err(j), "1 of 1 volume could not be detached");
-	assert_string_equal(json_string_value(json_object_get(
-				json_array_get(json_object_get(j, "results"), 0), "result")),
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+				json_object_get(j, "results"), 0), "result")),
 			    "failed");
 	json_decref(j);
 	fakedriver_set(0, 0, 0, 0, 0);
@@ -279,16 +274,16 @@ static void test_trace_metrics(void **state)
 	mount("va_c1", FILEV);
 	j = call("/v1/trace", "{\"name\":\"va\"}");
 	assert_string_equal(err(j), "");
-	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(j, "trace"), "volume")), "va");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "trace"), "volume")),
+			    "va");
 	json_decref(j);
 	expect_err("/v1/trace", "{\"name\":\"zz\"}", "no volume 'zz'", "ENOENT");
 
-	agent_metrics_record(
-	    &metrics, AGENT_METRICS_ATTACH,
-	    &(struct attach_volume){.n_timings = 2,
-				    .timings = {{STEP_CONNECT, 2000, 0}, {STEP_DM, 500, -EIO}}},
-	    0, -EIO);
+	agent_metrics_record(&metrics, AGENT_METRICS_ATTACH,
+			     &(struct attach_volume){.n_timings = 2,
+						     .timings = {{STEP_CONNECT, 2000, 0},
+								 {STEP_DM, 500, -EIO}}},
+			     0, -EIO);
 	j = call("/v1/metrics", NULL);
 	m = json_object_get(j, "metrics");
 	assert_int_equal(json_integer_value(json_object_get(m, "attaches")), 1);
@@ -299,38 +294,10 @@ static void test_trace_metrics(void **state)
 	json_decref(j);
 }
 
-static int kicks;
-
-static void count_kick(void *ud)
-{
-	assert_ptr_equal(ud, &kicks);
-	kicks++;
-}
-
-/* The path checker sleeps while no volume is multipath: it is woken (on_multipath) when an
- * attach makes one, once, and not for single-path volumes. */
-static void test_multipath_wakes_checker(void **state)
-{
-	kicks = 0;
-	pthread_mutex_lock(&vols->lock);
-	vols->on_multipath = count_kick;
-	vols->on_multipath_ud = &kicks;
-	pthread_mutex_unlock(&vols->lock);
-	fakedriver_set_multipath("mp");
-	mount("single_app-1", FILEV);
-	assert_int_equal(kicks, 0);
-	mount("mp_app-1", FILEV);
-	assert_int_equal(kicks, 1);
-	mount("mp_app-2", FILEV);
-	assert_int_equal(kicks, 1); /* still the same multipath volume */
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_ls_show, each_setup, each_teardown),
-	    cmocka_unit_test_setup_teardown(test_multipath_wakes_checker, each_setup,
-					    each_teardown),
 	    cmocka_unit_test_setup_teardown(test_detach, each_setup, each_teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, each_setup, each_teardown),
 	    cmocka_unit_test_setup_teardown(test_drain_forced_and_failed, each_setup,
