@@ -179,6 +179,8 @@ int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e);
 #define BE_ISCSI_UDEV_RULES_DIR "/run/udev/rules.d"
 #define BE_ISCSI_UDEV_RULE_PREFIX "59-attachd-paths-"
 #define BE_ISCSI_UDEV_PROPERTY "ATTACHD_PATH"
+/* Room for the rule's text with the longest iface name. */
+#define BE_ISCSI_UDEV_RULE_MAX 2048
 /* The rule's text for iface into buf. -EINVAL for a name a rule cannot carry, -ENOBUFS. */
 int be_iscsi_udev_rule_format(const char *iface, char *buf, size_t n);
 /* The rule file's path for iface (under s->etc_root). */

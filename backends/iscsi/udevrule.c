@@ -98,7 +98,7 @@ static int rule_ensure_locked(const struct backend_ctx *ctx, struct errbuf *e)
 	const char *iface = be_iscsi_iface(ctx);
 	char *reload[] = {UDEVADM, "control", "--reload", NULL};
 	_cleanup_free_ char *have = NULL, *out = NULL;
-	char want[1024], path[512], dir[512];
+	char want[BE_ISCSI_UDEV_RULE_MAX], path[512], dir[512];
 	int r;
 
 	r = be_iscsi_udev_rule_format(iface, want, sizeof(want));

@@ -92,7 +92,7 @@ static char *rule_file(struct fake *f, const char *iface)
 
 static void test_format(void **state _unused_)
 {
-	char buf[1024];
+	char buf[BE_ISCSI_UDEV_RULE_MAX];
 
 	assert_int_equal(be_iscsi_udev_rule_format("attachd2", buf, sizeof(buf)), 0);
 	/* disks only, never on remove, the session parent's ifacename, the property set */
