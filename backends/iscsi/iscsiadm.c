@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The kernel initiator through open-iscsi's iscsiadm: node records we own, login,
- * logout. Our records hang off our own iface, BE_ISCSI_IFACE or
- * the agent config's iscsi.iface (be_iscsi_iface()): a record (target, portal,
- * "attachd") is attachd's by construction, whichever volume made it, so the detach of the
- * last LUN can delete it, and an admin's records (iface "default") are never read, changed
- * or deleted. Every node-mode call names the exact record (-T, -p, -I attachd), and ours
- * are made with a portal group tag, so each is its own file (<addr>,<port>,<tpgt>/attachd)
- * beside anybody else's. An admin's record in open-iscsi's old flat layout for the same
- * target and portal is the exception iscsiadm cannot handle (its writes and deletes of
- * ours would remove it): see foreign_flat_record(). CHAP secrets never go on iscsiadm's
- * command line (noderec.c). SendTargets discovery through iscsiadm is never run here because it
- * rewrites records (os-brick, xapi-project/sm #799). Exit codes follow open-iscsi's
- * include/iscsi_err.h.
+ * The kernel initiator through open-iscsi's iscsiadm: login and logout, one run each, and
+ * the iface (made once per host). Our node records, written by our own hand (noderec.c),
+ * hang off our own iface, BE_ISCSI_IFACE or the agent config's iscsi.iface
+ * (be_iscsi_iface()): a record (target, portal, "attachd") is attachd's by construction,
+ * whichever volume made it, so the detach of the last LUN can delete it, and an admin's
+ * records (iface "default") are never read, changed or deleted. Both iscsiadm calls name
+ * the exact record (-T, -p, -I attachd), and ours carry a portal group tag, so each is its
+ * own file (<addr>,<port>,<tpgt>/attachd) beside anybody else's. An admin's record in
+ * open-iscsi's old flat layout for the same target and portal is the exception: iscsiadm
+ * reads a flat file first, whatever -I says, so we refuse (foreign_flat_record()). CHAP
+ * secrets never go on iscsiadm's command line. SendTargets discovery through iscsiadm is
+ * never run here because it rewrites records (os-brick, xapi-project/sm #799). Exit codes
+ * follow open-iscsi's include/iscsi_err.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -192,10 +192,10 @@ int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e)
 	return r < 0 ? r : 0;
 }
 
-/* Somebody else's record for (iqn, portal) in open-iscsi's old flat layout: iscsiadm's
- * -o new, -o update and -o delete of our record would delete it (idbm_add_node,
- * idbm_rec_write and idbm_delete_node all look for the flat file first and remove it).
- * 1 (pt filled, message in e), 0 none, negative errno. */
+/* Somebody else's record for (iqn, portal) in open-iscsi's old flat layout: iscsiadm
+ * --login -I attachd would read it instead of ours (idbm_rec_read looks for the flat file
+ * first), and any iscsiadm write of our record would delete it (idbm_add_node,
+ * idbm_rec_write). 1 (pt filled, message in e), 0 none, negative errno. */
 static int foreign_flat_record(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			       struct be_iscsi_portal *pt, struct errbuf *e)
 {
@@ -213,8 +213,8 @@ static int foreign_flat_record(const struct backend_ctx *ctx, const char *portal
 		return 0;
 	errbuf_set(e, -EEXIST,
 		   "a node record of %s at %s on iface '%s' exists in open-iscsi's old "
-		   "one-file-per-portal layout (/etc/iscsi/nodes/%s/%s,%u); iscsiadm would delete "
-		   "it while writing attachd's own: recreate it with a portal group tag (iscsiadm "
+		   "one-file-per-portal layout (/etc/iscsi/nodes/%s/%s,%u); iscsiadm would log in "
+		   "with it instead of attachd's own: recreate it with a portal group tag (iscsiadm "
 		   "-m node -T %s -p %s,TPGT -o new) or by discovery, then retry",
 		   iqn, portal, iface, iqn, pt->host, pt->port, iqn, portal);
 	return 1;

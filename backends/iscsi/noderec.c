@@ -637,6 +637,14 @@ int be_iscsi_noderec_remove(const struct backend_ctx *ctx, const char *iqn, cons
 			(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
 	}
 	closedir(d);
+	/* and the target's, when nothing else is left in it (idbm_delete_node again) */
+	if (r == 0) {
+		char rel[4096], dir[4096];
+
+		snprintf(rel, sizeof(rel), NODES_DIR "/%s", iqn);
+		if (sys_path(dir, sizeof(dir), s->etc_root, rel))
+			(void)rmdir(dir);
+	}
 out:
 	be_iscsi_noderec_unlock(s);
 	return r;

@@ -755,6 +755,9 @@ static void test_connect_new_session_and_detach(void **state)
 	assert_int_equal(n_paths(&a), 0);
 	assert_int_equal(n_records(f), 0);
 	assert_int_equal(access(path, F_OK), -1);
+	/* nothing of it left in the node DB, not even its directories */
+	snprintf(path, sizeof(path), "%s/etc/iscsi/nodes/" T9, f->root);
+	assert_int_equal(access(path, F_OK), -1);
 	assert_null(fsession_find(f, T9, "10.0.0.9", 3260));
 
 	/* Idempotent: nothing left, nothing done */
@@ -1177,8 +1180,8 @@ static void test_admin_record_untouched(void **state)
 }
 
 /* An admin's record in open-iscsi's old flat layout (one file per target and portal,
- * `-o new` without a TPGT) would be deleted by iscsiadm -o new for our iface: refused,
- * with what to do, and the file is left as it was. */
+ * `-o new` without a TPGT) is what iscsiadm --login -I attachd would read instead of ours:
+ * refused, with what to do, no login, and the file is left as it was. */
 static void test_admin_flat_record_refused(void **state)
 {
 	struct fake *f = *state;
@@ -1204,16 +1207,16 @@ static void test_admin_flat_record_refused(void **state)
 	assert_non_null(strstr(e.msg, "iface 'default'"));
 	assert_non_null(strstr(e.msg, "10.0.0.9,3260"));
 	assert_non_null(strstr(e.msg, ",TPGT -o new"));
-	assert_null(strstr(f->calls, "-p 10.0.0.9:3260,1"));
+	assert_null(strstr(f->calls, "--login"));
 	text = slurp(file);
 	assert_string_equal(text, rec);
 	free(text);
 	att_done(&a);
 }
 
-/* An admin's flat record appears while our record exists: iscsiadm's -o update and
- * -o delete of ours would delete it. A second connect refuses; the detach removes our
- * record file by hand (no iscsiadm -o delete) and leaves the admin's file as it was. */
+/* An admin's flat record appears while our record exists (iscsiadm would log in with it
+ * instead of ours). A second connect refuses; the detach removes our record file by hand
+ * and leaves the admin's file as it was. */
 static void test_admin_flat_record_appears_later(void **state)
 {
 	struct fake *f = *state;
