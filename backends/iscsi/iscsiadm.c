@@ -211,12 +211,13 @@ static int foreign_flat_record(const struct backend_ctx *ctx, const char *portal
 				  strerror(-r));
 	if (r == 0 || streq(iface, be_iscsi_iface(ctx)))
 		return 0;
-	errbuf_set(e, -EEXIST,
-		   "a node record of %s at %s on iface '%s' exists in open-iscsi's old "
-		   "one-file-per-portal layout (/etc/iscsi/nodes/%s/%s,%u); iscsiadm would log in "
-		   "with it instead of attachd's own: recreate it with a portal group tag (iscsiadm "
-		   "-m node -T %s -p %s,TPGT -o new) or by discovery, then retry",
-		   iqn, portal, iface, iqn, pt->host, pt->port, iqn, portal);
+	errbuf_set(
+	    e, -EEXIST,
+	    "a node record of %s at %s on iface '%s' exists in open-iscsi's old "
+	    "one-file-per-portal layout (/etc/iscsi/nodes/%s/%s,%u); iscsiadm would log in "
+	    "with it instead of attachd's own: recreate it with a portal group tag (iscsiadm "
+	    "-m node -T %s -p %s,TPGT -o new) or by discovery, then retry",
+	    iqn, portal, iface, iqn, pt->host, pt->port, iqn, portal);
 	return 1;
 }
 
@@ -262,25 +263,25 @@ int be_iscsi_node_write(const struct backend_ctx *ctx, const char *portal,
 	if (t.noop_out_interval_s) {
 		snprintf(noop_i, sizeof(noop_i), "%u", t.noop_out_interval_s);
 		snprintf(noop_t, sizeof(noop_t), "%u", t.noop_out_timeout_s);
-		set[n++] = (struct be_iscsi_noderec_kv){"node.conn[0].timeo.noop_out_interval",
-							noop_i};
-		set[n++] = (struct be_iscsi_noderec_kv){"node.conn[0].timeo.noop_out_timeout",
-							noop_t};
+		set[n++] =
+		    (struct be_iscsi_noderec_kv){"node.conn[0].timeo.noop_out_interval", noop_i};
+		set[n++] =
+		    (struct be_iscsi_noderec_kv){"node.conn[0].timeo.noop_out_timeout", noop_t};
 	}
 	if (t.logout_timeout_s) {
 		snprintf(logout_to, sizeof(logout_to), "%u", t.logout_timeout_s);
-		set[n++] = (struct be_iscsi_noderec_kv){"node.conn[0].timeo.logout_timeout",
-							logout_to};
+		set[n++] =
+		    (struct be_iscsi_noderec_kv){"node.conn[0].timeo.logout_timeout", logout_to};
 	}
 	/* Without CHAP options the record keeps iscsid.conf's auth settings (copied like the
 	 * rest). With them, the secret is in the root-only record file only: as iscsiadm's -v
 	 * it would be in /proc/PID/cmdline for every local user to read. */
 	if (cfg->chap_user[0]) {
 		set[n++] = (struct be_iscsi_noderec_kv){"node.session.auth.authmethod", "CHAP"};
-		set[n++] = (struct be_iscsi_noderec_kv){"node.session.auth.username",
-							cfg->chap_user};
-		set[n++] = (struct be_iscsi_noderec_kv){"node.session.auth.password",
-							cfg->chap_secret};
+		set[n++] =
+		    (struct be_iscsi_noderec_kv){"node.session.auth.username", cfg->chap_user};
+		set[n++] =
+		    (struct be_iscsi_noderec_kv){"node.session.auth.password", cfg->chap_secret};
 	}
 	return be_iscsi_noderec_write(ctx, cfg->iqn, pt.host, pt.port, set, n, ret_created, e);
 }

@@ -515,8 +515,7 @@ int be_iscsi_noderec_write(const struct backend_ctx *ctx, const char *iqn, const
 	int r, created;
 
 	if (!path_part_is_safe(addr) || !path_part_is_safe(iqn) || !path_part_is_safe(iface))
-		return errbuf_set(e, -EINVAL, "'%s' at '%s' cannot name a node record", iqn,
-				  addr);
+		return errbuf_set(e, -EINVAL, "'%s' at '%s' cannot name a node record", iqn, addr);
 	r = read_conf(s, CONF_FILE, CONF_MAX, 1, &conf);
 	if (r < 0)
 		return errbuf_set(e, r, "cannot read open-iscsi's defaults %s: %s", CONF_FILE,
@@ -572,7 +571,8 @@ int be_iscsi_noderec_write(const struct backend_ctx *ctx, const char *iqn, const
 	for (size_t i = 0; i < n_set; i++)
 		if (be_iscsi_noderec_get(back, set[i].key, v, sizeof(v)) < 0 ||
 		    !streq(v, set[i].value)) {
-			r = errbuf_set(e, -EIO, "the node record %s/%s did not read back as written (%s)",
+			r = errbuf_set(e, -EIO,
+				       "the node record %s/%s did not read back as written (%s)",
 				       dir, name, set[i].key);
 			goto out;
 		}

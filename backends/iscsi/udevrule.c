@@ -58,24 +58,25 @@ int be_iscsi_udev_rule_format(const char *iface, char *buf, size_t n)
 
 	if (!iface_ok(iface))
 		return -EINVAL;
-	r = snprintf(buf, n,
-		     "# Written by attachd. The SCSI disks of iSCSI sessions on open-iscsi iface "
-		     "%s are attachd's\n"
-		     "# paths: multipathd must leave them alone (blacklist { property "
-		     "\"^" BE_ISCSI_UDEV_PROPERTY "$\" },\n"
-		     "# /etc/multipath/conf.d/attachd.conf). Removed at reboot; rewritten by "
-		     "attachd before it logs in.\n"
-		     "SUBSYSTEM!=\"block\", GOTO=\"attachd_paths_end\"\n"
-		     "ACTION==\"remove\", GOTO=\"attachd_paths_end\"\n"
-		     "KERNEL!=\"sd*\", GOTO=\"attachd_paths_end\"\n"
-		     "KERNELS==\"session*\", ATTRS{iscsi_session/%%b/ifacename}==\"%s\", "
-		     "ENV{" BE_ISCSI_UDEV_PROPERTY "}=\"%s\"\n"
-		     "ENV{" BE_ISCSI_UDEV_PROPERTY "}!=\"%s\", GOTO=\"attachd_paths_end\"\n"
-		     "# Private paths under attachd's own dm maps: no by-id/by-path links, no blkid\n"
-		     "# of the path, no inotify watch (a close after write would replay every rule).\n"
-		     "ENV{UDEV_DISABLE_PERSISTENT_STORAGE_RULES_FLAG}=\"1\", OPTIONS:=\"nowatch\"\n"
-		     "LABEL=\"attachd_paths_end\"\n",
-		     iface, iface, iface, iface);
+	r = snprintf(
+	    buf, n,
+	    "# Written by attachd. The SCSI disks of iSCSI sessions on open-iscsi iface "
+	    "%s are attachd's\n"
+	    "# paths: multipathd must leave them alone (blacklist { property "
+	    "\"^" BE_ISCSI_UDEV_PROPERTY "$\" },\n"
+	    "# /etc/multipath/conf.d/attachd.conf). Removed at reboot; rewritten by "
+	    "attachd before it logs in.\n"
+	    "SUBSYSTEM!=\"block\", GOTO=\"attachd_paths_end\"\n"
+	    "ACTION==\"remove\", GOTO=\"attachd_paths_end\"\n"
+	    "KERNEL!=\"sd*\", GOTO=\"attachd_paths_end\"\n"
+	    "KERNELS==\"session*\", ATTRS{iscsi_session/%%b/ifacename}==\"%s\", "
+	    "ENV{" BE_ISCSI_UDEV_PROPERTY "}=\"%s\"\n"
+	    "ENV{" BE_ISCSI_UDEV_PROPERTY "}!=\"%s\", GOTO=\"attachd_paths_end\"\n"
+	    "# Private paths under attachd's own dm maps: no by-id/by-path links, no blkid\n"
+	    "# of the path, no inotify watch (a close after write would replay every rule).\n"
+	    "ENV{UDEV_DISABLE_PERSISTENT_STORAGE_RULES_FLAG}=\"1\", OPTIONS:=\"nowatch\"\n"
+	    "LABEL=\"attachd_paths_end\"\n",
+	    iface, iface, iface, iface);
 	return r < 0 || (size_t)r >= n ? -ENOBUFS : 0;
 }
 

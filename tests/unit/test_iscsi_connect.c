@@ -57,8 +57,8 @@ struct fake {
 	struct sys sys;
 	struct backend_host_config host;
 	struct backend_ctx ctx;
-	char calls[32768];   /* iscsiadm argv[1..], one call per line */
-	char writes[4096];   /* sysfs writes "path=data" relative to the root */
+	char calls[32768];	       /* iscsiadm argv[1..], one call per line */
+	char writes[4096];	       /* sysfs writes "path=data" relative to the root */
 	unsigned iface_made;	       /* -m iface -o new calls */
 	unsigned udev_reloads;	       /* udevadm control --reload calls (udevrule.c) */
 	unsigned iscsiadm_before_udev; /* iscsiadm calls made before the first reload */
@@ -214,7 +214,8 @@ static unsigned n_records(struct fake *f)
 	unsigned n = 0;
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "find '%s/etc/iscsi/nodes' -type f 2>/dev/null | wc -l", f->root);
+	snprintf(cmd, sizeof(cmd), "find '%s/etc/iscsi/nodes' -type f 2>/dev/null | wc -l",
+		 f->root);
 	p = popen(cmd, "r");
 	if (!p || fscanf(p, "%u", &n) != 1)
 		fake_bug(f, "cannot count node records");

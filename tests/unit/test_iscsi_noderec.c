@@ -177,16 +177,17 @@ static void test_build(void **state)
 	};
 	char *out = NULL;
 
-	assert_int_equal(be_iscsi_noderec_build("iscsid.startup = x\n# node.startup = automatic\n"
-						"node.startup = automatic\n"
-						"node.session.queue_depth = 32\n"
-						"discovery.sendtargets.use_discoveryd = No\n"
-						"node.session.auth.password = global",
-						"# BEGIN RECORD 2.1.8\niface.iscsi_ifacename = attachd\n"
-						"iface.transport_name = tcp\nnode.name = bogus\n"
-						"# END RECORD\n",
-						set, ELEMENTSOF(set), &out),
-			 0);
+	assert_int_equal(
+	    be_iscsi_noderec_build("iscsid.startup = x\n# node.startup = automatic\n"
+				   "node.startup = automatic\n"
+				   "node.session.queue_depth = 32\n"
+				   "discovery.sendtargets.use_discoveryd = No\n"
+				   "node.session.auth.password = global",
+				   "# BEGIN RECORD 2.1.8\niface.iscsi_ifacename = attachd\n"
+				   "iface.transport_name = tcp\nnode.name = bogus\n"
+				   "# END RECORD\n",
+				   set, ELEMENTSOF(set), &out),
+	    0);
 	assert_string_equal(out, "# BEGIN RECORD attachd\n"
 				 "node.session.queue_depth = 32\n"
 				 "iface.iscsi_ifacename = attachd\n"
@@ -246,17 +247,18 @@ static void test_write_only_ours(void **state)
 	assert_int_equal(system(cmd), 0);
 	put(t, "10.0.0.9,3260,7/attachd", rec_text, 0600);
 
-	assert_int_equal(be_iscsi_noderec_write(&t->ctx, T9, "10.0.0.9", 3260, set,
-						ELEMENTSOF(set), &created, &e),
+	assert_int_equal(be_iscsi_noderec_write(&t->ctx, T9, "10.0.0.9", 3260, set, ELEMENTSOF(set),
+						&created, &e),
 			 0);
 	assert_int_equal(created, 1);
 	text = get(t, "10.0.0.9,3260,1/attachd", &mode);
 	assert_int_equal(mode, 0600);
-	assert_string_equal(text, "# BEGIN RECORD attachd\nnode.session.cmds_max = 64\n"
-				  "iface.transport_name = tcp\nnode.name = " T9 "\n"
-				  "iface.iscsi_ifacename = attachd\nnode.conn[0].address = 10.0.0.9\n"
-				  "node.conn[0].port = 3260\n"
-				  "node.session.auth.password = " SECRET "\n# END RECORD\n");
+	assert_string_equal(text,
+			    "# BEGIN RECORD attachd\nnode.session.cmds_max = 64\n"
+			    "iface.transport_name = tcp\nnode.name = " T9 "\n"
+			    "iface.iscsi_ifacename = attachd\nnode.conn[0].address = 10.0.0.9\n"
+			    "node.conn[0].port = 3260\n"
+			    "node.session.auth.password = " SECRET "\n# END RECORD\n");
 	free(text);
 	text = get(t, "10.0.0.9,3260,1/default", NULL);
 	assert_string_equal(text, admin_text);
@@ -269,15 +271,15 @@ static void test_write_only_ours(void **state)
 	assert_int_equal(access(lockw, F_OK), -1);
 
 	/* again: the same file, replaced */
-	assert_int_equal(be_iscsi_noderec_write(&t->ctx, T9, "10.0.0.9", 3260, set,
-						ELEMENTSOF(set), &created, &e),
+	assert_int_equal(be_iscsi_noderec_write(&t->ctx, T9, "10.0.0.9", 3260, set, ELEMENTSOF(set),
+						&created, &e),
 			 0);
 	assert_int_equal(created, 0);
 
 	/* remove: ours goes, the admin's stays */
 	assert_int_equal(be_iscsi_noderec_remove(&t->ctx, T9, "10.0.0.9", 3260, &e), 0);
-	snprintf(cmd, sizeof(cmd), "test \"$(ls -A %s/etc/iscsi/nodes/%s/10.0.0.9,3260,1)\" = default",
-		 t->root, T9);
+	snprintf(cmd, sizeof(cmd),
+		 "test \"$(ls -A %s/etc/iscsi/nodes/%s/10.0.0.9,3260,1)\" = default", t->root, T9);
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(access(lockw, F_OK), -1);
 }
@@ -292,9 +294,8 @@ static void test_write_needs_iface(void **state)
 	char cmd[256];
 	int created = -1;
 
-	assert_int_equal(be_iscsi_noderec_write(&t->ctx, T9, "10.0.0.9", 3260, set, 1, &created,
-						&e),
-			 -ENOENT);
+	assert_int_equal(
+	    be_iscsi_noderec_write(&t->ctx, T9, "10.0.0.9", 3260, set, 1, &created, &e), -ENOENT);
 	assert_non_null(strstr(e.msg, "iface attachd"));
 	assert_null(strstr(e.msg, SECRET));
 	assert_int_equal(created, -1);
