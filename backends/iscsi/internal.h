@@ -6,7 +6,8 @@
  *   scsi.c      pure decoders: REPORT LUNS, READ CAPACITY, VPD 0x83 -> kernel-style WWID,
  *               libiscsi error strings, WWID normalisation
  *   probe.c     pre-flight through libiscsi (async API in our own poll loop, deadline)
- *   iscsiadm.c  the kernel initiator's node DB and login/logout through iscsiadm
+ *   iscsiadm.c  iface, login/logout through iscsiadm; our node records' settings
+ *   noderec.c   node record files by our own hand (write, CHAP, remove, lock)
  *   lock.c      process-wide node-DB mutex and per-(portal, target) mutexes
  *   sysfs.c     sessions, SCSI hosts and devices as the kernel shows them
  *   iscsi.c     the ops table: connect / find_device / identify / disconnect, objs record,
@@ -178,6 +179,8 @@ int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e);
 #define BE_ISCSI_UDEV_RULES_DIR "/run/udev/rules.d"
 #define BE_ISCSI_UDEV_RULE_PREFIX "59-attachd-paths-"
 #define BE_ISCSI_UDEV_PROPERTY "ATTACHD_PATH"
+/* Room for the rule's text with the longest iface name. */
+#define BE_ISCSI_UDEV_RULE_MAX 2048
 /* The rule's text for iface into buf. -EINVAL for a name a rule cannot carry, -ENOBUFS. */
 int be_iscsi_udev_rule_format(const char *iface, char *buf, size_t n);
 /* The rule file's path for iface (under s->etc_root). */
@@ -186,18 +189,14 @@ int be_iscsi_udev_rule_path(const struct sys *s, const char *iface, char *buf, s
  * (udevadm control --reload), so a disk scanned after this returns is marked. Before any
  * login. Thread-safe; blocks for udevadm (bounded). */
 int be_iscsi_udev_rule_ensure(const struct backend_ctx *ctx, struct errbuf *e);
-/* 1 if our node record (iqn, portal, BE_ISCSI_IFACE) exists, 0 if not, negative errno. */
-int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,
-			 struct errbuf *e);
-/* -o new with a TPGT (one file per iface). -EEXIST, changing nothing, when somebody
- * else's record for this target and portal is in the old flat layout (iscsiadm would
- * delete it). Caller holds the DB lock. */
-int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, const char *iqn,
-			 struct errbuf *e);
-/* -o update for startup/scan/timeouts; CHAP written into the record file (never in
- * argv, see noderec.c). Caller holds the DB lock. */
-int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
-			    const struct be_iscsi_cfg *cfg, struct errbuf *e);
+/* Write our node record for (cfg's target, portal) whole, by our own hand (noderec.c):
+ * iscsid.conf's node.* and our iface's settings as `iscsiadm -o new` would copy them, a
+ * TPGT (one file per iface), node.startup and node.session.scan manual, the timeouts, CHAP
+ * (never in argv). *ret_created: no record of ours was there. -EEXIST, changing nothing,
+ * when somebody else's record for this target and portal is in the old flat layout.
+ * Caller holds the DB lock; no process runs. */
+int be_iscsi_node_write(const struct backend_ctx *ctx, const char *portal,
+			const struct be_iscsi_cfg *cfg, int *ret_created, struct errbuf *e);
 /* --login. 0 logged in, 1 a session already existed (exit 15), or a negative errno. */
 int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			struct errbuf *e);
@@ -205,7 +204,8 @@ int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const
  * another iface is not ours to end and stays. */
 int be_iscsi_node_logout(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e);
-/* -o delete; exit 21 (no record) is success. Caller holds the DB lock. */
+/* Remove our record files by hand (be_iscsi_noderec_remove); none is success. Caller holds
+ * the DB lock. */
 int be_iscsi_node_delete(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e);
 
@@ -224,13 +224,20 @@ int be_iscsi_noderec_get(const char *text, const char *key, char *buf, size_t n)
  * (put before "# END RECORD", else at the end). *ret is malloc'ed. */
 int be_iscsi_noderec_edit(const char *text, const struct be_iscsi_noderec_kv *set, size_t n_set,
 			  char **ret);
-/* Set keys in our node record(s) for (iqn, addr, port) on iface BE_ISCSI_IFACE by editing
- * the file(s) under open-iscsi's lock: atomically replaced, mode 0600, read back. Values
- * never appear in argv, environ or e. Caller holds the DB lock. -ENOENT when we have no
- * such record. */
-int be_iscsi_noderec_set(const struct backend_ctx *ctx, const char *iqn, const char *addr,
-			 unsigned port, const struct be_iscsi_noderec_kv *set, size_t n_set,
-			 struct errbuf *e);
+/* Pure: the text of our record: iscsid.conf's node.* lines (conf), the iface file's
+ * iface.* lines, then set (replacing any line of those keys). *ret is malloc'ed and may
+ * hold secrets: wipe it before freeing. */
+int be_iscsi_noderec_build(const char *conf, const char *iface_text,
+			   const struct be_iscsi_noderec_kv *set, size_t n_set, char **ret);
+/* Write our record nodes/<iqn>/<addr>,<port>,BE_ISCSI_RECORD_TPGT/<iface> whole (the text
+ * be_iscsi_noderec_build makes from <etc_root>/etc/iscsi/iscsid.conf, missing = compiled
+ * defaults, and <etc_root>/etc/iscsi/ifaces/<iface>, which must exist) under open-iscsi's
+ * lock, atomically, mode 0600, read back. Our records of the target and portal in other
+ * files (flat, other tags) are removed; nobody else's is touched. *ret_created: the file
+ * was not there. Values never appear in argv or e. Caller holds the DB lock. */
+int be_iscsi_noderec_write(const struct backend_ctx *ctx, const char *iqn, const char *addr,
+			   unsigned port, const struct be_iscsi_noderec_kv *set, size_t n_set,
+			   int *ret_created, struct errbuf *e);
 /* Remove our record file(s) nodes/<iqn>/<addr>,<port>,<tpgt>/BE_ISCSI_IFACE (checked by
  * content) by hand, under open-iscsi's lock, for when iscsiadm -o delete would also
  * delete somebody else's flat record. 0 when none is left. Caller holds the DB lock. */

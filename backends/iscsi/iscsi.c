@@ -231,22 +231,20 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 
 	r = be_iscsi_sysfs_find_session(s, c->iqn, pt->host, pt->port, be_iscsi_iface(ctx), &sid);
 	if (r == -ENOENT) {
+		int created = 0;
+
+		/* The record is written whole each time (a record left from before, ours by
+		 * its iface, gets this volume's settings: CHAP may differ, and manual startup
+		 * and scan are what this file relies on); the login is the one process. */
 		be_iscsi_db_lock();
 		r = be_iscsi_iface_ensure(ctx, e);
 		if (r == 0)
-			r = be_iscsi_node_exists(ctx, portal, c->iqn, e);
-		if (r == 0) {
-			r = be_iscsi_node_create(ctx, portal, c->iqn, e);
-			if (r == 0)
-				json_object_set_new(path, "node_created", json_true());
-		}
-		/* A record left from before (ours by its iface) gets this volume's settings:
-		 * CHAP may differ, and manual startup and scan are what this file relies on. */
-		if (r >= 0)
-			r = be_iscsi_node_configure(ctx, portal, c, e);
+			r = be_iscsi_node_write(ctx, portal, c, &created, e);
 		be_iscsi_db_unlock();
 		if (r < 0)
 			return r;
+		if (created)
+			json_object_set_new(path, "node_created", json_true());
 
 		r = be_iscsi_node_login(ctx, portal, c->iqn, e);
 		if (r < 0)
@@ -448,21 +446,22 @@ static int disconnect_path(const struct backend_ctx *ctx, const struct backend_a
 		errbuf_set(e, r, "reading iSCSI sessions from sysfs failed: %s", strerror(-r));
 		goto out;
 	}
-	/* iscsiadm refuses any call naming an iface whose file is gone (exit 3), e.g. after a
-	 * reboot wiped /etc/iscsi/ifaces: bring it back first. */
-	be_iscsi_db_lock();
-	r = be_iscsi_iface_ensure(ctx, e);
-	be_iscsi_db_unlock();
-	if (r < 0)
-		goto out;
 	if (have_session) {
+		/* iscsiadm refuses any call naming an iface whose file is gone (exit 3), e.g.
+		 * after somebody wiped /etc/iscsi/ifaces: bring it back first (a read of its
+		 * file when it is there). */
+		be_iscsi_db_lock();
+		r = be_iscsi_iface_ensure(ctx, e);
+		be_iscsi_db_unlock();
+		if (r < 0)
+			goto out;
 		/* -I attachd: iscsiadm ends only sessions on our iface. */
 		r = be_iscsi_node_logout(ctx, portal, iqn, e);
 		if (r < 0)
 			goto out;
 	}
 	/* No device left and no session of ours: our record goes, whichever volume made it
-	 * (node_created only tells whether this one did). -I attachd: only ours. */
+	 * (node_created only tells whether this one did), by hand: only files of our iface. */
 	be_iscsi_db_lock();
 	r = be_iscsi_node_delete(ctx, portal, iqn, e);
 	be_iscsi_db_unlock();

@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The kernel initiator through open-iscsi's iscsiadm: node records we own, login,
- * logout. Our records hang off our own iface, BE_ISCSI_IFACE or
- * the agent config's iscsi.iface (be_iscsi_iface()): a record (target, portal,
- * "attachd") is attachd's by construction, whichever volume made it, so the detach of the
- * last LUN can delete it, and an admin's records (iface "default") are never read, changed
- * or deleted. Every node-mode call names the exact record (-T, -p, -I attachd), and ours
- * are made with a portal group tag, so each is its own file (<addr>,<port>,<tpgt>/attachd)
- * beside anybody else's. An admin's record in open-iscsi's old flat layout for the same
- * target and portal is the exception iscsiadm cannot handle (its writes and deletes of
- * ours would remove it): see foreign_flat_record(). CHAP secrets never go on iscsiadm's
- * command line (noderec.c). SendTargets discovery through iscsiadm is never run here because it
- * rewrites records (os-brick, xapi-project/sm #799). Exit codes follow open-iscsi's
- * include/iscsi_err.h.
+ * The kernel initiator through open-iscsi's iscsiadm: login and logout, one run each, and
+ * the iface (made once per host). Our node records, written by our own hand (noderec.c),
+ * hang off our own iface, BE_ISCSI_IFACE or the agent config's iscsi.iface
+ * (be_iscsi_iface()): a record (target, portal, "attachd") is attachd's by construction,
+ * whichever volume made it, so the detach of the last LUN can delete it, and an admin's
+ * records (iface "default") are never read, changed or deleted. Both iscsiadm calls name
+ * the exact record (-T, -p, -I attachd), and ours carry a portal group tag, so each is its
+ * own file (<addr>,<port>,<tpgt>/attachd) beside anybody else's. An admin's record in
+ * open-iscsi's old flat layout for the same target and portal is the exception: iscsiadm
+ * reads a flat file first, whatever -I says, so we refuse (foreign_flat_record()). CHAP
+ * secrets never go on iscsiadm's command line. SendTargets discovery through iscsiadm is
+ * never run here because it rewrites records (os-brick, xapi-project/sm #799). Exit codes
+ * follow open-iscsi's include/iscsi_err.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -132,6 +132,30 @@ static int common_error(int status, const char *what, const char *iqn, const cha
 	}
 }
 
+/* Our iface's file (/etc/iscsi/ifaces/<iface>) exists, names itself, uses tcp, and carries
+ * the configured initiator name (or none when none is configured: iscsid's applies). */
+static int iface_is_ready(const struct backend_ctx *ctx, const char *iname)
+{
+	_cleanup_free_ char *text = NULL;
+	char path[4096], rel[128], v[BE_ISCSI_NAME_MAX + 2];
+	int r;
+
+	snprintf(rel, sizeof(rel), "/etc/iscsi/ifaces/%s", be_iscsi_iface(ctx));
+	if (!sys_path(path, sizeof(path), ctx->sys->etc_root, rel) ||
+	    ctx->sys->ops->read_file(ctx->sys, path, &text, 64 * 1024) < 0)
+		return 0;
+	if (be_iscsi_noderec_get(text, "iface.iscsi_ifacename", v, sizeof(v)) < 0 ||
+	    !streq(v, be_iscsi_iface(ctx)))
+		return 0;
+	if (be_iscsi_noderec_get(text, "iface.transport_name", v, sizeof(v)) == 0 &&
+	    !streq(v, "tcp"))
+		return 0;
+	r = be_iscsi_noderec_get(text, "iface.initiatorname", v, sizeof(v));
+	if (iname[0])
+		return r == 0 && streq(v, iname);
+	return r < 0 || streq(v, "") || streq(v, "<empty>");
+}
+
 int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e)
 {
 	const char *iname = ctx->host ? ctx->host->iscsi_initiator_name : "";
@@ -144,6 +168,10 @@ int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e)
 	char tail[256], what[128];
 	int r;
 
+	/* Once made (the first login of this agent on a host, again only if somebody removed
+	 * or changed it) the file is all there is to check: no process per login. */
+	if (iface_is_ready(ctx, iname))
+		return 0;
 	/* Node-mode calls naming a missing iface fail with exit 3 ("Could not read iface
 	 * info"), so it comes first. This rewrites it with defaults (transport tcp) unless a
 	 * session uses it (15), which is as good. */
@@ -164,27 +192,10 @@ int be_iscsi_iface_ensure(const struct backend_ctx *ctx, struct errbuf *e)
 	return r < 0 ? r : 0;
 }
 
-int be_iscsi_node_exists(const struct backend_ctx *ctx, const char *portal, const char *iqn,
-			 struct errbuf *e)
-{
-	char *argv[] = {NODE_ARGV(iqn, portal), NULL};
-	char tail[256];
-	int r;
-
-	r = run(ctx, argv, "node lookup", NULL, tail, sizeof(tail), e);
-	if (r < 0)
-		return r;
-	if (r == 0)
-		return 1;
-	if (r == BE_ISCSIADM_ERR_NO_OBJS_FOUND)
-		return 0;
-	return common_error(r, "node lookup", iqn, portal, tail, e);
-}
-
-/* Somebody else's record for (iqn, portal) in open-iscsi's old flat layout: iscsiadm's
- * -o new, -o update and -o delete of our record would delete it (idbm_add_node,
- * idbm_rec_write and idbm_delete_node all look for the flat file first and remove it).
- * 1 (pt filled, message in e), 0 none, negative errno. */
+/* Somebody else's record for (iqn, portal) in open-iscsi's old flat layout: iscsiadm
+ * --login -I attachd would read it instead of ours (idbm_rec_read looks for the flat file
+ * first), and any iscsiadm write of our record would delete it (idbm_add_node,
+ * idbm_rec_write). 1 (pt filled, message in e), 0 none, negative errno. */
 static int foreign_flat_record(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			       struct be_iscsi_portal *pt, struct errbuf *e)
 {
@@ -200,126 +211,79 @@ static int foreign_flat_record(const struct backend_ctx *ctx, const char *portal
 				  strerror(-r));
 	if (r == 0 || streq(iface, be_iscsi_iface(ctx)))
 		return 0;
-	errbuf_set(e, -EEXIST,
-		   "a node record of %s at %s on iface '%s' exists in open-iscsi's old "
-		   "one-file-per-portal layout (/etc/iscsi/nodes/%s/%s,%u); iscsiadm would delete "
-		   "it while writing attachd's own: recreate it with a portal group tag (iscsiadm "
-		   "-m node -T %s -p %s,TPGT -o new) or by discovery, then retry",
-		   iqn, portal, iface, iqn, pt->host, pt->port, iqn, portal);
+	errbuf_set(
+	    e, -EEXIST,
+	    "a node record of %s at %s on iface '%s' exists in open-iscsi's old "
+	    "one-file-per-portal layout (/etc/iscsi/nodes/%s/%s,%u); iscsiadm would log in "
+	    "with it instead of attachd's own: recreate it with a portal group tag (iscsiadm "
+	    "-m node -T %s -p %s,TPGT -o new) or by discovery, then retry",
+	    iqn, portal, iface, iqn, pt->host, pt->port, iqn, portal);
 	return 1;
 }
 
-int be_iscsi_node_create(const struct backend_ctx *ctx, const char *portal, const char *iqn,
-			 struct errbuf *e)
-{
-	char with_tpgt[BE_ISCSI_PORTAL_STR_MAX + 16], tail[256];
-	struct be_iscsi_portal pt;
-	int r;
-
-	r = foreign_flat_record(ctx, portal, iqn, &pt, e);
-	if (r != 0)
-		return r < 0 ? r : -EEXIST;
-	/* With a TPGT the record is nodes/<iqn>/<addr>,<port>,<tpgt>/<iface>: one file per
-	 * iface, beside anybody else's. iscsid takes the target's real tag at login (a
-	 * different one is only logged at debug level), and sessions are matched without it. */
-	snprintf(with_tpgt, sizeof(with_tpgt), "%s,%d", portal, BE_ISCSI_RECORD_TPGT);
-	{
-		char *argv[] = {NODE_ARGV(iqn, with_tpgt), "-o", "new", NULL};
-
-		r = run(ctx, argv, "node creation", NULL, tail, sizeof(tail), e);
-	}
-	if (r <= 0)
-		return r;
-	return common_error(r, "node creation", iqn, portal, tail, e);
-}
-
-int be_iscsi_node_configure(const struct backend_ctx *ctx, const char *portal,
-			    const struct be_iscsi_cfg *cfg, struct errbuf *e)
+int be_iscsi_node_write(const struct backend_ctx *ctx, const char *portal,
+			const struct be_iscsi_cfg *cfg, int *ret_created, struct errbuf *e)
 {
 	struct be_iscsi_node_tuning t;
-	char login_to[16], retry[16], repl[16], noop_i[16], noop_t[16], logout_to[16];
-	struct {
-		const char *name, *value;
-	} set[8];
+	struct be_iscsi_noderec_kv set[16];
+	char login_to[16], retry[16], repl[16], noop_i[16], noop_t[16], logout_to[16], port[16];
+	char tpgt[16];
+	struct be_iscsi_portal pt;
 	size_t n = 0;
 	int r;
 
-	{
-		struct be_iscsi_portal pt;
-
-		r = foreign_flat_record(ctx, portal, cfg->iqn, &pt, e);
-		if (r != 0)
-			return r < 0 ? r : -EEXIST;
-	}
+	r = foreign_flat_record(ctx, portal, cfg->iqn, &pt, e);
+	if (r != 0)
+		return r < 0 ? r : -EEXIST;
 	be_iscsi_node_tuning_for(ctx->timeout_ms, cfg->n_paths > 1, &t);
+	snprintf(port, sizeof(port), "%u", pt.port);
+	/* With a TPGT the record is nodes/<iqn>/<addr>,<port>,<tpgt>/<iface>: one file per
+	 * iface, beside anybody else's. iscsid takes the target's real tag at login (a
+	 * different one is only logged at debug level), and sessions are matched without it. */
+	snprintf(tpgt, sizeof(tpgt), "%d", BE_ISCSI_RECORD_TPGT);
 	snprintf(login_to, sizeof(login_to), "%u", t.login_timeout_s);
 	snprintf(retry, sizeof(retry), "%u", t.login_retry_max);
 	snprintf(repl, sizeof(repl), "%u", t.replacement_timeout_s);
 
+	set[n++] = (struct be_iscsi_noderec_kv){"node.name", cfg->iqn};
+	set[n++] = (struct be_iscsi_noderec_kv){"node.tpgt", tpgt};
+	set[n++] = (struct be_iscsi_noderec_kv){"iface.iscsi_ifacename", be_iscsi_iface(ctx)};
+	set[n++] = (struct be_iscsi_noderec_kv){"node.discovery_type", "static"};
+	set[n++] = (struct be_iscsi_noderec_kv){"node.conn[0].address", pt.host};
+	set[n++] = (struct be_iscsi_noderec_kv){"node.conn[0].port", port};
 	/* Never log back in on its own after a reboot: the volume may be attached elsewhere
 	 * by then (kubernetes #21305). */
-	set[n++] = (typeof(set[0])){"node.startup", "manual"};
+	set[n++] = (struct be_iscsi_noderec_kv){"node.startup", "manual"};
+	set[n++] = (struct be_iscsi_noderec_kv){"node.conn[0].startup", "manual"};
 	/* Only the LUNs we scan get a device (kubernetes PR #63176). */
-	set[n++] = (typeof(set[0])){"node.session.scan", "manual"};
-	set[n++] = (typeof(set[0])){"node.conn[0].timeo.login_timeout", login_to};
-	set[n++] = (typeof(set[0])){"node.session.initial_login_retry_max", retry};
-	set[n++] = (typeof(set[0])){"node.session.timeo.replacement_timeout", repl};
+	set[n++] = (struct be_iscsi_noderec_kv){"node.session.scan", "manual"};
+	set[n++] = (struct be_iscsi_noderec_kv){"node.conn[0].timeo.login_timeout", login_to};
+	set[n++] = (struct be_iscsi_noderec_kv){"node.session.initial_login_retry_max", retry};
+	set[n++] = (struct be_iscsi_noderec_kv){"node.session.timeo.replacement_timeout", repl};
 	if (t.noop_out_interval_s) {
 		snprintf(noop_i, sizeof(noop_i), "%u", t.noop_out_interval_s);
 		snprintf(noop_t, sizeof(noop_t), "%u", t.noop_out_timeout_s);
-		set[n++] = (typeof(set[0])){"node.conn[0].timeo.noop_out_interval", noop_i};
-		set[n++] = (typeof(set[0])){"node.conn[0].timeo.noop_out_timeout", noop_t};
+		set[n++] =
+		    (struct be_iscsi_noderec_kv){"node.conn[0].timeo.noop_out_interval", noop_i};
+		set[n++] =
+		    (struct be_iscsi_noderec_kv){"node.conn[0].timeo.noop_out_timeout", noop_t};
 	}
 	if (t.logout_timeout_s) {
 		snprintf(logout_to, sizeof(logout_to), "%u", t.logout_timeout_s);
-		set[n++] = (typeof(set[0])){"node.conn[0].timeo.logout_timeout", logout_to};
+		set[n++] =
+		    (struct be_iscsi_noderec_kv){"node.conn[0].timeo.logout_timeout", logout_to};
 	}
-
-	/* One iscsiadm run for every setting (it takes several -n/-v pairs): each run costs a
-	 * process, a DB lock and a record rewrite, and this is on the attach path. */
-	{
-		char *argv[64] = {NODE_ARGV(cfg->iqn, portal), "-o", "update"};
-		char tail[256];
-		size_t k = 0;
-
-		while (argv[k])
-			k++;
-		for (size_t i = 0; i < n; i++) {
-			argv[k++] = "-n";
-			argv[k++] = (char *)set[i].name;
-			argv[k++] = "-v";
-			argv[k++] = (char *)set[i].value;
-		}
-		argv[k] = NULL;
-		/* The secret is not in argv, but iscsiadm reads the record, which may hold it
-		 * from an earlier attach: never let an echo of it reach a message. */
-		r = run(ctx, argv, "update of the node settings",
-			cfg->chap_secret[0] ? cfg->chap_secret : NULL, tail, sizeof(tail), e);
-		if (r > 0)
-			return common_error(r, "update of the node settings", cfg->iqn, portal,
-					    tail, e);
-		if (r < 0)
-			return r;
-	}
-
-	/* Without CHAP options the record keeps iscsid.conf's auth settings. With them, the
-	 * secret goes into the root-only record file by our own hand: as iscsiadm's -v it
-	 * would be in /proc/PID/cmdline for every local user to read. */
+	/* Without CHAP options the record keeps iscsid.conf's auth settings (copied like the
+	 * rest). With them, the secret is in the root-only record file only: as iscsiadm's -v
+	 * it would be in /proc/PID/cmdline for every local user to read. */
 	if (cfg->chap_user[0]) {
-		const struct be_iscsi_noderec_kv auth[] = {
-		    {"node.session.auth.authmethod", "CHAP"},
-		    {"node.session.auth.username", cfg->chap_user},
-		    {"node.session.auth.password", cfg->chap_secret},
-		};
-		struct be_iscsi_portal pt;
-
-		r = be_iscsi_portal_parse(portal, &pt, NULL, 0);
-		if (r < 0)
-			return errbuf_set(e, r, "portal '%s' is not host:port", portal);
-		return be_iscsi_noderec_set(ctx, cfg->iqn, pt.host, pt.port, auth, ELEMENTSOF(auth),
-					    e);
+		set[n++] = (struct be_iscsi_noderec_kv){"node.session.auth.authmethod", "CHAP"};
+		set[n++] =
+		    (struct be_iscsi_noderec_kv){"node.session.auth.username", cfg->chap_user};
+		set[n++] =
+		    (struct be_iscsi_noderec_kv){"node.session.auth.password", cfg->chap_secret};
 	}
-	return 0;
+	return be_iscsi_noderec_write(ctx, cfg->iqn, pt.host, pt.port, set, n, ret_created, e);
 }
 
 int be_iscsi_node_login(const struct backend_ctx *ctx, const char *portal, const char *iqn,
@@ -384,24 +348,13 @@ int be_iscsi_node_logout(const struct backend_ctx *ctx, const char *portal, cons
 int be_iscsi_node_delete(const struct backend_ctx *ctx, const char *portal, const char *iqn,
 			 struct errbuf *e)
 {
-	char *argv[] = {NODE_ARGV(iqn, portal), "-o", "delete", NULL};
 	struct be_iscsi_portal pt;
-	struct errbuf why = {""};
-	char tail[256];
 	int r;
 
-	/* An admin's flat record appeared beside ours: iscsiadm would delete the admin's
-	 * (and keep ours), so ours goes by hand. */
-	r = foreign_flat_record(ctx, portal, iqn, &pt, &why);
+	/* By hand, checked by content: only files of our iface go, an admin's record (flat
+	 * or not) stays, and no process runs. */
+	r = be_iscsi_portal_parse(portal, &pt, NULL, 0);
 	if (r < 0)
-		return errbuf_set(e, r, "%s", why.msg);
-	if (r > 0)
-		return be_iscsi_noderec_remove(ctx, iqn, pt.host, pt.port, e);
-
-	r = run(ctx, argv, "node deletion", NULL, tail, sizeof(tail), e);
-	if (r < 0)
-		return r;
-	if (r == 0 || r == BE_ISCSIADM_ERR_NO_OBJS_FOUND)
-		return 0; /* 21: no such record */
-	return common_error(r, "node deletion", iqn, portal, tail, e);
+		return errbuf_set(e, r, "portal '%s' is not host:port", portal);
+	return be_iscsi_noderec_remove(ctx, iqn, pt.host, pt.port, e);
 }

@@ -7,6 +7,7 @@
  *   node.session.auth.{authmethod,username,password} into our record file ourselves: the
  *   file is root's, mode 0600, like iscsiadm makes it; iscsiadm --login reads it and hands
  *   the secret to iscsid over its root-only socket. No child of ours ever sees the secret.
+ *   The same goes for a secret in iscsid.conf that the record copies.
  *
  * - Records in open-iscsi's old flat layout. A record made with `-o new` and no TPGT is one
  *   file per (target, portal), nodes/<iqn>/<addr>,<port>, whatever its iface, and `-o new`
@@ -14,6 +15,14 @@
  *   idbm_delete_node). Ours are made with a TPGT (nodes/<iqn>/<addr>,<port>,<tpgt>/<iface>,
  *   one file per iface), and an admin's flat record for the same target and portal makes
  *   us refuse rather than let iscsiadm delete it.
+ *
+ * - The whole record. `iscsiadm -o new` then `-o update` cost two processes (and the node
+ *   lookup before them a third) per login; attachd writes its record itself, as
+ *   iscsiadm's add_static_rec() would make it: iscsid.conf's node.* settings (what
+ *   idbm_node_setup_from_conf() copies), the iface file's iface.* settings (iface_copy()),
+ *   the identity (target, tag, portal, iface), then attachd's own settings. A key the file
+ *   does not name takes open-iscsi's compiled default when idbm reads it, exactly as in a
+ *   record iscsiadm wrote (it prints the same defaults). Only --login runs iscsiadm.
  *
  * Layout and locking follow open-iscsi 2.1.8 (usr/idbm.c, usr/initiator.h; checked against
  * Debian 12's iscsiadm): records under /etc/iscsi/nodes, written by whoever holds the link()
@@ -40,6 +49,9 @@
 #include "lib/macro.h"
 
 #define NODES_DIR "/etc/iscsi/nodes"
+#define IFACES_DIR "/etc/iscsi/ifaces"
+#define CONF_FILE "/etc/iscsi/iscsid.conf"
+#define CONF_MAX (256 * 1024)
 #define LOCK_DIR "/run/lock/iscsi"
 #define LOCK_FILE LOCK_DIR "/lock"
 #define LOCK_WRITE_FILE LOCK_DIR "/lock.write"
@@ -221,6 +233,52 @@ int be_iscsi_noderec_edit(const char *text, const struct be_iscsi_noderec_kv *se
 	return 0;
 }
 
+/* The lines of text whose key starts with prefix, appended at out + *used (room for them
+ * is the caller's: at most strlen(text) + 1 bytes). */
+static void append_lines(char *out, size_t *used, const char *text, const char *prefix)
+{
+	const char *line = text;
+
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		const char *k = NULL;
+		size_t kl = line_key(line, len, &k);
+
+		if (kl > strlen(prefix) && !strncmp(k, prefix, strlen(prefix))) {
+			memcpy(out + *used, line, len);
+			*used += len;
+			out[(*used)++] = '\n';
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	out[*used] = 0;
+}
+
+int be_iscsi_noderec_build(const char *conf, const char *iface_text,
+			   const struct be_iscsi_noderec_kv *set, size_t n_set, char **ret)
+{
+	static const char begin[] = "# BEGIN RECORD attachd\n", end[] = END_RECORD "\n";
+	size_t cap, used = sizeof(begin) - 1;
+	char *base;
+	int r;
+
+	conf = conf ? conf : "";
+	iface_text = iface_text ? iface_text : "";
+	cap = sizeof(begin) + strlen(conf) + 1 + strlen(iface_text) + 1 + sizeof(end);
+	base = malloc(cap);
+	if (!base)
+		return -ENOMEM;
+	memcpy(base, begin, sizeof(begin));
+	append_lines(base, &used, conf, "node.");
+	append_lines(base, &used, iface_text, "iface.");
+	memcpy(base + used, end, sizeof(end));
+	r = be_iscsi_noderec_edit(base, set, n_set, ret);
+	explicit_bzero(base, cap);
+	free(base);
+	return r;
+}
+
 /* ---------------------------------------------------------------- record files */
 
 static void free_secret_text(char **p)
@@ -340,7 +398,9 @@ int be_iscsi_noderec_flat_iface(const struct sys *s, const char *iqn, const char
 	return 1;
 }
 
-/* Replace name (relative to dfd) with text, atomically, mode 0600. */
+/* Replace name (relative to dfd) with text, atomically, mode 0600. Not synced: the record
+ * is written whole before every login, and a host crash that could tear it also ends the
+ * sessions it was for (node.startup is manual), so a torn file is never used. */
 static int replace_at(int dfd, const char *name, const char *text)
 {
 	char tmp[64];
@@ -351,7 +411,7 @@ static int replace_at(int dfd, const char *name, const char *text)
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = (uint64_t)mono_ms() ^ (uint64_t)getpid();
 	/* no ',' in the name: open-iscsi's walk of nodes/<iqn>/ skips it */
-	snprintf(tmp, sizeof(tmp), ".attachd-auth-%016llx", (unsigned long long)rnd);
+	snprintf(tmp, sizeof(tmp), ".attachd-rec-%016llx", (unsigned long long)rnd);
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
@@ -368,8 +428,6 @@ static int replace_at(int dfd, const char *name, const char *text)
 		}
 		done += (size_t)k;
 	}
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
@@ -378,131 +436,149 @@ static int replace_at(int dfd, const char *name, const char *text)
 		(void)unlinkat(dfd, tmp, 0);
 		return r;
 	}
-	(void)fsync(dfd);
 	return 0;
 }
 
-struct auth_edit {
+/* Which record is ours (the one being written), and what went wrong with which file. */
+struct rec_id {
 	const char *iqn, *addr, *iface;
 	unsigned port;
-	const struct be_iscsi_noderec_kv *set;
-	size_t n_set;
-	unsigned edited;
-	char bad[256]; /* what went wrong with which file */
+	char bad[256];
 };
 
-/* Edit one candidate file if it is our record; 0 when not ours (left alone). */
-static int edit_one(int dfd, const char *name, struct auth_edit *a)
+/* Text of a file under etc_root, "" when it does not exist. */
+static int read_conf(const struct sys *s, const char *rel, size_t max, int missing_ok, char **ret)
 {
-	_cleanup_secret_ char *text = NULL, *out = NULL, *back = NULL;
-	char v[BE_ISCSI_CHAP_MAX + 2];
+	char path[4096];
 	int r;
 
-	r = read_at(dfd, name, &text);
-	if (r == -ENOENT || r == -EISDIR)
-		return 0;
-	if (r < 0)
-		goto fail;
-	if (!record_is(text, a->iqn, a->addr, a->port, a->iface))
-		return 0;
-	r = be_iscsi_noderec_edit(text, a->set, a->n_set, &out);
-	if (r < 0)
-		goto fail;
-	r = replace_at(dfd, name, out);
-	if (r < 0)
-		goto fail;
-	/* Read back what open-iscsi will read. */
-	r = read_at(dfd, name, &back);
-	if (r < 0)
-		goto fail;
-	for (size_t i = 0; i < a->n_set; i++) {
-		int got = be_iscsi_noderec_get(back, a->set[i].key, v, sizeof(v));
-
-		if (got < 0 || !streq(v, a->set[i].value)) {
-			explicit_bzero(v, sizeof(v));
-			snprintf(a->bad, sizeof(a->bad), "%s did not read back as written (%s)",
-				 name, a->set[i].key);
-			return -EIO;
-		}
+	if (!sys_path(path, sizeof(path), s->etc_root, rel))
+		return -ENAMETOOLONG;
+	r = s->ops->read_file(s, path, ret, max);
+	if (r == -ENOENT && missing_ok) {
+		*ret = strdup("");
+		return *ret ? 0 : -ENOMEM;
 	}
-	explicit_bzero(v, sizeof(v));
-	a->edited++;
-	return 0;
-fail:
-	snprintf(a->bad, sizeof(a->bad), "%s: %s", name, strerror(-r));
 	return r;
 }
 
-int be_iscsi_noderec_set(const struct backend_ctx *ctx, const char *iqn, const char *addr,
-			 unsigned port, const struct be_iscsi_noderec_kv *set, size_t n_set,
-			 struct errbuf *e)
+/* Our record in another file than the one we write (a flat <addr>,<port> of an earlier
+ * attachd, or another tag's <addr>,<port>,<tpgt>/<iface>): iscsiadm would log in with each
+ * (a flat one even first), so they go. Others' files are never touched (checked by content). */
+static int remove_other_records(int dfd, const char *flat, const char *prefix, const char *keep,
+				struct rec_id *a)
+{
+	DIR *d = fdopendir(dup(dfd));
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while (r == 0 && (de = readdir(d))) {
+		char name[sizeof(de->d_name) + BE_ISCSI_IFACE_MAX + 2];
+		_cleanup_secret_ char *text = NULL;
+
+		if (streq(de->d_name, flat))
+			snprintf(name, sizeof(name), "%s", de->d_name);
+		else if (startswith(de->d_name, prefix) && !streq(de->d_name, keep))
+			snprintf(name, sizeof(name), "%s/%s", de->d_name, a->iface);
+		else
+			continue;
+		if (read_at(dfd, name, &text) < 0 ||
+		    !record_is(text, a->iqn, a->addr, a->port, a->iface))
+			continue;
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
+			r = -errno;
+			snprintf(a->bad, sizeof(a->bad), "cannot remove %s: %s", name,
+				 strerror(errno));
+		}
+		if (!streq(de->d_name, flat))
+			(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+	return r;
+}
+
+int be_iscsi_noderec_write(const struct backend_ctx *ctx, const char *iqn, const char *addr,
+			   unsigned port, const struct be_iscsi_noderec_kv *set, size_t n_set,
+			   int *ret_created, struct errbuf *e)
 {
 	const struct sys *s = ctx->sys;
-	struct auth_edit a = {.iqn = iqn,
-			      .addr = addr,
-			      .iface = be_iscsi_iface(ctx),
-			      .port = port,
-			      .set = set,
-			      .n_set = n_set};
+	const char *iface = be_iscsi_iface(ctx);
+	struct rec_id a = {.iqn = iqn, .addr = addr, .iface = iface, .port = port};
+	_cleanup_secret_ char *conf = NULL, *iface_text = NULL, *text = NULL, *back = NULL;
 	_cleanup_close_ int dfd = -EBADF;
-	char flat[BE_ISCSI_HOST_MAX + 16], prefix[BE_ISCSI_HOST_MAX + 16];
-	DIR *d;
-	struct dirent *de;
-	int r;
+	char rel[4096], dir[4096], flat[BE_ISCSI_HOST_MAX + 16], prefix[BE_ISCSI_HOST_MAX + 16];
+	char portal_dir[BE_ISCSI_HOST_MAX + 32], name[BE_ISCSI_HOST_MAX + BE_ISCSI_IFACE_MAX + 40];
+	char v[BE_ISCSI_NAME_MAX + BE_ISCSI_CHAP_MAX + 2];
+	struct stat st;
+	int r, created;
 
-	if (!path_part_is_safe(addr))
-		return errbuf_set(e, -EINVAL, "portal address '%s' cannot name a node record",
-				  addr);
+	if (!path_part_is_safe(addr) || !path_part_is_safe(iqn) || !path_part_is_safe(iface))
+		return errbuf_set(e, -EINVAL, "'%s' at '%s' cannot name a node record", iqn, addr);
+	r = read_conf(s, CONF_FILE, CONF_MAX, 1, &conf);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot read open-iscsi's defaults %s: %s", CONF_FILE,
+				  strerror(-r));
+	snprintf(rel, sizeof(rel), IFACES_DIR "/%s", iface);
+	r = read_conf(s, rel, RECORD_MAX, 0, &iface_text);
+	if (r < 0)
+		return errbuf_set(e, r, "cannot read open-iscsi iface %s (%s): %s", iface, rel,
+				  strerror(-r));
+	r = be_iscsi_noderec_build(conf, iface_text, set, n_set, &text);
+	if (r < 0)
+		return errbuf_set(e, r, "out of memory");
 	snprintf(flat, sizeof(flat), "%s,%u", addr, port);
 	snprintf(prefix, sizeof(prefix), "%s,%u,", addr, port);
+	snprintf(portal_dir, sizeof(portal_dir), "%s,%u,%d", addr, port, BE_ISCSI_RECORD_TPGT);
+	snprintf(name, sizeof(name), "%s/%s", portal_dir, iface);
+	snprintf(rel, sizeof(rel), NODES_DIR "/%s", iqn);
+	if (!sys_path(dir, sizeof(dir), s->etc_root, rel))
+		return errbuf_set(e, -ENAMETOOLONG, "node record path too long");
 
 	r = be_iscsi_noderec_lock(s, ctx->timeout_ms, e);
 	if (r < 0)
 		return r;
-	r = open_target_dir(s, iqn, &dfd);
-	if (r == -ENOENT)
-		goto none;
+	r = s->ops->mkdir_p(s, dir, 0700);
+	if (r >= 0)
+		r = open_target_dir(s, iqn, &dfd);
 	if (r < 0) {
-		errbuf_set(e, r,
-			   "cannot open the node records of %s under %s%s to write the CHAP "
-			   "settings: %s",
-			   iqn, s->etc_root ? s->etc_root : "", NODES_DIR, strerror(-r));
+		errbuf_set(e, r, "cannot create the node record directory %s: %s", dir,
+			   strerror(-r));
 		goto out;
 	}
-	d = fdopendir(dup(dfd));
-	if (!d) {
-		r = errbuf_set(e, -errno, "cannot list the node records of %s: %s", iqn,
+	r = remove_other_records(dfd, flat, prefix, portal_dir, &a);
+	if (r < 0) {
+		errbuf_set(e, r, "replacing attachd's old node record of %s failed: %s", iqn,
+			   a.bad);
+		goto out;
+	}
+	if (mkdirat(dfd, portal_dir, 0700) < 0 && errno != EEXIST) {
+		r = errbuf_set(e, -errno, "cannot create %s/%s: %s", dir, portal_dir,
 			       strerror(errno));
 		goto out;
 	}
-	/* Our record: <addr>,<port>,<tpgt>/attachd (what we make), or a flat <addr>,<port>
-	 * whose iface is attachd (an earlier attachd's). Each is checked by content. */
-	while (r == 0 && (de = readdir(d))) {
-		char name[sizeof(de->d_name) + BE_ISCSI_IFACE_MAX + 2];
-
-		if (streq(de->d_name, flat))
-			r = edit_one(dfd, de->d_name, &a);
-		else if (startswith(de->d_name, prefix)) {
-			snprintf(name, sizeof(name), "%s/%s", de->d_name, be_iscsi_iface(ctx));
-			r = edit_one(dfd, name, &a);
-		}
-	}
-	closedir(d);
+	created = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0;
+	r = replace_at(dfd, name, text);
+	if (r == 0)
+		r = read_at(dfd, name, &back);
 	if (r < 0) {
-		errbuf_set(e, r,
-			   "writing the CHAP settings into the node record of %s at %s,%u "
-			   "failed: %s",
-			   iqn, addr, port, a.bad);
+		errbuf_set(e, r, "writing the node record %s/%s failed: %s", dir, name,
+			   strerror(-r));
 		goto out;
 	}
-none:
-	if (a.edited == 0)
-		r = errbuf_set(e, -ENOENT,
-			       "no node record of iface %s for %s at %s,%u under %s%s/%s to write "
-			       "the CHAP settings into",
-			       be_iscsi_iface(ctx), iqn, addr, port, s->etc_root ? s->etc_root : "",
-			       NODES_DIR, iqn);
+	/* Read back what open-iscsi will read. */
+	for (size_t i = 0; i < n_set; i++)
+		if (be_iscsi_noderec_get(back, set[i].key, v, sizeof(v)) < 0 ||
+		    !streq(v, set[i].value)) {
+			r = errbuf_set(e, -EIO,
+				       "the node record %s/%s did not read back as written (%s)",
+				       dir, name, set[i].key);
+			goto out;
+		}
+	*ret_created = created;
 out:
+	explicit_bzero(v, sizeof(v));
 	be_iscsi_noderec_unlock(s);
 	return r;
 }
@@ -512,7 +588,7 @@ int be_iscsi_noderec_remove(const struct backend_ctx *ctx, const char *iqn, cons
 {
 	const struct sys *s = ctx->sys;
 	_cleanup_close_ int dfd = -EBADF;
-	char prefix[BE_ISCSI_HOST_MAX + 16];
+	char prefix[BE_ISCSI_HOST_MAX + 16], flat[BE_ISCSI_HOST_MAX + 16];
 	DIR *d;
 	struct dirent *de;
 	int r;
@@ -521,6 +597,7 @@ int be_iscsi_noderec_remove(const struct backend_ctx *ctx, const char *iqn, cons
 		return errbuf_set(e, -EINVAL, "portal address '%s' cannot name a node record",
 				  addr);
 	snprintf(prefix, sizeof(prefix), "%s,%u,", addr, port);
+	snprintf(flat, sizeof(flat), "%s,%u", addr, port);
 	r = be_iscsi_noderec_lock(s, ctx->timeout_ms, e);
 	if (r < 0)
 		return r;
@@ -543,9 +620,12 @@ int be_iscsi_noderec_remove(const struct backend_ctx *ctx, const char *iqn, cons
 		char name[sizeof(de->d_name) + BE_ISCSI_IFACE_MAX + 2];
 		_cleanup_secret_ char *text = NULL;
 
-		if (!startswith(de->d_name, prefix))
+		if (streq(de->d_name, flat))
+			snprintf(name, sizeof(name), "%s", de->d_name); /* an earlier attachd's */
+		else if (startswith(de->d_name, prefix))
+			snprintf(name, sizeof(name), "%s/%s", de->d_name, be_iscsi_iface(ctx));
+		else
 			continue;
-		snprintf(name, sizeof(name), "%s/%s", de->d_name, be_iscsi_iface(ctx));
 		if (read_at(dfd, name, &text) < 0 ||
 		    !record_is(text, iqn, addr, port, be_iscsi_iface(ctx)))
 			continue;
@@ -553,9 +633,18 @@ int be_iscsi_noderec_remove(const struct backend_ctx *ctx, const char *iqn, cons
 			r = errbuf_set(e, -errno, "cannot remove node record %s/%s: %s", iqn, name,
 				       strerror(errno));
 		/* the portal directory goes when it is empty, as idbm_delete_node does */
-		(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
+		if (!streq(de->d_name, flat))
+			(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
 	}
 	closedir(d);
+	/* and the target's, when nothing else is left in it (idbm_delete_node again) */
+	if (r == 0) {
+		char rel[4096], dir[4096];
+
+		snprintf(rel, sizeof(rel), NODES_DIR "/%s", iqn);
+		if (sys_path(dir, sizeof(dir), s->etc_root, rel))
+			(void)rmdir(dir);
+	}
 out:
 	be_iscsi_noderec_unlock(s);
 	return r;

@@ -16,6 +16,15 @@
  * exceptions are "(SCSI_IDENT_|ID_WWN)", so a blacklisted property must sort before
  * "ID_" to win: "ATTACHD_PATH" does.
  *
+ * Less udev work per path: udev runs every block rule for each of attachd's SCSI disks,
+ * though attachd reads only sysfs and its own dm map, never a path's links or udev
+ * properties. The rule sets UDEV_DISABLE_PERSISTENT_STORAGE_RULES_FLAG (systemd's switch for
+ * 60-persistent-storage.rules and the sg3_utils symlink rules: the by-id/by-path links,
+ * scsi_id and the blkid builtin's read of the disk) and OPTIONS:="nowatch" (final, so
+ * 60-block.rules' "watch" is ignored: a close after write on the path would otherwise be a
+ * change event that runs all of this again). What runs before 59 (sg3_utils' sg_inq of the
+ * sysfs VPD copies) and multipath-tools' `multipath -u` have no switch and stay.
+ *
  * Why this match: the iface name is an attribute of the session's class device
  * (.../hostH/sessionS/iscsi_session/sessionS/ifacename), not of a parent of the disk, so
  * the rule reads it relative to the "sessionS" parent: while udev walks the parents for
@@ -49,20 +58,25 @@ int be_iscsi_udev_rule_format(const char *iface, char *buf, size_t n)
 
 	if (!iface_ok(iface))
 		return -EINVAL;
-	r = snprintf(buf, n,
-		     "# Written by attachd. The SCSI disks of iSCSI sessions on open-iscsi iface "
-		     "%s are attachd's\n"
-		     "# paths: multipathd must leave them alone (blacklist { property "
-		     "\"^" BE_ISCSI_UDEV_PROPERTY "$\" },\n"
-		     "# /etc/multipath/conf.d/attachd.conf). Removed at reboot; rewritten by "
-		     "attachd before it logs in.\n"
-		     "SUBSYSTEM!=\"block\", GOTO=\"attachd_paths_end\"\n"
-		     "ACTION==\"remove\", GOTO=\"attachd_paths_end\"\n"
-		     "KERNEL!=\"sd*\", GOTO=\"attachd_paths_end\"\n"
-		     "KERNELS==\"session*\", ATTRS{iscsi_session/%%b/ifacename}==\"%s\", "
-		     "ENV{" BE_ISCSI_UDEV_PROPERTY "}=\"%s\"\n"
-		     "LABEL=\"attachd_paths_end\"\n",
-		     iface, iface, iface);
+	r = snprintf(
+	    buf, n,
+	    "# Written by attachd. The SCSI disks of iSCSI sessions on open-iscsi iface "
+	    "%s are attachd's\n"
+	    "# paths: multipathd must leave them alone (blacklist { property "
+	    "\"^" BE_ISCSI_UDEV_PROPERTY "$\" },\n"
+	    "# /etc/multipath/conf.d/attachd.conf). Removed at reboot; rewritten by "
+	    "attachd before it logs in.\n"
+	    "SUBSYSTEM!=\"block\", GOTO=\"attachd_paths_end\"\n"
+	    "ACTION==\"remove\", GOTO=\"attachd_paths_end\"\n"
+	    "KERNEL!=\"sd*\", GOTO=\"attachd_paths_end\"\n"
+	    "KERNELS==\"session*\", ATTRS{iscsi_session/%%b/ifacename}==\"%s\", "
+	    "ENV{" BE_ISCSI_UDEV_PROPERTY "}=\"%s\"\n"
+	    "ENV{" BE_ISCSI_UDEV_PROPERTY "}!=\"%s\", GOTO=\"attachd_paths_end\"\n"
+	    "# Private paths under attachd's own dm maps: no by-id/by-path links, no blkid\n"
+	    "# of the path, no inotify watch (a close after write would replay every rule).\n"
+	    "ENV{UDEV_DISABLE_PERSISTENT_STORAGE_RULES_FLAG}=\"1\", OPTIONS:=\"nowatch\"\n"
+	    "LABEL=\"attachd_paths_end\"\n",
+	    iface, iface, iface, iface);
 	return r < 0 || (size_t)r >= n ? -ENOBUFS : 0;
 }
 
@@ -85,7 +99,7 @@ static int rule_ensure_locked(const struct backend_ctx *ctx, struct errbuf *e)
 	const char *iface = be_iscsi_iface(ctx);
 	char *reload[] = {UDEVADM, "control", "--reload", NULL};
 	_cleanup_free_ char *have = NULL, *out = NULL;
-	char want[1024], path[512], dir[512];
+	char want[BE_ISCSI_UDEV_RULE_MAX], path[512], dir[512];
 	int r;
 
 	r = be_iscsi_udev_rule_format(iface, want, sizeof(want));

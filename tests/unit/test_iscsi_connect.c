@@ -57,10 +57,8 @@ struct fake {
 	struct sys sys;
 	struct backend_host_config host;
 	struct backend_ctx ctx;
-	char calls[32768];   /* iscsiadm argv[1..], one call per line */
-	char writes[4096];   /* sysfs writes "path=data" relative to the root */
-	char nodes[16][300]; /* "iqn|portal|iface" */
-	unsigned n_nodes;
+	char calls[32768];	       /* iscsiadm argv[1..], one call per line */
+	char writes[4096];	       /* sysfs writes "path=data" relative to the root */
 	unsigned iface_made;	       /* -m iface -o new calls */
 	unsigned udev_reloads;	       /* udevadm control --reload calls (udevrule.c) */
 	unsigned iscsiadm_before_udev; /* iscsiadm calls made before the first reload */
@@ -78,10 +76,9 @@ struct fake {
 	char other_iqn[224], other_wwid[128];
 	/* injected behaviour */
 	int run_errno;
-	int show_exit, login_exit, logout_exit, delete_exit, password_exit;
+	int login_exit, logout_exit;
 	char login_fail_portal[64];	     /* login_exit only for this portal ("" = all) */
 	char chap_user[64], chap_secret[64]; /* the target demands these ("" = no CHAP) */
-	int no_record_file;		     /* -o new makes no file (a broken node DB) */
 };
 
 static void fake_bug(struct fake *f, const char *fmt, ...) _printf_(2, 3);
@@ -149,19 +146,6 @@ static struct fsession *fsession_of_record(struct fake *f, const char *iqn, cons
 	return NULL;
 }
 
-static void add_node(struct fake *f, const char *iqn, const char *portal, const char *iface)
-{
-	snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s|%s|%s", iqn, portal, iface);
-}
-
-static int node_index(struct fake *f, const char *key)
-{
-	for (unsigned i = 0; i < f->n_nodes; i++)
-		if (streq(f->nodes[i], key))
-			return (int)i;
-	return -1;
-}
-
 static const char *arg_after(char *const argv[], const char *flag)
 {
 	for (size_t i = 0; argv[i]; i++)
@@ -213,6 +197,81 @@ static void record_write(struct fake *f, const char *iqn, const char *addr, unsi
 	chmod(path, 0600);
 }
 
+/* A record somebody made (an admin's on iface default, an earlier attachd's). */
+static void add_node(struct fake *f, const char *iqn, const char *portal, const char *iface)
+{
+	char addr[64];
+	unsigned port;
+
+	split_portal(portal, addr, sizeof(addr), &port);
+	record_write(f, iqn, addr, port, BE_ISCSI_RECORD_TPGT, iface);
+}
+
+/* Node record files in the fake node DB, any iface. */
+static unsigned n_records(struct fake *f)
+{
+	char cmd[PATH_MAX + 128];
+	unsigned n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "find '%s/etc/iscsi/nodes' -type f 2>/dev/null | wc -l",
+		 f->root);
+	p = popen(cmd, "r");
+	if (!p || fscanf(p, "%u", &n) != 1)
+		fake_bug(f, "cannot count node records");
+	if (p)
+		pclose(p);
+	return n;
+}
+
+static char *read_text(const char *path)
+{
+	FILE *fp = fopen(path, "re");
+	char *text;
+	long len;
+
+	if (!fp)
+		return NULL;
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	text = calloc(1, (size_t)len + 1);
+	if (fread(text, 1, (size_t)len, fp) != (size_t)len)
+		text[0] = 0;
+	fclose(fp);
+	return text;
+}
+
+/* What iscsiadm -m node -T -p -I reads: the record (iqn, addr:port, iface) with a tag, and
+ * the iface's own file. 0 when both are there (the record must be one attachd can use:
+ * manual startup and scan, when on a non-default iface), 21 no record, 3 no iface. */
+static int record_status(struct fake *f, const char *iqn, const char *addr, unsigned port,
+			 const char *iface)
+{
+	char path[PATH_MAX * 2], v[256];
+	char *text;
+
+	if (!streq(iface, "default")) {
+		snprintf(path, sizeof(path), "%s/etc/iscsi/ifaces/%s", f->root, iface);
+		if (access(path, F_OK) < 0)
+			return 3;
+	}
+	record_path(f, iqn, addr, port, BE_ISCSI_RECORD_TPGT, iface, path, sizeof(path));
+	text = read_text(path);
+	if (!text)
+		return 21;
+	if (!streq(iface, "default")) {
+		FAKE_CHECK(f, be_iscsi_noderec_get(text, "node.startup", v, sizeof(v)) == 0 &&
+				  streq(v, "manual"));
+		FAKE_CHECK(f, be_iscsi_noderec_get(text, "node.session.scan", v, sizeof(v)) == 0 &&
+				  streq(v, "manual"));
+		FAKE_CHECK(f, be_iscsi_noderec_get(text, "node.name", v, sizeof(v)) == 0 &&
+				  streq(v, iqn));
+	}
+	free(text);
+	return 0;
+}
+
 /* What iscsiadm --login would hand iscsid: the record file's auth settings. */
 static int record_auth(struct fake *f, const char *iqn, const char *addr, unsigned port,
 		       const char *iface, char *user, char *secret, size_t n)
@@ -244,6 +303,26 @@ static int record_auth(struct fake *f, const char *iqn, const char *addr, unsign
 	return r;
 }
 
+static void iface_write(struct fake *f, const char *iface, const char *iname)
+{
+	char path[PATH_MAX * 2];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/etc/iscsi/ifaces", f->root);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/etc/iscsi/ifaces/%s", f->root, iface);
+	fp = fopen(path, "we");
+	if (!fp) {
+		fake_bug(f, "cannot write %s", path);
+		return;
+	}
+	fprintf(fp,
+		"# BEGIN RECORD 2.1.8\niface.iscsi_ifacename = %s\niface.transport_name = tcp\n"
+		"iface.initiatorname = %s\niface.net_ifacename = <empty>\n# END RECORD\n",
+		iface, iname && *iname ? iname : "<empty>");
+	fclose(fp);
+}
+
 static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 		    struct sys_run_result *ret)
 {
@@ -251,12 +330,9 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 	const char *iqn = arg_after(argv, "-T"), *portal = arg_after(argv, "-p");
 	const char *op = arg_after(argv, "-o"), *name = arg_after(argv, "-n");
 	const char *iface = arg_after(argv, "-I") ? arg_after(argv, "-I") : "default";
-	char key[300], addr[64], out[256] = "";
+	char addr[64], out[256] = "";
 	unsigned port = 0;
-	int st = 0, idx;
-
-	char portal_buf[128];
-	int tpgt = -1;
+	int st = 0, rec;
 
 	FAKE_CHECK(f, timeout_ms > 0);
 	if (streq(argv[0], "udevadm")) {
@@ -276,13 +352,6 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 		strcat(f->calls, argv[i]);
 		strcat(f->calls, argv[i + 1] ? " " : "\n");
 	}
-	/* "-p addr:port,tpgt": the record key is without the tag */
-	if (portal && strchr(portal, ',')) {
-		snprintf(portal_buf, sizeof(portal_buf), "%s", portal);
-		tpgt = atoi(strchr(portal_buf, ',') + 1);
-		*strchr(portal_buf, ',') = 0;
-		portal = portal_buf;
-	}
 	if (f->run_errno)
 		return f->run_errno;
 	if (streq(arg_after(argv, "-m"), "iface")) {
@@ -291,6 +360,7 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 				  (streq(op, "update") && streq(name, "iface.initiatorname")));
 		FAKE_CHECK(f, streq(op, "new") || f->iface_made > 0);
 		f->iface_made++;
+		iface_write(f, iface, streq(op, "new") ? NULL : arg_after(argv, "-v"));
 		ret->status = 0;
 		ret->out = strdup("New interface attachd added\n");
 		return 0;
@@ -299,21 +369,25 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 		fake_bug(f, "iscsiadm call without -T/-p");
 		return -EINVAL;
 	}
-	if (!streq(iface, "default") && !f->iface_made) {
-		ret->status = 3; /* what iscsiadm 2.1.8 does: "Could not read iface info" */
+	/* node mode: only the login and the logout are iscsiadm's (the records are attachd's
+	 * own files) */
+	if (op || (!has_arg(argv, "--login") && !has_arg(argv, "--logout")))
+		fake_bug(f, "an iscsiadm node call other than --login/--logout");
+	split_portal(portal, addr, sizeof(addr), &port);
+	rec = record_status(f, iqn, addr, port, iface);
+	if (rec == 3) {
+		/* what iscsiadm 2.1.8 does: "Could not read iface info" */
+		ret->status = 3;
 		ret->out = strdup("iscsiadm: Could not read iface info for attachd.\n");
 		return 0;
 	}
-	snprintf(key, sizeof(key), "%s|%s|%s", iqn, portal, iface);
-	split_portal(portal, addr, sizeof(addr), &port);
-	idx = node_index(f, key);
 
 	if (has_arg(argv, "--login")) {
 		/* iscsiadm matches sessions by record: target, portal and iface */
 		struct fsession *x = fsession_of_record(f, iqn, addr, port, iface);
 		char user[300], secret[300];
 
-		if (idx < 0) {
+		if (rec != 0) {
 			st = 21;
 		} else if (f->chap_user[0] &&
 			   (record_auth(f, iqn, addr, port, iface, user, secret, sizeof(user)) <
@@ -343,6 +417,7 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 			   iface);
 		}
 	} else if (has_arg(argv, "--logout")) {
+		/* iscsiadm ends the sessions that match the arguments, record or not */
 		struct fsession *x = fsession_of_record(f, iqn, addr, port, iface);
 
 		if (f->logout_exit) {
@@ -353,38 +428,6 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 			sh(f, "rmsession %u %u", x->host, x->sid);
 			*x = f->sess[--f->n_sess];
 		}
-	} else if (op && streq(op, "new")) {
-		/* iscsiadm reads the iface's file to make the record */
-		FAKE_CHECK(f, streq(iface, "default") || f->iface_made > 0);
-		/* ours always carry a TPGT: one file per iface, beside an admin's */
-		FAKE_CHECK(f, streq(iface, "default") || tpgt == BE_ISCSI_RECORD_TPGT);
-		if (idx < 0)
-			snprintf(f->nodes[f->n_nodes++], sizeof(f->nodes[0]), "%s", key);
-		if (idx < 0 && !f->no_record_file)
-			record_write(f, iqn, addr, port, tpgt, iface);
-	} else if (op && streq(op, "update")) {
-		st = idx < 0 ? 21 : 0;
-		/* one run carries every setting as -n NAME -v VALUE pairs; never the secret */
-		for (size_t k = 0; argv[k] && argv[k + 1]; k++)
-			FAKE_CHECK(f, !streq(argv[k], "-n") ||
-					  !startswith(argv[k + 1], "node.session.auth.password"));
-		if (f->password_exit)
-			st = f->password_exit;
-	} else if (op && streq(op, "delete")) {
-		if (f->delete_exit) {
-			st = f->delete_exit;
-		} else if (idx < 0) {
-			st = 21;
-		} else {
-			char path[PATH_MAX * 2];
-
-			memmove(f->nodes[idx], f->nodes[--f->n_nodes], sizeof(f->nodes[0]));
-			record_path(f, iqn, addr, port, BE_ISCSI_RECORD_TPGT, iface, path,
-				    sizeof(path));
-			unlink(path);
-		}
-	} else {
-		st = f->show_exit ? f->show_exit : idx < 0 ? 21 : 0;
 	}
 	ret->status = st;
 	ret->out = strdup(out);
@@ -558,13 +601,6 @@ static void assert_path(json_t *p, const char *portal, const char *iqn, int sess
 
 #define NODE(iqn, p) "-m node -T " iqn " -p " p " -I attachd"
 #define IFACE "-m iface -I attachd -o new\n"
-#define NEW(iqn, p) NODE(iqn, p ",1") " -o new\n"
-#define DEL(iqn, p) NODE(iqn, p) " -o delete\n"
-#define SETTINGS                                                                                   \
-	" -n node.startup -v manual -n node.session.scan -v manual"                                \
-	" -n node.conn[0].timeo.login_timeout -v 10 -n node.session.initial_login_retry_max -v 1"  \
-	" -n node.session.timeo.replacement_timeout -v 30"
-#define CONFIGURE(iqn, p) NODE(iqn, p) " -o update" SETTINGS "\n"
 #define DELETE_WRITE(sid, h, l)                                                                    \
 	"/sys/class/iscsi_session/session" #sid "/device/target" #h ":0:0/" #h ":0:0:" #l          \
 	"/delete=1\n"
@@ -607,10 +643,13 @@ static size_t count_of(const char *hay, const char *needle)
 	return n;
 }
 
-/* A new target: node record created (with a TPGT, on our iface), configured, login,
- * targeted scan; the WWID seen is recorded; detach undoes all. CHAP goes into the record
- * file (0600), never into argv (the fake fails the test if it sees the secret), and the
- * fake target lets the login in only with the file's credentials. */
+/* A new target: one iscsiadm run (the login; the iface once per host), then the targeted
+ * scan; the WWID seen is recorded; detach is one run (the logout) and undoes all. The node
+ * record is written whole by attachd, as `iscsiadm -o new` would make it: iscsid.conf's
+ * node.* settings, the iface's, a TPGT, then attachd's own (manual startup and scan,
+ * timeouts, CHAP). CHAP goes into the record file (0600), never into argv (the fake fails
+ * the test if it sees the secret), and the fake target lets the login in only with the
+ * file's credentials. */
 static void test_connect_new_session_and_detach(void **state)
 {
 	struct fake *f = *state;
@@ -627,13 +666,22 @@ static void test_connect_new_session_and_detach(void **state)
 	f->luns[f->n_luns++] = 3;
 	snprintf(f->chap_user, sizeof(f->chap_user), "alice");
 	snprintf(f->chap_secret, sizeof(f->chap_secret), SECRET);
+	snprintf(path, sizeof(path), "%s/etc/iscsi/iscsid.conf", f->root);
+	text = (char *)"# the host's defaults\niscsid.startup = /bin/true\n"
+		       "node.startup = automatic\nnode.session.cmds_max = 64\n"
+		       "  node.session.auth.authmethod = None\n"
+		       "discovery.sendtargets.auth.authmethod = None\n";
+	{
+		FILE *fp = fopen(path, "we");
+
+		assert_non_null(fp);
+		fputs(text, fp);
+		fclose(fp);
+	}
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		IFACE
-		NODE(T9, "10.0.0.9:3260") "\n"
-		NEW(T9, "10.0.0.9:3260")
-		CONFIGURE(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
 	assert_string_equal(f->writes, "/sys/class/scsi_host/host10/scan=0 0 3\n");
@@ -653,12 +701,40 @@ static void test_connect_new_session_and_detach(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	text = slurp(path);
-	assert_int_equal(count_of(text, "node.session.auth.password = " SECRET "\n"), 1);
-	assert_int_equal(count_of(text, "node.session.auth.authmethod"), 1);
-	assert_non_null(strstr(text, "node.session.auth.authmethod = CHAP\n"));
-	assert_non_null(strstr(text, "node.session.auth.username = alice\n"));
-	assert_non_null(strstr(text, "node.session.auth.password = " SECRET "\n# END RECORD\n"));
+	/* clang-format off */
+	assert_string_equal(text,
+		"# BEGIN RECORD attachd\n"
+		"node.session.cmds_max = 64\n"
+		"iface.transport_name = tcp\n"
+		"iface.initiatorname = <empty>\n"
+		"iface.net_ifacename = <empty>\n"
+		"node.name = " T9 "\n"
+		"node.tpgt = 1\n"
+		"iface.iscsi_ifacename = attachd\n"
+		"node.discovery_type = static\n"
+		"node.conn[0].address = 10.0.0.9\n"
+		"node.conn[0].port = 3260\n"
+		"node.startup = manual\n"
+		"node.conn[0].startup = manual\n"
+		"node.session.scan = manual\n"
+		"node.conn[0].timeo.login_timeout = 10\n"
+		"node.session.initial_login_retry_max = 1\n"
+		"node.session.timeo.replacement_timeout = 30\n"
+		"node.session.auth.authmethod = CHAP\n"
+		"node.session.auth.username = alice\n"
+		"node.session.auth.password = " SECRET "\n"
+		"# END RECORD\n");
+	/* clang-format on */
 	free(text);
+	/* nothing else in the target's directory (no temporary file with the secret) */
+	snprintf(path, sizeof(path), "%s/etc/iscsi/nodes/" T9, f->root);
+	{
+		char cmd[PATH_MAX * 3];
+
+		snprintf(cmd, sizeof(cmd), "test \"$(ls -A '%s')\" = 10.0.0.9,3260,1", path);
+		assert_int_equal(system(cmd), 0);
+	}
+	record_path(f, T9, "10.0.0.9", 3260, 1, "attachd", path, sizeof(path));
 
 	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
 	assert_string_equal(dev.sysname, "sdd");
@@ -675,12 +751,13 @@ static void test_connect_new_session_and_detach(void **state)
 	assert_string_equal(f->writes, DELETE_WRITE(20, 10, 3));
 	/* clang-format off */
 	assert_string_equal(f->calls,
-		IFACE
-		NODE(T9, "10.0.0.9:3260") " --logout\n"
-		DEL(T9, "10.0.0.9:3260"));
+		NODE(T9, "10.0.0.9:3260") " --logout\n");
 	/* clang-format on */
 	assert_int_equal(n_paths(&a), 0);
-	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(n_records(f), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	/* nothing of it left in the node DB, not even its directories */
+	snprintf(path, sizeof(path), "%s/etc/iscsi/nodes/" T9, f->root);
 	assert_int_equal(access(path, F_OK), -1);
 	assert_null(fsession_find(f, T9, "10.0.0.9", 3260));
 
@@ -709,9 +786,6 @@ static void test_admin_session_never_reused(void **state)
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		IFACE
-		NODE(T1, "10.0.0.5:3260") "\n"
-		NEW(T1, "10.0.0.5:3260")
-		CONFIGURE(T1, "10.0.0.5:3260")
 		NODE(T1, "10.0.0.5:3260") " --login\n");
 	/* clang-format on */
 	assert_string_equal(f->writes, "/sys/class/scsi_host/host10/scan=0 0 5\n");
@@ -725,9 +799,7 @@ static void test_admin_session_never_reused(void **state)
 	assert_string_equal(f->writes, DELETE_WRITE(20, 10, 5));
 	/* clang-format off */
 	assert_string_equal(f->calls,
-		IFACE
-		NODE(T1, "10.0.0.5:3260") " --logout\n"
-		DEL(T1, "10.0.0.5:3260"));
+		NODE(T1, "10.0.0.5:3260") " --logout\n");
 	/* clang-format on */
 	assert_non_null(fsession_of_record(f, T1, "10.0.0.5", 3260, "default"));
 	assert_true(hctl_exists(f, "2:0:0:1"));
@@ -781,7 +853,7 @@ static void test_delete_refused_admin_iface(void **state)
 	assert_non_null(a.objs);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->writes, "");
-	assert_string_equal(f->calls, IFACE DEL(T1, "10.0.0.5:3260"));
+	assert_string_equal(f->calls, ""); /* no session of ours, and no process */
 	assert_true(hctl_exists(f, "2:0:0:1"));
 	assert_non_null(fsession_of_record(f, T1, "10.0.0.5", 3260, "default"));
 	assert_int_equal(n_paths(&a), 0);
@@ -839,8 +911,7 @@ static void test_delete_refused_wwid_differs(void **state)
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		IFACE
-		NODE(T1, "10.0.0.6:3260") " --logout\n"
-		DEL(T1, "10.0.0.6:3260"));
+		NODE(T1, "10.0.0.6:3260") " --logout\n");
 	/* clang-format on */
 	assert_null(fsession_find(f, T1, "10.0.0.6", 3260));
 	att_done(&a);
@@ -863,7 +934,7 @@ static void test_delete_refused_target_differs(void **state)
 	assert_non_null(a.objs);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->writes, "");
-	assert_string_equal(f->calls, IFACE DEL(T2, "10.0.0.6:3260"));
+	assert_string_equal(f->calls, "");
 	assert_true(hctl_exists(f, "5:0:0:1"));
 	assert_non_null(fsession_find(f, T1, "10.0.0.6", 3260));
 	att_done(&a);
@@ -965,8 +1036,8 @@ static void test_damaged_record_refused(void **state)
 	assert_true(hctl_exists(f, "5:0:0:1"));
 }
 
-/* Exit 15 (session exists) is success, and the session is not ours; exit 21 on logout and
- * on delete is success. */
+/* Exit 15 (session exists) is success, and the session is not ours; exit 21 on logout is
+ * success. */
 static void test_exit_15_and_21(void **state)
 {
 	struct fake *f = *state;
@@ -981,14 +1052,11 @@ static void test_exit_15_and_21(void **state)
 
 	f->calls[0] = 0;
 	f->logout_exit = 21; /* e.g. iscsid already dropped it */
-	f->delete_exit = 21;
 	probed(&a, f->wwid);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
-		IFACE
-		NODE(T9, "10.0.0.9:3260") " --logout\n"
-		DEL(T9, "10.0.0.9:3260"));
+		NODE(T9, "10.0.0.9:3260") " --logout\n");
 	/* clang-format on */
 	assert_int_equal(n_paths(&a), 0);
 	att_done(&a);
@@ -1035,9 +1103,6 @@ static void test_configured_initiator_name(void **state)
 	assert_string_equal(f->calls,
 		IFACE
 		"-m iface -I attachd -o update -n iface.initiatorname -v iqn.2000-01.org.example:host7\n"
-		NODE(T9, "10.0.0.9:3260") "\n"
-		NEW(T9, "10.0.0.9:3260")
-		CONFIGURE(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
 	probed(&a, f->wwid);
@@ -1066,9 +1131,6 @@ static void test_configured_iface(void **state)
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		"-m iface -I attachd2 -o new\n"
-		NODE2(T1, "10.0.0.6:3260") "\n"
-		NODE2(T1, "10.0.0.6:3260,1") " -o new\n"
-		NODE2(T1, "10.0.0.6:3260") " -o update" SETTINGS "\n"
 		NODE2(T1, "10.0.0.6:3260") " --login\n");
 	/* clang-format on */
 	assert_int_equal(count_of(f->calls, "-I attachd\n") + count_of(f->calls, "-I attachd "), 0);
@@ -1085,9 +1147,7 @@ static void test_configured_iface(void **state)
 	assert_string_equal(f->writes, DELETE_WRITE(20, 10, 5));
 	/* clang-format off */
 	assert_string_equal(f->calls,
-		"-m iface -I attachd2 -o new\n"
-		NODE2(T1, "10.0.0.6:3260") " --logout\n"
-		NODE2(T1, "10.0.0.6:3260") " -o delete\n");
+		NODE2(T1, "10.0.0.6:3260") " --logout\n");
 	/* clang-format on */
 	assert_int_equal(access(path, F_OK), -1);
 	assert_non_null(fsession_of_record(f, T1, "10.0.0.6", 3260, "attachd"));
@@ -1110,22 +1170,19 @@ static void test_admin_record_untouched(void **state)
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		IFACE
-		NODE(T9, "10.0.0.9:3260") "\n"
-		NEW(T9, "10.0.0.9:3260")
-		CONFIGURE(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:1", 1, 1);
 	probed(&a, f->wwid);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_int_equal(f->n_nodes, 1);
-	assert_string_equal(f->nodes[0], T9 "|10.0.0.9:3260|default");
+	assert_int_equal(n_records(f), 1);
+	assert_int_equal(record_status(f, T9, "10.0.0.9", 3260, "default"), 0);
 	att_done(&a);
 }
 
 /* An admin's record in open-iscsi's old flat layout (one file per target and portal,
- * `-o new` without a TPGT) would be deleted by iscsiadm -o new for our iface: refused,
- * with what to do, and the file is left as it was. */
+ * `-o new` without a TPGT) is what iscsiadm --login -I attachd would read instead of ours:
+ * refused, with what to do, no login, and the file is left as it was. */
 static void test_admin_flat_record_refused(void **state)
 {
 	struct fake *f = *state;
@@ -1151,16 +1208,16 @@ static void test_admin_flat_record_refused(void **state)
 	assert_non_null(strstr(e.msg, "iface 'default'"));
 	assert_non_null(strstr(e.msg, "10.0.0.9,3260"));
 	assert_non_null(strstr(e.msg, ",TPGT -o new"));
-	assert_null(strstr(f->calls, "-p 10.0.0.9:3260,1"));
+	assert_null(strstr(f->calls, "--login"));
 	text = slurp(file);
 	assert_string_equal(text, rec);
 	free(text);
 	att_done(&a);
 }
 
-/* An admin's flat record appears while our record exists: iscsiadm's -o update and
- * -o delete of ours would delete it. A second connect refuses; the detach removes our
- * record file by hand (no iscsiadm -o delete) and leaves the admin's file as it was. */
+/* An admin's flat record appears while our record exists (iscsiadm would log in with it
+ * instead of ours). A second connect refuses; the detach removes our record file by hand
+ * and leaves the admin's file as it was. */
 static void test_admin_flat_record_appears_later(void **state)
 {
 	struct fake *f = *state;
@@ -1199,7 +1256,6 @@ static void test_admin_flat_record_appears_later(void **state)
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
-		IFACE
 		NODE(T9, "10.0.0.9:3260") " --logout\n");
 	/* clang-format on */
 	assert_int_equal(access(ours, F_OK), -1);
@@ -1239,8 +1295,6 @@ static void test_shared_session_first_in_first_out(void **state)
 	/* clang-format off */
 	assert_string_equal(f->calls,
 		IFACE
-		NODE(T9, "10.0.0.9:3260") "\n"
-		CONFIGURE(T9, "10.0.0.9:3260")
 		NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:1", 0, 1);
@@ -1254,11 +1308,9 @@ static void test_shared_session_first_in_first_out(void **state)
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &b, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
-		IFACE
-		NODE(T9, "10.0.0.9:3260") " --logout\n"
-		DEL(T9, "10.0.0.9:3260"));
+		NODE(T9, "10.0.0.9:3260") " --logout\n");
 	/* clang-format on */
-	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(n_records(f), 0);
 	assert_null(fsession_find(f, T9, "10.0.0.9", 3260));
 	att_done(&a);
 	att_done(&b);
@@ -1282,12 +1334,9 @@ static void test_login_auth_failure(void **state)
 	assert_non_null(strstr(e.msg, T9));
 	assert_null(strstr(e.msg, "Wr0ng-S3cret"));
 	/* clang-format off */
-	assert_non_null(strstr(f->calls,
-		NODE(T9, "10.0.0.9:3260") " --login\n"
-		IFACE
-		DEL(T9, "10.0.0.9:3260")));
+	assert_string_equal(f->calls, IFACE NODE(T9, "10.0.0.9:3260") " --login\n");
 	/* clang-format on */
-	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(n_records(f), 0);
 	assert_int_equal(n_paths(&a), 0);
 	f->calls[0] = 0;
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
@@ -1339,7 +1388,7 @@ static void test_login_errors(void **state)
 		if (!strstr(e.msg, cases[i].needle))
 			fail_msg("exit %d: '%s' not in: %s", cases[i].exit_code, cases[i].needle,
 				 e.msg);
-		assert_int_equal(f->n_nodes, 0);
+		assert_int_equal(n_records(f), 0);
 		att_done(&a);
 	}
 }
@@ -1358,27 +1407,37 @@ static void test_iscsiadm_missing_or_iscsid_down(void **state)
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ETIMEDOUT);
 	assert_non_null(strstr(e.msg, "did not finish"));
 	f->run_errno = 0;
-	f->show_exit = 20;
+	f->login_exit = 20;
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ENOTCONN);
 	assert_non_null(strstr(e.msg, "systemctl start iscsid"));
 	att_done(&a);
 }
 
-/* No record file to put the CHAP settings in (a broken node DB): a clear error, nothing
- * with the secret anywhere (errbuf, objs), no login without CHAP. */
+/* Our record cannot be written (here a file stands where its directory goes): a clear
+ * error naming the place, nothing with the secret anywhere (errbuf, objs), no login, and
+ * no temporary file left with the secret in it. */
 static void test_chap_without_record_file(void **state)
 {
 	struct fake *f = *state;
 	struct backend_attachment a;
 	struct errbuf e = {""};
+	char path[PATH_MAX + 64];
 	char *dump;
+	FILE *fp;
 
 	att_init(&a, "{\"portal\":\"10.0.0.9\",\"iqn\":\"" T9 "\",\"lun\":1,"
 		     "\"chap_user\":\"alice\",\"chap_secret\":\"" SECRET "\"}");
-	f->no_record_file = 1;
-	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ENOENT);
-	assert_non_null(strstr(e.msg, "CHAP settings"));
-	assert_non_null(strstr(e.msg, "iface attachd"));
+	snprintf(path, sizeof(path), "%s/etc/iscsi/nodes/" T9, f->root);
+	assert_int_equal(sys_real_ops.mkdir_p(&f->sys, path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/etc/iscsi/nodes/" T9 "/10.0.0.9,3260,1", f->root);
+	fp = fopen(path, "we");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), -ENOTDIR);
+	assert_non_null(strstr(e.msg, "writing the node record"));
+	assert_non_null(strstr(e.msg, "/etc/iscsi/nodes/" T9));
+	assert_non_null(strstr(e.msg, "10.0.0.9,3260,1/attachd"));
+	assert_int_equal(n_records(f), 1); /* that file only */
 	assert_null(strstr(e.msg, SECRET));
 	assert_null(strstr(f->calls, "--login"));
 	dump = json_dumps(a.objs, 0);
@@ -1403,10 +1462,10 @@ static void test_multipath_partial_and_total_failure(void **state)
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
 	assert_int_equal(n_paths(&a), 1);
 	assert_path(path0(&a), "10.0.0.9:3260", T9, 20, 10, "10:0:0:2", 1, 1);
-	assert_int_equal(f->n_nodes, 1); /* 10.0.0.10's record was removed */
+	assert_int_equal(n_records(f), 1); /* 10.0.0.10's record was removed */
 	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &a, &dev, &e), 0);
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
-	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(n_records(f), 0);
 	att_done(&a);
 
 	/* both portals work, no probe: the device found on the first path gives the LU's
@@ -1430,7 +1489,7 @@ static void test_multipath_partial_and_total_failure(void **state)
 	assert_non_null(strstr(e.msg, "10.0.0.10:3260"));
 	assert_non_null(strstr(e.msg, "10.0.0.11:3260"));
 	assert_int_equal(n_paths(&a), 0);
-	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(n_records(f), 0);
 	att_done(&a);
 }
 
@@ -1532,8 +1591,7 @@ static void test_disconnect_from_persisted_objs(void **state)
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	/* clang-format off */
 	assert_string_equal(f->calls,
-		IFACE DEL(T9, "10.0.0.9:3260")
-		IFACE NODE(T1, "10.0.0.6:3260") " --logout\n" DEL(T1, "10.0.0.6:3260"));
+		IFACE NODE(T1, "10.0.0.6:3260") " --logout\n");
 	/* clang-format on */
 	assert_string_equal(f->writes, DELETE_WRITE(7, 5, 1));
 	assert_null(fsession_find(f, T1, "10.0.0.6", 3260));
@@ -1567,7 +1625,7 @@ static void test_disconnect_failure_keeps_entry(void **state)
 	f->logout_exit = 0;
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_int_equal(n_paths(&a), 0);
-	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(n_records(f), 0);
 	att_done(&a);
 }
 
@@ -1598,13 +1656,34 @@ static void test_node_tuning(void **state)
 }
 
 #define T8 "iqn.2003-01.org.example:t8"
-#define MPATH_SETTINGS                                                                             \
-	" -n node.startup -v manual -n node.session.scan -v manual"                                \
-	" -n node.conn[0].timeo.login_timeout -v 10 -n node.session.initial_login_retry_max -v 1"  \
-	" -n node.session.timeo.replacement_timeout -v 5"                                          \
-	" -n node.conn[0].timeo.noop_out_interval -v 5 -n node.conn[0].timeo.noop_out_timeout -v " \
-	"5"                                                                                        \
-	" -n node.conn[0].timeo.logout_timeout -v 2"
+/* A setting of our record (iqn, addr:3260, attachd) as idbm would read it. */
+static void assert_record_has(struct fake *f, const char *iqn, const char *addr, const char *key,
+			      const char *want)
+{
+	char path[PATH_MAX * 2], v[256];
+	char *text;
+
+	record_path(f, iqn, addr, 3260, BE_ISCSI_RECORD_TPGT, "attachd", path, sizeof(path));
+	text = read_text(path);
+	assert_non_null(text);
+	if (be_iscsi_noderec_get(text, key, v, sizeof(v)) < 0)
+		v[0] = 0;
+	free(text);
+	assert_string_equal(v, want);
+}
+
+/* The multipath settings: failover after 5 s, quick logout from a dead target. */
+static void assert_mpath_record(struct fake *f, const char *iqn, const char *addr)
+{
+	assert_record_has(f, iqn, addr, "node.startup", "manual");
+	assert_record_has(f, iqn, addr, "node.session.scan", "manual");
+	assert_record_has(f, iqn, addr, "node.conn[0].timeo.login_timeout", "10");
+	assert_record_has(f, iqn, addr, "node.session.initial_login_retry_max", "1");
+	assert_record_has(f, iqn, addr, "node.session.timeo.replacement_timeout", "5");
+	assert_record_has(f, iqn, addr, "node.conn[0].timeo.noop_out_interval", "5");
+	assert_record_has(f, iqn, addr, "node.conn[0].timeo.noop_out_timeout", "5");
+	assert_record_has(f, iqn, addr, "node.conn[0].timeo.logout_timeout", "2");
+}
 
 static void set_session_state(struct fake *f, unsigned sid, const char *state)
 {
@@ -1635,10 +1714,8 @@ static void test_find_paths_targets(void **state)
 	probed(&a, f->wwid);
 	assert_int_equal(be_iscsi_ops.paths_configured(a.cfg), 2);
 	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &a, &e), 0);
-	assert_non_null(
-	    strstr(f->calls, NODE(T9, "10.0.0.9:3260") " -o update" MPATH_SETTINGS "\n"));
-	assert_non_null(
-	    strstr(f->calls, NODE(T8, "10.0.0.12:3260") " -o update" MPATH_SETTINGS "\n"));
+	assert_mpath_record(f, T9, "10.0.0.9");
+	assert_mpath_record(f, T8, "10.0.0.12");
 	assert_int_equal(be_iscsi_ops.find_paths(&f->ctx, &a, bp, BACKEND_MAX_PATHS, &n, &e), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(bp[0].id, "10:0:0:2");
@@ -1671,7 +1748,7 @@ static void test_find_paths_targets(void **state)
 
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_int_equal(f->n_sess, 3);
-	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(n_records(f), 0);
 	att_done(&a);
 }
 
@@ -1705,7 +1782,7 @@ static void test_find_paths_wwid_mismatch(void **state)
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_string_equal(f->writes, DELETE_WRITE(20, 10, 2) DELETE_WRITE(21, 11, 2));
 	assert_int_equal(f->n_sess, 3);
-	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(n_records(f), 0);
 	att_done(&a);
 
 	/* only a refused path: no path of this volume at all */
@@ -1774,7 +1851,7 @@ static void test_add_paths(void **state)
 	set_session_state(f, 21, "LOGGED_IN");
 	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
 	assert_int_equal(f->n_sess, 3);
-	assert_int_equal(f->n_nodes, 0);
+	assert_int_equal(n_records(f), 0);
 	att_done(&a);
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * open-iscsi node record files (backends/iscsi/noderec.c): reading and editing record
- * text the way idbm reads it, the flat-layout check, the CHAP edit in a scratch tree
- * (atomic, 0600, only our iface's file), and open-iscsi's link() lock.
+ * text the way idbm reads it, the whole record attachd writes (iscsid.conf's and the iface's
+ * settings, then its own) in a scratch tree (atomic, 0600, only our iface's files), the
+ * flat-layout check, and open-iscsi's link() lock.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -165,45 +166,142 @@ static const char admin_text[] = "# BEGIN RECORD 2.1.8\nnode.name = " T9 "\n"
 				 "node.conn[0].address = 10.0.0.9\nnode.conn[0].port = 3260\n"
 				 "# END RECORD\n";
 
-/* Only our iface's file is edited; an admin's beside it keeps its bytes; the result is
- * 0600 and no temporary file stays behind; the lock is released. */
-static void test_set_only_ours(void **state)
+/* The record text: iscsid.conf's node.* lines and the iface's iface.* lines in their order
+ * (nothing else of either file), then the set, which replaces any line of its keys. */
+static void test_build(void **state)
+{
+	const struct be_iscsi_noderec_kv set[] = {
+	    {"node.name", T9},
+	    {"node.startup", "manual"},
+	    {"node.session.auth.password", SECRET},
+	};
+	char *out = NULL;
+
+	assert_int_equal(
+	    be_iscsi_noderec_build("iscsid.startup = x\n# node.startup = automatic\n"
+				   "node.startup = automatic\n"
+				   "node.session.queue_depth = 32\n"
+				   "discovery.sendtargets.use_discoveryd = No\n"
+				   "node.session.auth.password = global",
+				   "# BEGIN RECORD 2.1.8\niface.iscsi_ifacename = attachd\n"
+				   "iface.transport_name = tcp\nnode.name = bogus\n"
+				   "# END RECORD\n",
+				   set, ELEMENTSOF(set), &out),
+	    0);
+	assert_string_equal(out, "# BEGIN RECORD attachd\n"
+				 "node.session.queue_depth = 32\n"
+				 "iface.iscsi_ifacename = attachd\n"
+				 "iface.transport_name = tcp\n"
+				 "node.name = " T9 "\n"
+				 "node.startup = manual\n"
+				 "node.session.auth.password = " SECRET "\n"
+				 "# END RECORD\n");
+	free(out);
+	/* no iscsid.conf (compiled defaults), nothing set */
+	assert_int_equal(be_iscsi_noderec_build(NULL, "", NULL, 0, &out), 0);
+	assert_string_equal(out, "# BEGIN RECORD attachd\n# END RECORD\n");
+	free(out);
+}
+
+static void put_etc(struct tree *t, const char *rel, const char *text)
+{
+	char path[512], cmd[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/etc/iscsi/%s", t->root, rel);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+	assert_int_equal(system(cmd), 0);
+	f = fopen(path, "we");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static const char iface_text[] = "# BEGIN RECORD 2.1.8\niface.iscsi_ifacename = attachd\n"
+				 "iface.transport_name = tcp\n# END RECORD\n";
+
+/* Our record is written whole, 0600, read back; an admin's record beside it keeps its
+ * bytes; an earlier attachd's records of the same target and portal in other files (flat,
+ * another tag) go; no
+ * temporary file stays behind; the lock is released. */
+static void test_write_only_ours(void **state)
 {
 	struct tree *t = *state;
 	const struct be_iscsi_noderec_kv set[] = {
-	    {"node.session.auth.authmethod", "CHAP"},
-	    {"node.session.auth.username", "alice"},
+	    {"node.name", T9},
+	    {"iface.iscsi_ifacename", "attachd"},
+	    {"node.conn[0].address", "10.0.0.9"},
+	    {"node.conn[0].port", "3260"},
 	    {"node.session.auth.password", SECRET},
 	};
 	struct errbuf e = {""};
 	char *text, cmd[256], lockw[256];
+	int created = -1;
 	mode_t mode;
 
-	put(t, "10.0.0.9,3260,1/attachd", rec_text, 0644);
+	put_etc(t, "ifaces/attachd", iface_text);
+	put_etc(t, "iscsid.conf", "node.session.cmds_max = 64\n");
 	put(t, "10.0.0.9,3260,1/default", admin_text, 0600);
-	assert_int_equal(be_iscsi_noderec_set(&t->ctx, T9, "10.0.0.9", 3260, set, 3, &e), 0);
+	put(t, "10.0.0.9,3260", rec_text, 0600); /* flat, iface attachd: an earlier attachd's */
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/etc/iscsi/nodes/%s/10.0.0.9,3260,7", t->root, T9);
+	assert_int_equal(system(cmd), 0);
+	put(t, "10.0.0.9,3260,7/attachd", rec_text, 0600);
+
+	assert_int_equal(be_iscsi_noderec_write(&t->ctx, T9, "10.0.0.9", 3260, set, ELEMENTSOF(set),
+						&created, &e),
+			 0);
+	assert_int_equal(created, 1);
 	text = get(t, "10.0.0.9,3260,1/attachd", &mode);
 	assert_int_equal(mode, 0600);
-	assert_non_null(strstr(text, "node.session.auth.password = " SECRET "\n"));
-	assert_null(strstr(text, "= bob"));
+	assert_string_equal(text,
+			    "# BEGIN RECORD attachd\nnode.session.cmds_max = 64\n"
+			    "iface.transport_name = tcp\nnode.name = " T9 "\n"
+			    "iface.iscsi_ifacename = attachd\nnode.conn[0].address = 10.0.0.9\n"
+			    "node.conn[0].port = 3260\n"
+			    "node.session.auth.password = " SECRET "\n# END RECORD\n");
 	free(text);
 	text = get(t, "10.0.0.9,3260,1/default", NULL);
 	assert_string_equal(text, admin_text);
 	free(text);
-	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A %s/etc/iscsi/nodes/%s | grep -v ,)\"",
+	/* only the admin's and ours are left: no flat file, no tag 7, no temporary file */
+	snprintf(cmd, sizeof(cmd), "test \"$(ls -A %s/etc/iscsi/nodes/%s)\" = 10.0.0.9,3260,1",
 		 t->root, T9);
 	assert_int_equal(system(cmd), 0);
 	snprintf(lockw, sizeof(lockw), "%s/run/lock/iscsi/lock.write", t->root);
 	assert_int_equal(access(lockw, F_OK), -1);
 
-	/* a file of our name whose content is somebody else's is not ours either */
-	put(t, "10.0.0.9,3260,1/attachd", admin_text, 0600);
-	assert_int_equal(be_iscsi_noderec_set(&t->ctx, T9, "10.0.0.9", 3260, set, 3, &e), -ENOENT);
-	assert_non_null(strstr(e.msg, "no node record of iface attachd"));
+	/* again: the same file, replaced */
+	assert_int_equal(be_iscsi_noderec_write(&t->ctx, T9, "10.0.0.9", 3260, set, ELEMENTSOF(set),
+						&created, &e),
+			 0);
+	assert_int_equal(created, 0);
+
+	/* remove: ours goes, the admin's stays */
+	assert_int_equal(be_iscsi_noderec_remove(&t->ctx, T9, "10.0.0.9", 3260, &e), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "test \"$(ls -A %s/etc/iscsi/nodes/%s/10.0.0.9,3260,1)\" = default", t->root, T9);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(access(lockw, F_OK), -1);
+}
+
+/* Without our iface's file there is nothing to copy the iface settings from: a clear error,
+ * nothing written, no secret in it. */
+static void test_write_needs_iface(void **state)
+{
+	struct tree *t = *state;
+	const struct be_iscsi_noderec_kv set[] = {{"node.session.auth.password", SECRET}};
+	struct errbuf e = {""};
+	char cmd[256];
+	int created = -1;
+
+	assert_int_equal(
+	    be_iscsi_noderec_write(&t->ctx, T9, "10.0.0.9", 3260, set, 1, &created, &e), -ENOENT);
+	assert_non_null(strstr(e.msg, "iface attachd"));
 	assert_null(strstr(e.msg, SECRET));
-	text = get(t, "10.0.0.9,3260,1/attachd", NULL);
-	assert_string_equal(text, admin_text);
-	free(text);
+	assert_int_equal(created, -1);
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A %s/etc/iscsi/nodes/%s/10.0.0.9,3260,1)\"",
+		 t->root, T9);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* The flat layout: a file per (target, portal) whatever the iface. */
@@ -281,7 +379,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_get),
 	    cmocka_unit_test(test_edit),
-	    TREE_TEST(test_set_only_ours),
+	    cmocka_unit_test(test_build),
+	    TREE_TEST(test_write_only_ours),
+	    TREE_TEST(test_write_needs_iface),
 	    TREE_TEST(test_flat_iface),
 	    TREE_TEST(test_lock_waits_for_holder),
 	};

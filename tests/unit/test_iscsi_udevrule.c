@@ -92,7 +92,7 @@ static char *rule_file(struct fake *f, const char *iface)
 
 static void test_format(void **state _unused_)
 {
-	char buf[1024];
+	char buf[BE_ISCSI_UDEV_RULE_MAX];
 
 	assert_int_equal(be_iscsi_udev_rule_format("attachd2", buf, sizeof(buf)), 0);
 	/* disks only, never on remove, the session parent's ifacename, the property set */
@@ -102,6 +102,12 @@ static void test_format(void **state _unused_)
 	assert_non_null(strstr(buf, "KERNELS==\"session*\", "
 				    "ATTRS{iscsi_session/%b/ifacename}==\"attachd2\", "
 				    "ENV{ATTACHD_PATH}=\"attachd2\"\n"));
+	/* for our disks only: no persistent-storage rules, no inotify watch (final) */
+	assert_non_null(strstr(buf,
+			       "ENV{ATTACHD_PATH}=\"attachd2\"\n"
+			       "ENV{ATTACHD_PATH}!=\"attachd2\", GOTO=\"attachd_paths_end\"\n"));
+	assert_non_null(strstr(buf, "\nENV{UDEV_DISABLE_PERSISTENT_STORAGE_RULES_FLAG}=\"1\", "
+				    "OPTIONS:=\"nowatch\"\nLABEL=\"attachd_paths_end\"\n"));
 	assert_non_null(strstr(buf, "\nLABEL=\"attachd_paths_end\"\n"));
 	/* what to put in multipath.conf is in the file for whoever finds it */
 	assert_non_null(strstr(buf, "property \"^ATTACHD_PATH$\""));
@@ -112,6 +118,12 @@ static void test_format(void **state _unused_)
 	assert_int_equal(be_iscsi_udev_rule_format(".hidden", buf, sizeof(buf)), -EINVAL);
 	assert_int_equal(be_iscsi_udev_rule_format("", buf, sizeof(buf)), -EINVAL);
 	assert_int_equal(be_iscsi_udev_rule_format("attachd", buf, 40), -ENOBUFS);
+	/* the longest iface name agent/config.c accepts fits the buffer udevrule.c uses */
+	assert_int_equal(
+	    be_iscsi_udev_rule_format("a23456789012345678901234567890123456789012345678"
+				      "901234567890123",
+				      buf, sizeof(buf)),
+	    0);
 }
 
 static void test_ensure_writes_once_and_reloads(void **state)
