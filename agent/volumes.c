@@ -554,6 +554,26 @@ void agent_volume_claim_restored(struct agent_volumes *r, struct agent_volume *v
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* A defined volume with exactly these options: a Create of it changes nothing, so it is
+ * answered without the operation lock (containers starting on one volume at once do not
+ * wait behind another one's Mount, and never time out as "busy"). Options are replaced
+ * under data_lock, so this read is consistent. */
+static int same_definition(struct agent_volumes *r, const char *key, const json_t *opts)
+{
+	struct agent_volume *v;
+	int same = 0;
+
+	pthread_mutex_lock(&r->lock);
+	v = find_locked(r, key);
+	if (v) {
+		pthread_mutex_lock(&v->data_lock);
+		same = !v->removed && json_equal(v->opts, opts ? opts : json_null());
+		pthread_mutex_unlock(&v->data_lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return same;
+}
+
 int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, const char *name,
 			 const json_t *opts, struct errbuf *e)
 {
@@ -566,6 +586,10 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 		return errbuf_set(e, -EINVAL, "invalid options for volume '%s': %s", n->key,
 				  el.n ? el.msg : "rejected");
 	describe(&o, identity, sizeof(identity));
+	if (same_definition(r, n->key, opts)) {
+		attach_opts_done(&o);
+		return 0;
+	}
 
 	for (int tries = 0; tries < 8; tries++) {
 		struct agent_volume *v = NULL, *other;
@@ -654,24 +678,6 @@ int agent_volumes_create(struct agent_volumes *r, const struct agent_name *n, co
 	attach_opts_done(&o);
 	return errbuf_set(e, -EAGAIN, "volume '%s' is being created and removed concurrently",
 			  n->key);
-}
-
-struct agent_mount *agent_volume_find_mount(struct agent_volume *v, const char *name)
-{
-	for (size_t i = 0; i < v->n_mounts; i++)
-		if (streq(v->mounts[i].name, name))
-			return &v->mounts[i];
-	return NULL;
-}
-
-unsigned agent_volume_container_users(const struct agent_volume *v, const char *container)
-{
-	unsigned users = 0;
-
-	for (size_t i = 0; i < v->n_mounts; i++)
-		if (streq(v->mounts[i].container, container))
-			users++;
-	return users;
 }
 
 int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, const char *name,

@@ -454,3 +454,21 @@ int agent_volumes_admin_takeover(struct agent_volumes *r, const char *name, json
 	agent_volume_unlock(r, v);
 	return rc;
 }
+
+struct agent_mount *agent_volume_find_mount(struct agent_volume *v, const char *name)
+{
+	for (size_t i = 0; i < v->n_mounts; i++)
+		if (streq(v->mounts[i].name, name))
+			return &v->mounts[i];
+	return NULL;
+}
+
+unsigned agent_volume_container_users(const struct agent_volume *v, const char *container)
+{
+	unsigned users = 0;
+
+	for (size_t i = 0; i < v->n_mounts; i++)
+		if (streq(v->mounts[i].container, container))
+			users++;
+	return users;
+}

@@ -601,6 +601,11 @@ static void test_lock_wait_bounded(void **state)
 	    !strstr(err_of(j), " s (step attach)"))
 		fail_msg("Err '%s'", err_of(j));
 	json_decref(j);
+	/* A Create with the same options changes nothing and is answered at once, not after
+	 * lock_wait_s behind the Mount: containers start on one volume together. */
+	j = call("/VolumeDriver.Create", "{\"Name\":\"slow_c3\",\"Opts\":" FILE_OPTS "}");
+	assert_string_equal(err_of(j), "");
+	json_decref(j);
 	/* Get and List never wait for operations. */
 	assert_int_equal(list_count("slow_c1"), -1);
 	assert_int_equal(pthread_join(a.t, NULL), 0);
