@@ -37,9 +37,9 @@ bench_calibrate
 man_dev=
 man_attach() {
 	local s t sid h tid d sz
-	iscsiadm -m node -o new -T "$iqn" -p "$portal" >/dev/null
-	iscsiadm -m node -T "$iqn" -p "$portal" -o update -n node.session.scan -v manual
-	iscsiadm -m node -T "$iqn" -p "$portal" --login >/dev/null
+	iscsiadm -m node -o new -T "$iqn" -p "$portal" -I default >/dev/null
+	iscsiadm -m node -T "$iqn" -p "$portal" -I default -o update -n node.session.scan -v manual
+	iscsiadm -m node -T "$iqn" -p "$portal" -I default --login >/dev/null
 	sid=
 	for s in /sys/class/iscsi_session/session*; do
 		read -r t <"$s/targetname"
@@ -59,15 +59,15 @@ man_detach() {
 	umount "$SCRATCH/man"
 	dmsetup remove bench-man
 	echo 1 >"/sys/class/block/$man_dev/device/delete"
-	iscsiadm -m node -T "$iqn" -p "$portal" --logout >/dev/null
-	iscsiadm -m node -T "$iqn" -p "$portal" -o delete
+	iscsiadm -m node -T "$iqn" -p "$portal" -I default --logout >/dev/null
+	iscsiadm -m node -T "$iqn" -p "$portal" -I default -o delete
 }
 
 ## os-brick-style --------------------------------------------------------------------
 base_attach() {
 	local tries=0
-	iscsiadm -m discovery -t sendtargets -p "$portal" >/dev/null
-	iscsiadm -m node -T "$iqn" -p "$portal" --login >/dev/null 2>&1 || true # exit 15: already
+	iscsiadm -m discovery -t sendtargets -p "$portal" -I default >/dev/null
+	iscsiadm -m node -T "$iqn" -p "$portal" -I default --login >/dev/null 2>&1 || true # exit 15: already
 	until [ -e "$link" ]; do
 		tries=$((tries + 1))
 		[ $tries -le 30 ] || { echo "baseline: $link never appeared" >&2; return 1; }
@@ -79,8 +79,8 @@ base_attach() {
 }
 base_detach() {
 	umount "$SCRATCH/base"
-	iscsiadm -m node -T "$iqn" -p "$portal" --logout >/dev/null
-	iscsiadm -m node -T "$iqn" -p "$portal" -o delete
+	iscsiadm -m node -T "$iqn" -p "$portal" -I default --logout >/dev/null
+	iscsiadm -m node -T "$iqn" -p "$portal" -I default -o delete
 	iscsiadm -m discoverydb -t sendtargets -p "$portal" -o delete
 }
 

@@ -50,13 +50,13 @@ for ((r = 1; r <= N; r++)); do
 	check_no_leftovers
 	wipe
 	# by hand: log in (automatic scan), wait for the disk, then only mkfs is timed
-	iscsiadm -m discovery -t sendtargets -p "$portal" >/dev/null
-	iscsiadm -m node -T "$iqn" -p "$portal" --login >/dev/null
+	iscsiadm -m discovery -t sendtargets -p "$portal" -I default >/dev/null
+	iscsiadm -m node -T "$iqn" -p "$portal" -I default --login >/dev/null
 	udevadm wait --timeout=60 "$link"
 	bench_start; mkfs.ext4 -q -F -E lazy_itable_init=1,nodiscard "$link"; bench_stop raw_mkfs
 	blkid -p "$link" | grep -q 'TYPE="ext4"' || fail "no ext4 on $link after mkfs.ext4"
-	iscsiadm -m node -T "$iqn" -p "$portal" --logout >/dev/null
-	iscsiadm -m node -o delete -T "$iqn" -p "$portal"
+	iscsiadm -m node -T "$iqn" -p "$portal" -I default --logout >/dev/null
+	iscsiadm -m node -o delete -T "$iqn" -p "$portal" -I default
 	iscsiadm -m discoverydb -t sendtargets -p "$portal" -o delete
 	check_no_leftovers
 	wipe
