@@ -16,7 +16,6 @@
 #include <libudev.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "internal.h"
 #include "lib/macro.h"
@@ -27,14 +26,6 @@ struct ctrl_watch {
 	struct udev *udev;
 	struct udev_monitor *mon;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void watch_free(struct ctrl_watch *w)
 {
@@ -79,7 +70,7 @@ int be_nvme_ctrl_watch_next(void *ud _unused_, void *watch, int64_t deadline_ms)
 {
 	struct ctrl_watch *w = watch;
 	struct pollfd p = {.fd = udev_monitor_get_fd(w->mon), .events = POLLIN};
-	int64_t left = deadline_ms - mono_ms();
+	int64_t left = deadline_ms - be_nvme_now_ms();
 	int r;
 
 	if (left <= 0)
@@ -88,7 +79,7 @@ int be_nvme_ctrl_watch_next(void *ud _unused_, void *watch, int64_t deadline_ms)
 	if (r < 0)
 		return errno == EINTR ? 0 : negative_errno();
 	if (r == 0)
-		return mono_ms() >= deadline_ms ? -ETIMEDOUT : 0;
+		return be_nvme_now_ms() >= deadline_ms ? -ETIMEDOUT : 0;
 	/* Drain what is queued: the caller re-checks sysfs, whichever controller it was. */
 	for (;;) {
 		struct udev_device *d = udev_monitor_receive_device(w->mon);
