@@ -24,7 +24,7 @@ struct agent_pathcheck {
 	struct agent_metrics *m;
 	unsigned interval_s;
 	pthread_t thread;
-	int wake[2]; /* pipe: stop */
+	int wake[2]; /* pipe: stop, or a volume became multipath (on_multipath) */
 	struct udev *udev;
 	struct udev_monitor *mon;
 	pthread_mutex_t lock;
@@ -106,7 +106,7 @@ int agent_pathcheck_volume(struct agent_volumes *r, struct agent_metrics *m, con
 		return rc;
 	if (!v->attached || v->av.reached != STEP_MOUNT || v->av.doing != STEP_NONE ||
 	    !attach_volume_has_paths(&v->av)) {
-		agent_volume_paths_publish(v);
+		agent_volume_paths_publish(r, v);
 		agent_volume_unlock(r, v);
 		return 0;
 	}
@@ -120,7 +120,7 @@ int agent_pathcheck_volume(struct agent_volumes *r, struct agent_metrics *m, con
 	pthread_mutex_lock(&v->data_lock);
 	v->checking = 0;
 	pthread_mutex_unlock(&v->data_lock);
-	agent_volume_paths_publish(v);
+	agent_volume_paths_publish(r, v);
 	for (unsigned i = 0; i < n; i++) {
 		log_event(&v->av, &ev[i]);
 		if (m)
@@ -346,30 +346,80 @@ static int event_matters(struct udev_device *d)
 	return 0;
 }
 
+/* Some volume a round would check: staged with several paths, or restored and not yet
+ * looked at; or being attached (on_multipath fires during the attach, before the volume
+ * counts as attached). */
+static int any_candidate(struct agent_volumes *r)
+{
+	int yes = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n && !yes; i++) {
+		struct agent_volume *v = r->vols[i];
+
+		pthread_mutex_lock(&v->data_lock);
+		yes = (v->attached || v->attaching) && !v->removed &&
+		      (v->mp_multipath || !v->mp_published);
+		pthread_mutex_unlock(&v->data_lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return yes;
+}
+
+/* r->on_multipath (registry lock held): wake the checker thread. */
+static void kick(void *ud)
+{
+	struct agent_pathcheck *pc = ud;
+
+	(void)!write(pc->wake[1], "k", 1); /* non-blocking: a full pipe wakes it anyway */
+}
+
+/* Without a multipath volume the thread sleeps until one appears (kick) or a uevent
+ * comes: a host with single-path volumes only spends no CPU on path checking. */
 static void *checker_thread(void *arg)
 {
 	struct agent_pathcheck *pc = arg;
-	int64_t next = mono_ms() + (int64_t)pc->interval_s * 1000, last_event_round = 0;
-	int pending = 0;
+	int64_t next = 0, last_event_round = 0;
+	int pending = 0, idle = 1;
 
 	for (;;) {
 		struct pollfd p[2] = {
 		    {.fd = pc->wake[0], .events = POLLIN},
 		    {.fd = pc->mon ? udev_monitor_get_fd(pc->mon) : -1, .events = POLLIN}};
-		int64_t now = mono_ms(), wait = next - now;
+		int64_t now = mono_ms(), wait = -1;
+		int stopping;
 
-		if (pending) {
-			int64_t gap = last_event_round + EVENT_ROUND_GAP_MS - now;
+		if (!any_candidate(pc->r)) {
+			idle = 1;
+			pending = 0;
+		} else {
+			if (idle)
+				next = now + (int64_t)pc->interval_s * 1000;
+			idle = 0;
+			wait = next - now;
+			if (pending) {
+				int64_t gap = last_event_round + EVENT_ROUND_GAP_MS - now;
 
-			if (gap < wait)
-				wait = gap;
+				if (gap < wait)
+					wait = gap;
+			}
+			if (wait < 0)
+				wait = 0;
 		}
-		if (wait < 0)
-			wait = 0;
 		if (poll(p, 2, (int)wait) < 0 && errno != EINTR)
 			break;
-		if (p[0].revents)
-			break;
+		if (p[0].revents) {
+			char buf[64];
+
+			while (read(pc->wake[0], buf, sizeof(buf)) > 0)
+				;
+			pthread_mutex_lock(&pc->lock);
+			stopping = pc->stopping;
+			pthread_mutex_unlock(&pc->lock);
+			if (stopping)
+				break;
+			continue;
+		}
 		if (p[1].revents & POLLIN) {
 			struct udev_device *d = udev_monitor_receive_device(pc->mon);
 
@@ -379,6 +429,8 @@ static void *checker_thread(void *arg)
 			}
 		}
 		now = mono_ms();
+		if (idle)
+			continue;
 		if (now >= next || (pending && now >= last_event_round + EVENT_ROUND_GAP_MS)) {
 			start_round(pc);
 			if (pending)
@@ -428,6 +480,10 @@ int agent_pathcheck_start(struct agent_volumes *r, struct agent_metrics *m, unsi
 		return errbuf_set(e, -rc, "path checker: cannot start its thread: %s",
 				  strerror(rc));
 	}
+	pthread_mutex_lock(&r->lock);
+	r->on_multipath = kick;
+	r->on_multipath_ud = pc;
+	pthread_mutex_unlock(&r->lock);
 	*ret = pc;
 	return 0;
 }
@@ -436,6 +492,12 @@ struct agent_pathcheck *agent_pathcheck_stop(struct agent_pathcheck *pc)
 {
 	if (!pc)
 		return NULL;
+	pthread_mutex_lock(&pc->r->lock);
+	if (pc->r->on_multipath_ud == pc) {
+		pc->r->on_multipath = NULL;
+		pc->r->on_multipath_ud = NULL;
+	}
+	pthread_mutex_unlock(&pc->r->lock);
 	pthread_mutex_lock(&pc->lock);
 	pc->stopping = 1;
 	pthread_mutex_unlock(&pc->lock);

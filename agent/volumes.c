@@ -137,7 +137,7 @@ int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errb
 	rc = r->ops->up(r->env, &v->av, e);
 	slot_give(r);
 	v->op = AGENT_OP_IDLE;
-	agent_volume_paths_publish(v);
+	agent_volume_paths_publish(r, v);
 	/* Rolled back completely: nothing left to record. */
 	if (rc < 0 && v->av.reached == STEP_NONE && v->av.doing == STEP_NONE && v->n_mounts == 0) {
 		agent_volume_forget(r, v);
@@ -172,7 +172,7 @@ int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force
 	rc = r->ops->down(r->env, &v->av, force, e);
 	slot_give(r);
 	v->op = AGENT_OP_IDLE;
-	agent_volume_paths_publish(v);
+	agent_volume_paths_publish(r, v);
 	if (rc == 0)
 		agent_volume_unclaim(r, v);
 	if (rc == 0 && v->n_mounts == 0)
@@ -356,11 +356,14 @@ int agent_volume_trylock(struct agent_volumes *r, const char *key, struct agent_
 	return 0;
 }
 
-void agent_volume_paths_publish(struct agent_volume *v)
+void agent_volume_paths_publish(struct agent_volumes *r, struct agent_volume *v)
 {
+	int became, mp = attach_volume_has_paths(&v->av);
+
 	pthread_mutex_lock(&v->data_lock);
 	v->mp_published = 1;
-	v->mp_multipath = attach_volume_has_paths(&v->av);
+	became = mp && !v->mp_multipath;
+	v->mp_multipath = mp;
 	v->mp_dm_multipath = v->av.multipath;
 	v->mp_queueing = v->av.queueing;
 	v->mp_all_down_since = v->av.all_down_since_ms;
@@ -369,6 +372,12 @@ void agent_volume_paths_publish(struct agent_volume *v)
 	memcpy(v->mp_paths, v->av.paths, sizeof(v->mp_paths[0]) * v->mp_n_paths);
 	pthread_mutex_unlock(&v->data_lock);
 	agent_volume_fence_publish(v);
+	if (became) {
+		pthread_mutex_lock(&r->lock);
+		if (r->on_multipath)
+			r->on_multipath(r->on_multipath_ud);
+		pthread_mutex_unlock(&r->lock);
+	}
 }
 
 void agent_volume_unlock(struct agent_volumes *r, struct agent_volume *v)
@@ -737,16 +746,15 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 			goto out;
 		}
 		rc = agent_volume_up(r, v, e);
+		/* In one step: the path checker sees it attaching or attached. */
 		pthread_mutex_lock(&v->data_lock);
 		v->attaching = 0;
+		v->attached = rc == 0;
 		pthread_mutex_unlock(&v->data_lock);
 		if (rc < 0) {
 			errbuf_prefix(e, rc, "attaching volume '%s' failed", n->key);
 			goto out;
 		}
-		pthread_mutex_lock(&v->data_lock);
-		v->attached = 1;
-		pthread_mutex_unlock(&v->data_lock);
 	}
 	/* A volume the array grew is grown before the container sees it (never fails). */
 	agent_volume_expand_at_mount(r, v);

@@ -77,6 +77,11 @@ struct agent_volumes {
 	const struct agent_test_settings *test; /* NULL: no crash points */
 	struct agent_progress *progress;	/* NULL: none (agent/progress.h) */
 	struct agent_metrics *metrics;		  /* NULL: fencing events not counted */
+	/* Registry lock: called (with it held; must not block) when a volume's published
+	 * paths make it a multipath volume: the path checker, idle without one, wakes up
+	 * (agent/pathcheck.c). NULL: nobody listens. */
+	void (*on_multipath)(void *ud);
+	void *on_multipath_ud;
 };
 
 /* Take the operation lock of key's volume (a reference is held until unlock): 0 and *ret;
@@ -111,8 +116,9 @@ int agent_volumes_lock_name(struct agent_volumes *r, const char *name, struct ag
 void agent_volume_expand_at_mount(struct agent_volumes *r, struct agent_volume *v);
 /* Every volume key now, NULL-terminated, malloc'ed (free with agent_state_keys_free). */
 int agent_volumes_keys(struct agent_volumes *r, char ***ret);
-/* Operation lock held: copy av's multipath state for listings (data_lock taken here). */
-void agent_volume_paths_publish(struct agent_volume *v);
+/* Operation lock held: copy av's multipath state for listings (data_lock taken here); a
+ * volume that becomes multipath calls r->on_multipath. */
+void agent_volume_paths_publish(struct agent_volumes *r, struct agent_volume *v);
 /* Operation lock held: run the pipeline and log the attach/detach with its step timings. */
 int agent_volume_up(struct agent_volumes *r, struct agent_volume *v, struct errbuf *e);
 int agent_volume_down(struct agent_volumes *r, struct agent_volume *v, int force,

@@ -19,7 +19,8 @@ static int in_flight, pipes_in_flight;
 static char same_dev_keys[2][128];
 static int same_number_only; /* fakedriver_same_number: each has its own WWID */
 static int check_fail;
-static int fail_leaves; /* a failed up leaves a half-done attachment (reached dm-map) */
+static int fail_leaves;		/* a failed up leaves a half-done attachment (reached dm-map) */
+static char multipath_key[128]; /* fakedriver_set_multipath */
 
 void fakedriver_set_leftovers(int on)
 {
@@ -118,6 +119,13 @@ void fakedriver_same_number(const char *key1, const char *key2)
 	pthread_mutex_unlock(&lock);
 }
 
+void fakedriver_set_multipath(const char *key)
+{
+	pthread_mutex_lock(&lock);
+	snprintf(multipath_key, sizeof(multipath_key), "%s", key ? key : "");
+	pthread_mutex_unlock(&lock);
+}
+
 void fakedriver_same_device(const char *key1, const char *key2)
 {
 	pthread_mutex_lock(&lock);
@@ -180,6 +188,9 @@ static int fake_up(struct attach_env *env, struct attach_volume *v, struct errbu
 	else {
 		snprintf(v->staging, sizeof(v->staging), "%s", path);
 		v->reached = STEP_MOUNT;
+		pthread_mutex_lock(&lock);
+		v->multipath = multipath_key[0] && !strcmp(v->key, multipath_key);
+		pthread_mutex_unlock(&lock);
 	}
 out:
 	leave_as(v, 1);

@@ -30,6 +30,8 @@ void fakedriver_same_device(const char *key1, const char *key2);
 /* key1 and key2 get one device number but each its own WWID ("fake.KEY"): the kernel gave
  * the number of a disk key1's detach deleted to key2's new disk. */
 void fakedriver_same_number(const char *key1, const char *key2);
+/* Volume key's attach builds a dm-multipath map (attach_volume.multipath); NULL: none. */
+void fakedriver_set_multipath(const char *key);
 /* The check op (agent_driver_ops.check) fails with fail (negative errno), 0: passes. */
 void fakedriver_set_check(int fail);
 /* A failing up leaves the volume half attached (reached dm-map, as when its rollback failed

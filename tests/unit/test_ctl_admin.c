@@ -21,6 +21,7 @@
 #include "agent/admin.h"
 #include "agent/log.h"
 #include "agent/names.h"
+#include "agent/volumes_internal.h"
 #include "tests/lib/fakedriver.h"
 
 static char tmp[] = "/tmp/test_ctl_admin.XXXXXX";
@@ -78,6 +79,7 @@ static int each_setup(void **state)
 
 static int each_teardown(void **state)
 {
+	fakedriver_set_multipath(NULL);
 	vols = agent_volumes_free(vols);
 	agent_metrics_done(&metrics);
 	return 0;
@@ -294,10 +296,38 @@ static void test_trace_metrics(void **state)
 	json_decref(j);
 }
 
+static int kicks;
+
+static void count_kick(void *ud)
+{
+	assert_ptr_equal(ud, &kicks);
+	kicks++;
+}
+
+/* The path checker sleeps while no volume is multipath: it is woken (on_multipath) when an
+ * attach makes one, once, and not for single-path volumes. */
+static void test_multipath_wakes_checker(void **state)
+{
+	kicks = 0;
+	pthread_mutex_lock(&vols->lock);
+	vols->on_multipath = count_kick;
+	vols->on_multipath_ud = &kicks;
+	pthread_mutex_unlock(&vols->lock);
+	fakedriver_set_multipath("mp");
+	mount("single_app-1", FILEV);
+	assert_int_equal(kicks, 0);
+	mount("mp_app-1", FILEV);
+	assert_int_equal(kicks, 1);
+	mount("mp_app-2", FILEV);
+	assert_int_equal(kicks, 1); /* still the same multipath volume */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_ls_show, each_setup, each_teardown),
+	    cmocka_unit_test_setup_teardown(test_multipath_wakes_checker, each_setup,
+					    each_teardown),
 	    cmocka_unit_test_setup_teardown(test_detach, each_setup, each_teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, each_setup, each_teardown),
 	    cmocka_unit_test_setup_teardown(test_drain_forced_and_failed, each_setup,
