@@ -7,17 +7,16 @@
  */
 #include <errno.h>
 #include <libudev.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 
 #include "attach/internal.h"
+#include "lib/uevwatch.h"
 
 struct attach_devwait {
-	struct udev *udev;
-	struct udev_monitor *mon;
+	struct uevwatch *watch;
 	int udev_active;
 };
 
@@ -25,10 +24,7 @@ struct attach_devwait *attach_devwait_free(struct attach_devwait *w)
 {
 	if (!w)
 		return NULL;
-	if (w->mon)
-		udev_monitor_unref(w->mon);
-	if (w->udev)
-		udev_unref(w->udev);
+	uevwatch_free(w->watch);
 	free(w);
 	return NULL;
 }
@@ -48,31 +44,23 @@ static int udev_is_active(struct udev *udev)
 int attach_devwait_open(struct attach_env *env, struct attach_devwait **ret)
 {
 	struct attach_devwait *w = calloc(1, sizeof(*w));
+	struct udev *udev = env->udev ? udev_ref(env->udev) : udev_new();
 	int r;
 
-	if (!w)
-		return -ENOMEM;
-	w->udev = env->udev ? udev_ref(env->udev) : udev_new();
-	if (!w->udev) {
-		attach_devwait_free(w);
+	if (!w || !udev) {
+		free(w);
+		udev_unref(udev);
 		return -ENOMEM;
 	}
-	w->udev_active = udev_is_active(w->udev);
-	/* "udev" events come after rules ran (links exist); "kernel" ones when udevd is absent. */
-	w->mon = udev_monitor_new_from_netlink(w->udev, w->udev_active ? "udev" : "kernel");
-	if (!w->mon) {
-		attach_devwait_free(w);
-		return -EPROTONOSUPPORT;
-	}
-	udev_monitor_set_receive_buffer_size(w->mon, 16 * 1024 * 1024);
-	/* Whole disks only (udevd's events are dropped by the socket's filter in the
-	 * kernel): a partition's event never changes what a waiter looks for, and with
-	 * concurrent attaches every monitor would otherwise wake for every event. */
-	r = udev_monitor_filter_add_match_subsystem_devtype(w->mon, "block", "disk");
-	if (r >= 0)
-		r = udev_monitor_enable_receiving(w->mon);
+	w->udev_active = udev_is_active(udev);
+	/* "udev" events come after rules ran (links exist); "kernel" ones when udevd is
+	 * absent. Whole disks only: a partition's event never changes what a waiter looks
+	 * for, and with concurrent attaches every watch would otherwise wake for every event. */
+	r = uevwatch_open(udev, w->udev_active ? "udev" : "kernel", "block", "disk",
+			  16 * 1024 * 1024, &w->watch);
+	udev_unref(udev);
 	if (r < 0) {
-		attach_devwait_free(w);
+		free(w);
 		return r;
 	}
 	*ret = w;
@@ -81,27 +69,7 @@ int attach_devwait_open(struct attach_env *env, struct attach_devwait **ret)
 
 int attach_devwait_next(struct attach_devwait *w, int64_t deadline_ms)
 {
-	struct pollfd p = { .fd = udev_monitor_get_fd(w->mon), .events = POLLIN };
-	int64_t left = deadline_ms - attach_now_ms();
-	int r;
-
-	if (left <= 0)
-		return -ETIMEDOUT;
-	r = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
-	if (r < 0)
-		return errno == EINTR ? 0 : -errno;
-	if (r == 0)
-		/* Re-check at least once a second: uevents can be dropped under memory
-		 * pressure (ENOBUFS on the netlink socket), sysfs cannot. */
-		return attach_now_ms() >= deadline_ms ? -ETIMEDOUT : 0;
-	for (;;) {
-		struct udev_device *d = udev_monitor_receive_device(w->mon);
-
-		if (!d)
-			break;
-		udev_device_unref(d);
-	}
-	return 0;
+	return uevwatch_next(w->watch, deadline_ms);
 }
 
 int attach_devwait_is_initialized(struct attach_devwait *w, const struct backend_device *dev)
@@ -111,7 +79,8 @@ int attach_devwait_is_initialized(struct attach_devwait *w, const struct backend
 
 	if (!w->udev_active)
 		return 1;
-	d = udev_device_new_from_devnum(w->udev, 'b', makedev(dev->major, dev->minor));
+	d = udev_device_new_from_devnum(uevwatch_udev(w->watch), 'b',
+					makedev(dev->major, dev->minor));
 	if (!d)
 		return 0;
 	init = udev_device_get_is_initialized(d);

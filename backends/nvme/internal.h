@@ -59,8 +59,6 @@ struct be_nvme_fabrics_ops {
 	int (*watch_next)(void *ud, void *watch, int64_t deadline_ms);
 	void (*watch_close)(void *ud, void *watch);
 };
-/* nvme.c: CLOCK_MONOTONIC in ms (the deadlines of delete_controller's wait). */
-int64_t be_nvme_now_ms(void);
 /* ctrlwait.c: the real watch (libudev monitor on kernel uevents, subsystem "nvme"). */
 int be_nvme_ctrl_watch_open(void *ud, const struct sys *s, void **ret);
 int be_nvme_ctrl_watch_next(void *ud, void *watch, int64_t deadline_ms);

@@ -566,7 +566,7 @@ int be_nvme_identify(const struct backend_ctx *ctx, struct backend_attachment *a
 	return 0;
 }
 
-int64_t be_nvme_now_ms(void)
+static int64_t now_ms(void)
 {
 	struct timespec ts;
 
@@ -584,7 +584,7 @@ static int delete_ctrl(const struct backend_ctx *ctx, const struct be_nvme_cfg *
 	const struct be_nvme_fabrics_ops *f = c ? c->fabrics : &be_nvme_fabrics_real;
 	void *ud = c ? c->fabrics_ud : NULL, *w = NULL;
 	int tmo = ctx->timeout_ms > 0 ? ctx->timeout_ms : 30000;
-	int64_t deadline = be_nvme_now_ms() + tmo;
+	int64_t deadline = now_ms() + tmo;
 	char p[64];
 	int r, wr;
 
