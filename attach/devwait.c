@@ -87,3 +87,36 @@ int attach_devwait_is_initialized(struct attach_devwait *w, const struct backend
 	udev_device_unref(d);
 	return init > 0;
 }
+
+int attach_devwait_device(struct attach_env *env, struct attach_devwait *w,
+			  const struct backend_ops *be, const struct backend_ctx *ctx,
+			  struct backend_attachment *att, struct backend_device *ret,
+			  struct errbuf *e)
+{
+	int64_t deadline = attach_now_ms() + env->device_timeout_ms;
+
+	for (;;) {
+		struct backend_device dev;
+		int r = be->find_device(ctx, att, &dev, e), seen = r == 0;
+
+		if (seen && (!w || attach_devwait_is_initialized(w, &dev))) {
+			*ret = dev;
+			return 0;
+		}
+		if (r < 0 && r != -EAGAIN)
+			return r;
+		r = w ? attach_devwait_next(w, deadline) : -ETIMEDOUT;
+		if (r == -ETIMEDOUT && seen)
+			/* There, but udevd has not run its rules for it: it is busy or stuck. */
+			return errbuf_set(e, r,
+					  "the kernel presented the %s device %s but udev had not "
+					  "finished with it within %d s (udevd busy or stuck: see "
+					  "`udevadm monitor` and systemd-udevd's journal)",
+					  be->name, dev.devnode, env->device_timeout_ms / 1000);
+		if (r == -ETIMEDOUT)
+			return errbuf_set(e, r, "the kernel did not present the %s device within %d s",
+					  be->name, env->device_timeout_ms / 1000);
+		if (r < 0)
+			return errbuf_set(e, r, "waiting for udev events failed: %s", strerror(-r));
+	}
+}

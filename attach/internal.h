@@ -45,6 +45,13 @@ int attach_devwait_next(struct attach_devwait *w, int64_t deadline_ms);
  * running (nothing to wait for). */
 int attach_devwait_is_initialized(struct attach_devwait *w, const struct backend_device *dev);
 struct attach_devwait *attach_devwait_free(struct attach_devwait *w);
+/* Wait (env->device_timeout_ms) until be finds att's device and udev has finished with it:
+ * 0 and *ret; find_device's error; -ETIMEDOUT saying which of the two did not happen.
+ * Without w (no monitor): one look. */
+int attach_devwait_device(struct attach_env *env, struct attach_devwait *w,
+			  const struct backend_ops *be, const struct backend_ctx *ctx,
+			  struct backend_attachment *att, struct backend_device *ret,
+			  struct errbuf *e);
 
 int64_t attach_now_ms(void);
 int64_t attach_now_us(void);

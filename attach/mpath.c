@@ -93,7 +93,7 @@ int attach_mpath_await(struct attach_env *env, struct attach_volume *v, struct a
 		struct backend_path bp[BACKEND_MAX_PATHS];
 		struct errbuf fe = {{0}};
 		size_t n = 0, k = 0;
-		int r, all = 0;
+		int r, all = 0, unready;
 
 		r = be->find_paths(&ctx, &v->att, bp, BACKEND_MAX_PATHS, &n, &fe);
 		if (r < 0 && r != -EAGAIN) {
@@ -102,6 +102,7 @@ int attach_mpath_await(struct attach_env *env, struct attach_volume *v, struct a
 		}
 		if (r == 0)
 			k = initialized_only(w, bp, n, &all);
+		unready = r == 0 && n > 0 && k == 0;
 		if (k > 0 && !grace_end)
 			grace_end = attach_now_ms() + MPATH_GRACE_MS;
 		if (k > 0 && ((n >= configured && all) || !w || attach_now_ms() >= grace_end)) {
@@ -118,6 +119,13 @@ int attach_mpath_await(struct attach_env *env, struct attach_volume *v, struct a
 		r = w ? attach_devwait_next(w, until) : -ETIMEDOUT;
 		if (r == -ETIMEDOUT && until != deadline)
 			continue; /* the grace is over: take what is there */
+		if (r == -ETIMEDOUT && unready)
+			return errbuf_set(e, r,
+					  "the kernel presented %zu %s path(s) (%s first) but udev "
+					  "had not finished with any within %d s (udevd busy or "
+					  "stuck: see `udevadm monitor` and systemd-udevd's journal)",
+					  n, be->name, bp[0].dev.devnode,
+					  env->device_timeout_ms / 1000);
 		if (r == -ETIMEDOUT)
 			return errbuf_set(
 			    e, r, "the kernel did not present any %s path within %d s%s%s",

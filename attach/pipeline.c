@@ -123,29 +123,14 @@ static int step_await(struct attach_env *env, struct attach_volume *v, struct at
 		      char *note, size_t note_n, struct errbuf *e)
 {
 	struct backend_ctx ctx = be_ctx(env, env->device_timeout_ms);
-	int64_t deadline = attach_now_ms() + env->device_timeout_ms;
-	struct backend_device dev;
 	int r;
 
 	if (attach_mpath_wanted(v))
 		return attach_mpath_await(env, v, w, note, note_n, e);
-	for (;;) {
-		r = v->opts.be->find_device(&ctx, &v->att, &dev, e);
-		if (r == 0 && (!w || attach_devwait_is_initialized(w, &dev))) {
-			v->dev = dev;
-			attach_mpath_fill_native(env, v);
-			return 0;
-		}
-		if (r < 0 && r != -EAGAIN)
-			return r;
-		r = w ? attach_devwait_next(w, deadline) : -ETIMEDOUT;
-		if (r == -ETIMEDOUT)
-			return errbuf_set(e, r,
-					  "the kernel did not present the %s device within %d s",
-					  v->opts.be->name, env->device_timeout_ms / 1000);
-		if (r < 0)
-			return errbuf_set(e, r, "waiting for udev events failed: %s", strerror(-r));
-	}
+	r = attach_devwait_device(env, w, v->opts.be, &ctx, &v->att, &v->dev, e);
+	if (r == 0)
+		attach_mpath_fill_native(env, v);
+	return r;
 }
 
 static int step_verify(struct attach_env *env, struct attach_volume *v,

@@ -19,7 +19,6 @@ static int connect_identify(struct attach_env *env, struct backend_attachment *a
 	const struct backend_ops *be = att->ops;
 	struct backend_ctx ctx = ctx_of(env, env->connect_timeout_ms);
 	struct attach_devwait *w = NULL;
-	int64_t deadline;
 	int r;
 
 	/* Armed before the action, so the device's uevent cannot be missed. */
@@ -29,24 +28,9 @@ static int connect_identify(struct attach_env *env, struct backend_attachment *a
 	if (r < 0)
 		goto out;
 	info->connected = 1;
-	deadline = attach_now_ms() + env->device_timeout_ms;
-	for (;;) {
-		r = be->find_device(&ctx, att, &info->dev, e);
-		if (r == 0 && (!w || attach_devwait_is_initialized(w, &info->dev)))
-			break;
-		if (r < 0 && r != -EAGAIN)
-			goto out;
-		r = w ? attach_devwait_next(w, deadline) : -ETIMEDOUT;
-		if (r == -ETIMEDOUT) {
-			r = errbuf_set(e, r, "the kernel did not present the %s device within %d s",
-				       be->name, env->device_timeout_ms / 1000);
-			goto out;
-		}
-		if (r < 0) {
-			errbuf_set(e, r, "waiting for udev events failed: %s", strerror(-r));
-			goto out;
-		}
-	}
+	r = attach_devwait_device(env, w, be, &ctx, att, &info->dev, e);
+	if (r < 0)
+		goto out;
 	r = be->identify(&ctx, att, &info->dev, &info->ident, e);
 out:
 	attach_devwait_free(w);
