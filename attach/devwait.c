@@ -114,7 +114,8 @@ int attach_devwait_device(struct attach_env *env, struct attach_devwait *w,
 					  "`udevadm monitor` and systemd-udevd's journal)",
 					  be->name, dev.devnode, env->device_timeout_ms / 1000);
 		if (r == -ETIMEDOUT)
-			return errbuf_set(e, r, "the kernel did not present the %s device within %d s",
+			return errbuf_set(e, r,
+					  "the kernel did not present the %s device within %d s",
 					  be->name, env->device_timeout_ms / 1000);
 		if (r < 0)
 			return errbuf_set(e, r, "waiting for udev events failed: %s", strerror(-r));

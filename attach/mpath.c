@@ -120,12 +120,12 @@ int attach_mpath_await(struct attach_env *env, struct attach_volume *v, struct a
 		if (r == -ETIMEDOUT && until != deadline)
 			continue; /* the grace is over: take what is there */
 		if (r == -ETIMEDOUT && unready)
-			return errbuf_set(e, r,
-					  "the kernel presented %zu %s path(s) (%s first) but udev "
-					  "had not finished with any within %d s (udevd busy or "
-					  "stuck: see `udevadm monitor` and systemd-udevd's journal)",
-					  n, be->name, bp[0].dev.devnode,
-					  env->device_timeout_ms / 1000);
+			return errbuf_set(
+			    e, r,
+			    "the kernel presented %zu %s path(s) (%s first) but udev "
+			    "had not finished with any within %d s (udevd busy or "
+			    "stuck: see `udevadm monitor` and systemd-udevd's journal)",
+			    n, be->name, bp[0].dev.devnode, env->device_timeout_ms / 1000);
 		if (r == -ETIMEDOUT)
 			return errbuf_set(
 			    e, r, "the kernel did not present any %s path within %d s%s%s",
@@ -226,11 +226,11 @@ int attach_paths_table(const struct sys *s, struct attach_volume *v, int queue,
 	alua &= dh;
 	r = dmap_table_mpath(v->ident.size_bytes,
 			     &(struct dmap_mpath_spec){
-				     .paths = pp,
-				     .group = alua ? groups : NULL,
-				     .n = v->n_paths,
-				     .queue_if_no_path = queue,
-				     .hw_handler = dh ? "alua" : NULL,
+				 .paths = pp,
+				 .group = alua ? groups : NULL,
+				 .n = v->n_paths,
+				 .queue_if_no_path = queue,
+				 .hw_handler = dh ? "alua" : NULL,
 			     },
 			     ret);
 	if (r < 0)
