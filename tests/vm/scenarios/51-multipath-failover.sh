@@ -85,8 +85,8 @@ no_session_to() { # ADDR...
 	local a
 	for a in "$@"; do [ -z "$(session_state "$a")" ] || return 1; done
 }
-writes() { grep -vc '^ERR' "$1" 2>/dev/null || true; }
-errors() { grep -c '^ERR' "$1" 2>/dev/null || true; }
+writes() { if [ -e "$1" ]; then grep -vc '^ERR' "$1" || true; else echo 0; fi; }
+errors() { if [ -e "$1" ]; then grep -c '^ERR' "$1" || true; else echo 0; fi; }
 writes_over() { [ "$(writes "$1")" -gt "$2" ]; }
 verify() { # FILE N: blocks 0..N-1 read back as written (page cache dropped first)
 	local i
