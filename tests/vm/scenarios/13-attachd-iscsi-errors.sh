@@ -49,6 +49,22 @@ assert_contains "$out" '"Err":""' "Create with CHAP"
 out=$(volman VolumeDriver.Mount '{"Name":"chapok_a"}')
 assert_contains "$out" '"Err":""' "Mount with CHAP"
 assert_contains "$(volman VolumeDriver.Unmount '{"Name":"chapok_a"}')" '"Err":""' "Unmount with CHAP"
+
+# udevd stuck (SIGSTOP) while a LUN attaches: the kernel presents the new SCSI disk, udev
+# never finishes with it. The Mount fails at the device deadline saying that (not "the
+# kernel did not present it") and where to look, and leaves nothing once udevd runs again.
+out=$(volman VolumeDriver.Create "{\"Name\":\"stuck_a\",\"Opts\":{$good,\"iqn\":\"$iqn\",\"lun\":0}}")
+assert_contains "$out" '"Err":""' "Create stuck_a"
+pkill -STOP -x systemd-udevd
+on_exit "pkill -CONT -x systemd-udevd || true"
+out=$(volman VolumeDriver.Mount '{"Name":"stuck_a"}')
+pkill -CONT -x systemd-udevd
+info "Mount with udevd stopped: $out"
+assert_contains "$out" "but udev had not finished with it within" "Mount with udevd stuck"
+assert_contains "$out" "systemd-udevd's journal" "Mount with udevd stuck says where to look"
+assert_not_contains "$out" "did not present" "Mount with udevd stuck"
+udevadm settle -t 60 || true # udevd catches up before the objects are counted
+check_no_leftovers
 stop_attachd
 if grep -q "s3cret-alice-42" "$ARTIFACTS/attachd.log"; then fail "CHAP secret found in the agent log"; fi
 check_no_leftovers
