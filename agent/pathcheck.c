@@ -4,6 +4,7 @@
 #include <libudev.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -91,6 +92,36 @@ static void log_event(const struct attach_volume *av, const struct attach_path_e
 		break;
 	}
 	agent_log(err ? AGENT_LOG_ERROR : AGENT_LOG_INFO, ev_message[ev->kind], d);
+}
+
+/* Operation lock held (see volumes_internal.h). */
+void agent_volume_paths_publish(struct agent_volumes *r, struct agent_volume *v)
+{
+	int became, mp = attach_volume_has_paths(&v->av);
+	unsigned n;
+
+	pthread_mutex_lock(&v->data_lock);
+	v->mp_published = 1;
+	became = mp && !v->mp_multipath;
+	v->mp_multipath = mp;
+	v->mp_dm_multipath = v->av.multipath;
+	v->mp_queueing = v->av.queueing;
+	v->mp_all_down_since = v->av.all_down_since_ms;
+	snprintf(v->mp_dm_name, sizeof(v->mp_dm_name), "%s", v->av.dm_name);
+	n = v->av.n_paths <= BACKEND_MAX_PATHS ? v->av.n_paths : 0;
+	if (n && !v->mp_paths)
+		v->mp_paths = calloc(BACKEND_MAX_PATHS, sizeof(v->mp_paths[0]));
+	v->mp_n_paths = v->mp_paths ? n : 0; /* out of memory: listed without paths */
+	if (v->mp_n_paths)
+		memcpy(v->mp_paths, v->av.paths, sizeof(v->mp_paths[0]) * v->mp_n_paths);
+	pthread_mutex_unlock(&v->data_lock);
+	agent_volume_fence_publish(v);
+	if (became) {
+		pthread_mutex_lock(&r->lock);
+		if (r->on_multipath)
+			r->on_multipath(r->on_multipath_ud);
+		pthread_mutex_unlock(&r->lock);
+	}
 }
 
 int agent_pathcheck_volume(struct agent_volumes *r, struct agent_metrics *m, const char *key)

@@ -43,11 +43,13 @@ static int load_mounts(struct agent_volume *v, const json_t *mounts, struct errb
 
 		if (!name || !container || !path || count < 1 || count > 1000000 ||
 		    strlen(name) >= sizeof(am->name) || !attach_key_is_valid(container) ||
-		    strlen(path) >= sizeof(am->path))
+		    strlen(path) >= AGENT_MOUNT_PATH_MAX)
 			return errbuf_set(e, -EINVAL, "record: mount entry %zu is malformed", i);
+		am->path = strdup(path);
+		if (!am->path)
+			return errbuf_set(e, -ENOMEM, "out of memory");
 		snprintf(am->name, sizeof(am->name), "%s", name);
 		snprintf(am->container, sizeof(am->container), "%s", container);
-		snprintf(am->path, sizeof(am->path), "%s", path);
 		am->count = (unsigned)count;
 		v->n_mounts++;
 	}
@@ -67,9 +69,14 @@ static void keep_live_mounts(struct agent_volumes *r, struct agent_volume *v)
 		agent_log(AGENT_LOG_INFO, "attachd.recover.mount-gone",
 			  json_pack("{s:s,s:s,s:s}", "volume", v->key, "name", v->mounts[i].name,
 				    "path", v->mounts[i].path));
+		free(v->mounts[i].path);
 	}
 	pthread_mutex_lock(&v->data_lock);
 	v->n_mounts = w;
+	if (w == 0) {
+		free(v->mounts);
+		v->mounts = NULL;
+	}
 	pthread_mutex_unlock(&v->data_lock);
 }
 
@@ -100,7 +107,8 @@ static void unbind_all(struct agent_volumes *r, struct agent_volume *v)
 			log_problem("attachd.recover.unbind-failed", v->key, e.msg);
 	}
 	pthread_mutex_lock(&v->data_lock);
-	v->n_mounts = 0;
+	while (v->n_mounts > 0)
+		agent_volume_drop_mount(v, v->n_mounts - 1);
 	pthread_mutex_unlock(&v->data_lock);
 }
 

@@ -219,7 +219,10 @@ static void volume_free(struct agent_volume *v)
 		return;
 	attach_volume_done(&v->av);
 	json_decref(v->opts);
+	for (size_t i = 0; i < v->n_mounts; i++)
+		free(v->mounts[i].path);
 	free(v->mounts);
+	free(v->mp_paths);
 	pthread_mutex_destroy(&v->op_lock);
 	pthread_mutex_destroy(&v->data_lock);
 	free(v);
@@ -354,30 +357,6 @@ int agent_volume_trylock(struct agent_volumes *r, const char *key, struct agent_
 	busy_begin(v);
 	*ret = v;
 	return 0;
-}
-
-void agent_volume_paths_publish(struct agent_volumes *r, struct agent_volume *v)
-{
-	int became, mp = attach_volume_has_paths(&v->av);
-
-	pthread_mutex_lock(&v->data_lock);
-	v->mp_published = 1;
-	became = mp && !v->mp_multipath;
-	v->mp_multipath = mp;
-	v->mp_dm_multipath = v->av.multipath;
-	v->mp_queueing = v->av.queueing;
-	v->mp_all_down_since = v->av.all_down_since_ms;
-	snprintf(v->mp_dm_name, sizeof(v->mp_dm_name), "%s", v->av.dm_name);
-	v->mp_n_paths = v->av.n_paths <= BACKEND_MAX_PATHS ? v->av.n_paths : 0;
-	memcpy(v->mp_paths, v->av.paths, sizeof(v->mp_paths[0]) * v->mp_n_paths);
-	pthread_mutex_unlock(&v->data_lock);
-	agent_volume_fence_publish(v);
-	if (became) {
-		pthread_mutex_lock(&r->lock);
-		if (r->on_multipath)
-			r->on_multipath(r->on_multipath_ud);
-		pthread_mutex_unlock(&r->lock);
-	}
 }
 
 void agent_volume_unlock(struct agent_volumes *r, struct agent_volume *v)
@@ -694,7 +673,7 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 {
 	struct agent_volume *v = NULL;
 	struct agent_mount *m, *nm;
-	char path[4096];
+	char path[4096], *mpath;
 	int rc;
 
 	rc = agent_volume_lock(r, n->key, &v, e);
@@ -761,12 +740,13 @@ int agent_volumes_mount(struct agent_volumes *r, const struct agent_name *n, con
 	/* Recorded before the bind exists: a container's destroy Unmounts every name it asked
 	 * for, so a restarted agent must know the name even if the bind never happened. */
 	{
-		struct agent_mount pending = {.count = 1};
+		char pending_path[AGENT_MOUNT_PATH_MAX] = "";
+		struct agent_mount pending = {.count = 1, .path = pending_path};
 
 		snprintf(pending.name, sizeof(pending.name), "%s", name);
 		snprintf(pending.container, sizeof(pending.container), "%s", n->container);
-		(void)attach_container_path(r->env, n->key, n->container, pending.path,
-					    sizeof(pending.path));
+		(void)attach_container_path(r->env, n->key, n->container, pending_path,
+					    sizeof(pending_path));
 		rc = agent_volume_save(r, v, &pending);
 		if (rc < 0) {
 			errbuf_set(e, rc, "cannot record the mount of volume '%s': %s", n->key,
@@ -807,6 +787,11 @@ bind_failed:
 		goto out;
 	}
 
+	mpath = strdup(path);
+	if (!mpath) {
+		rc = errbuf_set(e, -ENOMEM, "out of memory");
+		goto out;
+	}
 	pthread_mutex_lock(&v->data_lock);
 	m = agent_volume_find_mount(v, name);
 	if (m)
@@ -815,6 +800,7 @@ bind_failed:
 		nm = realloc(v->mounts, (v->n_mounts + 1) * sizeof(*nm));
 		if (!nm) {
 			pthread_mutex_unlock(&v->data_lock);
+			free(mpath);
 			rc = errbuf_set(e, -ENOMEM, "out of memory");
 			goto out;
 		}
@@ -825,7 +811,8 @@ bind_failed:
 		snprintf(m->container, sizeof(m->container), "%s", n->container);
 		m->count = 1;
 	}
-	snprintf(m->path, sizeof(m->path), "%s", path);
+	free(m->path);
+	m->path = mpath;
 	pthread_mutex_unlock(&v->data_lock);
 	agent_volume_save(r, v, NULL);
 	snprintf(ret_path, len, "%s", path);
@@ -873,7 +860,7 @@ int agent_volumes_unmount(struct agent_volumes *r, const struct agent_name *n, c
 		}
 	}
 	pthread_mutex_lock(&v->data_lock);
-	*m = v->mounts[--v->n_mounts];
+	agent_volume_drop_mount(v, (size_t)(m - v->mounts));
 	pthread_mutex_unlock(&v->data_lock);
 	if (v->n_mounts > 0)
 		agent_volume_save(r, v, NULL);

@@ -291,7 +291,7 @@ static int unbind_all(struct agent_volumes *r, struct agent_volume *v, struct er
 		pthread_mutex_lock(&v->data_lock);
 		for (size_t i = 0; i < v->n_mounts;)
 			if (streq(v->mounts[i].container, container))
-				v->mounts[i] = v->mounts[--v->n_mounts];
+				agent_volume_drop_mount(v, i);
 			else
 				i++;
 		pthread_mutex_unlock(&v->data_lock);
@@ -453,6 +453,16 @@ int agent_volumes_admin_takeover(struct agent_volumes *r, const char *name, json
 	rc = agent_volume_fence_takeover(r, v, ret, e);
 	agent_volume_unlock(r, v);
 	return rc;
+}
+
+void agent_volume_drop_mount(struct agent_volume *v, size_t i)
+{
+	free(v->mounts[i].path);
+	v->mounts[i] = v->mounts[--v->n_mounts];
+	if (v->n_mounts == 0) {
+		free(v->mounts);
+		v->mounts = NULL;
+	}
 }
 
 struct agent_mount *agent_volume_find_mount(struct agent_volume *v, const char *name)

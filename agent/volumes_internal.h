@@ -14,9 +14,10 @@
 struct agent_mount {
 	char name[AGENT_NAME_MAX + 1];
 	char container[ATTACH_KEY_MAX + 1];
-	char path[4096];
+	char *path; /* malloc'd: most are short, and 256 volumes x PATH_MAX was 1 MiB of RSS */
 	unsigned count;
 };
+#define AGENT_MOUNT_PATH_MAX 4096
 
 struct agent_volume {
 	char key[ATTACH_KEY_MAX + 1];
@@ -54,7 +55,9 @@ struct agent_volume {
 	char mp_dm_name[160];
 	int64_t mp_all_down_since; /* CLOCK_REALTIME ms, 0: some path up */
 	unsigned mp_n_paths;
-	struct attach_path mp_paths[BACKEND_MAX_PATHS];
+	/* malloc'd (BACKEND_MAX_PATHS entries) at the first publish with a path: most volumes
+	 * have none, and 7.5 KiB per volume was 2 MiB of RSS with 256 attached. */
+	struct attach_path *mp_paths;
 	/* data_lock: av's fence state as the last operation left it (published with the
 	 * paths), for attachctl show while an operation runs. */
 	enum attach_fence_status fence_status;
@@ -153,4 +156,7 @@ int agent_volume_restore(struct agent_volumes *r, const char *key, const json_t 
 			 struct agent_volume **ret, struct errbuf *e);
 /* Operation lock held: the entry of a wire name, or NULL; how many names use container. */
 struct agent_mount *agent_volume_find_mount(struct agent_volume *v, const char *name);
+/* data_lock held: forget v->mounts[i] (the last one takes its place; the array is freed
+ * with the last name). */
+void agent_volume_drop_mount(struct agent_volume *v, size_t i);
 unsigned agent_volume_container_users(const struct agent_volume *v, const char *container);

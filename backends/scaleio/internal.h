@@ -6,6 +6,7 @@
  *   options.c   Create options (system_id, volume_id): pure parsing and validation
  *   gwjson.c    pure: gateway URLs and bodies, error bodies and codes, SDC/volume JSON,
  *               drv_cfg output
+ *   curlso.c    libcurl, dlopen()ed at the first gateway operation (attachd does not link it)
  *   rest.c      the gateway client (libcurl): login, token cache, version header, 401 retry,
  *               TLS settings, one deadline per operation
  *   takeover.c  pure: one writer per volume (refuse, or the SDCs a takeover unmaps)
@@ -16,6 +17,7 @@
  */
 #pragma once
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdint.h>
 
@@ -31,6 +33,31 @@ struct be_sio_cfg {
 	char volume_id[BE_SIO_ID_LEN + 1]; /* lower case */
 	int readonly;			   /* the generic "readonly" option */
 };
+
+/* ---- curlso.c ---- */
+
+#define BE_SIO_CURL_SONAME "libcurl.so.4"
+/* The libcurl functions rest.c calls, resolved from the library loaded at run time. */
+struct be_sio_curl {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *curl);
+	void (*easy_reset)(CURL *curl);
+	CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+	CURLcode (*easy_perform)(CURL *curl);
+	CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode code);
+	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
+	void (*slist_free_all)(struct curl_slist *list);
+};
+/* Set once be_sio_curl_load() has succeeded; never reset. */
+extern const struct be_sio_curl *be_sio_curl;
+/* Loads libcurl and initialises it, once per process (thread-safe). -ELIBACC (e names the
+ * library and what to install) when it is not there, -ELIBBAD when it lacks a function.
+ * A failure is not remembered: the next call tries again. */
+int be_sio_curl_load(struct errbuf *e);
+/* dlopen soname and resolve the functions into *ret (tests: a missing library). */
+int be_sio_curl_load_from(const char *soname, struct be_sio_curl *ret, struct errbuf *e);
 
 /* ---- options.c ---- */
 int be_sio_parse(const json_t *opts, void **ret_cfg, struct errlist *el);

@@ -11,8 +11,8 @@
  * Every operation has one deadline (ctx->timeout_ms): each request gets what is left of it
  * as libcurl's connect and total timeout, so a dead or slow gateway fails in bounded time.
  * The password is handed to libcurl for the login only and never formatted into a message.
+ * libcurl is called through be_sio_curl (curlso.c: loaded at the first operation).
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -110,15 +110,11 @@ void be_sio_token_cache_clear(void)
 
 /* ---- transport ---- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 int be_sio_client_init(struct be_sio_client *c, const struct backend_scaleio_host *host,
 		       int timeout_ms, struct errbuf *e)
 {
+	int r;
+
 	memset(c, 0, sizeof(*c));
 	if (!host || !host->gateway[0])
 		return errbuf_set(e, -EINVAL,
@@ -128,10 +124,12 @@ int be_sio_client_init(struct be_sio_client *c, const struct backend_scaleio_hos
 		return errbuf_set(
 		    e, -EINVAL,
 		    "scaleio backend: the gateway username or password is not configured");
-	pthread_once(&curl_once, curl_init_once);
+	r = be_sio_curl_load(e);
+	if (r < 0)
+		return r;
 	c->host = host;
 	c->deadline_ms = now_ms() + (timeout_ms > 0 ? timeout_ms : 30000);
-	c->curl = curl_easy_init();
+	c->curl = be_sio_curl->easy_init();
 	if (!c->curl)
 		return errbuf_set(e, -ENOMEM, "scaleio backend: cannot create a libcurl handle");
 	return 0;
@@ -140,7 +138,7 @@ int be_sio_client_init(struct be_sio_client *c, const struct backend_scaleio_hos
 void be_sio_client_done(struct be_sio_client *c)
 {
 	if (c->curl)
-		curl_easy_cleanup(c->curl);
+		be_sio_curl->easy_cleanup(c->curl);
 	c->curl = NULL;
 	explicit_bzero(c->token, sizeof(c->token));
 }
@@ -199,6 +197,7 @@ enum auth_kind { AUTH_PASSWORD, AUTH_TOKEN };
 static int perform(struct be_sio_client *c, const char *method, const char *path, const char *body,
 		   enum auth_kind auth, char **ret_body, struct errbuf *e)
 {
+	const struct be_sio_curl *cu = be_sio_curl;
 	const struct backend_scaleio_host *h = c->host;
 	CURL *curl = c->curl;
 	struct curl_slist *hdrs = NULL;
@@ -216,57 +215,57 @@ static int perform(struct be_sio_client *c, const char *method, const char *path
 	r = be_sio_url(h->gateway, path, url, sizeof(url));
 	if (r < 0)
 		return errbuf_set(e, r, "PowerFlex gateway URL too long");
-	curl_easy_reset(curl);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)left);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)left);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+	cu->easy_reset(curl);
+	cu->easy_setopt(curl, CURLOPT_URL, url);
+	cu->easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	cu->easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	cu->easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)left);
+	cu->easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)left);
+	cu->easy_setopt(curl, CURLOPT_ERRORBUFFER, cerr);
+	cu->easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write);
+	cu->easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
 	if (h->insecure_skip_verify) {
-		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+		cu->easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		cu->easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
 	} else {
-		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+		cu->easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+		cu->easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
 		if (h->ca_file[0])
-			curl_easy_setopt(curl, CURLOPT_CAINFO, h->ca_file);
+			cu->easy_setopt(curl, CURLOPT_CAINFO, h->ca_file);
 	}
 	snprintf(accept, sizeof(accept), "Accept: application/json%s%s",
 		 c->version[0] ? ";version=" : "", c->version);
 	snprintf(ctype, sizeof(ctype), "Content-Type: application/json%s%s",
 		 c->version[0] ? ";version=" : "", c->version);
-	hdrs = curl_slist_append(hdrs, accept);
+	hdrs = cu->slist_append(hdrs, accept);
 	if (auth == AUTH_PASSWORD) {
-		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(curl, CURLOPT_USERNAME, h->username);
-		curl_easy_setopt(curl, CURLOPT_PASSWORD, h->password);
+		cu->easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		cu->easy_setopt(curl, CURLOPT_USERNAME, h->username);
+		cu->easy_setopt(curl, CURLOPT_PASSWORD, h->password);
 	} else if (c->bearer) {
 		snprintf(bearer, sizeof(bearer), "Authorization: Bearer %s", c->token);
-		hdrs = curl_slist_append(hdrs, bearer);
+		hdrs = cu->slist_append(hdrs, bearer);
 	} else {
-		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(curl, CURLOPT_USERNAME, h->username);
-		curl_easy_setopt(curl, CURLOPT_PASSWORD, c->token);
+		cu->easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		cu->easy_setopt(curl, CURLOPT_USERNAME, h->username);
+		cu->easy_setopt(curl, CURLOPT_PASSWORD, c->token);
 	}
 	if (streq(method, "POST")) {
-		hdrs = curl_slist_append(hdrs, ctype);
-		curl_easy_setopt(curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(curl, CURLOPT_COPYPOSTFIELDS, body ? body : "{}");
+		hdrs = cu->slist_append(hdrs, ctype);
+		cu->easy_setopt(curl, CURLOPT_POST, 1L);
+		cu->easy_setopt(curl, CURLOPT_COPYPOSTFIELDS, body ? body : "{}");
 	} else
-		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+		cu->easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+	cu->easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
 	started = now_usec();
-	cc = curl_easy_perform(curl);
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	cc = cu->easy_perform(curl);
+	cu->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	backend_request_record(&gw_stats, now_usec() - started,
 			       cc == CURLE_OK ? (int)status : curl_errno(cc));
 	/* Drop credentials from the handle before anything else can look at it. */
-	curl_easy_setopt(curl, CURLOPT_PASSWORD, "");
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(hdrs);
+	cu->easy_setopt(curl, CURLOPT_PASSWORD, "");
+	cu->easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+	cu->slist_free_all(hdrs);
 	explicit_bzero(bearer, sizeof(bearer));
 	if (cc != CURLE_OK) {
 		int64_t budget = c->deadline_ms - now_ms() + left;
@@ -283,14 +282,14 @@ static int perform(struct be_sio_client *c, const char *method, const char *path
 					  "PowerFlex gateway %s did not answer %s %s in time "
 					  "(%lld ms budget for this step): %s",
 					  h->gateway, method, path, (long long)budget,
-					  cerr[0] ? cerr : curl_easy_strerror(cc));
+					  cerr[0] ? cerr : cu->easy_strerror(cc));
 		if (r == -EPROTO)
 			return errbuf_set(e, r,
 					  "TLS with PowerFlex gateway %s failed: %s (set "
 					  "scaleio.ca_file to the CA that signed its certificate)",
-					  h->gateway, cerr[0] ? cerr : curl_easy_strerror(cc));
+					  h->gateway, cerr[0] ? cerr : cu->easy_strerror(cc));
 		return errbuf_set(e, r, "PowerFlex gateway %s unreachable: %s", h->gateway,
-				  cerr[0] ? cerr : curl_easy_strerror(cc));
+				  cerr[0] ? cerr : cu->easy_strerror(cc));
 	}
 	*ret_body = sink.buf ? sink.buf : strdup("");
 	if (!*ret_body)

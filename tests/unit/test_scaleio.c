@@ -458,6 +458,26 @@ static void test_not_configured(void **state)
 	json_decref(a.objs);
 }
 
+/* attachd does not link libcurl: a host without it gets an error naming the library and
+ * what to install, and the next operation tries again. */
+static void test_curl_loaded_on_use(void **state)
+{
+	struct be_sio_curl c;
+	struct errbuf e = {{0}};
+
+	assert_int_equal(be_sio_curl_load_from("libcurl-not-installed.so.4", &c, &e), -ELIBACC);
+	assert_non_null(strstr(e.msg, "cannot load libcurl-not-installed.so.4"));
+	assert_non_null(strstr(e.msg, "install libcurl"));
+	/* a library without curl's functions */
+	errbuf_clear(&e);
+	assert_int_equal(be_sio_curl_load_from("libjansson.so.4", &c, &e), -ELIBBAD);
+	assert_non_null(strstr(e.msg, "has no curl_global_init"));
+	errbuf_clear(&e);
+	assert_int_equal(be_sio_curl_load(&e), 0);
+	assert_non_null(be_sio_curl);
+	assert_string_equal(be_sio_curl->easy_strerror(CURLE_OK), "No error");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -474,6 +494,7 @@ int main(void)
 	    cmocka_unit_test(test_drv_cfg_output),
 	    cmocka_unit_test(test_find_device_fixture),
 	    cmocka_unit_test(test_not_configured),
+	    cmocka_unit_test(test_curl_loaded_on_use),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

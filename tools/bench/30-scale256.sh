@@ -36,6 +36,7 @@ bench_calibrate
 start_attachd
 on_exit stop_attachd
 ad_status rss_idle thr_idle
+ad_mem anon_idle file_idle idle
 fds_idle=$(ad_fds)
 # warm-up (not counted): the tools' pages come over 9p from the host
 ad_create warm "$(iscsi_opts "$portal" "$wiqn" 0)"
@@ -67,6 +68,7 @@ att_last1=$BENCH_LAST_MS
 att_total=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
 
 ad_status rss_full thr_full
+ad_mem anon_full file_full full
 fds_full=$(ad_fds)
 n_mounts=$(grep -c " $SCRATCH/mnt/" /proc/self/mountinfo || true)
 info "$V attached: RSS $(mib "$rss_full") MiB, $thr_full threads, $fds_full fds, $n_mounts mounts under the mount root"
@@ -97,6 +99,7 @@ bench_cpu c1 s1
 idle_agent=$(awk -v t=$((a1 - a0)) -v hz="$BENCH_HZ" 'BEGIN { printf "%.2f", t / hz }')
 idle_vm=$(awk -v t=$((c1 - c0)) -v hz="$BENCH_HZ" 'BEGIN { printf "%.2f", t / hz }')
 ad_status rss_full2 thr_full2
+ad_mem anon_full2 file_full2 full-idle
 
 t0=$EPOCHREALTIME
 for ((i = 0; i < V; i++)); do
@@ -110,6 +113,7 @@ done
 det_total=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
 check_no_leftovers
 ad_status rss_after thr_after
+ad_mem anon_after file_after after
 for ((i = 0; i < V; i++)); do ad_remove "v$i" || true; done
 stop_attachd
 
@@ -129,6 +133,7 @@ bench_md "| \`attachctl ping\` (process start + connect only), ms (median of 5) 
 bench_md "| attachd RSS idle (after start), MiB | $(mib "$rss_idle") | <= 8 |"
 bench_md "| attachd RSS with $V attached, MiB | $(mib "$rss_full") (after 10 s idle: $(mib "$rss_full2")) | <= 16 |"
 bench_md "| attachd RSS after detaching all, MiB | $(mib "$rss_after") | |"
+bench_md "| of which anonymous (heap, stacks) / file pages (code), MiB: idle; $V attached; after 10 s; after detaching | $(mib "$anon_idle") / $(mib "$file_idle"); $(mib "$anon_full") / $(mib "$file_full"); $(mib "$anon_full2") / $(mib "$file_full2"); $(mib "$anon_after") / $(mib "$file_after") | |"
 bench_md "| attachd threads idle / $V attached / after | $thr_idle / $thr_full / $thr_after | |"
 bench_md "| attachd open fds idle / $V attached | $fds_idle / $fds_full | |"
 bench_md "| attachd CPU-s over 10 s idle with $V attached (utime+stime) | $idle_agent | 0 |"

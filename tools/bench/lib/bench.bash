@@ -176,6 +176,28 @@ ad_status() {
 	printf -v "$2" '%s' "$thr"
 }
 
+# ad_mem VAR_ANON VAR_FILE LABEL: attachd's resident anonymous memory (heap, stacks) and
+# file pages (its code and its libraries') in KiB, from /proc/PID/smaps_rollup; the
+# mappings that hold the most go to $ARTIFACTS/mem-LABEL.txt.
+ad_mem() {
+	local k v _u anon=0 file=0
+	while read -r k v _u; do
+		case $k in
+		Rss:) file=$v ;;
+		Anonymous:) anon=$v ;;
+		esac
+	done <"/proc/$ATTACHD_PID/smaps_rollup"
+	printf -v "$1" '%s' "$anon"
+	printf -v "$2" '%s' $((file - anon))
+	{
+		cat "/proc/$ATTACHD_PID/smaps_rollup"
+		echo "--- mappings by Rss (KiB): rss anon size perms name"
+		awk '/^[0-9a-f]+-[0-9a-f]+ / { if (n) print rss, an, sz, pm, nm; n = $6; if (n == "") n = "[anon]"; pm = $2; nm = n; rss = an = sz = 0; next }
+			$1 == "Size:" { sz = $2 } $1 == "Rss:" { rss = $2 } $1 == "Anonymous:" { an = $2 }
+			END { print rss, an, sz, pm, nm }' "/proc/$ATTACHD_PID/smaps" | sort -rn | head -60
+	} >"$ARTIFACTS/mem-$3.txt" 2>&1 || true
+}
+
 # ad_cputicks VAR: attachd's utime+stime in ticks (all threads).
 ad_cputicks() {
 	local s
