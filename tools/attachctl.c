@@ -87,7 +87,7 @@ int main(int argc, char *argv[])
 	if (streq(a.cmd, "doctor"))
 		return ctl_cmd_doctor(&a);
 	if (streq(a.cmd, "identity"))
-		return ctl_cmd_identity(&a);
+		return ctl_cmd_identity(&a, NULL);
 	if (streq(a.cmd, "watch"))
 		return ctl_cmd_watch(&a);
 
