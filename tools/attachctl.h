@@ -38,7 +38,7 @@ struct ctl_table {
 	unsigned ncols;
 	char *head[CTL_TABLE_MAX_COLS];
 	char **cells; /* nrows * ncols, strdup'ed; "" shown as "-" */
-	size_t nrows;
+	size_t nrows, cap_rows;
 };
 /* Columns from a NULL-terminated list of header strings. */
 void ctl_table_init(struct ctl_table *t, const char *const *head);
