@@ -197,9 +197,19 @@ static void when_of(const json_t *t, char *buf, size_t n)
 
 /* A volume of ls: an object (the full answer, or an older agent's) or, in the brief answer
  * attachctl asks for, an array of these columns (agent/volumes_admin.h). */
-enum { LS_VOLUME, LS_BACKEND, LS_STATE, LS_BUSY, LS_FS, LS_DEVICE, LS_DM, LS_N_MOUNTS, LS_PATHS,
-       LS_PROGRESS };
-static const char *const ls_keys[] = {"volume", "backend", "state",    "busy",  "fs",
+enum {
+	LS_VOLUME,
+	LS_BACKEND,
+	LS_STATE,
+	LS_BUSY,
+	LS_FS,
+	LS_DEVICE,
+	LS_DM,
+	LS_N_MOUNTS,
+	LS_PATHS,
+	LS_PROGRESS
+};
+static const char *const ls_keys[] = {"volume", "backend", "state",    "busy",	"fs",
 				      "device", "dm",	   "n_mounts", "paths", "progress"};
 
 static const json_t *ls_col(const json_t *v, int c)
@@ -244,10 +254,10 @@ void ctl_print_ls(const json_t *volumes, FILE *f)
 		else
 			snprintf(mounts, sizeof(mounts), "%zu",
 				 json_array_size(json_object_get(v, "mounts")));
-		ctl_table_add(&t, (const char *const[]){ls_str(v, LS_VOLUME), ls_str(v, LS_BACKEND),
-							state, ls_str(v, LS_FS),
-							ls_str(v, LS_DEVICE), ls_str(v, LS_DM),
-							pcount, mounts});
+		ctl_table_add(&t,
+			      (const char *const[]){ls_str(v, LS_VOLUME), ls_str(v, LS_BACKEND),
+						    state, ls_str(v, LS_FS), ls_str(v, LS_DEVICE),
+						    ls_str(v, LS_DM), pcount, mounts});
 	}
 	if (t.nrows == 0)
 		fprintf(f, "no volumes\n");
