@@ -35,7 +35,11 @@ endif
 # Layers, bottom up. Everything below agent/ goes into one static library.
 CORE_SRCS := $(wildcard lib/*.c dm/*.c backends/*.c backends/*/*.c attach/*.c)
 AGENT_SRCS := $(filter-out agent/main.c,$(wildcard agent/*.c))
-CTL_SRCS := $(wildcard tools/attachctl*.c)
+# attachctl starts with libc and jansson alone; what needs libiscsi or gnutls (probe
+# iscsi://, identity without an agent) is in bin/attachctl-helper, which attachctl runs.
+CTL_HELPER_SRCS := tools/attachctl_helper.c
+CTL_SRCS := $(filter-out $(CTL_HELPER_SRCS),$(wildcard tools/attachctl*.c))
+CTL_LIBS := $(shell pkg-config --libs jansson 2>/dev/null)
 # attachd-broker: a sibling daemon of agent/ over backends/ and lib/.
 BROKER_SRCS := $(filter-out broker/main.c,$(wildcard broker/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -53,15 +57,17 @@ HOST_BINS := $(patsubst tests/host/%.c,$(B)/tests/host/%,$(HOST_SRCS))
 ifeq ($(SAN),1)
 ATTACHD := $(B)/attachd
 ATTACHCTL := $(B)/attachctl
+ATTACHCTL_HELPER := $(B)/attachctl-helper
 BROKER := $(B)/attachd-broker
 else
 ATTACHD := $(BIN)/attachd
 ATTACHCTL := $(BIN)/attachctl
+ATTACHCTL_HELPER := $(BIN)/attachctl-helper
 BROKER := $(BIN)/attachd-broker
 endif
 
 .PHONY: all check check-unit check-asan check-host check-vm layers format clean deps demo bench soak tests
-all: $(ATTACHD) $(ATTACHCTL) $(BROKER) layers
+all: $(ATTACHD) $(ATTACHCTL) $(ATTACHCTL_HELPER) $(BROKER) layers
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -81,9 +87,13 @@ $(B)/libbroker.a: $(BROKER_OBJS)
 $(ATTACHD): $(call obj,agent/main.c) $(B)/libagent.a $(B)/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(ATTACHD_LIBS)
-$(ATTACHCTL): $(call obj,$(CTL_SRCS)) $(B)/libagent.a $(B)/libcore.a
+$(ATTACHCTL): $(call obj,$(CTL_SRCS)) $(B)/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CTL_LIBS)
+$(ATTACHCTL_HELPER): $(call obj,$(CTL_HELPER_SRCS) $(filter-out tools/attachctl.c,$(CTL_SRCS))) \
+		$(B)/libagent.a $(B)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(ATTACHD_LIBS)
 $(BROKER): $(call obj,broker/main.c) $(B)/libbroker.a $(B)/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -92,7 +102,7 @@ $(B)/tests/%: $(B)/obj/tests/%.o $(TESTLIB_OBJS) $(B)/libagent.a $(B)/libbroker.
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
-tests: $(UNIT_BINS) $(HOST_BINS) $(ATTACHD) $(ATTACHCTL) $(BROKER)
+tests: $(UNIT_BINS) $(HOST_BINS) $(ATTACHD) $(ATTACHCTL) $(ATTACHCTL_HELPER) $(BROKER)
 
 layers:
 	@tools/check-layers.sh
@@ -124,7 +134,7 @@ deps:
 	@tools/setup-deps.sh
 
 format:
-	clang-format -i $(CORE_SRCS) $(AGENT_SRCS) agent/main.c $(BROKER_SRCS) broker/main.c $(CTL_SRCS) $(wildcard */*.h */*/*.h)
+	clang-format -i $(CORE_SRCS) $(AGENT_SRCS) agent/main.c $(BROKER_SRCS) broker/main.c $(CTL_SRCS) $(CTL_HELPER_SRCS) $(wildcard */*.h */*/*.h)
 
 clean:
 	rm -rf build/rel build/asan build/fuzz bin

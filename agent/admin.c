@@ -62,9 +62,27 @@ static const char *arg_name(const json_t *body)
 	return json_string_value(json_object_get(body, "name"));
 }
 
+static json_t *progress_of(void *userdata, const char *key)
+{
+	const struct agent_admin_ctx *c = userdata;
+
+	return c->progress ? agent_progress_get(c->progress, key) : NULL;
+}
+
 static char *call_ls(const struct agent_admin_ctx *c, const json_t *body)
 {
-	json_t *l = agent_volumes_admin_list(c->vols);
+	json_t *l;
+
+	if (json_is_true(json_object_get(body, "brief"))) {
+		char *rows = agent_volumes_admin_list_brief(c->vols, progress_of, (void *)c), *text;
+
+		if (!rows || asprintf(&text, "{\"columns\":%s,\"volumes\":%s,\"Err\":\"\"}",
+				      AGENT_LS_BRIEF_COLUMNS, rows) < 0)
+			text = NULL;
+		free(rows);
+		return text;
+	}
+	l = agent_volumes_admin_list(c->vols);
 
 	agent_admin_add_progress(c, l);
 	return l ? answer(json_pack("{s:o}", "volumes", l)) : NULL;

@@ -10,7 +10,9 @@
  * object body; every answer is HTTP 200 with a JSON object carrying "Err" ("" on success,
  * else a sentence for people) like the Volman API:
  *   ping                  {"Err","pid","driver_name","draining"}
- *   ls                    {"Err","volumes":[<volume>...]}      (agent/volumes_admin.h)
+ *   ls     {"brief"}      {"Err","volumes":[<volume>...]}      (agent/volumes_admin.h;
+ *                         brief: {"Err","columns":[...],"volumes":[[...]...]}, the
+ *                         columns of attachctl ls's table, one array per volume)
  *   show   {"name"}       {"Err","volume":<volume + "trace">}
  *   detach {"name","force"} {"Err","volume","result":"detached"|"not-attached"}
  *   drain                 {"Err","spec_removed","results":[{"volume","result","error"}]}

@@ -196,6 +196,189 @@ static json_t *describe_locked(struct agent_volume *v, int with_trace)
 	return o;
 }
 
+/* ---- attachctl ls's table, as text ---- */
+
+/* A growing text buffer; oom sticks once an append failed. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static int buf_room(struct buf *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 4096;
+	char *np;
+
+	if (b->oom)
+		return 0;
+	if (b->len + n + 1 <= b->cap)
+		return 1;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	np = realloc(b->p, cap);
+	if (!np) {
+		b->oom = 1;
+		return 0;
+	}
+	b->p = np;
+	b->cap = cap;
+	return 1;
+}
+
+static void buf_put(struct buf *b, const char *s, size_t n)
+{
+	if (!buf_room(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+static void buf_puts(struct buf *b, const char *s)
+{
+	buf_put(b, s, strlen(s));
+}
+
+/* s as a JSON string: '"' and '\\' escaped, control characters as \u00XX, bytes outside
+ * ASCII as '?' (keys, device and dm names, backend and fs names are ASCII). */
+static void buf_str(struct buf *b, const char *s)
+{
+	buf_put(b, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		char esc[8];
+
+		if (*p == '"' || *p == '\\')
+			buf_put(b, (const char[]){'\\', (char)*p}, 2);
+		else if (*p < 0x20)
+			buf_put(b, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", *p));
+		else
+			buf_put(b, *p < 0x80 ? (const char *)p : "?", 1);
+	}
+	buf_put(b, "\"", 1);
+}
+
+struct brief_row {
+	const char *key; /* the volume's (registry lock held) */
+	struct agent_volume *v;
+	char k[ATTACH_KEY_MAX + 1]; /* a copy, for after the lock */
+	size_t start, end;	    /* the row without its closing bracket, in rows */
+	int has_paths;
+};
+
+/* One row into b, the way describe_locked sees the volume (registry lock held): 0 for a
+ * removed volume, 1 without paths, 2 with. */
+static int brief_row_locked(struct agent_volume *v, struct buf *b)
+{
+	int have_op = pthread_mutex_trylock(&v->op_lock) == 0;
+	const struct attach_volume *av = &v->av;
+	int done = 0;
+	char num[32];
+
+	pthread_mutex_lock(&v->data_lock);
+	if (!v->removed) {
+		int checking = !have_op && v->checking;
+		int live = (have_op || checking) && v->attached;
+		int mp = have_op ? attach_volume_has_paths(av) : v->mp_multipath;
+
+		buf_puts(b, "[");
+		buf_str(b, v->key);
+		buf_puts(b, ",");
+		buf_str(b, av->opts.be ? av->opts.be->name : "");
+		buf_puts(b, v->attaching  ? ",\"attaching\","
+			    : v->attached ? ",\"attached\","
+					  : ",\"detached\",");
+		buf_puts(b, !have_op && !checking ? "true," : "false,");
+		buf_str(b, av->opts.fs);
+		buf_puts(b, ",");
+		buf_str(b, live ? av->dev.devnode : "");
+		buf_puts(b, ",");
+		buf_str(b, live ? av->dm_name : "");
+		buf_put(b, num, (size_t)snprintf(num, sizeof(num), ",%zu", v->n_mounts));
+		done = 1;
+		if (mp && v->attached) {
+			const struct attach_path *p = have_op ? av->paths : v->mp_paths;
+			unsigned n = have_op ? av->n_paths : v->mp_n_paths;
+
+			buf_puts(b, ",[");
+			for (unsigned i = 0; i < n; i++) {
+				buf_puts(b, i ? "," : "");
+				buf_puts(b, p[i].failed ? "\"failed\"" : "\"active\"");
+			}
+			buf_puts(b, "]");
+			done = 2;
+		}
+	}
+	pthread_mutex_unlock(&v->data_lock);
+	if (have_op)
+		pthread_mutex_unlock(&v->op_lock);
+	return done;
+}
+
+static int by_row_key(const void *a, const void *b)
+{
+	return strcmp(((const struct brief_row *)a)->key, ((const struct brief_row *)b)->key);
+}
+
+char *agent_volumes_admin_list_brief(struct agent_volumes *r,
+				     json_t *(*extra)(void *userdata, const char *key),
+				     void *userdata)
+{
+	struct buf rows = {0}, out = {0};
+	struct brief_row *row;
+	size_t n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	row = calloc(r->n + 1, sizeof(*row));
+	for (size_t i = 0; row && i < r->n; i++)
+		row[i] = (struct brief_row){.key = r->vols[i]->key, .v = r->vols[i]};
+	if (row)
+		qsort(row, r->n, sizeof(*row), by_row_key);
+	for (size_t i = 0; row && i < r->n; i++) {
+		size_t start = rows.len;
+		int done = brief_row_locked(row[i].v, &rows);
+
+		if (!done)
+			continue;
+		snprintf(row[n].k, sizeof(row[n].k), "%s", row[i].key);
+		row[n].start = start;
+		row[n].has_paths = done == 2;
+		row[n++].end = rows.len;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!row || rows.oom) {
+		free(row);
+		free(rows.p);
+		return NULL;
+	}
+	buf_puts(&out, "[");
+	/* Outside the registry lock: extra takes its own locks. */
+	for (size_t i = 0; i < n; i++) {
+		json_t *x = extra ? extra(userdata, row[i].k) : NULL;
+		char *xt = x ? json_dumps(x, JSON_COMPACT) : NULL;
+
+		if (i)
+			buf_puts(&out, ",");
+		buf_put(&out, rows.p + row[i].start, row[i].end - row[i].start);
+		if (xt) {
+			buf_puts(&out, row[i].has_paths ? "," : ",null,");
+			buf_puts(&out, xt);
+		}
+		out.oom |= x && !xt;
+		buf_puts(&out, "]");
+		free(xt);
+		json_decref(x);
+	}
+	buf_puts(&out, "]");
+	free(row);
+	free(rows.p);
+	if (out.oom) {
+		free(out.p);
+		return NULL;
+	}
+	return out.p;
+}
+
 static int by_volume(const void *a, const void *b)
 {
 	return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "volume")),

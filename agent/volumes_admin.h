@@ -27,6 +27,23 @@
  */
 json_t *agent_volumes_admin_list(struct agent_volumes *r);
 
+/*
+ * attachctl ls's table, written as JSON text (jansson's trees made 256 volumes cost ~8 M
+ * instructions here and as many again in attachctl to parse, tens of ms under emulation):
+ * an array with one array per known volume, sorted by key, holding the columns
+ * AGENT_LS_BRIEF_COLUMNS in that order; the last two only when there is something to show:
+ * the active/failed state of each path of an attached multipath volume (else null), then
+ * extra(key) when it gives an object (the operation in flight; extra is called outside the
+ * registry lock and its reference is dropped). malloc'ed; NULL on ENOMEM. Never blocks on
+ * an operation.
+ */
+#define AGENT_LS_BRIEF_COLUMNS                                                                   \
+	"[\"volume\",\"backend\",\"state\",\"busy\",\"fs\",\"device\",\"dm\",\"n_mounts\","        \
+	"\"paths\",\"progress\"]"
+char *agent_volumes_admin_list_brief(struct agent_volumes *r,
+				     json_t *(*extra)(void *userdata, const char *key),
+				     void *userdata);
+
 /* NAME -> the key of a volume this agent knows: 0, or -ENOENT ("no volume 'x' on this
  * host") / -EINVAL with e set. */
 int agent_volumes_admin_resolve(struct agent_volumes *r, const char *name, char *ret, size_t n,

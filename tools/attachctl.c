@@ -87,12 +87,14 @@ int main(int argc, char *argv[])
 	if (streq(a.cmd, "doctor"))
 		return ctl_cmd_doctor(&a);
 	if (streq(a.cmd, "identity"))
-		return ctl_cmd_identity(&a);
+		return ctl_cmd_identity(&a, NULL);
 	if (streq(a.cmd, "watch"))
 		return ctl_cmd_watch(&a);
 
 	if (streq(a.cmd, "ls")) {
-		rc = admin(&a, "ls", NULL, CTL_TIMEOUT_QUICK, &o);
+		/* The table needs a quarter of the full answer (--json prints it all). */
+		rc = admin(&a, "ls", a.json ? NULL : json_pack("{s:b}", "brief", 1),
+			   CTL_TIMEOUT_QUICK, &o);
 		if (rc == 0 && !a.json)
 			ctl_print_ls(json_object_get(o, "volumes"), stdout);
 	} else if (streq(a.cmd, "show")) {

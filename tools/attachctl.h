@@ -25,6 +25,7 @@ struct ctl_args {
 	int help;
 	const char *cmd; /* NULL with help */
 	const char *arg; /* NAME or URL, NULL for commands without one */
+	char **argv;	 /* as given (the helper is run with them) */
 };
 /* Parse argv: options anywhere ([--admin-socket PATH] [--json] [--force] [-h|--help]),
  * then COMMAND [ARG]. 0, or -EINVAL with the problem in e (print it + usage, exit 2). */
@@ -37,7 +38,7 @@ struct ctl_table {
 	unsigned ncols;
 	char *head[CTL_TABLE_MAX_COLS];
 	char **cells; /* nrows * ncols, strdup'ed; "" shown as "-" */
-	size_t nrows;
+	size_t nrows, cap_rows;
 };
 /* Columns from a NULL-terminated list of header strings. */
 void ctl_table_init(struct ctl_table *t, const char *const *head);
@@ -77,6 +78,17 @@ int ctl_call(const char *socket, const char *call, json_t *body, int timeout_s, 
 int ctl_open_stream(const char *socket, const char *call, json_t *body, int timeout_s,
 		    struct errbuf *e);
 
+/*
+ * attachctl's helper, bin/attachctl-helper, installed next to attachctl: the parts that need
+ * libiscsi or gnutls (probe iscsi://, identity without an agent) run there, so that every
+ * other command starts with libc and jansson alone (under emulation the loading of
+ * libiscsi, gnutls and their dozen libraries was most of a command's time). Replace this
+ * process with the helper, with the same arguments. Returns only when it cannot be run:
+ * then it has said why on stderr, and the result is CTL_EXIT_FAIL.
+ */
+#define CTL_HELPER_NAME "attachctl-helper"
+int ctl_exec_helper(const struct ctl_args *a);
+
 /* ---- attachctl_probe.c ---- */
 /* A probe URL as Create-style options with "backend":
  *   iscsi://HOST[:PORT]/IQN/LUN              {"backend":"iscsi","portal","iqn","lun"}
@@ -87,6 +99,7 @@ int ctl_open_stream(const char *socket, const char *call, json_t *body, int time
 int ctl_probe_url_parse(const char *url, json_t **ret, struct errbuf *e);
 /* The probe answer for people (agent/admin_live.h's probe object plus "url"). */
 void ctl_print_probe(const json_t *probe, FILE *f);
+/* iscsi:// runs in the helper (libiscsi), the others through the agent. */
 int ctl_cmd_probe(const struct ctl_args *a);
 
 /* ---- attachctl_watch.c ---- */
@@ -106,8 +119,11 @@ int ctl_cmd_doctor(const struct ctl_args *a);
 /* ---- attachctl_identity.c ---- */
 /* FIELD / VALUE / SOURCE table of an identity object (attach/identity.h). */
 void ctl_print_identity(const json_t *identity, FILE *f);
-/* Ask the agent; when it does not run, read this host's files (with a note on stderr). */
-int ctl_cmd_identity(const struct ctl_args *a);
+/* This host's identity read from its files (attach_identity_collect), in the helper. */
+typedef int (*ctl_identity_local_fn)(json_t **ret);
+/* Ask the agent; when it does not run, read this host's files with local() (with a note on
+ * stderr), or, with local NULL (attachctl itself), run the helper, which does. */
+int ctl_cmd_identity(const struct ctl_args *a, ctl_identity_local_fn local);
 /* 1 if path is a mount point in /proc/self/mountinfo (octal escapes decoded), 0 if not,
  * negative errno. */
 int ctl_is_mountpoint(const char *mountinfo_path, const char *path);

@@ -65,7 +65,7 @@ void ctl_usage(FILE *f)
 
 int ctl_parse_args(int argc, char *argv[], struct ctl_args *ret, struct errbuf *e)
 {
-	struct ctl_args a = {.json = 0};
+	struct ctl_args a = {.argv = argv};
 	const char *pos[3];
 	int npos = 0, cmd = -1;
 

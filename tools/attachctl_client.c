@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The admin socket client: one HTTP/1.1 request per connection (Connection: close), read
- * to EOF. Small enough that libcurl would hide more (which connect errno) than it saves. */
+ * to EOF. Small enough that libcurl would hide more (which connect errno) than it saves.
+ * And the way to attachctl's helper binary. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,4 +199,29 @@ int ctl_open_stream(const char *socket_path, const char *call, json_t *body, int
 				  "attachd does not stream '%s' (an older attachd without it?)",
 				  call);
 	return TAKE_FD(fd);
+}
+
+int ctl_exec_helper(const struct ctl_args *a)
+{
+	char self[PATH_MAX], path[PATH_MAX + sizeof(CTL_HELPER_NAME)];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0) {
+		fprintf(stderr, "attachctl: cannot find its own path (/proc/self/exe): %s\n",
+			n < 0 ? strerror(errno) : "empty");
+		return CTL_EXIT_FAIL;
+	}
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	snprintf(path, sizeof(path), "%.*s/%s", slash ? (int)(slash - self) : 1, slash ? self : ".",
+		 CTL_HELPER_NAME);
+	fflush(NULL);
+	a->argv[0] = path;
+	execv(path, a->argv);
+	fprintf(stderr,
+		"attachctl: cannot run its helper %s: %s (it is installed next to attachctl; "
+		"'%s' needs it)\n",
+		path, strerror(errno), a->cmd);
+	return CTL_EXIT_FAIL;
 }

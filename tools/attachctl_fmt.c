@@ -17,11 +17,17 @@ void ctl_table_init(struct ctl_table *t, const char *const *head)
 
 int ctl_table_add(struct ctl_table *t, const char *const *cells)
 {
-	char **nc = realloc(t->cells, (t->nrows + 1) * t->ncols * sizeof(*nc));
+	char **nc = t->cells;
 
-	if (!nc)
-		return -ENOMEM;
-	t->cells = nc;
+	if (t->nrows == t->cap_rows) {
+		size_t cap = t->cap_rows ? t->cap_rows * 2 : 16;
+
+		nc = realloc(t->cells, cap * t->ncols * sizeof(*nc));
+		if (!nc)
+			return -ENOMEM;
+		t->cells = nc;
+		t->cap_rows = cap;
+	}
 	for (unsigned c = 0; c < t->ncols; c++) {
 		const char *s = cells[c] && cells[c][0] ? cells[c] : "-";
 
@@ -40,23 +46,46 @@ static const char *cell(const struct ctl_table *t, size_t row, unsigned col)
 
 void ctl_table_print(const struct ctl_table *t, FILE *f)
 {
-	size_t w[CTL_TABLE_MAX_COLS] = {0};
+	size_t w[CTL_TABLE_MAX_COLS] = {0}, len, line_max = 0;
+	char *line;
 
 	for (unsigned c = 0; c < t->ncols; c++) {
 		w[c] = strlen(t->head[c] ? t->head[c] : "");
 		for (size_t r = 0; r < t->nrows; r++)
-			if (strlen(cell(t, r, c)) > w[c])
-				w[c] = strlen(cell(t, r, c));
+			if ((len = strlen(cell(t, r, c))) > w[c])
+				w[c] = len;
+		line_max += w[c] + 2;
 	}
-	for (size_t r = 0; r <= t->nrows; r++)
+	/* One line at a time into a buffer: hundreds of rows, one fprintf per cell, cost
+	 * attachctl ls more than parsing the agent's answer. */
+	line = malloc(line_max + 2);
+	for (size_t r = 0; r <= t->nrows; r++) {
+		char *p = line;
+
 		for (unsigned c = 0; c < t->ncols; c++) {
 			const char *s = r == 0 ? (t->head[c] ? t->head[c] : "") : cell(t, r - 1, c);
 
-			if (c + 1 == t->ncols)
-				fprintf(f, "%s\n", s);
-			else
-				fprintf(f, "%-*s  ", (int)w[c], s);
+			len = strlen(s);
+			if (!line) { /* out of memory: the slow way */
+				if (c + 1 == t->ncols)
+					fprintf(f, "%s\n", s);
+				else
+					fprintf(f, "%-*s  ", (int)w[c], s);
+				continue;
+			}
+			memcpy(p, s, len);
+			p += len;
+			if (c + 1 < t->ncols) {
+				memset(p, ' ', w[c] - len + 2);
+				p += w[c] - len + 2;
+			}
 		}
+		if (line) {
+			*p++ = '\n';
+			fwrite(line, 1, (size_t)(p - line), f);
+		}
+	}
+	free(line);
 }
 
 void ctl_table_done(struct ctl_table *t)
@@ -166,6 +195,35 @@ static void when_of(const json_t *t, char *buf, size_t n)
 	snprintf(buf, n, "%.10s %.8sZ", s, strlen(s) > 11 ? s + 11 : "");
 }
 
+/* A volume of ls: an object (the full answer, or an older agent's) or, in the brief answer
+ * attachctl asks for, an array of these columns (agent/volumes_admin.h). */
+enum {
+	LS_VOLUME,
+	LS_BACKEND,
+	LS_STATE,
+	LS_BUSY,
+	LS_FS,
+	LS_DEVICE,
+	LS_DM,
+	LS_N_MOUNTS,
+	LS_PATHS,
+	LS_PROGRESS
+};
+static const char *const ls_keys[] = {"volume", "backend", "state",    "busy",	"fs",
+				      "device", "dm",	   "n_mounts", "paths", "progress"};
+
+static const json_t *ls_col(const json_t *v, int c)
+{
+	return json_is_array(v) ? json_array_get(v, (size_t)c) : json_object_get(v, ls_keys[c]);
+}
+
+static const char *ls_str(const json_t *v, int c)
+{
+	const char *s = json_string_value(ls_col(v, c));
+
+	return s ? s : "";
+}
+
 void ctl_print_ls(const json_t *volumes, FILE *f)
 {
 	static const char *const head[] = {"VOLUME", "BACKEND", "STATE",  "FS",	    "DEVICE",
@@ -177,15 +235,29 @@ void ctl_print_ls(const json_t *volumes, FILE *f)
 	ctl_table_init(&t, head);
 	json_array_foreach(volumes, i, v)
 	{
-		char state[96], mounts[16], paths[24];
+		const json_t *paths = ls_col(v, LS_PATHS), *p, *nm = ls_col(v, LS_N_MOUNTS);
+		char state[96], mounts[24], pcount[24] = "";
+		size_t j, up = 0;
 
-		state_of(v, state, sizeof(state));
-		paths_of(v, paths, sizeof(paths));
-		snprintf(mounts, sizeof(mounts), "%zu",
-			 json_array_size(json_object_get(v, "mounts")));
-		ctl_table_add(&t, (const char *const[]){str(v, "volume"), str(v, "backend"), state,
-							str(v, "fs"), str(v, "device"),
-							str(v, "dm"), paths, mounts});
+		ctl_fmt_progress(ls_col(v, LS_PROGRESS), state, sizeof(state));
+		if (!state[0])
+			snprintf(state, sizeof(state), "%s%s", ls_str(v, LS_STATE),
+				 json_is_true(ls_col(v, LS_BUSY)) ? " (busy)" : "");
+		/* "2/2": active/total paths of a multipath volume */
+		if (json_is_array(paths)) {
+			json_array_foreach(paths, j, p) up += streq(
+			    json_is_string(p) ? json_string_value(p) : str(p, "state"), "active");
+			snprintf(pcount, sizeof(pcount), "%zu/%zu", up, json_array_size(paths));
+		}
+		if (json_is_integer(nm))
+			snprintf(mounts, sizeof(mounts), "%lld", (long long)json_integer_value(nm));
+		else
+			snprintf(mounts, sizeof(mounts), "%zu",
+				 json_array_size(json_object_get(v, "mounts")));
+		ctl_table_add(&t,
+			      (const char *const[]){ls_str(v, LS_VOLUME), ls_str(v, LS_BACKEND),
+						    state, ls_str(v, LS_FS), ls_str(v, LS_DEVICE),
+						    ls_str(v, LS_DM), pcount, mounts});
 	}
 	if (t.nrows == 0)
 		fprintf(f, "no volumes\n");

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* attachctl identity: what an array admin needs to put this host in a host group. Asks the
- * agent (it knows its config); when no agent answers, reads this host's files itself. */
+ * agent (it knows its config); when no agent answers, this host's files are read by
+ * attachctl's helper (the fencing key's SHA-256 needs gnutls, which attachctl does not load). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "attach/identity.h"
 #include "lib/macro.h"
-#include "lib/sys.h"
 #include "tools/attachctl.h"
 
 #define CTL_IDENTITY_TIMEOUT_S 60
@@ -64,7 +63,7 @@ static int report_errors(const json_t *identity)
 	return n;
 }
 
-int ctl_cmd_identity(const struct ctl_args *a)
+int ctl_cmd_identity(const struct ctl_args *a, ctl_identity_local_fn local)
 {
 	struct errbuf e = {{0}};
 	json_t *o = NULL, *id = NULL;
@@ -73,15 +72,14 @@ int ctl_cmd_identity(const struct ctl_args *a)
 
 	r = ctl_call(a->socket, "identity", NULL, CTL_IDENTITY_TIMEOUT_S, &o, &e);
 	if (r == -ENOENT || r == -ECONNREFUSED || r == -EACCES || r == -EPERM) {
-		struct sys s;
-
-		sys_init_real(&s);
+		if (!local)
+			return ctl_exec_helper(a); /* which asks again, then reads the files */
 		fprintf(stderr,
 			"attachctl: note: %s; showing this host's files (the agent's config, when "
 			"it runs, may set other values)\n",
 			e.msg);
 		from_agent = 0;
-		r = attach_identity_collect(&s, NULL, NULL, &id);
+		r = local(&id);
 		if (r < 0) {
 			fprintf(stderr, "attachctl: identity: %s\n", strerror(-r));
 			return CTL_EXIT_FAIL;

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * attachctl probe URL. iscsi:// is probed here (libiscsi through the iscsi backend's probe
- * op: no agent needed). nvme:// and scaleio:// go through the agent's probe call: the
- * agent owns the host NQN and the PowerFlex gateway's credentials, and an NVMe probe must
- * connect a kernel controller, which only the agent may create and delete safely next to
- * its own volumes (agent/admin_live.h).
+ * attachctl probe URL. iscsi:// is probed by attachctl's helper (tools/attachctl_helper.c:
+ * libiscsi through the iscsi backend's probe op, no agent needed). nvme:// and scaleio:// go
+ * through the agent's probe call: the agent owns the host NQN and the PowerFlex gateway's
+ * credentials, and an NVMe probe must connect a kernel controller, which only the agent may create
+ * and delete safely next to its own volumes (agent/admin_live.h).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -12,13 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/backend.h"
 #include "lib/hostport.h"
 #include "lib/macro.h"
-#include "lib/sys.h"
 #include "tools/attachctl.h"
 
-#define CTL_PROBE_TIMEOUT_MS 15000
 /* nvme: connect + device wait + disconnect, each bounded by the agent's deadlines. */
 #define CTL_PROBE_AGENT_TIMEOUT_S 180
 
@@ -252,58 +249,6 @@ static int probe_agent(const struct ctl_args *a, json_t *opts)
 	return CTL_EXIT_OK;
 }
 
-static int probe_iscsi(const struct ctl_args *a, json_t *opts)
-{
-	struct backend_host_config host;
-	struct backend_identity id;
-	struct errlist el = {.n = 0};
-	struct errbuf e = {{0}};
-	struct sys s;
-	struct backend_ctx ctx;
-	struct backend_attachment att;
-	const char *user = getenv("ATTACHCTL_CHAP_USER"), *secret = getenv("ATTACHCTL_CHAP_SECRET");
-	json_t *out;
-	void *cfg = NULL;
-	char size[32];
-	int r;
-
-	memset(&host, 0, sizeof(host));
-	memset(&id, 0, sizeof(id));
-	json_object_del(opts, "backend");
-	if (user && *user && secret) {
-		json_object_set_new(opts, "chap_user", json_string(user));
-		json_object_set_new(opts, "chap_secret", json_string(secret));
-	}
-	r = be_iscsi_ops.parse(opts, &cfg, &el);
-	if (r < 0) {
-		fprintf(stderr, "attachctl: probe: %s\n", el.msg);
-		return CTL_EXIT_USAGE;
-	}
-	sys_init_real(&s);
-	ctx = (struct backend_ctx){.sys = &s, .host = &host, .timeout_ms = CTL_PROBE_TIMEOUT_MS};
-	att = (struct backend_attachment){.ops = &be_iscsi_ops, .cfg = cfg, .objs = json_object()};
-	r = be_iscsi_ops.probe(&ctx, &att, &id, &e);
-	be_iscsi_ops.free_cfg(cfg);
-	json_decref(att.objs);
-	if (r < 0) {
-		fprintf(stderr, "attachctl: probe %s: %s\n", a->arg,
-			e.msg[0] ? e.msg : strerror(-r));
-		return CTL_EXIT_FAIL;
-	}
-	ctl_fmt_bytes(id.size_bytes, size, sizeof(size));
-	if (a->json) {
-		out = json_pack("{s:s,s:I,s:s}", "url", a->arg, "size_bytes",
-				(json_int_t)id.size_bytes, "wwid", id.wwid);
-		if (out)
-			probe_print_json(out);
-		json_decref(out);
-	} else {
-		printf("url:   %s\nsize:  %s (%llu bytes)\nwwid:  %s\n", a->arg, size,
-		       (unsigned long long)id.size_bytes, id.wwid[0] ? id.wwid : "-");
-	}
-	return CTL_EXIT_OK;
-}
-
 int ctl_cmd_probe(const struct ctl_args *a)
 {
 	_cleanup_(json_decrefp) json_t *opts = NULL;
@@ -316,6 +261,6 @@ int ctl_cmd_probe(const struct ctl_args *a)
 	}
 	be = json_string_value(json_object_get(opts, "backend"));
 	if (streq(be, "iscsi"))
-		return probe_iscsi(a, opts);
+		return ctl_exec_helper(a); /* libiscsi: the helper's ctl_helper_probe */
 	return probe_agent(a, opts);
 }

@@ -164,6 +164,27 @@ static void test_ls_show(void **state)
 	free(dump);
 	json_decref(j);
 
+	/* brief (attachctl ls's table): the same volumes, one array of the columns each */
+	j = call("/v1/ls", "{\"brief\":true}");
+	assert_string_equal(err(j), "");
+	dump = json_dumps(json_object_get(j, "columns"), JSON_COMPACT);
+	assert_string_equal(dump, "[\"volume\",\"backend\",\"state\",\"busy\",\"fs\",\"device\","
+				  "\"dm\",\"n_mounts\",\"paths\",\"progress\"]");
+	free(dump);
+	v = json_object_get(j, "volumes");
+	assert_int_equal(json_array_size(v), 2);
+	assert_string_equal(json_string_value(json_array_get(json_array_get(v, 0), 0)), "va");
+	dump = json_dumps(json_array_get(v, 1), JSON_COMPACT);
+	/* the fake driver attaches without a device or dm in the registry's view */
+	assert_non_null(strstr(dump, "[\"vb\",\"iscsi\",\"attached\",false,\"ext4\","));
+	assert_non_null(strstr(dump, ",2]"));
+	free(dump);
+	dump = json_dumps(j, 0);
+	assert_null(strstr(dump, "hush-hush-123"));
+	assert_null(strstr(dump, "REDACTED"));
+	free(dump);
+	json_decref(j);
+
 	/* show by key and by wire name */
 	j = call("/v1/show", "{\"name\":\"vb\"}");
 	assert_string_equal(err(j), "");

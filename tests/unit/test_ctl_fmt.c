@@ -157,6 +157,19 @@ static void test_print_ls(void **state)
 				 "file-vol-2  file     detached (busy)  xfs   -         -           -      0\n"
 				 "mp          iscsi    attached         ext4  /dev/sdc  attachd-mp  1/2    1\n");
 	free(out);
+	/* The brief answer attachctl ls asks for: one array per volume (agent/volumes_admin.h) */
+	out = render(ctl_print_ls,
+		     "[[\"v1\",\"iscsi\",\"attached\",false,\"ext4\",\"/dev/sdb\",\"attachd-v1\",3],"
+		     "[\"mp\",\"iscsi\",\"attached\",true,\"ext4\",\"/dev/sdc\",\"attachd-mp\",0,"
+		     "[\"active\",\"failed\"]],"
+		     "[\"v3\",\"file\",\"attaching\",true,\"xfs\",\"\",\"\",0,null,{\"op\":"
+		     "\"attach\",\"op_ms\":13000.0,\"step\":\"mkfs\",\"step_ms\":12400.0}]]");
+	assert_string_equal(out,
+			    "VOLUME  BACKEND  STATE                   FS    DEVICE    DM          PATHS  MOUNTS\n"
+			    "v1      iscsi    attached                ext4  /dev/sdb  attachd-v1  -      3\n"
+			    "mp      iscsi    attached (busy)         ext4  /dev/sdc  attachd-mp  1/2    0\n"
+			    "v3      file     attaching: mkfs 12.4 s  xfs   -         -           -      0\n");
+	free(out);
 	out = render(ctl_print_ls, "[]");
 	assert_string_equal(out, "no volumes\n");
 	free(out);
