@@ -14,6 +14,8 @@
 /* Kernel limits (linux/dm-ioctl.h DM_NAME_LEN 128, DM_UUID_LEN 129, both with the NUL). */
 #define DMAP_NAME_MAX 127
 #define DMAP_UUID_MAX 128
+/* Where the named nodes go (libdm's dm_dir()). */
+#define DMAP_MAPPER_DIR "/dev/mapper"
 /* More paths than this in one multipath map is a planning mistake, not a topology. */
 #define DMAP_MULTIPATH_MAX_PATHS 32
 
