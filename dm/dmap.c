@@ -3,7 +3,7 @@
  * device-mapper over libdevmapper, with udev sync bounded by deadlines.
  *
  * Nodes and udev. attachd's maps are private (opened by /dev/mapper name only), so it
- * makes /dev/mapper/<name> itself (mknod, as libdm does without udev; the kernel's
+ * makes /dev/mapper/<name> itself (the link to ../dm-N that udev would make; the kernel's
  * devtmpfs makes /dev/dm-N) and never waits for udev: libdm's udev sync is off, and every
  * create, remove and resume still carries the udev flags (in the ioctl's event number,
  * which the kernel passes on as DM_COOKIE without any semaphore) that tell 55-dm.rules
@@ -319,29 +319,39 @@ static void cleanup_created(const char *name, const char *uuid)
 	}
 }
 
-/* /dev/mapper/<name> for the device major:minor: a block node (mode 0600, as libdm makes
- * it), replacing whatever stale entry has that name. 0 or a negative errno. */
+/* /dev/mapper/<name> for the device major:minor, as udev's 55-dm.rules lays it out: a link
+ * to ../dm-<minor>, the node the kernel's devtmpfs made while the create ioctl ran. Without
+ * such a node (a /dev that is not devtmpfs) a block node instead, as libdm makes it. A
+ * stale entry of that name is replaced. 0 or a negative errno. */
 static int node_make(const char *name, unsigned major, unsigned minor)
 {
-	char path[sizeof(DMAP_MAPPER_DIR) + DMAP_NAME_MAX + 2];
+	char path[sizeof(DMAP_MAPPER_DIR) + DMAP_NAME_MAX + 2], kname[32], dmnode[48];
 	dev_t want = makedev(major, minor);
 	struct stat st;
 
 	snprintf(path, sizeof(path), "%s/%s", DMAP_MAPPER_DIR, name);
-	/* stat follows a link someone else made: fine when it leads to our device. */
+	/* stat follows the link: fine when it leads to this device. */
 	if (stat(path, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == want)
 		return 0;
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
 	if (mkdir(DMAP_MAPPER_DIR, 0755) < 0 && errno != EEXIST)
 		return -errno;
+	snprintf(kname, sizeof(kname), "../dm-%u", minor);
+	snprintf(dmnode, sizeof(dmnode), "/dev/dm-%u", minor);
+	if (stat(dmnode, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == want) {
+		if (symlink(kname, path) < 0 && errno != EEXIST)
+			return -errno;
+		return 0;
+	}
 	if (mknod(path, S_IFBLK | 0600, want) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }
 
-/* Remove /dev/mapper/<name> once the device behind it is gone: a node of ours for the old
- * major:minor, or a link that no longer leads to a block device. */
+/* Remove /dev/mapper/<name> once the device behind it is gone: our node for the old
+ * major:minor, or a link that no longer leads to a block device (devtmpfs took dm-N away
+ * with the device). */
 static void node_drop(const char *name, unsigned major, unsigned minor)
 {
 	char path[sizeof(DMAP_MAPPER_DIR) + DMAP_NAME_MAX + 2];
@@ -351,7 +361,8 @@ static void node_drop(const char *name, unsigned major, unsigned minor)
 	if (lstat(path, &st) < 0)
 		return;
 	if (S_ISBLK(st.st_mode) ? st.st_rdev == makedev(major, minor)
-				: S_ISLNK(st.st_mode) && stat(path, &target) < 0)
+				: S_ISLNK(st.st_mode) && (stat(path, &target) < 0 ||
+							  target.st_rdev == makedev(major, minor)))
 		(void)unlink(path);
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dm/ private helpers: pure functions shared by table.c and dmap.c and tested by
- * tests/unit/test_dmap.c, plus the bounded udev wait (udevsync.c).
+ * tests/unit/test_dmap.c, plus the libdm lock and clock (udevsync.c).
  */
 #pragma once
 
@@ -57,36 +57,13 @@ int dmap_mpath_table_queueing(const char *params);
 /* Does this /proc/misc text list the device-mapper control device? */
 int dmap_misc_has_dm(const char *proc_misc);
 
-/* --- udevsync.c: waiting for a dm udev cookie with a deadline --- */
+/* --- udevsync.c: the clock and the lock --- */
 
 /* Monotonic clock in microseconds. */
 int64_t dmap_now_us(void);
 
-struct udev;
-struct udev_monitor;
-struct dmap_sync {
-	struct udev *udev;
-	struct udev_monitor *mon; /* NULL: no monitor, fall back to short sleeps */
-};
-
-/* Start listening for block uevents *before* the dm ioctl so none is missed. Never fails:
- * without a monitor the wait degrades to polling the cookie. */
-void dmap_sync_begin(struct dmap_sync *s);
-void dmap_sync_end(struct dmap_sync *s);
-
-/*
- * Wait until udev has processed the event behind cookie (its rules ran
- * `dmsetup udevcomplete`), at most until deadline_us. Never blocks in semop: the cookie is
- * checked with dm_udev_wait_immediate() each time a uevent arrives (and every 250 ms as a
- * safety net). On the deadline the cookie is completed and released by us, so its SysV
- * semaphore never leaks, and -ETIMEDOUT is returned with e naming the device.
- * cookie 0 (no udev sync) returns 0 at once. lock/unlock serialise libdevmapper calls.
- */
-int dmap_sync_wait(struct dmap_sync *s, uint32_t cookie, int64_t deadline_us, const char *what,
-		   struct errbuf *e);
-
 /* The libdevmapper lock: libdm's process-wide state (one-time init, the stack of pending
- * /dev/mapper node operations that cookie-less tasks push and dm_udev_wait_immediate /
- * dm_task_update_nodes pop). Never held across an ioctl that udev sync handles. */
+ * /dev/mapper node operations that tasks without DM_UDEV_DISABLE_LIBRARY_FALLBACK push and
+ * dm_task_update_nodes pops). Never held across a device ioctl that may wait for I/O. */
 void dmap_lock(void);
 void dmap_unlock(void);

@@ -655,43 +655,6 @@ static void test_stuck_resume_does_not_block_others(void **state)
 	dmsetup_remove(S.below);
 }
 
-/* A cookie udev never completes: the deadline wait must time out and destroy the
- * semaphore (no leak), instead of blocking like dm_udev_wait(). */
-static void test_cookie_released_on_deadline(void **state)
-{
-	struct errbuf e = {{0}};
-	struct dmap_sync s = {0};
-	uint32_t cookie = 0;
-	int64_t t0;
-
-	REQUIRE_DM();
-	dmap_lock();
-	assert_int_equal(dm_udev_create_cookie(&cookie), 1);
-	dmap_unlock();
-	if (!cookie) {
-		print_message("skipped: udev sync not in use (udevd not running?)\n");
-		skip();
-		return;
-	}
-	{
-		/* what a dm task with this cookie does: +1 for udev to take back */
-		int semid = semget((key_t)cookie, 1, 0);
-		struct sembuf up = {0, 1, 0};
-
-		assert_true(semid >= 0);
-		assert_int_equal(semop(semid, &up, 1), 0);
-	}
-	dmap_sync_begin(&s);
-	t0 = dmap_now_us();
-	assert_int_equal(dmap_sync_wait(&s, cookie, t0 + 300 * 1000, "dm device test", &e),
-			 -ETIMEDOUT);
-	dmap_sync_end(&s);
-	assert_true(dmap_now_us() - t0 < 2 * 1000 * 1000);
-	assert_non_null(strstr(e.msg, "dm device test"));
-	assert_int_equal(semget((key_t)cookie, 1, 0), -1);
-	assert_int_equal(errno, ENOENT);
-}
-
 /*
  * udev that never finishes in time. Opt-in: the VM scenario installs a udev rule that
  * delays the device named $DMAP_TEST_SLOW_NAME and sets the variable, e.g. in
@@ -739,7 +702,6 @@ int main(void)
 	    cmocka_unit_test(test_list_owned_ignores_foreign),
 	    cmocka_unit_test(test_foreign_never_touched),
 	    cmocka_unit_test_teardown(test_stuck_resume_does_not_block_others, stuck_teardown),
-	    cmocka_unit_test(test_cookie_released_on_deadline),
 	    cmocka_unit_test(test_create_udev_slow),
 	};
 
