@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * device-mapper over libdevmapper, with udev sync bounded by deadlines.
+ * device-mapper over libdevmapper, without waiting for udev.
  *
  * Nodes and udev. attachd's maps are private (opened by /dev/mapper name only), so it
  * makes /dev/mapper/<name> itself (the link to ../dm-N that udev would make; the kernel's
@@ -10,6 +10,15 @@
  * not to make the /dev/mapper link (it would fight our node), 60-persistent-storage-dm
  * not to run blkid or add by-id links and a watch, and the other rules to stay away. A
  * busy udevd, or none at all, then costs a dm create nothing.
+ *
+ * Minors. Not waiting means udev may still be working through the events of a device
+ * attachd removed when the next device is made, and udevd runs the events of one devpath
+ * (dm-N) strictly in order. A device that reused that minor would have its own events,
+ * and a foreign dmsetup's udev cookie, queued behind ours. So attachd's devices take a
+ * persistent minor from a range of their own, round robin (DMAP_MINOR_BASE, internal.h),
+ * and the kernel's lowest-free dynamic minors stay with everybody else: a foreign
+ * dmsetup, LVM or multipathd never shares a dm-N, and so never a udev queue slot, with
+ * attachd.
  *
  * Locking. libdm's process-wide state is: the control fd, driver version and udev-sync
  * switches (set once by dmap_init, read-only after), the log function (set once), and the
@@ -35,11 +44,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "dm/internal.h"
@@ -51,6 +59,11 @@
 
 /* A busy device is retried this often: nothing signals "udev closed it". */
 #define REMOVE_RETRY_MS 50
+/* Minors tried per create before giving up (a foreign device holding a minor of our range
+ * is skipped; the next one is free unless somebody fills our range on purpose). */
+#define MINOR_TRIES 16
+
+static atomic_uint minor_seq; /* the next create's slot in our minor range */
 
 static _Thread_local char dmlog_buf[512];
 static pthread_once_t dmlog_once = PTHREAD_ONCE_INIT;
@@ -193,6 +206,40 @@ static int info_get(const char *name, struct dm_info *ret, char *uuid, size_t n)
 	return 0;
 }
 
+/* Is there a dm device with this minor (of dm's major)? 1, 0, or a negative errno. */
+static int minor_used(unsigned minor)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+	struct dm_info info = {0};
+
+	t = dm_task_create(DM_DEVICE_INFO);
+	if (!t)
+		return -ENOMEM;
+	/* major 0 with the fallback: libdm puts in dm's own major from /proc/devices. */
+	if (!dm_task_set_major_minor(t, 0, (int)minor, 1))
+		return -EINVAL;
+	if (!dm_task_run(t))
+		return task_errno(t);
+	if (!dm_task_get_info(t, &info))
+		return -EIO;
+	return info.exists ? 1 : 0;
+}
+
+/* A free minor of our range for the next create, or a negative errno. */
+static int minor_next(void)
+{
+	for (int i = 0; i < MINOR_TRIES; i++) {
+		unsigned m = dmap_minor_pick(atomic_fetch_add(&minor_seq, 1));
+		int r = minor_used(m);
+
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return (int)m;
+	}
+	return -ENOSPC;
+}
+
 /* The name of the device with this uuid: 0 and ret, -ENOENT if none. No lock needed. */
 static int name_by_uuid(const char *uuid, char *ret, size_t n)
 {
@@ -319,57 +366,10 @@ static void cleanup_created(const char *name, const char *uuid)
 	}
 }
 
-/* /dev/mapper/<name> for the device major:minor, as udev's 55-dm.rules lays it out: a link
- * to ../dm-<minor>, the node the kernel's devtmpfs made while the create ioctl ran. Without
- * such a node (a /dev that is not devtmpfs) a block node instead, as libdm makes it. A
- * stale entry of that name is replaced. 0 or a negative errno. */
-static int node_make(const char *name, unsigned major, unsigned minor)
-{
-	char path[sizeof(DMAP_MAPPER_DIR) + DMAP_NAME_MAX + 2], kname[32], dmnode[48];
-	dev_t want = makedev(major, minor);
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/%s", DMAP_MAPPER_DIR, name);
-	/* stat follows the link: fine when it leads to this device. */
-	if (stat(path, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == want)
-		return 0;
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	if (mkdir(DMAP_MAPPER_DIR, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	snprintf(kname, sizeof(kname), "../dm-%u", minor);
-	snprintf(dmnode, sizeof(dmnode), "/dev/dm-%u", minor);
-	if (stat(dmnode, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == want) {
-		if (symlink(kname, path) < 0 && errno != EEXIST)
-			return -errno;
-		return 0;
-	}
-	if (mknod(path, S_IFBLK | 0600, want) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-/* Remove /dev/mapper/<name> once the device behind it is gone: our node for the old
- * major:minor, or a link that no longer leads to a block device (devtmpfs took dm-N away
- * with the device). */
-static void node_drop(const char *name, unsigned major, unsigned minor)
-{
-	char path[sizeof(DMAP_MAPPER_DIR) + DMAP_NAME_MAX + 2];
-	struct stat st, target;
-
-	snprintf(path, sizeof(path), "%s/%s", DMAP_MAPPER_DIR, name);
-	if (lstat(path, &st) < 0)
-		return;
-	if (S_ISBLK(st.st_mode) ? st.st_rdev == makedev(major, minor)
-				: S_ISLNK(st.st_mode) && (stat(path, &target) < 0 ||
-							  target.st_rdev == makedev(major, minor)))
-		(void)unlink(path);
-}
-
 /*
  * Run t (CREATE, REMOVE or RESUME) with the udev flags that keep udev's dm rules away
  * from our device and without a cookie. *ret_run is the ioctl's result (0 or negative
- * errno). The /dev/mapper node is the caller's (node_make/node_drop).
+ * errno). The /dev/mapper node is the caller's (dmap_node_make/dmap_node_drop, node.c).
  */
 static void run_flagged(struct dm_task *t, int *ret_run)
 {
@@ -417,10 +417,29 @@ static int exists_check(const char *name, const char *uuid, const struct dmap_ta
 	return 0;
 }
 
+/* One CREATE (create + load + resume in libdm, each with the flags) at the given minor of
+ * our range. Returns -ENOMEM/-EINVAL when libdm refuses the task; *ret_run is the run. */
+static int create_once(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
+		       unsigned minor, int *ret_run)
+{
+	_cleanup_task_ struct dm_task *task = NULL;
+
+	task = dm_task_create(DM_DEVICE_CREATE);
+	if (!task)
+		return -ENOMEM;
+	if (!dm_task_set_name(task, name) || !dm_task_set_uuid(task, uuid) ||
+	    !dm_task_set_major_minor(task, 0, (int)minor, 1))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!dm_task_add_target(task, t[i].start, t[i].len, t[i].type, t[i].params))
+			return -ENOMEM;
+	run_flagged(task, ret_run);
+	return 0;
+}
+
 int dmap_create(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
 		int timeout_ms, struct errbuf *e)
 {
-	_cleanup_task_ struct dm_task *task = NULL;
 	struct dm_info info = {0};
 	char have_uuid[160] = "", tail[600];
 	int r, run;
@@ -451,7 +470,7 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 			r = exists_check(name, uuid, t, n, &info, have_uuid, e);
 			/* Ours already: a restarted agent may have crashed before the node. */
 			if (r == 0)
-				r = node_make(name, info.major, info.minor);
+				r = dmap_node_make(name, info.major, info.minor);
 			if (r < 0 && !e->msg[0])
 				return errbuf_set(e, r, "cannot make %s/%s for dm device %s: %s",
 						  DMAP_MAPPER_DIR, name, name, strerror(-r));
@@ -459,16 +478,26 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 		}
 	}
 
-	task = dm_task_create(DM_DEVICE_CREATE);
-	if (!task)
-		return -ENOMEM;
-	if (!dm_task_set_name(task, name) || !dm_task_set_uuid(task, uuid))
-		return errbuf_set(e, -EINVAL, "libdm refused name %s or uuid %s", name, uuid);
-	for (size_t i = 0; i < n; i++)
-		if (!dm_task_add_target(task, t[i].start, t[i].len, t[i].type, t[i].params))
-			return -ENOMEM;
-	/* CREATE with a table is create + load + resume in libdm; each carries the flags. */
-	run_flagged(task, &run);
+	for (int tries = 0;; tries++) {
+		int minor = minor_next();
+
+		if (minor < 0)
+			return errbuf_set(e, minor,
+					  "cannot create dm device %s: no free minor in attachd's "
+					  "range %u-%u: %s",
+					  name, DMAP_MINOR_BASE,
+					  DMAP_MINOR_BASE + DMAP_MINOR_SPAN - 1, strerror(-minor));
+		r = create_once(name, uuid, t, n, (unsigned)minor, &run);
+		if (r < 0)
+			return errbuf_set(e, r, "libdm refused name %s or uuid %s", name, uuid);
+		/* Another device took that minor between our look and our ioctl (a foreign
+		 * create with a persistent minor): try the next one. */
+		if (run < 0 && tries < MINOR_TRIES && minor_used((unsigned)minor) == 1 &&
+		    name_by_uuid(uuid, have_uuid, sizeof(have_uuid)) == -ENOENT &&
+		    info_get(name, &info, NULL, 0) == 0 && !info.exists)
+			continue;
+		break;
+	}
 	if (run < 0) {
 		const char *tl = dmlog_tail(tail, sizeof(tail));
 		char line[200] = "", other[160] = "";
@@ -498,7 +527,7 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 	if (r == 0 && !info.exists)
 		r = -ENXIO;
 	if (r == 0)
-		r = node_make(name, info.major, info.minor);
+		r = dmap_node_make(name, info.major, info.minor);
 	if (r < 0) {
 		/* No /dev/mapper node to open it by: honour "nothing left behind". */
 		cleanup_created(name, uuid);
@@ -544,7 +573,7 @@ int dmap_remove(const char *name, int timeout_ms, struct errbuf *e)
 			return -EINVAL;
 		run_flagged(t, &run);
 		if (run == 0 || run == -ENXIO) {
-			node_drop(name, info.major, info.minor);
+			dmap_node_drop(name, info.major, info.minor);
 			return 0;
 		}
 		if (run != -EBUSY)

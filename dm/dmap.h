@@ -96,7 +96,9 @@ int dmap_init(struct errbuf *e);
  * table or uuid, or the uuid is used by another device; 0 if it exists with the same uuid
  * and table (idempotent; multipath compared by its path devices); -EBUSY if it exists but is
  * suspended. A table-less device with our uuid (a create interrupted by a crash) is replaced.
- * udevd's state (busy, slow, absent) does not matter. */
+ * udevd's state (busy, slow, absent) does not matter. The device gets a minor of attachd's
+ * own range (DMAP_MINOR_BASE, a new one each create), never the kernel's lowest free one, so
+ * a foreign dm user never reuses a dm-N whose udev events are still queued. */
 int dmap_create(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
 		int timeout_ms, struct errbuf *e);
 /* Remove; 0 if absent. Refuses (-EPERM, detail naming the uuid found) a device whose DM UUID

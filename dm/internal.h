@@ -16,6 +16,24 @@
 #define DMAP_UUID_MAX 128
 /* Where the named nodes go (libdm's dm_dir()). */
 #define DMAP_MAPPER_DIR "/dev/mapper"
+/*
+ * attachd's dm devices take their minor from a range of their own (a persistent minor in
+ * the create ioctl), round robin, never the lowest free one the kernel hands out
+ * dynamically to everybody else (dmsetup, LVM, multipathd). attachd does not wait for udev,
+ * so udev may still be working through an old device's events when the next create comes;
+ * udevd runs the events of one devpath (/devices/virtual/block/dm-N) strictly in order, and
+ * a foreign create that reused attachd's dm-N would queue its udev cookie behind all of
+ * them (VM 18 saw a foreign `dmsetup create` time out after 30 s that way). The kernel's
+ * limit is 2^20 minors (MINORBITS).
+ */
+#define DMAP_MINOR_BASE 0x80000u
+#define DMAP_MINOR_SPAN 0x40000u
+
+/* The minor of attachd's seq-th create: DMAP_MINOR_BASE + seq % DMAP_MINOR_SPAN. */
+unsigned dmap_minor_pick(unsigned seq);
+/* Is minor in attachd's range? 1 or 0. */
+int dmap_minor_is_ours(unsigned minor);
+
 /* More paths than this in one multipath map is a planning mistake, not a topology. */
 #define DMAP_MULTIPATH_MAX_PATHS 32
 
@@ -56,6 +74,15 @@ int dmap_mpath_table_queueing(const char *params);
 
 /* Does this /proc/misc text list the device-mapper control device? */
 int dmap_misc_has_dm(const char *proc_misc);
+
+/* --- node.c: /dev/mapper/<name> --- */
+
+/* Make /dev/mapper/<name> for the device major:minor: the link to ../dm-<minor> udev would
+ * make (a block node without devtmpfs); a stale entry of that name is replaced. 0 or a
+ * negative errno. */
+int dmap_node_make(const char *name, unsigned major, unsigned minor);
+/* Remove /dev/mapper/<name> if it is ours for major:minor or a dangling link. */
+void dmap_node_drop(const char *name, unsigned major, unsigned minor);
 
 /* --- udevsync.c: the clock and the lock --- */
 

@@ -170,6 +170,8 @@ static void test_create_info_idempotent_remove(void **state)
 	assert_true(dmap_targets_equivalent(&t, 1, live, n));
 	free(live);
 	assert_true(owned(K.name));
+	/* a minor of attachd's own range, not the kernel's lowest free one */
+	assert_true(dmap_minor_is_ours(info.minor));
 
 	/* idempotent with the same uuid + table, and the node made again if it went missing
 	 * (an agent that crashed right after the ioctl); refused otherwise */
@@ -423,6 +425,52 @@ static void test_foreign_never_touched(void **state)
 	assert_int_equal(n, 1);
 	assert_string_equal(live[0].type, "linear");
 	free(live);
+	dmsetup_remove(name);
+}
+
+/*
+ * attachd does not wait for udev, so udev may still be working through the events of the
+ * devices attachd just made and removed. A foreign `dmsetup create` (udev sync on: it waits
+ * for udev to finish its device's events) right after a burst of ours must not queue
+ * behind them: attachd's devices take minors of their own range, each create a new one,
+ * so the foreign device never gets one of our dm-N devpaths, whose events udevd would run
+ * in order. The foreign create is bounded by run()'s 30 s deadline (with the minor reused
+ * and udev behind, VM 18 saw it time out there).
+ */
+static void test_foreign_create_after_burst(void **state)
+{
+	struct errbuf e = {{0}};
+	struct dmap_target t;
+	struct dmap_info info;
+	unsigned minors[8];
+	char name[64], table[128];
+	_cleanup_free_ char *out = NULL;
+
+	REQUIRE_DM();
+	linear(&t, 32 << 20);
+	for (size_t i = 0; i < ELEMENTSOF(minors); i++) {
+		must(dmap_create(K.name, K.uuid, &t, 1, TMO, &e), &e);
+		assert_int_equal(dmap_get_info(K.name, &info), 0);
+		assert_true(dmap_minor_is_ours(info.minor));
+		for (size_t j = 0; j < i; j++)
+			assert_int_not_equal(info.minor, minors[j]); /* never the one just freed */
+		minors[i] = info.minor;
+		must(dmap_remove(K.name, TMO, &e), &e);
+	}
+	snprintf(name, sizeof(name), "dmaptest-burst%d", (int)getpid());
+	snprintf(table, sizeof(table), "0 8 linear %u:%u 0", K.major, K.minor);
+	{
+		char *argv[] = {"dmsetup",   "create",	name,  "--uuid",
+				"LVM-burst", "--table", table, NULL};
+
+		assert_int_equal(run(argv, NULL), 0);
+	}
+	{
+		char *argv[] = {"dmsetup", "info", "-c", "--noheadings", "-o", "minor", name, NULL};
+
+		assert_int_equal(run(argv, &out), 0);
+	}
+	assert_false(dmap_minor_is_ours((unsigned)strtoul(out, NULL, 10)));
 	dmsetup_remove(name);
 }
 
@@ -701,6 +749,7 @@ int main(void)
 	    cmocka_unit_test(test_mpath_message_reload_status),
 	    cmocka_unit_test(test_list_owned_ignores_foreign),
 	    cmocka_unit_test(test_foreign_never_touched),
+	    cmocka_unit_test(test_foreign_create_after_burst),
 	    cmocka_unit_test_teardown(test_stuck_resume_does_not_block_others, stuck_teardown),
 	    cmocka_unit_test(test_create_udev_slow),
 	};
