@@ -1,19 +1,36 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * device-mapper over libdevmapper, with udev sync bounded by deadlines.
+ * device-mapper over libdevmapper, without waiting for udev.
+ *
+ * Nodes and udev. attachd's maps are private (opened by /dev/mapper name only), so it
+ * makes /dev/mapper/<name> itself (the link to ../dm-N that udev would make; the kernel's
+ * devtmpfs makes /dev/dm-N) and never waits for udev: libdm's udev sync is off, and every
+ * create, remove and resume still carries the udev flags (in the ioctl's event number,
+ * which the kernel passes on as DM_COOKIE without any semaphore) that tell 55-dm.rules
+ * not to make the /dev/mapper link (it would fight our node), 60-persistent-storage-dm
+ * not to run blkid or add by-id links and a watch, and the other rules to stay away. A
+ * busy udevd, or none at all, then costs a dm create nothing.
+ *
+ * Minors. Not waiting means udev may still be working through the events of a device
+ * attachd removed when the next device is made, and udevd runs the events of one devpath
+ * (dm-N) strictly in order. A device that reused that minor would have its own events,
+ * and a foreign dmsetup's udev cookie, queued behind ours. So attachd's devices take a
+ * persistent minor from a range of their own, round robin (DMAP_MINOR_BASE, internal.h),
+ * and the kernel's lowest-free dynamic minors stay with everybody else: a foreign
+ * dmsetup, LVM or multipathd never shares a dm-N, and so never a udev queue slot, with
+ * attachd.
  *
  * Locking. libdm's process-wide state is: the control fd, driver version and udev-sync
  * switches (set once by dmap_init, read-only after), the log function (set once), and the
  * list of pending /dev/mapper node operations (libdm-common.c _node_ops), which
- * dm_task_run pushes onto for CREATE/REMOVE/RESUME unless the task relies on udev, and
- * which dm_udev_wait_immediate() and dm_task_update_nodes() pop. Everything else in a task
- * (dm_task_*, the ioctl buffer, cookies: one SysV semaphore each) belongs to that task. So
- * dmap_lock() covers init, the node-op list and cookie completion only. A device ioctl runs
- * without it whenever udev sync is used (cookie + DM_UDEV_DISABLE_LIBRARY_FALLBACK +
- * DM_ADD_NODE_ON_CREATE: nothing is pushed), and INFO/TABLE/LIST never push: a resume
- * stuck on one device's dead path (its implicit suspend waits for in-flight I/O) blocks
- * only its caller, never another volume's create or remove. Without udevd, libdm makes
- * the nodes itself and that run stays under the lock (attachd needs udevd anyway).
+ * dm_task_run pushes onto for CREATE/REMOVE/RESUME unless the task relies on udev
+ * (DM_UDEV_DISABLE_LIBRARY_FALLBACK with DM_ADD_NODE_ON_CREATE: ours all do, our own
+ * node handling replaces libdm's), and which dm_task_update_nodes() pops. Everything else
+ * in a task belongs to that task. So dmap_lock() covers init and the cleanup paths that
+ * let libdm fix a node (remove_nocookie) only; device ioctls run without it, and INFO/
+ * TABLE/LIST never push: a resume stuck on one device's dead path (its implicit suspend
+ * waits for in-flight I/O) blocks only its caller, never another volume's create or
+ * remove.
  *
  * Ownership. remove and error-swap read the DM UUID in the same INFO call that finds the
  * device, refuse one without attachd's prefix, and then address the ioctls by that uuid.
@@ -24,10 +41,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libdevmapper.h>
-#include <libudev.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +59,11 @@
 
 /* A busy device is retried this often: nothing signals "udev closed it". */
 #define REMOVE_RETRY_MS 50
+/* Minors tried per create before giving up (a foreign device holding a minor of our range
+ * is skipped; the next one is free unless somebody fills our range on purpose). */
+#define MINOR_TRIES 16
+
+static atomic_uint minor_seq; /* the next create's slot in our minor range */
 
 static _Thread_local char dmlog_buf[512];
 static pthread_once_t dmlog_once = PTHREAD_ONCE_INIT;
@@ -142,33 +164,12 @@ int dmap_init(struct errbuf *e)
 	}
 	/* Keep /dev/mapper/control open between calls (multipath-tools does the same). */
 	dm_hold_control_dev(1);
-	/* libdm still turns sync off by itself when udevd is not running. */
-	dm_udev_set_sync_support(1);
+	/* No cookies, no semaphores, no waiting for udev: see the top of this file. */
+	dm_udev_set_sync_support(0);
 	dm_ready = 1;
 out:
 	dmap_unlock();
 	return r;
-}
-
-/* Is udevd there right now? libdm decides once per process; udevd may have stopped or
- * started since (a VM booting, an SRE restarting it). Call without the lock held. */
-static int udev_is_active_now(void)
-{
-	struct udev *u = udev_new();
-	struct udev_queue *q = u ? udev_queue_new(u) : NULL;
-	int active = q ? udev_queue_get_udev_is_active(q) : 0;
-
-	if (q)
-		udev_queue_unref(q);
-	if (u)
-		udev_unref(u);
-	return active;
-}
-
-/* dm_udev_get_sync_support only reads what dmap_init set. */
-static int use_cookie(int udev_active)
-{
-	return udev_active && dm_udev_get_sync_support();
 }
 
 static int check_name(const char *name, struct errbuf *e)
@@ -203,6 +204,40 @@ static int info_get(const char *name, struct dm_info *ret, char *uuid, size_t n)
 		snprintf(uuid, n, "%s", u ? u : "");
 	}
 	return 0;
+}
+
+/* Is there a dm device with this minor (of dm's major)? 1, 0, or a negative errno. */
+static int minor_used(unsigned minor)
+{
+	_cleanup_task_ struct dm_task *t = NULL;
+	struct dm_info info = {0};
+
+	t = dm_task_create(DM_DEVICE_INFO);
+	if (!t)
+		return -ENOMEM;
+	/* major 0 with the fallback: libdm puts in dm's own major from /proc/devices. */
+	if (!dm_task_set_major_minor(t, 0, (int)minor, 1))
+		return -EINVAL;
+	if (!dm_task_run(t))
+		return task_errno(t);
+	if (!dm_task_get_info(t, &info))
+		return -EIO;
+	return info.exists ? 1 : 0;
+}
+
+/* A free minor of our range for the next create, or a negative errno. */
+static int minor_next(void)
+{
+	for (int i = 0; i < MINOR_TRIES; i++) {
+		unsigned m = dmap_minor_pick(atomic_fetch_add(&minor_seq, 1));
+		int r = minor_used(m);
+
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return (int)m;
+	}
+	return -ENOSPC;
 }
 
 /* The name of the device with this uuid: 0 and ret, -ENOENT if none. No lock needed. */
@@ -332,52 +367,25 @@ static void cleanup_created(const char *name, const char *uuid)
 }
 
 /*
- * Run t with a udev cookie when udevd is there (else libdm's own node handling) and wait
- * for udev up to deadline. *ret_run is the ioctl's result (0 or negative errno); the
- * return value is the wait's (0 or -ETIMEDOUT, with the detail in *wait_err).
+ * Run t (CREATE, REMOVE or RESUME) with the udev flags that keep udev's dm rules away
+ * from our device and without a cookie. *ret_run is the ioctl's result (0 or negative
+ * errno). The /dev/mapper node is the caller's (dmap_node_make/dmap_node_drop, node.c).
  */
-static int run_with_cookie(struct dm_task *t, const char *name, int64_t deadline, int *ret_run,
-			   struct errbuf *wait_err)
+static void run_flagged(struct dm_task *t, int *ret_run)
 {
-	struct dmap_sync sync = {0};
 	uint32_t cookie = 0;
-	int udev = udev_is_active_now(), r = 0, run_ok;
-	char what[200];
 
-	if (udev)
-		dmap_sync_begin(&sync); /* before the ioctl, so its uevent cannot be missed */
 	dmlog_reset();
-	if (use_cookie(udev)) {
-		/* udev makes the node and links; libdm must not race it with its own. The
-		 * disk and "other" rules (by-id/by-uuid links, blkid, LVM scans) are skipped:
-		 * attachd's devices are private, opened by /dev/mapper name only, and those
-		 * rules cost a udev worker's blkid run on every create. */
-		if (!dm_task_set_cookie(t, &cookie,
-					DM_UDEV_DISABLE_LIBRARY_FALLBACK |
-					    DM_UDEV_DISABLE_DISK_RULES_FLAG |
-					    DM_UDEV_DISABLE_OTHER_RULES_FLAG))
-			cookie = 0;
-		/* With the default (on resume) libdm pushes a node op even for a task that
-		 * relies on udev; on create it pushes none when udev does the nodes. */
-		else
-			(void)dm_task_set_add_node(t, DM_ADD_NODE_ON_CREATE);
+	/* With sync support off this only puts the flags into the ioctl (cookie stays 0). */
+	if (!dm_task_set_cookie(t, &cookie,
+				DM_UDEV_DISABLE_LIBRARY_FALLBACK | DM_UDEV_DISABLE_DM_RULES_FLAG |
+				    DM_UDEV_DISABLE_DISK_RULES_FLAG |
+				    DM_UDEV_DISABLE_OTHER_RULES_FLAG) ||
+	    !dm_task_set_add_node(t, DM_ADD_NODE_ON_CREATE)) {
+		*ret_run = -ENOMEM;
+		return;
 	}
-	if (cookie) {
-		run_ok = dm_task_run(t); /* touches no libdm global: no lock (see the top) */
-	} else {
-		dmap_lock();
-		run_ok = dm_task_run(t);
-		sync_node_locked(name); /* fallback: libdm makes /dev/mapper/<name> now */
-		dmap_unlock();
-	}
-	*ret_run = run_ok ? 0 : task_errno(t);
-	/* Wait even when the run failed: libdm completes the cookie for a failed ioctl, and
-	 * the semaphore is only destroyed by a wait. */
-	snprintf(what, sizeof(what), "dm device %s", name);
-	if (cookie)
-		r = dmap_sync_wait(&sync, cookie, deadline, what, wait_err);
-	dmap_sync_end(&sync);
-	return r;
+	*ret_run = dm_task_run(t) ? 0 : task_errno(t);
 }
 
 static int exists_check(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
@@ -409,14 +417,31 @@ static int exists_check(const char *name, const char *uuid, const struct dmap_ta
 	return 0;
 }
 
+/* One CREATE (create + load + resume in libdm, each with the flags) at the given minor of
+ * our range. Returns -ENOMEM/-EINVAL when libdm refuses the task; *ret_run is the run. */
+static int create_once(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
+		       unsigned minor, int *ret_run)
+{
+	_cleanup_task_ struct dm_task *task = NULL;
+
+	task = dm_task_create(DM_DEVICE_CREATE);
+	if (!task)
+		return -ENOMEM;
+	if (!dm_task_set_name(task, name) || !dm_task_set_uuid(task, uuid) ||
+	    !dm_task_set_major_minor(task, 0, (int)minor, 1))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!dm_task_add_target(task, t[i].start, t[i].len, t[i].type, t[i].params))
+			return -ENOMEM;
+	run_flagged(task, ret_run);
+	return 0;
+}
+
 int dmap_create(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
 		int timeout_ms, struct errbuf *e)
 {
-	_cleanup_task_ struct dm_task *task = NULL;
 	struct dm_info info = {0};
-	struct errbuf werr = {{0}};
 	char have_uuid[160] = "", tail[600];
-	int64_t deadline = deadline_after(timeout_ms);
 	int r, run;
 
 	r = check_name(name, e);
@@ -441,21 +466,38 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 		 * and load ioctls. Nothing can be using it; replace it. */
 		if (streq(have_uuid, uuid) && !info.live_table && !info.inactive_table)
 			cleanup_created(name, uuid);
-		else
-			return exists_check(name, uuid, t, n, &info, have_uuid, e);
+		else {
+			r = exists_check(name, uuid, t, n, &info, have_uuid, e);
+			/* Ours already: a restarted agent may have crashed before the node. */
+			if (r == 0)
+				r = dmap_node_make(name, info.major, info.minor);
+			if (r < 0 && !e->msg[0])
+				return errbuf_set(e, r, "cannot make %s/%s for dm device %s: %s",
+						  DMAP_MAPPER_DIR, name, name, strerror(-r));
+			return r;
+		}
 	}
 
-	task = dm_task_create(DM_DEVICE_CREATE);
-	if (!task)
-		return -ENOMEM;
-	if (!dm_task_set_name(task, name) || !dm_task_set_uuid(task, uuid))
-		return errbuf_set(e, -EINVAL, "libdm refused name %s or uuid %s", name, uuid);
-	for (size_t i = 0; i < n; i++)
-		if (!dm_task_add_target(task, t[i].start, t[i].len, t[i].type, t[i].params))
-			return -ENOMEM;
-	/* CREATE with a table is create + load + resume in libdm; the resume's "change"
-	 * uevent carries the cookie. */
-	r = run_with_cookie(task, name, deadline, &run, &werr);
+	for (int tries = 0;; tries++) {
+		int minor = minor_next();
+
+		if (minor < 0)
+			return errbuf_set(e, minor,
+					  "cannot create dm device %s: no free minor in attachd's "
+					  "range %u-%u: %s",
+					  name, DMAP_MINOR_BASE,
+					  DMAP_MINOR_BASE + DMAP_MINOR_SPAN - 1, strerror(-minor));
+		r = create_once(name, uuid, t, n, (unsigned)minor, &run);
+		if (r < 0)
+			return errbuf_set(e, r, "libdm refused name %s or uuid %s", name, uuid);
+		/* Another device took that minor between our look and our ioctl (a foreign
+		 * create with a persistent minor): try the next one. */
+		if (run < 0 && tries < MINOR_TRIES && minor_used((unsigned)minor) == 1 &&
+		    name_by_uuid(uuid, have_uuid, sizeof(have_uuid)) == -ENOENT &&
+		    info_get(name, &info, NULL, 0) == 0 && !info.exists)
+			continue;
+		break;
+	}
 	if (run < 0) {
 		const char *tl = dmlog_tail(tail, sizeof(tail));
 		char line[200] = "", other[160] = "";
@@ -481,11 +523,16 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 		return errbuf_set(e, run, "cannot create dm device %s ('%s'%s): %s%s", name, line,
 				  n > 1 ? ", ..." : "", strerror(-run), tl);
 	}
+	r = info_get(name, &info, NULL, 0);
+	if (r == 0 && !info.exists)
+		r = -ENXIO;
+	if (r == 0)
+		r = dmap_node_make(name, info.major, info.minor);
 	if (r < 0) {
-		/* The kernel device exists but udev never finished with it: no /dev/mapper link
-		 * we can rely on. Honour "nothing left behind". */
+		/* No /dev/mapper node to open it by: honour "nothing left behind". */
 		cleanup_created(name, uuid);
-		return errbuf_set(e, r, "creating %s (removed again): %s", name, werr.msg);
+		return errbuf_set(e, r, "creating %s (removed again): cannot make %s/%s: %s", name,
+				  DMAP_MAPPER_DIR, name, strerror(-r));
 	}
 	return 0;
 }
@@ -493,7 +540,6 @@ int dmap_create(const char *name, const char *uuid, const struct dmap_target *t,
 int dmap_remove(const char *name, int timeout_ms, struct errbuf *e)
 {
 	int64_t deadline = deadline_after(timeout_ms);
-	struct errbuf werr = {{0}};
 	char tail[600];
 	int r;
 
@@ -525,12 +571,11 @@ int dmap_remove(const char *name, int timeout_ms, struct errbuf *e)
 			return -ENOMEM;
 		if (!dm_task_set_uuid(t, uuid))
 			return -EINVAL;
-		/* A udev timeout is ignored: the kernel device is gone, udev being late with
-		 * the /dev/mapper link is no reason to fail an undo step (and a retry would
-		 * find nothing to remove). */
-		(void)run_with_cookie(t, name, deadline, &run, &werr);
-		if (run == 0 || run == -ENXIO)
+		run_flagged(t, &run);
+		if (run == 0 || run == -ENXIO) {
+			dmap_node_drop(name, info.major, info.minor);
 			return 0;
+		}
 		if (run != -EBUSY)
 			return errbuf_set(e, run, "cannot remove dm device %s: %s%s", name,
 					  strerror(-run), dmlog_tail(tail, sizeof(tail)));
@@ -565,8 +610,6 @@ int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
 {
 	_cleanup_task_ struct dm_task *reload = NULL, *resume = NULL;
 	_cleanup_free_ struct dmap_target *live = NULL;
-	int64_t deadline = deadline_after(timeout_ms);
-	struct errbuf werr = {{0}};
 	struct dm_info info = {0};
 	uint64_t bytes = 0;
 	size_t nlive = 0;
@@ -626,9 +669,7 @@ int dmap_error_swap(const char *name, int timeout_ms, struct errbuf *e)
 	 * filesystem on a dead device cannot be frozen either (dmsetup wipe_table --force). */
 	if (!dm_task_no_flush(resume) || !dm_task_skip_lockfs(resume))
 		return -ENOMEM;
-	/* A udev timeout is ignored: the swap is done in the kernel, a late udev only
-	 * delays links nobody needs on a dying device. */
-	(void)run_with_cookie(resume, name, deadline, &run, &werr);
+	run_flagged(resume, &run);
 	if (run < 0) {
 		_cleanup_task_ struct dm_task *clear = NULL;
 
@@ -753,13 +794,11 @@ int dmap_message(const char *name, const char *msg, struct errbuf *e)
 }
 
 /* grow: the new table may be larger than the live one (never smaller). */
-static int reload(const char *name, const struct dmap_target *t, size_t n, int timeout_ms,
-		  int grow, struct errbuf *e)
+static int reload(const char *name, const struct dmap_target *t, size_t n, int timeout_ms, int grow,
+		  struct errbuf *e)
 {
 	_cleanup_task_ struct dm_task *reload = NULL, *resume = NULL;
 	_cleanup_free_ struct dmap_target *live = NULL;
-	int64_t deadline = deadline_after(timeout_ms);
-	struct errbuf werr = {{0}};
 	uint64_t have = 0, want = 0;
 	size_t nlive = 0;
 	char uuid[160] = "", tail[600];
@@ -780,13 +819,15 @@ static int reload(const char *name, const struct dmap_target *t, size_t n, int t
 				  strerror(-r));
 	/* A size change under a mounted filesystem is a resize, not a path change; and a
 	 * resize only ever grows (a smaller map would cut the filesystem's end off). */
-	if (nlive > 0 && (dmap_targets_size(live, nlive, &have) < 0 ||
-			  dmap_targets_size(t, n, &want) < 0 || (grow ? want < have : have != want)))
+	if (nlive > 0 &&
+	    (dmap_targets_size(live, nlive, &have) < 0 || dmap_targets_size(t, n, &want) < 0 ||
+	     (grow ? want < have : have != want)))
 		return errbuf_set(e, -EINVAL,
 				  "dm device %s: the new table is %" PRIu64
 				  " bytes, the live one %" PRIu64 "; %s",
 				  name, want, have,
-				  grow ? "a map is never shrunk" : "a reload must not change the size");
+				  grow ? "a map is never shrunk"
+				       : "a reload must not change the size");
 
 	reload = dm_task_create(DM_DEVICE_RELOAD);
 	if (!reload || !dm_task_set_uuid(reload, uuid))
@@ -810,7 +851,7 @@ static int reload(const char *name, const struct dmap_target *t, size_t n, int t
 	 * failed or waited for. */
 	if (!dm_task_no_flush(resume))
 		return -ENOMEM;
-	r = run_with_cookie(resume, name, deadline, &run, &werr);
+	run_flagged(resume, &run);
 	if (run < 0) {
 		_cleanup_task_ struct dm_task *clear = NULL;
 		const char *tl = dmlog_tail(tail, sizeof(tail));
@@ -822,8 +863,6 @@ static int reload(const char *name, const struct dmap_target *t, size_t n, int t
 		return errbuf_set(e, run, "cannot resume %s with its new table: %s%s", name,
 				  strerror(-run), tl);
 	}
-	if (r < 0)
-		return errbuf_set(e, r, "reloading %s: %s", name, werr.msg);
 	return 0;
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * device-mapper for attachd: devices it owns are named "attachd-<key>" with DM UUID
- * "ATTACHD-<key>" (multipathd ignores non-"mpath-" UUIDs). Wraps libdevmapper with udev
- * sync bounded by a deadline: dm_udev_wait() (no timeout) is never called.
+ * "ATTACHD-<key>" (multipathd ignores non-"mpath-" UUIDs). Wraps libdevmapper; attachd
+ * makes /dev/mapper/<name> itself and never waits for udev (its flags keep udev's dm
+ * rules off these private devices).
  * Functions return 0 or a negative errno and may block up to their deadline.
  */
 #pragma once
@@ -86,25 +87,25 @@ struct dmap_info {
  * available: load dm-mod" when the kernel has no dm (then libdm is never touched, so no
  * /dev/mapper is created on such a host). Every call below runs it first (cheap once it
  * succeeded). Thread-safe: only libdm's process-wide state is serialised inside dm/ (never
-a device ioctl while udev sync is in use), so a call stuck on one device does not delay
+a device ioctl), so a call stuck on one device does not delay
 calls on others. libdm never prints: its
  * errors are appended to e's detail. */
 int dmap_init(struct errbuf *e);
-/* Create name with uuid and the given targets, active, and wait for udev (node + links) up
- * to timeout_ms (> 0). On failure nothing is left behind. -EEXIST if name exists with another
+/* Create name with uuid and the given targets, active, with its /dev/mapper node (made
+ * again for an existing device of ours); timeout_ms (> 0) bounds the cleanup retries. On failure nothing is left behind. -EEXIST if name exists with another
  * table or uuid, or the uuid is used by another device; 0 if it exists with the same uuid
  * and table (idempotent; multipath compared by its path devices); -EBUSY if it exists but is
  * suspended. A table-less device with our uuid (a create interrupted by a crash) is replaced.
- * -ETIMEDOUT (device removed again, udev cookie released) when udev is too slow. Without
- * udevd, libdm makes the /dev/mapper node itself. */
+ * udevd's state (busy, slow, absent) does not matter. The device gets a minor of attachd's
+ * own range (DMAP_MINOR_BASE, a new one each create), never the kernel's lowest free one, so
+ * a foreign dm user never reuses a dm-N whose udev events are still queued. */
 int dmap_create(const char *name, const char *uuid, const struct dmap_target *t, size_t n,
 		int timeout_ms, struct errbuf *e);
 /* Remove; 0 if absent. Refuses (-EPERM, detail naming the uuid found) a device whose DM UUID
  * does not carry DMAP_UUID_PREFIX: attachd never removes what it did not create. The
  * ioctl then addresses the device by that uuid, so a device renamed or replaced after
  * the check is not the one removed. Retries while something (udev's probe) holds it open, within
- * timeout_ms; then -EBUSY naming the open count. Once the kernel device is gone, a slow udev
- * is not an error. */
+ * timeout_ms; then -EBUSY naming the open count. The /dev/mapper node goes with it. */
 int dmap_remove(const char *name, int timeout_ms, struct errbuf *e);
 /* Replace the live table with "error" (reload + resume noflush, skip lockfs; a multipath map
  * is first told fail_if_no_path): stuck I/O fails instead of hanging. 0 if the device is
@@ -124,7 +125,7 @@ int dmap_get_table(const char *name, struct dmap_target **ret_t, size_t *ret_n);
 int dmap_message(const char *name, const char *msg, struct errbuf *e);
 /* Load a new table into a live device of ours and resume it with noflush (e.g. the
  * multipath map with a path added or removed; the size must not change). -ENXIO absent,
- * -EPERM not ours. Waits for udev up to timeout_ms (the change event). */
+ * -EPERM not ours. Does not wait for udev. */
 int dmap_reload(const char *name, const struct dmap_target *t, size_t n, int timeout_ms,
 		struct errbuf *e);
 /* dmap_reload for an online resize: the new table may be larger than the live one (the

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dm/ private helpers: pure functions shared by table.c and dmap.c and tested by
- * tests/unit/test_dmap.c, plus the bounded udev wait (udevsync.c).
+ * tests/unit/test_dmap.c, plus the libdm lock and clock (udevsync.c).
  */
 #pragma once
 
@@ -14,6 +14,26 @@
 /* Kernel limits (linux/dm-ioctl.h DM_NAME_LEN 128, DM_UUID_LEN 129, both with the NUL). */
 #define DMAP_NAME_MAX 127
 #define DMAP_UUID_MAX 128
+/* Where the named nodes go (libdm's dm_dir()). */
+#define DMAP_MAPPER_DIR "/dev/mapper"
+/*
+ * attachd's dm devices take their minor from a range of their own (a persistent minor in
+ * the create ioctl), round robin, never the lowest free one the kernel hands out
+ * dynamically to everybody else (dmsetup, LVM, multipathd). attachd does not wait for udev,
+ * so udev may still be working through an old device's events when the next create comes;
+ * udevd runs the events of one devpath (/devices/virtual/block/dm-N) strictly in order, and
+ * a foreign create that reused attachd's dm-N would queue its udev cookie behind all of
+ * them (VM 18 saw a foreign `dmsetup create` time out after 30 s that way). The kernel's
+ * limit is 2^20 minors (MINORBITS).
+ */
+#define DMAP_MINOR_BASE 0x80000u
+#define DMAP_MINOR_SPAN 0x40000u
+
+/* The minor of attachd's seq-th create: DMAP_MINOR_BASE + seq % DMAP_MINOR_SPAN. */
+unsigned dmap_minor_pick(unsigned seq);
+/* Is minor in attachd's range? 1 or 0. */
+int dmap_minor_is_ours(unsigned minor);
+
 /* More paths than this in one multipath map is a planning mistake, not a topology. */
 #define DMAP_MULTIPATH_MAX_PATHS 32
 
@@ -55,36 +75,22 @@ int dmap_mpath_table_queueing(const char *params);
 /* Does this /proc/misc text list the device-mapper control device? */
 int dmap_misc_has_dm(const char *proc_misc);
 
-/* --- udevsync.c: waiting for a dm udev cookie with a deadline --- */
+/* --- node.c: /dev/mapper/<name> --- */
+
+/* Make /dev/mapper/<name> for the device major:minor: the link to ../dm-<minor> udev would
+ * make (a block node without devtmpfs); a stale entry of that name is replaced. 0 or a
+ * negative errno. */
+int dmap_node_make(const char *name, unsigned major, unsigned minor);
+/* Remove /dev/mapper/<name> if it is ours for major:minor or a dangling link. */
+void dmap_node_drop(const char *name, unsigned major, unsigned minor);
+
+/* --- udevsync.c: the clock and the lock --- */
 
 /* Monotonic clock in microseconds. */
 int64_t dmap_now_us(void);
 
-struct udev;
-struct udev_monitor;
-struct dmap_sync {
-	struct udev *udev;
-	struct udev_monitor *mon; /* NULL: no monitor, fall back to short sleeps */
-};
-
-/* Start listening for block uevents *before* the dm ioctl so none is missed. Never fails:
- * without a monitor the wait degrades to polling the cookie. */
-void dmap_sync_begin(struct dmap_sync *s);
-void dmap_sync_end(struct dmap_sync *s);
-
-/*
- * Wait until udev has processed the event behind cookie (its rules ran
- * `dmsetup udevcomplete`), at most until deadline_us. Never blocks in semop: the cookie is
- * checked with dm_udev_wait_immediate() each time a uevent arrives (and every 250 ms as a
- * safety net). On the deadline the cookie is completed and released by us, so its SysV
- * semaphore never leaks, and -ETIMEDOUT is returned with e naming the device.
- * cookie 0 (no udev sync) returns 0 at once. lock/unlock serialise libdevmapper calls.
- */
-int dmap_sync_wait(struct dmap_sync *s, uint32_t cookie, int64_t deadline_us, const char *what,
-		   struct errbuf *e);
-
 /* The libdevmapper lock: libdm's process-wide state (one-time init, the stack of pending
- * /dev/mapper node operations that cookie-less tasks push and dm_udev_wait_immediate /
- * dm_task_update_nodes pop). Never held across an ioctl that udev sync handles. */
+ * /dev/mapper node operations that tasks without DM_UDEV_DISABLE_LIBRARY_FALLBACK push and
+ * dm_task_update_nodes pops). Never held across a device ioctl that may wait for I/O. */
 void dmap_lock(void);
 void dmap_unlock(void);

@@ -454,6 +454,16 @@ int dmap_misc_has_dm(const char *proc_misc)
 	return 0;
 }
 
+unsigned dmap_minor_pick(unsigned seq)
+{
+	return DMAP_MINOR_BASE + seq % DMAP_MINOR_SPAN;
+}
+
+int dmap_minor_is_ours(unsigned minor)
+{
+	return minor >= DMAP_MINOR_BASE && minor - DMAP_MINOR_BASE < DMAP_MINOR_SPAN;
+}
+
 int dmap_uuid_is_owned(const char *uuid)
 {
 	return uuid && startswith(uuid, DMAP_UUID_PREFIX) && uuid[strlen(DMAP_UUID_PREFIX)];

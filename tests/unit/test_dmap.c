@@ -335,6 +335,25 @@ static void test_misc(void **state)
 }
 
 /* Argument errors are reported before libdevmapper is touched (works on any host). */
+/* attachd's minors: a range of their own below the kernel's 2^20, round robin, wrapping
+ * inside the range; the kernel's low dynamic minors (foreign devices) are never ours. */
+static void test_minor_range(void **state)
+{
+	assert_true(DMAP_MINOR_BASE > 0);
+	assert_true((uint64_t)DMAP_MINOR_BASE + DMAP_MINOR_SPAN <= (1u << 20));
+	assert_int_equal(dmap_minor_pick(0), DMAP_MINOR_BASE);
+	assert_int_equal(dmap_minor_pick(1), DMAP_MINOR_BASE + 1);
+	assert_int_equal(dmap_minor_pick(DMAP_MINOR_SPAN - 1),
+			 DMAP_MINOR_BASE + DMAP_MINOR_SPAN - 1);
+	assert_int_equal(dmap_minor_pick(DMAP_MINOR_SPAN), DMAP_MINOR_BASE);
+	assert_true(dmap_minor_is_ours(dmap_minor_pick(UINT32_MAX)));
+	assert_true(dmap_minor_is_ours(DMAP_MINOR_BASE));
+	assert_true(dmap_minor_is_ours(DMAP_MINOR_BASE + DMAP_MINOR_SPAN - 1));
+	assert_false(dmap_minor_is_ours(DMAP_MINOR_BASE + DMAP_MINOR_SPAN));
+	assert_false(dmap_minor_is_ours(DMAP_MINOR_BASE - 1));
+	assert_false(dmap_minor_is_ours(0));
+}
+
 static void test_kernel_arg_errors(void **state)
 {
 	struct dmap_target t;
@@ -559,6 +578,7 @@ int main(void)
 	    cmocka_unit_test(test_targets_size),
 	    cmocka_unit_test(test_equivalent),
 	    cmocka_unit_test(test_misc),
+	    cmocka_unit_test(test_minor_range),
 	    cmocka_unit_test(test_kernel_arg_errors),
 	    cmocka_unit_test(test_init_without_dm),
 	    cmocka_unit_test(test_owned),
