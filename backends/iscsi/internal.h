@@ -6,6 +6,7 @@
  *   scsi.c      pure decoders: REPORT LUNS, READ CAPACITY, VPD 0x83 -> kernel-style WWID,
  *               libiscsi error strings, WWID normalisation
  *   probe.c     pre-flight through libiscsi (async API in our own poll loop, deadline)
+ *   preflight.c when our logged-in session proves what that pre-flight would (no login)
  *   iscsiadm.c  iface, login/logout through iscsiadm; our node records' settings
  *   noderec.c   node record files by our own hand (write, CHAP, remove, lock)
  *   lock.c      process-wide node-DB mutex and per-(portal, target) mutexes
@@ -256,9 +257,8 @@ int be_iscsi_noderec_auth_is(const char *text, const char *user, const char *sec
  * BE_ISCSI_RECORD_TPGT/<iface>, checked by content): 1 yes, 0 no, -ENOENT no such record,
  * another negative errno when it cannot be read. No process, no lock (our writer renames
  * whole files into place); the secret is wiped from memory after the comparison. */
-int be_iscsi_noderec_auth_matches(const struct backend_ctx *ctx, const char *iqn,
-				  const char *addr, unsigned port, const char *user,
-				  const char *secret);
+int be_iscsi_noderec_auth_matches(const struct backend_ctx *ctx, const char *iqn, const char *addr,
+				  unsigned port, const char *user, const char *secret);
 
 /* ---- sysfs.c ---- */
 /* Same address? Numeric forms are compared as addresses ("::1" == "0:0::1"), names

@@ -18,7 +18,10 @@
  * a->objs records, as it goes, what exists (so disconnect works after a crash or a failure
  * part way):
  *   { "scsi_lun": 1,                       the L of H:C:T:L (from the probe or computed)
- *     "wwid": "naa.6001405...",            the LU's WWID as the probe read it (if any)
+ *     "wwid": "naa.6001405...",            the LU's WWID as the probe read it, or (no
+ *                                          probe) as the kernel read it at our scan
+ *     "preflight": "session",              from the plan step to connect only: no probe
+ *                                          ran (preflight.c), the scan proves the LUN
  *     "paths": [ { "portal": "10.0.0.5:3260", "iqn": "iqn...",
  *                  "session": 3 | null, "host": 4 | null, "hctl": "4:0:0:1" | null,
  *                  "wwid": "naa...." (once the device was seen with it),
@@ -223,9 +226,8 @@ static unsigned kernel_lun_of(const struct backend_attachment *a, const struct b
 /* After the scan, when the plan step did not probe (preflight.c): the synchronous scan made
  * the LUN's SCSI device, or the target has no such LUN. A device the scan made that is no
  * disk is ours to remove at once. *ret_need_probe when only the array can tell. */
-static int check_scanned_lun(const struct sys *s, const struct be_iscsi_cfg *c,
-			     const char *portal, unsigned sid, unsigned klun, int *ret_need_probe,
-			     struct errbuf *e)
+static int check_scanned_lun(const struct sys *s, const struct be_iscsi_cfg *c, const char *portal,
+			     unsigned sid, unsigned klun, int *ret_need_probe, struct errbuf *e)
 {
 	char hctl[64];
 	unsigned type;
@@ -254,8 +256,8 @@ static int check_scanned_lun(const struct sys *s, const struct be_iscsi_cfg *c,
 				  strerror(-r));
 	}
 	return errbuf_set(e, -EMEDIUMTYPE,
-			  "LUN %u on %s is not a disk (SCSI device type 0x%02x); check 'lun'", c->lun,
-			  c->iqn, type);
+			  "LUN %u on %s is not a disk (SCSI device type 0x%02x); check 'lun'",
+			  c->lun, c->iqn, type);
 }
 
 /* Log in (or reuse the session) and scan the LUN, under the target lock. check_lun: the

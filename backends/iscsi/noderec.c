@@ -674,9 +674,8 @@ int be_iscsi_noderec_auth_is(const char *text, const char *user, const char *sec
 	return match;
 }
 
-int be_iscsi_noderec_auth_matches(const struct backend_ctx *ctx, const char *iqn,
-				  const char *addr, unsigned port, const char *user,
-				  const char *secret)
+int be_iscsi_noderec_auth_matches(const struct backend_ctx *ctx, const char *iqn, const char *addr,
+				  unsigned port, const char *user, const char *secret)
 {
 	const char *iface = be_iscsi_iface(ctx);
 	_cleanup_secret_ char *text = NULL;
