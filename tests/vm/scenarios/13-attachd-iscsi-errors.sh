@@ -2,7 +2,7 @@
 # Wrong IQN, missing LUN, unreachable portal and bad CHAP each fail with an Err naming the
 # problem, within 30 s, leaving no session, node record, dm device or mount behind. The
 # CHAP secret never appears in the agent's log or replies.
-# timeout: 300
+# timeout: 600
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 
