@@ -54,9 +54,9 @@ assert_contains "$out" '"Err":""' "Mount with CHAP"
 # counts them; its device still shows the LU's WWID.
 logins() { cat "$VM_CONFIGFS/target/iscsi/$iqn/fabric_statistics/iscsi_login_stats/accepts"; }
 l0=$(logins)
-out=$(volman VolumeDriver.Create "{\"Name\":\"chapok_b\",\"Opts\":{$good,\"iqn\":\"$iqn\",\"lun\":0}}")
+out=$(volman VolumeDriver.Create "{\"Name\":\"chapokb_a\",\"Opts\":{$good,\"iqn\":\"$iqn\",\"lun\":0}}")
 assert_contains "$out" '"Err":""' "Create of a second LUN"
-out=$(volman VolumeDriver.Mount '{"Name":"chapok_b"}')
+out=$(volman VolumeDriver.Mount '{"Name":"chapokb_a"}')
 assert_contains "$out" '"Err":""' "Mount of a second LUN on the logged-in session"
 l1=$(logins)
 info "iSCSI logins accepted by the target for the second LUN: $((l1 - l0))"
@@ -78,10 +78,10 @@ session_attempt() { # NAME OPTS EXPECT...
 	[ "$(ls /sys/class/scsi_device | wc -l)" -eq "$nsdev" ] || fail "$name left a SCSI device"
 	[ "$(ls /sys/class/iscsi_session | wc -l)" -eq "$nsess" ] || fail "$name changed the sessions"
 }
-session_attempt nolun_b "{$good,\"iqn\":\"$iqn\",\"lun\":7}" "LUN 7 not found" "target reports LUNs 0,1"
-session_attempt badchap_b "{\"backend\":\"iscsi\",\"portal\":\"127.0.0.1:3260\",\"iqn\":\"$iqn\",\"lun\":7,\"chap_user\":\"alice\",\"chap_secret\":\"wrong-secret-1\"}" "CHAP"
-session_attempt nochap_b "{\"backend\":\"iscsi\",\"portal\":\"127.0.0.1:3260\",\"iqn\":\"$iqn\",\"lun\":7}" "auth"
-assert_contains "$(volman VolumeDriver.Unmount '{"Name":"chapok_b"}')" '"Err":""' "Unmount of the second LUN"
+session_attempt nolunb_a "{$good,\"iqn\":\"$iqn\",\"lun\":7}" "LUN 7 not found" "target reports LUNs 0,1"
+session_attempt badchapb_a "{\"backend\":\"iscsi\",\"portal\":\"127.0.0.1:3260\",\"iqn\":\"$iqn\",\"lun\":7,\"chap_user\":\"alice\",\"chap_secret\":\"wrong-secret-1\"}" "CHAP"
+session_attempt nochapb_a "{\"backend\":\"iscsi\",\"portal\":\"127.0.0.1:3260\",\"iqn\":\"$iqn\",\"lun\":7}" "auth"
+assert_contains "$(volman VolumeDriver.Unmount '{"Name":"chapokb_a"}')" '"Err":""' "Unmount of the second LUN"
 assert_contains "$(volman VolumeDriver.Unmount '{"Name":"chapok_a"}')" '"Err":""' "Unmount with CHAP"
 stop_attachd
 if grep -q "s3cret-alice-42" "$ARTIFACTS/attachd.log"; then fail "CHAP secret found in the agent log"; fi
