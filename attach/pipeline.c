@@ -345,6 +345,7 @@ static int run_up_step(struct attach_env *env, struct attach_volume *v, enum att
 
 	switch (step) {
 	case STEP_PLAN:
+		ctx.preflight = 1;
 		return v->opts.be->probe(&ctx, &v->att, expect, e);
 	case STEP_CONNECT: {
 		struct checkpoint_ud cp = { env, v };

@@ -37,6 +37,12 @@ struct backend_ctx {
 	const struct sys *sys;
 	const struct backend_host_config *host;
 	int timeout_ms; /* budget for one blocking call (login, probe, helper program) */
+	/* 1 when attach/'s plan step calls probe, before an attach: the backend may answer
+	 * from a kernel connection it already has that proves what the probe would (iscsi: our
+	 * session to the target, logged in with this volume's credentials), and leave the
+	 * LUN's presence and identity to connect and identify. 0 (attachctl probe, and every
+	 * other op): the probe asks the array. */
+	int preflight;
 	/* Optional (NULL: none): persist the attachment's objs now. A backend calls it right
 	 * after the kernel action that creates an object only it can later prove its own (an
 	 * NVMe controller), so a crash before the step's end still leaves the proof on disk.

@@ -6,6 +6,7 @@
  *   scsi.c      pure decoders: REPORT LUNS, READ CAPACITY, VPD 0x83 -> kernel-style WWID,
  *               libiscsi error strings, WWID normalisation
  *   probe.c     pre-flight through libiscsi (async API in our own poll loop, deadline)
+ *   preflight.c when our logged-in session proves what that pre-flight would (no login)
  *   iscsiadm.c  iface, login/logout through iscsiadm; our node records' settings
  *   noderec.c   node record files by our own hand (write, CHAP, remove, lock)
  *   lock.c      process-wide node-DB mutex and per-(portal, target) mutexes
@@ -248,6 +249,17 @@ int be_iscsi_noderec_remove(const struct backend_ctx *ctx, const char *iqn, cons
 int be_iscsi_noderec_flat_iface(const struct sys *s, const char *iqn, const char *addr,
 				unsigned port, char *ret_iface, size_t n);
 
+/* Pure: does record text log in with exactly these credentials? user "" = no CHAP (the
+ * record's authmethod must be None, idbm's default when absent); else CHAP with this user
+ * and secret. 1 yes, 0 no (or cannot tell). */
+int be_iscsi_noderec_auth_is(const char *text, const char *user, const char *secret);
+/* The same for our record of (iqn, addr:port) on our iface (nodes/<iqn>/<addr>,<port>,
+ * BE_ISCSI_RECORD_TPGT/<iface>, checked by content): 1 yes, 0 no, -ENOENT no such record,
+ * another negative errno when it cannot be read. No process, no lock (our writer renames
+ * whole files into place); the secret is wiped from memory after the comparison. */
+int be_iscsi_noderec_auth_matches(const struct backend_ctx *ctx, const char *iqn, const char *addr,
+				  unsigned port, const char *user, const char *secret);
+
 /* ---- sysfs.c ---- */
 /* Same address? Numeric forms are compared as addresses ("::1" == "0:0::1"), names
  * case-insensitively. */
@@ -290,11 +302,36 @@ int be_iscsi_sysfs_block_devnum(const struct sys *s, const char *name, unsigned 
 /* WWID (normalised; "" when the device has none) and size of /sys/block/<name>. */
 int be_iscsi_sysfs_block_identity(const struct sys *s, const char *name,
 				  struct backend_identity *ret);
+/* Did the kernel's session log in with these CHAP credentials (its username and password
+ * attributes, which iscsid sets at login; root only)? user "" = none: both attributes
+ * empty. 1 yes, 0 no, a negative errno when they cannot be read. */
+int be_iscsi_sysfs_session_auth_is(const struct sys *s, unsigned session, const char *user,
+				   const char *secret);
+/* SCSI peripheral device type of a SCSI device of this session (0 = disk). */
+int be_iscsi_sysfs_session_lun_type(const struct sys *s, unsigned session, const char *hctl,
+				    unsigned *ret_type);
 /* Targeted scan of one LUN on a host: writes "C T L" to scsi_host/hostH/scan. */
 int be_iscsi_sysfs_scan(const struct sys *s, unsigned host, unsigned channel, unsigned target,
 			unsigned lun);
 
+/* ---- preflight.c ---- */
+/* The objs key be_iscsi_probe sets when it answered from our session (ctx->preflight):
+ * connect then proves the LUN by the targeted scan, and removes the key. */
+#define BE_ISCSI_OBJS_PREFLIGHT "preflight"
+/* Can the plan step skip the libiscsi probe for this volume? 1 when every configured path
+ * has a session of ours (our iface) to its target and portal that is LOGGED_IN, whose node
+ * record and whose kernel session both show exactly the volume's credentials, and on which
+ * the kernel has no SCSI device for LUN klun yet (a fresh scan makes one, its identity read
+ * from the LU then). 0 otherwise (the probe runs), never an error. sysfs and one file per
+ * path; no process, no I/O to the array (a portal given by name is resolved, as connect
+ * does). */
+int be_iscsi_session_proves(const struct backend_ctx *ctx, const struct be_iscsi_cfg *c,
+			    unsigned klun);
+
 /* ---- iscsi.c ---- */
+/* Numeric address of a portal's host (DNS for a name): what sysfs and our records show. */
+int be_iscsi_portal_resolve(const struct be_iscsi_portal *p, struct be_iscsi_portal *ret,
+			    struct errbuf *e);
 int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e);
 int be_iscsi_find_device(const struct backend_ctx *ctx, struct backend_attachment *a,
 			 struct backend_device *ret, struct errbuf *e);

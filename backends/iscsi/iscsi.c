@@ -18,7 +18,10 @@
  * a->objs records, as it goes, what exists (so disconnect works after a crash or a failure
  * part way):
  *   { "scsi_lun": 1,                       the L of H:C:T:L (from the probe or computed)
- *     "wwid": "naa.6001405...",            the LU's WWID as the probe read it (if any)
+ *     "wwid": "naa.6001405...",            the LU's WWID as the probe read it, or (no
+ *                                          probe) as the kernel read it at our scan
+ *     "preflight": "session",              from the plan step to connect only: no probe
+ *                                          ran (preflight.c), the scan proves the LUN
  *     "paths": [ { "portal": "10.0.0.5:3260", "iqn": "iqn...",
  *                  "session": 3 | null, "host": 4 | null, "hctl": "4:0:0:1" | null,
  *                  "wwid": "naa...." (once the device was seen with it),
@@ -183,7 +186,8 @@ static json_t *path_new(json_t *paths, const char *portal, const char *iqn)
 
 /* Numeric address of a portal's host: sysfs shows addresses, and a record keyed by the
  * address needs no DNS when a restarted agent detaches. */
-static int resolve(const struct be_iscsi_portal *p, struct be_iscsi_portal *ret, struct errbuf *e)
+int be_iscsi_portal_resolve(const struct be_iscsi_portal *p, struct be_iscsi_portal *ret,
+			    struct errbuf *e)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
 	struct addrinfo *res = NULL;
@@ -219,10 +223,48 @@ static unsigned kernel_lun_of(const struct backend_attachment *a, const struct b
 	return be_iscsi_kernel_lun(c->lun);
 }
 
-/* Log in (or reuse the session) and scan the LUN, under the target lock. */
+/* After the scan, when the plan step did not probe (preflight.c): the synchronous scan made
+ * the LUN's SCSI device, or the target has no such LUN. A device the scan made that is no
+ * disk is ours to remove at once. *ret_need_probe when only the array can tell. */
+static int check_scanned_lun(const struct sys *s, const struct be_iscsi_cfg *c, const char *portal,
+			     unsigned sid, unsigned klun, int *ret_need_probe, struct errbuf *e)
+{
+	char hctl[64];
+	unsigned type;
+	int r;
+
+	r = be_iscsi_sysfs_session_lun(s, sid, klun, hctl, sizeof(hctl));
+	if (r == -ENOENT) {
+		*ret_need_probe = 1;
+		return errbuf_set(e, -ENXIO,
+				  "LUN %u not found on %s at %s: the scan of attachd's session to "
+				  "the target made no SCSI device for it; check 'lun'",
+				  c->lun, c->iqn, portal);
+	}
+	if (r < 0)
+		return errbuf_set(e, r, "listing the SCSI devices of iSCSI session %u failed: %s",
+				  sid, strerror(-r));
+	r = be_iscsi_sysfs_session_lun_type(s, sid, hctl, &type);
+	if (r == 0 && type == 0)
+		return 0;
+	/* No device was there before the scan (checked under the target lock): the scan
+	 * made this one, and nothing uses a device that is no disk. */
+	(void)be_iscsi_sysfs_session_lun_delete(s, sid, hctl);
+	if (r < 0) {
+		*ret_need_probe = 1;
+		return errbuf_set(e, r, "cannot read the SCSI device type of %s: %s", hctl,
+				  strerror(-r));
+	}
+	return errbuf_set(e, -EMEDIUMTYPE,
+			  "LUN %u on %s is not a disk (SCSI device type 0x%02x); check 'lun'",
+			  c->lun, c->iqn, type);
+}
+
+/* Log in (or reuse the session) and scan the LUN, under the target lock. check_lun: the
+ * plan step did not probe, so the scan must prove the LUN (check_scanned_lun). */
 static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg *c,
 			const struct be_iscsi_portal *pt, const char *portal, json_t *path,
-			unsigned klun, struct errbuf *e)
+			unsigned klun, int check_lun, int *ret_need_probe, struct errbuf *e)
 {
 	const struct sys *s = ctx->sys;
 	unsigned sid, host, tid;
@@ -293,12 +335,21 @@ static int connect_path(const struct backend_ctx *ctx, const struct be_iscsi_cfg
 	snprintf(hctl, sizeof(hctl), "%u:0:%u:%u", host, tid, klun);
 	json_object_set_new(path, "hctl", json_string(hctl));
 
+	/* A device already there keeps the identity the kernel read when it was made: only
+	 * the array can say which LU is behind the LUN now. */
+	if (check_lun && be_iscsi_sysfs_session_lun(s, sid, klun, hctl, sizeof(hctl)) != -ENOENT) {
+		*ret_need_probe = 1;
+		return errbuf_set(e, -EEXIST, "a SCSI device for LUN %u is already on session %u",
+				  c->lun, sid);
+	}
 	/* Synchronous in the kernel: the SCSI device exists when the write returns (if the
 	 * target has that LUN), so a disconnect waiting on our target lock counts it. */
 	r = be_iscsi_sysfs_scan(s, host, 0, tid, klun);
 	if (r < 0)
 		return errbuf_set(e, r, "scanning LUN %u on SCSI host %u (%s at %s) failed: %s",
 				  c->lun, host, c->iqn, portal, strerror(-r));
+	if (check_lun)
+		return check_scanned_lun(s, c, portal, sid, klun, ret_need_probe, e);
 	return 0;
 }
 
@@ -510,7 +561,7 @@ static int path_entry(const struct be_iscsi_cfg *c, unsigned i, json_t *paths, i
 	json_t *path;
 	int r;
 
-	r = resolve(&c->paths[i].portal, ret_pt, e);
+	r = be_iscsi_portal_resolve(&c->paths[i].portal, ret_pt, e);
 	if (r >= 0)
 		r = be_iscsi_portal_format(ret_pt, portal, n);
 	if (r < 0)
@@ -526,7 +577,8 @@ static int path_entry(const struct be_iscsi_cfg *c, unsigned i, json_t *paths, i
  * and its entry dropped, except when the LUN's SCSI device is there after all (a path that
  * is down, not absent): a device is never deleted for that, its entry stays for detach. */
 static int connect_one(const struct backend_ctx *ctx, struct backend_attachment *a, json_t *paths,
-		       unsigned i, unsigned klun, struct errbuf *pe)
+		       unsigned i, unsigned klun, int check_lun, int *ret_need_probe,
+		       struct errbuf *pe)
 {
 	const struct be_iscsi_cfg *c = a->cfg;
 	struct be_iscsi_cfg pc;
@@ -547,7 +599,7 @@ static int connect_one(const struct backend_ctx *ctx, struct backend_attachment 
 		return r;
 	be_iscsi_cfg_for_path(c, i, &pc);
 	lk = be_iscsi_target_lock(portal, pc.iqn);
-	r = connect_path(ctx, &pc, &pt, portal, path, klun, pe);
+	r = connect_path(ctx, &pc, &pt, portal, path, klun, check_lun, ret_need_probe, pe);
 	be_iscsi_target_unlock(lk);
 	explicit_bzero(pc.chap_secret, sizeof(pc.chap_secret));
 	if (r == 0 || path_has_device(ctx, path, klun))
@@ -566,30 +618,59 @@ static void append(char *all, size_t n, const char *msg)
 	snprintf(all + l, n - l, "%s%s", l ? "; " : "", msg);
 }
 
-int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e)
+/* Every configured path: the number connected; the errors in all, the first in *first_r. */
+static unsigned connect_all(const struct backend_ctx *ctx, struct backend_attachment *a,
+			    json_t *paths, int check_lun, int *ret_need_probe, char *all, size_t n,
+			    int *first_r)
 {
 	const struct be_iscsi_cfg *c = a->cfg;
-	json_t *paths = objs_paths(a);
-	char all[ERRBUF_MAX] = "";
-	unsigned klun, ok = 0;
-	int first_r = 0;
+	unsigned klun = kernel_lun_of(a, c), ok = 0;
 
-	if (!paths)
-		return errbuf_set(e, -ENOMEM, "out of memory");
-	klun = kernel_lun_of(a, c);
 	json_object_set_new(a->objs, "scsi_lun", json_integer(klun));
-
+	all[0] = 0;
+	*first_r = 0;
 	for (unsigned i = 0; i < c->n_paths; i++) {
 		struct errbuf pe = {""};
-		int r = connect_one(ctx, a, paths, i, klun, &pe);
+		int r = connect_one(ctx, a, paths, i, klun, check_lun, ret_need_probe, &pe);
 
 		if (r == 0) {
 			ok++;
 			continue;
 		}
-		if (!first_r)
-			first_r = r;
-		append(all, sizeof(all), pe.msg);
+		if (!*first_r)
+			*first_r = r;
+		append(all, n, pe.msg);
+	}
+	return ok;
+}
+
+int be_iscsi_connect(const struct backend_ctx *ctx, struct backend_attachment *a, struct errbuf *e)
+{
+	json_t *paths = objs_paths(a);
+	char all[ERRBUF_MAX];
+	int first_r, check_lun, need_probe = 0;
+	unsigned ok;
+
+	if (!paths)
+		return errbuf_set(e, -ENOMEM, "out of memory");
+	/* The plan step answered from our session (preflight.c): the scan proves the LUN. */
+	check_lun = json_object_get(a->objs, BE_ISCSI_OBJS_PREFLIGHT) != NULL;
+	json_object_del(a->objs, BE_ISCSI_OBJS_PREFLIGHT);
+	ok = connect_all(ctx, a, paths, check_lun, &need_probe, all, sizeof(all), &first_r);
+	if (ok == 0 && need_probe) {
+		/* Our session could not prove the LUN (none found by the scan, or a device
+		 * already there): ask the array, as when there is no session. Its answer is
+		 * today's error ("LUN 7 not found on ...; target reports LUNs 0,1"), or the LUN
+		 * as this target numbers it, scanned again. */
+		struct backend_ctx pctx = *ctx;
+		struct backend_identity id;
+		int r;
+
+		pctx.preflight = 0;
+		r = be_iscsi_probe(&pctx, a, &id, e);
+		if (r < 0)
+			return r;
+		ok = connect_all(ctx, a, paths, 0, &need_probe, all, sizeof(all), &first_r);
 	}
 	/* One working path is an attachment: with several paths the others join later
 	 * (add_paths); with one portal of several working, dead portals are retried on the
@@ -628,7 +709,7 @@ int be_iscsi_add_paths(const struct backend_ctx *ctx, struct backend_attachment 
 		if (r == 0 && path)
 			continue; /* recorded: the checker's business, never touched here */
 		if (r == 0)
-			r = connect_one(ctx, a, paths, i, klun, &pe);
+			r = connect_one(ctx, a, paths, i, klun, 0, NULL, &pe);
 		if (r == 0)
 			continue;
 		missing++;

@@ -649,3 +649,51 @@ out:
 	be_iscsi_noderec_unlock(s);
 	return r;
 }
+
+int be_iscsi_noderec_auth_is(const char *text, const char *user, const char *secret)
+{
+	char method[32], v[BE_ISCSI_CHAP_MAX + 2];
+	int r, match;
+
+	/* A key the file does not name takes idbm's compiled default: no authentication. */
+	r = be_iscsi_noderec_get(text, "node.session.auth.authmethod", method, sizeof(method));
+	if (r == -ENOENT)
+		snprintf(method, sizeof(method), "None");
+	else if (r < 0)
+		return 0;
+	if (!user[0])
+		return streq(method, "None");
+	if (!streq(method, "CHAP"))
+		return 0;
+	if (be_iscsi_noderec_get(text, "node.session.auth.username", v, sizeof(v)) < 0 ||
+	    !streq(v, user))
+		return 0;
+	match = be_iscsi_noderec_get(text, "node.session.auth.password", v, sizeof(v)) == 0 &&
+		streq(v, secret);
+	explicit_bzero(v, sizeof(v));
+	return match;
+}
+
+int be_iscsi_noderec_auth_matches(const struct backend_ctx *ctx, const char *iqn, const char *addr,
+				  unsigned port, const char *user, const char *secret)
+{
+	const char *iface = be_iscsi_iface(ctx);
+	_cleanup_secret_ char *text = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	char name[BE_ISCSI_HOST_MAX + BE_ISCSI_IFACE_MAX + 40];
+	int r;
+
+	if (!path_part_is_safe(addr) || !path_part_is_safe(iface))
+		return -EINVAL;
+	r = open_target_dir(ctx->sys, iqn, &dfd);
+	if (r < 0)
+		return r;
+	snprintf(name, sizeof(name), "%s,%u,%d/%s", addr, port, BE_ISCSI_RECORD_TPGT, iface);
+	/* Our writer replaces the file by rename, so a read sees one whole record. */
+	r = read_at(dfd, name, &text);
+	if (r < 0)
+		return r;
+	if (!record_is(text, iqn, addr, port, iface))
+		return -ENOENT;
+	return be_iscsi_noderec_auth_is(text, user, secret);
+}

@@ -542,6 +542,20 @@ int be_iscsi_probe(const struct backend_ctx *ctx, struct backend_attachment *a,
 	int64_t end = start + (ctx->timeout_ms > 0 ? ctx->timeout_ms : DEFAULT_TIMEOUT_MS);
 	int first_r = 0, r;
 
+	/* Before an attach, our logged-in session proves what a login would (preflight.c):
+	 * connect checks the LUN by its scan, identify reads the identity from sysfs. */
+	if (ctx->preflight && be_iscsi_session_proves(ctx, c, be_iscsi_kernel_lun(c->lun))) {
+		if (!a->objs && !(a->objs = json_object()))
+			return errbuf_set(e, -ENOMEM, "out of memory");
+		/* What a probe records, learnt afresh by connect: an earlier attach's WWID
+		 * may be another LU's by now (find_device records the one the scan reads). */
+		json_object_del(a->objs, "wwid");
+		json_object_set_new(a->objs, "scsi_lun", json_integer(be_iscsi_kernel_lun(c->lun)));
+		json_object_set_new(a->objs, BE_ISCSI_OBJS_PREFLIGHT, json_string("session"));
+		*ret = (struct backend_identity){0};
+		return 0;
+	}
+
 	r = be_iscsi_initiator_name(ctx, initiator, sizeof(initiator), e);
 	if (r < 0)
 		return r;

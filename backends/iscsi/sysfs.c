@@ -554,3 +554,50 @@ int be_iscsi_sysfs_scan(const struct sys *s, unsigned host, unsigned channel, un
 	snprintf(what, sizeof(what), "%u %u %u", channel, target, lun);
 	return sys_write_sysfs(s, path, what);
 }
+
+/* "(null)" is how the kernel shows a parameter iscsid never set. */
+static int auth_attr_is(const struct sys *s, unsigned session, const char *attr, const char *want)
+{
+	char path[128], v[BE_ISCSI_CHAP_MAX + 2];
+	int r, match;
+
+	snprintf(path, sizeof(path), "/sys/class/iscsi_session/session%u/%s", session, attr);
+	r = sys_read_attr(s, path, v, sizeof(v));
+	if (r < 0)
+		return r;
+	if (streq(v, "(null)"))
+		v[0] = 0;
+	match = streq(v, want);
+	explicit_bzero(v, sizeof(v));
+	return match;
+}
+
+int be_iscsi_sysfs_session_auth_is(const struct sys *s, unsigned session, const char *user,
+				   const char *secret)
+{
+	int r;
+
+	r = auth_attr_is(s, session, "username", user);
+	if (r <= 0)
+		return r;
+	return auth_attr_is(s, session, "password", secret);
+}
+
+int be_iscsi_sysfs_session_lun_type(const struct sys *s, unsigned session, const char *hctl,
+				    unsigned *ret_type)
+{
+	char path[256], v[16];
+	unsigned t;
+	int r;
+
+	r = session_lun_path(path, sizeof(path), session, hctl, "type");
+	if (r < 0)
+		return r;
+	r = sys_read_attr(s, path, v, sizeof(v));
+	if (r < 0)
+		return r;
+	if (sscanf(v, "%u", &t) != 1)
+		return -EINVAL;
+	*ret_type = t;
+	return 0;
+}

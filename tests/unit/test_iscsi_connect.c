@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,6 +74,7 @@ struct fake {
 	char next_disk;
 	unsigned luns[8], n_luns;	/* LUNs the fake target has */
 	unsigned noblock[8], n_noblock; /* ... whose disk the kernel never registers */
+	int nondisk;			/* a LUN that is no disk (type 0x0c, no block), -1 none */
 	char wwid[128];
 	/* LUNs behind this target show another LU's WWID ("" = none) */
 	char other_iqn[224], other_wwid[128];
@@ -323,6 +327,41 @@ static void iface_write(struct fake *f, const char *iface, const char *iname)
 	fclose(fp);
 }
 
+static void sysfs_put(struct fake *f, const char *path, const char *value)
+{
+	FILE *fp = fopen(path, "we");
+
+	if (!fp) {
+		fake_bug(f, "cannot write %s", path);
+		return;
+	}
+	fprintf(fp, "%s\n", value);
+	fclose(fp);
+}
+
+/* What iscsid hands the kernel at login, shown in the session's username and password
+ * attributes: the record's CHAP credentials, "(null)" when it has none. */
+static void session_auth_write(struct fake *f, unsigned sid, const char *iqn, const char *addr,
+			       unsigned port, const char *iface)
+{
+	char user[300], secret[300], path[PATH_MAX + 128], method[32] = "";
+	char rp[PATH_MAX * 2], *text;
+
+	record_path(f, iqn, addr, port, BE_ISCSI_RECORD_TPGT, iface, rp, sizeof(rp));
+	text = read_text(rp);
+	if (text)
+		(void)be_iscsi_noderec_get(text, "node.session.auth.authmethod", method,
+					   sizeof(method));
+	free(text);
+	if (!streq(method, "CHAP") ||
+	    record_auth(f, iqn, addr, port, iface, user, secret, sizeof(user)) < 0)
+		snprintf(user, sizeof(user), "(null)"), snprintf(secret, sizeof(secret), "(null)");
+	snprintf(path, sizeof(path), "%s/sys/class/iscsi_session/session%u/username", f->root, sid);
+	sysfs_put(f, path, user);
+	snprintf(path, sizeof(path), "%s/sys/class/iscsi_session/session%u/password", f->root, sid);
+	sysfs_put(f, path, secret);
+}
+
 static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 		    struct sys_run_result *ret)
 {
@@ -415,6 +454,7 @@ static int fake_run(const struct sys *s, char *const argv[], int timeout_ms,
 			sh(f, "host %u", x->host);
 			sh(f, "session %u %u 0 %s %s %u %s", x->host, x->sid, iqn, addr, port,
 			   iface);
+			session_auth_write(f, x->sid, iqn, addr, port, iface);
 		}
 	} else if (has_arg(argv, "--logout")) {
 		/* iscsiadm ends the sessions that match the arguments, record or not */
@@ -474,6 +514,14 @@ static int fake_write(const struct sys *s, const char *path, const char *data)
 		for (unsigned i = 0; i < f->n_noblock; i++)
 			if (f->noblock[i] == l)
 				sh(f, "device %u %u %u", h, x->sid, l);
+		if (f->nondisk >= 0 && (unsigned)f->nondisk == l) {
+			char tp[PATH_MAX + 128];
+
+			sh(f, "device %u %u %u", h, x->sid, l);
+			snprintf(tp, sizeof(tp), "%s/sys/class/scsi_device/%u:0:0:%u/device/type",
+				 f->root, h, l);
+			sysfs_put(f, tp, "12");
+		}
 		return 0;
 	}
 	if (sscanf(rel, "/sys/class/iscsi_session/session%u/device/target%*[0-9:]/%63[0-9:]/delete",
@@ -521,6 +569,7 @@ static int fake_setup(void **state)
 	f->next_host = 10;
 	f->next_sid = 20;
 	f->next_disk = 'd';
+	f->nondisk = -1;
 	snprintf(f->wwid, sizeof(f->wwid), "naa.60014059999999999999999999999999");
 	*state = f;
 	return 0;
@@ -1855,6 +1904,232 @@ static void test_add_paths(void **state)
 	att_done(&a);
 }
 
+/* ---------------------------------------------------------------- preflight: no probe */
+
+/* A local TCP port nothing listens on: a libiscsi login there fails at once with
+ * "connection refused", so a probe that ran cannot go unnoticed. */
+static unsigned closed_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+#define PF_CHAP(secret) ",\"chap_user\":\"alice\",\"chap_secret\":\"" secret "\""
+
+/* Options of LUN lun on T1 at 127.0.0.1:port, with extra ("" or PF_CHAP(...)). */
+static void pf_opts(char *buf, size_t n, unsigned port, unsigned lun, const char *extra)
+{
+	snprintf(buf, n, "{\"portal\":\"127.0.0.1:%u\",\"iqn\":\"" T1 "\",\"lun\":%u%s}", port, lun,
+		 extra);
+}
+
+/* Volume A (LUN 1) attached the way the pipeline does it with no session yet: our session
+ * to T1 at 127.0.0.1:port, logged in with A's credentials (extra). */
+static void pf_first_volume(struct fake *f, struct backend_attachment *a, unsigned port,
+			    const char *extra)
+{
+	struct backend_device dev;
+	struct errbuf e = {""};
+	char o[512];
+
+	pf_opts(o, sizeof(o), port, 1, extra);
+	att_init(a, o);
+	f->n_luns = 0;
+	f->luns[f->n_luns++] = 1;
+	f->luns[f->n_luns++] = 2;
+	snprintf(f->chap_user, sizeof(f->chap_user), "%s", extra[0] ? "alice" : "");
+	snprintf(f->chap_secret, sizeof(f->chap_secret), "%s", extra[0] ? SECRET : "");
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, a, &e), 0);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, a, &dev, &e), 0);
+	f->calls[0] = f->writes[0] = 0;
+}
+
+/* The plan step's probe for volume o: r, with the array asked (a libiscsi login: refused
+ * by the closed port) or not. */
+static int pf_probe(struct fake *f, struct backend_attachment *b, const char *o, int preflight,
+		    struct errbuf *e)
+{
+	struct backend_ctx ctx = f->ctx;
+	struct backend_identity id = {.size_bytes = 7};
+
+	att_init(b, o);
+	ctx.preflight = preflight;
+	return be_iscsi_ops.probe(&ctx, b, &id, e);
+}
+
+/* attachd's session to the target is logged in with the volume's credentials: the plan
+ * step does no iSCSI login (the portal refuses any), connect is the targeted scan alone (no
+ * iscsiadm), and the LUN's identity comes from the device the scan made: its WWID is
+ * recorded for detach, a wrong 'wwid' option is still refused. */
+static void test_preflight_session_skips_probe(void **state)
+{
+	struct fake *f = *state;
+	unsigned port = closed_port();
+	struct backend_attachment a, b;
+	struct backend_device dev;
+	struct backend_identity id;
+	struct errbuf e = {""};
+	char o[512], want[128];
+
+	pf_first_volume(f, &a, port, PF_CHAP(SECRET));
+	pf_opts(o, sizeof(o), port, 2, PF_CHAP(SECRET));
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), 0);
+	/* a stale WWID of an earlier attach is not kept: the scan's device says */
+	assert_string_equal(json_string_value(json_object_get(b.objs, BE_ISCSI_OBJS_PREFLIGHT)),
+			    "session");
+	assert_null(json_object_get(b.objs, "wwid"));
+	assert_int_equal(json_integer_value(json_object_get(b.objs, "scsi_lun")), 2);
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &b, &e), 0);
+	assert_string_equal(f->calls, "");
+	snprintf(want, sizeof(want), "/sys/class/scsi_host/host10/scan=0 0 2\n");
+	assert_string_equal(f->writes, want);
+	assert_null(json_object_get(b.objs, BE_ISCSI_OBJS_PREFLIGHT));
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &b, &dev, &e), 0);
+	assert_string_equal(json_string_value(json_object_get(b.objs, "wwid")), f->wwid);
+	assert_int_equal(be_iscsi_ops.identify(&f->ctx, &b, &dev, &id, &e), 0);
+	assert_string_equal(id.wwid, f->wwid);
+	assert_int_equal(id.size_bytes, 2048 * 512);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &b, &e), 0);
+	att_done(&b);
+
+	/* no probe, and still the identity check: a 'wwid' option the LU does not have */
+	pf_opts(o, sizeof(o), port, 2,
+		PF_CHAP(SECRET) ",\"wwid\":\"naa.60014050000000000000000000000001\"");
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), 0);
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &b, &e), 0);
+	assert_int_equal(be_iscsi_ops.find_device(&f->ctx, &b, &dev, &e), -EMEDIUMTYPE);
+	assert_non_null(strstr(e.msg, "refusing"));
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &b, &e), 0);
+	att_done(&b);
+
+	/* attachctl probe (no preflight) always asks the array */
+	assert_int_equal(pf_probe(f, &b, o, 0, &e), -ECONNREFUSED);
+	att_done(&b);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	att_done(&a);
+}
+
+/* The probe runs (a libiscsi login: refused here) whenever the session does not prove the
+ * volume: other CHAP credentials, none where the session has some, a kernel session whose
+ * credentials are not the record's, no session of ours, or a device already there. */
+static void test_preflight_probe_runs(void **state)
+{
+	struct fake *f = *state;
+	unsigned port = closed_port(), other = closed_port();
+	struct backend_attachment a, b;
+	struct errbuf e = {""};
+	char o[512], path[PATH_MAX + 128];
+
+	pf_first_volume(f, &a, port, PF_CHAP(SECRET));
+	pf_opts(o, sizeof(o), port, 2, PF_CHAP("Wr0ng-S3cret"));
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), -ECONNREFUSED);
+	assert_null(json_object_get(b.objs, BE_ISCSI_OBJS_PREFLIGHT));
+	att_done(&b);
+	pf_opts(o, sizeof(o), port, 2, ",\"chap_user\":\"bob\",\"chap_secret\":\"" SECRET "\"");
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), -ECONNREFUSED);
+	att_done(&b);
+	pf_opts(o, sizeof(o), port, 2, "");
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), -ECONNREFUSED);
+	att_done(&b);
+	/* no session of ours to that portal */
+	pf_opts(o, sizeof(o), other, 2, PF_CHAP(SECRET));
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), -ECONNREFUSED);
+	att_done(&b);
+	/* a SCSI device for the LUN already on the session: the kernel read its identity
+	 * when it was made, the array may have another LU behind the number now */
+	pf_opts(o, sizeof(o), port, 1, PF_CHAP(SECRET));
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), -ECONNREFUSED);
+	att_done(&b);
+	/* the kernel's session shows other credentials than our record */
+	snprintf(path, sizeof(path), "%s/sys/class/iscsi_session/session20/password", f->root);
+	sysfs_put(f, path, "0ther");
+	pf_opts(o, sizeof(o), port, 2, PF_CHAP(SECRET));
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), -ECONNREFUSED);
+	att_done(&b);
+	/* ... or none that can be read */
+	unlink(path);
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), -ECONNREFUSED);
+	att_done(&b);
+	assert_string_equal(f->calls, "");
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	att_done(&a);
+
+	/* without CHAP on both sides the session proves a volume without CHAP */
+	pf_first_volume(f, &a, port, "");
+	pf_opts(o, sizeof(o), port, 2, "");
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), 0);
+	att_done(&b);
+	pf_opts(o, sizeof(o), port, 2, PF_CHAP(SECRET));
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), -ECONNREFUSED);
+	att_done(&b);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	att_done(&a);
+}
+
+/* Without a probe, a LUN the target does not have: the scan makes no device, and the array
+ * is asked after all, for today's error (here its login is refused, which says it ran);
+ * nothing is left of the attempt, and the other volume's session stays. A LUN that is no
+ * disk is refused with the probe's words, and the device the scan made is removed. */
+static void test_preflight_lun_absent_or_no_disk(void **state)
+{
+	struct fake *f = *state;
+	unsigned port = closed_port();
+	struct backend_attachment a, b;
+	struct errbuf e = {""};
+	char o[512];
+
+	pf_first_volume(f, &a, port, PF_CHAP(SECRET));
+	pf_opts(o, sizeof(o), port, 7, PF_CHAP(SECRET));
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), 0);
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &b, &e), -ECONNREFUSED);
+	assert_non_null(strstr(e.msg, "127.0.0.1"));
+	assert_int_equal(n_paths(&b), 0);
+	assert_false(hctl_exists(f, "10:0:0:7"));
+	assert_true(hctl_exists(f, "10:0:0:1"));
+	assert_string_equal(f->calls, "");
+	att_done(&b);
+
+	f->nondisk = 3;
+	pf_opts(o, sizeof(o), port, 3, PF_CHAP(SECRET));
+	assert_int_equal(pf_probe(f, &b, o, 1, &e), 0);
+	assert_int_equal(be_iscsi_ops.connect(&f->ctx, &b, &e), -EMEDIUMTYPE);
+	assert_non_null(strstr(e.msg, "LUN 3 on " T1 " is not a disk (SCSI device type 0x0c)"));
+	assert_false(hctl_exists(f, "10:0:0:3"));
+	assert_int_equal(n_paths(&b), 0);
+	att_done(&b);
+	assert_int_equal(be_iscsi_ops.disconnect(&f->ctx, &a, &e), 0);
+	assert_false(hctl_exists(f, "10:0:0:1"));
+	att_done(&a);
+}
+
+/* Pure: which record auth settings are the volume's credentials. */
+static void test_noderec_auth_is(void **state _unused_)
+{
+	static const char chap[] = "node.session.auth.authmethod = CHAP\n"
+				   "node.session.auth.username = alice\n"
+				   "node.session.auth.password = " SECRET "\n";
+
+	assert_int_equal(be_iscsi_noderec_auth_is(chap, "alice", SECRET), 1);
+	assert_int_equal(be_iscsi_noderec_auth_is(chap, "alice", "Wr0ng-S3cret"), 0);
+	assert_int_equal(be_iscsi_noderec_auth_is(chap, "bob", SECRET), 0);
+	assert_int_equal(be_iscsi_noderec_auth_is(chap, "", ""), 0);
+	assert_int_equal(be_iscsi_noderec_auth_is("node.name = x\n", "", ""), 1);
+	assert_int_equal(be_iscsi_noderec_auth_is("node.session.auth.authmethod = None\n", "", ""),
+			 1);
+	assert_int_equal(be_iscsi_noderec_auth_is("node.session.auth.authmethod = None\n"
+						  "node.session.auth.username = alice\n"
+						  "node.session.auth.password = " SECRET "\n",
+						  "alice", SECRET),
+			 0);
+}
+
 #define FAKE_TEST(t) cmocka_unit_test_setup_teardown(t, fake_setup, fake_teardown)
 
 int main(void)
@@ -1890,6 +2165,10 @@ int main(void)
 	    FAKE_TEST(test_find_paths_targets),
 	    FAKE_TEST(test_find_paths_wwid_mismatch),
 	    FAKE_TEST(test_add_paths),
+	    FAKE_TEST(test_preflight_session_skips_probe),
+	    FAKE_TEST(test_preflight_probe_runs),
+	    FAKE_TEST(test_preflight_lun_absent_or_no_disk),
+	    cmocka_unit_test(test_noderec_auth_is),
 	};
 
 	if (find_srcdir() < 0)

@@ -2,7 +2,7 @@
 # Wrong IQN, missing LUN, unreachable portal and bad CHAP each fail with an Err naming the
 # problem, within 30 s, leaving no session, node record, dm device or mount behind. The
 # CHAP secret never appears in the agent's log or replies.
-# timeout: 300
+# timeout: 600
 set -eu -o pipefail
 . "$REPO/tests/vm/lib.sh"
 
@@ -48,6 +48,40 @@ out=$(volman VolumeDriver.Create "{\"Name\":\"chapok_a\",\"Opts\":{$good,\"iqn\"
 assert_contains "$out" '"Err":""' "Create with CHAP"
 out=$(volman VolumeDriver.Mount '{"Name":"chapok_a"}')
 assert_contains "$out" '"Err":""' "Mount with CHAP"
+
+# attachd's session to the target is logged in now, with these credentials: another LUN of
+# it mounts without any iSCSI login (no libiscsi probe, no kernel login), as the target
+# counts them; its device still shows the LU's WWID.
+logins() { cat "$VM_CONFIGFS/target/iscsi/$iqn/fabric_statistics/iscsi_login_stats/accepts"; }
+l0=$(logins)
+out=$(volman VolumeDriver.Create "{\"Name\":\"chapokb_a\",\"Opts\":{$good,\"iqn\":\"$iqn\",\"lun\":0}}")
+assert_contains "$out" '"Err":""' "Create of a second LUN"
+out=$(volman VolumeDriver.Mount '{"Name":"chapokb_a"}')
+assert_contains "$out" '"Err":""' "Mount of a second LUN on the logged-in session"
+l1=$(logins)
+info "iSCSI logins accepted by the target for the second LUN: $((l1 - l0))"
+[ "$l1" -eq "$l0" ] || fail "the second LUN of a logged-in target cost $((l1 - l0)) iSCSI logins (expected none)"
+
+# With that session there, a volume it does not prove still gets the probe and its errors
+# (other credentials, none, a LUN the target lacks), and leaves no SCSI device or session.
+nsdev=$(ls /sys/class/scsi_device | wc -l)
+nsess=$(ls /sys/class/iscsi_session | wc -l)
+session_attempt() { # NAME OPTS EXPECT...
+	local name=$1 o=$2 out
+	shift 2
+	out=$(volman VolumeDriver.Create "{\"Name\":\"$name\",\"Opts\":$o}")
+	[[ $out != *'"Err":""'* ]] || out=$(volman VolumeDriver.Mount "{\"Name\":\"$name\"}")
+	info "$name (session logged in): $out"
+	assert_not_contains "$out" '"Err":""' "$name must fail"
+	for e in "$@"; do assert_contains "$out" "$e" "$name error"; done
+	assert_not_contains "$out" "s3cret" "$name reply"
+	[ "$(ls /sys/class/scsi_device | wc -l)" -eq "$nsdev" ] || fail "$name left a SCSI device"
+	[ "$(ls /sys/class/iscsi_session | wc -l)" -eq "$nsess" ] || fail "$name changed the sessions"
+}
+session_attempt nolunb_a "{$good,\"iqn\":\"$iqn\",\"lun\":7}" "LUN 7 not found" "target reports LUNs"
+session_attempt badchapb_a "{\"backend\":\"iscsi\",\"portal\":\"127.0.0.1:3260\",\"iqn\":\"$iqn\",\"lun\":7,\"chap_user\":\"alice\",\"chap_secret\":\"wrong-secret-1\"}" "CHAP"
+session_attempt nochapb_a "{\"backend\":\"iscsi\",\"portal\":\"127.0.0.1:3260\",\"iqn\":\"$iqn\",\"lun\":7}" "auth"
+assert_contains "$(volman VolumeDriver.Unmount '{"Name":"chapokb_a"}')" '"Err":""' "Unmount of the second LUN"
 assert_contains "$(volman VolumeDriver.Unmount '{"Name":"chapok_a"}')" '"Err":""' "Unmount with CHAP"
 
 # udevd stuck (SIGSTOP) while a LUN attaches: the kernel presents the new SCSI disk, udev
